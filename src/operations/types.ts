@@ -1,0 +1,80 @@
+import type { Logger } from 'pino';
+import type { ManagedObject } from '../kmip/object.ts';
+import type { Struct } from '../kmip/items.ts';
+import type { ProtocolVersion } from '../kmip/version.ts';
+import type { LocatePrefilter } from '../store/types.ts';
+import type { L1Description } from '../hsm/types.ts';
+
+/** Who is calling: from the client certificate (subject, SANs, fingerprint) and, later, CMK's mapping. */
+export interface ClientIdentity {
+  subject: string;
+  sans: string[];
+  /** SHA-256 of the DER certificate, lowercase hex. */
+  fingerprint: string;
+  tenant: string;
+  service: string;
+}
+
+/**
+ * Per-request state shared by the batch items of one message (s.6.1 intro, s.11.58).
+ * Created by the batch executor, read and written by operations.
+ */
+export interface BatchState {
+  /** The ID Placeholder. */
+  idPlaceholder: string | undefined;
+  /** UIDs produced by the most recent operation of each kind (key: UniqueIdentifier enumeration value, s.11.58). */
+  lastByOperation: Map<number, string[]>;
+  /** Unique Identifiers returned by each earlier batch item of this request, in order (2.x Integer references). */
+  responseUids: string[][];
+  /** Index of the batch item being executed. */
+  itemIndex: number;
+}
+
+/**
+ * Tenant-scoped access to managed objects, with values unwrapped/wrapped by the key
+ * hierarchy. Objects of other tenants do not exist here.
+ */
+export interface ObjectRepository {
+  create(obj: Omit<ManagedObject, 'tenant' | 'service' | 'revision'>): Promise<ManagedObject>;
+  /** undefined when missing or not visible to this identity. */
+  load(uid: string): Promise<ManagedObject | undefined>;
+  /** Persists changes; retries are the caller's business on StoreConflictError. */
+  save(obj: ManagedObject): Promise<void>;
+  /** Metadata only (value not unwrapped), newest first. */
+  scan(filter: LocatePrefilter): AsyncIterable<Omit<ManagedObject, 'value'>>;
+}
+
+export interface ServerInfo {
+  vendor: string;
+  product: string;
+  version: string;
+  l1: L1Description;
+}
+
+export interface OperationContext {
+  /** The version the request was written in; payloads are already converted to the 2.1 model. */
+  version: ProtocolVersion;
+  identity: ClientIdentity;
+  objects: ObjectRepository;
+  batch: BatchState;
+  now(): Date;
+  log: Logger;
+  server: ServerInfo;
+  /** All registered operations (Query reports them). */
+  operations: ReadonlyMap<number, OperationHandler>;
+}
+
+/**
+ * One KMIP operation (DESIGN.md §6.1): one file each under src/operations/, listed in
+ * registry.ts. `run` receives the Request Payload in the 2.1 model and returns the
+ * Response Payload in the 2.1 model; it throws KmipError for every failure the client
+ * should see.
+ */
+export interface OperationHandler {
+  /** Operation enumeration value (s.11.36). */
+  readonly operation: number;
+  readonly name: string;
+  /** First protocol version that defines it. */
+  readonly since: string;
+  run(ctx: OperationContext, payload: Struct): Promise<Struct>;
+}

@@ -1,0 +1,160 @@
+// Tree → canonical binary TTLV (KMIP 2.1 s.10.1): zero padding, minimal Big Integer
+// sign extension, Structure lengths computed from the children. One pass into a growing
+// scratch buffer; Structure lengths are patched once their children are written.
+import { TtlvError } from './errors.ts';
+import { isValidTag, tagLabel } from './decode.ts';
+import type { TtlvItem } from './types.ts';
+
+const TYPE_CODE = {
+  Structure: 0x01, Integer: 0x02, LongInteger: 0x03, BigInteger: 0x04, Enumeration: 0x05, Boolean: 0x06,
+  TextString: 0x07, ByteString: 0x08, DateTime: 0x09, Interval: 0x0a, DateTimeExtended: 0x0b,
+} as const;
+
+const INT64_MIN = -(1n << 63n), INT64_MAX = (1n << 63n) - 1n;
+
+class Encoder {
+  buf: Buffer;
+  off = 0;
+  private readonly stack: number[] = [];
+  constructor(initial: number) {
+    this.buf = Buffer.allocUnsafe(initial);
+  }
+
+  private fail(detail: string, tag: number, code: 'BAD_VALUE' | 'PLACEHOLDER' | 'BAD_TAG' | 'BAD_TYPE' = 'BAD_VALUE'): never {
+    throw new TtlvError(code, detail, this.off, [...this.stack, tag].map(tagLabel).join('/'));
+  }
+
+  private ensure(n: number): void {
+    if (this.off + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.off + n) size *= 2;
+    const next = Buffer.allocUnsafe(size);
+    this.buf.copy(next, 0, 0, this.off);
+    this.buf = next;
+  }
+
+  private header(tag: number, type: number, len: number): void {
+    const b = this.buf, o = this.off;
+    b[o] = tag >>> 16; b[o + 1] = (tag >>> 8) & 0xff; b[o + 2] = tag & 0xff; b[o + 3] = type;
+    b.writeUInt32BE(len, o + 4);
+    this.off = o + 8;
+  }
+
+  private zeros(n: number): void {
+    this.buf.fill(0, this.off, this.off + n);
+    this.off += n;
+  }
+
+  item(it: TtlvItem): void {
+    const tag = it.tag;
+    if (!Number.isInteger(tag) || !isValidTag(tag)) this.fail(`invalid tag ${tag}`, tag, 'BAD_TAG');
+    if (it.placeholder !== undefined) this.fail(`unsubstituted placeholder ${it.placeholder}`, tag, 'PLACEHOLDER');
+    switch (it.type) {
+      case 'Structure': {
+        this.ensure(8);
+        const start = this.off;
+        this.header(tag, 0x01, 0);
+        this.stack.push(tag);
+        for (const c of it.value) this.item(c);
+        this.stack.pop();
+        this.buf.writeUInt32BE(this.off - start - 8, start + 4);
+        return;
+      }
+      case 'Integer':
+        if (!Number.isInteger(it.value) || it.value < -0x80000000 || it.value > 0x7fffffff) this.fail(`Integer ${it.value} is not a signed 32-bit value`, tag);
+        this.ensure(16);
+        this.header(tag, 0x02, 4);
+        this.buf.writeInt32BE(it.value, this.off); this.off += 4;
+        this.zeros(4);
+        return;
+      case 'Enumeration':
+      case 'Interval':
+        if (!Number.isInteger(it.value) || it.value < 0 || it.value > 0xffffffff) this.fail(`${it.type} ${it.value} is not an unsigned 32-bit value`, tag);
+        this.ensure(16);
+        this.header(tag, TYPE_CODE[it.type], 4);
+        this.buf.writeUInt32BE(it.value, this.off); this.off += 4;
+        this.zeros(4);
+        return;
+      case 'LongInteger':
+      case 'DateTime':
+      case 'DateTimeExtended':
+        if (typeof it.value !== 'bigint' || it.value < INT64_MIN || it.value > INT64_MAX) this.fail(`${it.type} ${String(it.value)} is not a signed 64-bit value`, tag);
+        this.ensure(16);
+        this.header(tag, TYPE_CODE[it.type], 8);
+        this.buf.writeBigInt64BE(it.value, this.off); this.off += 8;
+        return;
+      case 'Boolean':
+        this.ensure(16);
+        this.header(tag, 0x06, 8);
+        this.zeros(7);
+        this.buf[this.off++] = it.value ? 1 : 0;
+        return;
+      case 'TextString': {
+        if (typeof it.value !== 'string') this.fail('Text String value is not a string', tag);
+        const len = Buffer.byteLength(it.value, 'utf8');
+        const pad = (8 - (len % 8)) % 8;
+        this.ensure(8 + len + pad);
+        this.header(tag, 0x07, len);
+        this.off += this.buf.write(it.value, this.off, 'utf8');
+        this.zeros(pad);
+        return;
+      }
+      case 'ByteString': {
+        const v = it.value;
+        if (!(v instanceof Uint8Array)) this.fail('Byte String value is not a Buffer', tag);
+        const pad = (8 - (v.length % 8)) % 8;
+        this.ensure(8 + v.length + pad);
+        this.header(tag, 0x08, v.length);
+        this.buf.set(v, this.off); this.off += v.length;
+        this.zeros(pad);
+        return;
+      }
+      case 'BigInteger': {
+        if (typeof it.value !== 'bigint') this.fail('Big Integer value is not a bigint', tag);
+        const bytes = bigIntToTwosComplement(it.value);
+        this.ensure(8 + bytes.length);
+        this.header(tag, 0x04, bytes.length);
+        this.buf.set(bytes, this.off); this.off += bytes.length;
+        return;
+      }
+      default:
+        this.fail(`unknown item type ${(it as { type: unknown }).type as string}`, tag, 'BAD_TYPE');
+    }
+  }
+}
+
+/**
+ * Two's complement, big-endian, left-padded with the minimal number of sign bytes to a
+ * multiple of 8 (s.10.1.2 Big Integer).
+ */
+export function bigIntToTwosComplement(n: bigint): Buffer {
+  const negative = n < 0n;
+  // Bits needed including the sign bit.
+  const magnitude = negative ? -n - 1n : n;
+  const bits = magnitude.toString(2).length + 1;
+  const bytes = Math.max(8, Math.ceil(bits / 64) * 8);
+  const out = Buffer.alloc(bytes, negative ? 0xff : 0x00);
+  let v = negative ? (1n << BigInt(bytes * 8)) + n : n;
+  for (let i = bytes - 8; i >= 0; i -= 8) {
+    out.writeBigUInt64BE(v & 0xffffffffffffffffn, i);
+    v >>= 64n;
+  }
+  return out;
+}
+
+let scratch: Encoder | undefined;
+
+/** Encodes one item (normally a whole KMIP message) to canonical bytes. Throws TtlvError on a value the type cannot hold. */
+export function encode(item: TtlvItem): Buffer {
+  // A reused scratch buffer avoids an allocation per message; the result is copied out
+  // so callers own their bytes.
+  const enc = scratch ?? new Encoder(4096);
+  scratch = undefined;
+  enc.off = 0;
+  try {
+    enc.item(item);
+    return Buffer.from(enc.buf.subarray(0, enc.off));
+  } finally {
+    if (enc.buf.length <= 1 << 20) scratch = enc; // do not pin a huge buffer forever
+  }
+}

@@ -1,0 +1,7 @@
+export * from './types.ts';
+export * from './errors.ts';
+export * from './limits.ts';
+export { decode, type DecodeOptions, tagLabel, isValidTag } from './decode.ts';
+export { encode, bigIntToTwosComplement } from './encode.ts';
+export { TtlvFramer, FrameTooLargeError, HEADER_SIZE } from './framing.ts';
+export * from './generated/index.ts';
