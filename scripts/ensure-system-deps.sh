@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test suite drives for real (PyKMIP as a KMIP client and
+# server, SoftHSM2 as a PKCS#11 token), or says exactly what to install when not root.
+set -euo pipefail
+need=()
+/usr/bin/python3 -c 'import kmip' >/dev/null 2>&1 || need+=(python3-pykmip)
+command -v softhsm2-util >/dev/null 2>&1 || need+=(softhsm2)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" = 0 ]; then
+  echo "installing ${need[*]} from apt (needed by the interoperability and HSM tests)" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq "${need[@]}" >/dev/null
+else
+  echo "The tests need these Debian packages: ${need[*]}" >&2
+  echo "Install them with:  sudo apt-get install -y ${need[*]}" >&2
+  exit 1
+fi
