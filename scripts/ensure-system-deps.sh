@@ -9,8 +9,8 @@ command -v softhsm2-util >/dev/null 2>&1 || need+=(softhsm2)
 if [ "$(id -u)" = 0 ]; then
   echo "installing ${need[*]} from apt (needed by the interoperability and HSM tests)" >&2
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null
-  apt-get install -y -qq "${need[@]}" >/dev/null
+  apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${need[@]}" >/dev/null
 else
   echo "The tests need these Debian packages: ${need[*]}" >&2
   echo "Install them with:  sudo apt-get install -y ${need[*]}" >&2
