@@ -52,8 +52,19 @@ class Decoder {
     for (let i = from; i < to; i++) if (b[i] !== 0) this.fail('BAD_PADDING', 'non-zero padding byte', i, tag);
   }
 
-  /** Decodes one item at `off`, which must end at or before `end`. Returns the item and the offset after it. */
-  item(off: number, end: number, depth: number): [TtlvItem, number] {
+  /**
+   * Decodes one item at `off`, which must end at or before `end`, and leaves the offset
+   * after it in `this.pos`. (A field instead of a returned tuple: this is the hot path.)
+   */
+  pos = 0;
+
+  private fixedLength(off: number, end: number, tag: number, len: number, want: number, name: string): void {
+    if (len !== want) this.fail('BAD_LENGTH', `${name} length must be ${want}, got ${len}`, off, tag);
+    // Fixed-size values always occupy 8 bytes on the wire (4-byte ones carry 4 padding bytes).
+    if (end - off - 8 < 8) this.fail(this.pastOrTruncated(off + 16), `${name} needs 8 value bytes, ${end - off - 8} left`, off, tag);
+  }
+
+  item(off: number, end: number, depth: number): TtlvItem {
     const b = this.buf;
     if (end - off < 8) this.fail('TRUNCATED', `item header needs 8 bytes, ${end - off} left`, off);
     if (++this.items > this.maxItems) this.fail('TOO_MANY_ITEMS', `more than ${this.maxItems} items`, off);
@@ -63,11 +74,6 @@ class Decoder {
     const len = b.readUInt32BE(off + 4);
     const v = off + 8;
     const avail = end - v;
-    const fixed = (want: number, name: string) => {
-      if (len !== want) this.fail('BAD_LENGTH', `${name} length must be ${want}, got ${len}`, off, tag);
-      // Fixed-size values always occupy 8 bytes on the wire (4-byte ones carry 4 padding bytes).
-      if (avail < 8) this.fail(this.pastOrTruncated(v + 8), `${name} needs 8 value bytes, ${avail} left`, off, tag);
-    };
     switch (type) {
       case STRUCTURE: {
         if (len % 8 !== 0) this.fail('BAD_LENGTH', `Structure length ${len} is not a multiple of 8`, off, tag);
@@ -78,63 +84,81 @@ class Decoder {
         this.stack.push(tag);
         let p = v;
         while (p < childEnd) {
-          const [child, next] = this.item(p, childEnd, depth + 1);
-          children.push(child);
-          p = next;
+          children.push(this.item(p, childEnd, depth + 1));
+          p = this.pos;
         }
         this.stack.pop();
-        return [{ tag, type: 'Structure', value: children }, childEnd];
+        this.pos = childEnd;
+        return { tag, type: 'Structure', value: children };
       }
       case INTEGER:
-        fixed(4, 'Integer');
-        this.checkZeroPadding(v + 4, v + 8, tag);
-        return [{ tag, type: 'Integer', value: b.readInt32BE(v) }, v + 8];
+        this.fixedLength(off, end, tag, len, 4, 'Integer');
+        if (b.readUInt32BE(v + 4) !== 0) this.fail('BAD_PADDING', 'non-zero padding after Integer', v + 4, tag);
+        this.pos = v + 8;
+        return { tag, type: 'Integer', value: b.readInt32BE(v) };
       case ENUMERATION:
-        fixed(4, 'Enumeration');
-        this.checkZeroPadding(v + 4, v + 8, tag);
-        return [{ tag, type: 'Enumeration', value: b.readUInt32BE(v) }, v + 8];
+        this.fixedLength(off, end, tag, len, 4, 'Enumeration');
+        if (b.readUInt32BE(v + 4) !== 0) this.fail('BAD_PADDING', 'non-zero padding after Enumeration', v + 4, tag);
+        this.pos = v + 8;
+        return { tag, type: 'Enumeration', value: b.readUInt32BE(v) };
       case INTERVAL:
-        fixed(4, 'Interval');
-        this.checkZeroPadding(v + 4, v + 8, tag);
-        return [{ tag, type: 'Interval', value: b.readUInt32BE(v) }, v + 8];
+        this.fixedLength(off, end, tag, len, 4, 'Interval');
+        if (b.readUInt32BE(v + 4) !== 0) this.fail('BAD_PADDING', 'non-zero padding after Interval', v + 4, tag);
+        this.pos = v + 8;
+        return { tag, type: 'Interval', value: b.readUInt32BE(v) };
       case LONG_INTEGER:
-        fixed(8, 'Long Integer');
-        return [{ tag, type: 'LongInteger', value: b.readBigInt64BE(v) }, v + 8];
+        this.fixedLength(off, end, tag, len, 8, 'Long Integer');
+        this.pos = v + 8;
+        return { tag, type: 'LongInteger', value: b.readBigInt64BE(v) };
       case DATE_TIME:
-        fixed(8, 'Date Time');
-        return [{ tag, type: 'DateTime', value: b.readBigInt64BE(v) }, v + 8];
+        this.fixedLength(off, end, tag, len, 8, 'Date Time');
+        this.pos = v + 8;
+        return { tag, type: 'DateTime', value: b.readBigInt64BE(v) };
       case DATE_TIME_EXTENDED:
-        fixed(8, 'Date Time Extended');
-        return [{ tag, type: 'DateTimeExtended', value: b.readBigInt64BE(v) }, v + 8];
+        this.fixedLength(off, end, tag, len, 8, 'Date Time Extended');
+        this.pos = v + 8;
+        return { tag, type: 'DateTimeExtended', value: b.readBigInt64BE(v) };
       case BOOLEAN: {
-        fixed(8, 'Boolean');
+        this.fixedLength(off, end, tag, len, 8, 'Boolean');
         const hi = b.readUInt32BE(v), lo = b.readUInt32BE(v + 4);
         // s.10.1.2: only 0 and 1 are defined values.
         if (hi !== 0 || lo > 1) this.fail('BAD_BOOLEAN', 'Boolean value must be 0 or 1', off, tag);
-        return [{ tag, type: 'Boolean', value: lo === 1 }, v + 8];
+        this.pos = v + 8;
+        return { tag, type: 'Boolean', value: lo === 1 };
       }
       case BIG_INTEGER: {
         if (len === 0 || len % 8 !== 0) this.fail('BAD_LENGTH', `Big Integer length ${len} is not a positive multiple of 8`, off, tag);
         if (len > MAX_BIG_INTEGER_BYTES) this.fail('TOO_LARGE', `Big Integer of ${len} bytes exceeds ${MAX_BIG_INTEGER_BYTES}`, off, tag);
         if (len > avail) this.fail(this.pastOrTruncated(v + len), `Big Integer length ${len} runs past the ${avail} bytes available`, off, tag);
-        return [{ tag, type: 'BigInteger', value: bigIntFromTwosComplement(b, v, v + len) }, v + len];
+        this.pos = v + len;
+        return { tag, type: 'BigInteger', value: bigIntFromTwosComplement(b, v, v + len) };
       }
       case TEXT_STRING:
       case BYTE_STRING: {
         const padded = len + ((8 - (len % 8)) % 8); // arithmetic, not bit ops: len may exceed 2^31
         if (padded > avail) this.fail(this.pastOrTruncated(v + padded), `${type === TEXT_STRING ? 'Text' : 'Byte'} String length ${len} runs past the ${avail} bytes available`, off, tag);
         this.checkZeroPadding(v + len, v + padded, tag);
-        if (type === TEXT_STRING) {
-          const raw = b.subarray(v, v + len);
-          if (!isUtf8(raw)) this.fail('BAD_UTF8', 'Text String is not valid UTF-8', off, tag);
-          return [{ tag, type: 'TextString', value: raw.toString('utf8') }, v + padded];
-        }
+        this.pos = v + padded;
+        if (type === TEXT_STRING) return { tag, type: 'TextString', value: this.text(v, len, off, tag) };
         const view = b.subarray(v, v + len);
-        return [{ tag, type: 'ByteString', value: this.copy ? Buffer.from(view) : view }, v + padded];
+        return { tag, type: 'ByteString', value: this.copy ? Buffer.from(view) : view };
       }
       default:
         return this.fail('BAD_TYPE', `unknown item type 0x${type.toString(16).padStart(2, '0')}`, off + 3, tag);
     }
+  }
+
+  /** UTF-8 text, validated (s.10.1.2). Short ASCII strings, the common case, skip the validator. */
+  private text(v: number, len: number, off: number, tag: number): string {
+    const b = this.buf;
+    if (len <= 64) {
+      let ascii = true;
+      for (let i = v; i < v + len; i++) if (b[i]! >= 0x80) { ascii = false; break; }
+      if (ascii) return b.toString('latin1', v, v + len);
+    }
+    const raw = b.subarray(v, v + len);
+    if (!isUtf8(raw)) this.fail('BAD_UTF8', 'Text String is not valid UTF-8', off, tag);
+    return raw.toString('utf8');
   }
 
   /** A length that runs past the whole input is truncation; one that only runs past the parent is PAST_PARENT. */
@@ -158,7 +182,8 @@ function bigIntFromTwosComplement(b: Buffer, from: number, to: number): bigint {
 export function decode(buf: Buffer, options: DecodeOptions = {}): TtlvItem {
   const d = new Decoder(buf, options.copyByteStrings ?? false, options.maxDepth ?? MAX_DEPTH, options.maxItems ?? MAX_ITEMS);
   try {
-    const [item, end] = d.item(0, buf.length, 0);
+    const item = d.item(0, buf.length, 0);
+    const end = d.pos;
     if (end !== buf.length) d.fail('TRAILING_BYTES', `${buf.length - end} bytes after the item`, end);
     return item;
   } catch (e) {

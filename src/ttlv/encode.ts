@@ -35,7 +35,7 @@ class Encoder {
 
   private header(tag: number, type: number, len: number): void {
     const b = this.buf, o = this.off;
-    b[o] = tag >>> 16; b[o + 1] = (tag >>> 8) & 0xff; b[o + 2] = tag & 0xff; b[o + 3] = type;
+    b.writeUInt32BE(((tag << 8) | type) >>> 0, o);
     b.writeUInt32BE(len, o + 4);
     this.off = o + 8;
   }
@@ -91,11 +91,30 @@ class Encoder {
         return;
       case 'TextString': {
         if (typeof it.value !== 'string') this.fail('Text String value is not a string', tag);
-        const len = Buffer.byteLength(it.value, 'utf8');
+        const str = it.value;
+        // Short ASCII strings (identifiers, names) are the common case: copy them byte by
+        // byte and skip the UTF-8 length pass.
+        if (str.length <= 64) {
+          this.ensure(8 + 64);
+          const b = this.buf, start = this.off + 8;
+          let i = 0;
+          for (; i < str.length; i++) {
+            const c = str.charCodeAt(i);
+            if (c >= 0x80) break;
+            b[start + i] = c;
+          }
+          if (i === str.length) {
+            this.header(tag, 0x07, i);
+            this.off += i;
+            this.zeros((8 - (i % 8)) % 8);
+            return;
+          }
+        }
+        const len = Buffer.byteLength(str, 'utf8');
         const pad = (8 - (len % 8)) % 8;
         this.ensure(8 + len + pad);
         this.header(tag, 0x07, len);
-        this.off += this.buf.write(it.value, this.off, 'utf8');
+        this.off += this.buf.write(str, this.off, 'utf8');
         this.zeros(pad);
         return;
       }
