@@ -1,0 +1,91 @@
+// The tenant-scoped view of the store that operations use (operations/types.ts
+// ObjectRepository). Values cross this boundary in the clear on the operation side and
+// wrapped on the store side; nothing of another tenant is reachable through it
+// (DESIGN.md §3: a foreign object answers exactly like a missing one).
+import { decode } from '../ttlv/decode.ts';
+import { encode } from '../ttlv/encode.ts';
+import type { ManagedObject, StoredObject } from '../kmip/object.ts';
+import type { ObjectRepository } from '../operations/types.ts';
+import type { LocatePrefilter, ObjectStore } from '../store/types.ts';
+import type { KeyProtector, ObjectPlace } from './types.ts';
+
+export interface RepositoryScope {
+  tenant: string;
+  service: string;
+}
+
+const placeOf = (o: { tenant: string; service: string; uid: string }): ObjectPlace => ({ tenant: o.tenant, service: o.service, uid: o.uid });
+
+export function createObjectRepository(store: ObjectStore, protector: KeyProtector, scope: RepositoryScope): ObjectRepository {
+  const { tenant, service } = scope;
+
+  async function wrapValue(obj: ManagedObject): Promise<Buffer | undefined> {
+    if (obj.value === undefined) return undefined;
+    const plain = encode(obj.value);
+    try {
+      return await protector.protect(placeOf(obj), plain);
+    } finally {
+      plain.fill(0);
+    }
+  }
+
+  async function toStored(obj: ManagedObject): Promise<StoredObject> {
+    const stored: StoredObject = {
+      uid: obj.uid,
+      tenant: obj.tenant,
+      service: obj.service,
+      objectType: obj.objectType,
+      state: obj.state,
+      attributes: obj.attributes,
+      revision: obj.revision,
+    };
+    const wrapped = await wrapValue(obj);
+    if (wrapped !== undefined) stored.wrappedValue = wrapped;
+    return stored;
+  }
+
+  return {
+    async create(input) {
+      const obj: ManagedObject = { ...input, tenant, service, revision: 0 };
+      await store.insert(await toStored(obj));
+      return obj;
+    },
+
+    async load(uid) {
+      const stored = await store.get(tenant, uid);
+      // The store already scopes by tenant; checking again costs nothing and keeps this
+      // boundary correct even over a store with a bug.
+      if (stored === undefined || stored.tenant !== tenant) return undefined;
+      const { wrappedValue, ...meta } = stored;
+      const obj: ManagedObject = meta;
+      if (wrappedValue !== undefined) {
+        const plain = await protector.unprotect(placeOf(stored), wrappedValue);
+        try {
+          // Copy byte strings out, so the plaintext buffer can be zeroized now.
+          obj.value = decode(plain, { copyByteStrings: true });
+        } finally {
+          plain.fill(0);
+        }
+      }
+      return obj;
+    },
+
+    async save(obj) {
+      if (obj.tenant !== tenant) {
+        // Operations only save objects they loaded here; anything else is a programming error.
+        throw new Error(`refusing to save object ${obj.uid} of another tenant through this repository`);
+      }
+      const stored = await toStored(obj);
+      await store.update(stored);
+      obj.revision = stored.revision;
+    },
+
+    async *scan(filter: LocatePrefilter) {
+      for await (const stored of store.scan(tenant, filter)) {
+        if (stored.tenant !== tenant) continue;
+        const { wrappedValue: _omit, ...meta } = stored;
+        yield meta;
+      }
+    },
+  };
+}

@@ -1,0 +1,78 @@
+// Numbered schema migrations of the SQLite store. A migration is never edited once it has
+// shipped: a change of schema is a new entry at the end. The runner in sqlite.ts applies
+// every entry whose number is above the database's, in one transaction, at open.
+import { DATE_COLUMNS } from './attributes-index.ts';
+
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+const dateColumns = DATE_COLUMNS.map(([col]) => `  ${col} INTEGER`).join(',\n');
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'objects, names, groups',
+    sql: `
+CREATE TABLE objects (
+  uid TEXT PRIMARY KEY,
+  tenant TEXT NOT NULL,
+  service TEXT NOT NULL,
+  object_type INTEGER NOT NULL,
+  state INTEGER NOT NULL,
+  revision INTEGER NOT NULL,
+  -- Creation order, assigned by the store; Locate answers newest first (KMIP 2.1 §6.1.28
+  -- leaves the order to the server, clients such as PyKMIP expect the newest first).
+  created_seq INTEGER NOT NULL UNIQUE,
+  -- Binary TTLV of a 2.1 Attributes structure: the source of truth for every attribute.
+  attributes BLOB NOT NULL,
+  -- Object value wrapped by the key hierarchy; NULL once destroyed.
+  wrapped_value BLOB,
+  -- Columns derived from the attributes (attributes-index.ts), for Locate's prefilter.
+  cryptographic_algorithm INTEGER,
+  cryptographic_length INTEGER,
+${dateColumns}
+);
+CREATE INDEX objects_by_tenant_seq ON objects (tenant, created_seq DESC);
+CREATE INDEX objects_by_type_state ON objects (tenant, object_type, state, created_seq DESC);
+CREATE INDEX objects_by_state ON objects (tenant, state, created_seq DESC);
+CREATE INDEX objects_by_algorithm ON objects (tenant, cryptographic_algorithm, cryptographic_length, created_seq DESC);
+CREATE INDEX objects_by_initial_date ON objects (tenant, initial_date);
+CREATE INDEX objects_by_activation_date ON objects (tenant, activation_date);
+
+-- Multi-instance attributes get one row per instance so that an exact lookup is an index probe.
+CREATE TABLE object_names (
+  uid TEXT NOT NULL REFERENCES objects (uid) ON DELETE CASCADE,
+  tenant TEXT NOT NULL,
+  name TEXT NOT NULL
+);
+CREATE INDEX object_names_by_name ON object_names (tenant, name, uid);
+CREATE INDEX object_names_by_uid ON object_names (uid);
+
+CREATE TABLE object_groups (
+  uid TEXT NOT NULL REFERENCES objects (uid) ON DELETE CASCADE,
+  tenant TEXT NOT NULL,
+  grp TEXT NOT NULL
+);
+CREATE INDEX object_groups_by_group ON object_groups (tenant, grp, uid);
+CREATE INDEX object_groups_by_uid ON object_groups (uid);
+`,
+  },
+  {
+    version: 2,
+    name: 'system blobs',
+    sql: `
+-- Server-wide wrapped keys (the interim data-encryption key today, hierarchy material later).
+-- Only wrapped blobs go here, never plaintext.
+CREATE TABLE system_blobs (
+  name TEXT PRIMARY KEY,
+  blob BLOB NOT NULL,
+  created_at INTEGER NOT NULL
+);
+`,
+  },
+];
+
+export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

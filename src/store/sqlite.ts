@@ -1,0 +1,331 @@
+// ObjectStore on SQLite (better-sqlite3). Synchronous inside, async outside, so that the
+// PostgreSQL store of the scale-out design (DESIGN.md §7) can share the interface.
+import Database from 'better-sqlite3';
+import { decode } from '../ttlv/decode.ts';
+import { encode } from '../ttlv/encode.ts';
+import { Tag } from '../ttlv/generated/tags.ts';
+import { State } from '../ttlv/generated/enumerations.ts';
+import type { StoredObject } from '../kmip/object.ts';
+import { StoreConflictError, type LocatePrefilter, type ObjectStore } from './types.ts';
+import { DATE_COLUMNS, deriveIndexColumns } from './attributes-index.ts';
+import { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from './migrations.ts';
+
+/** How long a writer waits for another process's write lock before SQLITE_BUSY. */
+export const BUSY_TIMEOUT_MS = 5_000;
+/** Rows fetched per query while scanning: bounds memory at a million objects. */
+export const SCAN_PAGE_SIZE = 256;
+
+/** States whose value has been erased (KMIP 2.1 §6.1.15 Destroy). */
+const DESTROYED_STATES: readonly number[] = [State.Destroyed, State.DestroyedCompromised];
+const ALL_STATES: readonly number[] = Object.values(State);
+
+export class StoreSchemaError extends Error {
+  override readonly name = 'StoreSchemaError';
+}
+
+interface ObjectRow {
+  uid: string;
+  tenant: string;
+  service: string;
+  object_type: number;
+  state: number;
+  revision: number;
+  created_seq: number;
+  attributes: Buffer;
+  wrapped_value: Buffer | null;
+}
+
+const OBJECT_COLUMNS = 'uid, tenant, service, object_type, state, revision, created_seq, attributes, wrapped_value';
+const DERIVED_COLUMNS = ['cryptographic_algorithm', 'cryptographic_length', ...DATE_COLUMNS.map(([c]) => c)];
+
+function encodeAttributes(obj: StoredObject): Buffer {
+  return encode({ tag: Tag.Attributes, type: 'Structure', value: obj.attributes });
+}
+
+function rowToObject(row: ObjectRow): StoredObject {
+  const attrs = decode(row.attributes);
+  if (attrs.tag !== Tag.Attributes || attrs.type !== 'Structure') {
+    throw new StoreSchemaError(`object ${row.uid}: stored attributes are not an Attributes structure`);
+  }
+  const obj: StoredObject = {
+    uid: row.uid,
+    tenant: row.tenant,
+    service: row.service,
+    objectType: row.object_type,
+    state: row.state,
+    revision: row.revision,
+    attributes: attrs.value,
+  };
+  if (row.wrapped_value !== null) obj.wrappedValue = row.wrapped_value;
+  return obj;
+}
+
+/** Parameters of the derived columns, in DERIVED_COLUMNS order. */
+function derivedParams(obj: StoredObject) {
+  const d = deriveIndexColumns(obj.attributes);
+  return {
+    values: [d.cryptographicAlgorithm, d.cryptographicLength, ...DATE_COLUMNS.map(([, key]) => d[key])],
+    names: d.names,
+    groups: d.groups,
+  };
+}
+
+/**
+ * The state sets scan() queries separately. Destroyed objects are left out unless asked for
+ * (the 2.x Storage Status Mask, KMIP 2.1 §6.1.28; 1.x Locate never returns them).
+ * Several states over a wide candidate set are walked one index range per state and merged:
+ * `state IN (…) ORDER BY created_seq` would sort every matching row for each page. A Name or
+ * Object Group lookup already narrows the candidates to a few rows, so one query suffices.
+ */
+function scanShapes(filter: LocatePrefilter): number[][] {
+  let states = filter.states !== undefined ? [...new Set(filter.states)] : [...ALL_STATES];
+  if (filter.includeDestroyed !== true) states = states.filter((s) => !DESTROYED_STATES.includes(s));
+  if (states.length === 0) return [];
+  if (states.length === 1 || filter.name !== undefined || filter.objectGroup !== undefined) return [states];
+  return states.map((s) => [s]);
+}
+
+function buildScanQuery(tenant: string, filter: LocatePrefilter, states: readonly number[], before: number | undefined) {
+  const where: string[] = ['tenant = ?'];
+  const params: unknown[] = [tenant];
+  if (filter.objectType !== undefined) {
+    where.push('object_type = ?');
+    params.push(filter.objectType);
+  }
+  if (states.length === 1) {
+    where.push('state = ?');
+    params.push(states[0]);
+  } else {
+    where.push(`state IN (${states.map(() => '?').join(', ')})`);
+    params.push(...states);
+  }
+  if (filter.cryptographicAlgorithm !== undefined) {
+    where.push('cryptographic_algorithm = ?');
+    params.push(filter.cryptographicAlgorithm);
+  }
+  if (filter.cryptographicLength !== undefined) {
+    where.push('cryptographic_length = ?');
+    params.push(filter.cryptographicLength);
+  }
+  if (filter.name !== undefined) {
+    where.push('uid IN (SELECT uid FROM object_names WHERE tenant = ? AND name = ?)');
+    params.push(tenant, filter.name);
+  }
+  if (filter.objectGroup !== undefined) {
+    where.push('uid IN (SELECT uid FROM object_groups WHERE tenant = ? AND grp = ?)');
+    params.push(tenant, filter.objectGroup);
+  }
+  if (before !== undefined) {
+    where.push('created_seq < ?');
+    params.push(before);
+  }
+  return { sql: `SELECT ${OBJECT_COLUMNS} FROM objects WHERE ${where.join(' AND ')} ORDER BY created_seq DESC LIMIT ${SCAN_PAGE_SIZE}`, params };
+}
+
+export class SqliteStore implements ObjectStore {
+  private readonly statements = new Map<string, Database.Statement>();
+  private closed = false;
+
+  /** Use openSqliteStore(). */
+  constructor(private readonly db: Database.Database, readonly path: string) {}
+
+  /** Prepared statements are cached by their text: the scan builds a handful of shapes. */
+  private stmt(sql: string): Database.Statement {
+    if (this.closed) throw new Error('the object store is closed');
+    let s = this.statements.get(sql);
+    if (s === undefined) {
+      s = this.db.prepare(sql);
+      this.statements.set(sql, s);
+    }
+    return s;
+  }
+
+  private writeNamesAndGroups(uid: string, tenant: string, names: string[], groups: string[]): void {
+    const n = this.stmt('INSERT INTO object_names (uid, tenant, name) VALUES (?, ?, ?)');
+    for (const name of names) n.run(uid, tenant, name);
+    const g = this.stmt('INSERT INTO object_groups (uid, tenant, grp) VALUES (?, ?, ?)');
+    for (const grp of groups) g.run(uid, tenant, grp);
+  }
+
+  async insert(obj: StoredObject): Promise<void> {
+    const attrs = encodeAttributes(obj);
+    const d = derivedParams(obj);
+    const sql =
+      `INSERT INTO objects (uid, tenant, service, object_type, state, revision, created_seq, attributes, wrapped_value, ${DERIVED_COLUMNS.join(', ')}) ` +
+      `VALUES (?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(created_seq), 0) + 1 FROM objects), ?, ?, ${DERIVED_COLUMNS.map(() => '?').join(', ')})`;
+    const insert = this.stmt(sql);
+    try {
+      this.db.transaction(() => {
+        insert.run(obj.uid, obj.tenant, obj.service, obj.objectType, obj.state, obj.revision, attrs, obj.wrappedValue ?? null, ...d.values);
+        this.writeNamesAndGroups(obj.uid, obj.tenant, d.names, d.groups);
+      }).immediate();
+    } catch (e) {
+      if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+        throw new StoreConflictError(`an object with unique identifier ${obj.uid} already exists`);
+      }
+      throw e;
+    }
+  }
+
+  async update(obj: StoredObject): Promise<void> {
+    const attrs = encodeAttributes(obj);
+    const d = derivedParams(obj);
+    const update = this.stmt(
+      `UPDATE objects SET service = ?, object_type = ?, state = ?, revision = revision + 1, attributes = ?, wrapped_value = ?, ` +
+        `${DERIVED_COLUMNS.map((c) => `${c} = ?`).join(', ')} WHERE uid = ? AND tenant = ? AND revision = ?`,
+    );
+    const exists = this.stmt('SELECT revision FROM objects WHERE uid = ? AND tenant = ?');
+    this.db.transaction(() => {
+      const r = update.run(obj.service, obj.objectType, obj.state, attrs, obj.wrappedValue ?? null, ...d.values, obj.uid, obj.tenant, obj.revision);
+      if (r.changes === 0) {
+        const cur = exists.get(obj.uid, obj.tenant) as { revision: number } | undefined;
+        throw new StoreConflictError(
+          cur === undefined
+            ? `object ${obj.uid} no longer exists`
+            : `object ${obj.uid} was changed concurrently (revision ${obj.revision} expected, ${cur.revision} stored)`,
+        );
+      }
+      // Name and Object Group are multi-instance: rewriting them all keeps them exact.
+      this.stmt('DELETE FROM object_names WHERE uid = ?').run(obj.uid);
+      this.stmt('DELETE FROM object_groups WHERE uid = ?').run(obj.uid);
+      this.writeNamesAndGroups(obj.uid, obj.tenant, d.names, d.groups);
+    }).immediate();
+    obj.revision += 1;
+  }
+
+  async get(tenant: string, uid: string): Promise<StoredObject | undefined> {
+    const row = this.stmt(`SELECT ${OBJECT_COLUMNS} FROM objects WHERE uid = ? AND tenant = ?`).get(uid, tenant) as ObjectRow | undefined;
+    return row === undefined ? undefined : rowToObject(row);
+  }
+
+  async delete(tenant: string, uid: string): Promise<boolean> {
+    // ON DELETE CASCADE removes the name and group rows.
+    return this.stmt('DELETE FROM objects WHERE uid = ? AND tenant = ?').run(uid, tenant).changes > 0;
+  }
+
+  async *scan(tenant: string, filter: LocatePrefilter): AsyncIterable<StoredObject> {
+    const shapes = scanShapes(filter);
+    if (shapes.length === 0) return;
+    if (shapes.length === 1) {
+      for (const row of this.pages(tenant, filter, shapes[0]!)) yield rowToObject(row);
+      return;
+    }
+    const cursors = shapes.map((states) => this.pages(tenant, filter, states));
+    const heads = cursors.map((c) => c.next());
+    for (;;) {
+      let best = -1;
+      let bestSeq = -Infinity;
+      for (let i = 0; i < heads.length; i++) {
+        const h = heads[i]!;
+        if (h.done !== true && h.value.created_seq > bestSeq) {
+          best = i;
+          bestSeq = h.value.created_seq;
+        }
+      }
+      if (best < 0) return;
+      const row = heads[best]!.value as ObjectRow;
+      heads[best] = cursors[best]!.next();
+      yield rowToObject(row);
+    }
+  }
+
+  /** Rows of one query shape, newest first, SCAN_PAGE_SIZE at a time (keyset paging on created_seq). */
+  private *pages(tenant: string, filter: LocatePrefilter, states: readonly number[]): Generator<ObjectRow, void, undefined> {
+    const first = buildScanQuery(tenant, filter, states, undefined);
+    let rows = this.stmt(first.sql).all(...first.params) as ObjectRow[];
+    for (;;) {
+      yield* rows;
+      if (rows.length < SCAN_PAGE_SIZE) return;
+      const next = buildScanQuery(tenant, filter, states, rows[rows.length - 1]!.created_seq);
+      rows = this.stmt(next.sql).all(...next.params) as ObjectRow[];
+    }
+  }
+
+  /**
+   * EXPLAIN QUERY PLAN of every query the first page of scan() runs, one string per plan
+   * row ("SEARCH objects USING INDEX …"). Tests use it to prove Locate does not scan tables.
+   */
+  explainScan(tenant: string, filter: LocatePrefilter): string[] {
+    const out: string[] = [];
+    for (const states of scanShapes(filter)) {
+      const q = buildScanQuery(tenant, filter, states, undefined);
+      const plan = this.db.prepare(`EXPLAIN QUERY PLAN ${q.sql}`).all(...q.params) as { detail: string }[];
+      out.push(...plan.map((r) => r.detail));
+    }
+    return out;
+  }
+
+  // --- server-wide wrapped blobs (migration 2) ---
+
+  async getSystemBlob(name: string): Promise<Buffer | undefined> {
+    const row = this.stmt('SELECT blob FROM system_blobs WHERE name = ?').get(name) as { blob: Buffer } | undefined;
+    return row?.blob;
+  }
+
+  /**
+   * Stores a blob under `name` unless one is already there; returns the blob that is stored
+   * afterwards (ours, or the one another process wrote first), so two servers starting
+   * together on one database agree on a single key.
+   */
+  async putSystemBlobIfAbsent(name: string, blob: Buffer): Promise<Buffer> {
+    return this.db.transaction(() => {
+      this.stmt('INSERT INTO system_blobs (name, blob, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING').run(name, blob, Date.now());
+      return (this.stmt('SELECT blob FROM system_blobs WHERE name = ?').get(name) as { blob: Buffer }).blob;
+    }).immediate();
+  }
+
+  /** The raw database handle, for tests that inspect query plans and files. */
+  get database(): Database.Database {
+    return this.db;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.statements.clear();
+    this.db.close();
+  }
+}
+
+function applyMigrations(db: Database.Database, migrations: readonly Migration[], latest: number): void {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+  db.transaction(() => {
+    const current = (db.prepare('SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations').get() as { v: number }).v;
+    if (current > latest) {
+      throw new StoreSchemaError(
+        `database schema version ${current} is newer than this OpenKCM understands (${latest}); ` +
+          'run the OpenKCM version that wrote it, or restore a backup',
+      );
+    }
+    const record = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
+    for (const m of migrations) {
+      if (m.version <= current) continue;
+      db.exec(m.sql);
+      record.run(m.version, m.name, new Date().toISOString());
+    }
+  }).immediate();
+}
+
+/**
+ * Opens (creating when absent) a SQLite object store and brings its schema up to date.
+ * `migrations` is for tests of the migration runner only.
+ */
+export async function openSqliteStore(path: string, migrations: readonly Migration[] = MIGRATIONS): Promise<SqliteStore> {
+  const db = new Database(path);
+  try {
+    if (path !== ':memory:' && path !== '') {
+      // WAL lets Locate read while a Create commits; FULL makes each commit durable in WAL mode too.
+      const mode = db.pragma('journal_mode = WAL', { simple: true });
+      if (String(mode).toLowerCase() !== 'wal') throw new StoreSchemaError(`cannot switch ${path} to WAL journal mode (got ${String(mode)})`);
+    }
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    const latest = migrations.length === 0 ? 0 : migrations[migrations.length - 1]!.version;
+    applyMigrations(db, migrations, migrations === MIGRATIONS ? LATEST_SCHEMA_VERSION : latest);
+  } catch (e) {
+    db.close();
+    throw e;
+  }
+  return new SqliteStore(db, path);
+}
