@@ -1,0 +1,412 @@
+// Conversions between KMIP Key Format Types (2.1 s.11.25; key material layouts s.2.1.7 /
+// 1.4 s.2.1.7) for the formats the OASIS vectors use: Raw, Transparent Symmetric Key,
+// PKCS#1, PKCS#8, X.509 (SubjectPublicKeyInfo), EC Private Key (SEC 1), Transparent RSA
+// private/public, Transparent EC private/public (and the 1.x Transparent ECDSA/ECDH/ECMQV
+// variants, same fields). Node's KeyObject is the pivot: every format is parsed into one
+// and produced from one, so each conversion is "parse, then produce".
+//
+// Only the codec's generated tables and item types are imported: this module stays below
+// kmip/ and operations/ in the import graph. Failures are KeyMaterialError carrying the
+// Result Reason the operation should answer with.
+import { createECDH, createPrivateKey, createPublicKey, ECDH, KeyObject } from 'node:crypto';
+import { Tag } from '../ttlv/generated/tags.ts';
+import { CryptographicAlgorithm as Alg, KeyFormatType as KFT, ObjectType, ResultReason } from '../ttlv/generated/enumerations.ts';
+import type { TtlvItem } from '../ttlv/types.ts';
+import { EC_CURVES, KeyMaterialError, symmetricKeyBytes } from './keys.ts';
+
+/** Key material in a form every conversion starts from. */
+export type ParsedKey =
+  | { kind: 'symmetric'; bytes: Buffer }
+  | { kind: 'private'; key: KeyObject }
+  | { kind: 'public'; key: KeyObject };
+
+export const formatName = (f: number): string => {
+  for (const [n, v] of Object.entries(KFT)) if (v === f) return n;
+  return `0x${f.toString(16)}`;
+};
+
+const unsupported = (msg: string): never => {
+  throw new KeyMaterialError(ResultReason.KeyFormatTypeNotSupported, msg);
+};
+const invalid = (msg: string): never => {
+  throw new KeyMaterialError(ResultReason.InvalidField, msg);
+};
+
+// ---------------------------------------------------------------------------
+// Small TTLV helpers (kmip/items.ts is above this module)
+
+const bytesItem = (tag: number, value: Buffer): TtlvItem => ({ tag, type: 'ByteString', value });
+const bigItem = (tag: number, value: bigint): TtlvItem => ({ tag, type: 'BigInteger', value });
+const enumItem = (tag: number, value: number): TtlvItem => ({ tag, type: 'Enumeration', value });
+
+function fields(material: TtlvItem, format: number): Map<number, TtlvItem> {
+  if (material.type !== 'Structure') invalid(`Key Material of format ${formatName(format)} must be a Structure`);
+  const out = new Map<number, TtlvItem>();
+  for (const c of material.value as TtlvItem[]) {
+    if (out.has(c.tag)) invalid(`Key Material of format ${formatName(format)} repeats field 0x${c.tag.toString(16)}`);
+    out.set(c.tag, c);
+  }
+  return out;
+}
+
+function needBig(f: Map<number, TtlvItem>, tag: number, name: string, format: number): bigint {
+  const it = f.get(tag);
+  if (it === undefined) return invalid(`${formatName(format)} Key Material lacks ${name}`);
+  if (it.type !== 'BigInteger') return invalid(`${formatName(format)} ${name} must be a Big Integer`);
+  if (it.value < 0n) return invalid(`${formatName(format)} ${name} must not be negative`);
+  return it.value;
+}
+
+function needBytes(material: TtlvItem, what: string): Buffer {
+  if (material.type !== 'ByteString') return invalid(`${what} must be a Byte String`);
+  return material.value;
+}
+
+// ---------------------------------------------------------------------------
+// bigint ⇄ unsigned big-endian bytes (JWK base64url)
+
+export function bigintToBytes(v: bigint, size?: number): Buffer {
+  let hex = v.toString(16);
+  if (hex.length % 2 === 1) hex = '0' + hex;
+  let buf = Buffer.from(v === 0n ? '' : hex, 'hex');
+  if (size !== undefined) {
+    if (buf.length > size) invalid(`integer does not fit in ${size} bytes`);
+    buf = Buffer.concat([Buffer.alloc(size - buf.length), buf]);
+  }
+  return buf;
+}
+
+export const bytesToBigint = (b: Buffer): bigint => (b.length === 0 ? 0n : BigInt('0x' + b.toString('hex')));
+const b64u = (b: Buffer) => b.toString('base64url');
+const fromB64u = (s: string | undefined) => bytesToBigint(Buffer.from(s ?? '', 'base64url'));
+
+// ---------------------------------------------------------------------------
+// Facts about a parsed key
+
+export interface KeyFacts {
+  /** Key family: RSA, EC (any of EC/ECDSA/ECDH/ECMQV), Ed25519; undefined for symmetric. */
+  family?: 'rsa' | 'ec' | 'ed25519';
+  /** Cryptographic Length the key has (bits): modulus size, curve size, 256 for Ed25519, material bits for symmetric. */
+  length: number;
+  /** Recommended Curve for EC keys. */
+  curve?: number;
+}
+
+function curveOfJwk(crv: string | undefined): number {
+  for (const [curve, info] of EC_CURVES) if (info.jwkName === crv) return curve;
+  return unsupported(`EC curve ${crv ?? '(unknown)'} is not supported (supported: P-256, P-384, P-521)`);
+}
+
+export function keyFacts(k: ParsedKey): KeyFacts {
+  if (k.kind === 'symmetric') return { length: k.bytes.length * 8 };
+  const t = k.key.asymmetricKeyType;
+  if (t === 'rsa') return { family: 'rsa', length: k.key.asymmetricKeyDetails?.modulusLength ?? 0 };
+  if (t === 'ec') {
+    const curve = curveOfJwk(k.key.export({ format: 'jwk' }).crv);
+    return { family: 'ec', length: EC_CURVES.get(curve)!.bits, curve };
+  }
+  if (t === 'ed25519') return { family: 'ed25519', length: 256 };
+  return unsupported(`${t ?? 'unknown'} keys are not supported`);
+}
+
+/** Whether a Cryptographic Algorithm value names the family of the key. */
+export function algorithmMatches(alg: number, facts: KeyFacts): boolean {
+  switch (facts.family) {
+    case 'rsa': return alg === Alg.RSA;
+    case 'ec': return alg === Alg.EC || alg === Alg.ECDSA || alg === Alg.ECDH || alg === Alg.ECMQV;
+    case 'ed25519': return alg === Alg.Ed25519;
+    default: return false;
+  }
+}
+
+/** The natural Cryptographic Algorithm of an asymmetric key (used when the client gave none). */
+export function algorithmOf(facts: KeyFacts): number | undefined {
+  return facts.family === 'rsa' ? Alg.RSA : facts.family === 'ec' ? Alg.EC : facts.family === 'ed25519' ? Alg.Ed25519 : undefined;
+}
+
+// ---------------------------------------------------------------------------
+// Which formats an object can be expressed in
+
+const TRANSPARENT_EC_PRIVATE: readonly number[] = [KFT.TransparentECPrivateKey, KFT.TransparentECDSAPrivateKey, KFT.TransparentECDHPrivateKey, KFT.TransparentECMQVPrivateKey];
+const TRANSPARENT_EC_PUBLIC: readonly number[] = [KFT.TransparentECPublicKey, KFT.TransparentECDSAPublicKey, KFT.TransparentECDHPublicKey, KFT.TransparentECMQVPublicKey];
+
+/** Formats this module can parse and produce for a key of the object type and family. */
+export function convertibleFormats(objectType: number, family: KeyFacts['family']): readonly number[] {
+  if (objectType === ObjectType.SymmetricKey) return [KFT.Raw, KFT.TransparentSymmetricKey];
+  if (objectType === ObjectType.PrivateKey) {
+    if (family === 'rsa') return [KFT.PKCS_1, KFT.PKCS_8, KFT.TransparentRSAPrivateKey];
+    if (family === 'ec') return [KFT.PKCS_8, KFT.ECPrivateKey, ...TRANSPARENT_EC_PRIVATE];
+    if (family === 'ed25519') return [KFT.PKCS_8, KFT.Raw];
+  }
+  if (objectType === ObjectType.PublicKey) {
+    if (family === 'rsa') return [KFT.PKCS_1, KFT.X_509, KFT.TransparentRSAPublicKey];
+    if (family === 'ec') return [KFT.X_509, ...TRANSPARENT_EC_PUBLIC];
+    if (family === 'ed25519') return [KFT.X_509, KFT.Raw];
+  }
+  return [];
+}
+
+/**
+ * The format the server generates keys in and computes the Digest over (s.4.14 asks for
+ * the digest of the key material in a stated format; the OASIS vectors show Raw for
+ * symmetric keys and PKCS#1 for RSA keys). PKCS#8 / X.509 for the other families, which
+ * have no PKCS#1 encoding.
+ */
+export function defaultFormat(objectType: number, family: KeyFacts['family']): number {
+  if (objectType === ObjectType.SymmetricKey) return KFT.Raw;
+  if (family === 'rsa') return KFT.PKCS_1;
+  return objectType === ObjectType.PrivateKey ? KFT.PKCS_8 : KFT.X_509;
+}
+
+// ---------------------------------------------------------------------------
+// Parsing
+
+export interface ParseHints {
+  /** Cryptographic Algorithm of the key block, needed for Raw symmetric keys and Raw Ed25519 keys. */
+  algorithm?: number;
+}
+
+function importPrivate(der: Buffer, type: 'pkcs1' | 'pkcs8' | 'sec1', format: number): KeyObject {
+  try {
+    return createPrivateKey({ key: der, format: 'der', type });
+  } catch {
+    return invalid(`Key Material is not a valid ${formatName(format)} private key`);
+  }
+}
+
+function importPublic(der: Buffer, type: 'pkcs1' | 'spki', format: number): KeyObject {
+  try {
+    return createPublicKey({ key: der, format: 'der', type });
+  } catch {
+    return invalid(`Key Material is not a valid ${formatName(format)} public key`);
+  }
+}
+
+function importJwk(jwk: Record<string, string>, priv: boolean, format: number): KeyObject {
+  try {
+    return priv ? createPrivateKey({ key: jwk, format: 'jwk' }) : createPublicKey({ key: jwk, format: 'jwk' });
+  } catch {
+    return invalid(`${formatName(format)} Key Material does not form a valid key`);
+  }
+}
+
+function curveInfo(f: Map<number, TtlvItem>, format: number) {
+  const it = f.get(Tag.RecommendedCurve);
+  if (it === undefined) return invalid(`${formatName(format)} Key Material lacks Recommended Curve`);
+  if (it.type !== 'Enumeration') return invalid(`${formatName(format)} Recommended Curve must be an Enumeration`);
+  const info = EC_CURVES.get(it.value);
+  if (info === undefined) return unsupported(`Recommended Curve 0x${it.value.toString(16)} is not supported (supported: P-256, P-384, P-521)`);
+  return info;
+}
+
+/** Uncompressed point bytes (0x04 ‖ X ‖ Y), decompressing 0x02/0x03 points. */
+function uncompressedPoint(q: Buffer, nodeCurve: string, format: number): Buffer {
+  try {
+    return ECDH.convertKey(q, nodeCurve, undefined, undefined, 'uncompressed') as Buffer;
+  } catch {
+    return invalid(`${formatName(format)} Q String is not a point of the curve`);
+  }
+}
+
+function ecPublicJwk(point: Buffer, crv: string, size: number): Record<string, string> {
+  return { kty: 'EC', crv, x: b64u(point.subarray(1, 1 + size)), y: b64u(point.subarray(1 + size, 1 + 2 * size)) };
+}
+
+/**
+ * Parses the Key Material of a key block of the given object type and format. Throws
+ * KeyMaterialError: InvalidField when the material does not match its format,
+ * KeyFormatTypeNotSupported when the format is not one this server converts.
+ */
+export function parseKeyMaterial(objectType: number, format: number, material: TtlvItem, hints: ParseHints = {}): ParsedKey {
+  if (objectType === ObjectType.SymmetricKey) {
+    let bytes: Buffer;
+    if (format === KFT.Raw) bytes = needBytes(material, 'Raw Key Material');
+    else if (format === KFT.TransparentSymmetricKey) {
+      const key = fields(material, format).get(Tag.Key);
+      if (key === undefined) return invalid('TransparentSymmetricKey Key Material lacks Key');
+      bytes = needBytes(key, 'TransparentSymmetricKey Key');
+    } else return unsupported(`Key Format Type ${formatName(format)} is not supported for symmetric keys`);
+    if (bytes.length === 0) invalid('symmetric key material is empty');
+    return { kind: 'symmetric', bytes: Buffer.from(bytes) };
+  }
+
+  if (objectType === ObjectType.PrivateKey) {
+    switch (format) {
+      case KFT.PKCS_1: return { kind: 'private', key: importPrivate(needBytes(material, 'PKCS#1 Key Material'), 'pkcs1', format) };
+      case KFT.PKCS_8: return { kind: 'private', key: importPrivate(needBytes(material, 'PKCS#8 Key Material'), 'pkcs8', format) };
+      case KFT.ECPrivateKey: return { kind: 'private', key: importPrivate(needBytes(material, 'EC Private Key Material'), 'sec1', format) };
+      case KFT.TransparentRSAPrivateKey: {
+        const f = fields(material, format);
+        // A mismatched modulus would import and then sign garbage: check n = p·q first.
+        if (needBig(f, Tag.P, 'P', format) * needBig(f, Tag.Q, 'Q', format) !== needBig(f, Tag.Modulus, 'Modulus', format)) {
+          invalid('TransparentRSAPrivateKey Modulus is not P × Q');
+        }
+        const get = (tag: number, name: string) => b64u(bigintToBytes(needBig(f, tag, name, format)));
+        // Node (OpenSSL) imports RSA private keys with their CRT parameters only, so all
+        // eight fields are required here although s.2.1.7.4 lets some be omitted.
+        const jwk = {
+          kty: 'RSA', n: get(Tag.Modulus, 'Modulus'), e: get(Tag.PublicExponent, 'Public Exponent'),
+          d: get(Tag.PrivateExponent, 'Private Exponent'), p: get(Tag.P, 'P'), q: get(Tag.Q, 'Q'),
+          dp: get(Tag.PrimeExponentP, 'Prime Exponent P'), dq: get(Tag.PrimeExponentQ, 'Prime Exponent Q'),
+          qi: get(Tag.CRTCoefficient, 'CRT Coefficient'),
+        };
+        return { kind: 'private', key: importJwk(jwk, true, format) };
+      }
+      case KFT.Raw:
+        if (hints.algorithm === Alg.Ed25519) {
+          const seed = needBytes(material, 'Raw Ed25519 Key Material');
+          if (seed.length !== 32) invalid('a Raw Ed25519 private key is 32 bytes');
+          // PKCS#8 wrapper of RFC 8410 §7: the 32-byte seed inside an OCTET STRING.
+          const der = Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed]);
+          return { kind: 'private', key: importPrivate(der, 'pkcs8', format) };
+        }
+        return unsupported('Raw private keys are supported for Ed25519 only');
+      default:
+        if (TRANSPARENT_EC_PRIVATE.includes(format)) {
+          const f = fields(material, format);
+          const info = curveInfo(f, format);
+          const size = Math.ceil(info.bits / 8);
+          const d = bigintToBytes(needBig(f, Tag.D, 'D', format), size);
+          let point: Buffer;
+          try {
+            const ecdh = createECDH(info.nodeName);
+            ecdh.setPrivateKey(d);
+            point = ecdh.getPublicKey();
+          } catch {
+            return invalid(`${formatName(format)} D is not a valid private scalar for ${info.jwkName}`);
+          }
+          return { kind: 'private', key: importJwk({ ...ecPublicJwk(point, info.jwkName, size), d: b64u(d) }, true, format) };
+        }
+        return unsupported(`Key Format Type ${formatName(format)} is not supported for private keys`);
+    }
+  }
+
+  if (objectType === ObjectType.PublicKey) {
+    switch (format) {
+      case KFT.PKCS_1: return { kind: 'public', key: importPublic(needBytes(material, 'PKCS#1 Key Material'), 'pkcs1', format) };
+      case KFT.X_509: return { kind: 'public', key: importPublic(needBytes(material, 'X.509 Key Material'), 'spki', format) };
+      case KFT.TransparentRSAPublicKey: {
+        const f = fields(material, format);
+        const jwk = {
+          kty: 'RSA', n: b64u(bigintToBytes(needBig(f, Tag.Modulus, 'Modulus', format))),
+          e: b64u(bigintToBytes(needBig(f, Tag.PublicExponent, 'Public Exponent', format))),
+        };
+        return { kind: 'public', key: importJwk(jwk, false, format) };
+      }
+      case KFT.Raw:
+        if (hints.algorithm === Alg.Ed25519) {
+          const pub = needBytes(material, 'Raw Ed25519 Key Material');
+          if (pub.length !== 32) invalid('a Raw Ed25519 public key is 32 bytes');
+          return { kind: 'public', key: importJwk({ kty: 'OKP', crv: 'Ed25519', x: b64u(pub) }, false, format) };
+        }
+        return unsupported('Raw public keys are supported for Ed25519 only');
+      default:
+        if (TRANSPARENT_EC_PUBLIC.includes(format)) {
+          const f = fields(material, format);
+          const info = curveInfo(f, format);
+          const q = f.get(Tag.QString);
+          if (q === undefined) return invalid(`${formatName(format)} Key Material lacks Q String`);
+          const point = uncompressedPoint(needBytes(q, `${formatName(format)} Q String`), info.nodeName, format);
+          return { kind: 'public', key: importJwk(ecPublicJwk(point, info.jwkName, Math.ceil(info.bits / 8)), false, format) };
+        }
+        return unsupported(`Key Format Type ${formatName(format)} is not supported for public keys`);
+    }
+  }
+  return unsupported(`objects of type 0x${objectType.toString(16)} have no convertible key formats`);
+}
+
+// ---------------------------------------------------------------------------
+// Producing
+
+/**
+ * Produces the Key Material item (tag Key Material) of `key` in `format`.
+ * KeyFormatTypeNotSupported when the key cannot be expressed in that format.
+ */
+export function produceKeyMaterial(key: ParsedKey, format: number): TtlvItem {
+  if (key.kind === 'symmetric') {
+    if (format === KFT.Raw) return bytesItem(Tag.KeyMaterial, key.bytes);
+    if (format === KFT.TransparentSymmetricKey) {
+      return { tag: Tag.KeyMaterial, type: 'Structure', value: [bytesItem(Tag.Key, key.bytes)] };
+    }
+    return unsupported(`a symmetric key cannot be returned as ${formatName(format)}`);
+  }
+  const t = key.key.asymmetricKeyType;
+  const der = (o: { type: 'pkcs1' | 'pkcs8' | 'sec1' | 'spki'; format: 'der' }) =>
+    (key.key as { export(o: { type: string; format: 'der' }): Buffer }).export(o);
+
+  if (key.kind === 'private') {
+    if (format === KFT.PKCS_8) return bytesItem(Tag.KeyMaterial, der({ type: 'pkcs8', format: 'der' }));
+    if (t === 'rsa') {
+      if (format === KFT.PKCS_1) return bytesItem(Tag.KeyMaterial, der({ type: 'pkcs1', format: 'der' }));
+      if (format === KFT.TransparentRSAPrivateKey) {
+        const j = key.key.export({ format: 'jwk' });
+        // Field order of s.2.1.7.4.
+        return {
+          tag: Tag.KeyMaterial, type: 'Structure', value: [
+            bigItem(Tag.Modulus, fromB64u(j.n)), bigItem(Tag.PrivateExponent, fromB64u(j.d)),
+            bigItem(Tag.PublicExponent, fromB64u(j.e)), bigItem(Tag.P, fromB64u(j.p)), bigItem(Tag.Q, fromB64u(j.q)),
+            bigItem(Tag.PrimeExponentP, fromB64u(j.dp)), bigItem(Tag.PrimeExponentQ, fromB64u(j.dq)),
+            bigItem(Tag.CRTCoefficient, fromB64u(j.qi)),
+          ],
+        };
+      }
+    }
+    if (t === 'ec') {
+      if (format === KFT.ECPrivateKey) return bytesItem(Tag.KeyMaterial, der({ type: 'sec1', format: 'der' }));
+      if (TRANSPARENT_EC_PRIVATE.includes(format)) {
+        const j = key.key.export({ format: 'jwk' });
+        return {
+          tag: Tag.KeyMaterial, type: 'Structure',
+          value: [enumItem(Tag.RecommendedCurve, curveOfJwk(j.crv)), bigItem(Tag.D, fromB64u(j.d))],
+        };
+      }
+    }
+    if (t === 'ed25519' && format === KFT.Raw) {
+      return bytesItem(Tag.KeyMaterial, Buffer.from(key.key.export({ format: 'jwk' }).d ?? '', 'base64url'));
+    }
+    return unsupported(`a ${t ?? 'unknown'} private key cannot be returned as ${formatName(format)}`);
+  }
+
+  // public
+  if (format === KFT.X_509) return bytesItem(Tag.KeyMaterial, der({ type: 'spki', format: 'der' }));
+  if (t === 'rsa') {
+    if (format === KFT.PKCS_1) return bytesItem(Tag.KeyMaterial, der({ type: 'pkcs1', format: 'der' }));
+    if (format === KFT.TransparentRSAPublicKey) {
+      const j = key.key.export({ format: 'jwk' });
+      return {
+        tag: Tag.KeyMaterial, type: 'Structure',
+        value: [bigItem(Tag.Modulus, fromB64u(j.n)), bigItem(Tag.PublicExponent, fromB64u(j.e))],
+      };
+    }
+  }
+  if (t === 'ec' && TRANSPARENT_EC_PUBLIC.includes(format)) {
+    const j = key.key.export({ format: 'jwk' });
+    const point = Buffer.concat([Buffer.from([4]), Buffer.from(j.x ?? '', 'base64url'), Buffer.from(j.y ?? '', 'base64url')]);
+    return {
+      tag: Tag.KeyMaterial, type: 'Structure',
+      value: [enumItem(Tag.RecommendedCurve, curveOfJwk(j.crv)), bytesItem(Tag.QString, point)],
+    };
+  }
+  if (t === 'ed25519' && format === KFT.Raw) {
+    return bytesItem(Tag.KeyMaterial, Buffer.from(key.key.export({ format: 'jwk' }).x ?? '', 'base64url'));
+  }
+  return unsupported(`a ${t ?? 'unknown'} public key cannot be returned as ${formatName(format)}`);
+}
+
+/** Bytes of the key in its default format (defaultFormat), for the Digest attribute. */
+export function canonicalBytes(objectType: number, key: ParsedKey): { format: number; bytes: Buffer } {
+  const format = defaultFormat(objectType, keyFacts(key).family);
+  const item = produceKeyMaterial(key, format);
+  if (item.type !== 'ByteString') throw new Error('default formats are byte strings');
+  return { format, bytes: item.value };
+}
+
+/** Checks a symmetric key's length against its algorithm (s.2.1.7: material must match the attributes). */
+export function checkSymmetricMaterial(alg: number, lengthBits: number, bytes: Buffer): void {
+  const want = symmetricKeyBytes(alg, lengthBits);
+  if (bytes.length !== want) {
+    invalid(`key material is ${bytes.length} bytes; Cryptographic Length ${lengthBits} needs ${want}`);
+  }
+}
+
+export { KeyMaterialError };
