@@ -1,0 +1,478 @@
+// The batch executor: the one place where message semantics live (DESIGN.md §4).
+// Request bytes/tree in, response tree/bytes out, in the request's protocol version.
+//
+// Choices the specification leaves to the server, made here once:
+// - Version of error replies. A request in a version we speak is answered in that version.
+//   For a version we do not speak (e.g. 1.5, 2.2, 3.0) we answer in our highest version of
+//   the same major (1.4 for 1.x, 2.1 for 2.x), and in 2.1 for any other major, so the
+//   client can at least read the header; the failure reason is UnsupportedProtocolVersion
+//   when that answer is 2.x and InvalidMessage when it is 1.x (which lacks the former;
+//   1.4 s.11.1). Bytes that do not even decode are answered in the version found at the
+//   fixed offsets of a well-formed header when it is readable, else in 1.0 — the oldest
+//   version, which every client can parse (1.4 s.11.1).
+// - Batch Order Option (1.4 s.6.12 default False; 2.1 s.9.8 default True): we always run
+//   items sequentially in request order, which satisfies both settings; the effective value
+//   is logged. The ID Placeholder stays available in either case (lenient towards 1.x
+//   clients that chain Create+Activate without setting the option).
+// - Batch Error Continuation Option (s.9.6; 1.4 s.6.13): Continue runs every item; Stop
+//   does not process the items after a failed one and leaves them out of the response
+//   (Batch Count of the response = items answered); Undo does the same and then rolls back
+//   the items that had succeeded, reporting them as Operation Undone with their payload
+//   (as the OASIS vector BL-M-2-21 expects). Rollback works through a journal over the
+//   object repository of this request: objects created are removed, objects changed are
+//   written back as they were. A change made meanwhile by another connection to the same
+//   object would be overwritten; an item whose rollback fails keeps status Success and the
+//   failure is logged.
+// - Asynchronous Indicator: we never answer Pending. Optional (or 1.x true) is processed
+//   synchronously, which the client allowed; Mandatory is refused per item with
+//   FeatureNotSupported (no reason is more specific in s.11.46).
+// - Unique Batch Item ID is echoed; its absence in a multi-item batch is tolerated.
+// - Authentication credentials are not checked here: the client certificate of mutual TLS
+//   is the identity (DESIGN.md §3).
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { decode } from '../ttlv/decode.ts';
+import { encode } from '../ttlv/encode.ts';
+import { TtlvError } from '../ttlv/errors.ts';
+import { Tag } from '../ttlv/generated/tags.ts';
+import {
+  ResultReason, ResultStatus, Operation, BatchErrorContinuationOption, ENUMERATIONS,
+} from '../ttlv/generated/enumerations.ts';
+import type { TtlvItem } from '../ttlv/types.ts';
+import { KmipError } from '../kmip/errors.ts';
+import { structure, type Struct } from '../kmip/items.ts';
+import {
+  parseRequestMessage, peekProtocolVersion, buildResponseMessage,
+  type RequestBatchItem, type RequestHeader, type ResponseBatchItem,
+} from '../kmip/message.ts';
+import {
+  SUPPORTED_VERSIONS, isSupportedVersion, is1x, atLeast, versionString, type ProtocolVersion,
+} from '../kmip/version.ts';
+import type { ManagedObject } from '../kmip/object.ts';
+import { uidsInResponse } from '../operations/uid.ts';
+import type {
+  BatchState, ClientIdentity, ObjectRepository, OperationContext, OperationHandler, ServerInfo,
+} from '../operations/types.ts';
+
+/** The 1.x ⇄ 2.1 payload conversion (src/kmip/adapters), injected so tests can pass their own. */
+export interface VersionAdapters {
+  requestToInternal(version: ProtocolVersion, operation: number, payload: Struct): Struct;
+  responseFromInternal(version: ProtocolVersion, operation: number, payload: Struct): Struct;
+}
+
+export interface EngineOptions {
+  operations: ReadonlyMap<number, OperationHandler>;
+  adapters: VersionAdapters;
+  /** The tenant-scoped repository for a caller. */
+  repositoryFor(identity: ClientIdentity): ObjectRepository;
+  /** Physically removes an object created by a batch item that is being undone. Without it Undo cannot remove creations. */
+  removeObject?(identity: ClientIdentity, uid: string): Promise<boolean>;
+  server: ServerInfo;
+  logger: Logger;
+  now?: () => Date;
+}
+
+export interface HandledMessage {
+  response: TtlvItem;
+  bytes: Buffer;
+  version: ProtocolVersion;
+}
+
+const LATEST: ProtocolVersion = SUPPORTED_VERSIONS[0]!;
+const OLDEST: ProtocolVersion = { major: 1, minor: 0 };
+
+/** Which version to answer a request written in `v` (see the header comment). */
+export function replyVersion(v: ProtocolVersion | undefined): ProtocolVersion {
+  if (v === undefined) return OLDEST;
+  if (isSupportedVersion(v)) return v;
+  const sameMajor = SUPPORTED_VERSIONS.filter((s) => s.major === v.major);
+  return sameMajor[0] ?? LATEST;
+}
+
+/**
+ * Reads the Protocol Version from the fixed offsets it has in a well-formed request
+ * (Request Message → Request Header → Protocol Version → Major, Minor: the first items of
+ * each), for answering bytes that fail to decode somewhere later (1.4 s.11.1).
+ */
+export function sniffProtocolVersion(buf: Buffer): ProtocolVersion | undefined {
+  if (buf.length < 56) return undefined;
+  const at = (off: number, tag: number, type: number) => buf.readUIntBE(off, 3) === tag && buf[off + 3] === type;
+  if (!at(0, Tag.RequestMessage, 1) || !at(8, Tag.RequestHeader, 1) || !at(16, Tag.ProtocolVersion, 1)) return undefined;
+  if (!at(24, Tag.ProtocolVersionMajor, 2) || buf.readUInt32BE(28) !== 4) return undefined;
+  if (!at(40, Tag.ProtocolVersionMinor, 2) || buf.readUInt32BE(44) !== 4) return undefined;
+  return { major: buf.readInt32BE(32), minor: buf.readInt32BE(48) };
+}
+
+const REASON_NAME = new Map<number, string>(Object.entries(ResultReason).map(([n, v]) => [v, n]));
+const OPERATION_NAME = new Map<number, string>(Object.entries(Operation).map(([n, v]) => [v, n]));
+const REASON_INFO = ENUMERATIONS.ResultReason!.valueInfo;
+
+export const reasonName = (r: number) => REASON_NAME.get(r) ?? `0x${r.toString(16)}`;
+export const operationName = (o: number) => OPERATION_NAME.get(o) ?? `0x${o.toString(16)}`;
+
+/**
+ * Result Reasons a 1.x client cannot decode, mapped to the 1.x reason its error tables use
+ * for the same condition (1.4 s.11); 2.x lost Illegal Operation and Index Out of Bounds
+ * (NOTES.md §2), mapped the other way. Anything without an entry becomes General Failure,
+ * the message text keeping the detail.
+ */
+const REASON_FOR_1X: ReadonlyMap<number, number> = new Map([
+  [ResultReason.WrongKeyLifecycleState, ResultReason.PermissionDenied],
+  [ResultReason.ObjectNotFound, ResultReason.ItemNotFound],
+  [ResultReason.NotAuthorised, ResultReason.PermissionDenied],
+  [ResultReason.CodecError, ResultReason.InvalidMessage],
+  [ResultReason.UnsupportedProtocolVersion, ResultReason.InvalidMessage],
+  [ResultReason.UnknownMessageExtension, ResultReason.FeatureNotSupported],
+  [ResultReason.UnknownTag, ResultReason.InvalidField],
+  [ResultReason.UnknownEnumeration, ResultReason.InvalidField],
+  [ResultReason.InvalidAttribute, ResultReason.InvalidField],
+  [ResultReason.InvalidAttributeValue, ResultReason.InvalidField],
+  [ResultReason.InvalidDataType, ResultReason.InvalidField],
+  [ResultReason.NumericRange, ResultReason.InvalidField],
+  [ResultReason.InvalidObjectType, ResultReason.InvalidField],
+  [ResultReason.IllegalObjectType, ResultReason.InvalidField],
+  [ResultReason.AttributeNotFound, ResultReason.InvalidField],
+  [ResultReason.AttributeInstanceNotFound, ResultReason.InvalidField],
+  [ResultReason.AttributeReadOnly, ResultReason.PermissionDenied],
+  [ResultReason.ReadOnlyAttribute, ResultReason.PermissionDenied],
+  [ResultReason.AttributeSingleValued, ResultReason.InvalidField],
+  [ResultReason.MultiValuedAttribute, ResultReason.InvalidField],
+  [ResultReason.UnsupportedAttribute, ResultReason.InvalidField],
+  [ResultReason.IncompatibleCryptographicUsageMask, ResultReason.PermissionDenied],
+  [ResultReason.UsageLimitExceeded, ResultReason.PermissionDenied],
+  [ResultReason.BadCryptographicParameters, ResultReason.InvalidField],
+  [ResultReason.UnsupportedCryptographicParameters, ResultReason.FeatureNotSupported],
+  [ResultReason.MissingInitializationVector, ResultReason.MissingData],
+  [ResultReason.KeyWrapTypeNotSupported, ResultReason.FeatureNotSupported],
+  [ResultReason.ObjectDestroyed, ResultReason.ItemNotFound],
+  [ResultReason.WrappingObjectNotFound, ResultReason.ItemNotFound],
+  [ResultReason.WrappingObjectDestroyed, ResultReason.ItemNotFound],
+  [ResultReason.WrappingObjectArchived, ResultReason.ObjectArchived],
+  [ResultReason.NonUniqueNameAttribute, ResultReason.InvalidField],
+  [ResultReason.ServerLimitExceeded, ResultReason.GeneralFailure],
+  [ResultReason.ObjectAlreadyExists, ResultReason.InvalidField],
+  [ResultReason.Sensitive, ResultReason.PermissionDenied],
+  [ResultReason.NotExtractable, ResultReason.PermissionDenied],
+  [ResultReason.KeyValueNotPresent, ResultReason.ItemNotFound],
+]);
+const REASON_FOR_2X: ReadonlyMap<number, number> = new Map([
+  [ResultReason.IllegalOperation, ResultReason.WrongKeyLifecycleState],
+  [ResultReason.IndexOutOfBounds, ResultReason.AttributeInstanceNotFound],
+]);
+
+/** A Result Reason the response's version defines. */
+export function reasonForVersion(reason: number, v: ProtocolVersion): number {
+  const info = REASON_INFO[REASON_NAME.get(reason) ?? ''];
+  if (info === undefined) return ResultReason.GeneralFailure;
+  if (info.removed !== undefined && atLeast(v, info.removed)) return REASON_FOR_2X.get(reason) ?? ResultReason.GeneralFailure;
+  if (!atLeast(v, info.since)) {
+    const mapped = REASON_FOR_1X.get(reason);
+    return mapped !== undefined && atLeast(v, REASON_INFO[REASON_NAME.get(mapped)!]!.since) ? mapped : ResultReason.GeneralFailure;
+  }
+  return reason;
+}
+
+function texts(payload: Struct, tag: number): string[] {
+  const out: string[] = [];
+  for (const c of payload.value) if (c.tag === tag && c.type === 'TextString') out.push(c.value);
+  return out;
+}
+
+function cloneItem(i: TtlvItem): TtlvItem {
+  if (i.type === 'Structure') return { ...i, value: i.value.map(cloneItem) };
+  if (i.type === 'ByteString') return { ...i, value: Buffer.from(i.value) };
+  return { ...i };
+}
+
+function cloneObject(o: ManagedObject): ManagedObject {
+  const c: ManagedObject = { ...o, attributes: o.attributes.map(cloneItem) };
+  if (o.value !== undefined) c.value = cloneItem(o.value);
+  return c;
+}
+
+/** Records what a batch changes so that Undo can put it back (see header comment). */
+class UndoJournal implements ObjectRepository {
+  private readonly created: string[] = [];
+  private readonly before = new Map<string, ManagedObject>();
+  constructor(private readonly inner: ObjectRepository) {}
+
+  async create(obj: Omit<ManagedObject, 'tenant' | 'service' | 'revision'>): Promise<ManagedObject> {
+    const o = await this.inner.create(obj);
+    this.created.push(o.uid);
+    return o;
+  }
+  load(uid: string) { return this.inner.load(uid); }
+  scan(filter: Parameters<ObjectRepository['scan']>[0]) { return this.inner.scan(filter); }
+  async save(obj: ManagedObject): Promise<void> {
+    if (!this.before.has(obj.uid) && !this.created.includes(obj.uid)) {
+      const old = await this.inner.load(obj.uid);
+      if (old !== undefined) this.before.set(obj.uid, cloneObject(old));
+    }
+    await this.inner.save(obj);
+  }
+
+  /** Puts everything back; returns the problems met (empty on full success). */
+  async rollback(remove: ((uid: string) => Promise<boolean>) | undefined): Promise<string[]> {
+    const problems: string[] = [];
+    for (const uid of [...this.created].reverse()) {
+      try {
+        if (!remove || !(await remove(uid))) problems.push(`created object ${uid} could not be removed`);
+      } catch (e) {
+        problems.push(`removing ${uid}: ${(e as Error).message}`);
+      }
+    }
+    for (const [uid, old] of this.before) {
+      try {
+        const cur = await this.inner.load(uid);
+        if (cur === undefined) { problems.push(`object ${uid} vanished before it could be restored`); continue; }
+        await this.inner.save({ ...old, revision: cur.revision });
+      } catch (e) {
+        problems.push(`restoring ${uid}: ${(e as Error).message}`);
+      }
+    }
+    return problems;
+  }
+}
+
+let messageCounter = 0;
+const BOOT_ID = randomBytes(4).toString('hex').toUpperCase();
+
+export class KmipEngine {
+  private readonly now: () => Date;
+  constructor(private readonly opts: EngineOptions) {
+    this.now = opts.now ?? (() => new Date());
+  }
+
+  get operations(): ReadonlyMap<number, OperationHandler> {
+    return this.opts.operations;
+  }
+
+  async handleMessage(request: TtlvItem, identity: ClientIdentity, log: Logger = this.opts.logger): Promise<TtlvItem> {
+    return (await this.process(request, identity, log)).response;
+  }
+
+  /**
+   * Bytes in, bytes out. A message that does not decode is answered with Invalid Message
+   * and a Result Message saying where decoding failed (1.4 s.11.1); it never throws.
+   */
+  async handleBytes(buf: Buffer, identity: ClientIdentity, log: Logger = this.opts.logger): Promise<Buffer> {
+    return (await this.handleBytesDetailed(buf, identity, log)).bytes;
+  }
+
+  async handleBytesDetailed(buf: Buffer, identity: ClientIdentity, log: Logger = this.opts.logger): Promise<HandledMessage> {
+    let tree: TtlvItem;
+    try {
+      tree = decode(buf);
+    } catch (e) {
+      const detail = e instanceof TtlvError ? e.message : 'undecodable message';
+      const v = replyVersion(sniffProtocolVersion(buf));
+      log.info({ event: 'message', result: 'InvalidMessage', detail }, 'request could not be decoded');
+      // Invalid Message in every version (1.4 s.11.1); 2.x's Codec Error is left for
+      // payload-level encoding problems, so clients of both majors see the same reason.
+      return this.finish(this.messageFailure(v, ResultReason.InvalidMessage, `cannot decode the request: ${detail}`, undefined));
+    }
+    return this.process(tree, identity, log);
+  }
+
+  private finish(response: TtlvItem, maxSize?: number): HandledMessage {
+    const bytes = encode(response);
+    const v = peekVersionOfResponse(response);
+    if (maxSize !== undefined && bytes.length > maxSize) {
+      // s.9.14: Maximum Response Size exceeded → Response Too Large. Every item is reported
+      // failed (payloads dropped), keeping Operation and Unique Batch Item ID so the client
+      // can tell which requests were concerned. Side effects already took place.
+      const small = shrinkToTooLarge(response, maxSize, bytes.length);
+      return { response: small, bytes: encode(small), version: v };
+    }
+    return { response, bytes, version: v };
+  }
+
+  /** A whole-message failure: one batch item without Operation (1.4 s.11.1). */
+  private messageFailure(v: ProtocolVersion, reason: number, message: string, header: RequestHeader | undefined): TtlvItem {
+    return buildResponseMessage(this.responseHeader(v, header), [{
+      resultStatus: ResultStatus.OperationFailed,
+      resultReason: reasonForVersion(reason, v),
+      resultMessage: message,
+    }]);
+  }
+
+  private responseHeader(v: ProtocolVersion, header: RequestHeader | undefined) {
+    const h: Parameters<typeof buildResponseMessage>[0] = {
+      protocolVersion: v,
+      timeStamp: this.now(),
+      serverCorrelationValue: `${BOOT_ID}-${(++messageCounter).toString(16).toUpperCase()}`,
+    };
+    if (header?.clientCorrelationValue !== undefined) h.clientCorrelationValue = header.clientCorrelationValue;
+    return h;
+  }
+
+  private async process(tree: TtlvItem, identity: ClientIdentity, log: Logger): Promise<HandledMessage> {
+    let parsed;
+    try {
+      parsed = parseRequestMessage(tree);
+    } catch (e) {
+      const v = replyVersion(peekProtocolVersion(tree));
+      const known = peekProtocolVersion(tree);
+      if (e instanceof KmipError) {
+        const message = known !== undefined && !isSupportedVersion(known)
+          ? `protocol version ${versionString(known)} is not supported; ${e.message}` : e.message;
+        log.info({ event: 'message', result: reasonName(e.reason), detail: message }, 'malformed request');
+        return this.finish(this.messageFailure(v, e.reason, message, undefined));
+      }
+      log.error({ err: e }, 'unexpected failure while parsing a request');
+      return this.finish(this.messageFailure(v, ResultReason.GeneralFailure, 'internal error while reading the request', undefined));
+    }
+    const { header, batchItems } = parsed;
+    const requested = header.protocolVersion;
+    if (!isSupportedVersion(requested)) {
+      // s.9.16: a server need not speak other versions; tell the client which we do.
+      const v = replyVersion(requested);
+      const list = SUPPORTED_VERSIONS.map(versionString).join(', ');
+      log.info({ event: 'message', result: 'UnsupportedProtocolVersion', requested: versionString(requested) }, 'unsupported protocol version');
+      return this.finish(this.messageFailure(v, is1x(v) ? ResultReason.InvalidMessage : ResultReason.UnsupportedProtocolVersion,
+        `protocol version ${versionString(requested)} is not supported; supported: ${list}`, header));
+    }
+    const v = requested;
+    if (header.batchCount !== batchItems.length) {
+      return this.finish(this.messageFailure(v, ResultReason.InvalidMessage,
+        `BatchCount is ${header.batchCount} but the message holds ${batchItems.length} batch item(s)`, header), header.maximumResponseSize);
+    }
+    const items = await this.runBatch(v, header, batchItems, identity, log);
+    return this.finish(buildResponseMessage(this.responseHeader(v, header), items), header.maximumResponseSize);
+  }
+
+  private async runBatch(
+    v: ProtocolVersion, header: RequestHeader, batchItems: RequestBatchItem[], identity: ClientIdentity, log: Logger,
+  ): Promise<ResponseBatchItem[]> {
+    // 1.4 s.6.13 / 2.1 s.9.6: absent = Stop.
+    const onError = header.batchErrorContinuationOption ?? BatchErrorContinuationOption.Stop;
+    // 1.4 s.6.12 default False, 2.1 s.9.8 default True; we run in order either way.
+    const ordered = header.batchOrderOption ?? !is1x(v);
+    const baseRepo = this.opts.repositoryFor(identity);
+    const journal = onError === BatchErrorContinuationOption.Undo ? new UndoJournal(baseRepo) : undefined;
+    const batch: BatchState = { idPlaceholder: undefined, lastByOperation: new Map(), responseUids: [], itemIndex: 0 };
+    const out: ResponseBatchItem[] = [];
+    let failed = false;
+    for (let i = 0; i < batchItems.length; i++) {
+      const item = batchItems[i]!;
+      batch.itemIndex = i;
+      const r = await this.runItem(v, header, item, identity, journal ?? baseRepo, batch, log, ordered, batchItems.length);
+      out.push(r);
+      if (r.resultStatus !== ResultStatus.Success) {
+        batch.responseUids[i] = [];
+        failed = true;
+        if (onError !== BatchErrorContinuationOption.Continue) break;
+      }
+    }
+    if (failed && journal) {
+      const problems = await journal.rollback(this.opts.removeObject ? (uid) => this.opts.removeObject!(identity, uid) : undefined);
+      if (problems.length > 0) log.error({ event: 'undo', problems }, 'batch could not be fully undone');
+      else for (const r of out) if (r.resultStatus === ResultStatus.Success) r.resultStatus = ResultStatus.OperationUndone;
+    }
+    return out;
+  }
+
+  private async runItem(
+    v: ProtocolVersion, header: RequestHeader, item: RequestBatchItem, identity: ClientIdentity,
+    objects: ObjectRepository, batch: BatchState, parentLog: Logger, ordered: boolean, count: number,
+  ): Promise<ResponseBatchItem> {
+    const started = process.hrtime.bigint();
+    const op = item.operation;
+    const log = parentLog.child({ item: batch.itemIndex, operation: operationName(op) });
+    const base: ResponseBatchItem = { operation: op, resultStatus: ResultStatus.Success };
+    if (item.uniqueBatchItemId !== undefined) base.uniqueBatchItemId = item.uniqueBatchItemId;
+    const fail = (reason: number, message: string): ResponseBatchItem => {
+      const r = reasonForVersion(reason, v);
+      this.logItem(log, identity, started, { result: reasonName(r), detail: message, uid: uidOf(item.payload) });
+      return { ...base, resultStatus: ResultStatus.OperationFailed, resultReason: r, resultMessage: message };
+    };
+
+    if (header.asynchronousIndicator === 'mandatory') {
+      return fail(ResultReason.FeatureNotSupported, 'asynchronous processing is not supported; send the request with Asynchronous Indicator Optional or Prohibited');
+    }
+    for (const ext of item.messageExtensions) {
+      // s.9.12 / 1.4 s.6.16: an unknown extension marked critical fails the item; non-critical ones are ignored.
+      if (ext.criticalityIndicator) {
+        return fail(is1x(v) ? ResultReason.FeatureNotSupported : ResultReason.UnknownMessageExtension,
+          `critical message extension of vendor "${ext.vendorIdentification}" is not supported`);
+      }
+    }
+    const handler = this.opts.operations.get(op);
+    if (handler === undefined) return fail(ResultReason.OperationNotSupported, `operation ${operationName(op)} is not supported`);
+    if (!atLeast(v, handler.since)) {
+      return fail(ResultReason.OperationNotSupported, `operation ${handler.name} is not defined in KMIP ${versionString(v)} (since ${handler.since})`);
+    }
+    const ctx: OperationContext = {
+      version: v, identity, objects, batch, now: this.now, log, server: this.opts.server, operations: this.opts.operations,
+    };
+    let internalOut: Struct;
+    let payload: Struct;
+    try {
+      const internalIn = this.opts.adapters.requestToInternal(v, op, item.payload);
+      internalOut = await handler.run(ctx, internalIn);
+      payload = this.opts.adapters.responseFromInternal(v, op, internalOut);
+    } catch (e) {
+      if (e instanceof KmipError) return fail(e.reason, e.message);
+      // DESIGN.md §6.4: unknown errors become General Failure with a generic message; the
+      // full error goes to the log under a reference the client sees.
+      const ref = randomBytes(6).toString('hex');
+      log.error({ err: e, ref, identity }, 'operation failed unexpectedly');
+      return fail(ResultReason.GeneralFailure, `internal error (reference ${ref})`);
+    }
+    // Contract with src/operations/uid.ts: the executor records every item's identifiers
+    // (s.4.58 Integer references); operations set the ID Placeholder and lastByOperation.
+    batch.responseUids[batch.itemIndex] = uidsInResponse(internalOut);
+    if (item.ephemeral === true && !is1x(v)) {
+      // s.9.x Ephemeral: the Data output of the operation is not returned.
+      payload = structure(payload.tag, payload.value.filter((c) => c.tag !== Tag.Data));
+    }
+    this.logItem(log, identity, started, {
+      result: 'Success', uid: texts(internalOut, Tag.UniqueIdentifier)[0] ?? uidOf(item.payload),
+      ...(count > 1 ? { ordered } : {}),
+    });
+    return { ...base, payload };
+  }
+
+  /** One line per batch item (issue 3 §5): identity, operation, object id, result, duration. */
+  private logItem(log: Logger, identity: ClientIdentity, started: bigint, fields: Record<string, unknown>): void {
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    log.info({ event: 'batch_item', identity, ...fields, durationMs: Math.round(ms * 1000) / 1000 }, 'batch item');
+  }
+}
+
+function uidOf(payload: Struct): string | undefined {
+  const c = payload.value.find((x) => x.tag === Tag.UniqueIdentifier);
+  if (c === undefined) return undefined;
+  return c.type === 'TextString' ? c.value : `${c.type}:${String(c.value)}`;
+}
+
+function peekVersionOfResponse(resp: TtlvItem): ProtocolVersion {
+  if (resp.type === 'Structure') {
+    const h = resp.value[0];
+    if (h?.type === 'Structure') {
+      const pv = h.value[0];
+      if (pv?.type === 'Structure') {
+        const [a, b] = pv.value;
+        if (a?.type === 'Integer' && b?.type === 'Integer') return { major: a.value, minor: b.value };
+      }
+    }
+  }
+  return OLDEST;
+}
+
+function shrinkToTooLarge(resp: TtlvItem, max: number, size: number): TtlvItem {
+  if (resp.type !== 'Structure') return resp;
+  const [header, ...items] = resp.value;
+  const message = `response of ${size} bytes exceeds the Maximum Response Size of ${max} bytes`;
+  const shrunk = items.map((it) => {
+    if (it.type !== 'Structure') return it;
+    const keep = it.value.filter((c) => c.tag === Tag.Operation || c.tag === Tag.UniqueBatchItemID);
+    return structure(Tag.BatchItem, [
+      ...keep,
+      { tag: Tag.ResultStatus, type: 'Enumeration', value: ResultStatus.OperationFailed },
+      { tag: Tag.ResultReason, type: 'Enumeration', value: ResultReason.ResponseTooLarge },
+      { tag: Tag.ResultMessage, type: 'TextString', value: message },
+    ]);
+  });
+  return structure(resp.tag, [header!, ...shrunk]);
+}
