@@ -1,0 +1,154 @@
+// `npm run conformance -- <folder> [options]`: replays the OASIS KMIP vectors below a folder.
+// See conformance/README.md for the options, the gate and the comparison rules.
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, InvalidArgumentError } from 'commander';
+import {
+  inProcessTransport, loadSkipList, markdownReport, naturalCompare, remoteTransport, runFolder, summaryTable,
+  type FileResult, type TransportFactory,
+} from './runner.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+interface Gate {
+  description: string;
+  files: string[];
+}
+
+async function readGate(path: string): Promise<Gate | undefined> {
+  if (!existsSync(path)) return undefined;
+  const g = JSON.parse(await readFile(path, 'utf8')) as Partial<Gate>;
+  if (!Array.isArray(g.files) || g.files.some((f) => typeof f !== 'string')) throw new Error(`${path}: expected {"files": ["<path relative to the folder>", …]}`);
+  return { description: g.description ?? '', files: g.files };
+}
+
+function parseTarget(v: string): { host: string; port: number } {
+  const m = /^(.+):(\d{1,5})$/.exec(v);
+  if (!m || Number(m[2]) > 65535) throw new InvalidArgumentError('expected host:port');
+  return { host: m[1]!.replace(/^\[(.*)\]$/, '$1'), port: Number(m[2]) };
+}
+
+function line(r: FileResult): string {
+  const mark = r.status === 'pass' ? 'PASS' : r.status === 'fail' ? 'FAIL' : 'SKIP';
+  return `${mark}  ${r.file}  ${r.detail}${r.status !== 'skip' ? `  [${r.ms} ms]` : ''}`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const program = new Command()
+    .name('conformance')
+    .description('Replay OASIS KMIP test-vector files (XML) against OpenKCM and compare the responses')
+    .argument('<folder>', 'folder of vector files (searched recursively), or one file')
+    .option('--json <file>', 'write {"files":[{file,status,detail}],"summary":{…}} to this file')
+    .option('--report <file>', 'write a Markdown pass table (conformance/REPORT.md)')
+    .option('--target <host:port>', 'replay against a running server over mutual TLS instead of in-process', parseTarget)
+    .option('--certs <dir>', 'with --target: directory holding ca.pem, client.pem, client-key.pem')
+    .option('--skip <file>', 'skip list', join(here, 'skip.json'))
+    .option('--gate <file>', 'fail only when a file listed in this gate fails (CI while operations are still landing)')
+    .option('--update-gate', 'add every file that passes now to the gate file (the gate only grows)')
+    .option('--only <text>', 'replay only files whose path contains this text')
+    .option('--no-encodings', 'do not check the XML/JSON round trip of each request')
+    .option('--timeout <ms>', 'per-request timeout', (v) => Number(v), 30_000)
+    .option('-q, --quiet', 'print failures and the summary only')
+    .exitOverride();
+  try {
+    program.parse(argv, { from: 'user' });
+  } catch (e) {
+    return (e as { exitCode?: number }).exitCode === 0 ? 0 : 2;
+  }
+  const opts = program.opts<{
+    json?: string; report?: string; target?: { host: string; port: number }; certs?: string; skip: string; gate?: string;
+    updateGate?: boolean; only?: string; encodings: boolean; timeout: number; quiet?: boolean;
+  }>();
+  const folder = resolve(program.args[0]!);
+  if (!existsSync(folder)) {
+    console.error(`conformance: ${folder} does not exist`);
+    return 2;
+  }
+  if (opts.updateGate && !opts.gate) {
+    console.error('conformance: --update-gate needs --gate FILE');
+    return 2;
+  }
+  let transport: TransportFactory = inProcessTransport;
+  if (opts.target) {
+    if (!opts.certs) {
+      console.error('conformance: --target needs --certs DIR (ca.pem, client.pem, client-key.pem)');
+      return 2;
+    }
+    transport = remoteTransport(opts.target.host, opts.target.port, resolve(opts.certs));
+    console.log(`replaying against ${opts.target.host}:${opts.target.port} over mutual TLS (one shared store: names used by one file stay visible to the next)`);
+  }
+  const skip = await loadSkipList(opts.skip);
+  const gate = opts.gate ? await readGate(opts.gate) : undefined;
+
+  const { files, summary } = await runFolder(folder, {
+    transport,
+    skip,
+    timeoutMs: opts.timeout,
+    checkEncodings: opts.encodings,
+    onResult: (r) => {
+      if (!opts.quiet || r.status === 'fail') console.log(line(r));
+    },
+    ...(opts.only ? { filter: opts.only } : {}),
+  });
+
+  console.log('');
+  console.log(summaryTable(summary));
+  console.log(`\n${summary.pass} pass, ${summary.fail} fail, ${summary.skip} skipped (${summary.total} files)`);
+
+  if (opts.json) {
+    const json = {
+      files: files.map((f) => ({ file: f.file, status: f.status, detail: f.detail })),
+      summary: { total: summary.total, pass: summary.pass, fail: summary.fail, skip: summary.skip, byVersion: summary.byVersion, byFamily: summary.byFamily },
+    };
+    await writeFile(opts.json, JSON.stringify(json, null, 2) + '\n');
+  }
+  if (opts.report) await writeFile(opts.report, markdownReport(files, summary));
+
+  const failed = new Set(files.filter((f) => f.status === 'fail').map((f) => f.file));
+  if (opts.gate) {
+    const gated = gate?.files ?? [];
+    const present = new Set(files.map((f) => f.file));
+    // A gated file that was not replayed (renamed, or outside --only) cannot be vouched for.
+    const missing = opts.only ? [] : gated.filter((f) => !present.has(f));
+    const broken = gated.filter((f) => failed.has(f));
+    if (opts.updateGate) {
+      const next = new Set(gated.filter((f) => present.has(f) || opts.only));
+      for (const f of files) if (f.status === 'pass') next.add(f.file);
+      const added = [...next].filter((f) => !gated.includes(f));
+      await writeFile(
+        opts.gate,
+        JSON.stringify(
+          {
+            description:
+              'Vector files (relative to ../shared/kmip-vectors) that must pass in CI. Regenerate with `npm run conformance -- ../shared/kmip-vectors --gate conformance/gate.json --update-gate` when operations land; files are only ever added.',
+            files: [...next].sort(naturalCompare),
+          },
+          null,
+          2,
+        ) + '\n',
+      );
+      console.log(`gate ${opts.gate}: ${next.size} file(s), ${added.length} added`);
+    }
+    for (const f of missing) console.log(`GATE  ${f}: listed in the gate but not found under ${folder}`);
+    for (const f of broken) console.log(`GATE  ${f}: gated file failed`);
+    if (broken.length || missing.length) {
+      console.log(`conformance gate FAILED: ${broken.length} gated file(s) failing, ${missing.length} missing`);
+      return 1;
+    }
+    console.log(`conformance gate passed (${gated.length} gated file(s); ${failed.size} ungated failure(s) tolerated)`);
+    return 0;
+  }
+  return failed.size > 0 ? 1 : 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e) => {
+    console.error(`conformance: ${(e as Error).stack ?? e}`);
+    process.exitCode = 2;
+  },
+);

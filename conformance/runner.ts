@@ -1,0 +1,408 @@
+// Replays OASIS KMIP test-vector files (../shared/kmip-vectors/README.md) against OpenKCM.
+//
+// One file = one stateful scenario: its RequestMessage / ResponseMessage pairs are sent in
+// order against a fresh server (by default an in-process runtime with an in-memory store, so
+// the fixed names of one case never collide with another's), placeholders are bound from the
+// server's answers (placeholders.ts) and every answer is compared with the vector's
+// (compare.ts). Each request is also pushed through the XML and JSON encodings and must come
+// back to the same bytes, so the three encodings of the profiles stay exercised.
+import { readFile, readdir, stat } from 'node:fs/promises';
+import { basename, join, relative, sep } from 'node:path';
+import { decode } from '../src/ttlv/decode.ts';
+import { encode } from '../src/ttlv/encode.ts';
+import { Tag } from '../src/ttlv/generated/tags.ts';
+import type { TtlvItem } from '../src/ttlv/types.ts';
+import { tagLabel } from '../src/ttlv/decode.ts';
+import { renderValue, compareResponse, formatMismatch, RandomnessTracker } from './compare.ts';
+import { Bindings, substitute } from './placeholders.ts';
+
+// ---------------------------------------------------------------------------------------
+// The pieces other modules provide, loaded lazily so the runner (and its tests) build
+// while they are written. Their shapes are the ones agreed in the issues.
+
+export interface Formats {
+  fromXml(text: string): TtlvItem[];
+  toXml(items: TtlvItem[] | TtlvItem, opts?: { root?: string; indent?: string | number }): string;
+  fromJson(text: string): TtlvItem | TtlvItem[];
+  toJson(item: TtlvItem | TtlvItem[]): string;
+}
+
+let formatsPromise: Promise<Formats> | undefined;
+/** src/ttlv/xml.ts and src/ttlv/json.ts. */
+export function loadFormats(): Promise<Formats> {
+  formatsPromise ??= (async () => {
+    const xmlPath = '../src/ttlv/xml.ts';
+    const jsonPath = '../src/ttlv/json.ts';
+    const xml = (await import(xmlPath)) as Pick<Formats, 'fromXml' | 'toXml'>;
+    const json = (await import(jsonPath)) as Pick<Formats, 'fromJson' | 'toJson'>;
+    return { fromXml: xml.fromXml, toXml: xml.toXml, fromJson: json.fromJson, toJson: json.toJson };
+  })();
+  return formatsPromise;
+}
+
+/** A server the runner talks to: raw request bytes in, raw response bytes out. */
+export interface Transport {
+  send(request: Buffer): Promise<Buffer>;
+  close(): Promise<void>;
+}
+export type TransportFactory = (file: string) => Promise<Transport>;
+
+/** The identity in-process replays run under (single-tenant defaults of `openkcm serve`). */
+export const CONFORMANCE_IDENTITY = {
+  subject: 'CN=openkcm-conformance',
+  sans: [] as string[],
+  fingerprint: '0'.repeat(64),
+  tenant: 'default',
+  service: 'default',
+};
+
+interface RuntimeLike {
+  engine: { handleBytes(buf: Buffer, identity: typeof CONFORMANCE_IDENTITY): Promise<Buffer> };
+  close(): Promise<void> | void;
+}
+
+/** Default transport: a fresh in-process runtime (in-memory store) per file. */
+export const inProcessTransport: TransportFactory = async () => {
+  const runtimePath = '../src/server/runtime.ts';
+  const mod = (await import(runtimePath)) as { openRuntime(opts: { dataDir?: string; logger?: unknown }): Promise<RuntimeLike> | RuntimeLike };
+  const pino = (await import('pino')).default;
+  const runtime = await mod.openRuntime({ logger: pino({ level: process.env.CONFORMANCE_LOG_LEVEL ?? 'silent' }) });
+  return {
+    send: (buf) => runtime.engine.handleBytes(buf, CONFORMANCE_IDENTITY),
+    close: async () => {
+      await runtime.close();
+    },
+  };
+};
+
+/** `--target host:port --certs DIR`: a running server over mutual TLS, one connection per file. */
+export function remoteTransport(host: string, port: number, certsDir: string): TransportFactory {
+  return async () => {
+    const clientPath = '../src/client/index.ts';
+    const mod = (await import(clientPath)) as {
+      KmipClient: { connect(o: { host: string; port: number; ca: Buffer; cert: Buffer; key: Buffer }): Promise<{ sendBytes?(b: Buffer): Promise<Buffer>; send(item: TtlvItem): Promise<TtlvItem>; close(): Promise<void> | void }> };
+    };
+    const pick = async (...names: string[]) => {
+      for (const n of names) {
+        try {
+          return await readFile(join(certsDir, n));
+        } catch {
+          /* try the next spelling */
+        }
+      }
+      throw new Error(`none of ${names.join(', ')} found in ${certsDir}`);
+    };
+    const client = await mod.KmipClient.connect({
+      host,
+      port,
+      ca: await pick('ca.pem', 'ca.crt', 'ca-cert.pem'),
+      cert: await pick('client.pem', 'client.crt', 'client-cert.pem'),
+      key: await pick('client-key.pem', 'client.key', 'client.key.pem'),
+    });
+    return {
+      send: async (buf) => (client.sendBytes ? client.sendBytes(buf) : encode(await client.send(decode(buf)))),
+      close: async () => {
+        await client.close();
+      },
+    };
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// Files, skip list, families.
+
+export type Status = 'pass' | 'fail' | 'skip';
+export interface FileResult {
+  /** Path relative to the replayed folder, with `/` separators. */
+  file: string;
+  status: Status;
+  detail: string;
+  family: string;
+  version: string;
+  steps: number;
+  ms: number;
+}
+
+/** Every `.xml` file below `root`, sorted by path for stable output. */
+export async function listVectorFiles(root: string): Promise<string[]> {
+  const st = await stat(root);
+  if (st.isFile()) return [root];
+  const out: string[] = [];
+  const walk = async (dir: string) => {
+    for (const e of await readdir(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) await walk(p);
+      else if (e.isFile() && e.name.toLowerCase().endsWith('.xml')) out.push(p);
+    }
+  };
+  await walk(root);
+  return out.sort(naturalCompare);
+}
+
+/** Orders BL-M-2 before BL-M-10. */
+export function naturalCompare(a: string, b: string): number {
+  return a.localeCompare(b, 'en', { numeric: true });
+}
+
+export function relativeName(root: string, file: string): string {
+  const r = relative(root, file);
+  return (r === '' ? basename(file) : r).split(sep).join('/');
+}
+
+/** Family = the file-name prefix before the Mandatory/Optional marker: `CS-BC-M-GCM-1-21` → `CS-BC`. */
+export function familyOf(file: string): string {
+  const name = basename(file).replace(/\.xml$/i, '');
+  const m = /^(.*?)-[MO]-/.exec(name);
+  return m ? m[1]! : name.replace(/-\d+$/, '');
+}
+
+/** The skip list: file name → honest reason. Keys are file names, so any folder layout works. */
+export interface SkipList {
+  [fileName: string]: string;
+}
+export async function loadSkipList(path: string): Promise<SkipList> {
+  const raw = JSON.parse(await readFile(path, 'utf8')) as { files?: SkipList };
+  if (!raw.files || typeof raw.files !== 'object') throw new Error(`${path}: expected {"files": {"<file name>": "<reason>"}}`);
+  return raw.files;
+}
+
+// ---------------------------------------------------------------------------------------
+// One scenario.
+
+export interface ReplayOptions {
+  transport: TransportFactory;
+  /** Per-request timeout (ms). */
+  timeoutMs?: number;
+  /** Check the XML and JSON round trips of each request (default true). */
+  checkEncodings?: boolean;
+  /** Clock for `$NOW` (tests). */
+  clock?: () => number;
+}
+
+class StepFailure extends Error {}
+
+function versionOf(msg: TtlvItem | undefined): string | undefined {
+  if (!msg || msg.type !== 'Structure') return undefined;
+  const header = msg.value.find((c) => c.tag === Tag.RequestHeader || c.tag === Tag.ResponseHeader);
+  const pv = header?.type === 'Structure' ? header.value.find((c) => c.tag === Tag.ProtocolVersion) : undefined;
+  if (!pv || pv.type !== 'Structure') return undefined;
+  const major = pv.value.find((c) => c.tag === Tag.ProtocolVersionMajor);
+  const minor = pv.value.find((c) => c.tag === Tag.ProtocolVersionMinor);
+  return major?.type === 'Integer' && minor?.type === 'Integer' ? `${major.value}.${minor.value}` : undefined;
+}
+
+function operationsOf(msg: TtlvItem): string {
+  if (msg.type !== 'Structure') return '?';
+  const ops = msg.value
+    .filter((c) => c.tag === Tag.BatchItem && c.type === 'Structure')
+    .map((bi) => (bi.type === 'Structure' ? bi.value.find((c) => c.tag === Tag.Operation) : undefined))
+    .map((op) => (op ? renderValue(op) : '?'));
+  return ops.join('+') || 'no batch item';
+}
+
+function firstDifference(a: Buffer, b: Buffer): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
+  return n;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new StepFailure(`${what}: no response within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** Splits a vector file into (request, expected response) pairs, refusing a malformed layout. */
+export function pairMessages(items: TtlvItem[]): Array<[TtlvItem, TtlvItem]> {
+  const msgs = items.filter((i) => i.tag === Tag.RequestMessage || i.tag === Tag.ResponseMessage);
+  const stray = items.find((i) => i.tag !== Tag.RequestMessage && i.tag !== Tag.ResponseMessage);
+  if (stray) throw new StepFailure(`unexpected top-level element ${tagLabel(stray.tag)} (only RequestMessage/ResponseMessage pairs)`);
+  const pairs: Array<[TtlvItem, TtlvItem]> = [];
+  for (let i = 0; i < msgs.length; i += 2) {
+    const req = msgs[i]!;
+    const resp = msgs[i + 1];
+    if (req.tag !== Tag.RequestMessage) throw new StepFailure(`message ${i + 1}: a ResponseMessage without a RequestMessage before it`);
+    if (!resp || resp.tag !== Tag.ResponseMessage) throw new StepFailure(`message ${i + 1}: a RequestMessage without its ResponseMessage`);
+    pairs.push([req, resp]);
+  }
+  if (pairs.length === 0) throw new StepFailure('no RequestMessage in the file');
+  return pairs;
+}
+
+/**
+ * Checks that a request survives toXml→fromXml and toJson→fromJson with identical bytes
+ * (the XML and JSON encodings of the profiles, KMIP Profiles 2.1 §5.4–5.5).
+ */
+export function checkEncodings(formats: Formats, request: TtlvItem, bytes: Buffer): string | undefined {
+  const single = (v: TtlvItem | TtlvItem[]): TtlvItem | undefined => (Array.isArray(v) ? (v.length === 1 ? v[0] : undefined) : v);
+  const viaJson = single(formats.fromJson(formats.toJson(request)));
+  if (!viaJson) return 'JSON round trip did not give back exactly one message';
+  const jb = encode(viaJson);
+  if (!jb.equals(bytes)) return `JSON round trip changed the request bytes (first difference at offset ${firstDifference(jb, bytes)})`;
+  const viaXml = single(formats.fromXml(formats.toXml([request])));
+  if (!viaXml) return 'XML round trip did not give back exactly one message';
+  const xb = encode(viaXml);
+  if (!xb.equals(bytes)) return `XML round trip changed the request bytes (first difference at offset ${firstDifference(xb, bytes)})`;
+  return undefined;
+}
+
+/** Replays one vector file. Never throws: every problem becomes a failed result. */
+export async function replayFile(path: string, rel: string, opts: ReplayOptions): Promise<FileResult> {
+  const started = Date.now();
+  const base: FileResult = { file: rel, status: 'fail', detail: '', family: familyOf(rel), version: versionFromName(rel) ?? '?', steps: 0, ms: 0 };
+  let transport: Transport | undefined;
+  try {
+    const formats = await loadFormats();
+    const items = formats.fromXml(await readFile(path, 'utf8'));
+    const pairs = pairMessages(items);
+    base.version = versionOf(pairs[0]![0]) ?? base.version;
+    const bindings = new Bindings({ clock: opts.clock });
+    const tracker = new RandomnessTracker();
+    transport = await opts.transport(path);
+    for (let i = 0; i < pairs.length; i++) {
+      const [reqTemplate, expected] = pairs[i]!;
+      const label = `step ${i} (${operationsOf(reqTemplate)})`;
+      base.steps = i + 1;
+      let request: TtlvItem;
+      let bytes: Buffer;
+      try {
+        request = substitute(reqTemplate, bindings);
+        bytes = encode(request);
+      } catch (e) {
+        throw new StepFailure(`${label}: cannot build the request: ${(e as Error).message}`);
+      }
+      if (opts.checkEncodings !== false) {
+        let problem: string | undefined;
+        try {
+          problem = checkEncodings(formats, request, bytes);
+        } catch (e) {
+          problem = `encoding round trip failed: ${(e as Error).message}`;
+        }
+        if (problem) throw new StepFailure(`${label}: ${problem}`);
+      }
+      const answer = await withTimeout(transport.send(bytes), opts.timeoutMs ?? 30_000, label);
+      let actual: TtlvItem;
+      try {
+        actual = decode(answer);
+      } catch (e) {
+        throw new StepFailure(`${label}: the server's response does not decode: ${(e as Error).message}`);
+      }
+      const flags = tracker.flagsFor(request, actual);
+      const m = compareResponse(expected, actual, bindings, flags);
+      tracker.note(request, actual);
+      if (m) throw new StepFailure(`${label}: ${formatMismatch(m)}`);
+    }
+    base.status = 'pass';
+    base.detail = `${pairs.length} step(s)`;
+  } catch (e) {
+    base.status = 'fail';
+    base.detail = e instanceof StepFailure ? e.message : `${(e as Error).name ?? 'Error'}: ${(e as Error).message}`;
+  } finally {
+    if (transport) await transport.close().catch(() => undefined);
+    base.ms = Date.now() - started;
+  }
+  return base;
+}
+
+/** `-21.xml` → 2.1, `-14.xml` → 1.4 (the suffix every OASIS file carries); the request header wins when readable. */
+export function versionFromName(file: string): string | undefined {
+  const m = /-(\d)(\d)\.xml$/i.exec(file);
+  return m ? `${m[1]}.${m[2]}` : undefined;
+}
+
+// ---------------------------------------------------------------------------------------
+// A folder.
+
+export interface RunOptions extends ReplayOptions {
+  skip: SkipList;
+  /** Replay only files whose relative path contains this text. */
+  filter?: string;
+  /** Called after each file (the CLI prints a line). */
+  onResult?: (r: FileResult) => void;
+}
+
+export interface Summary {
+  total: number;
+  pass: number;
+  fail: number;
+  skip: number;
+  /** family → version → counts */
+  byFamily: Record<string, Record<string, { pass: number; fail: number; skip: number }>>;
+  byVersion: Record<string, { pass: number; fail: number; skip: number }>;
+}
+
+export async function runFolder(root: string, opts: RunOptions): Promise<{ files: FileResult[]; summary: Summary }> {
+  const files: FileResult[] = [];
+  for (const path of await listVectorFiles(root)) {
+    const rel = relativeName(root, path);
+    if (opts.filter !== undefined && !rel.includes(opts.filter)) continue;
+    const reason = opts.skip[basename(path)];
+    let r: FileResult;
+    if (reason !== undefined) {
+      r = { file: rel, status: 'skip', detail: reason, family: familyOf(rel), version: versionFromName(rel) ?? '?', steps: 0, ms: 0 };
+    } else {
+      r = await replayFile(path, rel, opts);
+    }
+    files.push(r);
+    opts.onResult?.(r);
+  }
+  return { files, summary: summarize(files) };
+}
+
+export function summarize(files: FileResult[]): Summary {
+  const s: Summary = { total: files.length, pass: 0, fail: 0, skip: 0, byFamily: {}, byVersion: {} };
+  for (const f of files) {
+    s[f.status]++;
+    const fam = (s.byFamily[f.family] ??= {});
+    (fam[f.version] ??= { pass: 0, fail: 0, skip: 0 })[f.status]++;
+    (s.byVersion[f.version] ??= { pass: 0, fail: 0, skip: 0 })[f.status]++;
+  }
+  return s;
+}
+
+/** A plain-text table: one row per family, one column per version (pass/total, skips noted). */
+export function summaryTable(s: Summary): string {
+  const versions = Object.keys(s.byVersion).sort(naturalCompare);
+  const families = Object.keys(s.byFamily).sort(naturalCompare);
+  const cell = (c: { pass: number; fail: number; skip: number } | undefined) =>
+    c ? `${c.pass}/${c.pass + c.fail}${c.skip ? ` +${c.skip} skip` : ''}` : '-';
+  const rows = [['family', ...versions], ...families.map((f) => [f, ...versions.map((v) => cell(s.byFamily[f]![v]))]), ['total', ...versions.map((v) => cell(s.byVersion[v]))]];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n');
+}
+
+/** conformance/REPORT.md: the pass table of every version replayed, and each file's status. */
+export function markdownReport(files: FileResult[], s: Summary, when = new Date()): string {
+  const versions = Object.keys(s.byVersion).sort(naturalCompare).reverse();
+  const out: string[] = [];
+  out.push('# OpenKCM conformance report', '');
+  out.push(`Generated by \`npm run conformance:report\` on ${when.toISOString().slice(0, 10)} from the OASIS KMIP test vectors (\`../shared/kmip-vectors\`).`);
+  out.push('Comparison rules: `conformance/compare.ts`; skipped files and reasons: `conformance/skip.json`.', '');
+  out.push(`Overall: **${s.pass} pass, ${s.fail} fail, ${s.skip} skipped** of ${s.total} files.`, '');
+  out.push('## Summary by family', '', `| family | ${versions.join(' | ')} |`, `|---|${versions.map(() => '---').join('|')}|`);
+  for (const fam of Object.keys(s.byFamily).sort(naturalCompare)) {
+    const cells = versions.map((v) => {
+      const c = s.byFamily[fam]![v];
+      return c ? `${c.pass}/${c.pass + c.fail}${c.skip ? ` (+${c.skip} skipped)` : ''}` : '—';
+    });
+    out.push(`| ${fam} | ${cells.join(' | ')} |`);
+  }
+  const tot = versions.map((v) => {
+    const c = s.byVersion[v]!;
+    return `**${c.pass}/${c.pass + c.fail}**${c.skip ? ` (+${c.skip} skipped)` : ''}`;
+  });
+  out.push(`| **total** | ${tot.join(' | ')} |`, '');
+  for (const v of versions) {
+    out.push(`## KMIP ${v}`, '', '| file | result | detail |', '|---|---|---|');
+    for (const f of files.filter((x) => x.version === v)) {
+      const mark = f.status === 'pass' ? 'pass' : f.status === 'skip' ? 'skipped' : '**fail**';
+      out.push(`| ${f.file} | ${mark} | ${f.detail.replace(/\|/g, '\\|').replace(/\n/g, ' ')} |`);
+    }
+    out.push('');
+  }
+  return out.join('\n');
+}
