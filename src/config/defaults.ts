@@ -1,0 +1,25 @@
+// Named defaults of every setting (DESIGN.md §6.3): each says what it protects or why it
+// has this value. The transport reads its limits from here when a setting is not given.
+import { DEFAULT_MAX_MESSAGE_SIZE } from '../ttlv/limits.ts';
+
+/** IANA-registered KMIP port (KMIP 2.1 s.10.3; the profiles' TLS transport). */
+export const DEFAULT_PORT = 5696;
+/** Loopback only: a development server must not be reachable from the network by accident. */
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_DATA_DIR = 'data';
+export const DEFAULT_CERTS_DIR = 'certs';
+
+/** Largest request accepted, header included; bigger frames are refused before buffering (memory exhaustion). */
+export const DEFAULT_MAX_MESSAGE_BYTES = DEFAULT_MAX_MESSAGE_SIZE;
+/** A connection silent this long is closed (idle sockets pin file descriptors and memory). */
+export const DEFAULT_IDLE_TIMEOUT_MS = 5 * 60_000;
+/** A TLS handshake not finished in this time is dropped (slowloris on the handshake). */
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+/** Concurrent connections; more are refused at accept (descriptor and memory exhaustion). */
+export const DEFAULT_MAX_CONNECTIONS = 1024;
+/**
+ * Requests read ahead on one connection while earlier ones run. Pipelined requests are
+ * answered strictly in order; past this many, reading pauses (a client that pipelines
+ * without reading answers cannot make the server queue without bound).
+ */
+export const DEFAULT_MAX_PIPELINE_DEPTH = 32;

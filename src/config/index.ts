@@ -1,0 +1,231 @@
+// Typed configuration (issue 3 §5): defaults ← JSON file (--config / OPENKCM_CONFIG) ←
+// OPENKCM_* environment ← command-line flags, later sources winning. Every key is declared
+// once in SETTINGS with its type; an unknown key or a bad value is refused with a
+// ConfigError that names the key, where it came from, and how to fix it.
+import { readFileSync } from 'node:fs';
+import { dirname, resolve, join } from 'node:path';
+import {
+  DEFAULT_HOST, DEFAULT_PORT, DEFAULT_DATA_DIR, DEFAULT_CERTS_DIR, DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PIPELINE_DEPTH,
+} from './defaults.ts';
+
+export * from './defaults.ts';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export interface OpenKcmConfig {
+  listen: { host: string; port: number };
+  dataDir: string;
+  certsDir: string;
+  /** PEM files; default ca.crt / server.crt / server.key inside certsDir. */
+  tls: { caFile: string; certFile: string; keyFile: string };
+  /** Generate a development PKI into certsDir when its files are absent. */
+  devPki: boolean;
+  limits: {
+    maxMessageSize: number;
+    idleTimeoutMs: number;
+    handshakeTimeoutMs: number;
+    maxConnections: number;
+    maxPipelineDepth: number;
+  };
+  log: { level: LogLevel };
+  /** Development (software) L1 key file; default <dataDir>/l1-software.key. */
+  l1: { keyFile: string };
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly key: string, readonly source: string, detail: string) {
+    super(`configuration ${source} "${key}": ${detail}`);
+  }
+}
+
+type Kind = 'hostport' | 'path' | 'int' | 'bool' | 'level';
+interface Setting {
+  kind: Kind;
+  env: string;
+  flag?: string;
+  min?: number;
+  max?: number;
+  help: string;
+}
+
+/** Every setting, by its dotted key in the JSON file. */
+export const SETTINGS: Readonly<Record<string, Setting>> = {
+  listen: { kind: 'hostport', env: 'OPENKCM_LISTEN', flag: 'listen', help: 'HOST:PORT, e.g. 127.0.0.1:5696 or [::1]:5696' },
+  dataDir: { kind: 'path', env: 'OPENKCM_DATA', flag: 'data', help: 'a directory for the database and the development L1 key' },
+  certsDir: { kind: 'path', env: 'OPENKCM_CERTS', flag: 'certs', help: 'a directory holding ca.crt, server.crt, server.key' },
+  'tls.caFile': { kind: 'path', env: 'OPENKCM_TLS_CA', help: 'a PEM file of the CA(s) that issue client certificates' },
+  'tls.certFile': { kind: 'path', env: 'OPENKCM_TLS_CERT', help: 'the server certificate chain, PEM' },
+  'tls.keyFile': { kind: 'path', env: 'OPENKCM_TLS_KEY', help: 'the server private key, PEM' },
+  devPki: { kind: 'bool', env: 'OPENKCM_DEV_PKI', help: 'true or false' },
+  'limits.maxMessageSize': { kind: 'int', env: 'OPENKCM_MAX_MESSAGE_SIZE', flag: 'maxMessageSize', min: 64, max: 64 * 1024 * 1024, help: 'bytes, 64 to 67108864' },
+  'limits.idleTimeoutMs': { kind: 'int', env: 'OPENKCM_IDLE_TIMEOUT_MS', flag: 'idleTimeout', min: 100, max: 24 * 3600_000, help: 'milliseconds, 100 to 86400000' },
+  'limits.handshakeTimeoutMs': { kind: 'int', env: 'OPENKCM_HANDSHAKE_TIMEOUT_MS', min: 100, max: 600_000, help: 'milliseconds, 100 to 600000' },
+  'limits.maxConnections': { kind: 'int', env: 'OPENKCM_MAX_CONNECTIONS', flag: 'maxConnections', min: 1, max: 1_000_000, help: 'a count, 1 to 1000000' },
+  'limits.maxPipelineDepth': { kind: 'int', env: 'OPENKCM_MAX_PIPELINE_DEPTH', min: 1, max: 10_000, help: 'a count, 1 to 10000' },
+  'log.level': { kind: 'level', env: 'OPENKCM_LOG_LEVEL', flag: 'logLevel', help: LOG_LEVELS.join(', ') },
+  'l1.keyFile': { kind: 'path', env: 'OPENKCM_L1_KEY_FILE', help: 'path of the development L1 key file' },
+};
+
+/** Environment variables that are not settings but are ours. */
+const OTHER_ENV = new Set(['OPENKCM_CONFIG']);
+
+export function defaultConfig(cwd = process.cwd()): OpenKcmConfig {
+  const dataDir = resolve(cwd, DEFAULT_DATA_DIR);
+  const certsDir = resolve(cwd, DEFAULT_CERTS_DIR);
+  return {
+    listen: { host: DEFAULT_HOST, port: DEFAULT_PORT },
+    dataDir,
+    certsDir,
+    tls: { caFile: join(certsDir, 'ca.crt'), certFile: join(certsDir, 'server.crt'), keyFile: join(certsDir, 'server.key') },
+    devPki: true,
+    limits: {
+      maxMessageSize: DEFAULT_MAX_MESSAGE_BYTES,
+      idleTimeoutMs: DEFAULT_IDLE_TIMEOUT_MS,
+      handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
+      maxConnections: DEFAULT_MAX_CONNECTIONS,
+      maxPipelineDepth: DEFAULT_MAX_PIPELINE_DEPTH,
+    },
+    log: { level: 'info' },
+    l1: { keyFile: join(dataDir, 'l1-software.key') },
+  };
+}
+
+export function parseHostPort(s: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(s.trim());
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  if (port < 0 || port > 65535) return undefined;
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+type Value = string | number | boolean | { host: string; port: number };
+
+function convert(key: string, s: Setting, raw: unknown, source: string, baseDir: string): Value {
+  const bad = (what: string): never => { throw new ConfigError(key, source, `${what}; expected ${s.help}`); };
+  switch (s.kind) {
+    case 'hostport': {
+      if (typeof raw !== 'string') return bad(`must be a string, got ${JSON.stringify(raw)}`);
+      return parseHostPort(raw) ?? bad(`"${raw}" is not HOST:PORT with a port from 0 to 65535`);
+    }
+    case 'path':
+      if (typeof raw !== 'string' || raw.trim() === '') return bad(`must be a non-empty path, got ${JSON.stringify(raw)}`);
+      return resolve(baseDir, raw);
+    case 'int': {
+      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*\d+\s*$/.test(raw) ? Number(raw) : NaN;
+      if (!Number.isSafeInteger(n)) return bad(`${JSON.stringify(raw)} is not a whole number`);
+      if ((s.min !== undefined && n < s.min) || (s.max !== undefined && n > s.max)) return bad(`${n} is out of range`);
+      return n;
+    }
+    case 'bool':
+      if (raw === true || raw === 'true' || raw === '1') return true;
+      if (raw === false || raw === 'false' || raw === '0') return false;
+      return bad(`${JSON.stringify(raw)} is not a boolean`);
+    case 'level':
+      if (typeof raw === 'string' && (LOG_LEVELS as readonly string[]).includes(raw)) return raw;
+      return bad(`${JSON.stringify(raw)} is not a log level`);
+  }
+}
+
+function flatten(obj: unknown, prefix: string, out: Map<string, unknown>, file: string): void {
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
+    throw new ConfigError(prefix || '(root)', `file ${file}`, 'must be a JSON object');
+  }
+  for (const [k, v] of Object.entries(obj)) {
+    const key = prefix ? `${prefix}.${k}` : k;
+    if (v !== null && typeof v === 'object' && !Array.isArray(v) && !(key in SETTINGS)) flatten(v, key, out, file);
+    else out.set(key, v);
+  }
+}
+
+function suggest(key: string, known: string[]): string {
+  const lower = key.toLowerCase();
+  const near = known.find((k) => k.toLowerCase() === lower || k.toLowerCase().endsWith('.' + lower) || lower.endsWith(k.toLowerCase()));
+  return near ? ` (did you mean "${near}"?)` : ` (known keys: ${known.join(', ')})`;
+}
+
+export interface ConfigSources {
+  /** Command-line flags by commander's camelCase names (listen, data, certs, config, maxMessageSize…). */
+  flags?: Record<string, unknown>;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+}
+
+/** Builds the configuration; throws ConfigError naming the offending key. */
+export function loadConfig(sources: ConfigSources = {}): OpenKcmConfig {
+  const cwd = sources.cwd ?? process.cwd();
+  const env = sources.env ?? {};
+  const flags = sources.flags ?? {};
+  const values = new Map<string, Value>();
+  const explicit = new Set<string>();
+
+  const configFile = (flags.config as string | undefined) ?? env.OPENKCM_CONFIG;
+  if (configFile !== undefined) {
+    const path = resolve(cwd, configFile);
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (e) {
+      throw new ConfigError('config', flags.config !== undefined ? 'flag --config' : 'env OPENKCM_CONFIG', `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (e) {
+      throw new ConfigError('(file)', `file ${path}`, `is not valid JSON: ${(e as Error).message}`);
+    }
+    const flat = new Map<string, unknown>();
+    flatten(json, '', flat, path);
+    for (const [k, raw] of flat) {
+      const s = SETTINGS[k];
+      if (!s) throw new ConfigError(k, `file ${path}`, `unknown key${suggest(k, Object.keys(SETTINGS))}; remove it or correct its name`);
+      values.set(k, convert(k, s, raw, `file ${path}`, dirname(path)));
+      explicit.add(k);
+    }
+  }
+
+  const envNames = new Map(Object.entries(SETTINGS).map(([k, s]) => [s.env, k]));
+  for (const [name, raw] of Object.entries(env)) {
+    if (!name.startsWith('OPENKCM_') || raw === undefined || OTHER_ENV.has(name)) continue;
+    const k = envNames.get(name);
+    if (k === undefined) {
+      throw new ConfigError(name, 'environment', `unknown variable${suggest(name, [...envNames.keys()])}; unset it or correct its name`);
+    }
+    values.set(k, convert(k, SETTINGS[k]!, raw, `env ${name}`, cwd));
+    explicit.add(k);
+  }
+
+  const flagNames = new Map(Object.entries(SETTINGS).filter(([, s]) => s.flag).map(([k, s]) => [s.flag!, k]));
+  for (const [name, raw] of Object.entries(flags)) {
+    if (raw === undefined || name === 'config') continue;
+    const k = flagNames.get(name);
+    if (k === undefined) throw new ConfigError(name, 'flags', 'unknown option');
+    values.set(k, convert(k, SETTINGS[k]!, raw, `flag --${name.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`, cwd));
+    explicit.add(k);
+  }
+
+  const c = defaultConfig(cwd);
+  const get = <T extends Value>(k: string): T | undefined => values.get(k) as T | undefined;
+  c.listen = get('listen') ?? c.listen;
+  c.dataDir = get<string>('dataDir') ?? c.dataDir;
+  c.certsDir = get<string>('certsDir') ?? c.certsDir;
+  // Files default to the (possibly moved) directories.
+  c.tls = {
+    caFile: get<string>('tls.caFile') ?? join(c.certsDir, 'ca.crt'),
+    certFile: get<string>('tls.certFile') ?? join(c.certsDir, 'server.crt'),
+    keyFile: get<string>('tls.keyFile') ?? join(c.certsDir, 'server.key'),
+  };
+  c.devPki = get<boolean>('devPki') ?? c.devPki;
+  c.limits = {
+    maxMessageSize: get<number>('limits.maxMessageSize') ?? c.limits.maxMessageSize,
+    idleTimeoutMs: get<number>('limits.idleTimeoutMs') ?? c.limits.idleTimeoutMs,
+    handshakeTimeoutMs: get<number>('limits.handshakeTimeoutMs') ?? c.limits.handshakeTimeoutMs,
+    maxConnections: get<number>('limits.maxConnections') ?? c.limits.maxConnections,
+    maxPipelineDepth: get<number>('limits.maxPipelineDepth') ?? c.limits.maxPipelineDepth,
+  };
+  c.log = { level: get<LogLevel>('log.level') ?? c.log.level };
+  c.l1 = { keyFile: get<string>('l1.keyFile') ?? join(c.dataDir, 'l1-software.key') };
+  return c;
+}
