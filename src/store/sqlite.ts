@@ -86,40 +86,51 @@ function scanShapes(filter: LocatePrefilter): number[][] {
 }
 
 function buildScanQuery(tenant: string, filter: LocatePrefilter, states: readonly number[], before: number | undefined) {
-  const where: string[] = ['tenant = ?'];
-  const params: unknown[] = [tenant];
+  // A Name or Object Group filter drives the query from its lookup table: CROSS JOIN makes
+  // SQLite keep that order (https://sqlite.org/optoverview.html#crossjoin). Left to itself,
+  // without statistics, the planner prefers walking the tenant's newest-first index and
+  // testing each row, which at a million objects reads them all.
+  let from = 'objects o';
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (filter.name !== undefined) {
+    from = '(SELECT DISTINCT uid FROM object_names WHERE tenant = ? AND name = ?) AS lookup CROSS JOIN objects o ON o.uid = lookup.uid';
+    params.push(tenant, filter.name);
+  } else if (filter.objectGroup !== undefined) {
+    from = '(SELECT DISTINCT uid FROM object_groups WHERE tenant = ? AND grp = ?) AS lookup CROSS JOIN objects o ON o.uid = lookup.uid';
+    params.push(tenant, filter.objectGroup);
+  }
+  where.push('o.tenant = ?');
+  params.push(tenant);
+  if (filter.name !== undefined && filter.objectGroup !== undefined) {
+    where.push('o.uid IN (SELECT uid FROM object_groups WHERE tenant = ? AND grp = ?)');
+    params.push(tenant, filter.objectGroup);
+  }
   if (filter.objectType !== undefined) {
-    where.push('object_type = ?');
+    where.push('o.object_type = ?');
     params.push(filter.objectType);
   }
   if (states.length === 1) {
-    where.push('state = ?');
+    where.push('o.state = ?');
     params.push(states[0]);
   } else {
-    where.push(`state IN (${states.map(() => '?').join(', ')})`);
+    where.push(`o.state IN (${states.map(() => '?').join(', ')})`);
     params.push(...states);
   }
   if (filter.cryptographicAlgorithm !== undefined) {
-    where.push('cryptographic_algorithm = ?');
+    where.push('o.cryptographic_algorithm = ?');
     params.push(filter.cryptographicAlgorithm);
   }
   if (filter.cryptographicLength !== undefined) {
-    where.push('cryptographic_length = ?');
+    where.push('o.cryptographic_length = ?');
     params.push(filter.cryptographicLength);
   }
-  if (filter.name !== undefined) {
-    where.push('uid IN (SELECT uid FROM object_names WHERE tenant = ? AND name = ?)');
-    params.push(tenant, filter.name);
-  }
-  if (filter.objectGroup !== undefined) {
-    where.push('uid IN (SELECT uid FROM object_groups WHERE tenant = ? AND grp = ?)');
-    params.push(tenant, filter.objectGroup);
-  }
   if (before !== undefined) {
-    where.push('created_seq < ?');
+    where.push('o.created_seq < ?');
     params.push(before);
   }
-  return { sql: `SELECT ${OBJECT_COLUMNS} FROM objects WHERE ${where.join(' AND ')} ORDER BY created_seq DESC LIMIT ${SCAN_PAGE_SIZE}`, params };
+  const cols = OBJECT_COLUMNS.split(', ').map((c) => 'o.' + c).join(', ');
+  return { sql: `SELECT ${cols} FROM ${from} WHERE ${where.join(' AND ')} ORDER BY o.created_seq DESC LIMIT ${SCAN_PAGE_SIZE}`, params };
 }
 
 export class SqliteStore implements ObjectStore {

@@ -1,0 +1,327 @@
+// The contract every ObjectStore backend passes (DESIGN.md §6.6). SQLite runs it today
+// (sqlite.test.ts); the PostgreSQL store will call runObjectStoreContract with its factory.
+import { afterEach, describe, expect, it } from 'vitest';
+import type { StoredObject } from '../../src/kmip/object.ts';
+import { StoreConflictError, type ObjectStore } from '../../src/store/types.ts';
+import type { TtlvItem } from '../../src/ttlv/types.ts';
+import { Tag } from '../../src/ttlv/generated/tags.ts';
+import { CryptographicAlgorithm, LinkType, NameType, ObjectType, State } from '../../src/ttlv/generated/enumerations.ts';
+
+export interface ContractSubject {
+  store: ObjectStore;
+  /** Called after the store is closed (remove files, drop schemas…). */
+  dispose?: () => Promise<void>;
+}
+
+const name = (value: string): TtlvItem => ({
+  tag: Tag.Name,
+  type: 'Structure',
+  value: [
+    { tag: Tag.NameValue, type: 'TextString', value },
+    { tag: Tag.NameType, type: 'Enumeration', value: NameType.UninterpretedTextString },
+  ],
+});
+const group = (value: string): TtlvItem => ({ tag: Tag.ObjectGroup, type: 'TextString', value });
+const algorithm = (value: number): TtlvItem => ({ tag: Tag.CryptographicAlgorithm, type: 'Enumeration', value });
+const length = (value: number): TtlvItem => ({ tag: Tag.CryptographicLength, type: 'Integer', value });
+
+let seq = 0;
+/** A stored object with unique uid; `attributes` defaults to none. */
+export function makeStored(over: Partial<StoredObject> = {}): StoredObject {
+  seq += 1;
+  return {
+    uid: `obj-${process.pid}-${seq}-${Math.random().toString(36).slice(2, 8)}`,
+    tenant: 'tenant-a',
+    service: 'svc',
+    objectType: ObjectType.SymmetricKey,
+    state: State.PreActive,
+    revision: 0,
+    attributes: [],
+    wrappedValue: Buffer.from(`wrapped-${seq}`),
+    ...over,
+  };
+}
+
+async function collect(it: AsyncIterable<StoredObject>): Promise<StoredObject[]> {
+  const out: StoredObject[] = [];
+  for await (const o of it) out.push(o);
+  return out;
+}
+const uids = (objs: StoredObject[]) => objs.map((o) => o.uid);
+
+export function runObjectStoreContract(label: string, factory: () => Promise<ContractSubject>): void {
+  describe(`ObjectStore contract: ${label}`, () => {
+    let subject: ContractSubject | undefined;
+    const open = async () => {
+      subject = await factory();
+      return subject.store;
+    };
+    afterEach(async () => {
+      if (subject === undefined) return;
+      await subject.store.close();
+      await subject.dispose?.();
+      subject = undefined;
+    });
+
+    it('insert then get returns the same object, attributes of every type intact', async () => {
+      const store = await open();
+      const attributes: TtlvItem[] = [
+        name('alpha'),
+        name('alpha-alias'),
+        group('g1'),
+        algorithm(CryptographicAlgorithm.AES),
+        length(256),
+        { tag: Tag.InitialDate, type: 'DateTime', value: 1_700_000_000n },
+        { tag: Tag.Link, type: 'Structure', value: [
+          { tag: Tag.LinkType, type: 'Enumeration', value: LinkType.PublicKeyLink },
+          { tag: Tag.LinkedObjectIdentifier, type: 'TextString', value: 'other-uid' },
+        ] },
+        { tag: Tag.Fresh, type: 'Boolean', value: true },
+        { tag: Tag.UsageLimitsTotal, type: 'LongInteger', value: 2n ** 40n },
+        { tag: Tag.Attribute, type: 'Structure', value: [
+          { tag: Tag.VendorIdentification, type: 'TextString', value: 'x' },
+          { tag: Tag.AttributeName, type: 'TextString', value: 'x-purpose' },
+          { tag: Tag.AttributeValue, type: 'ByteString', value: Buffer.from([0, 1, 2, 255]) },
+        ] },
+      ];
+      const obj = makeStored({ attributes, state: State.Active, revision: 3 });
+      await store.insert(obj);
+      const got = await store.get('tenant-a', obj.uid);
+      expect(got).toEqual(obj);
+    });
+
+    it('an object without a wrapped value comes back without one', async () => {
+      const store = await open();
+      const obj = makeStored({ state: State.Destroyed });
+      delete obj.wrappedValue;
+      await store.insert(obj);
+      const got = await store.get('tenant-a', obj.uid);
+      expect(got).toBeDefined();
+      expect(got!.wrappedValue).toBeUndefined();
+      expect('wrappedValue' in got! && got!.wrappedValue !== undefined).toBe(false);
+    });
+
+    it('get of a missing uid, or of another tenant’s uid, is undefined', async () => {
+      const store = await open();
+      const obj = makeStored();
+      await store.insert(obj);
+      expect(await store.get('tenant-a', 'no-such-uid')).toBeUndefined();
+      expect(await store.get('tenant-b', obj.uid)).toBeUndefined();
+    });
+
+    it('a second insert of the same uid is a conflict, in any tenant', async () => {
+      const store = await open();
+      const obj = makeStored();
+      await store.insert(obj);
+      await expect(store.insert({ ...obj })).rejects.toBeInstanceOf(StoreConflictError);
+      await expect(store.insert({ ...obj, tenant: 'tenant-b' })).rejects.toBeInstanceOf(StoreConflictError);
+      expect(await store.get('tenant-b', obj.uid)).toBeUndefined();
+    });
+
+    it('update bumps the revision, stores the change and refuses a stale revision', async () => {
+      const store = await open();
+      const obj = makeStored({ attributes: [name('before')] });
+      await store.insert(obj);
+      const a = (await store.get('tenant-a', obj.uid))!;
+      const b = (await store.get('tenant-a', obj.uid))!;
+      a.state = State.Active;
+      a.attributes = [name('after'), algorithm(CryptographicAlgorithm.AES)];
+      a.wrappedValue = Buffer.from('rewrapped');
+      await store.update(a);
+      expect(a.revision).toBe(1);
+      expect(await store.get('tenant-a', obj.uid)).toEqual(a);
+      b.state = State.Deactivated;
+      await expect(store.update(b)).rejects.toBeInstanceOf(StoreConflictError);
+      expect(b.revision).toBe(0);
+      expect((await store.get('tenant-a', obj.uid))!.state).toBe(State.Active);
+      await store.update(a);
+      expect(a.revision).toBe(2);
+      expect((await store.get('tenant-a', obj.uid))!.revision).toBe(2);
+    });
+
+    it('update of a missing object, or through another tenant, is a conflict and changes nothing', async () => {
+      const store = await open();
+      await expect(store.update(makeStored())).rejects.toBeInstanceOf(StoreConflictError);
+      const obj = makeStored();
+      await store.insert(obj);
+      const foreign = { ...obj, tenant: 'tenant-b', state: State.Compromised };
+      await expect(store.update(foreign)).rejects.toBeInstanceOf(StoreConflictError);
+      expect((await store.get('tenant-a', obj.uid))!.state).toBe(State.PreActive);
+    });
+
+    it('update can erase the wrapped value (Destroy keeps the metadata)', async () => {
+      const store = await open();
+      const obj = makeStored({ state: State.Active });
+      await store.insert(obj);
+      delete obj.wrappedValue;
+      obj.state = State.Destroyed;
+      await store.update(obj);
+      const got = await store.get('tenant-a', obj.uid);
+      expect(got?.state).toBe(State.Destroyed);
+      expect(got?.wrappedValue).toBeUndefined();
+    });
+
+    it('scan yields newest first by creation, unaffected by later updates', async () => {
+      const store = await open();
+      const objs = [makeStored(), makeStored(), makeStored(), makeStored()];
+      for (const o of objs) await store.insert(o);
+      objs[0]!.attributes = [name('touched')];
+      await store.update(objs[0]!);
+      expect(uids(await collect(store.scan('tenant-a', {})))).toEqual(uids(objs).reverse());
+    });
+
+    it('scan filters by object type, states, algorithm and length', async () => {
+      const store = await open();
+      const aes128 = makeStored({ attributes: [algorithm(CryptographicAlgorithm.AES), length(128)], state: State.Active });
+      const aes256 = makeStored({ attributes: [algorithm(CryptographicAlgorithm.AES), length(256)], state: State.PreActive });
+      const hmac = makeStored({ attributes: [algorithm(CryptographicAlgorithm.HMAC_SHA256), length(256)], state: State.Active });
+      const secret = makeStored({ objectType: ObjectType.SecretData, state: State.Deactivated });
+      const pub = makeStored({ objectType: ObjectType.PublicKey, attributes: [algorithm(CryptographicAlgorithm.RSA), length(2048)], state: State.Compromised });
+      for (const o of [aes128, aes256, hmac, secret, pub]) await store.insert(o);
+      const q = async (f: Parameters<ObjectStore['scan']>[1]) => uids(await collect(store.scan('tenant-a', f)));
+      expect(await q({ objectType: ObjectType.SymmetricKey })).toEqual(uids([hmac, aes256, aes128]));
+      expect(await q({ objectType: ObjectType.SecretData })).toEqual([secret.uid]);
+      expect(await q({ states: [State.Active] })).toEqual(uids([hmac, aes128]));
+      expect(await q({ states: [State.Active, State.Compromised, State.PreActive] })).toEqual(uids([pub, hmac, aes256, aes128]));
+      expect(await q({ cryptographicAlgorithm: CryptographicAlgorithm.AES })).toEqual(uids([aes256, aes128]));
+      expect(await q({ cryptographicLength: 256 })).toEqual(uids([hmac, aes256]));
+      expect(await q({ cryptographicAlgorithm: CryptographicAlgorithm.AES, cryptographicLength: 128 })).toEqual([aes128.uid]);
+      expect(await q({ objectType: ObjectType.SymmetricKey, states: [State.Active], cryptographicLength: 256 })).toEqual([hmac.uid]);
+      expect(await q({ objectType: ObjectType.Certificate })).toEqual([]);
+      expect(await q({ states: [] })).toEqual([]);
+    });
+
+    it('scan filters by any of an object’s names and groups', async () => {
+      const store = await open();
+      const a = makeStored({ attributes: [name('shared'), name('only-a'), group('g1')] });
+      const b = makeStored({ attributes: [name('shared'), group('g1'), group('g2')] });
+      const c = makeStored({ attributes: [name('only-c')], objectType: ObjectType.SecretData });
+      for (const o of [a, b, c]) await store.insert(o);
+      const q = async (f: Parameters<ObjectStore['scan']>[1]) => uids(await collect(store.scan('tenant-a', f)));
+      expect(await q({ name: 'shared' })).toEqual(uids([b, a]));
+      expect(await q({ name: 'only-a' })).toEqual([a.uid]);
+      expect(await q({ name: 'only' })).toEqual([]); // exact, not a prefix
+      expect(await q({ objectGroup: 'g1' })).toEqual(uids([b, a]));
+      expect(await q({ objectGroup: 'g2' })).toEqual([b.uid]);
+      expect(await q({ name: 'shared', objectGroup: 'g2' })).toEqual([b.uid]);
+      expect(await q({ name: 'only-c', objectType: ObjectType.SymmetricKey })).toEqual([]);
+    });
+
+    it('an object with the same name twice is yielded once', async () => {
+      const store = await open();
+      const o = makeStored({ attributes: [name('dup'), name('dup'), group('g'), group('g')] });
+      await store.insert(o);
+      expect(uids(await collect(store.scan('tenant-a', { name: 'dup' })))).toEqual([o.uid]);
+      expect(uids(await collect(store.scan('tenant-a', { objectGroup: 'g' })))).toEqual([o.uid]);
+    });
+
+    it('update rewrites the name and group lookups', async () => {
+      const store = await open();
+      const o = makeStored({ attributes: [name('old'), group('old-g')] });
+      await store.insert(o);
+      o.attributes = [name('new'), group('new-g')];
+      await store.update(o);
+      const q = async (f: Parameters<ObjectStore['scan']>[1]) => uids(await collect(store.scan('tenant-a', f)));
+      expect(await q({ name: 'old' })).toEqual([]);
+      expect(await q({ objectGroup: 'old-g' })).toEqual([]);
+      expect(await q({ name: 'new' })).toEqual([o.uid]);
+      expect(await q({ objectGroup: 'new-g' })).toEqual([o.uid]);
+    });
+
+    it('destroyed objects are left out unless includeDestroyed', async () => {
+      const store = await open();
+      const live = makeStored({ attributes: [name('k')], state: State.Active });
+      const gone = makeStored({ attributes: [name('k')], state: State.Destroyed });
+      const goneC = makeStored({ attributes: [name('k')], state: State.DestroyedCompromised });
+      delete gone.wrappedValue;
+      delete goneC.wrappedValue;
+      for (const o of [live, gone, goneC]) await store.insert(o);
+      const q = async (f: Parameters<ObjectStore['scan']>[1]) => uids(await collect(store.scan('tenant-a', f)));
+      expect(await q({})).toEqual([live.uid]);
+      expect(await q({ name: 'k' })).toEqual([live.uid]);
+      expect(await q({ states: [State.Destroyed] })).toEqual([]);
+      expect(await q({ includeDestroyed: true })).toEqual(uids([goneC, gone, live]));
+      expect(await q({ name: 'k', includeDestroyed: true })).toEqual(uids([goneC, gone, live]));
+      expect(await q({ states: [State.Destroyed], includeDestroyed: true })).toEqual([gone.uid]);
+    });
+
+    it('tenants are isolated in scan and delete', async () => {
+      const store = await open();
+      const a = makeStored({ tenant: 'tenant-a', attributes: [name('same'), group('grp')] });
+      const b = makeStored({ tenant: 'tenant-b', attributes: [name('same'), group('grp')] });
+      await store.insert(a);
+      await store.insert(b);
+      for (const f of [{}, { name: 'same' }, { objectGroup: 'grp' }, { objectType: ObjectType.SymmetricKey }, { includeDestroyed: true }]) {
+        expect(uids(await collect(store.scan('tenant-a', f)))).toEqual([a.uid]);
+        expect(uids(await collect(store.scan('tenant-b', f)))).toEqual([b.uid]);
+      }
+      expect(await store.delete('tenant-b', a.uid)).toBe(false);
+      expect(await store.get('tenant-a', a.uid)).toBeDefined();
+      expect(uids(await collect(store.scan('tenant-c', {})))).toEqual([]);
+    });
+
+    it('scan pages through more objects than one page, in order, and stops early on break', async () => {
+      const store = await open();
+      const all: StoredObject[] = [];
+      // 600 is over two pages of the SQLite store (256); states alternate so the per-state walks interleave.
+      for (let i = 0; i < 600; i++) {
+        const o = makeStored({ state: i % 3 === 0 ? State.Active : i % 3 === 1 ? State.PreActive : State.Deactivated, attributes: [group(i % 2 ? 'odd' : 'even')] });
+        all.push(o);
+        await store.insert(o);
+      }
+      const newestFirst = uids(all).reverse();
+      expect(uids(await collect(store.scan('tenant-a', {})))).toEqual(newestFirst);
+      const activeOrPre = all.filter((o) => o.state !== State.Deactivated);
+      expect(uids(await collect(store.scan('tenant-a', { states: [State.Active, State.PreActive] })))).toEqual(uids(activeOrPre).reverse());
+      expect(uids(await collect(store.scan('tenant-a', { objectGroup: 'odd' })))).toEqual(uids(all.filter((_, i) => i % 2)).reverse());
+      const firstThree: string[] = [];
+      for await (const o of store.scan('tenant-a', {})) {
+        firstThree.push(o.uid);
+        if (firstThree.length === 3) break;
+      }
+      expect(firstThree).toEqual(newestFirst.slice(0, 3));
+    });
+
+    it('objects inserted while a scan runs do not disturb it', async () => {
+      const store = await open();
+      const before: StoredObject[] = [];
+      for (let i = 0; i < 300; i++) {
+        const o = makeStored();
+        before.push(o);
+        await store.insert(o);
+      }
+      const seen: string[] = [];
+      for await (const o of store.scan('tenant-a', {})) {
+        seen.push(o.uid);
+        if (seen.length % 100 === 0) await store.insert(makeStored());
+      }
+      // Every object that existed when the scan began is seen exactly once, newest first.
+      const existed = new Set(uids(before));
+      expect(seen.filter((u) => existed.has(u))).toEqual(uids(before).reverse());
+      expect(new Set(seen).size).toBe(seen.length);
+    });
+
+    it('delete removes the object and its name and group lookups', async () => {
+      const store = await open();
+      const o = makeStored({ attributes: [name('del'), group('del-g')] });
+      await store.insert(o);
+      expect(await store.delete('tenant-a', o.uid)).toBe(true);
+      expect(await store.delete('tenant-a', o.uid)).toBe(false);
+      expect(await store.get('tenant-a', o.uid)).toBeUndefined();
+      expect(await collect(store.scan('tenant-a', { name: 'del' }))).toEqual([]);
+      expect(await collect(store.scan('tenant-a', { objectGroup: 'del-g' }))).toEqual([]);
+      // The uid is free again.
+      await store.insert(makeStored({ uid: o.uid }));
+    });
+
+    it('after close every call fails and close is idempotent', async () => {
+      const store = await open();
+      await store.insert(makeStored());
+      await store.close();
+      await expect(store.get('tenant-a', 'x')).rejects.toThrow();
+      await expect(store.insert(makeStored())).rejects.toThrow();
+      await expect(collect(store.scan('tenant-a', {}))).rejects.toThrow();
+      await store.close();
+    });
+  });
+}
