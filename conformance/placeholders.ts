@@ -6,8 +6,14 @@
 //   between base+offset and the moment of comparison+offset (with a little slack, below).
 // - every other `$NAME` (`$UNIQUE_IDENTIFIER_0`, `$DATA_0`, `$IV_COUNTER_NONCE`, …) is a
 //   variable: bound to what the server returned where it first appears in an expected
-//   response, and substituted into every later request. A variable that a request uses
-//   before any response bound it is an error of the scenario, never silently sent.
+//   response, and substituted into every later request.
+// - A few vectors use a variable in a request that no expected response declared: the
+//   response wrote the reference server's literal value instead (CS-AC-M-6: `$MAC_DATA`
+//   after a MAC answer with a literal MAC Data; CS-BC-M-13-14: `$DATA_0` after a literal
+//   ciphertext). The only reading that makes the scenario work is "the value this server
+//   returned under that tag", so an unbound variable takes the most recent value the server
+//   returned with the same tag, and stays bound to it. With no such value it is an error of
+//   the scenario, never silently sent.
 //
 // The XML reader (src/ttlv/xml.ts) leaves the raw text in `item.placeholder` and a type
 // default in `item.value`; the binary encoder refuses such an item, so nothing unresolved
@@ -55,6 +61,8 @@ export const TIME_SLACK_SECONDS = 5;
  */
 export class Bindings {
   private readonly vars = new Map<string, TtlvItem>();
+  /** The most recent value the server returned under each tag (the fallback above). */
+  private readonly lastByTag = new Map<number, TtlvItem>();
   /** POSIX seconds at which the scenario started; `$NOW` in requests. */
   readonly baseSeconds: bigint;
   /** Clock used for the upper bound of `$NOW` comparisons (injectable for tests). */
@@ -73,6 +81,14 @@ export class Bindings {
   }
   bind(name: string, item: TtlvItem): void {
     this.vars.set(name, cloneItem(item));
+  }
+  /** Records every leaf of an actual response, for the fallback of unbound variables. */
+  observe(response: TtlvItem): void {
+    if (response.type === 'Structure') for (const c of response.value) this.observe(c);
+    else this.lastByTag.set(response.tag, response);
+  }
+  lastSeen(tag: number): TtlvItem | undefined {
+    return this.lastByTag.get(tag);
   }
   names(): string[] {
     return [...this.vars.keys()];
@@ -132,8 +148,12 @@ export function substitute(item: TtlvItem, bindings: Bindings, path = ''): TtlvI
         throw new PlaceholderError(`${p.raw} on a ${item.type} item (only date/time items can carry it)`, here);
     }
   }
-  const bound = bindings.get(p.name);
-  if (bound === undefined) throw new PlaceholderError(`${p.raw} is used before any response bound it`, here);
+  let bound = bindings.get(p.name);
+  if (bound === undefined) {
+    bound = bindings.lastSeen(item.tag);
+    if (bound === undefined) throw new PlaceholderError(`${p.raw} is used before any response bound it`, here);
+    bindings.bind(p.name, bound);
+  }
   // Send the server's own value; keep the request's tag (a bound Unique Identifier is
   // reused under other tags, e.g. a Link's Linked Object Identifier).
   const v = cloneItem(bound);

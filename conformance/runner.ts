@@ -27,17 +27,23 @@ export interface Formats {
   toJson(item: TtlvItem | TtlvItem[]): string;
 }
 
-let formatsPromise: Promise<Formats> | undefined;
-/** src/ttlv/xml.ts and src/ttlv/json.ts. */
-export function loadFormats(): Promise<Formats> {
-  formatsPromise ??= (async () => {
-    const xmlPath = '../src/ttlv/xml.ts';
-    const jsonPath = '../src/ttlv/json.ts';
-    const xml = (await import(xmlPath)) as Pick<Formats, 'fromXml' | 'toXml'>;
-    const json = (await import(jsonPath)) as Pick<Formats, 'fromJson' | 'toJson'>;
-    return { fromXml: xml.fromXml, toXml: xml.toXml, fromJson: json.fromJson, toJson: json.toJson };
-  })();
-  return formatsPromise;
+let xmlPromise: Promise<Pick<Formats, 'fromXml' | 'toXml'>> | undefined;
+let jsonPromise: Promise<Pick<Formats, 'fromJson' | 'toJson'>> | undefined;
+/** src/ttlv/xml.ts (needed to read the vectors at all). */
+export function loadXml(): Promise<Pick<Formats, 'fromXml' | 'toXml'>> {
+  const path = '../src/ttlv/xml.ts';
+  xmlPromise ??= import(path) as Promise<Pick<Formats, 'fromXml' | 'toXml'>>;
+  return xmlPromise;
+}
+/** src/ttlv/json.ts (needed for the JSON round trip of each request). */
+export function loadJson(): Promise<Pick<Formats, 'fromJson' | 'toJson'>> {
+  const path = '../src/ttlv/json.ts';
+  jsonPromise ??= import(path) as Promise<Pick<Formats, 'fromJson' | 'toJson'>>;
+  return jsonPromise;
+}
+export async function loadFormats(): Promise<Formats> {
+  const [x, j] = await Promise.all([loadXml(), loadJson()]);
+  return { fromXml: x.fromXml, toXml: x.toXml, fromJson: j.fromJson, toJson: j.toJson };
 }
 
 /** A server the runner talks to: raw request bytes in, raw response bytes out. */
@@ -256,8 +262,8 @@ export async function replayFile(path: string, rel: string, opts: ReplayOptions)
   const base: FileResult = { file: rel, status: 'fail', detail: '', family: familyOf(rel), version: versionFromName(rel) ?? '?', steps: 0, ms: 0 };
   let transport: Transport | undefined;
   try {
-    const formats = await loadFormats();
-    const items = formats.fromXml(await readFile(path, 'utf8'));
+    const xml = await loadXml();
+    const items = xml.fromXml(await readFile(path, 'utf8'));
     const pairs = pairMessages(items);
     base.version = versionOf(pairs[0]![0]) ?? base.version;
     const bindings = new Bindings({ clock: opts.clock });
@@ -278,7 +284,7 @@ export async function replayFile(path: string, rel: string, opts: ReplayOptions)
       if (opts.checkEncodings !== false) {
         let problem: string | undefined;
         try {
-          problem = checkEncodings(formats, request, bytes);
+          problem = checkEncodings(await loadFormats(), request, bytes);
         } catch (e) {
           problem = `encoding round trip failed: ${(e as Error).message}`;
         }
@@ -294,6 +300,7 @@ export async function replayFile(path: string, rel: string, opts: ReplayOptions)
       const flags = tracker.flagsFor(request, actual);
       const m = compareResponse(expected, actual, bindings, flags);
       tracker.note(request, actual);
+      bindings.observe(actual);
       if (m) throw new StepFailure(`${label}: ${formatMismatch(m)}`);
     }
     base.status = 'pass';

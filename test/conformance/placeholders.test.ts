@@ -85,3 +85,15 @@ describe('Bindings', () => {
     expect(b.has('X')).toBe(false);
   });
 });
+
+describe('unbound variables in requests', () => {
+  it('take the most recent value the server returned under the same tag', () => {
+    const b = new Bindings({ baseMs: T0 });
+    b.observe(structure(Tag.ResponsePayload, [textString(Tag.UniqueIdentifier, 'k'), byteString(Tag.MACData, Buffer.from('aa', 'hex'))]));
+    b.observe(structure(Tag.ResponsePayload, [byteString(Tag.MACData, Buffer.from('bb', 'hex'))]));
+    const out = substitute(ph(byteString(Tag.MACData, Buffer.alloc(0)), '$MAC_DATA'), b);
+    expect(out).toEqual(byteString(Tag.MACData, Buffer.from('bb', 'hex')));
+    expect(b.get('MAC_DATA')).toEqual(byteString(Tag.MACData, Buffer.from('bb', 'hex')));
+    expect(() => substitute(ph(byteString(Tag.Data, Buffer.alloc(0)), '$DATA_0'), b)).toThrow(/used before any response bound it/);
+  });
+});

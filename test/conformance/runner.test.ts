@@ -1,0 +1,143 @@
+// The runner against a scripted reference server: a fake that answers each request with the
+// vector's own expected response, its variables filled with values of its choosing. It
+// checks that every request it receives carries its values back (so substitution and
+// binding are proven end to end), and can be told to deviate in one place.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { decode } from '../../src/ttlv/decode.ts';
+import { encode } from '../../src/ttlv/encode.ts';
+import { fromXml } from '../../src/ttlv/xml.ts';
+import { Tag } from '../../src/ttlv/generated/tags.ts';
+import { State } from '../../src/ttlv/generated/enumerations.ts';
+import type { TtlvItem } from '../../src/ttlv/types.ts';
+import { parsePlaceholder } from '../../conformance/placeholders.ts';
+import {
+  familyOf, listVectorFiles, pairMessages, relativeName, replayFile, runFolder, summaryTable, versionFromName,
+  type Transport, type TransportFactory,
+} from '../../conformance/runner.ts';
+
+const VECTORS = join(import.meta.dirname, '../../../shared/kmip-vectors');
+const haveJson = existsSync(join(import.meta.dirname, '../../src/ttlv/json.ts'));
+
+function scripted(file: string, deviate?: (step: number, resp: TtlvItem) => TtlvItem): TransportFactory {
+  return async (): Promise<Transport> => {
+    const pairs = pairMessages(fromXml(readFileSync(file, 'utf8')));
+    const mine = new Map<string, TtlvItem>();
+    const lastByTag = new Map<number, TtlvItem>();
+    const observe = (it: TtlvItem): void => {
+      if (it.type === 'Structure') it.value.forEach(observe);
+      else lastByTag.set(it.tag, it);
+    };
+    let counter = 0;
+    const fill = (item: TtlvItem, inRequest: boolean): TtlvItem => {
+      if (item.type === 'Structure') return { ...item, value: item.value.map((c) => fill(c, inRequest)) };
+      if (item.placeholder === undefined) return item;
+      const p = parsePlaceholder(item.placeholder);
+      if (p.kind === 'time') return { tag: item.tag, type: 'DateTime', value: BigInt(Math.floor(Date.now() / 1000) + p.offsetSeconds) };
+      let v = mine.get(p.name);
+      if (!v && inRequest && lastByTag.has(item.tag)) mine.set(p.name, (v = lastByTag.get(item.tag)!));
+      if (!v) {
+        if (inRequest) throw new Error(`request uses ${p.raw} before the server chose it`);
+        counter++;
+        v = item.type === 'TextString' ? { tag: item.tag, type: 'TextString', value: `ref-${p.name}-${counter}` }
+          : item.type === 'ByteString' ? { tag: item.tag, type: 'ByteString', value: Buffer.from([counter, 0xa5, counter]) }
+          : { ...item, placeholder: undefined } as TtlvItem;
+        mine.set(p.name, v);
+      }
+      return { ...v, tag: item.tag } as TtlvItem;
+    };
+    // Request equality, except where the vector has a $NOW: the runner's clock is its own.
+    const same = (want: TtlvItem, got: TtlvItem): boolean => {
+      if (want.placeholder?.startsWith('$NOW')) return got.type === 'DateTime';
+      const w = want.placeholder ? fill(want, true) : want;
+      if (w.tag !== got.tag || w.type !== got.type) return false;
+      if (w.type === 'Structure' && got.type === 'Structure') return w.value.length === got.value.length && w.value.every((c, i) => same(c, got.value[i]!));
+      return encode(w).equals(encode(got));
+    };
+    let step = 0;
+    return {
+      send: async (bytes) => {
+        const [template, expected] = pairs[step]!;
+        const got = decode(bytes);
+        if (!same(template, got)) throw new Error(`step ${step}: the request did not carry the reference server's values back`);
+        let resp = fill(expected, false);
+        if (deviate) resp = deviate(step, resp);
+        observe(resp);
+        step++;
+        return encode(resp);
+      },
+      close: async () => undefined,
+    };
+  };
+}
+
+describe('runner helpers', () => {
+  it('derives families and versions from OASIS file names', () => {
+    expect(familyOf('2.1/mandatory/CS-BC-M-GCM-1-21.xml')).toBe('CS-BC');
+    expect(familyOf('SUITEB_128-M-1-14.xml')).toBe('SUITEB_128');
+    expect(familyOf('BL-M-10-21.xml')).toBe('BL');
+    expect(familyOf('SKLC-O-1-21.xml')).toBe('SKLC');
+    expect(versionFromName('x/AX-M-1-14.xml')).toBe('1.4');
+    expect(versionFromName('x/odd.xml')).toBeUndefined();
+  });
+
+  it('refuses a file whose messages do not pair up', () => {
+    const [req, resp] = pairMessages(fromXml(readFileSync(join(VECTORS, '2.1/mandatory/SKLC-M-1-21.xml'), 'utf8')))[0]!;
+    expect(() => pairMessages([req, req, resp])).toThrow(/without its ResponseMessage/);
+    expect(() => pairMessages([resp])).toThrow(/without a RequestMessage/);
+    expect(() => pairMessages([])).toThrow(/no RequestMessage/);
+  });
+});
+
+describe.skipIf(!existsSync(VECTORS))('replay against a scripted reference server', () => {
+  const file = join(VECTORS, '2.1/mandatory/SKLC-M-1-21.xml');
+
+  it('passes a scenario whose answers match, binding and substituting variables', async () => {
+    const r = await replayFile(file, 'SKLC-M-1-21.xml', { transport: scripted(file), checkEncodings: haveJson });
+    expect(r).toMatchObject({ status: 'pass', family: 'SKLC', version: '2.1' });
+    expect(r.steps).toBe(3);
+  });
+
+  it('fails with the step and the path of the first difference', async () => {
+    const deviate = (step: number, resp: TtlvItem): TtlvItem => {
+      if (step !== 1) return resp;
+      const swap = (it: TtlvItem): TtlvItem =>
+        it.type === 'Structure' ? { ...it, value: it.value.map(swap) }
+          : it.tag === Tag.State ? { tag: it.tag, type: 'Enumeration', value: State.Active } : it;
+      return swap(resp);
+    };
+    const r = await replayFile(file, 'SKLC-M-1-21.xml', { transport: scripted(file, deviate), checkEncodings: haveJson });
+    expect(r.status).toBe('fail');
+    expect(r.detail).toBe('step 1 (GetAttributes): BatchItem[0]/ResponsePayload/Attributes/State: expected PreActive, got Active');
+  });
+
+  it('reports a server that does not answer as a failed file, not a crash', async () => {
+    const silent: TransportFactory = async () => ({ send: () => new Promise<Buffer>(() => undefined), close: async () => undefined });
+    const r = await replayFile(file, 'SKLC-M-1-21.xml', { transport: silent, timeoutMs: 50, checkEncodings: false });
+    expect(r).toMatchObject({ status: 'fail', detail: 'step 0 (Create): no response within 50 ms' });
+  });
+
+  it('replays every OASIS vector file against its own reference answers', async () => {
+    const files = await listVectorFiles(VECTORS);
+    expect(files.length).toBeGreaterThanOrEqual(168);
+    const failures: string[] = [];
+    for (const f of files) {
+      const r = await replayFile(f, relativeName(VECTORS, f), { transport: scripted(f), checkEncodings: false });
+      if (r.status !== 'pass') failures.push(`${r.file}: ${r.detail}`);
+    }
+    expect(failures).toEqual([]);
+  });
+
+  it('skips listed files and summarises by family and version', async () => {
+    const { files, summary } = await runFolder(join(VECTORS, '2.1/optional'), {
+      transport: async (f) => scripted(f)(f),
+      skip: { 'OMOS-O-1-21.xml': 'reason given' },
+      checkEncodings: false,
+    });
+    expect(files.find((f) => f.file === 'OMOS-O-1-21.xml')).toMatchObject({ status: 'skip', detail: 'reason given' });
+    expect(summary).toMatchObject({ total: 7, pass: 6, fail: 0, skip: 1 });
+    expect(summary.byFamily['CS-RNG']!['2.1']).toEqual({ pass: 4, fail: 0, skip: 0 });
+    expect(summaryTable(summary)).toMatch(/CS-RNG\s+4\/4/);
+  });
+});
