@@ -1,13 +1,28 @@
 // The tenant-scoped view of the store that operations use (operations/types.ts
-// ObjectRepository). Values cross this boundary in the clear on the operation side and
-// wrapped on the store side; nothing of another tenant is reachable through it
-// (DESIGN.md §3: a foreign object answers exactly like a missing one).
+// ObjectRepository, declared below as ScopedObjectRepository). Values cross this boundary
+// in the clear on the operation side and wrapped on the store side; nothing of another
+// tenant is reachable through it (DESIGN.md §3: a foreign object answers exactly like a
+// missing one).
 import { decode } from '../ttlv/decode.ts';
 import { encode } from '../ttlv/encode.ts';
 import type { ManagedObject, StoredObject } from '../kmip/object.ts';
-import type { ObjectRepository } from '../operations/types.ts';
 import type { LocatePrefilter, ObjectStore } from '../store/types.ts';
 import type { KeyProtector, ObjectPlace } from './types.ts';
+
+/**
+ * The shape of operations/types.ts ObjectRepository, declared here because hierarchy sits
+ * below operations (DESIGN.md §5) and may not import it; TypeScript's structural typing
+ * makes the two interchangeable, and test/hierarchy/repository.test.ts pins that down.
+ */
+export interface ScopedObjectRepository {
+  create(obj: Omit<ManagedObject, 'tenant' | 'service' | 'revision'>): Promise<ManagedObject>;
+  /** undefined when missing or of another tenant. */
+  load(uid: string): Promise<ManagedObject | undefined>;
+  /** Persists changes; StoreConflictError when another writer saved first. */
+  save(obj: ManagedObject): Promise<void>;
+  /** Metadata only (value not unwrapped), newest first. */
+  scan(filter: LocatePrefilter): AsyncIterable<Omit<ManagedObject, 'value'>>;
+}
 
 export interface RepositoryScope {
   tenant: string;
@@ -16,7 +31,7 @@ export interface RepositoryScope {
 
 const placeOf = (o: { tenant: string; service: string; uid: string }): ObjectPlace => ({ tenant: o.tenant, service: o.service, uid: o.uid });
 
-export function createObjectRepository(store: ObjectStore, protector: KeyProtector, scope: RepositoryScope): ObjectRepository {
+export function createObjectRepository(store: ObjectStore, protector: KeyProtector, scope: RepositoryScope): ScopedObjectRepository {
   const { tenant, service } = scope;
 
   async function wrapValue(obj: ManagedObject): Promise<Buffer | undefined> {

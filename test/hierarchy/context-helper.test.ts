@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeContextFor, makeTestContext, type TestContext } from '../helpers/context.ts';
 import { structure, byteString, enumeration, textString } from '../../src/kmip/items.ts';
@@ -24,6 +25,14 @@ describe('test/helpers/context.ts', () => {
     expect(t.ctx.server.l1.provider).toBe('software');
     expect(t.ctx.server.l1.developmentOnly).toBe(true);
     expect(t.ctx.operations).toBeInstanceOf(Map);
+    // Once src/operations/registry.ts exists its handlers are there, keyed by operation.
+    if (existsSync(new URL('../../src/operations/registry.ts', import.meta.url))) {
+      expect(t.ctx.operations.size).toBeGreaterThan(0);
+      for (const [op, h] of t.ctx.operations) {
+        expect(h.operation).toBe(op);
+        expect(typeof h.run).toBe('function');
+      }
+    }
     const created = await t.ctx.objects.create({
       uid: 'u1', objectType: ObjectType.SymmetricKey, state: State.PreActive,
       attributes: [structure(Tag.Name, [textString(Tag.NameValue, 'k1')])], value: symmetricKey(),

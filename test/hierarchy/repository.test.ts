@@ -7,6 +7,8 @@ import { byteString, enumeration, structure, textString } from '../../src/kmip/i
 import { Tag } from '../../src/ttlv/generated/tags.ts';
 import { KeyFormatType, ObjectType, State } from '../../src/ttlv/generated/enumerations.ts';
 import type { ManagedObject } from '../../src/kmip/object.ts';
+import type { ObjectRepository } from '../../src/operations/types.ts';
+import type { ScopedObjectRepository } from '../../src/hierarchy/repository.ts';
 import { makeTestContext, type TestContext } from '../helpers/context.ts';
 
 const keyValue = (fill: number) =>
@@ -23,6 +25,9 @@ const newObject = (uid: string, over: Partial<ManagedObject> = {}) => ({
   value: keyValue(0x11),
   ...over,
 });
+
+// Compile-time: hierarchy's declaration and operations' interface are the same shape, both ways.
+export const _sameShape: [(r: ScopedObjectRepository) => ObjectRepository, (r: ObjectRepository) => ScopedObjectRepository] = [(r) => r, (r) => r];
 
 describe('tenant-scoped object repository', () => {
   let t: TestContext | undefined;
