@@ -159,7 +159,7 @@ class XmlReader {
       if (this.text[this.pos] !== '=') this.fail(`expected '=' after attribute ${attr}`);
       this.pos++;
       this.skipSpace();
-      const valueOffset = this.pos;
+      const valueOffset = this.pos + 1; // first character inside the quotes
       const value = this.readAttrValue();
       if (attrs.has(attr)) this.fail(`duplicate attribute ${attr}`, attrOffset);
       attrs.set(attr, { value, offset: valueOffset });
