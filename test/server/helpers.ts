@@ -82,6 +82,17 @@ export function testOperations(): Map<number, OperationHandler> {
         return structure(Tag.ResponsePayload, [byteString(Tag.Data, Buffer.alloc(len, 7))]);
       },
     },
+    {
+      // Sleeps DataLength ms, then echoes it: pipelining must keep request order even when
+      // an earlier request is slower than a later one.
+      operation: Operation.Validate, name: 'Validate', since: '1.0',
+      async run(_ctx, payload) {
+        const n = child(payload, Tag.DataLength);
+        const ms = n?.type === 'Integer' ? n.value : 0;
+        await new Promise((r) => setTimeout(r, ms));
+        return structure(Tag.ResponsePayload, [{ tag: Tag.DataLength, type: 'Integer', value: ms }]);
+      },
+    },
   ];
   return new Map(ops.map((o) => [o.operation, o]));
 }

@@ -1,0 +1,188 @@
+// One mutual-TLS connection: socket bytes → frames (TtlvFramer) → engine → response
+// bytes, strictly in request order (pipelined requests are queued, not run in parallel, so
+// a client that pipelines Create then Get sees the Create first).
+//
+// What closes a connection: the peer, the idle timeout, a frame over the maximum size
+// (refused from its 8-byte header, never buffered — DESIGN.md §4), a socket error, or
+// server shutdown. A malformed message does NOT close it: the engine answers it with
+// Invalid Message and the next request is served.
+import { createHash } from 'node:crypto';
+import type { TLSSocket, PeerCertificate } from 'node:tls';
+import type { Logger } from 'pino';
+import { TtlvFramer, FrameTooLargeError } from '../ttlv/framing.ts';
+import type { ClientIdentity } from '../operations/types.ts';
+import type { KmipEngine } from './executor.ts';
+
+export interface ConnectionLimits {
+  maxMessageSize: number;
+  idleTimeoutMs: number;
+  maxPipelineDepth: number;
+}
+
+/** Tenancy arrives with the governance issue; until then every identity is default/default (issue 3 §1). */
+export const DEFAULT_TENANT = 'default';
+export const DEFAULT_SERVICE = 'default';
+
+function formatSubject(subject: PeerCertificate['subject'] | undefined): string {
+  if (!subject) return '';
+  // RFC 4514 puts the most specific RDN first; node lists them in certificate order.
+  return Object.entries(subject)
+    .reverse()
+    .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('+') : v}`)
+    .join(', ');
+}
+
+/** The peer certificate → ClientIdentity (subject, SANs, SHA-256 fingerprint of the DER). */
+export function identityFromCertificate(cert: PeerCertificate): ClientIdentity {
+  const sans = (cert.subjectaltname ?? '')
+    .split(/,\s*/)
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const fingerprint = cert.raw ? createHash('sha256').update(cert.raw).digest('hex') : (cert.fingerprint256 ?? '').replace(/:/g, '').toLowerCase();
+  return { subject: formatSubject(cert.subject), sans, fingerprint, tenant: DEFAULT_TENANT, service: DEFAULT_SERVICE };
+}
+
+export type CloseReason = 'peer' | 'idle' | 'frame-too-large' | 'error' | 'shutdown';
+
+export class KmipConnection {
+  private readonly framer: TtlvFramer;
+  private readonly queue: Buffer[] = [];
+  private busy = false;
+  private closing = false;
+  private paused = false;
+  private closeReason: CloseReason = 'peer';
+  private readonly opened = Date.now();
+  private readonly remote: string;
+  private messages = 0;
+  private bytesIn = 0;
+  private bytesOut = 0;
+  readonly identity: ClientIdentity;
+  readonly closed: Promise<void>;
+
+  constructor(
+    private readonly socket: TLSSocket,
+    private readonly engine: KmipEngine,
+    private readonly log: Logger,
+    private readonly limits: ConnectionLimits,
+  ) {
+    this.framer = new TtlvFramer(limits.maxMessageSize);
+    this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.identity = identityFromCertificate(socket.getPeerCertificate(false));
+    this.log = log.child({ identity: this.identity });
+    this.closed = new Promise((resolve) => socket.once('close', () => { this.logClose(); resolve(); }));
+    socket.setNoDelay(true);
+    socket.setTimeout(limits.idleTimeoutMs);
+    socket.on('timeout', () => {
+      // Armed only while nothing is running (see pump()): a slow operation is not idleness.
+      this.closeReason = 'idle';
+      this.log.info({ event: 'idle_timeout', idleTimeoutMs: limits.idleTimeoutMs }, 'closing idle connection');
+      socket.destroy();
+    });
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', (err) => {
+      this.closeReason = 'error';
+      this.log.debug({ err }, 'socket error');
+    });
+    socket.on('end', () => {
+      // The peer finished sending; answer what is queued, then close our side.
+      this.closing = true;
+      if (!this.busy && this.queue.length === 0) socket.end();
+    });
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closing) return;
+    this.bytesIn += chunk.length;
+    let frames: Buffer[];
+    try {
+      frames = this.framer.push(chunk);
+    } catch (e) {
+      if (e instanceof FrameTooLargeError) {
+        this.closeReason = 'frame-too-large';
+        this.log.warn({ event: 'frame_too_large', claimed: e.claimed, max: e.max }, 'refusing oversized message; closing connection');
+      } else {
+        this.closeReason = 'error';
+        this.log.error({ err: e }, 'framing failed; closing connection');
+      }
+      this.closing = true;
+      this.socket.pause();
+      // Answers to requests already received still go out, then the connection ends.
+      if (!this.busy && this.queue.length === 0) this.socket.end();
+      return;
+    }
+    if (frames.length === 0) return;
+    // The framer's fast path returns views into the chunk; queued frames keep only their own bytes alive.
+    for (const f of frames) this.queue.push(f);
+    if (this.queue.length >= this.limits.maxPipelineDepth && !this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    }
+    void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    this.socket.setTimeout(0);
+    try {
+      while (this.queue.length > 0) {
+        const frame = this.queue.shift()!;
+        if (this.paused && this.queue.length < this.limits.maxPipelineDepth / 2 && !this.closing) {
+          this.paused = false;
+          this.socket.resume();
+        }
+        let out: Buffer;
+        try {
+          out = await this.engine.handleBytes(frame, this.identity, this.log);
+        } catch (e) {
+          // handleBytes answers every failure itself; reaching here is a bug. Close this
+          // connection (its state is unknown) but keep the process serving the others.
+          this.log.error({ err: e }, 'engine failed to answer; closing connection');
+          this.closeReason = 'error';
+          this.socket.destroy();
+          return;
+        }
+        this.messages++;
+        if (this.socket.destroyed) return;
+        this.bytesOut += out.length;
+        if (!this.socket.write(out)) await new Promise<void>((resolve) => {
+          const done = () => { this.socket.off('drain', done); this.socket.off('close', done); resolve(); };
+          this.socket.on('drain', done);
+          this.socket.on('close', done);
+        });
+      }
+    } finally {
+      this.busy = false;
+      if (!this.socket.destroyed) {
+        if (this.closing) this.socket.end();
+        else this.socket.setTimeout(this.limits.idleTimeoutMs);
+      }
+    }
+  }
+
+  /** Graceful shutdown: stop reading, answer what was received, then end. */
+  shutdown(): void {
+    if (this.socket.destroyed) return;
+    this.closeReason = 'shutdown';
+    this.closing = true;
+    this.socket.pause();
+    if (!this.busy && this.queue.length === 0) this.socket.end();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  private logClose(): void {
+    // One line per connection (issue 3 §5).
+    this.log.info({
+      event: 'connection',
+      remote: this.remote,
+      reason: this.closeReason,
+      messages: this.messages,
+      bytesIn: this.bytesIn,
+      bytesOut: this.bytesOut,
+      durationMs: Date.now() - this.opened,
+    }, 'connection closed');
+  }
+}
