@@ -1,5 +1,7 @@
 // ObjectStore on SQLite (better-sqlite3). Synchronous inside, async outside, so that the
 // PostgreSQL store of the scale-out design (DESIGN.md §7) can share the interface.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { decode } from '../ttlv/decode.ts';
 import { encode } from '../ttlv/encode.ts';
@@ -322,9 +324,17 @@ function applyMigrations(db: Database.Database, migrations: readonly Migration[]
  * `migrations` is for tests of the migration runner only.
  */
 export async function openSqliteStore(path: string, migrations: readonly Migration[] = MIGRATIONS): Promise<SqliteStore> {
-  const db = new Database(path);
+  const onDisk = path !== ':memory:' && path !== '';
+  // The database directory holds wrapped key material: private to the server's user.
+  if (onDisk) mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  let db: Database.Database;
   try {
-    if (path !== ':memory:' && path !== '') {
+    db = new Database(path);
+  } catch (e) {
+    throw new Error(`cannot open the SQLite database ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  try {
+    if (onDisk) {
       // WAL lets Locate read while a Create commits; FULL makes each commit durable in WAL mode too.
       const mode = db.pragma('journal_mode = WAL', { simple: true });
       if (String(mode).toLowerCase() !== 'wal') throw new StoreSchemaError(`cannot switch ${path} to WAL journal mode (got ${String(mode)})`);

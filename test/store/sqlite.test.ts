@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -236,5 +236,21 @@ describe('SQLite store: key material at rest', () => {
     const after = scanFiles();
     expect(after.markerSeen).toBe(true);
     expect(existsSync(join(dir, 'secret.db'))).toBe(true);
+  });
+});
+
+describe('SQLite store: opening', () => {
+  it('creates the database directory, private to the server user', async () => {
+    const dir = join(tempDir(), 'nested', 'data');
+    const store = await openSqliteStore(join(dir, 'kms.db'));
+    await store.close();
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+  });
+
+  it('names the path when the database cannot be opened', async () => {
+    const dir = tempDir();
+    // A directory where the database file should be.
+    mkdirSync(join(dir, 'is-a-dir.db'));
+    await expect(openSqliteStore(join(dir, 'is-a-dir.db'))).rejects.toThrow(/is-a-dir\.db/);
   });
 });
