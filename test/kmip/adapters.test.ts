@@ -13,7 +13,7 @@ import {
 } from '../../src/kmip/items.ts';
 import { KmipError } from '../../src/kmip/errors.ts';
 import {
-  attributeFromV1, attributeToV1, filterForVersion, requestToInternal, responseFromInternal,
+  attributeFromV1, attributeToV1, filterForVersion, requestToInternal, responseFromInternal, resultReasonForVersion,
 } from '../../src/kmip/adapters/index.ts';
 import { attributeByName, parseCustomName, V1_ONLY_ATTRIBUTE_TAGS } from '../../src/kmip/attribute-names.ts';
 
@@ -441,5 +441,34 @@ describe('filterForVersion', () => {
     expect(filterForVersion(ext, V1_0)).toBe(ext);
     const extVal = enumeration(Tag.ObjectType, 0x80000001);
     expect(filterForVersion(extVal, V1_0)).toBe(extVal);
+  });
+});
+
+describe('resultReasonForVersion', () => {
+  const ALL = [V1_0, V1_1(), V1_2, V1_3, V1_4, V2_0, V2_1];
+  it('keeps a reason the version defines', () => {
+    expect(resultReasonForVersion(ResultReason.ItemNotFound, V1_0)).toBe(ResultReason.ItemNotFound);
+    expect(resultReasonForVersion(ResultReason.WrongKeyLifecycleState, V2_0)).toBe(ResultReason.WrongKeyLifecycleState);
+  });
+  it('maps 2.x reasons for 1.x clients as the 1.4 vectors do', () => {
+    expect(resultReasonForVersion(ResultReason.WrongKeyLifecycleState, V1_4)).toBe(ResultReason.PermissionDenied);
+    expect(resultReasonForVersion(ResultReason.ObjectNotFound, V1_2)).toBe(ResultReason.ItemNotFound);
+    expect(resultReasonForVersion(ResultReason.AttributeInstanceNotFound, V1_4)).toBe(ResultReason.IndexOutOfBounds);
+    expect(resultReasonForVersion(ResultReason.Sensitive, V1_3)).toBe(ResultReason.PermissionDenied);
+    expect(resultReasonForVersion(ResultReason.Sensitive, V1_4)).toBe(ResultReason.Sensitive);
+    expect(resultReasonForVersion(ResultReason.PrivateProtectionStorageUnavailable, V1_4)).toBe(ResultReason.GeneralFailure);
+  });
+  it('maps 1.x reasons Reserved in 2.x', () => {
+    expect(resultReasonForVersion(ResultReason.IndexOutOfBounds, V2_1)).toBe(ResultReason.AttributeInstanceNotFound);
+    expect(resultReasonForVersion(ResultReason.IllegalOperation, V2_0)).toBe(ResultReason.PermissionDenied);
+  });
+  it('always answers a reason the version defines', () => {
+    for (const v of ALL) {
+      for (const r of Object.values(ResultReason)) {
+        const out = resultReasonForVersion(r, v);
+        const e = filterForVersion(enumeration(Tag.ResultReason, out), v);
+        expect(e, `${r} for ${v.major}.${v.minor} → ${out}`).toBeDefined();
+      }
+    }
   });
 });

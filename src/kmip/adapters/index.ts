@@ -43,6 +43,8 @@
  * - 1.x Get Attributes: Attributes → Attribute×n; Get Attribute List: Attribute Reference
  *   → Attribute Name; attribute containers → Template-Attributes; Key Value Attributes →
  *   Attribute×n (Veeam breaks on the 2.x Key Value).
+ * - Result Reasons: resultReasonForVersion maps a 2.x reason to one the client version
+ *   defines (Wrong Key Lifecycle State → Permission Denied for 1.x, as the 1.4 vectors show).
  * - Every version: no tag, item type, enumeration value, mask bit or attribute that the
  *   version does not define (filter.ts) — Fresh never goes to 1.0, Short Unique Identifier
  *   never to 1.x, Attribute Index / Operation Policy Name never to 2.x, Located Items only
@@ -80,3 +82,4 @@ export {
   readV1Attribute, v1NameOf, referenceFromV1Name, v1NameOfReference, attributesToV1List,
   templateToAttributes, attributesToTemplate, objectFromV1, objectToV1, type V1Attribute,
 } from './attributes.ts';
+export { resultReasonForVersion } from './reasons.ts';
