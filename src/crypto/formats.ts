@@ -410,3 +410,122 @@ export function checkSymmetricMaterial(alg: number, lengthBits: number, bytes: B
 }
 
 export { KeyMaterialError };
+
+// ---------------------------------------------------------------------------
+// X.509 certificates (Register derives the Certificate attributes of 2.1 s.4 from them)
+
+interface DerNode { tag: number; start: number; contentStart: number; end: number }
+
+/** Reads one DER TLV at `pos` (X.690 §8.1); definite lengths only, as DER requires. */
+function derAt(buf: Buffer, pos: number, limit: number = buf.length): DerNode {
+  if (pos + 2 > limit) invalid('certificate DER is truncated');
+  const tag = buf[pos]!;
+  let len = buf[pos + 1]!;
+  let p = pos + 2;
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    if (n === 0 || n > 4 || p + n > limit) invalid('certificate DER has a bad length');
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + buf[p + i]!;
+    p += n;
+  }
+  if (p + len > limit) invalid('certificate DER element runs past its parent');
+  return { tag, start: pos, contentStart: p, end: p + len };
+}
+
+function derChildren(buf: Buffer, node: DerNode): DerNode[] {
+  const out: DerNode[] = [];
+  for (let p = node.contentStart; p < node.end;) {
+    const c = derAt(buf, p, node.end);
+    out.push(c);
+    p = c.end;
+  }
+  return out;
+}
+
+function oidString(bytes: Buffer): string {
+  const parts: number[] = [];
+  let v = 0;
+  for (const b of bytes) {
+    v = v * 128 + (b & 0x7f);
+    if ((b & 0x80) === 0) { parts.push(v); v = 0; }
+  }
+  const first = parts.shift() ?? 0;
+  const a = first < 80 ? Math.floor(first / 40) : 2;
+  return [a, first - a * 40, ...parts].join('.');
+}
+
+function derString(buf: Buffer, n: DerNode): string {
+  const b = buf.subarray(n.contentStart, n.end);
+  switch (n.tag) {
+    case 0x1e: { // BMPString, UTF-16BE
+      const le = Buffer.alloc(b.length);
+      for (let i = 0; i + 1 < b.length; i += 2) { le[i] = b[i + 1]!; le[i + 1] = b[i]!; }
+      return le.toString('utf16le');
+    }
+    case 0x14: return b.toString('latin1'); // TeletexString, commonly Latin-1 in practice
+    default: return b.toString('utf8'); // UTF8String, PrintableString, IA5String
+  }
+}
+
+/** Short names of the distinguished-name attributes KMIP 2.1 s.4 has a Certificate Subject/Issuer tag for. */
+const DN_OIDS: ReadonlyMap<string, string> = new Map([
+  ['2.5.4.3', 'CN'], ['2.5.4.10', 'O'], ['2.5.4.11', 'OU'], ['1.2.840.113549.1.9.1', 'Email'], ['2.5.4.6', 'C'],
+  ['2.5.4.8', 'ST'], ['2.5.4.7', 'L'], ['0.9.2342.19200300.100.1.1', 'UID'], ['2.5.4.5', 'SerialNumber'],
+  ['2.5.4.12', 'Title'], ['0.9.2342.19200300.100.1.25', 'DC'], ['2.5.4.46', 'DNQualifier'],
+]);
+
+function nameFields(buf: Buffer, name: DerNode): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const rdn of derChildren(buf, name)) {
+    for (const atv of derChildren(buf, rdn)) {
+      const [oid, val] = derChildren(buf, atv);
+      if (oid === undefined || val === undefined || oid.tag !== 0x06) continue;
+      const short = DN_OIDS.get(oidString(buf.subarray(oid.contentStart, oid.end)));
+      if (short !== undefined) out.set(short, [...(out.get(short) ?? []), derString(buf, val)]);
+    }
+  }
+  return out;
+}
+
+export interface CertificateInfo {
+  /** OID of the certificate's signature algorithm. */
+  signatureOid: string;
+  serialNumber: Buffer;
+  issuerDer: Buffer;
+  subjectDer: Buffer;
+  issuer: Map<string, string[]>;
+  subject: Map<string, string[]>;
+  publicKey: ParsedKey | undefined;
+}
+
+/** Parses the fields of an X.509 certificate (RFC 5280 §4.1) that KMIP exposes as attributes. */
+export function parseCertificate(der: Buffer): CertificateInfo {
+  const cert = derAt(der, 0);
+  if (cert.tag !== 0x30 || cert.end !== der.length) invalid('Certificate Value is not a DER X.509 certificate');
+  const [tbs, sigAlg] = derChildren(der, cert);
+  if (tbs?.tag !== 0x30 || sigAlg?.tag !== 0x30) invalid('Certificate Value is not a DER X.509 certificate');
+  const sigOid = derChildren(der, sigAlg!)[0];
+  if (sigOid?.tag !== 0x06) invalid('certificate signature algorithm has no OID');
+  const t = derChildren(der, tbs!);
+  const fieldsAfterVersion = t[0]?.tag === 0xa0 ? t.slice(1) : t; // [0] EXPLICIT version is optional (v1)
+  const [serial, , issuer, , subject, spki] = fieldsAfterVersion;
+  if (serial?.tag !== 0x02 || issuer?.tag !== 0x30 || subject?.tag !== 0x30 || spki?.tag !== 0x30) {
+    invalid('certificate TBSCertificate is malformed');
+  }
+  let publicKey: ParsedKey | undefined;
+  try {
+    publicKey = { kind: 'public', key: createPublicKey({ key: der.subarray(spki!.start, spki!.end), format: 'der', type: 'spki' }) };
+  } catch {
+    publicKey = undefined; // a key type OpenSSL does not know; the certificate itself is still valid
+  }
+  return {
+    signatureOid: oidString(der.subarray(sigOid!.contentStart, sigOid!.end)),
+    serialNumber: Buffer.from(der.subarray(serial!.contentStart, serial!.end)),
+    issuerDer: Buffer.from(der.subarray(issuer!.start, issuer!.end)),
+    subjectDer: Buffer.from(der.subarray(subject!.start, subject!.end)),
+    issuer: nameFields(der, issuer!),
+    subject: nameFields(der, subject!),
+    publicKey,
+  };
+}
