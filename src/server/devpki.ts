@@ -1,4 +1,5 @@
-// Development PKI (issue 3 §5): a private CA, a server certificate for localhost and
+// Development PKI (issue 3 §5; certs/devpki.ts is its command-line entry — it lives under
+// src/ because the CLI may not import from certs/, DESIGN.md §5): a private CA, a server certificate for localhost and
 // 127.0.0.1, and one client certificate, generated with @peculiar/x509 over node's
 // WebCrypto when the files are absent. For development and tests only: the CA key sits
 // next to the certificates. EC P-256 by default (RSA-2048 on request, for old clients).
@@ -180,11 +181,4 @@ export async function describeCertificate(pemPath: string): Promise<{ subject: s
   const cert = new x509.X509Certificate(readFileSync(pemPath, 'utf8'));
   const fp = Buffer.from(await cert.getThumbprint('SHA-256')).toString('hex');
   return { subject: cert.subject, fingerprint: fp, notAfter: cert.notAfter };
-}
-
-// `node --import tsx certs/devpki.ts [DIR]` generates into DIR (default: this folder).
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const dir = process.argv[2] ?? new URL('.', import.meta.url).pathname;
-  const { files, generated } = await ensureDevPki(dir);
-  console.log(generated ? `development PKI written to ${files.dir}` : `development PKI already present in ${files.dir}`);
 }
