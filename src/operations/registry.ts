@@ -1,11 +1,36 @@
 /**
  * Every KMIP operation the server implements (DESIGN.md §6.1): one handler file each under
  * src/operations/, listed here once. The batch executor dispatches on this map and Query
- * (s.6.1.40) reports its keys.
+ * (s.6.1.40) reports its keys. Add an import only once its file exists: this file must
+ * type-check at every commit.
  */
 import type { OperationHandler } from './types.ts';
+import { activate } from './activate.ts';
+import { addAttribute } from './add-attribute.ts';
+import { check } from './check.ts';
+import { create } from './create.ts';
+import { createKeyPair } from './create-key-pair.ts';
+import { deleteAttribute } from './delete-attribute.ts';
+import { destroy } from './destroy.ts';
+import { discoverVersions } from './discover-versions.ts';
+import { get } from './get.ts';
+import { getAttributeList } from './get-attribute-list.ts';
+import { getAttributes } from './get-attributes.ts';
+import { interop } from './interop.ts';
+import { locate } from './locate.ts';
+import { modifyAttribute } from './modify-attribute.ts';
+import { query } from './query.ts';
+import { register } from './register.ts';
+import { revoke } from './revoke.ts';
+import { setAttribute } from './set-attribute.ts';
 
-const HANDLERS: readonly OperationHandler[] = [];
+const HANDLERS: readonly OperationHandler[] = [
+  // another engineer's: object creation and retrieval
+  create, createKeyPair, get, register,
+  // attributes, lifecycle, Locate, Query (this module's owner)
+  activate, addAttribute, check, deleteAttribute, destroy, discoverVersions, getAttributeList,
+  getAttributes, interop, locate, modifyAttribute, query, revoke, setAttribute,
+];
 
 function byOperation(handlers: readonly OperationHandler[]): ReadonlyMap<number, OperationHandler> {
   const map = new Map<number, OperationHandler>();

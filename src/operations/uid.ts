@@ -25,8 +25,11 @@ import { Operation, ResultReason, UniqueIdentifier } from '../ttlv/generated/enu
 import { Tag } from '../ttlv/generated/tags.ts';
 import type { TtlvItem } from '../ttlv/types.ts';
 import { KmipError } from '../kmip/errors.ts';
-import { child, textString, type Struct } from '../kmip/items.ts';
-import type { OperationContext } from './types.ts';
+import { child, dateTime, structure, textString, type Struct } from '../kmip/items.ts';
+import type { ManagedObject } from '../kmip/object.ts';
+import { setAttr } from '../policy/attributes.ts';
+import { applyTimeTransitions, objectNotFoundReason, reasonForVersion } from '../policy/lifecycle.ts';
+import type { OperationContext, OperationHandler } from './types.ts';
 
 /** Operations whose result is remembered under the UniqueIdentifier enumeration (s.11.58). */
 const OPERATION_TO_REFERENCE: ReadonlyMap<number, number> = new Map([
@@ -165,4 +168,56 @@ export function recordResult(ctx: OperationContext, operation: number, uids: str
     if (key !== undefined) batch.lastByOperation.set(key, [...uids]);
   }
   if (opts.setPlaceholder) batch.idPlaceholder = placeholder;
+}
+
+// ---- helpers shared by the operation handlers ---------------------------------------------
+
+/**
+ * Loads the object the operation addresses, or fails with Object Not Found (2.x; Item Not
+ * Found in 1.x) — for a missing object and for another tenant's alike (DESIGN.md §3). The
+ * date-driven lifecycle transitions (s.4.57) are applied and persisted here, so every
+ * operation sees the state the dates imply.
+ */
+export async function loadObject(ctx: OperationContext, uid: string): Promise<ManagedObject> {
+  const obj = await ctx.objects.load(uid);
+  if (obj === undefined) throw new KmipError(objectNotFoundReason(ctx.version), `object ${uid} not found`);
+  if (applyTimeTransitions(obj, ctx.now())) await ctx.objects.save(obj);
+  return obj;
+}
+
+/** Every change of an object's attributes or state sets its Last Change Date (s.4 Last Change Date). */
+export function touch(obj: Pick<ManagedObject, 'attributes'>, now: Date): void {
+  setAttr(obj.attributes, dateTime(Tag.LastChangeDate, now));
+}
+
+/** The response payload most operations return: just the Unique Identifier. */
+export const uidResponse = (uid: string, ...more: TtlvItem[]): Struct =>
+  structure(Tag.ResponsePayload, [textString(Tag.UniqueIdentifier, uid), ...more]);
+
+/**
+ * Builds a handler whose failures carry a reason the request's version defines (2.x-only
+ * reasons become their 1.x equivalents, policy/lifecycle.ts reasonForVersion).
+ */
+export function defineOperation(
+  operation: number,
+  name: string,
+  since: string,
+  run: (ctx: OperationContext, payload: Struct) => Promise<Struct>,
+): OperationHandler {
+  return {
+    operation,
+    name,
+    since,
+    async run(ctx, payload) {
+      try {
+        return await run(ctx, payload);
+      } catch (e) {
+        if (e instanceof KmipError) {
+          const reason = reasonForVersion(e.reason, ctx.version);
+          if (reason !== e.reason) throw new KmipError(reason, e.message);
+        }
+        throw e;
+      }
+    },
+  };
 }

@@ -310,3 +310,74 @@ export function withObjectMeta(obj: Pick<ManagedObject, 'uid' | 'objectType' | '
     ...obj.attributes.filter((a) => a.tag !== Tag.UniqueIdentifier && a.tag !== Tag.ObjectType && a.tag !== Tag.State),
   ];
 }
+
+// ---- request shapes shared by the attribute operations ------------------------------------
+
+/** What an Attribute Reference (2.x s.5.5 / s.6.1.20) names: a standard tag or a vendor attribute. */
+export type AttributeRef = { tag: number } | { tag: typeof Tag.Attribute; vendor: string; name: string };
+
+const SPEC_NAME_TO_TAG: ReadonlyMap<string, number> = new Map(
+  [...TAG_INFO.entries()].filter(([t]) => ATTRIBUTE_RULES.has(t)).map(([t, i]) => [i.specName, t]),
+);
+
+/**
+ * Parses an Attribute Reference: an Enumeration holding a tag value, or a Structure
+ * {Vendor Identification, Attribute Name}. A 1.x Attribute Name text ("Cryptographic
+ * Length", "x-Barcode") is accepted too, so that a 1.x request converted by the adapter
+ * without renaming still works.
+ */
+export function parseAttributeReference(item: TtlvItem): AttributeRef {
+  if (item.type === 'Enumeration') {
+    if (item.value !== Tag.Attribute && !ATTRIBUTE_RULES.has(item.value)) {
+      throw new KmipError(ResultReason.InvalidField, `Attribute Reference 0x${item.value.toString(16)} names no attribute`);
+    }
+    return { tag: item.value };
+  }
+  if (item.type === 'Structure') {
+    const key = vendorKey({ ...item, tag: Tag.Attribute });
+    if (key === undefined) throw new KmipError(ResultReason.InvalidField, 'Attribute Reference needs Vendor Identification and Attribute Name');
+    return { tag: Tag.Attribute, vendor: key.vendor, name: key.name };
+  }
+  if (item.type === 'TextString') {
+    const tag = SPEC_NAME_TO_TAG.get(item.value);
+    if (tag !== undefined) return { tag };
+    const m = /^([xy])-/.exec(item.value);
+    // 1.4 s.3.39: custom attribute names start with x- (client) or y- (server); they
+    // become vendor attributes with vendor identification "x" / "y" (2.1 s.4.60).
+    if (m) return { tag: Tag.Attribute, vendor: m[1]!, name: item.value.slice(2) };
+    throw new KmipError(ResultReason.InvalidField, `unknown attribute name "${item.value}"`);
+  }
+  throw new KmipError(ResultReason.InvalidField, `Attribute Reference must be an Enumeration or a Structure, got ${item.type}`);
+}
+
+/** Does the attribute instance fall under the reference? */
+export function matchesReference(attr: TtlvItem, ref: AttributeRef): boolean {
+  if (attr.tag !== ref.tag) return false;
+  if (!('vendor' in ref)) return true;
+  const key = vendorKey(attr);
+  return key !== undefined && key.vendor === ref.vendor && key.name === ref.name;
+}
+
+/** The reference that names an attribute instance (Get Attribute List, s.6.1.21). */
+export function referenceOf(attr: TtlvItem): AttributeRef {
+  const key = vendorKey(attr);
+  return key !== undefined ? { tag: Tag.Attribute, vendor: key.vendor, name: key.name } : { tag: attr.tag };
+}
+
+/**
+ * The one attribute inside a New Attribute / Current Attribute structure (2.x s.6.1.2 etc.).
+ * A 1.x Attribute Index, when the adapter keeps one, may sit beside it in the structure.
+ */
+export function attributeIn(container: TtlvItem, field: string): { attr: TtlvItem; index?: number } {
+  if (container.type !== 'Structure') throw new KmipError(ResultReason.InvalidField, `${field} must be a Structure`);
+  let index: number | undefined;
+  const attrs: TtlvItem[] = [];
+  for (const c of container.value) {
+    if (c.tag === Tag.AttributeIndex) {
+      if (c.type !== 'Integer' || c.value < 0) throw new KmipError(ResultReason.InvalidField, 'Attribute Index must be a non-negative Integer');
+      index = c.value;
+    } else attrs.push(c);
+  }
+  if (attrs.length !== 1) throw new KmipError(ResultReason.InvalidField, `${field} must hold exactly one attribute, got ${attrs.length}`);
+  return index === undefined ? { attr: attrs[0]! } : { attr: attrs[0]!, index };
+}
