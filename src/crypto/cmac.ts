@@ -26,7 +26,7 @@ function dbl(b: Buffer): Buffer {
     out[i] = ((v << 1) | carry) & 0xff;
     carry = v >>> 7;
   }
-  if (b[0]! & 0x80) out[BLOCK - 1] ^= RB;
+  if (b[0]! & 0x80) out[BLOCK - 1] = out[BLOCK - 1]! ^ RB;
   return out;
 }
 
@@ -49,7 +49,7 @@ export function aesCmac(key: Buffer, message: Buffer): Buffer {
     last[rem] = 0x80;
     for (let i = 0; i < BLOCK; i++) last[i]! ^= k2[i]!;
   }
-  let x = Buffer.alloc(BLOCK);
+  let x: Buffer = Buffer.alloc(BLOCK);
   const y = Buffer.alloc(BLOCK);
   for (let b = 0; b < n - 1; b++) {
     for (let i = 0; i < BLOCK; i++) y[i] = x[i]! ^ message[b * BLOCK + i]!;
