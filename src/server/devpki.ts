@@ -89,7 +89,7 @@ export async function createCa(commonName: string, alg: DevKeyAlgorithm = 'ec-p2
   const keys = await newKeys(alg);
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
-    name: `CN=${commonName}, O=OpenKCM development`,
+    name: `O=OpenKCM development, CN=${commonName}`,
     ...validity(days),
     keys,
     signingAlgorithm: ALGORITHMS[alg].sign,
@@ -126,7 +126,7 @@ export async function issueLeaf(
   }
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial(),
-    subject: `CN=${commonName}, O=OpenKCM development`,
+    subject: `O=OpenKCM development, CN=${commonName}`,
     issuer: ca.cert.subject,
     ...validity(opts.days ?? 825),
     publicKey: keys.publicKey,

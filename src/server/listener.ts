@@ -93,13 +93,12 @@ export async function startServer(
       socket.destroy();
     }
   });
-  server.on('error', (err) => log.error({ err }, 'listener error'));
-
   await new Promise<void>((resolve, reject) => {
     const onError = (e: Error) => reject(new Error(`cannot listen on ${config.listen.host}:${config.listen.port}: ${e.message}`));
     server.once('error', onError);
     server.listen(config.listen.port, config.listen.host, () => {
       server.off('error', onError);
+      server.on('error', (err) => log.error({ err }, 'listener error'));
       resolve();
     });
   });

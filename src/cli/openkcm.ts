@@ -1,0 +1,142 @@
+// `openkcm` — the server program (issue 3 §5). The only code that reads argv and env or
+// calls process.exit (DESIGN.md §5). `openkcm serve` is also what runs with no
+// subcommand and what `npm start` runs.
+import { Command, Option } from 'commander';
+import { relative } from 'node:path';
+import { loadConfig, ConfigError, type OpenKcmConfig } from '../config/index.ts';
+import { createLogger, type Logger } from '../log/index.ts';
+import { ensureDevPki, devPkiFiles } from '../server/devpki.ts';
+import { openRuntime, type Runtime } from '../server/runtime.ts';
+import { startServer, type RunningServer } from '../server/listener.ts';
+
+interface ServeFlags {
+  listen?: string;
+  data?: string;
+  certs?: string;
+  config?: string;
+  maxMessageSize?: string;
+  idleTimeout?: string;
+  maxConnections?: string;
+  logLevel?: string;
+}
+
+/** The ready-to-paste client instructions, including a PyKMIP `pykmip.conf` section. */
+export function connectionHelp(config: OpenKcmConfig, port: number, cwd = process.cwd()): string {
+  const files = devPkiFiles(config.certsDir);
+  const rel = (p: string) => (relative(cwd, p).startsWith('..') ? p : relative(cwd, p) || p);
+  const host = config.listen.host === '0.0.0.0' || config.listen.host === '::' ? '127.0.0.1' : config.listen.host;
+  return [
+    '',
+    `OpenKCM is listening on ${config.listen.host}:${port} (KMIP 1.0-2.1, TTLV over mutual TLS 1.2/1.3).`,
+    '',
+    'Connect with the development client certificate:',
+    `  CA:          ${rel(config.tls.caFile)}`,
+    `  certificate: ${rel(files.clientCert)}`,
+    `  key:         ${rel(files.clientKey)}`,
+    '',
+    'openssl check:',
+    `  openssl s_client -connect ${host}:${port} -CAfile ${rel(config.tls.caFile)} -cert ${rel(files.clientCert)} -key ${rel(files.clientKey)} </dev/null`,
+    '',
+    'PyKMIP (pykmip.conf):',
+    '  [client]',
+    `  host=${host}`,
+    `  port=${port}`,
+    `  certfile=${files.clientCert}`,
+    `  keyfile=${files.clientKey}`,
+    `  ca_certs=${config.tls.caFile}`,
+    '  cert_reqs=CERT_REQUIRED',
+    '  ssl_version=PROTOCOL_TLSv1_2',
+    '  do_handshake_on_connect=True',
+    '  suppress_ragged_eofs=True',
+    '',
+    '  python3 -c "from kmip.pie.client import ProxyKmipClient as C; c=C(config=\'client\', config_file=\'pykmip.conf\'); c.open(); print(c.create(3, 256)); c.close()"',
+    '',
+  ].join('\n');
+}
+
+async function serve(flags: ServeFlags): Promise<void> {
+  let config: OpenKcmConfig;
+  try {
+    config = loadConfig({ flags: flags as Record<string, unknown>, env: process.env });
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`openkcm: ${e.message}\n`);
+      process.exit(2);
+    }
+    throw e;
+  }
+  const log: Logger = createLogger({ level: config.log.level });
+
+  // Only the default file layout is generated: a deployment that points at its own
+  // certificates must never get a self-made CA silently.
+  const defaultLayout = devPkiFiles(config.certsDir);
+  const usesDefaultFiles = config.tls.caFile === defaultLayout.caCert && config.tls.certFile === defaultLayout.serverCert
+    && config.tls.keyFile === defaultLayout.serverKey;
+  if (config.devPki && usesDefaultFiles) {
+    const { generated } = await ensureDevPki(config.certsDir);
+    if (generated) log.warn({ event: 'dev_pki_generated', dir: config.certsDir }, 'generated a DEVELOPMENT PKI (CA key on disk): for development only');
+  }
+
+  let runtime: Runtime | undefined;
+  let server: RunningServer | undefined;
+  try {
+    runtime = await openRuntime({ dataDir: config.dataDir, l1KeyFile: config.l1.keyFile, logger: log });
+    const l1 = runtime.server.l1;
+    if (l1.developmentOnly) {
+      log.warn({ event: 'development_l1', provider: l1.provider, keyRef: l1.keyRef },
+        '*** DEVELOPMENT L1 PROVIDER IN USE: the root key is a local file. Not for production. ***');
+    }
+    server = await startServer(config, runtime);
+  } catch (e) {
+    log.fatal({ err: e }, 'cannot start');
+    await runtime?.close().catch(() => undefined);
+    process.exitCode = 1;
+    return;
+  }
+  process.stderr.write(connectionHelp(config, server.address().port));
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    try {
+      await server!.close();
+      await runtime!.close();
+    } catch (e) {
+      log.error({ err: e }, 'error during shutdown');
+      process.exitCode = 1;
+    }
+    log.flush?.();
+  };
+  // The first signal closes gracefully; a second one while closing forces the exit.
+  const onSignal = (signal: string) => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    void stop(signal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
+export function buildProgram(): Command {
+  const program = new Command('openkcm')
+    .description('OpenKCM: KMIP 1.0-2.1 key-management server')
+    .showHelpAfterError();
+  program
+    .command('serve', { isDefault: true })
+    .description('run the KMIP server (generates a development PKI into the certs directory when absent)')
+    .option('--listen <host:port>', 'address to listen on (default 127.0.0.1:5696; env OPENKCM_LISTEN)')
+    .option('--data <dir>', 'data directory (default ./data; env OPENKCM_DATA)')
+    .option('--certs <dir>', 'certificates directory (default ./certs; env OPENKCM_CERTS)')
+    .option('--config <file>', 'JSON configuration file (env OPENKCM_CONFIG)')
+    .option('--max-message-size <bytes>', 'largest request accepted (env OPENKCM_MAX_MESSAGE_SIZE)')
+    .option('--idle-timeout <ms>', 'close connections idle this long (env OPENKCM_IDLE_TIMEOUT_MS)')
+    .option('--max-connections <n>', 'concurrent connections (env OPENKCM_MAX_CONNECTIONS)')
+    .addOption(new Option('--log-level <level>', 'log level (env OPENKCM_LOG_LEVEL)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
+    .action(async (flags: ServeFlags) => serve(flags));
+  return program;
+}
+
+await buildProgram().parseAsync(process.argv);
