@@ -1,0 +1,129 @@
+// Activate, Revoke, Destroy, Check and the UID references of s.4.58 through a real store.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CryptographicAlgorithm, ObjectType, Operation, ResultReason, RevocationReasonCode, State, UniqueIdentifier } from '../../src/ttlv/generated/enumerations.ts';
+import { Tag } from '../../src/ttlv/generated/tags.ts';
+import type { TtlvItem } from '../../src/ttlv/types.ts';
+import { KmipError } from '../../src/kmip/errors.ts';
+import { child, dateTime, enumeration, integer, structure, textString, type Struct } from '../../src/kmip/items.ts';
+import { create } from '../../src/operations/create.ts';
+import { activate } from '../../src/operations/activate.ts';
+import { revoke } from '../../src/operations/revoke.ts';
+import { destroy } from '../../src/operations/destroy.ts';
+import { check } from '../../src/operations/check.ts';
+import { expandUidReferences, recordResult, resolveUid } from '../../src/operations/uid.ts';
+import type { OperationHandler } from '../../src/operations/types.ts';
+import { makeContextFor, makeTestContext, type TestContext } from '../helpers/context.ts';
+
+const P = (...items: TtlvItem[]): Struct => structure(Tag.RequestPayload, items);
+const UID = (u: string) => textString(Tag.UniqueIdentifier, u);
+const reason = (code: number) => structure(Tag.RevocationReason, [enumeration(Tag.RevocationReasonCode, code)]);
+
+let t: TestContext;
+beforeEach(async () => { t = await makeTestContext(); });
+afterEach(async () => { await t.close(); });
+
+async function newKey(): Promise<string> {
+  const res = await create.run(t.ctx, P(
+    enumeration(Tag.ObjectType, ObjectType.SymmetricKey),
+    structure(Tag.Attributes, [enumeration(Tag.CryptographicAlgorithm, CryptographicAlgorithm.AES), integer(Tag.CryptographicLength, 128), integer(Tag.CryptographicUsageMask, 12)]),
+  ));
+  return (child(res, Tag.UniqueIdentifier) as { value: string }).value;
+}
+
+async function failsWith(h: OperationHandler, payload: Struct, r: number, ctx = t.ctx): Promise<void> {
+  const err = await h.run(ctx, payload).then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(KmipError);
+  expect((err as KmipError).reason).toBe(r);
+}
+
+describe('Activate / Revoke / Destroy (SKLC-M-2, SKLC-M-3)', () => {
+  it('runs the symmetric key lifecycle', async () => {
+    const uid = await newKey();
+    await activate.run(t.ctx, P(UID(uid)));
+    let obj = (await t.repo.load(uid))!;
+    expect(obj.state).toBe(State.Active);
+    expect(obj.attributes.some((a) => a.tag === Tag.ActivationDate)).toBe(true);
+    await failsWith(activate, P(UID(uid)), ResultReason.WrongKeyLifecycleState);
+    await failsWith(destroy, P(UID(uid)), ResultReason.WrongKeyLifecycleState);
+    await revoke.run(t.ctx, P(UID(uid), reason(RevocationReasonCode.CessationOfOperation)));
+    expect((await t.repo.load(uid))!.state).toBe(State.Deactivated);
+    const res = await destroy.run(t.ctx, P(UID(uid)));
+    expect(child(res, Tag.UniqueIdentifier)).toEqual(UID(uid));
+    obj = (await t.repo.load(uid))!;
+    expect(obj.state).toBe(State.Destroyed);
+    expect(obj.value).toBeUndefined(); // key material erased
+    expect(obj.attributes.some((a) => a.tag === Tag.DestroyDate)).toBe(true); // metadata kept
+    const stored = await t.store.get('test-tenant', uid);
+    expect(stored?.wrappedValue).toBeUndefined();
+    await failsWith(destroy, P(UID(uid)), ResultReason.ObjectDestroyed);
+  });
+  it('compromise: Compromised, then Destroyed Compromised', async () => {
+    const uid = await newKey();
+    await activate.run(t.ctx, P(UID(uid)));
+    await revoke.run(t.ctx, P(UID(uid), reason(RevocationReasonCode.KeyCompromise), dateTime(Tag.CompromiseOccurrenceDate, 6n)));
+    const obj = (await t.repo.load(uid))!;
+    expect(obj.state).toBe(State.Compromised);
+    expect(obj.attributes).toContainEqual(dateTime(Tag.CompromiseOccurrenceDate, 6n));
+    await destroy.run(t.ctx, P(UID(uid)));
+    expect((await t.repo.load(uid))!.state).toBe(State.DestroyedCompromised);
+  });
+  it('Revoke needs a Revocation Reason', async () => {
+    const uid = await newKey();
+    await failsWith(revoke, P(UID(uid)), ResultReason.InvalidField);
+  });
+  it('1.x clients get Permission Denied where 2.x gets Wrong Key Lifecycle State (SKLC-M-2-14)', async () => {
+    const uid = await newKey();
+    await activate.run(t.ctx, P(UID(uid)));
+    const v1 = await makeContextFor(t.store, t.protector, 'test-tenant', 'test-service', { version: { major: 1, minor: 4 } });
+    await failsWith(destroy, P(UID(uid)), ResultReason.PermissionDenied, v1.ctx);
+  });
+  it('another tenant cannot touch the object', async () => {
+    const uid = await newKey();
+    const other = await makeContextFor(t.store, t.protector, 'evil', 'svc');
+    await failsWith(activate, P(UID(uid)), ResultReason.ObjectNotFound, other.ctx);
+    await failsWith(destroy, P(UID(uid)), ResultReason.ObjectNotFound, other.ctx);
+    expect((await t.repo.load(uid))!.state).toBe(State.PreActive);
+  });
+});
+
+describe('Check', () => {
+  it('passes allowed usage and refuses the rest', async () => {
+    const uid = await newKey();
+    const res = await check.run(t.ctx, P(UID(uid), integer(Tag.CryptographicUsageMask, 4)));
+    expect(child(res, Tag.UniqueIdentifier)).toEqual(UID(uid));
+    await failsWith(check, P(UID(uid), integer(Tag.CryptographicUsageMask, 1)), ResultReason.IncompatibleCryptographicUsageMask);
+  });
+});
+
+describe('Unique Identifier references (s.6.1, s.4.58)', () => {
+  it('resolves text, placeholder, operation enumerations and integers', () => {
+    const ctx = t.ctx;
+    recordResult(ctx, Operation.Create, ['c1'], { setPlaceholder: true });
+    expect(ctx.batch.idPlaceholder).toBe('c1');
+    expect(resolveUid(ctx, P())).toBe('c1');
+    expect(resolveUid(ctx, P(enumeration(Tag.UniqueIdentifier, UniqueIdentifier.IDPlaceholder)))).toBe('c1');
+    expect(resolveUid(ctx, P(enumeration(Tag.UniqueIdentifier, UniqueIdentifier.Create)))).toBe('c1');
+    recordResult(ctx, Operation.CreateKeyPair, ['priv', 'pub'], { setPlaceholder: true });
+    expect(ctx.batch.idPlaceholder).toBe('priv');
+    expect(resolveUid(ctx, P(enumeration(Tag.UniqueIdentifier, UniqueIdentifier.CreateKeyPairPublicKey)))).toBe('pub');
+    expect(() => resolveUid(ctx, P(enumeration(Tag.UniqueIdentifier, UniqueIdentifier.CreateKeyPair)))).toThrow(KmipError);
+    expect(expandUidReferences(ctx, P(enumeration(Tag.UniqueIdentifier, UniqueIdentifier.CreateKeyPair))).map((p) => resolveUid(ctx, p))).toEqual(['priv', 'pub']);
+    // the executor's part: one entry per earlier batch item
+    ctx.batch.responseUids.push(['a'], [], ['b', 'c']);
+    ctx.batch.itemIndex = 3;
+    expect(resolveUid(ctx, P(integer(Tag.UniqueIdentifier, 0)))).toBe('a');
+    expect(resolveUid(ctx, P(integer(Tag.UniqueIdentifier, -1)))).toBe('c');
+    expect(() => resolveUid(ctx, P(integer(Tag.UniqueIdentifier, 3)))).toThrow(KmipError);
+    recordResult(ctx, Operation.Locate, ['x', 'y'], { setPlaceholder: true });
+    expect(ctx.batch.idPlaceholder).toBeUndefined(); // several matches clear it
+    const err = (() => { try { resolveUid(ctx, P()); } catch (e) { return e; } })();
+    expect((err as KmipError).reason).toBe(ResultReason.MissingData);
+    expect(() => resolveUid(ctx, P(enumeration(Tag.UniqueIdentifier, UniqueIdentifier.ReKey)))).toThrow(KmipError);
+  });
+  it('refuses the 2.x forms on a 1.x request', async () => {
+    const v1 = await makeContextFor(t.store, t.protector, 'test-tenant', 'test-service', { version: { major: 1, minor: 4 } });
+    v1.ctx.batch.idPlaceholder = 'p';
+    expect(() => resolveUid(v1.ctx, P(enumeration(Tag.UniqueIdentifier, UniqueIdentifier.IDPlaceholder)))).toThrow(KmipError);
+    expect(resolveUid(v1.ctx, P())).toBe('p');
+  });
+});
