@@ -36,6 +36,7 @@ type JNode =
   | { readonly k: 'boolean'; readonly off: number; readonly v: boolean }
   | { readonly k: 'null'; readonly off: number };
 
+const STRING_SPECIAL = /[\\\u0000-\u001f]/;
 const NUMBER_RE = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
 
 class JsonReader {
@@ -141,6 +142,15 @@ class JsonReader {
   private parseString(): string {
     const t = this.text;
     this.pos++; // opening quote
+    // Fast path: no escape and no control character before the closing quote.
+    const close = t.indexOf('"', this.pos);
+    if (close >= 0) {
+      const raw = t.slice(this.pos, close);
+      if (!STRING_SPECIAL.test(raw)) {
+        this.pos = close + 1;
+        return raw;
+      }
+    }
     let out = '';
     let run = this.pos;
     for (;;) {
@@ -323,16 +333,17 @@ export function fromJsonValue(v: unknown): TtlvItem {
 
 const JSON_FORMAT = { maskSeparator: '|', bigIntegerPrefix: '0x' } as const;
 
-function jsonValue(item: TtlvItem, siblings: readonly TtlvItem[], path: string): Record<string, unknown> {
+function jsonValue(item: TtlvItem, attributeName: string | undefined, path: string): Record<string, unknown> {
   const here = path ? `${path}/${tagName(item.tag)}` : tagName(item.tag);
   const tag = tagName(item.tag);
   if (item.type === 'Structure') {
     if (item.placeholder !== undefined) throw new TtlvError('BAD_VALUE', 'a Structure cannot carry a placeholder', 0, here);
-    return { tag, type: 'Structure', value: item.value.map((c) => jsonValue(c, item.value, here)) };
+    const name = siblingAttributeName(item.value);
+    return { tag, type: 'Structure', value: item.value.map((c) => jsonValue(c, name, here)) };
   }
   if (item.placeholder !== undefined) return { tag, type: item.type, value: item.placeholder };
   checkItem(item, here);
-  const domain = domainInContext(item.tag, siblingAttributeName(siblings));
+  const domain = domainInContext(item.tag, attributeName);
   let value: unknown;
   switch (item.type) {
     case 'Integer':
@@ -358,7 +369,7 @@ function jsonValue(item: TtlvItem, siblings: readonly TtlvItem[], path: string):
 
 /** One item as a plain JavaScript object of the KMIP JSON encoding (ready for JSON.stringify). */
 export function toJsonValue(item: TtlvItem): unknown {
-  return jsonValue(item, [item], '');
+  return jsonValue(item, undefined, '');
 }
 
 export interface ToJsonOptions {
@@ -368,6 +379,6 @@ export interface ToJsonOptions {
 
 /** Writes one item as a JSON object, or several as a JSON array. */
 export function toJson(items: TtlvItem | TtlvItem[], options: ToJsonOptions = {}): string {
-  const v = Array.isArray(items) ? items.map((i) => jsonValue(i, items, '')) : toJsonValue(items);
+  const v = Array.isArray(items) ? items.map((i) => jsonValue(i, siblingAttributeName(items), '')) : toJsonValue(items);
   return JSON.stringify(v, null, options.indent || undefined);
 }

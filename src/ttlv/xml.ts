@@ -33,7 +33,9 @@ interface XNode {
 }
 
 /** Element names: XML name characters. A leading digit is tolerated so `<0x540001 …>` reads. */
-const NAME_CHAR = /[A-Za-z0-9_.:\-]/;
+const NAME_RE = /[A-Za-z0-9_.:\-]+/y;
+/** Characters that need more than copying inside an attribute value. */
+const ATTR_SPECIAL = /[&<\t\n\r]/;
 
 class XmlReader {
   private pos = 0;
@@ -75,19 +77,29 @@ class XmlReader {
   }
 
   private readName(): string {
-    const start = this.pos;
-    while (this.pos < this.text.length && NAME_CHAR.test(this.text[this.pos]!)) this.pos++;
-    if (this.pos === start) this.fail('expected a name');
-    return this.text.slice(start, this.pos);
+    NAME_RE.lastIndex = this.pos;
+    const m = NAME_RE.exec(this.text);
+    if (!m) this.fail('expected a name');
+    this.pos += m[0].length;
+    return m[0];
   }
 
   private readAttrValue(): string {
     const quote = this.text[this.pos];
     if (quote !== '"' && quote !== "'") this.fail('expected a quoted attribute value');
     this.pos++;
+    const t = this.text;
+    // Fast path: most values hold no reference, '<' or literal white space.
+    const close = t.indexOf(quote, this.pos);
+    if (close >= 0) {
+      const raw = t.slice(this.pos, close);
+      if (!ATTR_SPECIAL.test(raw)) {
+        this.pos = close + 1;
+        return raw;
+      }
+    }
     let out = '';
     let runStart = this.pos;
-    const t = this.text;
     for (;;) {
       if (this.pos >= t.length) this.fail('unterminated attribute value');
       const c = t[this.pos]!;
@@ -313,7 +325,11 @@ export interface ToXmlOptions {
   indent?: string;
 }
 
+const XML_FORMAT = { maskSeparator: ' ', bigIntegerPrefix: '' } as const;
+const NEEDS_ESCAPE = /[&<>"\u0000-\u001f]/;
+
 function escapeAttr(s: string): string {
+  if (!NEEDS_ESCAPE.test(s)) return s;
   // Control characters (tab and line breaks included) are written as references, as a
   // literal one would be read back as a space (XML 1.0 §3.3.3).
   return s.replace(/[&<>"\u0000-\u001f]/g, (c) => {
@@ -327,7 +343,7 @@ function escapeAttr(s: string): string {
   });
 }
 
-function writeItem(item: TtlvItem, siblings: readonly TtlvItem[], depth: number, indent: string, nl: string, out: string[], path: string): void {
+function writeItem(item: TtlvItem, attributeName: string | undefined, depth: number, indent: string, nl: string, out: string[], path: string): void {
   const pad = indent.repeat(depth);
   const known = TAG_INFO.get(item.tag);
   const open = known ? known.name : `TTLV tag="${hexTag(item.tag)}"`;
@@ -340,7 +356,8 @@ function writeItem(item: TtlvItem, siblings: readonly TtlvItem[], depth: number,
       return;
     }
     out.push(`${pad}<${open}>${nl}`);
-    for (const child of item.value) writeItem(child, item.value, depth + 1, indent, nl, out, here);
+    const name = siblingAttributeName(item.value);
+    for (const child of item.value) writeItem(child, name, depth + 1, indent, nl, out, here);
     out.push(`${pad}</${close}>${nl}`);
     return;
   }
@@ -348,7 +365,7 @@ function writeItem(item: TtlvItem, siblings: readonly TtlvItem[], depth: number,
   if (item.placeholder !== undefined) text = item.placeholder;
   else {
     checkItem(item, here);
-    text = formatScalar(item, domainInContext(item.tag, siblingAttributeName(siblings)), { maskSeparator: ' ', bigIntegerPrefix: '' });
+    text = formatScalar(item, domainInContext(item.tag, attributeName), XML_FORMAT);
   }
   out.push(`${pad}<${open} type="${item.type}" value="${escapeAttr(text)}"/>${nl}`);
 }
@@ -361,7 +378,8 @@ export function toXml(items: TtlvItem | TtlvItem[], options: ToXmlOptions = {}):
   const nl = indent === '' ? '' : '\n';
   const out: string[] = [];
   if (root) out.push(`<KMIP>${nl}`);
-  for (const item of list) writeItem(item, list, root ? 1 : 0, indent, nl, out, '');
+  const name = siblingAttributeName(list);
+  for (const item of list) writeItem(item, name, root ? 1 : 0, indent, nl, out, '');
   if (root) out.push(`</KMIP>${nl}`);
   return out.join('');
 }
