@@ -9,7 +9,9 @@
 // Values: Integer and Interval a number or a string (hex `0x…`, or mask names joined by
 // `|`), LongInteger a number or a string (decimal or `0x…` two's complement, because a
 // JSON number loses precision past 2^53), BigInteger a hex string, Enumeration a name or
-// `0x…`, Boolean true/false, ByteString hex, DateTime / DateTimeExtended ISO-8601.
+// `0x…`, Boolean true/false, ByteString hex, DateTime / DateTimeExtended ISO-8601 (or,
+// read only, the wire number: POSIX seconds / microseconds). Writing picks one form per
+// type: numbers for Integer, Interval and LongInteger within ±2^53, strings otherwise.
 //
 // The text is read by a small parser of our own rather than JSON.parse: it keeps numbers
 // as their digits (no silent rounding of 64-bit values), refuses duplicate keys, and knows
