@@ -73,6 +73,26 @@ CREATE TABLE system_blobs (
 );
 `,
   },
+  {
+    version: 3,
+    name: 'creation order in name and group lookups',
+    sql: `
+-- With the object's created_seq beside each name/group row, Locate by Name or Object Group
+-- walks the lookup index already newest first and stops after MaximumItems, instead of
+-- collecting and sorting every member of a large group for each page.
+ALTER TABLE object_names ADD COLUMN created_seq INTEGER NOT NULL DEFAULT 0;
+UPDATE object_names SET created_seq = (SELECT o.created_seq FROM objects o WHERE o.uid = object_names.uid);
+DELETE FROM object_names WHERE rowid NOT IN (SELECT MIN(rowid) FROM object_names GROUP BY uid, name);
+DROP INDEX object_names_by_name;
+CREATE UNIQUE INDEX object_names_by_name ON object_names (tenant, name, created_seq DESC, uid);
+
+ALTER TABLE object_groups ADD COLUMN created_seq INTEGER NOT NULL DEFAULT 0;
+UPDATE object_groups SET created_seq = (SELECT o.created_seq FROM objects o WHERE o.uid = object_groups.uid);
+DELETE FROM object_groups WHERE rowid NOT IN (SELECT MIN(rowid) FROM object_groups GROUP BY uid, grp);
+DROP INDEX object_groups_by_group;
+CREATE UNIQUE INDEX object_groups_by_group ON object_groups (tenant, grp, created_seq DESC, uid);
+`,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -14,8 +14,13 @@ import { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from './migrations.
 
 /** How long a writer waits for another process's write lock before SQLITE_BUSY. */
 export const BUSY_TIMEOUT_MS = 5_000;
-/** Rows fetched per query while scanning: bounds memory at a million objects. */
+/** Most rows fetched per query while scanning: bounds memory at a million objects. */
 export const SCAN_PAGE_SIZE = 256;
+/**
+ * Rows of the first query of a scan; each further page doubles up to SCAN_PAGE_SIZE. Locate
+ * with MaximumItems 1 (PyKMIP's locate-by-name) then reads a few rows, not a full page.
+ */
+export const FIRST_PAGE_SIZE = 8;
 
 /** States whose value has been erased (KMIP 2.1 §6.1.15 Destroy). */
 const DESTROYED_STATES: readonly number[] = [State.Destroyed, State.DestroyedCompromised];
@@ -77,7 +82,7 @@ function derivedParams(obj: StoredObject) {
  * (the 2.x Storage Status Mask, KMIP 2.1 §6.1.28; 1.x Locate never returns them).
  * Several states over a wide candidate set are walked one index range per state and merged:
  * `state IN (…) ORDER BY created_seq` would sort every matching row for each page. A Name or
- * Object Group lookup already narrows the candidates to a few rows, so one query suffices.
+ * Object Group lookup is already walked in creation order, so one query suffices there.
  */
 function scanShapes(filter: LocatePrefilter): number[][] {
   let states = filter.states !== undefined ? [...new Set(filter.states)] : [...ALL_STATES];
@@ -87,26 +92,36 @@ function scanShapes(filter: LocatePrefilter): number[][] {
   return states.map((s) => [s]);
 }
 
-function buildScanQuery(tenant: string, filter: LocatePrefilter, states: readonly number[], before: number | undefined) {
-  // A Name or Object Group filter drives the query from its lookup table: CROSS JOIN makes
-  // SQLite keep that order (https://sqlite.org/optoverview.html#crossjoin). Left to itself,
-  // without statistics, the planner prefers walking the tenant's newest-first index and
+function buildScanQuery(tenant: string, filter: LocatePrefilter, states: readonly number[], before: number | undefined, limit: number) {
+  // A Name or Object Group filter drives the query from its lookup table, whose index holds
+  // the creation order (migration 3): the walk is newest first with no sort. CROSS JOIN keeps
+  // SQLite from reordering the join (https://sqlite.org/optoverview.html#crossjoin); left to
+  // itself, without statistics, it prefers walking the tenant's newest-first index and
   // testing each row, which at a million objects reads them all.
   let from = 'objects o';
+  let order = 'o.created_seq';
   const where: string[] = [];
   const params: unknown[] = [];
   if (filter.name !== undefined) {
-    from = '(SELECT DISTINCT uid FROM object_names WHERE tenant = ? AND name = ?) AS lookup CROSS JOIN objects o ON o.uid = lookup.uid';
+    from = 'object_names l CROSS JOIN objects o ON o.uid = l.uid';
+    where.push('l.tenant = ?', 'l.name = ?');
     params.push(tenant, filter.name);
+    order = 'l.created_seq';
   } else if (filter.objectGroup !== undefined) {
-    from = '(SELECT DISTINCT uid FROM object_groups WHERE tenant = ? AND grp = ?) AS lookup CROSS JOIN objects o ON o.uid = lookup.uid';
+    from = 'object_groups l CROSS JOIN objects o ON o.uid = l.uid';
+    where.push('l.tenant = ?', 'l.grp = ?');
     params.push(tenant, filter.objectGroup);
+    order = 'l.created_seq';
+  }
+  if (before !== undefined) {
+    where.push(`${order} < ?`);
+    params.push(before);
   }
   where.push('o.tenant = ?');
   params.push(tenant);
   if (filter.name !== undefined && filter.objectGroup !== undefined) {
-    where.push('o.uid IN (SELECT uid FROM object_groups WHERE tenant = ? AND grp = ?)');
-    params.push(tenant, filter.objectGroup);
+    where.push('EXISTS (SELECT 1 FROM object_groups g WHERE g.uid = o.uid AND g.grp = ?)');
+    params.push(filter.objectGroup);
   }
   if (filter.objectType !== undefined) {
     where.push('o.object_type = ?');
@@ -127,12 +142,9 @@ function buildScanQuery(tenant: string, filter: LocatePrefilter, states: readonl
     where.push('o.cryptographic_length = ?');
     params.push(filter.cryptographicLength);
   }
-  if (before !== undefined) {
-    where.push('o.created_seq < ?');
-    params.push(before);
-  }
+  params.push(limit);
   const cols = OBJECT_COLUMNS.split(', ').map((c) => 'o.' + c).join(', ');
-  return { sql: `SELECT ${cols} FROM ${from} WHERE ${where.join(' AND ')} ORDER BY o.created_seq DESC LIMIT ${SCAN_PAGE_SIZE}`, params };
+  return { sql: `SELECT ${cols} FROM ${from} WHERE ${where.join(' AND ')} ORDER BY ${order} DESC LIMIT ?`, params };
 }
 
 export class SqliteStore implements ObjectStore {
@@ -153,11 +165,12 @@ export class SqliteStore implements ObjectStore {
     return s;
   }
 
-  private writeNamesAndGroups(uid: string, tenant: string, names: string[], groups: string[]): void {
-    const n = this.stmt('INSERT INTO object_names (uid, tenant, name) VALUES (?, ?, ?)');
-    for (const name of names) n.run(uid, tenant, name);
-    const g = this.stmt('INSERT INTO object_groups (uid, tenant, grp) VALUES (?, ?, ?)');
-    for (const grp of groups) g.run(uid, tenant, grp);
+  /** One row per distinct value: an object named twice the same is still one candidate. */
+  private writeNamesAndGroups(uid: string, tenant: string, createdSeq: number, names: string[], groups: string[]): void {
+    const n = this.stmt('INSERT INTO object_names (uid, tenant, name, created_seq) VALUES (?, ?, ?, ?)');
+    for (const name of new Set(names)) n.run(uid, tenant, name, createdSeq);
+    const g = this.stmt('INSERT INTO object_groups (uid, tenant, grp, created_seq) VALUES (?, ?, ?, ?)');
+    for (const grp of new Set(groups)) g.run(uid, tenant, grp, createdSeq);
   }
 
   async insert(obj: StoredObject): Promise<void> {
@@ -165,12 +178,12 @@ export class SqliteStore implements ObjectStore {
     const d = derivedParams(obj);
     const sql =
       `INSERT INTO objects (uid, tenant, service, object_type, state, revision, created_seq, attributes, wrapped_value, ${DERIVED_COLUMNS.join(', ')}) ` +
-      `VALUES (?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(created_seq), 0) + 1 FROM objects), ?, ?, ${DERIVED_COLUMNS.map(() => '?').join(', ')})`;
+      `VALUES (?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(created_seq), 0) + 1 FROM objects), ?, ?, ${DERIVED_COLUMNS.map(() => '?').join(', ')}) RETURNING created_seq`;
     const insert = this.stmt(sql);
     try {
       this.db.transaction(() => {
-        insert.run(obj.uid, obj.tenant, obj.service, obj.objectType, obj.state, obj.revision, attrs, obj.wrappedValue ?? null, ...d.values);
-        this.writeNamesAndGroups(obj.uid, obj.tenant, d.names, d.groups);
+        const { created_seq: seq } = insert.get(obj.uid, obj.tenant, obj.service, obj.objectType, obj.state, obj.revision, attrs, obj.wrappedValue ?? null, ...d.values) as { created_seq: number };
+        this.writeNamesAndGroups(obj.uid, obj.tenant, seq, d.names, d.groups);
       }).immediate();
     } catch (e) {
       if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
@@ -185,12 +198,14 @@ export class SqliteStore implements ObjectStore {
     const d = derivedParams(obj);
     const update = this.stmt(
       `UPDATE objects SET service = ?, object_type = ?, state = ?, revision = revision + 1, attributes = ?, wrapped_value = ?, ` +
-        `${DERIVED_COLUMNS.map((c) => `${c} = ?`).join(', ')} WHERE uid = ? AND tenant = ? AND revision = ?`,
+        `${DERIVED_COLUMNS.map((c) => `${c} = ?`).join(', ')} WHERE uid = ? AND tenant = ? AND revision = ? RETURNING created_seq`,
     );
     const exists = this.stmt('SELECT revision FROM objects WHERE uid = ? AND tenant = ?');
     this.db.transaction(() => {
-      const r = update.run(obj.service, obj.objectType, obj.state, attrs, obj.wrappedValue ?? null, ...d.values, obj.uid, obj.tenant, obj.revision);
-      if (r.changes === 0) {
+      const r = update.get(obj.service, obj.objectType, obj.state, attrs, obj.wrappedValue ?? null, ...d.values, obj.uid, obj.tenant, obj.revision) as
+        | { created_seq: number }
+        | undefined;
+      if (r === undefined) {
         const cur = exists.get(obj.uid, obj.tenant) as { revision: number } | undefined;
         throw new StoreConflictError(
           cur === undefined
@@ -201,7 +216,7 @@ export class SqliteStore implements ObjectStore {
       // Name and Object Group are multi-instance: rewriting them all keeps them exact.
       this.stmt('DELETE FROM object_names WHERE uid = ?').run(obj.uid);
       this.stmt('DELETE FROM object_groups WHERE uid = ?').run(obj.uid);
-      this.writeNamesAndGroups(obj.uid, obj.tenant, d.names, d.groups);
+      this.writeNamesAndGroups(obj.uid, obj.tenant, r.created_seq, d.names, d.groups);
     }).immediate();
     obj.revision += 1;
   }
@@ -242,28 +257,33 @@ export class SqliteStore implements ObjectStore {
     }
   }
 
-  /** Rows of one query shape, newest first, SCAN_PAGE_SIZE at a time (keyset paging on created_seq). */
+  /** Rows of one query shape, newest first, in growing pages (keyset paging on created_seq). */
   private *pages(tenant: string, filter: LocatePrefilter, states: readonly number[]): Generator<ObjectRow, void, undefined> {
-    const first = buildScanQuery(tenant, filter, states, undefined);
-    let rows = this.stmt(first.sql).all(...first.params) as ObjectRow[];
+    let limit = FIRST_PAGE_SIZE;
+    let before: number | undefined;
     for (;;) {
+      const q = buildScanQuery(tenant, filter, states, before, limit);
+      const rows = this.stmt(q.sql).all(...q.params) as ObjectRow[];
       yield* rows;
-      if (rows.length < SCAN_PAGE_SIZE) return;
-      const next = buildScanQuery(tenant, filter, states, rows[rows.length - 1]!.created_seq);
-      rows = this.stmt(next.sql).all(...next.params) as ObjectRow[];
+      if (rows.length < limit) return;
+      before = rows[rows.length - 1]!.created_seq;
+      limit = Math.min(limit * 2, SCAN_PAGE_SIZE);
     }
   }
 
   /**
-   * EXPLAIN QUERY PLAN of every query the first page of scan() runs, one string per plan
-   * row ("SEARCH objects USING INDEX …"). Tests use it to prove Locate does not scan tables.
+   * EXPLAIN QUERY PLAN of every query scan() runs for this filter, first page and a later
+   * (keyset) page, one string per plan row ("SEARCH o USING INDEX …"). Tests use it to prove
+   * that Locate never scans a table.
    */
   explainScan(tenant: string, filter: LocatePrefilter): string[] {
     const out: string[] = [];
     for (const states of scanShapes(filter)) {
-      const q = buildScanQuery(tenant, filter, states, undefined);
-      const plan = this.db.prepare(`EXPLAIN QUERY PLAN ${q.sql}`).all(...q.params) as { detail: string }[];
-      out.push(...plan.map((r) => r.detail));
+      for (const before of [undefined, Number.MAX_SAFE_INTEGER]) {
+        const q = buildScanQuery(tenant, filter, states, before, SCAN_PAGE_SIZE);
+        const plan = this.db.prepare(`EXPLAIN QUERY PLAN ${q.sql}`).all(...q.params) as { detail: string }[];
+        out.push(...plan.map((r) => r.detail));
+      }
     }
     return out;
   }
