@@ -4,7 +4,7 @@ import { describe, it, expect } from 'vitest';
 import { encode } from '../../src/ttlv/encode.ts';
 import { decode } from '../../src/ttlv/decode.ts';
 import { Tag } from '../../src/ttlv/generated/tags.ts';
-import { Operation, ResultStatus, ObjectType, CryptographicAlgorithm, KeyFormatType, CryptographicUsageMask } from '../../src/ttlv/generated/enumerations.ts';
+import { Operation, ResultStatus, ObjectType, CryptographicAlgorithm, KeyFormatType, CryptographicUsageMask, BatchErrorContinuationOption } from '../../src/ttlv/generated/enumerations.ts';
 import { structure, integer, enumeration, byteString, textString, child, type Struct } from '../../src/kmip/items.ts';
 import { parseResponseMessage } from '../../src/kmip/message.ts';
 import { SUPPORTED_VERSIONS } from '../../src/kmip/version.ts';
@@ -79,6 +79,45 @@ describe('logging never shows key material', () => {
         expect(all).not.toContain(form);
       }
       expect(all).toContain('[redacted]');
+    } finally {
+      await rt.close();
+    }
+  });
+});
+
+describe('batch semantics against the real store and operations', () => {
+  const createPayload = () => structure(Tag.RequestPayload, [
+    enumeration(Tag.ObjectType, ObjectType.SymmetricKey),
+    structure(Tag.Attributes, [
+      enumeration(Tag.CryptographicAlgorithm, CryptographicAlgorithm.AES),
+      integer(Tag.CryptographicLength, 256),
+      integer(Tag.CryptographicUsageMask, CryptographicUsageMask.Encrypt | CryptographicUsageMask.Decrypt),
+    ]),
+  ]);
+  const uidPayload = (uid: string) => structure(Tag.RequestPayload, [textString(Tag.UniqueIdentifier, uid)]);
+
+  it('Undo (BL-M-2-21 shape): Activate and Create are rolled back when a later item fails', async () => {
+    const rt = await openRuntime();
+    try {
+      const v = { major: 2, minor: 1 };
+      const send = async (items: Parameters<typeof request>[1], header: Parameters<typeof request>[2] = {}) =>
+        parseResponseMessage(decode(await rt.engine.handleBytes(encode(request(v, items, header)), IDENTITY)));
+      const created = await send([{ operation: Operation.Create, payload: createPayload() }]);
+      expect(created.batchItems[0]!.resultStatus).toBe(ResultStatus.Success);
+      const uid = child(created.batchItems[0]!.payload!, Tag.UniqueIdentifier)!.value as string;
+
+      const undone = await send([
+        { operation: Operation.Activate, payload: uidPayload(uid), uniqueBatchItemId: Buffer.from('01', 'hex') },
+        { operation: Operation.Create, payload: createPayload(), uniqueBatchItemId: Buffer.from('02', 'hex') },
+        { operation: Operation.Activate, payload: uidPayload('no-such-object'), uniqueBatchItemId: Buffer.from('03', 'hex') },
+      ], { batchErrorContinuationOption: BatchErrorContinuationOption.Undo });
+      expect(undone.batchItems.map((b) => b.resultStatus)).toEqual([ResultStatus.OperationUndone, ResultStatus.OperationUndone, ResultStatus.OperationFailed]);
+      const second = child(undone.batchItems[1]!.payload!, Tag.UniqueIdentifier)!.value as string;
+
+      // The first key is Pre-Active again (Activate twice would otherwise fail), the second is gone.
+      const again = await send([{ operation: Operation.Activate, payload: uidPayload(uid) }]);
+      expect(again.batchItems[0]!.resultStatus).toBe(ResultStatus.Success);
+      expect(await rt.store.get('default', second)).toBeUndefined();
     } finally {
       await rt.close();
     }
