@@ -1,0 +1,93 @@
+// Query, Discover Versions, Interop and the registry.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { InteropFunction, ObjectType, Operation, ProfileName, QueryFunction, ResultReason } from '../../src/ttlv/generated/enumerations.ts';
+import { Tag } from '../../src/ttlv/generated/tags.ts';
+import type { TtlvItem } from '../../src/ttlv/types.ts';
+import { KmipError } from '../../src/kmip/errors.ts';
+import { child, children, enumeration, integer, structure, textString, type Struct } from '../../src/kmip/items.ts';
+import { SUPPORTED_VERSIONS } from '../../src/kmip/version.ts';
+import { query, OPENKCM_SERVER_DESCRIPTION_TAG } from '../../src/operations/query.ts';
+import { discoverVersions } from '../../src/operations/discover-versions.ts';
+import { interop } from '../../src/operations/interop.ts';
+import { OPERATIONS } from '../../src/operations/registry.ts';
+import { makeContextFor, makeTestContext, type TestContext } from '../helpers/context.ts';
+
+const P = (...items: TtlvItem[]): Struct => structure(Tag.RequestPayload, items);
+const Q = (...fns: number[]) => P(...fns.map((f) => enumeration(Tag.QueryFunction, f)));
+const PV = (major: number, minor: number) => structure(Tag.ProtocolVersion, [integer(Tag.ProtocolVersionMajor, major), integer(Tag.ProtocolVersionMinor, minor)]);
+
+let t: TestContext;
+beforeEach(async () => { t = await makeTestContext(); });
+afterEach(async () => { await t.close(); });
+
+describe('registry', () => {
+  it('lists each handler under its own operation number', () => {
+    for (const [op, h] of OPERATIONS) expect(h.operation).toBe(op);
+    for (const op of [Operation.Locate, Operation.GetAttributes, Operation.Activate, Operation.Query, Operation.DiscoverVersions, Operation.Interop, Operation.Create, Operation.Get]) {
+      expect(OPERATIONS.has(op)).toBe(true);
+    }
+  });
+});
+
+describe('Query', () => {
+  it('reports the registered operations and object types (QS-M-1)', async () => {
+    const res = await query.run(t.ctx, Q(QueryFunction.QueryOperations, QueryFunction.QueryObjects));
+    const ops = children(res, Tag.Operation).map((c) => c.value as number);
+    expect(new Set(ops)).toEqual(new Set([...t.ctx.operations.keys()]));
+    expect(children(res, Tag.ObjectType).map((c) => c.value)).toContain(ObjectType.SymmetricKey);
+  });
+  it('1.x: leaves out operations the version does not define', async () => {
+    const v1 = await makeContextFor(t.store, t.protector, 'test-tenant', 'test-service', { version: { major: 1, minor: 0 } });
+    const ops = children(await query.run(v1.ctx, Q(QueryFunction.QueryOperations)), Tag.Operation).map((c) => c.value);
+    expect(ops).toContain(Operation.Locate);
+    expect(ops).not.toContain(Operation.Interop);
+    expect(ops).not.toContain(Operation.DiscoverVersions); // 1.1
+    const err = await query.run(v1.ctx, Q(QueryFunction.QueryProfiles)).catch((e: unknown) => e);
+    expect((err as KmipError).reason).toBe(ResultReason.InvalidField);
+  });
+  it('server information says when the L1 provider is development-only', async () => {
+    const res = await query.run(t.ctx, Q(QueryFunction.QueryServerInformation));
+    expect(child(res, Tag.VendorIdentification)).toEqual(textString(Tag.VendorIdentification, 'OpenKCM'));
+    const info = child(res, Tag.ServerInformation) as Struct;
+    expect(JSON.stringify(info.value)).toMatch(/DEVELOPMENT ONLY/);
+    const v1 = await makeContextFor(t.store, t.protector, 'test-tenant', 'test-service', { version: { major: 1, minor: 2 }, l1: { provider: 'pkcs11', keyRef: 'k', developmentOnly: false } });
+    const info1 = child(await query.run(v1.ctx, Q(QueryFunction.QueryServerInformation)), Tag.ServerInformation) as Struct;
+    expect(info1.value.map((c) => c.tag)).toEqual([OPENKCM_SERVER_DESCRIPTION_TAG]);
+    expect(JSON.stringify(info1.value)).not.toMatch(/DEVELOPMENT/);
+  });
+  it('profiles and capabilities per version', async () => {
+    const res = await query.run(t.ctx, Q(QueryFunction.QueryProfiles, QueryFunction.QueryCapabilities));
+    const names = children(res, Tag.ProfileInformation).map((p) => child(p as Struct, Tag.ProfileName)?.value);
+    expect(names).toContain(ProfileName.BaselineServer);
+    expect(children(res, Tag.CapabilityInformation)).toHaveLength(1);
+    const v13 = await makeContextFor(t.store, t.protector, 'test-tenant', 'test-service', { version: { major: 1, minor: 3 } });
+    const r13 = await query.run(v13.ctx, Q(QueryFunction.QueryProfiles, QueryFunction.QueryCapabilities));
+    expect(children(r13, Tag.ProfileInformation).map((p) => child(p as Struct, Tag.ProfileName)?.value)).toContain(ProfileName.BaselineServerTLSV1_2KMIPV1_3);
+    const cap = child(r13, Tag.CapabilityInformation) as Struct;
+    expect(child(cap, Tag.BatchUndoCapability)).toBeUndefined(); // 1.4 field
+  });
+});
+
+describe('DiscoverVersions', () => {
+  it('no list → all supported, server order', async () => {
+    const res = await discoverVersions.run(t.ctx, P());
+    expect(children(res, Tag.ProtocolVersion)).toEqual(SUPPORTED_VERSIONS.map((v) => PV(v.major, v.minor)));
+  });
+  it('a list → the supported ones in the client order; none → empty', async () => {
+    const res = await discoverVersions.run(t.ctx, P(PV(1, 2), PV(3, 0), PV(2, 0)));
+    expect(children(res, Tag.ProtocolVersion)).toEqual([PV(1, 2), PV(2, 0)]);
+    expect(children(await discoverVersions.run(t.ctx, P(PV(9, 9))), Tag.ProtocolVersion)).toEqual([]);
+    await expect(discoverVersions.run(t.ctx, P(structure(Tag.ProtocolVersion, [])))).rejects.toBeInstanceOf(KmipError);
+  });
+});
+
+describe('Interop', () => {
+  it('acknowledges Begin/End/Reset and refuses unknown functions', async () => {
+    for (const f of Object.values(InteropFunction)) {
+      const res = await interop.run(t.ctx, P(enumeration(Tag.InteropFunction, f), textString(Tag.InteropIdentifier, 'BL-M-1-21')));
+      expect(res.value).toEqual([]);
+    }
+    await expect(interop.run(t.ctx, P(enumeration(Tag.InteropFunction, 99)))).rejects.toBeInstanceOf(KmipError);
+    await expect(interop.run(t.ctx, P())).rejects.toBeInstanceOf(KmipError);
+  });
+});
