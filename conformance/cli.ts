@@ -6,7 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import {
-  inProcessTransport, loadSkipList, markdownReport, naturalCompare, remoteTransport, runFolder, summaryTable,
+  inProcessTransport, loadChains, loadSkipList, markdownReport, naturalCompare, remoteTransport, runFolder, summaryTable,
   type FileResult, type TransportFactory,
 } from './runner.ts';
 
@@ -43,8 +43,9 @@ async function main(argv: string[]): Promise<number> {
     .option('--json <file>', 'write {"files":[{file,status,detail}],"summary":{…}} to this file')
     .option('--report <file>', 'write a Markdown pass table (conformance/REPORT.md)')
     .option('--target <host:port>', 'replay against a running server over mutual TLS instead of in-process', parseTarget)
-    .option('--certs <dir>', 'with --target: directory holding ca.pem, client.pem, client-key.pem')
+    .option('--certs <dir>', 'with --target: directory holding ca.crt, client.crt, client.key (the dev PKI layout)')
     .option('--skip <file>', 'skip list', join(here, 'skip.json'))
+    .option('--chains <file>', 'files that continue another file\'s state', join(here, 'chains.json'))
     .option('--gate <file>', 'fail only when a file listed in this gate fails (CI while operations are still landing)')
     .option('--update-gate', 'add every file that passes now to the gate file (the gate only grows)')
     .option('--only <text>', 'replay only files whose path contains this text')
@@ -58,7 +59,7 @@ async function main(argv: string[]): Promise<number> {
     return (e as { exitCode?: number }).exitCode === 0 ? 0 : 2;
   }
   const opts = program.opts<{
-    json?: string; report?: string; target?: { host: string; port: number }; certs?: string; skip: string; gate?: string;
+    json?: string; report?: string; chains: string; target?: { host: string; port: number }; certs?: string; skip: string; gate?: string;
     updateGate?: boolean; only?: string; encodings: boolean; timeout: number; quiet?: boolean;
   }>();
   const folder = resolve(program.args[0]!);
@@ -73,18 +74,20 @@ async function main(argv: string[]): Promise<number> {
   let transport: TransportFactory = inProcessTransport;
   if (opts.target) {
     if (!opts.certs) {
-      console.error('conformance: --target needs --certs DIR (ca.pem, client.pem, client-key.pem)');
+      console.error('conformance: --target needs --certs DIR (ca.crt, client.crt, client.key)');
       return 2;
     }
     transport = remoteTransport(opts.target.host, opts.target.port, resolve(opts.certs));
     console.log(`replaying against ${opts.target.host}:${opts.target.port} over mutual TLS (one shared store: names used by one file stay visible to the next)`);
   }
   const skip = await loadSkipList(opts.skip);
+  const chains = await loadChains(opts.chains);
   const gate = opts.gate ? await readGate(opts.gate) : undefined;
 
   const { files, summary } = await runFolder(folder, {
     transport,
     skip,
+    chains,
     timeoutMs: opts.timeout,
     checkEncodings: opts.encodings,
     onResult: (r) => {

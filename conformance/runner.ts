@@ -7,7 +7,7 @@
 // (compare.ts). Each request is also pushed through the XML and JSON encodings and must come
 // back to the same bytes, so the three encodings of the profiles stay exercised.
 import { readFile, readdir, stat } from 'node:fs/promises';
-import { basename, join, relative, sep } from 'node:path';
+import { basename, dirname, join, relative, sep } from 'node:path';
 import { decode } from '../src/ttlv/decode.ts';
 import { encode } from '../src/ttlv/encode.ts';
 import { Tag } from '../src/ttlv/generated/tags.ts';
@@ -15,6 +15,10 @@ import type { TtlvItem } from '../src/ttlv/types.ts';
 import { tagLabel } from '../src/ttlv/decode.ts';
 import { renderValue, compareResponse, formatMismatch, RandomnessTracker } from './compare.ts';
 import { Bindings, substitute } from './placeholders.ts';
+import { KmipClient } from '../src/client/index.ts';
+import { openRuntime } from '../src/server/runtime.ts';
+import pino from 'pino';
+import { devPkiFiles } from '../certs/devpki.ts';
 
 // ---------------------------------------------------------------------------------------
 // The pieces other modules provide, loaded lazily so the runner (and its tests) build
@@ -62,17 +66,9 @@ export const CONFORMANCE_IDENTITY = {
   service: 'default',
 };
 
-interface RuntimeLike {
-  engine: { handleBytes(buf: Buffer, identity: typeof CONFORMANCE_IDENTITY): Promise<Buffer> };
-  close(): Promise<void> | void;
-}
-
 /** Default transport: a fresh in-process runtime (in-memory store) per file. */
 export const inProcessTransport: TransportFactory = async () => {
-  const runtimePath = '../src/server/runtime.ts';
-  const mod = (await import(runtimePath)) as { openRuntime(opts: { dataDir?: string; logger?: unknown }): Promise<RuntimeLike> | RuntimeLike };
-  const pino = (await import('pino')).default;
-  const runtime = await mod.openRuntime({ logger: pino({ level: process.env.CONFORMANCE_LOG_LEVEL ?? 'silent' }) });
+  const runtime = await openRuntime({ logger: pino({ level: process.env.CONFORMANCE_LOG_LEVEL ?? 'silent' }) });
   return {
     send: (buf) => runtime.engine.handleBytes(buf, CONFORMANCE_IDENTITY),
     close: async () => {
@@ -81,35 +77,31 @@ export const inProcessTransport: TransportFactory = async () => {
   };
 };
 
-/** `--target host:port --certs DIR`: a running server over mutual TLS, one connection per file. */
+/**
+ * `--target host:port --certs DIR`: a running server over mutual TLS, one connection per
+ * file. DIR holds the CA and client files under the dev PKI's names (certs/devpki.ts:
+ * ca.crt, client.crt, client.key).
+ */
 export function remoteTransport(host: string, port: number, certsDir: string): TransportFactory {
   return async () => {
-    const clientPath = '../src/client/index.ts';
-    const mod = (await import(clientPath)) as {
-      KmipClient: { connect(o: { host: string; port: number; ca: Buffer; cert: Buffer; key: Buffer }): Promise<{ sendBytes?(b: Buffer): Promise<Buffer>; send(item: TtlvItem): Promise<TtlvItem>; close(): Promise<void> | void }> };
-    };
-    const pick = async (...names: string[]) => {
-      for (const n of names) {
-        try {
-          return await readFile(join(certsDir, n));
-        } catch {
-          /* try the next spelling */
-        }
+    const files = devPkiFiles(certsDir);
+    const read = async (what: string, p: string) => {
+      try {
+        return await readFile(p);
+      } catch (e) {
+        throw new Error(`cannot read the ${what} ${p}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
       }
-      throw new Error(`none of ${names.join(', ')} found in ${certsDir}`);
     };
-    const client = await mod.KmipClient.connect({
+    const client = await KmipClient.connect({
       host,
       port,
-      ca: await pick('ca.pem', 'ca.crt', 'ca-cert.pem'),
-      cert: await pick('client.pem', 'client.crt', 'client-cert.pem'),
-      key: await pick('client-key.pem', 'client.key', 'client.key.pem'),
+      ca: await read('CA certificate', files.caCert),
+      cert: await read('client certificate', files.clientCert),
+      key: await read('client key', files.clientKey),
     });
     return {
-      send: async (buf) => (client.sendBytes ? client.sendBytes(buf) : encode(await client.send(decode(buf)))),
-      close: async () => {
-        await client.close();
-      },
+      send: (buf) => client.sendBytes(buf),
+      close: () => client.close(),
     };
   };
 }
@@ -183,6 +175,20 @@ export interface ReplayOptions {
   checkEncodings?: boolean;
   /** Clock for `$NOW` (tests). */
   clock?: () => number;
+  /** File name → file names (same folder) to replay first on the same server (conformance/chains.json). */
+  chains?: Chains;
+}
+
+export interface Chains {
+  [fileName: string]: string[];
+}
+export async function loadChains(path: string): Promise<Chains> {
+  const raw = JSON.parse(await readFile(path, 'utf8')) as { chains?: Chains };
+  const c = raw.chains;
+  if (!c || typeof c !== 'object' || Object.values(c).some((v) => !Array.isArray(v))) {
+    throw new Error(`${path}: expected {"chains": {"<file name>": ["<prerequisite file name>", …]}}`);
+  }
+  return c;
 }
 
 class StepFailure extends Error {}
@@ -195,6 +201,21 @@ function versionOf(msg: TtlvItem | undefined): string | undefined {
   const major = pv.value.find((c) => c.tag === Tag.ProtocolVersionMajor);
   const minor = pv.value.find((c) => c.tag === Tag.ProtocolVersionMinor);
   return major?.type === 'Integer' && minor?.type === 'Integer' ? `${major.value}.${minor.value}` : undefined;
+}
+
+/** Rule 5b of compare.ts: the expected header carries the request's Protocol Version. */
+export function withRequestVersion(expected: TtlvItem, request: TtlvItem): TtlvItem {
+  const reqHeader = request.type === 'Structure' ? request.value.find((c) => c.tag === Tag.RequestHeader) : undefined;
+  const pv = reqHeader?.type === 'Structure' ? reqHeader.value.find((c) => c.tag === Tag.ProtocolVersion) : undefined;
+  if (!pv || expected.type !== 'Structure') return expected;
+  return {
+    ...expected,
+    value: expected.value.map((c) =>
+      c.tag === Tag.ResponseHeader && c.type === 'Structure'
+        ? { ...c, value: c.value.map((h) => (h.tag === Tag.ProtocolVersion ? pv : h)) }
+        : c,
+    ),
+  };
 }
 
 function operationsOf(msg: TtlvItem): string {
@@ -256,55 +277,74 @@ export function checkEncodings(formats: Formats, request: TtlvItem, bytes: Buffe
   return undefined;
 }
 
-/** Replays one vector file. Never throws: every problem becomes a failed result. */
+/**
+ * Sends one file's requests in order over an open transport and compares each answer.
+ * Throws StepFailure at the first difference; returns the number of steps.
+ */
+async function runScenario(path: string, transport: Transport, tracker: RandomnessTracker, opts: ReplayOptions, onVersion?: (v: string) => void): Promise<number> {
+  const xml = await loadXml();
+  const pairs = pairMessages(xml.fromXml(await readFile(path, 'utf8')));
+  const v = versionOf(pairs[0]![0]);
+  if (v) onVersion?.(v);
+  const bindings = new Bindings({ clock: opts.clock });
+  for (let i = 0; i < pairs.length; i++) {
+    const [reqTemplate, expected] = pairs[i]!;
+    const label = `step ${i} (${operationsOf(reqTemplate)})`;
+    let request: TtlvItem;
+    let bytes: Buffer;
+    try {
+      request = substitute(reqTemplate, bindings);
+      bytes = encode(request);
+    } catch (e) {
+      throw new StepFailure(`${label}: cannot build the request: ${(e as Error).message}`);
+    }
+    if (opts.checkEncodings !== false) {
+      let problem: string | undefined;
+      try {
+        problem = checkEncodings(await loadFormats(), request, bytes);
+      } catch (e) {
+        problem = `encoding round trip failed: ${(e as Error).message}`;
+      }
+      if (problem) throw new StepFailure(`${label}: ${problem}`);
+    }
+    const answer = await withTimeout(transport.send(bytes), opts.timeoutMs ?? 30_000, label);
+    let actual: TtlvItem;
+    try {
+      actual = decode(answer);
+    } catch (e) {
+      throw new StepFailure(`${label}: the server's response does not decode: ${(e as Error).message}`);
+    }
+    const flags = tracker.flagsFor(request, actual);
+    const m = compareResponse(withRequestVersion(expected, request), actual, bindings, flags);
+    tracker.note(request, actual);
+    bindings.observe(actual);
+    if (m) throw new StepFailure(`${label}: ${formatMismatch(m)}`);
+  }
+  return pairs.length;
+}
+
+/**
+ * Replays one vector file. Never throws: every problem becomes a failed result.
+ * Files listed in `opts.chains` first replay their prerequisites (same folder) against the
+ * same server: a few OASIS cases continue the state another case left behind.
+ */
 export async function replayFile(path: string, rel: string, opts: ReplayOptions): Promise<FileResult> {
   const started = Date.now();
   const base: FileResult = { file: rel, status: 'fail', detail: '', family: familyOf(rel), version: versionFromName(rel) ?? '?', steps: 0, ms: 0 };
   let transport: Transport | undefined;
   try {
-    const xml = await loadXml();
-    const items = xml.fromXml(await readFile(path, 'utf8'));
-    const pairs = pairMessages(items);
-    base.version = versionOf(pairs[0]![0]) ?? base.version;
-    const bindings = new Bindings({ clock: opts.clock });
-    const tracker = new RandomnessTracker();
     transport = await opts.transport(path);
-    for (let i = 0; i < pairs.length; i++) {
-      const [reqTemplate, expected] = pairs[i]!;
-      const label = `step ${i} (${operationsOf(reqTemplate)})`;
-      base.steps = i + 1;
-      let request: TtlvItem;
-      let bytes: Buffer;
+    const tracker = new RandomnessTracker();
+    for (const pre of opts.chains?.[basename(path)] ?? []) {
       try {
-        request = substitute(reqTemplate, bindings);
-        bytes = encode(request);
+        await runScenario(join(dirname(path), pre), transport, tracker, opts);
       } catch (e) {
-        throw new StepFailure(`${label}: cannot build the request: ${(e as Error).message}`);
+        throw new StepFailure(`prerequisite ${pre} (replayed first on the same server) failed: ${(e as Error).message}`);
       }
-      if (opts.checkEncodings !== false) {
-        let problem: string | undefined;
-        try {
-          problem = checkEncodings(await loadFormats(), request, bytes);
-        } catch (e) {
-          problem = `encoding round trip failed: ${(e as Error).message}`;
-        }
-        if (problem) throw new StepFailure(`${label}: ${problem}`);
-      }
-      const answer = await withTimeout(transport.send(bytes), opts.timeoutMs ?? 30_000, label);
-      let actual: TtlvItem;
-      try {
-        actual = decode(answer);
-      } catch (e) {
-        throw new StepFailure(`${label}: the server's response does not decode: ${(e as Error).message}`);
-      }
-      const flags = tracker.flagsFor(request, actual);
-      const m = compareResponse(expected, actual, bindings, flags);
-      tracker.note(request, actual);
-      bindings.observe(actual);
-      if (m) throw new StepFailure(`${label}: ${formatMismatch(m)}`);
     }
+    base.steps = await runScenario(path, transport, tracker, opts, (v) => (base.version = v));
     base.status = 'pass';
-    base.detail = `${pairs.length} step(s)`;
+    base.detail = `${base.steps} step(s)`;
   } catch (e) {
     base.status = 'fail';
     base.detail = e instanceof StepFailure ? e.message : `${(e as Error).name ?? 'Error'}: ${(e as Error).message}`;
