@@ -27,6 +27,16 @@
 //   synchronously, which the client allowed; Mandatory is refused per item with
 //   FeatureNotSupported (no reason is more specific in s.11.46).
 // - Unique Batch Item ID is echoed; its absence in a multi-item batch is tolerated.
+// - ID Placeholder and 2.x Unique Identifier references (s.6.1, s.4.58, s.11.58), per the
+//   contract written in src/operations/uid.ts: one BatchState per message; the executor
+//   sets `itemIndex` before each item and records `responseUids[i]` after it (the
+//   identifiers of a success, [] for a failure); operations resolve references with
+//   resolveUid() and set the placeholder and `lastByOperation` with recordResult(). An
+//   Enumeration reference that stands for several objects ("repeat the operation for
+//   each", s.11.58) is not expanded here: resolveUid refuses it with Invalid Field.
+// - Result Reasons are mapped to what the response's version defines (reasonForVersion):
+//   2.x-only reasons become their 1.x equivalent for 1.x clients, and the two reasons 2.0
+//   removed are never sent to a 2.x client (NOTES.md §2).
 // - Authentication credentials are not checked here: the client certificate of mutual TLS
 //   is the identity (DESIGN.md §3).
 import { randomBytes } from 'node:crypto';
