@@ -21,12 +21,14 @@ import { locate } from './locate.ts';
 import { modifyAttribute } from './modify-attribute.ts';
 import { query } from './query.ts';
 import { register } from './register.ts';
+import { reKey } from './re-key.ts';
+import { reKeyKeyPair } from './re-key-key-pair.ts';
 import { revoke } from './revoke.ts';
 import { setAttribute } from './set-attribute.ts';
 
 const HANDLERS: readonly OperationHandler[] = [
   // another engineer's: object creation and retrieval
-  create, createKeyPair, get, register,
+  create, createKeyPair, get, register, reKey, reKeyKeyPair,
   // attributes, lifecycle, Locate, Query (this module's owner)
   activate, addAttribute, check, deleteAttribute, destroy, discoverVersions, getAttributeList,
   getAttributes, interop, locate, modifyAttribute, query, revoke, setAttribute,
