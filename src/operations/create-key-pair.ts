@@ -11,7 +11,7 @@ import { generateKeyPair, resolveAsymmetricSpec, type AsymmetricSpec } from '../
 import { ATTRIBUTE_RULES, getAttr } from '../policy/attributes.ts';
 import { recordResult } from './uid.ts';
 import {
-  assertNamesFree, attrEnum, attrInt, attributesOf, checkProtectionStorageMasks, clientAttributes, keyBlock, link, newUid,
+  assertNamesFree, assertQuantumSafeIfAsked, attrEnum, attrInt, attributesOf, checkProtectionStorageMasks, clientAttributes, keyBlock, link, newUid,
   storeNewObject, withKmipErrors, withKmipErrorsAsync,
 } from './common/new-object.ts';
 import type { OperationContext, OperationHandler } from './types.ts';
@@ -112,6 +112,8 @@ async function run(ctx: OperationContext, payload: Struct): Promise<Struct> {
   const privAttrs = mergeAttributes(common, privOnly);
   const pubAttrs = mergeAttributes(common, pubOnly);
   const spec = pairSpec(privAttrs, pubAttrs);
+  assertQuantumSafeIfAsked(privAttrs, spec.algorithm, spec.length);
+  assertQuantumSafeIfAsked(pubAttrs, spec.algorithm, spec.length);
   // Names are unique across the server, so also between the two halves.
   await assertNamesFree(ctx, [...privAttrs, ...pubAttrs]);
 

@@ -7,7 +7,7 @@ import { byteString, enumeration, integer, optEnum, required, structure, textStr
 import { defaultSymmetricLength, generateSymmetricKey, isSymmetricAlgorithm } from '../crypto/keys.ts';
 import { recordResult } from './uid.ts';
 import {
-  assertNamesFree, attrEnum, attrInt, attributesOf, checkProtectionStorageMasks, clientAttributes, keyBlock,
+  assertNamesFree, assertQuantumSafeIfAsked, attrEnum, attrInt, attributesOf, checkProtectionStorageMasks, clientAttributes, keyBlock,
   storeNewObject, withKmipErrors,
 } from './common/new-object.ts';
 import type { OperationContext, OperationHandler } from './types.ts';
@@ -37,6 +37,7 @@ async function run(ctx: OperationContext, payload: Struct): Promise<Struct> {
   checkProtectionStorageMasks(payload);
   const attrs = clientAttributes(attributesOf(payload), 'create', objectType);
   const { algorithm, length } = symmetricParameters(attrs);
+  assertQuantumSafeIfAsked(attrs, algorithm, length);
   await assertNamesFree(ctx, attrs);
 
   const material = withKmipErrors(() => generateSymmetricKey(algorithm, length));

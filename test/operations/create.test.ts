@@ -110,3 +110,12 @@ describe('Create', () => {
     expect(attr((await t.repo.load(uid))!, Tag.Fresh)).toMatchObject({ value: false });
   });
 });
+
+describe('Create with Quantum Safe (QS-M-2)', () => {
+  it('refuses AES-128 and accepts AES-256', async () => {
+    const { boolean } = await import('../../src/kmip/items.ts');
+    const qs = boolean(Tag.QuantumSafe, true);
+    expect(await reasonOf(create.run(t.ctx, req(ObjectType.SymmetricKey, [enumeration(Tag.CryptographicAlgorithm, Alg.AES), integer(Tag.CryptographicLength, 128), qs])))).toBe(ResultReason.GeneralFailure);
+    expect(await reasonOf(create.run(t.ctx, req(ObjectType.SymmetricKey, [enumeration(Tag.CryptographicAlgorithm, Alg.AES), integer(Tag.CryptographicLength, 256), qs])))).toBeUndefined();
+  });
+});

@@ -11,7 +11,7 @@ import { Tag } from '../../ttlv/generated/tags.ts';
 import type { TtlvItem } from '../../ttlv/types.ts';
 import { KmipError } from '../../kmip/errors.ts';
 import {
-  boolean, byteString, child, dateTime, enumeration, integer, isStructure, optStruct, structure, textString, type Struct,
+  boolean, byteString, child, dateTime, enumeration, integer, interval, isStructure, optStruct, structure, textString, type Struct,
 } from '../../kmip/items.ts';
 import type { ManagedObject } from '../../kmip/object.ts';
 import { canonicalBytes, type ParsedKey } from '../../crypto/formats.ts';
@@ -208,6 +208,20 @@ export const RNG_ATTRIBUTE: TtlvItem = structure(Tag.RandomNumberGenerator, [
   enumeration(Tag.DRBGAlgorithm, DRBGAlgorithm.CTR),
 ]);
 
+/**
+ * s.4.47 Quantum Safe: a client asking for a quantum-safe object gets one or a refusal.
+ * Grover's search halves a symmetric key's strength, so only 256-bit symmetric keys stay
+ * at 128-bit strength; RSA, EC and Ed25519 fall to Shor's algorithm. The QS-M-2 vector
+ * answers an AES-128 request with General Failure, the reason used here.
+ */
+export function assertQuantumSafeIfAsked(attrs: readonly TtlvItem[], algorithm: number, length: number): void {
+  if (attrBool(attrs, Tag.QuantumSafe) !== true) return;
+  const symmetric256 = [Alg.AES, Alg.ChaCha20, Alg.ChaCha20Poly1305, Alg.HMAC_SHA256, Alg.HMAC_SHA384, Alg.HMAC_SHA512].includes(algorithm as never) && length >= 256;
+  if (!symmetric256) {
+    throw new KmipError(ResultReason.GeneralFailure, 'the requested key cannot be Quantum Safe (only 256-bit symmetric keys are)');
+  }
+}
+
 /** Usage mask a generated key gets when the client gave none (s.4 intro: server defaults; reported by Query Defaults). */
 export function defaultUsageMask(objectType: number, algorithm: number | undefined): number | undefined {
   switch (algorithm) {
@@ -225,6 +239,13 @@ export function defaultUsageMask(objectType: number, algorithm: number | undefin
       return undefined;
   }
 }
+
+/**
+ * s.4.29 Lease Time given to every cryptographic object: a client that caches a key should
+ * come back within this interval, which bounds how long a revoked key, or a tenant sealed
+ * by the kill switch (DESIGN.md §2), stays in use in clients that honour leases.
+ */
+export const DEFAULT_LEASE_TIME_SECONDS = 3600;
 
 /** The object types whose material is governed by Sensitive / Extractable (s.4.6, 4.18, 4.34, 4.52). */
 const CRYPTO_OBJECTS: readonly number[] = [ObjectType.SymmetricKey, ObjectType.PrivateKey, ObjectType.PublicKey, ObjectType.SplitKey, ObjectType.SecretData, ObjectType.PGPKey];
@@ -290,14 +311,20 @@ export async function storeNewObject(ctx: OperationContext, spec: NewObjectSpec)
     setAttr(attrs, boolean(Tag.AlwaysSensitive, sensitive));
     setAttr(attrs, boolean(Tag.Extractable, extractable));
     setAttr(attrs, boolean(Tag.NeverExtractable, !extractable));
+    setAttr(attrs, interval(Tag.LeaseTime, DEFAULT_LEASE_TIME_SECONDS));
   }
   // s.4.44: L4 material is kept by this server in software (wrapped by the tenant's hierarchy).
   setAttr(attrs, integer(Tag.ProtectionStorageMask, ProtectionStorageMask.Software));
   if (spec.generated && getAttr(attrs, Tag.RandomNumberGenerator) === undefined) attrs.push(RNG_ATTRIBUTE);
 
+  const uid = spec.uid ?? newUid();
+  // 2.x Short Unique Identifier: a fixed-size (32-byte) handle for the Unique Identifier,
+  // the SHA-256 of its UTF-8 text, so any party can recompute it.
+  setAttr(attrs, byteString(Tag.ShortUniqueIdentifier, createHash('sha256').update(uid, 'utf8').digest()));
+
   const state = initialState(attrs, now);
   return ctx.objects.create({
-    uid: spec.uid ?? newUid(),
+    uid,
     objectType: spec.objectType,
     state,
     attributes: attrs,
