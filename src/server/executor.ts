@@ -426,7 +426,7 @@ export class KmipEngine {
       // DESIGN.md §6.4: unknown errors become General Failure with a generic message; the
       // full error goes to the log under a reference the client sees.
       const ref = randomBytes(6).toString('hex');
-      log.error({ err: e, ref, identity }, 'operation failed unexpectedly');
+      log.error({ err: e, ref, ...('identity' in log.bindings() ? {} : { identity }) }, 'operation failed unexpectedly');
       return fail(ResultReason.GeneralFailure, `internal error (reference ${ref})`);
     }
     // Contract with src/operations/uid.ts: the executor records every item's identifiers
@@ -446,7 +446,9 @@ export class KmipEngine {
   /** One line per batch item (issue 3 §5): identity, operation, object id, result, duration. */
   private logItem(log: Logger, identity: ClientIdentity, started: bigint, fields: Record<string, unknown>): void {
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
-    log.info({ event: 'batch_item', identity, ...fields, durationMs: Math.round(ms * 1000) / 1000 }, 'batch item');
+    // A connection's child logger already carries the identity; repeating it would write the key twice.
+    const who = 'identity' in log.bindings() ? {} : { identity };
+    log.info({ event: 'batch_item', ...who, ...fields, durationMs: Math.round(ms * 1000) / 1000 }, 'batch item');
   }
 }
 
