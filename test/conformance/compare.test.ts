@@ -219,3 +219,26 @@ describe('RandomnessTracker', () => {
     expect(t.flagsFor(req(Operation.Decrypt, [uid('reg')]), undefined)[0]!.cryptoOutput).toBe(false);
   });
 });
+
+describe('comparator: server self-description (rule 4b)', () => {
+  it('does not compare the content of the Random Number Generator attribute, 2.x and 1.x forms', () => {
+    const rng = (alg: number) => structure(Tag.RandomNumberGenerator, [enumeration(Tag.RNGAlgorithm, alg)]);
+    expect(cmp(getAttrs(uid('k'), rng(2)), getAttrs(uid('k'), rng(3)))).toBeUndefined();
+    expect(cmp(getAttrs(uid('k'), rng(2)), getAttrs(uid('k')))).toMatch(/RandomNumberGenerator: missing/);
+    const attr1x = (name: string, alg: number) => structure(Tag.Attribute, [textString(Tag.AttributeName, name),
+      structure(Tag.AttributeValue, [enumeration(Tag.RNGAlgorithm, alg)])]);
+    const r1x = (...a: TtlvItem[]) => response([ok(Operation.GetAttributes, [uid('k'), ...a])]);
+    expect(cmp(r1x(attr1x('Random Number Generator', 2)), r1x(attr1x('Random Number Generator', 3)))).toBeUndefined();
+    expect(cmp(r1x(attr1x('Random Number Generator', 2)), r1x(attr1x('Lease Time', 2)))).toMatch(/Attribute: /);
+  });
+
+  it('does not compare Vendor Identification in a Query answer, but requires it', () => {
+    const q = (...p: TtlvItem[]) => response([ok(Operation.Query, p)]);
+    const vendor = (v: string) => textString(Tag.VendorIdentification, v);
+    expect(cmp(q(vendor('server-vendor.com')), q(vendor('OpenKCM')))).toBeUndefined();
+    expect(cmp(q(vendor('server-vendor.com')), q())).toMatch(/VendorIdentification: missing/);
+    // Outside Query a Vendor Identification is ordinary data (e.g. a 2.x vendor attribute).
+    const attr = (v: string) => getAttrs(uid('k'), structure(Tag.Attribute, [vendor(v), textString(Tag.AttributeName, 'ID')]));
+    expect(cmp(attr('x'), attr('y'))).toMatch(/VendorIdentification: expected "x", got "y"/);
+  });
+});

@@ -13,7 +13,7 @@ import { State } from '../../src/ttlv/generated/enumerations.ts';
 import type { TtlvItem } from '../../src/ttlv/types.ts';
 import { parsePlaceholder } from '../../conformance/placeholders.ts';
 import {
-  familyOf, listVectorFiles, pairMessages, relativeName, replayFile, runFolder, summaryTable, versionFromName,
+  familyOf, listVectorFiles, withRequestVersion, pairMessages, relativeName, replayFile, runFolder, summaryTable, versionFromName,
   type Transport, type TransportFactory,
 } from '../../conformance/runner.ts';
 
@@ -61,7 +61,8 @@ function scripted(file: string, deviate?: (step: number, resp: TtlvItem) => Ttlv
         const [template, expected] = pairs[step]!;
         const got = decode(bytes);
         if (!same(template, got)) throw new Error(`step ${step}: the request did not carry the reference server's values back`);
-        let resp = fill(expected, false);
+        // A conforming server answers in the request's version (even where a vector slipped).
+        let resp = withRequestVersion(fill(expected, false), got);
         if (deviate) resp = deviate(step, resp);
         observe(resp);
         step++;
@@ -139,5 +140,59 @@ describe.skipIf(!existsSync(VECTORS))('replay against a scripted reference serve
     expect(summary).toMatchObject({ total: 7, pass: 6, fail: 0, skip: 1 });
     expect(summary.byFamily['CS-RNG']!['2.1']).toEqual({ pass: 4, fail: 0, skip: 0 });
     expect(summaryTable(summary)).toMatch(/CS-RNG\s+4\/4/);
+  });
+});
+
+describe('withRequestVersion (compare.ts rule 5b)', () => {
+  it('holds the response header to the request version, not to the vector', async () => {
+    const { withRequestVersion } = await import('../../conformance/runner.ts');
+    const { structure, integer } = await import('../../src/kmip/items.ts');
+    const pv = (minor: number) => structure(Tag.ProtocolVersion, [integer(Tag.ProtocolVersionMajor, 1), integer(Tag.ProtocolVersionMinor, minor)]);
+    const req = structure(Tag.RequestMessage, [structure(Tag.RequestHeader, [pv(4)])]);
+    const exp = structure(Tag.ResponseMessage, [structure(Tag.ResponseHeader, [pv(3), integer(Tag.BatchCount, 1)])]);
+    expect(withRequestVersion(exp, req)).toEqual(structure(Tag.ResponseMessage, [structure(Tag.ResponseHeader, [pv(4), integer(Tag.BatchCount, 1)])]));
+  });
+});
+
+describe.skipIf(!existsSync(VECTORS))('chained scenarios', () => {
+  it('replays the prerequisite on the same server first, and names it when it fails', async () => {
+    const file = join(VECTORS, '2.1/mandatory/SASED-M-3-21.xml');
+    const pre = join(VECTORS, '2.1/mandatory/SASED-M-2-21.xml');
+    // One scripted server that serves the prerequisite's answers, then the file's.
+    const chained = (failPre: boolean): TransportFactory => async () => {
+      const a = await scripted(pre, failPre ? (step: number, r: TtlvItem): TtlvItem => (step === 0 && r.type === 'Structure' ? { ...r, value: [] } : r) : undefined)(pre);
+      const b = await scripted(file)(file);
+      const steps = pairMessages(fromXml(readFileSync(pre, 'utf8'))).length;
+      let n = 0;
+      return { send: (buf) => (n++ < steps ? a.send(buf) : b.send(buf)), close: async () => undefined };
+    };
+    const chains = { 'SASED-M-3-21.xml': ['SASED-M-2-21.xml'] };
+    const ok = await replayFile(file, 'SASED-M-3-21.xml', { transport: chained(false), chains, checkEncodings: false });
+    expect(ok.status).toBe('pass');
+    const bad = await replayFile(file, 'SASED-M-3-21.xml', { transport: chained(true), chains, checkEncodings: false });
+    expect(bad.status).toBe('fail');
+    expect(bad.detail).toMatch(/^prerequisite SASED-M-2-21.xml \(replayed first on the same server\) failed: step 0 \(Locate\): /);
+  });
+});
+
+describe.skipIf(!existsSync(VECTORS))('replay through the real engine', () => {
+  it('passes SKLC-M-1-21 against a fresh in-process runtime, with the XML/JSON round trips', async () => {
+    const { inProcessTransport } = await import('../../conformance/runner.ts');
+    const file = join(VECTORS, '2.1/mandatory/SKLC-M-1-21.xml');
+    const r = await replayFile(file, 'SKLC-M-1-21.xml', { transport: inProcessTransport, checkEncodings: true });
+    expect(r).toMatchObject({ status: 'pass', steps: 3, detail: '3 step(s)' });
+  });
+
+  it('fails a vector whose expectation the engine does not meet, with a path', async () => {
+    const { inProcessTransport } = await import('../../conformance/runner.ts');
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    // The same scenario, but expecting the new key to be Active right after Create.
+    const text = readFileSync(join(VECTORS, '2.1/mandatory/SKLC-M-1-21.xml'), 'utf8')
+      .replace('<State type="Enumeration" value="PreActive"/>', '<State type="Enumeration" value="Active"/>');
+    const dir = mkdtempSync(join(tmpdir(), 'conf-'));
+    writeFileSync(join(dir, 'X-M-1-21.xml'), text);
+    const r = await replayFile(join(dir, 'X-M-1-21.xml'), 'X-M-1-21.xml', { transport: inProcessTransport });
+    expect(r.detail).toBe('step 1 (GetAttributes): BatchItem[0]/ResponsePayload/Attributes/State: expected Active, got PreActive');
   });
 });
