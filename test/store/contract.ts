@@ -301,6 +301,33 @@ export function runObjectStoreContract(label: string, factory: () => Promise<Con
       expect(new Set(seen).size).toBe(seen.length);
     });
 
+    it('concurrent inserts: each settles on its own, a duplicate fails alone, order follows the calls', async () => {
+      const store = await open();
+      const objs = Array.from({ length: 40 }, (_, i) => makeStored({ attributes: [name(`c${i}`)] }));
+      const dup = { ...objs[7]! };
+      const results = await Promise.allSettled([...objs.slice(0, 20).map((o) => store.insert(o)), store.insert(dup), ...objs.slice(20).map((o) => store.insert(o))]);
+      expect(results.filter((r) => r.status === 'rejected')).toHaveLength(1);
+      expect((results[20] as PromiseRejectedResult).reason).toBeInstanceOf(StoreConflictError);
+      expect(uids(await collect(store.scan('tenant-a', {})))).toEqual(uids(objs).reverse());
+      expect(uids(await collect(store.scan('tenant-a', { name: 'c39' })))).toEqual([objs[39]!.uid]);
+    });
+
+    it('concurrent updates from the same revision: exactly one wins', async () => {
+      const store = await open();
+      const o = makeStored();
+      await store.insert(o);
+      const copies = await Promise.all(Array.from({ length: 5 }, () => store.get('tenant-a', o.uid)));
+      copies.forEach((c, i) => (c!.attributes = [name(`writer-${i}`)]));
+      const results = await Promise.allSettled(copies.map((c) => store.update(c!)));
+      const won = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
+      expect(won).toHaveLength(1);
+      for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(StoreConflictError);
+      const stored = (await store.get('tenant-a', o.uid))!;
+      expect(stored.revision).toBe(1);
+      expect(stored.attributes).toEqual([name(`writer-${won[0]}`)]);
+      expect(uids(await collect(store.scan('tenant-a', { name: `writer-${won[0]}` })))).toEqual([o.uid]);
+    });
+
     it('delete removes the object and its name and group lookups', async () => {
       const store = await open();
       const o = makeStored({ attributes: [name('del'), group('del-g')] });

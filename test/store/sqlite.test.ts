@@ -106,6 +106,20 @@ describe('SQLite store: pragmas and migrations', () => {
     }
   });
 
+  it('close commits writes that were issued but not yet awaited', async () => {
+    const path = join(tempDir(), 'flush.db');
+    const store = await openSqliteStore(path);
+    const pending = store.insert(makeStored({ uid: 'late' }));
+    await store.close();
+    await pending;
+    const again = await openSqliteStore(path);
+    try {
+      expect(await again.get('tenant-a', 'late')).toBeDefined();
+    } finally {
+      await again.close();
+    }
+  });
+
   it('system blobs: the first writer wins', async () => {
     const store = await openSqliteStore(':memory:');
     try {
