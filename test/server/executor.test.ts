@@ -258,3 +258,20 @@ describe('executor: batch items', () => {
     expect(r.batchItems[0]!.uniqueBatchItemId).toEqual(Buffer.alloc(0));
   });
 });
+
+describe('executor: hostile input (fast-check)', () => {
+  it('any bytes get a decodable response; the engine never throws', async () => {
+    const fc = await import('fast-check');
+    const { engine } = testEngine();
+    const good = encode(request(V14, [{ operation: Operation.Create }, { operation: Operation.Activate }], { batchOrderOption: true }));
+    const mutated = fc.tuple(fc.array(fc.tuple(fc.nat(good.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }))
+      .map(([flips]) => { const b = Buffer.from(good); for (const [i, v] of flips) b[i] = v; return b; });
+    const arbitrary = fc.uint8Array({ maxLength: 256 }).map((u) => Buffer.from(u));
+    await fc.assert(fc.asyncProperty(fc.oneof(mutated, arbitrary), async (bytes) => {
+      const out = await engine.handleBytes(bytes, IDENTITY);
+      const r = parseResponseMessage(decode(out));
+      expect(r.batchItems.length).toBeGreaterThan(0);
+      for (const b of r.batchItems) if (b.resultStatus === ResultStatus.Success) expect(b.resultReason).toBeUndefined();
+    }), { numRuns: 400, seed: 20240601 });
+  });
+});

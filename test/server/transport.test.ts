@@ -5,7 +5,7 @@ import { encode } from '../../src/ttlv/encode.ts';
 import { decode } from '../../src/ttlv/decode.ts';
 import { Tag } from '../../src/ttlv/generated/tags.ts';
 import { Operation, ResultReason, ResultStatus, BatchErrorContinuationOption } from '../../src/ttlv/generated/enumerations.ts';
-import { structure, integer, child } from '../../src/kmip/items.ts';
+import { structure, integer, byteString, child } from '../../src/kmip/items.ts';
 import { parseResponseMessage } from '../../src/kmip/message.ts';
 import { startServer, type RunningServer } from '../../src/server/listener.ts';
 import { KmipClient, type KmipClientOptions } from '../../src/client/index.ts';
@@ -164,6 +164,23 @@ describe('TLS transport limits', () => {
       await waitFor(() => s.lines.some((l) => l.includes('"event":"frame_too_large"')));
       // The server itself is fine.
       expect(await tryExchange(clientOpts(s.server))).toBe('answered');
+    } finally {
+      await s.server.close();
+    }
+  });
+
+  it('read-ahead is bounded: 100 pipelined requests with a depth of 4 are all answered, in order', async () => {
+    const s = await serve({ maxPipelineDepth: 4 });
+    try {
+      const c = await KmipClient.connect(clientOpts(s.server));
+      // ~1 KiB each, so the 100 requests span several TLS records and reading must pause and resume.
+      const sends = Array.from({ length: 100 }, (_, i) => c.sendBytes(encode(request(V21, [{
+        operation: Operation.Validate, uniqueBatchItemId: Buffer.from([i]),
+        payload: structure(Tag.RequestPayload, [integer(Tag.DataLength, i % 3), byteString(Tag.Data, Buffer.alloc(1000, i))]),
+      }]))));
+      const ids = (await Promise.all(sends)).map((b) => parseResponseMessage(decode(b)).batchItems[0]!.uniqueBatchItemId![0]);
+      expect(ids).toEqual(Array.from({ length: 100 }, (_, i) => i));
+      await c.close();
     } finally {
       await s.server.close();
     }
