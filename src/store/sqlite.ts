@@ -79,7 +79,7 @@ function derivedParams(obj: StoredObject) {
 
 /**
  * The state sets scan() queries separately. Destroyed objects are left out unless asked for
- * (the 2.x Storage Status Mask, KMIP 2.1 §6.1.28; 1.x Locate never returns them).
+ * (Storage Status Mask, absent = on-line only; Destroyed Storage 0x4 is 2.x, KMIP 2.1 §6.1.28).
  * Several states over a wide candidate set are walked one index range per state and merged:
  * `state IN (…) ORDER BY created_seq` would sort every matching row for each page. A Name or
  * Object Group lookup is already walked in creation order, so one query suffices there.
