@@ -6,9 +6,23 @@ import type { L1Provider } from '../../src/hsm/types.ts';
 export interface L1ContractSubject {
   provider: L1Provider;
   dispose?: () => Promise<void>;
+  /**
+   * Optional hooks acting on the key behind the provider's back, as the customer would in
+   * their own HSM or KMS console. Each is tested only when the subject offers it.
+   */
+  revokeKey?: () => Promise<void>;
+  disableKey?: () => Promise<void>;
+  /** Undoes disableKey. */
+  enableKey?: () => Promise<void>;
 }
 
-export function runL1ProviderContract(label: string, factory: () => Promise<L1ContractSubject>): void {
+/** Which optional hooks the subjects of a provider offer; the matching tests are skipped otherwise. */
+export interface L1ContractCapabilities {
+  revoke?: boolean;
+  disable?: boolean;
+}
+
+export function runL1ProviderContract(label: string, factory: () => Promise<L1ContractSubject>, caps: L1ContractCapabilities = {}): void {
   describe(`L1 provider contract: ${label}`, () => {
     let subject: L1ContractSubject | undefined;
     const open = async () => {
@@ -56,6 +70,34 @@ export function runL1ProviderContract(label: string, factory: () => Promise<L1Co
       }
       await expect(l1.unwrap(blob.subarray(0, blob.length - 1), 'ctx')).rejects.toThrow();
       await expect(l1.unwrap(Buffer.alloc(0), 'ctx')).rejects.toThrow();
+    });
+
+    it.skipIf(!caps.revoke)('revoking the key behind the provider: status revoked, unwrap and wrap refused', async () => {
+      const l1 = await open();
+      if (subject!.revokeKey === undefined) throw new Error('capability revoke declared but the subject has no revokeKey hook');
+      const blob = await l1.wrap(Buffer.alloc(32, 3), 'ctx');
+      await subject!.revokeKey();
+      const st = await l1.status();
+      expect(st.state).toBe('revoked');
+      expect(st.state !== 'active' && st.detail.length).toBeGreaterThan(0);
+      await expect(l1.unwrap(blob, 'ctx')).rejects.toThrow();
+      await expect(l1.wrap(Buffer.alloc(32, 3), 'ctx')).rejects.toThrow();
+    });
+
+    it.skipIf(!caps.disable)('disabling the key: status disabled and unwrap refused; enabling it again restores both', async () => {
+      const l1 = await open();
+      if (subject!.disableKey === undefined || subject!.enableKey === undefined) {
+        throw new Error('capability disable declared but the subject lacks disableKey/enableKey hooks');
+      }
+      const blob = await l1.wrap(Buffer.alloc(32, 4), 'ctx');
+      await subject!.disableKey();
+      const st = await l1.status();
+      expect(st.state).toBe('disabled');
+      expect(st.state !== 'active' && st.detail.length).toBeGreaterThan(0);
+      await expect(l1.unwrap(blob, 'ctx')).rejects.toThrow();
+      await subject!.enableKey();
+      expect(await l1.status()).toEqual({ state: 'active' });
+      expect(await l1.unwrap(blob, 'ctx')).toEqual(Buffer.alloc(32, 4));
     });
 
     it('reports active status and describes itself', async () => {
