@@ -244,9 +244,6 @@ class UndoJournal implements ObjectRepository {
   }
 }
 
-let messageCounter = 0;
-const BOOT_ID = randomBytes(4).toString('hex').toUpperCase();
-
 export class KmipEngine {
   private readonly now: () => Date;
   constructor(private readonly opts: EngineOptions) {
@@ -307,11 +304,10 @@ export class KmipEngine {
   }
 
   private responseHeader(v: ProtocolVersion, header: RequestHeader | undefined) {
-    const h: Parameters<typeof buildResponseMessage>[0] = {
-      protocolVersion: v,
-      timeStamp: this.now(),
-      serverCorrelationValue: `${BOOT_ID}-${(++messageCounter).toString(16).toUpperCase()}`,
-    };
+    // No Server Correlation Value is volunteered: PyKMIP 0.10 (a real client, CLIENTS.md)
+    // cannot parse a 1.4/2.0 response header that carries one. The client's own
+    // correlation value is echoed only when it sent one (1.4 s.6.19).
+    const h: Parameters<typeof buildResponseMessage>[0] = { protocolVersion: v, timeStamp: this.now() };
     if (header?.clientCorrelationValue !== undefined) h.clientCorrelationValue = header.clientCorrelationValue;
     return h;
   }

@@ -247,6 +247,14 @@ describe('executor: batch items', () => {
     expect(r13.header.clientCorrelationValue).toBeUndefined();
   });
 
+  it('volunteers nothing in the response header (PyKMIP 0.10 cannot parse correlation values)', async () => {
+    for (const v of [V14, { major: 2, minor: 0 }, V21]) {
+      const out = decode(await testEngine().engine.handleBytes(encode(request(v, [{ operation: Operation.DiscoverVersions }])), IDENTITY));
+      const header = (out as Struct).value[0] as Struct;
+      expect(header.value.map((c) => c.tag)).toEqual([Tag.ProtocolVersion, Tag.TimeStamp, Tag.BatchCount]);
+    }
+  });
+
   it('Discover Versions with an offered list returns the intersection', async () => {
     const payload = structure(Tag.RequestPayload, [protocolVersionItem({ major: 3, minor: 0 }), protocolVersionItem(V12)]);
     const r = await run(request(V12, [{ operation: Operation.DiscoverVersions, payload }]));
