@@ -72,6 +72,11 @@ describe('PyKMIP client against OpenKCM over mutual TLS', () => {
         { timeout: 90_000, maxBuffer: 4 << 20 },
       );
       const r = JSON.parse(stdout) as Report;
+      // First, every answer must have been readable by the client at all.
+      const unreadable = Object.entries(r)
+        .filter(([, o]) => typeof o === 'object' && o !== null && 'error' in o && o.error !== undefined)
+        .map(([step, o]) => `${step}: ${(o as { error: string }).error}`);
+      expect(unreadable, 'PyKMIP could not process these answers').toEqual([]);
 
       if (version !== '1.0') {
         const versions = success(r, 'discover_versions') as string[];
