@@ -3,7 +3,7 @@ import { Operation, ResultReason } from '../ttlv/generated/enumerations.ts';
 import { Tag } from '../ttlv/generated/tags.ts';
 import type { TtlvItem } from '../ttlv/types.ts';
 import { KmipError } from '../kmip/errors.ts';
-import { child, integer, required } from '../kmip/items.ts';
+import { child, integer, required, structure } from '../kmip/items.ts';
 import type { ManagedObject } from '../kmip/object.ts';
 import { ATTRIBUTE_RULES, attributeIn, checkClientAttributes, sameAttribute } from '../policy/attributes.ts';
 import { applyTimeTransitions } from '../policy/lifecycle.ts';
@@ -61,7 +61,10 @@ export const addAttribute = defineOperation(Operation.AddAttribute, 'AddAttribut
   applyTimeTransitions(obj, now); // an Activation Date in the past activates at once (s.4.57)
   touch(obj, now);
   await ctx.objects.save(obj);
-  // For a 1.x client the adapter answers with Attribute{Name, Index, Value}: give it the
-  // index of the new instance (1.4 s.4.14).
-  return ctx.version.major < 2 ? uidResponse(uid, integer(Tag.AttributeIndex, existing.length)) : uidResponse(uid);
+  // 1.4 s.4.14: the 1.x response repeats the attribute with the index the server gave it;
+  // the adapter turns New Attribute + Attribute Index into Attribute{Name, Index, Value}.
+  // 2.x answers with the Unique Identifier alone (2.1 s.6.1.2).
+  return ctx.version.major < 2
+    ? uidResponse(uid, structure(Tag.NewAttribute, [attr]), integer(Tag.AttributeIndex, existing.length))
+    : uidResponse(uid);
 });

@@ -2,7 +2,7 @@
 import { Operation, ResultReason } from '../ttlv/generated/enumerations.ts';
 import { Tag } from '../ttlv/generated/tags.ts';
 import { KmipError } from '../kmip/errors.ts';
-import { child, integer, optInt, required } from '../kmip/items.ts';
+import { child, integer, optInt, required, structure } from '../kmip/items.ts';
 import { attributeIn, checkClientAttributes, itemsEqual, sameAttribute } from '../policy/attributes.ts';
 import { applyTimeTransitions } from '../policy/lifecycle.ts';
 import { assertNameUnique, assertOneWay } from './add-attribute.ts';
@@ -44,5 +44,8 @@ export const modifyAttribute = defineOperation(Operation.ModifyAttribute, 'Modif
   applyTimeTransitions(obj, now);
   touch(obj, now);
   await ctx.objects.save(obj);
-  return ctx.version.major < 2 ? uidResponse(uid, integer(Tag.AttributeIndex, positions.indexOf(pos))) : uidResponse(uid);
+  // 1.4 s.4.15: the 1.x response repeats the modified attribute (as now stored) and its index.
+  return ctx.version.major < 2
+    ? uidResponse(uid, structure(Tag.NewAttribute, [attr]), integer(Tag.AttributeIndex, positions.indexOf(pos)))
+    : uidResponse(uid);
 });

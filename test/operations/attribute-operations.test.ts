@@ -13,6 +13,8 @@ import { setAttribute } from '../../src/operations/set-attribute.ts';
 import { modifyAttribute } from '../../src/operations/modify-attribute.ts';
 import { deleteAttribute } from '../../src/operations/delete-attribute.ts';
 import type { OperationHandler } from '../../src/operations/types.ts';
+import { Operation } from '../../src/ttlv/generated/enumerations.ts';
+import { requestToInternal, responseFromInternal } from '../../src/kmip/adapters/index.ts';
 import { makeContextFor, makeTestContext, type TestContext } from '../helpers/context.ts';
 
 const P = (...items: TtlvItem[]): Struct => structure(Tag.RequestPayload, items);
@@ -121,6 +123,39 @@ describe('AddAttribute', () => {
     const uid = await newKey();
     await addAttribute.run(t.ctx, P(UID(uid), NEW(dateTime(Tag.ActivationDate, new Date(Date.now() - 5000)))));
     expect(await attrsOf(uid, Tag.State)).toEqual([enumeration(Tag.State, State.Active)]);
+  });
+});
+
+describe('1.x Add / Modify Attribute responses repeat the attribute (1.4 s.4.14, s.4.15)', () => {
+  const V14 = { major: 1, minor: 4 };
+  const v1Attr = (n: string, value: TtlvItem, index?: number) => structure(Tag.Attribute, [
+    textString(Tag.AttributeName, n), ...(index === undefined ? [] : [integer(Tag.AttributeIndex, index)]), { ...value, tag: Tag.AttributeValue } as TtlvItem,
+  ]);
+  it('Add: the 1.x response is Unique Identifier + Attribute with the new index', async () => {
+    const uid = await newKey(name('a0'));
+    const v1 = await makeContextFor(t.store, t.protector, 'test-tenant', 'test-service', { version: V14 });
+    const req = requestToInternal(V14, Operation.AddAttribute, P(UID(uid), v1Attr('Name', name('a1'))));
+    const res = responseFromInternal(V14, Operation.AddAttribute, await addAttribute.run(v1.ctx, req));
+    expect(res.value).toEqual([UID(uid), v1Attr('Name', name('a1'), 1)]);
+    const first = responseFromInternal(V14, Operation.AddAttribute, await addAttribute.run(v1.ctx,
+      requestToInternal(V14, Operation.AddAttribute, P(UID(uid), v1Attr('x-Barcode', textString(Tag.AttributeValue, 'B7'))))));
+    // index 0 is not written, as in the OASIS 1.4 vectors (AX-M-1-14)
+    expect(first.value).toEqual([UID(uid), v1Attr('x-Barcode', textString(Tag.AttributeValue, 'B7'))]);
+  });
+  it('Modify: the 1.x response is Unique Identifier + the attribute as now stored', async () => {
+    const uid = await newKey(name('b0'), name('b1'));
+    const v1 = await makeContextFor(t.store, t.protector, 'test-tenant', 'test-service', { version: V14 });
+    const req = requestToInternal(V14, Operation.ModifyAttribute, P(UID(uid), v1Attr('Name', name('b9'), 1)));
+    const res = responseFromInternal(V14, Operation.ModifyAttribute, await modifyAttribute.run(v1.ctx, req));
+    expect(res.value).toEqual([UID(uid), v1Attr('Name', name('b9'), 1)]);
+  });
+  it('2.x: Add and Modify answer the Unique Identifier alone (2.1 s.6.1.2, s.6.1.34)', async () => {
+    const uid = await newKey();
+    const V21 = { major: 2, minor: 1 };
+    const added = responseFromInternal(V21, Operation.AddAttribute, await addAttribute.run(t.ctx, P(UID(uid), NEW(textString(Tag.Comment, 'c')))));
+    expect(added.value).toEqual([UID(uid)]);
+    const modified = responseFromInternal(V21, Operation.ModifyAttribute, await modifyAttribute.run(t.ctx, P(UID(uid), NEW(textString(Tag.Comment, 'd')))));
+    expect(modified.value).toEqual([UID(uid)]);
   });
 });
 
