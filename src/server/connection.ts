@@ -38,7 +38,10 @@ export function identityFromCertificate(cert: PeerCertificate): ClientIdentity {
     .split(/,\s*/)
     .map((s) => s.trim())
     .filter(Boolean);
-  const fingerprint = cert.raw ? createHash('sha256').update(cert.raw).digest('hex') : (cert.fingerprint256 ?? '').replace(/:/g, '').toLowerCase();
+  // Without the certificate there is no identity; serving anyway would make every such
+  // connection the same anonymous caller, so the listener drops it instead.
+  if (!cert.raw || cert.raw.length === 0) throw new Error('the TLS session carries no client certificate');
+  const fingerprint = createHash('sha256').update(cert.raw).digest('hex');
   return { subject: formatSubject(cert.subject), sans, fingerprint, tenant: DEFAULT_TENANT, service: DEFAULT_SERVICE };
 }
 

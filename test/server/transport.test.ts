@@ -79,6 +79,35 @@ describe('TLS transport', () => {
     expect(line.identity.tenant).toBe('default');
   });
 
+  it('allows TLS session resumption (Veeam reuses sessions, CLIENTS.md)', async () => {
+    const base = { host: '127.0.0.1', port: s.server.address().port, ca: pki.ca.certPem, cert: pki.client.certPem, key: pki.client.keyPem, servername: 'localhost' };
+    const exchange = (session?: Buffer) => new Promise<{ reused: boolean; session: Buffer | undefined }>((resolve, reject) => {
+      let saved: Buffer | undefined;
+      const sock = tlsConnect({ ...base, ...(session ? { session } : {}) });
+      sock.on('session', (sess: Buffer) => { saved = sess; });
+      sock.once('error', reject);
+      sock.once('secureConnect', () => {
+        sock.write(discover());
+        sock.once('data', () => {
+          const reused = sock.isSessionReused();
+          sock.end();
+          sock.once('close', () => resolve({ reused, session: saved }));
+        });
+      });
+    });
+    const first = await exchange();
+    expect(first.reused).toBe(false);
+    expect(first.session).toBeDefined();
+    const before = s.lines.length;
+    const second = await exchange(first.session);
+    expect(second.reused).toBe(true);
+    // A resumed session still carries the client certificate: the identity is not lost.
+    await waitFor(() => s.lines.slice(before).some((l) => l.includes('"event":"batch_item"')));
+    const line = JSON.parse(s.lines.slice(before).find((l) => l.includes('"event":"batch_item"'))!);
+    expect(line.identity.subject).toMatch(/CN=openkcm-dev-client/);
+    expect(line.identity.fingerprint).toMatch(/^[0-9a-f]{64}$/);
+  });
+
   it('refuses a client without a certificate', async () => {
     expect(await tryExchange({ ...clientOpts(s.server), cert: undefined as unknown as string, key: undefined as unknown as string })).toBe('refused');
   });
