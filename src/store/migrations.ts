@@ -93,6 +93,49 @@ DROP INDEX object_groups_by_group;
 CREATE UNIQUE INDEX object_groups_by_group ON object_groups (tenant, grp, created_seq DESC, uid);
 `,
   },
+  {
+    version: 4,
+    name: 'key hierarchy: tenant L1 pointers, L2 and L3 keys',
+    sql: `
+-- The key hierarchy (DESIGN.md §2). Only wrapped blobs are stored: an L2 wrapped by the
+-- tenant's L1 (outside OpenKCM), an L3 wrapped by an L2. There is deliberately no column or
+-- table holding any other copy of an L2: without the tenant's L1, nothing below it opens.
+
+-- The tenant's L1 pointer: a description of the provider and key (JSON, never a secret) and
+-- its state. 'disabled' is the kill switch: the tenant stays sealed until re-enabled.
+CREATE TABLE tenants_l1 (
+  tenant TEXT PRIMARY KEY,
+  provider_ref TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('active', 'disabled')),
+  updated_at INTEGER NOT NULL
+);
+
+-- One current L2 per tenant. Rotation re-wraps every L3 under the new L2 and removes the
+-- old L2 in the same transaction, so normally one row per tenant remains.
+CREATE TABLE l2_keys (
+  tenant TEXT NOT NULL,
+  version INTEGER NOT NULL CHECK (version > 0),
+  wrapped BLOB NOT NULL,
+  created_at INTEGER NOT NULL,
+  current INTEGER NOT NULL DEFAULT 0 CHECK (current IN (0, 1)),
+  PRIMARY KEY (tenant, version)
+);
+CREATE UNIQUE INDEX l2_keys_current ON l2_keys (tenant) WHERE current = 1;
+
+-- L3 per (tenant, service), versioned: the current version wraps, every kept version unwraps.
+CREATE TABLE l3_keys (
+  tenant TEXT NOT NULL,
+  service TEXT NOT NULL,
+  version INTEGER NOT NULL CHECK (version > 0),
+  l2_version INTEGER NOT NULL,
+  wrapped BLOB NOT NULL,
+  created_at INTEGER NOT NULL,
+  current INTEGER NOT NULL DEFAULT 0 CHECK (current IN (0, 1)),
+  PRIMARY KEY (tenant, service, version)
+);
+CREATE UNIQUE INDEX l3_keys_current ON l3_keys (tenant, service) WHERE current = 1;
+`,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

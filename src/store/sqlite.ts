@@ -30,6 +30,41 @@ export class StoreSchemaError extends Error {
   override readonly name = 'StoreSchemaError';
 }
 
+/** A tenant's L1 pointer (migration 4): provider description (JSON, no secrets) and state. */
+export interface TenantL1Row {
+  tenant: string;
+  providerRef: string;
+  state: 'active' | 'disabled';
+  updatedAt: number;
+}
+
+/** An L2 key wrapped by the tenant's L1. */
+export interface L2KeyRow {
+  tenant: string;
+  version: number;
+  wrapped: Buffer;
+  createdAt: number;
+  current: boolean;
+}
+
+/** A version of a service's L3 key, wrapped by the tenant's L2 version `l2Version`. */
+export interface L3KeyRow {
+  tenant: string;
+  service: string;
+  version: number;
+  l2Version: number;
+  wrapped: Buffer;
+  createdAt: number;
+  current: boolean;
+}
+
+export interface WrappedValueRow {
+  uid: string;
+  tenant: string;
+  service: string;
+  wrappedValue: Buffer;
+}
+
 interface ObjectRow {
   uid: string;
   tenant: string;
@@ -348,6 +383,142 @@ export class SqliteStore implements ObjectStore {
     return this.db.transaction(() => {
       this.stmt('INSERT INTO system_blobs (name, blob, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING').run(name, blob, Date.now());
       return (this.stmt('SELECT blob FROM system_blobs WHERE name = ?').get(name) as { blob: Buffer }).blob;
+    }).immediate();
+  }
+
+  async deleteSystemBlob(name: string): Promise<boolean> {
+    return this.stmt('DELETE FROM system_blobs WHERE name = ?').run(name).changes > 0;
+  }
+
+  // --- key hierarchy (migration 4); only wrapped blobs, see src/hierarchy/keyring.ts ---
+
+  async getTenantL1(tenant: string): Promise<TenantL1Row | undefined> {
+    const r = this.stmt('SELECT tenant, provider_ref, state, updated_at FROM tenants_l1 WHERE tenant = ?').get(tenant) as
+      | { tenant: string; provider_ref: string; state: 'active' | 'disabled'; updated_at: number }
+      | undefined;
+    return r === undefined ? undefined : { tenant: r.tenant, providerRef: r.provider_ref, state: r.state, updatedAt: r.updated_at };
+  }
+
+  async putTenantL1(tenant: string, providerRef: string, state: 'active' | 'disabled'): Promise<void> {
+    this.stmt(
+      'INSERT INTO tenants_l1 (tenant, provider_ref, state, updated_at) VALUES (?, ?, ?, ?) ' +
+        'ON CONFLICT (tenant) DO UPDATE SET provider_ref = excluded.provider_ref, state = excluded.state, updated_at = excluded.updated_at',
+    ).run(tenant, providerRef, state, Date.now());
+  }
+
+  /** Every tenant that has an L1 pointer or an L2. */
+  async listHierarchyTenants(): Promise<string[]> {
+    const rows = this.stmt('SELECT tenant FROM tenants_l1 UNION SELECT tenant FROM l2_keys ORDER BY tenant').all() as { tenant: string }[];
+    return rows.map((r) => r.tenant);
+  }
+
+  async listL2Keys(tenant: string): Promise<L2KeyRow[]> {
+    const rows = this.stmt('SELECT tenant, version, wrapped, created_at, current FROM l2_keys WHERE tenant = ? ORDER BY version').all(tenant) as {
+      tenant: string; version: number; wrapped: Buffer; created_at: number; current: number;
+    }[];
+    return rows.map((r) => ({ tenant: r.tenant, version: r.version, wrapped: r.wrapped, createdAt: r.created_at, current: r.current === 1 }));
+  }
+
+  /**
+   * Inserts the tenant's first L2 (version 1, current) unless the tenant has one already;
+   * false when another writer got there first (the caller re-reads and uses that one).
+   */
+  async insertFirstL2Key(tenant: string, wrapped: Buffer): Promise<boolean> {
+    return this.db.transaction(() => {
+      if (this.stmt('SELECT 1 FROM l2_keys WHERE tenant = ? LIMIT 1').get(tenant) !== undefined) return false;
+      this.stmt('INSERT INTO l2_keys (tenant, version, wrapped, created_at, current) VALUES (?, 1, ?, ?, 1)').run(tenant, wrapped, Date.now());
+      return true;
+    }).immediate();
+  }
+
+  async listL3Keys(tenant: string, service?: string): Promise<L3KeyRow[]> {
+    const cols = 'tenant, service, version, l2_version, wrapped, created_at, current';
+    const rows = (
+      service === undefined
+        ? this.stmt(`SELECT ${cols} FROM l3_keys WHERE tenant = ? ORDER BY service, version`).all(tenant)
+        : this.stmt(`SELECT ${cols} FROM l3_keys WHERE tenant = ? AND service = ? ORDER BY version`).all(tenant, service)
+    ) as { tenant: string; service: string; version: number; l2_version: number; wrapped: Buffer; created_at: number; current: number }[];
+    return rows.map((r) => ({
+      tenant: r.tenant, service: r.service, version: r.version, l2Version: r.l2_version, wrapped: r.wrapped, createdAt: r.created_at, current: r.current === 1,
+    }));
+  }
+
+  /**
+   * Adds an L3 version and makes it the service's current one. The version is chosen by the
+   * caller (it is bound into the blob's associated data), so a concurrent writer that took
+   * the same number makes this return false; `expectedCurrent` (undefined: the service has
+   * no L3 yet) guards against rotating past a version this caller has not seen.
+   */
+  async insertL3Key(row: { tenant: string; service: string; version: number; l2Version: number; wrapped: Buffer }, expectedCurrent: number | undefined): Promise<boolean> {
+    return this.db.transaction(() => {
+      const cur = this.stmt('SELECT version FROM l3_keys WHERE tenant = ? AND service = ? AND current = 1').get(row.tenant, row.service) as { version: number } | undefined;
+      if (cur?.version !== expectedCurrent) return false;
+      if (this.stmt('SELECT 1 FROM l3_keys WHERE tenant = ? AND service = ? AND version = ?').get(row.tenant, row.service, row.version) !== undefined) return false;
+      this.stmt('UPDATE l3_keys SET current = 0 WHERE tenant = ? AND service = ? AND current = 1').run(row.tenant, row.service);
+      this.stmt('INSERT INTO l3_keys (tenant, service, version, l2_version, wrapped, created_at, current) VALUES (?, ?, ?, ?, ?, ?, 1)').run(
+        row.tenant, row.service, row.version, row.l2Version, row.wrapped, Date.now(),
+      );
+      return true;
+    }).immediate();
+  }
+
+  /**
+   * L2 rotation in one transaction: the new L2 becomes current, every listed L3 row gets its
+   * re-wrapped blob, and the other L2 versions are deleted (nothing references them any
+   * more). False, with nothing changed, when the current L2 is not `oldVersion` or an L3 row
+   * of the tenant is not in `l3s` (another writer rotated or added one meanwhile).
+   */
+  async replaceL2Key(
+    tenant: string,
+    oldVersion: number,
+    next: { version: number; wrapped: Buffer },
+    l3s: readonly { service: string; version: number; wrapped: Buffer }[],
+  ): Promise<boolean> {
+    return this.db.transaction(() => {
+      const cur = this.stmt('SELECT version FROM l2_keys WHERE tenant = ? AND current = 1').get(tenant) as { version: number } | undefined;
+      if (cur?.version !== oldVersion) return false;
+      const count = (this.stmt('SELECT COUNT(*) AS n FROM l3_keys WHERE tenant = ?').get(tenant) as { n: number }).n;
+      if (count !== l3s.length) return false;
+      this.stmt('UPDATE l2_keys SET current = 0 WHERE tenant = ?').run(tenant);
+      this.stmt('INSERT INTO l2_keys (tenant, version, wrapped, created_at, current) VALUES (?, ?, ?, ?, 1)').run(tenant, next.version, next.wrapped, Date.now());
+      const upd = this.stmt('UPDATE l3_keys SET wrapped = ?, l2_version = ? WHERE tenant = ? AND service = ? AND version = ?');
+      for (const l3 of l3s) {
+        if (upd.run(l3.wrapped, next.version, tenant, l3.service, l3.version).changes !== 1) throw new StoreConflictError(`L3 ${l3.service} v${l3.version} of ${tenant} vanished during L2 rotation`);
+      }
+      this.stmt('DELETE FROM l2_keys WHERE tenant = ? AND version <> ?').run(tenant, next.version);
+      return true;
+    }).immediate();
+  }
+
+  /**
+   * Wrapped object values in uid order, after `afterUid` (keyset paging), optionally of one
+   * tenant / service, optionally only those whose first byte (the blob format) is `format`.
+   */
+  async scanWrappedValues(q: { tenant?: string; service?: string; afterUid?: string; format?: number; limit: number }): Promise<WrappedValueRow[]> {
+    const where = ['wrapped_value IS NOT NULL', 'uid > ?'];
+    const params: unknown[] = [q.afterUid ?? ''];
+    if (q.tenant !== undefined) { where.push('tenant = ?'); params.push(q.tenant); }
+    if (q.service !== undefined) { where.push('service = ?'); params.push(q.service); }
+    if (q.format !== undefined) { where.push('substr(wrapped_value, 1, 1) = ?'); params.push(Buffer.of(q.format)); }
+    params.push(q.limit);
+    const rows = this.stmt(`SELECT uid, tenant, service, wrapped_value FROM objects WHERE ${where.join(' AND ')} ORDER BY uid LIMIT ?`).all(...params) as {
+      uid: string; tenant: string; service: string; wrapped_value: Buffer;
+    }[];
+    return rows.map((r) => ({ uid: r.uid, tenant: r.tenant, service: r.service, wrappedValue: r.wrapped_value }));
+  }
+
+  /**
+   * Re-wrapping: replaces each object's wrapped value when it is still `expected` (a writer
+   * that saved meanwhile wins; its value is wrapped under the current keys anyway). The
+   * revision is unchanged: the object's content is the same. Returns how many were replaced.
+   */
+  async replaceWrappedValues(changes: readonly { tenant: string; uid: string; expected: Buffer; next: Buffer }[]): Promise<number> {
+    if (changes.length === 0) return 0;
+    const upd = this.stmt('UPDATE objects SET wrapped_value = ? WHERE uid = ? AND tenant = ? AND wrapped_value = ?');
+    return this.db.transaction(() => {
+      let n = 0;
+      for (const c of changes) n += upd.run(c.next, c.uid, c.tenant, c.expected).changes;
+      return n;
     }).immediate();
   }
 
