@@ -405,9 +405,9 @@ export class KmipEngine {
     }
     const handler = this.opts.operations.get(op);
     if (handler === undefined) return fail(ResultReason.OperationNotSupported, `operation ${operationName(op)} is not supported`);
-    if (!atLeast(v, handler.since)) {
-      return fail(ResultReason.OperationNotSupported, `operation ${handler.name} is not defined in KMIP ${versionString(v)} (since ${handler.since})`);
-    }
+    // No refusal of an operation newer than the request's version (handler.since): the
+    // spec does not ask for one and real 1.0 clients (HPE Ezmeral, CLIENTS.md) send
+    // Discover Versions, a 1.1 operation, as a ping. The adapters shape the payloads by version.
     const ctx: OperationContext = {
       version: v, identity, objects, batch, now: this.now, log, server: this.opts.server, operations: this.opts.operations,
     };
