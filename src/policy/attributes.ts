@@ -25,8 +25,12 @@ import { enumeration, textString } from '../kmip/items.ts';
  * - `create`: the client may supply it in Create/Register (templates in 1.x); afterwards only
  *   what `clientModifiable` / `clientDeletable` allow.
  * - `client`: the client may add it at any time (Add Attribute).
+ * - `derived`: the server sets it from the object itself ("Implicitly set by Register,
+ *   Certify, Re-certify"), but a client may state it in Register, where the operation checks
+ *   it against the object (BL-M-10 registers a certificate with Certificate Type X_509);
+ *   read-only afterwards, like `server`.
  */
-export type SetBy = 'server' | 'create' | 'client';
+export type SetBy = 'server' | 'create' | 'client' | 'derived';
 
 export interface AttributeRule {
   readonly tag: number;
@@ -44,9 +48,20 @@ export interface AttributeRule {
   readonly removed?: string;
 }
 
-const SYMMETRIC: readonly number[] = [ObjectType.SymmetricKey, ObjectType.SplitKey];
 const ASYMMETRIC: readonly number[] = [ObjectType.PublicKey, ObjectType.PrivateKey];
 const CERT: readonly number[] = [ObjectType.Certificate];
+/**
+ * The Managed Cryptographic Objects (2.1 s.2: every managed object but Opaque Object).
+ * Process Start Date and Protect Stop Date apply to them: the 1.4 rule tables (s.3.25,
+ * s.3.26) list only symmetric and split keys, but their definitions speak of "a Managed
+ * Cryptographic Object" and the OASIS profile vectors of both versions set them on other
+ * cryptographic objects and expect success: Secret Data (BL-M-4-21), private and public keys
+ * (CS-AC-M-8-14, CS-AC-M-8-21).
+ */
+const CRYPTOGRAPHIC: readonly number[] = [
+  ObjectType.Certificate, ObjectType.SymmetricKey, ObjectType.PublicKey, ObjectType.PrivateKey,
+  ObjectType.SplitKey, ObjectType.SecretData, ObjectType.PGPKey,
+];
 
 type Row = [TagName, ItemTypeName, 'single' | 'multi', SetBy, 'mod' | '-', 'del' | '-', (readonly number[])?, (readonly number[])?];
 
@@ -60,7 +75,7 @@ const ROWS: Row[] = [
   ['AlwaysSensitive', 'Boolean', 'single', 'server', '-', '-'],
   ['ApplicationSpecificInformation', 'Structure', 'multi', 'client', 'mod', 'del'],
   ['ArchiveDate', 'DateTime', 'single', 'server', '-', '-'],
-  ['CertificateType', 'Enumeration', 'single', 'server', '-', '-', CERT],
+  ['CertificateType', 'Enumeration', 'single', 'derived', '-', '-', CERT],
   ['CertificateLength', 'Integer', 'single', 'server', '-', '-', CERT],
   ['Comment', 'TextString', 'single', 'client', 'mod', 'del'],
   ['CompromiseDate', 'DateTime', 'single', 'server', '-', '-'],
@@ -77,7 +92,7 @@ const ROWS: Row[] = [
   ['Digest', 'Structure', 'multi', 'server', '-', '-'],
   ['DigitalSignatureAlgorithm', 'Enumeration', 'multi', 'server', '-', '-', CERT],
   ['Extractable', 'Boolean', 'single', 'client', 'mod', '-'], // (client may only clear it)
-  ['Fresh', 'Boolean', 'single', 'server', '-', '-'],
+  ['Fresh', 'Boolean', 'single', 'create', '-', '-'], // initially set by server or client (1.4 s.3.34; BL-M-13)
   ['InitialDate', 'DateTime', 'single', 'server', '-', '-'],
   ['KeyFormatType', 'Enumeration', 'single', 'server', '-', '-'],
   ['KeyValueLocation', 'Structure', 'multi', 'create', '-', '-'],
@@ -93,8 +108,8 @@ const ROWS: Row[] = [
   ['OpaqueDataType', 'Enumeration', 'single', 'create', '-', '-', [ObjectType.OpaqueObject]],
   ['OriginalCreationDate', 'DateTime', 'single', 'create', '-', '-'],
   ['PKCS_12FriendlyName', 'TextString', 'single', 'client', 'mod', 'del'],
-  ['ProcessStartDate', 'DateTime', 'single', 'client', 'mod', '-', SYMMETRIC, [State.PreActive]],
-  ['ProtectStopDate', 'DateTime', 'single', 'client', 'mod', '-', SYMMETRIC, [State.PreActive]],
+  ['ProcessStartDate', 'DateTime', 'single', 'client', 'mod', '-', CRYPTOGRAPHIC, [State.PreActive]],
+  ['ProtectStopDate', 'DateTime', 'single', 'client', 'mod', '-', CRYPTOGRAPHIC, [State.PreActive]],
   ['ProtectionLevel', 'Enumeration', 'single', 'create', '-', '-'],
   ['ProtectionPeriod', 'Interval', 'single', 'client', 'mod', 'del'],
   ['ProtectionStorageMask', 'Integer', 'single', 'server', '-', '-'],
@@ -219,7 +234,10 @@ export function checkClientAttributes(attrs: TtlvItem[], when: AttributeChange, 
     }
     switch (when) {
       case 'create':
+        if (rule.setBy === 'server' || rule.setBy === 'derived') fail(ResultReason.AttributeReadOnly, `${rule.name} is set by the server`);
+        break;
       case 'register':
+        // a `derived` attribute may be stated; Register checks it against the object
         if (rule.setBy === 'server') fail(ResultReason.AttributeReadOnly, `${rule.name} is set by the server`);
         break;
       case 'add':

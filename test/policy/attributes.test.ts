@@ -77,8 +77,30 @@ describe('checkClientAttributes', () => {
     expect(reasonOf(() => checkClientAttributes([enumeration(Tag.KeyFormatType, 1)], 'create'))).toBe(ResultReason.AttributeReadOnly);
     expect(reasonOf(() => checkClientAttributes([integer(Tag.BatchCount, 1)], 'add'))).toBe(ResultReason.InvalidAttribute);
     expect(reasonOf(() => checkClientAttributes([integer(Tag.Description, 1)], 'add'))).toBe(ResultReason.InvalidAttributeValue);
-    expect(reasonOf(() => checkClientAttributes([dateTime(Tag.ProcessStartDate, 1n)], 'add', { objectType: ObjectType.SecretData }))).toBe(ResultReason.InvalidAttribute);
+    expect(reasonOf(() => checkClientAttributes([dateTime(Tag.ProcessStartDate, 1n)], 'add', { objectType: ObjectType.OpaqueObject }))).toBe(ResultReason.InvalidAttribute);
     expect(reasonOf(() => checkClientAttributes([dateTime(Tag.ProcessStartDate, 1n)], 'add', { objectType: ObjectType.SymmetricKey, state: State.PreActive }))).toBeUndefined();
+    expect(reasonOf(() => checkClientAttributes([integer(Tag.CertificateLength, 1)], 'register', { objectType: ObjectType.SymmetricKey }))).toBe(ResultReason.InvalidAttribute);
+  });
+  it('lets Process Start / Protect Stop Date on every cryptographic object (BL-M-4-21, CS-AC-M-8)', () => {
+    for (const objectType of [ObjectType.SecretData, ObjectType.PrivateKey, ObjectType.PublicKey, ObjectType.SymmetricKey, ObjectType.SplitKey]) {
+      for (const tag of [Tag.ProcessStartDate, Tag.ProtectStopDate]) {
+        expect(reasonOf(() => checkClientAttributes([dateTime(tag, 1n)], 'register', { objectType }))).toBeUndefined();
+      }
+    }
+    expect(reasonOf(() => checkClientAttributes([dateTime(Tag.ProtectStopDate, 1n)], 'register', { objectType: ObjectType.OpaqueObject }))).toBe(ResultReason.InvalidAttribute);
+  });
+  it('lets a client state Fresh at creation (BL-M-13) and Certificate Type at Register (BL-M-10), never change them later', () => {
+    const fresh = { tag: Tag.Fresh, type: 'Boolean', value: true } as TtlvItem;
+    expect(reasonOf(() => checkClientAttributes([fresh], 'register'))).toBeUndefined();
+    expect(reasonOf(() => checkClientAttributes([fresh], 'create'))).toBeUndefined();
+    const ct = enumeration(Tag.CertificateType, 1);
+    expect(reasonOf(() => checkClientAttributes([ct], 'register', { objectType: ObjectType.Certificate }))).toBeUndefined();
+    expect(reasonOf(() => checkClientAttributes([ct], 'create', { objectType: ObjectType.Certificate }))).toBe(ResultReason.AttributeReadOnly);
+    for (const when of ['add', 'set', 'modify', 'delete'] as const) {
+      expect(reasonOf(() => checkClientAttributes([fresh], when))).toBe(ResultReason.AttributeReadOnly);
+      expect(reasonOf(() => checkClientAttributes([ct], when, { objectType: ObjectType.Certificate }))).toBe(ResultReason.AttributeReadOnly);
+    }
+    expect(reasonOf(() => checkClientAttributes([{ tag: Tag.Fresh, type: 'Integer', value: 1 }], 'register'))).toBe(ResultReason.InvalidAttributeValue);
   });
   it('accepts client vendor attributes and refuses server ones', () => {
     expect(reasonOf(() => checkClientAttributes([vendor('x', 'Barcode')], 'add'))).toBeUndefined();

@@ -45,26 +45,14 @@ export const newUid = (): string => randomUUID();
 // Client attributes
 
 /**
- * Attributes the server derives from the object itself but that clients send anyway in
- * Register (BL-M-10 sends Certificate Type) or that the profiles let a client set at
- * registration (BL-M-13 registers with Fresh = true). The attribute table marks them
- * server-set; here they are accepted when consistent, then set by the server.
- */
-const REGISTER_TOLERATED: readonly number[] = [Tag.CertificateType, Tag.Fresh];
-
-/**
  * The client's attributes (children of a 2.1 Attributes structure), checked by the policy
  * rules of s.6.1.8.1 / s.6.1.43.1 (server-set attributes refused, single-instance ones not
- * repeated). Returns a fresh array the caller may extend.
+ * repeated; Fresh and, at Register, Certificate Type may be stated by the client — see the
+ * attribute table in policy/attributes.ts). Returns a fresh array the caller may extend.
  */
 export function clientAttributes(attrs: Struct | undefined, when: AttributeChange, objectType: number): TtlvItem[] {
   const list = attrs === undefined ? [] : [...attrs.value];
-  const tolerated = when === 'register' ? list.filter((a) => REGISTER_TOLERATED.includes(a.tag)) : [];
-  checkClientAttributes(list.filter((a) => !tolerated.includes(a)), when, { objectType });
-  for (const a of tolerated) {
-    if (a.tag === Tag.Fresh && a.type !== 'Boolean') throw new KmipError(ResultReason.InvalidAttributeValue, 'Fresh must be a Boolean');
-    if (a.tag === Tag.CertificateType && a.type !== 'Enumeration') throw new KmipError(ResultReason.InvalidAttributeValue, 'Certificate Type must be an Enumeration');
-  }
+  checkClientAttributes(list, when, { objectType });
   return list;
 }
 
