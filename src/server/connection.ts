@@ -110,7 +110,7 @@ export class KmipConnection {
       this.closing = true;
       this.socket.pause();
       // Answers to requests already received still go out, then the connection ends.
-      if (!this.busy && this.queue.length === 0) this.socket.end();
+      if (!this.busy && this.queue.length === 0) this.endAndClose();
       return;
     }
     if (frames.length === 0) return;
@@ -157,7 +157,7 @@ export class KmipConnection {
     } finally {
       this.busy = false;
       if (!this.socket.destroyed) {
-        if (this.closing) this.socket.end();
+        if (this.closing) this.endAndClose();
         else this.socket.setTimeout(this.limits.idleTimeoutMs);
       }
     }
@@ -169,7 +169,16 @@ export class KmipConnection {
     this.closeReason = 'shutdown';
     this.closing = true;
     this.socket.pause();
-    if (!this.busy && this.queue.length === 0) this.socket.end();
+    if (!this.busy && this.queue.length === 0) this.endAndClose();
+  }
+
+  /**
+   * Ends our side once pending writes are flushed, then destroys the socket: a peer that
+   * never closes its own side (it was refused, it is being shut down) cannot keep the
+   * half-open connection alive.
+   */
+  private endAndClose(): void {
+    this.socket.end(() => this.socket.destroy());
   }
 
   destroy(): void {
