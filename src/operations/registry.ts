@@ -18,6 +18,7 @@ import { getAttributeList } from './get-attribute-list.ts';
 import { getAttributes } from './get-attributes.ts';
 import { interop } from './interop.ts';
 import { locate } from './locate.ts';
+import { log } from './log.ts';
 import { modifyAttribute } from './modify-attribute.ts';
 import { query } from './query.ts';
 import { register } from './register.ts';
@@ -31,7 +32,7 @@ const HANDLERS: readonly OperationHandler[] = [
   create, createKeyPair, get, register, reKey, reKeyKeyPair,
   // attributes, lifecycle, Locate, Query (this module's owner)
   activate, addAttribute, check, deleteAttribute, destroy, discoverVersions, getAttributeList,
-  getAttributes, interop, locate, modifyAttribute, query, revoke, setAttribute,
+  getAttributes, interop, locate, log, modifyAttribute, query, revoke, setAttribute,
 ];
 
 function byOperation(handlers: readonly OperationHandler[]): ReadonlyMap<number, OperationHandler> {

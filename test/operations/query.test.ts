@@ -10,6 +10,8 @@ import { query, OPENKCM_SERVER_DESCRIPTION_TAG } from '../../src/operations/quer
 import { discoverVersions } from '../../src/operations/discover-versions.ts';
 import { interop } from '../../src/operations/interop.ts';
 import { OPERATIONS } from '../../src/operations/registry.ts';
+import { log as logOperation, LOG_MESSAGE_MAX_CHARS } from '../../src/operations/log.ts';
+import { pino } from 'pino';
 import { makeContextFor, makeTestContext, type TestContext } from '../helpers/context.ts';
 
 const P = (...items: TtlvItem[]): Struct => structure(Tag.RequestPayload, items);
@@ -89,5 +91,37 @@ describe('Interop', () => {
     }
     await expect(interop.run(t.ctx, P(enumeration(Tag.InteropFunction, 99)))).rejects.toBeInstanceOf(KmipError);
     await expect(interop.run(t.ctx, P())).rejects.toBeInstanceOf(KmipError);
+  });
+});
+
+describe('Log (2.1 s.6.1.27)', () => {
+  function capture(): { lines: Record<string, unknown>[]; logger: ReturnType<typeof pino> } {
+    const lines: Record<string, unknown>[] = [];
+    const logger = pino({ level: 'info' }, { write: (s: string) => { lines.push(JSON.parse(s) as Record<string, unknown>); } });
+    return { lines, logger };
+  }
+  it('writes the message with the identity at info and answers an empty payload (BL-M-1-21)', async () => {
+    const { lines, logger } = capture();
+    t.ctx.log = logger;
+    const res = await logOperation.run(t.ctx, P(textString(Tag.LogMessage, 'Registered a symmetric key.')));
+    expect(res).toEqual(structure(Tag.ResponsePayload, []));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]!.level).toBe(30);
+    expect(lines[0]!.logMessage).toBe('Registered a symmetric key.');
+    expect(lines[0]!.identity).toMatchObject({ tenant: 'test-tenant', service: 'test-service' });
+  });
+  it('cuts a long message and records its length', async () => {
+    const { lines, logger } = capture();
+    t.ctx.log = logger;
+    await logOperation.run(t.ctx, P(textString(Tag.LogMessage, 'a'.repeat(LOG_MESSAGE_MAX_CHARS + 10))));
+    expect((lines[0]!.logMessage as string).length).toBe(LOG_MESSAGE_MAX_CHARS);
+    expect(lines[0]!.logMessageLength).toBe(LOG_MESSAGE_MAX_CHARS + 10);
+  });
+  it('refuses a missing or mistyped Log Message, and 1.x clients', async () => {
+    await expect(logOperation.run(t.ctx, P())).rejects.toMatchObject({ reason: ResultReason.InvalidField });
+    await expect(logOperation.run(t.ctx, P(integer(Tag.LogMessage, 1)))).rejects.toMatchObject({ reason: ResultReason.InvalidField });
+    const v1 = await makeContextFor(t.store, t.protector, 'test-tenant', 'test-service', { version: { major: 1, minor: 4 } });
+    await expect(logOperation.run(v1.ctx, P(textString(Tag.LogMessage, 'x')))).rejects.toMatchObject({ reason: ResultReason.OperationNotSupported });
+    expect(OPERATIONS.get(Operation.Log)).toBe(logOperation);
   });
 });
