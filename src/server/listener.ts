@@ -82,6 +82,9 @@ export async function startServer(
   server.on('tlsClientError', (err, socket) => {
     // No certificate, a certificate of another CA, TLS < 1.2, handshake timeout…
     log.info({ event: 'handshake_failed', remote: `${socket.remoteAddress}:${socket.remotePort}`, err }, 'TLS handshake refused');
+    // With a listener on this event node leaves the socket open (a handshake timeout would
+    // otherwise hold it forever): close it here.
+    socket.destroy();
   });
   server.on('secureConnection', (socket: TLSSocket) => {
     try {

@@ -229,6 +229,20 @@ describe('TLS transport limits', () => {
     }
   });
 
+  it('drops a TCP connection that never completes the TLS handshake', async () => {
+    const s = await serve({ handshakeTimeoutMs: 300 });
+    try {
+      const { connect } = await import('node:net');
+      const sock = connect(s.server.address().port, '127.0.0.1');
+      const t0 = Date.now();
+      await new Promise((r) => sock.once('close', r));
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
+      await waitFor(() => s.lines.some((l) => l.includes('"event":"handshake_failed"')));
+    } finally {
+      await s.server.close();
+    }
+  });
+
   it('refuses connections over the maximum', async () => {
     const s = await serve({ maxConnections: 2 });
     try {
