@@ -3,9 +3,14 @@
 // the test tree, because no AWS KMS emulator can run here. It does not check SigV4
 // signatures; everything else the provider depends on (key states, EncryptionContext as AAD,
 // the exceptions of Encrypt/Decrypt/DescribeKey) behaves as the service documents.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CreateAliasCommand, CreateKeyCommand, DisableKeyCommand, EnableKeyCommand, KMSClient, ScheduleKeyDeletionCommand } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AWS_KMS_BLOB_V1, AwsKmsL1Provider, encryptionContextFor, type AwsKmsL1Options } from '../../src/hsm/aws-kms.ts';
+import { openL1Provider, parseL1Config, type L1Config } from '../../src/hsm/index.ts';
 import { L1Error } from '../../src/hsm/software.ts';
 import { runL1ProviderContract } from './contract.ts';
 import { KmsEndpoint } from './kms-endpoint.ts';
@@ -239,5 +244,83 @@ describe('AwsKmsL1Provider', () => {
     await l1.close();
     expect(await l1.status()).toEqual({ state: 'unreachable', detail: 'aws-kms: provider is closed' });
     await expect(l1.wrap(Buffer.from('x'), 'c')).rejects.toThrow(/closed/);
+  });
+});
+
+describe('openL1Provider / parseL1Config', () => {
+  it('opens the aws-kms provider from a typed config, credentials looked up in the given env', async () => {
+    const { id } = await createKey();
+    const cfg: L1Config = { provider: 'aws-kms', keyId: id, region: REGION, endpoint: endpoint.url, timeoutMs: 1000, accessKeyIdEnv: 'K', secretAccessKeyEnv: 'S' };
+    const l1 = await openL1Provider(cfg, { env: { K: 'AKIAFROMDEPS', S: 'secret-from-deps' } });
+    try {
+      expect(l1.describe().provider).toBe('aws-kms');
+      expect(await l1.unwrap(await l1.wrap(Buffer.from('f'), 'c'), 'c')).toEqual(Buffer.from('f'));
+    } finally {
+      await l1.close();
+    }
+  });
+
+  it('opens the software provider', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'openkcm-l1cfg-'));
+    try {
+      const l1 = await openL1Provider({ provider: 'software', keyFile: join(dir, 'l1.key') });
+      expect(l1.describe()).toMatchObject({ provider: 'software', developmentOnly: true });
+      await l1.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('names the bad field: provider, required, unknown, type, secrets in clear, PIN/key choices', () => {
+    const bad = (raw: unknown, msg: string | RegExp) => expect(() => parseL1Config(raw), JSON.stringify(raw)).toThrow(msg);
+    bad(null, 'l1: the L1 configuration must be an object');
+    bad({ provider: 'vault' }, 'l1.provider: must be software, pkcs11 or aws-kms, not "vault"');
+    bad({ provider: 'software' }, 'l1.keyFile: required for provider software');
+    bad({ provider: 'software', keyFile: '/k', keyfile: '/k' }, /^l1\.keyfile: unknown field for provider software \(known: keyFile\)$/);
+    bad({ provider: 'software', keyFile: '/k', key: 'ab'.repeat(32) }, /^l1\.key: key material is not accepted/);
+    bad({ provider: 'software', keyFile: 7 }, 'l1.keyFile: must be a non-empty string');
+    bad({ provider: 'pkcs11', tokenLabel: 't', keyLabel: 'k', pin: '1234' }, /^l1\.pin: a PIN value is not accepted in configuration/);
+    bad({ provider: 'pkcs11', tokenLabel: 't', keyLabel: 'k' }, 'l1.pinEnv/pinFile: give exactly one of them (the PIN by reference)');
+    bad({ provider: 'pkcs11', tokenLabel: 't', pinEnv: 'P', keyLabel: 'k', keyId: '01' }, 'l1.keyLabel/keyId: give exactly one of them');
+    bad({ provider: 'pkcs11', tokenLabel: 't', pinEnv: 'P', keyLabel: 'k', maxSessions: 1.5 }, 'l1.maxSessions: must be an integer');
+    bad({ provider: 'pkcs11', tokenLabel: 't', pinEnv: 'P', keyLabel: 'k', mechanism: 'des' }, 'l1.mechanism: must be auto, aes-gcm or aes-kwp, not "des"');
+    bad({ provider: 'aws-kms' }, 'l1.keyId: required for provider aws-kms');
+    bad({ provider: 'aws-kms', keyId: 'k', secretAccessKey: 'x' }, /^l1\.secretAccessKey: credential values are not accepted/);
+    bad({ provider: 'aws-kms', keyId: 'k', timeoutMs: '5s' }, 'l1.timeoutMs: must be an integer');
+    expect(parseL1Config({ provider: 'aws-kms', keyId: 'alias/x', region: 'eu-west-1' })).toEqual({ provider: 'aws-kms', keyId: 'alias/x', region: 'eu-west-1' });
+  });
+
+  it('loads pkcs11js and the AWS SDK only when their provider is opened (DESIGN.md §6.9)', () => {
+    // A child process whose module loader refuses both packages: the software provider must
+    // still open, and the two others must fail saying which package could not be loaded.
+    const dir = mkdtempSync(join(tmpdir(), 'openkcm-lazy-'));
+    try {
+      writeFileSync(
+        join(dir, 'hooks.mjs'),
+        "export async function resolve(s, c, next) { if (/^(pkcs11js|@aws-sdk\\/client-kms)$/.test(s)) throw new Error('refused ' + s); return next(s, c); }\n",
+      );
+      writeFileSync(join(dir, 'register.mjs'), "import { register } from 'node:module'; register('./hooks.mjs', import.meta.url);\n");
+      const script = `
+        const m = await import(${JSON.stringify(new URL('../../src/hsm/index.ts', import.meta.url).href)});
+        const out = [];
+        const p = await m.openL1Provider({ provider: 'software', keyFile: ${JSON.stringify(join(dir, 'k', 'l1.key'))} });
+        out.push(p.describe().provider);
+        for (const cfg of [{ provider: 'aws-kms', keyId: 'abc', region: 'eu-west-1' }, { provider: 'pkcs11', tokenLabel: 't', pinEnv: 'HOME', keyLabel: 'k' }]) {
+          try { await m.openL1Provider(cfg); out.push('opened?!'); } catch (e) { out.push(e.message); }
+        }
+        process.stdout.write(JSON.stringify(out));`;
+      const out = execFileSync(process.execPath, ['--import', 'tsx', '--import', join(dir, 'register.mjs'), '--input-type=module', '-e', script], {
+        cwd: new URL('../..', import.meta.url).pathname,
+        encoding: 'utf8',
+        env: { ...process.env, NODE_NO_WARNINGS: '1' },
+      });
+      expect(JSON.parse(out)).toEqual([
+        'software',
+        'aws-kms: @aws-sdk/client-kms cannot be loaded (refused @aws-sdk/client-kms); run npm install',
+        'pkcs11: the pkcs11js module cannot be loaded (refused pkcs11js); run npm install',
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -5,6 +5,7 @@ import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findSoftHsmLibrary, PKCS11_BLOB_GCM_V1, PKCS11_BLOB_KWP_V1, Pkcs11L1Provider, type Pkcs11L1Options } from '../../src/hsm/pkcs11.ts';
+import { openL1Provider } from '../../src/hsm/index.ts';
 import { L1Error } from '../../src/hsm/software.ts';
 import { runL1ProviderContract } from './contract.ts';
 import { SoftHsm } from './softhsm.ts';
@@ -253,6 +254,22 @@ describe('Pkcs11L1Provider on SoftHSM2', () => {
     expect(stats.peak).toBeLessThanOrEqual(3);
     expect(stats.open).toBe(stats.idle);
     expect(stats.opened).toBe(stats.peak); // never more sessions opened than were needed at once
+  });
+
+  it('openL1Provider opens it from a typed config, the PIN variable looked up in the given env', async () => {
+    const l1 = await openL1Provider(
+      { provider: 'pkcs11', library: hsm.library, tokenLabel: TOKEN, pinEnv: 'HSM_PIN', keyLabel: label, mechanism: 'aes-gcm', maxSessions: 2 },
+      { env: { HSM_PIN: PIN } },
+    );
+    try {
+      expect(l1.describe().provider).toBe('pkcs11');
+      expect(await l1.unwrap(await l1.wrap(Buffer.from('cfg'), 'c'), 'c')).toEqual(Buffer.from('cfg'));
+    } finally {
+      await l1.close();
+    }
+    await expect(openL1Provider({ provider: 'pkcs11', tokenLabel: TOKEN, pinEnv: 'HSM_PIN', keyLabel: label, pin: PIN } as never)).rejects.toThrow(
+      /^l1\.pin: a PIN value is not accepted/,
+    );
   });
 
   it('after close: status unreachable, wrap refused', async () => {

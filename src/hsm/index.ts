@@ -1,0 +1,149 @@
+// The L1 provider factory (DESIGN.md §2): one typed configuration picks the software,
+// pkcs11 or aws-kms provider. The provider modules are imported on demand, and they in turn
+// import pkcs11js / @aws-sdk/client-kms on demand (DESIGN.md §6.9), so a server on the
+// software provider loads neither native addon nor SDK.
+import type { AwsKmsL1Options } from './aws-kms.ts';
+import type { Pkcs11L1Options, Pkcs11Mechanism } from './pkcs11.ts';
+import { L1Error } from './software.ts';
+import type { L1Provider } from './types.ts';
+
+export { L1Error } from './software.ts';
+export type { L1Description, L1Provider, L1Status } from './types.ts';
+
+export interface SoftwareL1Config {
+  provider: 'software';
+  /** The development key file (created 0600 when absent). */
+  keyFile: string;
+}
+
+export interface Pkcs11L1Config {
+  provider: 'pkcs11';
+  library?: string;
+  tokenLabel: string;
+  /** The PIN by reference only: an environment variable name or a file path. */
+  pinEnv?: string;
+  pinFile?: string;
+  keyLabel?: string;
+  /** CKA_ID in hex. */
+  keyId?: string;
+  mechanism?: Pkcs11Mechanism;
+  maxSessions?: number;
+}
+
+export interface AwsKmsL1Config {
+  provider: 'aws-kms';
+  keyId: string;
+  region?: string;
+  endpoint?: string;
+  timeoutMs?: number;
+  /** Credentials by reference (environment variable names); default: the SDK's chain. */
+  accessKeyIdEnv?: string;
+  secretAccessKeyEnv?: string;
+  sessionTokenEnv?: string;
+}
+
+export type L1Config = SoftwareL1Config | Pkcs11L1Config | AwsKmsL1Config;
+
+type FieldType = 'string' | 'integer';
+const FIELDS: Record<L1Config['provider'], Record<string, { type: FieldType; required?: boolean }>> = {
+  software: { keyFile: { type: 'string', required: true } },
+  pkcs11: {
+    library: { type: 'string' },
+    tokenLabel: { type: 'string', required: true },
+    pinEnv: { type: 'string' },
+    pinFile: { type: 'string' },
+    keyLabel: { type: 'string' },
+    keyId: { type: 'string' },
+    mechanism: { type: 'string' },
+    maxSessions: { type: 'integer' },
+  },
+  'aws-kms': {
+    keyId: { type: 'string', required: true },
+    region: { type: 'string' },
+    endpoint: { type: 'string' },
+    timeoutMs: { type: 'integer' },
+    accessKeyIdEnv: { type: 'string' },
+    secretAccessKeyEnv: { type: 'string' },
+    sessionTokenEnv: { type: 'string' },
+  },
+};
+
+/** Fields that would hold a secret in clear; the config names where the secret is instead. */
+const SECRET_VALUE_FIELDS: Record<string, string> = {
+  pin: 'a PIN value is not accepted in configuration; name an environment variable (pinEnv) or a file (pinFile)',
+  userPin: 'a PIN value is not accepted in configuration; name an environment variable (pinEnv) or a file (pinFile)',
+  soPin: 'a PIN value is not accepted in configuration; name an environment variable (pinEnv) or a file (pinFile)',
+  password: 'a secret value is not accepted in configuration; name an environment variable or a file',
+  accessKeyId: "credential values are not accepted in configuration; use the SDK's default chain or name environment variables (accessKeyIdEnv, secretAccessKeyEnv)",
+  secretAccessKey: "credential values are not accepted in configuration; use the SDK's default chain or name environment variables (accessKeyIdEnv, secretAccessKeyEnv)",
+  sessionToken: "credential values are not accepted in configuration; use the SDK's default chain or name environment variables (sessionTokenEnv)",
+  credentials: "credential values are not accepted in configuration; use the SDK's default chain or name environment variables (accessKeyIdEnv, secretAccessKeyEnv)",
+  key: 'key material is not accepted in configuration; the software provider reads it from keyFile',
+};
+
+/**
+ * Checks an L1 configuration as read from a file or built by the CLI, naming the first bad
+ * field (`l1.<field>: …`). Unknown fields are refused: a typo must not silently fall back
+ * to a default. Provider-specific rules (exactly one of pinEnv/pinFile, key id syntax,
+ * region names…) are checked again by each provider's open().
+ */
+export function parseL1Config(raw: unknown): L1Config {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new L1Error('l1: the L1 configuration must be an object');
+  const obj = raw as Record<string, unknown>;
+  const provider = obj.provider;
+  if (provider !== 'software' && provider !== 'pkcs11' && provider !== 'aws-kms') {
+    throw new L1Error(`l1.provider: must be software, pkcs11 or aws-kms, not ${JSON.stringify(provider)}`);
+  }
+  const fields = FIELDS[provider];
+  for (const [name, value] of Object.entries(obj)) {
+    if (name === 'provider') continue;
+    const why = SECRET_VALUE_FIELDS[name];
+    if (why !== undefined) throw new L1Error(`l1.${name}: ${why}`);
+    const spec = fields[name];
+    if (spec === undefined) throw new L1Error(`l1.${name}: unknown field for provider ${provider} (known: ${Object.keys(fields).join(', ')})`);
+    if (value === undefined) continue;
+    if (spec.type === 'string' && (typeof value !== 'string' || value === '')) throw new L1Error(`l1.${name}: must be a non-empty string`);
+    if (spec.type === 'integer' && (typeof value !== 'number' || !Number.isInteger(value))) throw new L1Error(`l1.${name}: must be an integer`);
+  }
+  for (const [name, spec] of Object.entries(fields)) {
+    if (spec.required && obj[name] === undefined) throw new L1Error(`l1.${name}: required for provider ${provider}`);
+  }
+  if (provider === 'pkcs11') {
+    if ((obj.pinEnv === undefined) === (obj.pinFile === undefined)) throw new L1Error('l1.pinEnv/pinFile: give exactly one of them (the PIN by reference)');
+    if ((obj.keyLabel === undefined) === (obj.keyId === undefined)) throw new L1Error('l1.keyLabel/keyId: give exactly one of them');
+    if (obj.mechanism !== undefined && !['auto', 'aes-gcm', 'aes-kwp'].includes(obj.mechanism as string)) {
+      throw new L1Error(`l1.mechanism: must be auto, aes-gcm or aes-kwp, not ${JSON.stringify(obj.mechanism)}`);
+    }
+  }
+  return { ...obj } as unknown as L1Config;
+}
+
+export interface L1OpenDeps {
+  /** Where pinEnv and the credential *Env names are looked up; default process.env. */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Validates `cfg` and opens the provider it names. Errors are L1Error with the field or cause named. */
+export async function openL1Provider(cfg: L1Config, deps: L1OpenDeps = {}): Promise<L1Provider> {
+  const c = parseL1Config(cfg);
+  switch (c.provider) {
+    case 'software': {
+      const { SoftwareL1Provider } = await import('./software.ts');
+      return SoftwareL1Provider.open(c.keyFile);
+    }
+    case 'pkcs11': {
+      const { Pkcs11L1Provider } = await import('./pkcs11.ts');
+      const { provider: _p, ...rest } = c;
+      const opts: Pkcs11L1Options = { ...rest };
+      if (deps.env !== undefined) opts.env = deps.env;
+      return Pkcs11L1Provider.open(opts);
+    }
+    case 'aws-kms': {
+      const { AwsKmsL1Provider } = await import('./aws-kms.ts');
+      const { provider: _p, ...rest } = c;
+      const opts: AwsKmsL1Options = { ...rest };
+      if (deps.env !== undefined) opts.env = deps.env;
+      return AwsKmsL1Provider.open(opts);
+    }
+  }
+}
