@@ -11,7 +11,7 @@ import { discoverVersions } from '../../src/operations/discover-versions.ts';
 import { interop } from '../../src/operations/interop.ts';
 import { OPERATIONS } from '../../src/operations/registry.ts';
 import { log as logOperation, LOG_MESSAGE_MAX_CHARS } from '../../src/operations/log.ts';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { makeContextFor, makeTestContext, type TestContext } from '../helpers/context.ts';
 
 const P = (...items: TtlvItem[]): Struct => structure(Tag.RequestPayload, items);
@@ -95,9 +95,9 @@ describe('Interop', () => {
 });
 
 describe('Log (2.1 s.6.1.27)', () => {
-  function capture(): { lines: Record<string, unknown>[]; logger: ReturnType<typeof pino> } {
+  function capture(): { lines: Record<string, unknown>[]; logger: Logger } {
     const lines: Record<string, unknown>[] = [];
-    const logger = pino({ level: 'info' }, { write: (s: string) => { lines.push(JSON.parse(s) as Record<string, unknown>); } });
+    const logger: Logger = pino({ level: 'info' }, { write: (s: string) => { lines.push(JSON.parse(s) as Record<string, unknown>); } });
     return { lines, logger };
   }
   it('writes the message with the identity at info and answers an empty payload (BL-M-1-21)', async () => {
