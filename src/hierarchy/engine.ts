@@ -1,0 +1,741 @@
+// The key hierarchy engine (DESIGN.md §2, issue 6 "The hierarchy"): per tenant an L2 wrapped
+// by the tenant's L1, per (tenant, service) versioned L3s wrapped by the L2, and object
+// values (L4) wrapped by an L3. Plaintext L2/L3 keys exist only in this engine's memory,
+// only while the tenant is unsealed; sealing overwrites them with zeros.
+//
+// Concurrency model: every await is a point where the tenant may be sealed. Each tenant
+// carries an epoch, bumped by every seal; work that awaited re-checks the seal and the
+// epoch synchronously right before it touches a key, and key material obtained by an
+// operation that straddled a seal is zeroized instead of installed.
+import type { Logger } from 'pino';
+import { KmipError } from '../kmip/errors.ts';
+import { ResultReason } from '../ttlv/generated/enumerations.ts';
+import type { L1Description, L1Provider, L1Status } from '../hsm/types.ts';
+import {
+  HIERARCHY_KEY_BYTES,
+  HierarchyBlobError,
+  L4_BLOB_V1,
+  freshKey,
+  l2Context,
+  l3Aad,
+  l4Aad,
+  l4Version,
+  unwrapL3,
+  unwrapL4,
+  wrapL3,
+  wrapL4,
+  type HierarchyStore,
+  type L3KeyRow,
+} from './keyring.ts';
+import type { ObjectPlace } from './types.ts';
+
+/**
+ * Why a tenant is sealed. The first three heal by themselves: the next access (rate-limited)
+ * or the periodic L1 check tries to unseal again. The others need an explicit act.
+ */
+export type SealKind = 'not-unsealed' | 'unseal-failed' | 'l1-status' | 'explicit' | 'kill-switch' | 'closed';
+const SELF_HEALING: ReadonlySet<SealKind> = new Set(['not-unsealed', 'unseal-failed', 'l1-status']);
+/** A weaker reason never replaces a stronger one (an L1 check must not turn a kill switch into a retry). */
+const SEAL_RANK: Readonly<Record<SealKind, number>> = {
+  'not-unsealed': 0, 'unseal-failed': 1, 'l1-status': 2, explicit: 3, closed: 4, 'kill-switch': 5,
+};
+
+export interface HierarchyEngineOptions {
+  store: HierarchyStore;
+  /** L1 of tenants without one of their own (registerTenant); none → such tenants stay sealed. */
+  defaultL1?: L1Provider;
+  /** Limit of each L1 call (wrap, unwrap, status); a tenant whose L1 does not answer in time stays sealed. Default 5 s. */
+  l1TimeoutMs?: number;
+  /** Least time between two automatic unseal attempts of one sealed tenant. Default 5 s. */
+  retryIntervalMs?: number;
+  /** Interval of the periodic L1 status check; 0 disables it. Default 30 s. */
+  statusCheckIntervalMs?: number;
+  /** How long an unreachable L1 is tolerated before its tenant is sealed. Default 5 min. */
+  unreachableGraceMs?: number;
+  /** Re-wrap, in the background, an object read under an old L3 version. Default true. */
+  rewrapOnRead?: boolean;
+  /** Parallel tenant unseals in unsealAll. Default 32. */
+  unsealConcurrency?: number;
+  now?: () => number;
+  log?: Logger;
+}
+
+export interface TenantStatus {
+  tenant: string;
+  sealed: boolean;
+  sealKind?: SealKind;
+  reason?: string;
+  /** ms since the epoch when sealed. */
+  sealedAt?: number;
+  l1?: L1Description;
+  /** The L1 pointer was disabled (kill switch). */
+  killed: boolean;
+  l2Version?: number;
+  services: { service: string; currentVersion: number; versions: number[] }[];
+  lastL1Status?: L1Status;
+}
+
+export interface UnsealReport {
+  unsealed: string[];
+  sealed: { tenant: string; reason: string }[];
+  ms: number;
+}
+
+export interface RewrapReport {
+  examined: number;
+  rewrapped: number;
+  /** Values not in the hierarchy's format (for instance still interim-wrapped): left alone. */
+  skipped: number;
+}
+
+interface L3Ring {
+  current: number;
+  keys: Map<number, Buffer>;
+}
+
+interface TenantEntry {
+  readonly tenant: string;
+  l1: L1Provider | undefined;
+  /** The L1 pointer was disabled: nothing unseals this tenant until enableTenant. */
+  killed: boolean;
+  sealed: { kind: SealKind; reason: string; since: number } | undefined;
+  l2: Map<number, Buffer>;
+  l2Current: number;
+  l3: Map<string, L3Ring>;
+  epoch: number;
+  unsealing: Promise<void> | undefined;
+  lastAttempt: number;
+  unreachableSince: number | undefined;
+  lastStatus: L1Status | undefined;
+  l3Loading: Map<string, Promise<void>>;
+  /** Serialises rotations of this tenant. */
+  adminChain: Promise<unknown>;
+}
+
+export class L1TimeoutError extends Error {
+  override readonly name = 'L1TimeoutError';
+}
+
+const describeRef = (l1: L1Provider): string => JSON.stringify(l1.describe());
+const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
+function zeroize(m: Map<unknown, Buffer>): void {
+  for (const k of m.values()) k.fill(0);
+  m.clear();
+}
+
+export class HierarchyEngine {
+  private readonly store: HierarchyStore;
+  private readonly defaultL1: L1Provider | undefined;
+  private readonly l1TimeoutMs: number;
+  private readonly retryIntervalMs: number;
+  private readonly graceMs: number;
+  private readonly rewrapOnRead: boolean;
+  private readonly concurrency: number;
+  private readonly now: () => number;
+  private readonly log: Logger | undefined;
+  private readonly tenants = new Map<string, TenantEntry>();
+  private timer: NodeJS.Timeout | undefined;
+  private checking: Promise<void> | undefined;
+  private closed = false;
+  /** Background re-wraps in flight (close() waits for them). */
+  private readonly pending = new Set<Promise<unknown>>();
+
+  constructor(opts: HierarchyEngineOptions) {
+    this.store = opts.store;
+    this.defaultL1 = opts.defaultL1;
+    this.l1TimeoutMs = opts.l1TimeoutMs ?? 5_000;
+    this.retryIntervalMs = opts.retryIntervalMs ?? 5_000;
+    this.graceMs = opts.unreachableGraceMs ?? 300_000;
+    this.rewrapOnRead = opts.rewrapOnRead ?? true;
+    this.concurrency = Math.max(1, opts.unsealConcurrency ?? 32);
+    this.now = opts.now ?? Date.now;
+    this.log = opts.log;
+    const interval = opts.statusCheckIntervalMs ?? 30_000;
+    if (interval > 0) {
+      this.timer = setInterval(() => {
+        this.checking ??= this.checkL1Status().finally(() => (this.checking = undefined));
+      }, interval);
+      this.timer.unref();
+    }
+  }
+
+  // ---------------------------------------------------------------- tenants
+
+  private entry(tenant: string): TenantEntry {
+    let e = this.tenants.get(tenant);
+    if (e === undefined) {
+      e = {
+        tenant,
+        l1: this.defaultL1,
+        killed: false,
+        sealed: { kind: 'not-unsealed', reason: 'not unsealed yet', since: this.now() },
+        l2: new Map(),
+        l2Current: 0,
+        l3: new Map(),
+        epoch: 0,
+        unsealing: undefined,
+        lastAttempt: 0,
+        unreachableSince: undefined,
+        lastStatus: undefined,
+        l3Loading: new Map(),
+        adminChain: Promise.resolve(),
+      };
+      this.tenants.set(tenant, e);
+    }
+    return e;
+  }
+
+  /**
+   * Gives a tenant its own L1 (otherwise the default L1 serves it). The L2 is created under
+   * it at the first unseal. A tenant whose pointer was disabled by the kill switch stays
+   * disabled: only enableTenant lifts that.
+   */
+  async registerTenant(tenant: string, l1: L1Provider): Promise<void> {
+    this.assertOpen();
+    const e = this.entry(tenant);
+    const row = await this.store.getTenantL1(tenant);
+    if (row?.state === 'disabled' || e.killed) {
+      e.killed = true;
+      e.l1 = undefined;
+      this.sealEntry(e, 'kill-switch', 'the L1 pointer is disabled (kill switch)');
+      return;
+    }
+    e.l1 = l1;
+    await this.store.putTenantL1(tenant, describeRef(l1), 'active');
+  }
+
+  /** Governance: re-enables a tenant's L1 pointer after a kill switch, and unseals. */
+  async enableTenant(tenant: string, l1: L1Provider): Promise<TenantStatus> {
+    this.assertOpen();
+    const e = this.entry(tenant);
+    await this.store.putTenantL1(tenant, describeRef(l1), 'active');
+    e.killed = false;
+    e.l1 = l1;
+    e.sealed = { kind: 'not-unsealed', reason: 'L1 pointer re-enabled, not unsealed yet', since: this.now() };
+    await this.attemptUnseal(e, this.l1TimeoutMs);
+    return this.status(tenant);
+  }
+
+  // ---------------------------------------------------------------- unsealing
+
+  /**
+   * Unseals every known tenant (those with an L1 pointer or an L2 in the store, and those
+   * registered), in parallel, each L1 call limited to `timeoutMs`. A tenant whose L1 fails
+   * stays sealed; the others serve.
+   */
+  async unsealAll(opts: { timeoutMs?: number } = {}): Promise<UnsealReport> {
+    this.assertOpen();
+    const start = performance.now();
+    const names = new Set([...(await this.store.listHierarchyTenants()), ...this.tenants.keys()]);
+    const queue = [...names];
+    const timeout = opts.timeoutMs ?? this.l1TimeoutMs;
+    const worker = async () => {
+      for (let t = queue.shift(); t !== undefined; t = queue.shift()) {
+        const e = this.entry(t);
+        if (e.sealed !== undefined && SELF_HEALING.has(e.sealed.kind)) await this.attemptUnseal(e, timeout);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.concurrency, queue.length) }, worker));
+    const report: UnsealReport = { unsealed: [], sealed: [], ms: performance.now() - start };
+    for (const t of names) {
+      const e = this.entry(t);
+      if (e.sealed === undefined) report.unsealed.push(t);
+      else report.sealed.push({ tenant: t, reason: e.sealed.reason });
+    }
+    return report;
+  }
+
+  /** Explicit unseal: also lifts an explicit seal (not a kill switch). */
+  async unsealTenant(tenant: string): Promise<TenantStatus> {
+    this.assertOpen();
+    const e = this.entry(tenant);
+    if (e.sealed?.kind === 'explicit') e.sealed = { kind: 'not-unsealed', reason: 'explicit seal lifted, not unsealed yet', since: this.now() };
+    if (e.sealed !== undefined && SELF_HEALING.has(e.sealed.kind)) await this.attemptUnseal(e, this.l1TimeoutMs);
+    return this.status(tenant);
+  }
+
+  private attemptUnseal(e: TenantEntry, timeoutMs: number): Promise<void> {
+    e.unsealing ??= this.doUnseal(e, timeoutMs).finally(() => (e.unsealing = undefined));
+    return e.unsealing;
+  }
+
+  /** Recursive unsealing (DESIGN.md §2): L1 opens the L2, the L2 opens the L3s. */
+  private async doUnseal(e: TenantEntry, timeoutMs: number): Promise<void> {
+    e.lastAttempt = this.now();
+    const epoch = e.epoch;
+    const t = e.tenant;
+    const l2 = new Map<number, Buffer>();
+    const l3 = new Map<string, L3Ring>();
+    try {
+      const pointer = await this.store.getTenantL1(t);
+      if (pointer?.state === 'disabled') {
+        e.killed = true;
+        e.l1 = undefined;
+      }
+      if (e.killed) {
+        this.sealEntry(e, 'kill-switch', 'the L1 pointer is disabled (kill switch)');
+        return;
+      }
+      const l1 = e.l1;
+      if (l1 === undefined) throw new Error('no L1 key is configured for this tenant');
+      let rows = await this.store.listL2Keys(t);
+      if (rows.length === 0) {
+        // First use: the tenant's L2 is born wrapped under its L1, and nowhere else.
+        const key = freshKey();
+        try {
+          await this.store.insertFirstL2Key(t, await this.l1Call(l1.wrap(key, l2Context(t, 1)), timeoutMs, `wrap L2 of ${t}`));
+        } finally {
+          key.fill(0);
+        }
+        rows = await this.store.listL2Keys(t);
+        this.log?.info({ tenant: t, l1: l1.describe() }, 'created the tenant L2 under its L1');
+      }
+      const current = rows.find((r) => r.current) ?? rows[rows.length - 1]!;
+      for (const r of rows) {
+        const k = await this.l1Call(l1.unwrap(r.wrapped, l2Context(t, r.version)), timeoutMs, `unwrap L2 v${r.version} of ${t}`);
+        l2.set(r.version, k);
+        if (k.length !== HIERARCHY_KEY_BYTES) throw new Error(`L2 v${r.version} unwrapped to ${k.length} bytes, not ${HIERARCHY_KEY_BYTES}`);
+      }
+      for (const r of await this.store.listL3Keys(t)) this.addL3(l3, l2, r);
+      if (e.epoch !== epoch || this.closed) {
+        // Sealed while we were asking the L1: what we opened must not survive the seal.
+        zeroize(l2);
+        for (const ring of l3.values()) zeroize(ring.keys);
+        return;
+      }
+      e.l2 = l2;
+      e.l2Current = current.version;
+      e.l3 = l3;
+      e.sealed = undefined;
+      e.unreachableSince = undefined;
+      if (pointer === undefined) await this.store.putTenantL1(t, describeRef(l1), 'active');
+      this.log?.info({ tenant: t, l2Version: current.version, services: l3.size }, 'tenant unsealed');
+    } catch (err) {
+      zeroize(l2);
+      for (const ring of l3.values()) zeroize(ring.keys);
+      if (e.epoch === epoch) this.sealEntry(e, 'unseal-failed', `unseal failed: ${message(err)}`);
+      this.log?.warn({ tenant: t, err: message(err) }, 'tenant stays sealed');
+    }
+  }
+
+  /** Opens one L3 row with the L2 it names, into `rings`. */
+  private addL3(rings: Map<string, L3Ring>, l2: Map<number, Buffer>, r: L3KeyRow): void {
+    const parent = l2.get(r.l2Version);
+    if (parent === undefined) throw new HierarchyBlobError(`L3 ${r.service} v${r.version} of ${r.tenant} is wrapped by L2 v${r.l2Version}, which is not available`);
+    const key = unwrapL3(parent, l3Aad(r.tenant, r.service, r.version, r.l2Version), r.wrapped);
+    let ring = rings.get(r.service);
+    if (ring === undefined) rings.set(r.service, (ring = { current: 0, keys: new Map() }));
+    ring.keys.get(r.version)?.fill(0);
+    ring.keys.set(r.version, key);
+    if (r.current) ring.current = r.version;
+  }
+
+  private async l1Call<T>(p: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+    let timedOut = false;
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        timedOut = true;
+        reject(new L1TimeoutError(`L1 did not answer within ${timeoutMs} ms (${what})`));
+      }, timeoutMs);
+    });
+    // A key that arrives after we gave up must not linger in memory.
+    p.then((v) => { if (timedOut && Buffer.isBuffer(v)) v.fill(0); }, () => undefined);
+    try {
+      return await Promise.race([p, limit]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  // ---------------------------------------------------------------- sealing
+
+  private sealEntry(e: TenantEntry, kind: SealKind, reason: string): void {
+    // Zeroize first, whatever the previous state: buffers handed out by an unseal that
+    // straddled this call are caught by the epoch check.
+    e.epoch++;
+    zeroize(e.l2);
+    for (const ring of e.l3.values()) zeroize(ring.keys);
+    e.l3.clear();
+    e.l2Current = 0;
+    if (e.sealed === undefined || SEAL_RANK[kind] >= SEAL_RANK[e.sealed.kind]) {
+      const wasOpen = e.sealed === undefined;
+      e.sealed = { kind, reason, since: this.now() };
+      if (wasOpen || kind === 'kill-switch') this.log?.warn({ tenant: e.tenant, kind, reason }, 'tenant sealed');
+    }
+  }
+
+  /** Seals the tenant: its L2 and L3 keys are overwritten with zeros, its requests refused until unsealTenant. */
+  seal(tenant: string, reason: string): void {
+    this.sealEntry(this.entry(tenant), 'explicit', reason);
+  }
+
+  /**
+   * The kill switch (DESIGN.md §1): the tenant's L1 pointer is disabled and the tenant sealed
+   * at once. The seal is synchronous (done before this returns its promise); the promise
+   * settles when the disabled pointer is persisted, so a restart keeps the tenant locked.
+   */
+  killSwitch(tenant: string, reason = 'kill switch: the L1 pointer was disabled'): Promise<void> {
+    const e = this.entry(tenant);
+    const l1 = e.l1;
+    e.killed = true;
+    e.l1 = undefined;
+    this.sealEntry(e, 'kill-switch', reason);
+    return (async () => {
+      const row = await this.store.getTenantL1(tenant);
+      await this.store.putTenantL1(tenant, l1 !== undefined ? describeRef(l1) : (row?.providerRef ?? '{}'), 'disabled');
+    })();
+  }
+
+  isSealed(tenant: string): boolean {
+    return this.tenants.get(tenant)?.sealed !== undefined;
+  }
+
+  private sealedError(e: TenantEntry): KmipError {
+    // KMIP 2.1 §11.46: Permission Denied; the message says why, without key material.
+    return new KmipError(ResultReason.PermissionDenied, `tenant ${e.tenant} is sealed: ${e.sealed?.reason ?? 'unknown reason'}`);
+  }
+
+  /**
+   * The tenant's entry when unsealed; a sealed tenant whose seal heals by itself gets one
+   * unseal attempt (at most one per retryIntervalMs, shared by concurrent requests).
+   */
+  private async ready(tenant: string): Promise<TenantEntry> {
+    const e = this.entry(tenant);
+    if (e.sealed === undefined) return e;
+    if (!this.closed && SELF_HEALING.has(e.sealed.kind)) {
+      if (e.unsealing !== undefined) await e.unsealing;
+      else if (e.lastAttempt === 0 || this.now() - e.lastAttempt >= this.retryIntervalMs) await this.attemptUnseal(e, this.l1TimeoutMs);
+      if (e.sealed === undefined) return e;
+    }
+    throw this.sealedError(e);
+  }
+
+  /** Throws KmipError(PermissionDenied, 'tenant <t> is sealed: <reason>') unless the tenant is unsealed (after a lazy unseal attempt). */
+  async assertUnsealed(tenant: string): Promise<void> {
+    await this.ready(tenant);
+  }
+
+  // ---------------------------------------------------------------- L3 on demand
+
+  /** Loads (or, for a new service, creates) the service's L3 versions into memory. */
+  private loadL3(e: TenantEntry, service: string, create: boolean): Promise<void> {
+    let p = e.l3Loading.get(service);
+    if (p === undefined) {
+      p = this.doLoadL3(e, service, create).finally(() => e.l3Loading.delete(service));
+      e.l3Loading.set(service, p);
+    }
+    return p;
+  }
+
+  private async doLoadL3(e: TenantEntry, service: string, create: boolean): Promise<void> {
+    const t = e.tenant;
+    const epoch = e.epoch;
+    let rows = await this.store.listL3Keys(t, service);
+    if (rows.length === 0 && create) {
+      if (e.epoch !== epoch || e.sealed !== undefined) throw this.sealedError(e);
+      const key = freshKey();
+      try {
+        const l2v = e.l2Current;
+        const blob = wrapL3(e.l2.get(l2v)!, l3Aad(t, service, 1, l2v), key);
+        // false: another process created it first; we use theirs.
+        await this.store.insertL3Key({ tenant: t, service, version: 1, l2Version: l2v, wrapped: blob }, undefined);
+      } finally {
+        key.fill(0);
+      }
+      rows = await this.store.listL3Keys(t, service);
+    }
+    if (e.epoch !== epoch || e.sealed !== undefined) throw this.sealedError(e);
+    const fresh = new Map<string, L3Ring>();
+    for (const r of rows) this.addL3(fresh, e.l2, r);
+    const ring = fresh.get(service);
+    if (ring === undefined) return;
+    const old = e.l3.get(service);
+    if (old !== undefined) zeroize(old.keys);
+    e.l3.set(service, ring);
+  }
+
+  // ---------------------------------------------------------------- L4: object values
+
+  /** Wraps an object value under the current L3 of its service (created on first use). */
+  async wrap(place: ObjectPlace, plaintext: Buffer): Promise<Buffer> {
+    let e = await this.ready(place.tenant);
+    // Twice at most: a load already in flight for a read does not create a missing L3.
+    for (let i = 0; i < 2 && e.l3.get(place.service) === undefined; i++) {
+      await this.loadL3(e, place.service, true);
+      e = await this.ready(place.tenant);
+    }
+    // Synchronous from here to the cipher: no seal can slip in between check and use.
+    if (e.sealed !== undefined) throw this.sealedError(e);
+    const ring = e.l3.get(place.service);
+    const key = ring?.keys.get(ring.current);
+    if (ring === undefined || key === undefined) throw new Error(`no current L3 for ${place.tenant}/${place.service}`);
+    return wrapL4(key, ring.current, l4Aad(place.tenant, place.service, place.uid, ring.current), plaintext);
+  }
+
+  /** Unwraps an object value with the L3 version its header names (old versions stay readable). */
+  async unwrap(place: ObjectPlace, blob: Buffer, opts: { rewrap?: boolean } = {}): Promise<Buffer> {
+    const version = l4Version(blob, place.uid);
+    let e = await this.ready(place.tenant);
+    if (e.l3.get(place.service)?.keys.get(version) === undefined) {
+      // Perhaps created or rotated by another process since our unseal.
+      await this.loadL3(e, place.service, false);
+      e = await this.ready(place.tenant);
+    }
+    if (e.sealed !== undefined) throw this.sealedError(e);
+    const ring = e.l3.get(place.service);
+    const key = ring?.keys.get(version);
+    if (ring === undefined || key === undefined) {
+      throw new HierarchyBlobError(`value of object ${place.uid} names L3 version ${version} of service ${place.service}, which tenant ${place.tenant} does not have`);
+    }
+    const plain = unwrapL4(key, l4Aad(place.tenant, place.service, place.uid, version), blob);
+    if (version !== ring.current && (opts.rewrap ?? this.rewrapOnRead)) {
+      // Lazy re-wrap on access: the stored value moves to the current L3 without waiting for a save.
+      const currentKey = ring.keys.get(ring.current);
+      if (currentKey !== undefined) {
+        const next = wrapL4(currentKey, ring.current, l4Aad(place.tenant, place.service, place.uid, ring.current), plain);
+        const p = this.store
+          .replaceWrappedValues([{ tenant: place.tenant, uid: place.uid, expected: blob, next }])
+          .catch((err) => this.log?.warn({ tenant: place.tenant, uid: place.uid, err: message(err) }, 'background re-wrap failed'))
+          .finally(() => this.pending.delete(p));
+        this.pending.add(p);
+      }
+    }
+    return plain;
+  }
+
+  /** The L3 version an L4 blob was wrapped under (undefined when it is not a hierarchy blob). */
+  static blobL3Version(blob: Buffer): number | undefined {
+    return blob.length > 5 && blob[0] === L4_BLOB_V1 ? blob.readUInt32BE(1) : undefined;
+  }
+
+  // ---------------------------------------------------------------- rotation
+
+  private exclusive<T>(e: TenantEntry, fn: () => Promise<T>): Promise<T> {
+    const run = e.adminChain.then(fn, fn);
+    e.adminChain = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * L3 rotation: a new version becomes current for wrapping; the old versions stay for
+   * unwrapping. Objects move to it lazily (on read and on save) and by rewrapAll.
+   * Returns the new version.
+   */
+  rotateL3(tenant: string, service: string): Promise<number> {
+    return this.exclusive(this.entry(tenant), async () => {
+      const e = await this.ready(tenant);
+      const epoch = e.epoch;
+      const rows = await this.store.listL3Keys(tenant, service);
+      const cur = rows.find((r) => r.current)?.version;
+      const next = rows.reduce((m, r) => Math.max(m, r.version), 0) + 1;
+      if (e.epoch !== epoch || e.sealed !== undefined) throw this.sealedError(e);
+      const key = freshKey();
+      let installed = false;
+      try {
+        const l2v = e.l2Current;
+        const blob = wrapL3(e.l2.get(l2v)!, l3Aad(tenant, service, next, l2v), key);
+        if (!(await this.store.insertL3Key({ tenant, service, version: next, l2Version: l2v, wrapped: blob }, cur))) {
+          throw new Error(`L3 of ${tenant}/${service} was rotated concurrently; retry`);
+        }
+        if (e.epoch !== epoch || e.sealed !== undefined) throw this.sealedError(e);
+        let ring = e.l3.get(service);
+        if (ring === undefined) e.l3.set(service, (ring = { current: next, keys: new Map() }));
+        ring.keys.set(next, key);
+        ring.current = next;
+        installed = true;
+      } finally {
+        if (!installed) key.fill(0);
+      }
+      // Versions written by other processes meanwhile, if any.
+      await this.loadL3(e, service, false).catch(() => undefined);
+      this.log?.info({ tenant, service, version: next }, 'L3 rotated');
+      return next;
+    });
+  }
+
+  /**
+   * L2 rotation: a new L2 is wrapped under the tenant's L1, every L3 version is re-wrapped
+   * under it, and the old L2 is deleted, all in one store transaction. Returns the new version.
+   */
+  rotateL2(tenant: string): Promise<number> {
+    return this.exclusive(this.entry(tenant), async () => {
+      const e = await this.ready(tenant);
+      const epoch = e.epoch;
+      const l1 = e.l1;
+      if (l1 === undefined) throw this.sealedError(e);
+      const rows = await this.store.listL2Keys(tenant);
+      const cur = e.l2Current;
+      const next = rows.reduce((m, r) => Math.max(m, r.version), 0) + 1;
+      const newL2 = freshKey();
+      let installed = false;
+      const opened: Buffer[] = [];
+      try {
+        const wrapped = await this.l1Call(l1.wrap(newL2, l2Context(tenant, next)), this.l1TimeoutMs, `wrap L2 v${next} of ${tenant}`);
+        const l3rows = await this.store.listL3Keys(tenant);
+        if (e.epoch !== epoch || e.sealed !== undefined) throw this.sealedError(e);
+        const l3s = l3rows.map((r) => {
+          let key = e.l3.get(r.service)?.keys.get(r.version);
+          if (key === undefined) {
+            const parent = e.l2.get(r.l2Version);
+            if (parent === undefined) throw new HierarchyBlobError(`L3 ${r.service} v${r.version} is wrapped by L2 v${r.l2Version}, which is not open`);
+            key = unwrapL3(parent, l3Aad(tenant, r.service, r.version, r.l2Version), r.wrapped);
+            opened.push(key);
+          }
+          return { service: r.service, version: r.version, wrapped: wrapL3(newL2, l3Aad(tenant, r.service, r.version, next), key) };
+        });
+        if (!(await this.store.replaceL2Key(tenant, cur, { version: next, wrapped }, l3s))) {
+          throw new Error(`L2 of ${tenant} changed concurrently (rotation or new service); retry`);
+        }
+        if (e.epoch !== epoch || e.sealed !== undefined) throw this.sealedError(e);
+        zeroize(e.l2);
+        e.l2.set(next, newL2);
+        e.l2Current = next;
+        installed = true;
+      } finally {
+        if (!installed) newL2.fill(0);
+        for (const k of opened) k.fill(0);
+      }
+      // Reload the L3 rings from the re-wrapped rows, which also proves they open under the new L2.
+      const services = new Set((await this.store.listL3Keys(tenant)).map((r) => r.service));
+      for (const s of services) await this.loadL3(e, s, false);
+      this.log?.info({ tenant, version: next }, 'L2 rotated');
+      return next;
+    });
+  }
+
+  /**
+   * Re-wraps every object value of the tenant (optionally one service) that is not under its
+   * service's current L3. Safe to interrupt and to run beside traffic: each page is one
+   * compare-and-set transaction, and a value saved meanwhile is left as its writer saved it.
+   */
+  async rewrapAll(tenant: string, service?: string, opts: { pageSize?: number } = {}): Promise<RewrapReport> {
+    const report: RewrapReport = { examined: 0, rewrapped: 0, skipped: 0 };
+    let after: string | undefined;
+    for (;;) {
+      const q: { tenant: string; service?: string; afterUid?: string; limit: number } = { tenant, limit: opts.pageSize ?? 256 };
+      if (service !== undefined) q.service = service;
+      if (after !== undefined) q.afterUid = after;
+      const rows = await this.store.scanWrappedValues(q);
+      if (rows.length === 0) return report;
+      const changes: { tenant: string; uid: string; expected: Buffer; next: Buffer }[] = [];
+      for (const r of rows) {
+        report.examined++;
+        const v = HierarchyEngine.blobL3Version(r.wrappedValue);
+        if (v === undefined) {
+          report.skipped++;
+          continue;
+        }
+        const e = await this.ready(tenant);
+        if (e.l3.get(r.service) === undefined) await this.loadL3(e, r.service, false);
+        if (e.l3.get(r.service)?.current === v) continue;
+        const place = { tenant, service: r.service, uid: r.uid };
+        const plain = await this.unwrap(place, r.wrappedValue, { rewrap: false });
+        try {
+          changes.push({ tenant, uid: r.uid, expected: r.wrappedValue, next: await this.wrap(place, plain) });
+        } finally {
+          plain.fill(0);
+        }
+      }
+      report.rewrapped += await this.store.replaceWrappedValues(changes);
+      after = rows[rows.length - 1]!.uid;
+    }
+  }
+
+  // ---------------------------------------------------------------- L1 status check
+
+  /**
+   * One pass of the periodic L1 status check: disabled or revoked → seal; unreachable past
+   * the grace period → seal; active again → unseal a tenant whose seal heals by itself.
+   * Each provider is asked once per pass, however many tenants share it.
+   */
+  async checkL1Status(): Promise<void> {
+    if (this.closed) return;
+    const asked = new Map<L1Provider, Promise<L1Status>>();
+    const ask = (l1: L1Provider): Promise<L1Status> => {
+      let p = asked.get(l1);
+      if (p === undefined) {
+        p = this.l1Call(l1.status(), this.l1TimeoutMs, 'status').catch((err): L1Status => ({ state: 'unreachable', detail: message(err) }));
+        asked.set(l1, p);
+      }
+      return p;
+    };
+    await Promise.all(
+      [...this.tenants.values()].map(async (e) => {
+        const l1 = e.l1;
+        if (l1 === undefined || e.killed) return;
+        if (e.sealed !== undefined && !SELF_HEALING.has(e.sealed.kind)) return;
+        const epoch = e.epoch;
+        const st = await ask(l1);
+        if (e.l1 !== l1 || e.epoch !== epoch) return;
+        e.lastStatus = st;
+        if (st.state === 'active') {
+          e.unreachableSince = undefined;
+          if (e.sealed !== undefined && e.sealed.kind !== 'not-unsealed' && this.now() - e.lastAttempt >= this.retryIntervalMs) {
+            await this.attemptUnseal(e, this.l1TimeoutMs);
+          }
+          return;
+        }
+        if (st.state === 'unreachable') {
+          e.unreachableSince ??= this.now();
+          if (this.now() - e.unreachableSince < this.graceMs) return;
+          this.sealEntry(e, 'l1-status', `L1 unreachable for more than ${Math.round(this.graceMs / 1000)} s: ${st.detail}`);
+          return;
+        }
+        this.sealEntry(e, 'l1-status', `L1 key ${st.state}: ${st.detail}`);
+      }),
+    );
+  }
+
+  // ---------------------------------------------------------------- inspection
+
+  status(tenant: string): TenantStatus {
+    const e = this.entry(tenant);
+    const s: TenantStatus = {
+      tenant,
+      sealed: e.sealed !== undefined,
+      killed: e.killed,
+      services: [...e.l3.entries()].map(([service, ring]) => ({ service, currentVersion: ring.current, versions: [...ring.keys.keys()].sort((a, b) => a - b) })),
+    };
+    if (e.sealed !== undefined) {
+      s.sealKind = e.sealed.kind;
+      s.reason = e.sealed.reason;
+      s.sealedAt = e.sealed.since;
+    } else {
+      s.l2Version = e.l2Current;
+    }
+    if (e.l1 !== undefined) s.l1 = e.l1.describe();
+    if (e.lastStatus !== undefined) s.lastL1Status = e.lastStatus;
+    return s;
+  }
+
+  /** Tenants this engine has seen. */
+  tenantNames(): string[] {
+    return [...this.tenants.keys()];
+  }
+
+  /**
+   * References to the tenant's live L2 and L3 key buffers. For tests only: they prove that
+   * sealing zeroizes the very buffers the engine used. Never exposed to clients.
+   */
+  liveKeyBuffersForTests(tenant: string): Buffer[] {
+    const e = this.tenants.get(tenant);
+    if (e === undefined) return [];
+    return [...e.l2.values(), ...[...e.l3.values()].flatMap((r) => [...r.keys.values()])];
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('the hierarchy engine is closed');
+  }
+
+  /** Stops the status check, waits for background re-wraps, and seals (zeroizes) every tenant. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer !== undefined) clearInterval(this.timer);
+    await Promise.allSettled([...this.pending]);
+    if (this.checking !== undefined) await this.checking.catch(() => undefined);
+    for (const e of this.tenants.values()) this.sealEntry(e, 'closed', 'the server is shutting down');
+  }
+}
