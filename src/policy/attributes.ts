@@ -202,7 +202,7 @@ const fail = (reason: number, message: string): never => {
  * Refuses attributes a client may not supply in this kind of request, with the reasons of
  * the 2.1 error tables: s.6.1.2.1 (Add Attribute), s.6.1.13.1 (Delete), s.6.1.34.1 (Modify),
  * s.6.1.51.1 (Set), s.6.1.8.1 / s.6.1.43.1 (Create, Register). 2.x-only reasons are mapped
- * for 1.x clients by `reasonForVersion` (lifecycle.ts).
+ * for 1.x clients by `reasonForVersion` (lifecycle.ts → kmip/adapters/reasons.ts).
  *
  * For 'create'/'register' the list is the whole Attributes structure, so repeated
  * single-instance attributes are refused here too.

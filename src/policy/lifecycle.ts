@@ -15,15 +15,17 @@
  *
  * Reasons: 2.x answers a forbidden transition with Wrong Key Lifecycle State (the SKLC-M-2
  * and SKLC-M-3 2.1 vectors); 1.x has no such reason and the 1.4 vectors expect Permission
- * Denied. `reasonForVersion` maps every 2.x-only reason for a 1.x client.
+ * Denied. `reasonForVersion` (the table in kmip/adapters/reasons.ts) maps every 2.x-only
+ * reason for a 1.x client.
  */
-import { ENUMERATIONS, ResultReason, RevocationReasonCode, State } from '../ttlv/generated/enumerations.ts';
+import { ResultReason, RevocationReasonCode, State } from '../ttlv/generated/enumerations.ts';
 import { Tag } from '../ttlv/generated/tags.ts';
 import type { TtlvItem } from '../ttlv/types.ts';
 import { KmipError } from '../kmip/errors.ts';
 import { dateTime } from '../kmip/items.ts';
 import type { ManagedObject } from '../kmip/object.ts';
-import { atLeast, type ProtocolVersion } from '../kmip/version.ts';
+import type { ProtocolVersion } from '../kmip/version.ts';
+import { resultReasonForVersion } from '../kmip/adapters/reasons.ts';
 import { getAttr, setAttr } from './attributes.ts';
 
 type LifecycleObject = Pick<ManagedObject, 'state' | 'attributes'>;
@@ -168,49 +170,14 @@ export function assertHasValue(obj: LifecycleObject): void {
 
 // ---- reasons per version -----------------------------------------------------------------
 
-const RESULT_REASON_SINCE: ReadonlyMap<number, string> = new Map(
-  Object.entries(ENUMERATIONS['ResultReason']?.valueInfo ?? {}).map(([name, info]) => [
-    (ResultReason as Record<string, number>)[name]!,
-    info.since,
-  ]),
-);
-
 /**
- * For a 1.x client, the nearest reason its version defines (the 1.4 error tables use
- * Permission Denied for lifecycle and read-only failures, Item Not Found for missing
- * objects, Invalid Field for malformed values). 2.x clients get the reason unchanged.
+ * The reason a client of `version` gets for `reason`: 2.x-only reasons become the nearest
+ * reason its version defines (Wrong Key Lifecycle State → Permission Denied for 1.x, as the
+ * 1.4 vectors show), and the two 1.x reasons 2.0 removed are never sent to a 2.x client.
+ * One table for the whole server: kmip/adapters/reasons.ts.
  */
 export function reasonForVersion(reason: number, version: ProtocolVersion): number {
-  if (version.major >= 2) return reason;
-  const since = RESULT_REASON_SINCE.get(reason);
-  if (since === undefined || atLeast(version, since)) return reason;
-  switch (reason) {
-    case ResultReason.ObjectNotFound:
-    case ResultReason.AttributeNotFound:
-    case ResultReason.AttributeInstanceNotFound:
-      return ResultReason.ItemNotFound;
-    case ResultReason.WrongKeyLifecycleState:
-    case ResultReason.AttributeReadOnly:
-    case ResultReason.ReadOnlyAttribute:
-    case ResultReason.ObjectDestroyed:
-    case ResultReason.NotAuthorised:
-    case ResultReason.NonUniqueNameAttribute:
-      return ResultReason.PermissionDenied;
-    case ResultReason.AttributeSingleValued:
-    case ResultReason.MultiValuedAttribute:
-      // 1.4 s.4.13: adding a second instance of a single-instance attribute is refused as
-      // an illegal operation on the attribute index.
-      return ResultReason.IndexOutOfBounds;
-    case ResultReason.IllegalObjectType:
-    case ResultReason.InvalidObjectType:
-      return ResultReason.InvalidField;
-    case ResultReason.UsageLimitExceeded:
-      return ResultReason.PermissionDenied;
-    case ResultReason.CodecError:
-      return ResultReason.InvalidMessage;
-    default:
-      return ResultReason.InvalidField;
-  }
+  return resultReasonForVersion(reason, version);
 }
 
 /** The reason for "no such object" (or another tenant's, DESIGN.md §3): Object Not Found from 2.0 (BL-M-4), Item Not Found before. */

@@ -460,7 +460,17 @@ describe('resultReasonForVersion', () => {
   });
   it('maps 1.x reasons Reserved in 2.x', () => {
     expect(resultReasonForVersion(ResultReason.IndexOutOfBounds, V2_1)).toBe(ResultReason.AttributeInstanceNotFound);
-    expect(resultReasonForVersion(ResultReason.IllegalOperation, V2_0)).toBe(ResultReason.PermissionDenied);
+    expect(resultReasonForVersion(ResultReason.IllegalOperation, V2_0)).toBe(ResultReason.WrongKeyLifecycleState);
+  });
+  it('maps the attribute and object conditions as the 1.x error tables name them (1.4 s.11)', () => {
+    expect(resultReasonForVersion(ResultReason.AttributeSingleValued, V1_4)).toBe(ResultReason.IllegalOperation);
+    expect(resultReasonForVersion(ResultReason.IllegalObjectType, V1_4)).toBe(ResultReason.IllegalOperation);
+    expect(resultReasonForVersion(ResultReason.AttributeReadOnly, V1_0)).toBe(ResultReason.PermissionDenied);
+    expect(resultReasonForVersion(ResultReason.AttributeNotFound, V1_4)).toBe(ResultReason.ItemNotFound);
+    expect(resultReasonForVersion(ResultReason.ObjectDestroyed, V1_4)).toBe(ResultReason.ItemNotFound);
+    expect(resultReasonForVersion(ResultReason.MissingInitializationVector, V1_4)).toBe(ResultReason.MissingData);
+    // chains: Private Protection Storage Unavailable → Protection Storage Unavailable (2.0)
+    expect(resultReasonForVersion(ResultReason.PrivateProtectionStorageUnavailable, V2_0)).toBe(ResultReason.PrivateProtectionStorageUnavailable);
   });
   it('always answers a reason the version defines', () => {
     for (const v of ALL) {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ResultReason, RevocationReasonCode, State } from '../../src/ttlv/generated/enumerations.ts';
 import { Tag } from '../../src/ttlv/generated/tags.ts';
 import type { TtlvItem } from '../../src/ttlv/types.ts';
+import { resultReasonForVersion } from '../../src/kmip/adapters/reasons.ts';
 import { KmipError } from '../../src/kmip/errors.ts';
 import { dateTime, enumeration, structure } from '../../src/kmip/items.ts';
 import { getAttr } from '../../src/policy/attributes.ts';
@@ -98,6 +99,10 @@ describe('lifecycle', () => {
     // Sensitive exists since 1.4, not in 1.2
     expect(reasonForVersion(ResultReason.Sensitive, v14)).toBe(ResultReason.Sensitive);
     expect(reasonForVersion(ResultReason.Sensitive, { major: 1, minor: 2 })).not.toBe(ResultReason.Sensitive);
+    // one table for the server: policy delegates to the kmip adapters' table
+    for (const v of [{ major: 1, minor: 0 }, { major: 1, minor: 2 }, v14, { major: 2, minor: 0 }, v21]) {
+      for (const r of Object.values(ResultReason)) expect(reasonForVersion(r, v)).toBe(resultReasonForVersion(r, v));
+    }
     expect(objectNotFoundReason(v21)).toBe(ResultReason.ObjectNotFound);
     expect(objectNotFoundReason(v14)).toBe(ResultReason.ItemNotFound);
   });
