@@ -136,6 +136,80 @@ CREATE TABLE l3_keys (
 CREATE UNIQUE INDEX l3_keys_current ON l3_keys (tenant, service) WHERE current = 1;
 `,
   },
+  {
+    version: 5,
+    name: 'governance: tenants, services, roles, identities, grants, L1 pointers',
+    sql: `
+-- CMK's governance data (DESIGN.md §3, issue 7 "Model"); read and written by
+-- src/store/governance.ts. Built-in roles are code (src/policy/roles.ts), not rows: only
+-- roles created by an operator are stored here.
+CREATE TABLE gov_tenants (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('active', 'sealed', 'killed')),
+  created_at TEXT NOT NULL
+);
+CREATE TABLE gov_services (
+  tenant TEXT NOT NULL REFERENCES gov_tenants (id),
+  id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  PRIMARY KEY (tenant, id)
+);
+CREATE TABLE gov_roles (
+  name TEXT PRIMARY KEY,
+  -- JSON arrays of names; NULL object_types/object_groups = no limit.
+  operations TEXT NOT NULL,
+  object_types TEXT,
+  object_groups TEXT,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE gov_identities (
+  id TEXT PRIMARY KEY,
+  tenant TEXT NOT NULL,
+  service TEXT NOT NULL,
+  role TEXT NOT NULL,
+  match_kind TEXT NOT NULL CHECK (match_kind IN ('fingerprint', 'subject', 'san-uri')),
+  match_value TEXT NOT NULL,
+  revoked INTEGER NOT NULL DEFAULT 0 CHECK (revoked IN (0, 1)),
+  cert_serial TEXT,
+  created_at TEXT NOT NULL,
+  FOREIGN KEY (tenant, service) REFERENCES gov_services (tenant, id)
+);
+CREATE INDEX gov_identities_by_match ON gov_identities (match_kind, match_value);
+CREATE INDEX gov_identities_by_serial ON gov_identities (cert_serial);
+-- fromService lets toService run \`operations\` on fromService's objects.
+CREATE TABLE gov_grants (
+  tenant TEXT NOT NULL,
+  from_service TEXT NOT NULL,
+  to_service TEXT NOT NULL,
+  operations TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  PRIMARY KEY (tenant, from_service, to_service),
+  FOREIGN KEY (tenant, from_service) REFERENCES gov_services (tenant, id),
+  FOREIGN KEY (tenant, to_service) REFERENCES gov_services (tenant, id)
+);
+-- The pointer to the tenant's L1 as CMK knows it: provider and references (JSON), never a secret.
+CREATE TABLE gov_l1_pointers (
+  tenant TEXT PRIMARY KEY REFERENCES gov_tenants (id),
+  provider TEXT NOT NULL CHECK (provider IN ('software', 'pkcs11', 'aws-kms')),
+  config TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('active', 'removed')),
+  updated_at TEXT NOT NULL
+);
+-- generation: bumped by every change (triggers below), so a server caching the governance
+-- data re-reads it when another process (kmipctl, a second node) changed it.
+-- initialised: 0 until the first tenant or identity is created; never reset, so deleting
+-- every identity later denies everyone instead of falling back to bootstrap mode.
+CREATE TABLE gov_meta (
+  key TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+);
+INSERT INTO gov_meta (key, value) VALUES ('generation', 0), ('initialised', 0);
+${['gov_tenants', 'gov_services', 'gov_roles', 'gov_identities', 'gov_grants', 'gov_l1_pointers'].flatMap((t) => ['INSERT', 'UPDATE', 'DELETE'].map((ev) => `CREATE TRIGGER ${t}_${ev.toLowerCase()}_generation AFTER ${ev} ON ${t}
+BEGIN UPDATE gov_meta SET value = value + 1 WHERE key = 'generation'; END;`)).join('\n')}
+`,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
