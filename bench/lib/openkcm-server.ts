@@ -1,0 +1,108 @@
+// Runs OpenKCM for a benchmark in its own Node process, as production does: the load
+// generator and the server must not share one event loop (PyKMIP's server runs in its own
+// process too). The parent calls startOpenKcm(); this same file is the child's entry point
+// (forked with `--import tsx`), which opens the runtime with openRuntime() and the mTLS
+// listener with startServer(), reports its port over IPC and closes both on 'stop' or
+// SIGTERM.
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { DevPkiFiles } from '../../src/server/devpki.ts';
+import type { LogLevel } from '../../src/log/index.ts';
+import { stopChild } from './proc.ts';
+
+export interface OpenKcmLaunch {
+  pki: DevPkiFiles;
+  /** Data directory (on-disk SQLite, WAL, synchronous=FULL); undefined = in-memory SQLite. */
+  dataDir?: string;
+  /** pino level; lines go to `logFile` (default: nothing is written when 'silent'). */
+  logLevel: LogLevel;
+  logFile?: string;
+}
+
+export interface ServerHandle {
+  name: string;
+  host: string;
+  port: number;
+  pid: number | undefined;
+  /** Stops the server; says whether it had to be killed. */
+  stop(): Promise<'exited' | 'killed'>;
+}
+
+type FromChild = { type: 'ready'; port: number } | { type: 'error'; message: string };
+
+const SELF = fileURLToPath(import.meta.url);
+
+export async function startOpenKcm(name: string, launch: OpenKcmLaunch, timeoutMs = 30_000): Promise<ServerHandle> {
+  const child: ChildProcess = fork(SELF, ['--child', JSON.stringify(launch)], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    detached: true, // own process group, so stopChild() can SIGKILL everything it started
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => { reject(new Error(`${name}: not ready after ${timeoutMs} ms`)); child.kill('SIGKILL'); }, timeoutMs);
+    child.once('message', (m: FromChild) => {
+      clearTimeout(timer);
+      if (m.type === 'ready') resolve(m.port);
+      else reject(new Error(`${name}: ${m.message}`));
+    });
+    child.once('exit', (code, signal) => { clearTimeout(timer); reject(new Error(`${name}: exited during start-up (${code ?? signal})`)); });
+  });
+  child.removeAllListeners('exit');
+  return {
+    name,
+    host: '127.0.0.1',
+    port,
+    pid: child.pid,
+    stop: async () => {
+      // Ask over IPC first (a graceful close of the listener and the store), then signals.
+      if (child.connected) child.send('stop');
+      return stopChild(child, 10_000);
+    },
+  };
+}
+
+async function childMain(launch: OpenKcmLaunch): Promise<void> {
+  const send = (m: FromChild) => process.send?.(m);
+  try {
+    const { createLogger } = await import('../../src/log/index.ts');
+    const { openRuntime } = await import('../../src/server/runtime.ts');
+    const { startServer } = await import('../../src/server/listener.ts');
+    const level = launch.logLevel;
+    const { pino } = await import('pino');
+    // Synchronous writes, as pino does by default on the stdout of `openkcm serve`: the
+    // server pays for its log lines as it would in production.
+    const destination = launch.logFile && level !== 'silent' ? pino.destination({ dest: launch.logFile, sync: true }) : undefined;
+    const logger = createLogger({ level, ...(destination ? { destination } : {}) });
+    if (launch.dataDir) mkdirSync(launch.dataDir, { recursive: true });
+    const runtime = await openRuntime({ ...(launch.dataDir ? { dataDir: launch.dataDir } : {}), logger });
+    const server = await startServer(
+      {
+        listen: { host: '127.0.0.1', port: 0 },
+        tls: { caFile: launch.pki.caCert, certFile: launch.pki.serverCert, keyFile: launch.pki.serverKey },
+      },
+      { engine: runtime.engine, logger },
+    );
+    let stopping = false;
+    const stop = async () => {
+      if (stopping) return;
+      stopping = true;
+      await server.close(2_000);
+      await runtime.close();
+      destination?.flushSync();
+      process.exit(0);
+    };
+    process.on('message', (m) => { if (m === 'stop') void stop(); });
+    process.on('SIGTERM', () => void stop());
+    // The parent died without stopping us: do not linger.
+    process.on('disconnect', () => void stop());
+    send({ type: 'ready', port: server.address().port });
+  } catch (e) {
+    send({ type: 'error', message: (e as Error).stack ?? String(e) });
+    process.exit(1);
+  }
+}
+
+if (process.argv[2] === '--child' && process.argv[1] === SELF) {
+  await childMain(JSON.parse(process.argv[3]!) as OpenKcmLaunch);
+}
