@@ -1,0 +1,45 @@
+// The built-in roles of CMK (DESIGN.md §3, issue 7 "Model"). Roles are named sets of KMIP
+// operations, as Vault's KMIP roles; these four exist in every deployment and cannot be
+// replaced. Operation names are the generated Operation enumeration names (KMIP 2.1 §11.37),
+// checked by test/governance/roles.test.ts, and src/store/governance.ts carries the same
+// table (the store may not import policy, DESIGN.md §5) — the same test pins them equal.
+
+/** A role as the policy evaluates it; src/store/governance.ts Role has the same shape. */
+export interface PolicyRole {
+  name: string;
+  /** KMIP Operation names; '*' = every operation. */
+  operations: string[];
+  /** ObjectType names (e.g. 'SymmetricKey'); absent = any type. */
+  objectTypes?: string[];
+  /** Object Group values; absent = any group (or none). */
+  objectGroups?: string[];
+  builtIn: boolean;
+}
+
+/** Name of the role that may do everything, the admin API included, on every service of its tenant. */
+export const ADMIN_ROLE = 'admin';
+
+export const BUILT_IN_ROLES: readonly PolicyRole[] = Object.freeze([
+  { name: ADMIN_ROLE, operations: ['*'], builtIn: true },
+  {
+    name: 'app',
+    operations: [
+      'Create', 'Register', 'Get', 'GetAttributes', 'GetAttributeList', 'Locate', 'Activate',
+      'Encrypt', 'Decrypt', 'Sign', 'SignatureVerify', 'MAC', 'MACVerify',
+      'AddAttribute', 'ModifyAttribute', 'SetAttribute', 'DeleteAttribute',
+      'ReKey', 'DiscoverVersions', 'Query', 'RNGRetrieve', 'Hash',
+    ],
+    builtIn: true,
+  },
+  {
+    name: 'read-only',
+    operations: ['Get', 'GetAttributes', 'GetAttributeList', 'Locate', 'Check', 'DiscoverVersions', 'Query'],
+    builtIn: true,
+  },
+  // Reads the audit trail through the admin API; no KMIP operation at all.
+  { name: 'auditor', operations: [], builtIn: true },
+].map((r) => Object.freeze({ ...r, operations: Object.freeze([...r.operations]) as string[] })));
+
+export function builtInRole(name: string): PolicyRole | undefined {
+  return BUILT_IN_ROLES.find((r) => r.name === name);
+}

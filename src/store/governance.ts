@@ -1,0 +1,493 @@
+// CMK's governance data (DESIGN.md §3, issue 7 "Model"): tenants, their services, roles,
+// client-certificate identities, grants between services and each tenant's L1 pointer.
+// Synchronous over the better-sqlite3 handle of the SQLite store (tables of migration 5);
+// the admin API (src/server/admin.ts) edits it, the batch executor reads it on every
+// message through the generation counter (a cache is re-read only after a change).
+//
+// Record shapes match src/policy/access.ts and src/policy/roles.ts (declared twice because
+// store may not import policy, DESIGN.md §5; test/governance/roles.test.ts pins them).
+import { randomUUID } from 'node:crypto';
+import type Database from 'better-sqlite3';
+import { ObjectType, Operation } from '../ttlv/generated/enumerations.ts';
+
+export type TenantState = 'active' | 'sealed' | 'killed';
+export interface Tenant { id: string; name: string; state: TenantState; createdAt: string }
+export interface Service { tenant: string; id: string; name: string; createdAt: string }
+export interface Role {
+  name: string;
+  /** KMIP Operation names (KMIP 2.1 §11.37); '*' = all. */
+  operations: string[];
+  /** ObjectType names (§11.28); absent = any. */
+  objectTypes?: string[];
+  /** Object Group values; absent = any. */
+  objectGroups?: string[];
+  builtIn: boolean;
+}
+export type IdentityMatch =
+  | { kind: 'fingerprint'; sha256: string }
+  | { kind: 'subject'; pattern: string }
+  | { kind: 'san-uri'; uri: string };
+export interface Identity {
+  id: string;
+  tenant: string;
+  service: string;
+  role: string;
+  match: IdentityMatch;
+  revoked: boolean;
+  certSerial?: string;
+  createdAt: string;
+}
+/** `fromService` lets `toService` run `operations` ('*' = all) on fromService's objects. */
+export interface Grant { tenant: string; fromService: string; toService: string; operations: string[] }
+export type L1ProviderKind = 'software' | 'pkcs11' | 'aws-kms';
+export interface L1Pointer {
+  tenant: string;
+  provider: L1ProviderKind;
+  /** Key reference and where credentials are found (env names, files); never a secret. */
+  config: Record<string, string | number | boolean>;
+  state: 'active' | 'removed';
+  updatedAt: string;
+}
+
+export type GovernanceErrorCode = 'not-found' | 'exists' | 'invalid';
+export class GovernanceError extends Error {
+  override readonly name = 'GovernanceError';
+  constructor(readonly code: GovernanceErrorCode, message: string) {
+    super(message);
+  }
+}
+
+/** The built-in roles (same table as src/policy/roles.ts BUILT_IN_ROLES). */
+export const BUILT_IN_ROLE_TABLE: readonly Role[] = Object.freeze([
+  { name: 'admin', operations: ['*'], builtIn: true },
+  {
+    name: 'app',
+    operations: [
+      'Create', 'Register', 'Get', 'GetAttributes', 'GetAttributeList', 'Locate', 'Activate',
+      'Encrypt', 'Decrypt', 'Sign', 'SignatureVerify', 'MAC', 'MACVerify',
+      'AddAttribute', 'ModifyAttribute', 'SetAttribute', 'DeleteAttribute',
+      'ReKey', 'DiscoverVersions', 'Query', 'RNGRetrieve', 'Hash',
+    ],
+    builtIn: true,
+  },
+  { name: 'read-only', operations: ['Get', 'GetAttributes', 'GetAttributeList', 'Locate', 'Check', 'DiscoverVersions', 'Query'], builtIn: true },
+  { name: 'auditor', operations: [], builtIn: true },
+]);
+
+// --- validation -------------------------------------------------------------------------
+
+/**
+ * Tenant, service and role identifiers appear in SAN URIs (openkcm://tenant/<t>/…), in
+ * file names written by kmipctl and in audit records: lower-case letters, digits and
+ * '.', '_', '-', starting with a letter or digit, at most 63 characters.
+ */
+const ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+const OPERATION_NAMES: ReadonlySet<string> = new Set(Object.keys(Operation));
+const OBJECT_TYPE_NAMES: ReadonlySet<string> = new Set(Object.keys(ObjectType));
+/** Field names that would carry a secret in clear (cf. src/hsm/index.ts parseL1Config). */
+const SECRET_FIELD = /^(pin|userpin|sopin|password|passphrase|secret|secretaccesskey|accesskeyid|sessiontoken|token|credentials?|key|privatekey|keymaterial)$/i;
+const MAX_CONFIG_JSON = 4096;
+
+function checkId(what: string, v: unknown): string {
+  if (typeof v !== 'string' || !ID_PATTERN.test(v)) {
+    throw new GovernanceError('invalid', `${what}: ${JSON.stringify(v)} is not a valid identifier (lower-case letters, digits, '.', '_' and '-', starting with a letter or digit, at most 63 characters)`);
+  }
+  return v;
+}
+
+function checkName(what: string, v: unknown): string {
+  if (typeof v !== 'string' || v.trim() === '' || v.length > 128 || CONTROL.test(v)) {
+    throw new GovernanceError('invalid', `${what}: expected 1 to 128 printable characters`);
+  }
+  return v;
+}
+
+function checkOperations(what: string, v: unknown, allowEmpty: boolean): string[] {
+  if (!Array.isArray(v) || (!allowEmpty && v.length === 0)) throw new GovernanceError('invalid', `${what}: expected a${allowEmpty ? '' : ' non-empty'} list of KMIP operation names or '*'`);
+  for (const op of v) {
+    if (op !== '*' && (typeof op !== 'string' || !OPERATION_NAMES.has(op))) {
+      throw new GovernanceError('invalid', `${what}: ${JSON.stringify(op)} is not a KMIP operation name (e.g. Get, Encrypt, Locate) nor '*'`);
+    }
+  }
+  return [...new Set(v as string[])];
+}
+
+function checkList(what: string, v: unknown, known?: ReadonlySet<string>): string[] | undefined {
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v) || v.length === 0) throw new GovernanceError('invalid', `${what}: expected a non-empty list (omit it for no limit)`);
+  for (const x of v) {
+    if (typeof x !== 'string' || x === '' || x.length > 256 || CONTROL.test(x)) throw new GovernanceError('invalid', `${what}: ${JSON.stringify(x)} is not a valid entry`);
+    if (known && !known.has(x)) throw new GovernanceError('invalid', `${what}: ${JSON.stringify(x)} is not an object type name (e.g. SymmetricKey, PrivateKey)`);
+  }
+  return [...new Set(v as string[])];
+}
+
+export function normalizeFingerprint(v: unknown): string {
+  const hex = typeof v === 'string' ? v.replace(/:/g, '').toLowerCase() : '';
+  if (!/^[0-9a-f]{64}$/.test(hex)) throw new GovernanceError('invalid', 'fingerprint: expected the SHA-256 of the DER certificate, 64 hex digits (colons allowed)');
+  return hex;
+}
+
+export function normalizeCertSerial(v: unknown): string {
+  const hex = typeof v === 'string' ? v.replace(/[:\s]/g, '').toUpperCase() : '';
+  if (!/^[0-9A-F]{1,64}$/.test(hex)) throw new GovernanceError('invalid', 'certSerial: expected the certificate serial number in hex');
+  return hex.replace(/^0+/, '') || '0';
+}
+
+function checkMatch(v: unknown, tenant: string, service: string, role: string): IdentityMatch {
+  const m = v as Partial<Record<string, unknown>> | undefined;
+  switch (m?.kind) {
+    case 'fingerprint':
+      return { kind: 'fingerprint', sha256: normalizeFingerprint(m.sha256) };
+    case 'subject': {
+      const p = m.pattern;
+      if (typeof p !== 'string' || !p.includes('=') || p.length > 512 || CONTROL.test(p)) {
+        throw new GovernanceError('invalid', "match.pattern: expected a subject such as 'CN=app-*, O=Acme' ('*' matches within one value)");
+      }
+      if (/^[\s*,=]*$/.test(p.replace(/[A-Za-z]+\s*=/g, ''))) {
+        // "CN=*" would admit every certificate of the CA: a rule that broad must be explicit by fingerprint or URI instead.
+        throw new GovernanceError('invalid', 'match.pattern: a pattern made only of wildcards matches every certificate of the CA; name at least one literal value');
+      }
+      return { kind: 'subject', pattern: p };
+    }
+    case 'san-uri': {
+      const u = m.uri;
+      if (typeof u !== 'string' || u.length > 512 || CONTROL.test(u) || !/^[a-z][a-z0-9+.-]*:\S+$/i.test(u)) {
+        throw new GovernanceError('invalid', 'match.uri: expected an absolute URI such as openkcm://tenant/<t>/service/<s>/role/<r>');
+      }
+      if (u.startsWith('openkcm:')) {
+        // The URI OpenKCM's CA embeds states tenant, service and role: it must agree with the record.
+        const want = `openkcm://tenant/${encodeURIComponent(tenant)}/service/${encodeURIComponent(service)}/role/${encodeURIComponent(role)}`;
+        if (u !== want) throw new GovernanceError('invalid', `match.uri: an openkcm: URI must name this identity's tenant, service and role (${want})`);
+      }
+      return { kind: 'san-uri', uri: u };
+    }
+    default:
+      throw new GovernanceError('invalid', "match.kind: expected 'fingerprint', 'subject' or 'san-uri'");
+  }
+}
+
+function checkL1Config(v: unknown): Record<string, string | number | boolean> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new GovernanceError('invalid', 'config: expected an object of references (key id, token label, env/file names)');
+  const out: Record<string, string | number | boolean> = {};
+  for (const [k, x] of Object.entries(v)) {
+    if (SECRET_FIELD.test(k)) {
+      throw new GovernanceError('invalid', `config.${k}: secrets are not stored; give a reference instead (e.g. pinEnv/pinFile, accessKeyIdEnv/secretAccessKeyEnv, keyFile)`);
+    }
+    if (k === 'provider') throw new GovernanceError('invalid', 'config.provider: give the provider beside the config, not inside it');
+    if (typeof x !== 'string' && typeof x !== 'boolean' && !(typeof x === 'number' && Number.isFinite(x))) {
+      throw new GovernanceError('invalid', `config.${k}: expected a string, number or boolean`);
+    }
+    if (typeof x === 'string' && (CONTROL.test(x) || x.includes('-----BEGIN'))) throw new GovernanceError('invalid', `config.${k}: not a reference (control characters or PEM data)`);
+    out[k] = x;
+  }
+  if (JSON.stringify(out).length > MAX_CONFIG_JSON) throw new GovernanceError('invalid', `config: larger than ${MAX_CONFIG_JSON} bytes of JSON`);
+  return out;
+}
+
+// --- rows ---------------------------------------------------------------------------------
+
+interface IdentityRow {
+  id: string; tenant: string; service: string; role: string; match_kind: IdentityMatch['kind']; match_value: string;
+  revoked: number; cert_serial: string | null; created_at: string;
+}
+const IDENTITY_COLUMNS = 'id, tenant, service, role, match_kind, match_value, revoked, cert_serial, created_at';
+
+function identityFromRow(r: IdentityRow): Identity {
+  const match: IdentityMatch = r.match_kind === 'fingerprint' ? { kind: 'fingerprint', sha256: r.match_value }
+    : r.match_kind === 'subject' ? { kind: 'subject', pattern: r.match_value } : { kind: 'san-uri', uri: r.match_value };
+  const i: Identity = { id: r.id, tenant: r.tenant, service: r.service, role: r.role, match, revoked: r.revoked === 1, createdAt: r.created_at };
+  if (r.cert_serial !== null) i.certSerial = r.cert_serial;
+  return i;
+}
+const matchValue = (m: IdentityMatch) => (m.kind === 'fingerprint' ? m.sha256 : m.kind === 'subject' ? m.pattern : m.uri);
+
+interface RoleRow { name: string; operations: string; object_types: string | null; object_groups: string | null }
+function roleFromRow(r: RoleRow): Role {
+  const role: Role = { name: r.name, operations: JSON.parse(r.operations) as string[], builtIn: false };
+  if (r.object_types !== null) role.objectTypes = JSON.parse(r.object_types) as string[];
+  if (r.object_groups !== null) role.objectGroups = JSON.parse(r.object_groups) as string[];
+  return role;
+}
+
+export type IdentityInput = { tenant: string; service: string; role: string; match: IdentityMatch; certSerial?: string; id?: string };
+export type RevokeSelector = { id: string } | { fingerprint: string } | { certSerial: string };
+
+export class GovernanceStore {
+  private readonly statements = new Map<string, Database.Statement>();
+  constructor(private readonly db: Database.Database) {
+    const ok = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'gov_meta'").get();
+    if (ok === undefined) throw new Error('the database has no governance tables: open it with openSqliteStore (migration 5)');
+  }
+
+  private stmt(sql: string): Database.Statement {
+    let s = this.statements.get(sql);
+    if (!s) { s = this.db.prepare(sql); this.statements.set(sql, s); }
+    return s;
+  }
+  private now(): string { return new Date().toISOString(); }
+  private markInitialised(): void {
+    this.stmt("UPDATE gov_meta SET value = 1 WHERE key = 'initialised' AND value = 0").run();
+  }
+
+  /** Changes with every write (any process): a cache of this data is stale when it differs. */
+  generation(): number {
+    return (this.stmt("SELECT value FROM gov_meta WHERE key = 'generation'").get() as { value: number }).value;
+  }
+
+  /**
+   * False until the first tenant or identity is created. While false the server runs in
+   * bootstrap mode (src/server/governance.ts); once true it never goes back.
+   */
+  isInitialised(): boolean {
+    return (this.stmt("SELECT value FROM gov_meta WHERE key = 'initialised'").get() as { value: number }).value === 1;
+  }
+
+  // --- tenants ---
+
+  createTenant(input: { id: string; name?: string }): Tenant {
+    const id = checkId('tenant', input.id);
+    const name = input.name === undefined ? id : checkName('name', input.name);
+    return this.db.transaction(() => {
+      if (this.getTenant(id) !== undefined) throw new GovernanceError('exists', `tenant ${id} exists already`);
+      const t: Tenant = { id, name, state: 'active', createdAt: this.now() };
+      this.stmt('INSERT INTO gov_tenants (id, name, state, created_at) VALUES (?, ?, ?, ?)').run(t.id, t.name, t.state, t.createdAt);
+      this.markInitialised();
+      return t;
+    })();
+  }
+
+  listTenants(): Tenant[] {
+    return (this.stmt('SELECT id, name, state, created_at FROM gov_tenants ORDER BY id').all() as { id: string; name: string; state: TenantState; created_at: string }[])
+      .map((r) => ({ id: r.id, name: r.name, state: r.state, createdAt: r.created_at }));
+  }
+
+  getTenant(id: string): Tenant | undefined {
+    const r = this.stmt('SELECT id, name, state, created_at FROM gov_tenants WHERE id = ?').get(id) as
+      { id: string; name: string; state: TenantState; created_at: string } | undefined;
+    return r && { id: r.id, name: r.name, state: r.state, createdAt: r.created_at };
+  }
+
+  private requireTenant(id: string): Tenant {
+    const t = this.getTenant(checkId('tenant', id));
+    if (!t) throw new GovernanceError('not-found', `tenant ${id} does not exist`);
+    return t;
+  }
+
+  setTenantState(id: string, state: TenantState): Tenant {
+    if (state !== 'active' && state !== 'sealed' && state !== 'killed') throw new GovernanceError('invalid', "state: expected 'active', 'sealed' or 'killed'");
+    const t = this.requireTenant(id);
+    this.stmt('UPDATE gov_tenants SET state = ? WHERE id = ?').run(state, t.id);
+    return { ...t, state };
+  }
+
+  // --- services ---
+
+  createService(input: { tenant: string; id: string; name?: string }): Service {
+    const tenant = checkId('tenant', input.tenant);
+    const id = checkId('service', input.id);
+    const name = input.name === undefined ? id : checkName('name', input.name);
+    return this.db.transaction(() => {
+      this.requireTenant(tenant);
+      if (this.getService(tenant, id) !== undefined) throw new GovernanceError('exists', `service ${id} exists already in tenant ${tenant}`);
+      const s: Service = { tenant, id, name, createdAt: this.now() };
+      this.stmt('INSERT INTO gov_services (tenant, id, name, created_at) VALUES (?, ?, ?, ?)').run(tenant, id, name, s.createdAt);
+      return s;
+    })();
+  }
+
+  listServices(tenant: string): Service[] {
+    this.requireTenant(tenant);
+    return (this.stmt('SELECT tenant, id, name, created_at FROM gov_services WHERE tenant = ? ORDER BY id').all(tenant) as
+      { tenant: string; id: string; name: string; created_at: string }[]).map((r) => ({ tenant: r.tenant, id: r.id, name: r.name, createdAt: r.created_at }));
+  }
+
+  getService(tenant: string, id: string): Service | undefined {
+    const r = this.stmt('SELECT tenant, id, name, created_at FROM gov_services WHERE tenant = ? AND id = ?').get(tenant, id) as
+      { tenant: string; id: string; name: string; created_at: string } | undefined;
+    return r && { tenant: r.tenant, id: r.id, name: r.name, createdAt: r.created_at };
+  }
+
+  private requireService(tenant: string, id: string): Service {
+    this.requireTenant(tenant);
+    const s = this.getService(tenant, checkId('service', id));
+    if (!s) throw new GovernanceError('not-found', `service ${id} does not exist in tenant ${tenant}`);
+    return s;
+  }
+
+  // --- roles ---
+
+  createRole(input: { name: string; operations: string[]; objectTypes?: string[]; objectGroups?: string[] }): Role {
+    const name = checkId('role', input.name);
+    const operations = checkOperations('operations', input.operations, false);
+    const objectTypes = checkList('objectTypes', input.objectTypes, OBJECT_TYPE_NAMES);
+    const objectGroups = checkList('objectGroups', input.objectGroups);
+    return this.db.transaction(() => {
+      if (this.getRole(name) !== undefined) throw new GovernanceError('exists', `role ${name} exists already${BUILT_IN_ROLE_TABLE.some((r) => r.name === name) ? ' (built-in)' : ''}`);
+      this.stmt('INSERT INTO gov_roles (name, operations, object_types, object_groups, created_at) VALUES (?, ?, ?, ?, ?)').run(
+        name, JSON.stringify(operations), objectTypes ? JSON.stringify(objectTypes) : null, objectGroups ? JSON.stringify(objectGroups) : null, this.now());
+      const role: Role = { name, operations, builtIn: false };
+      if (objectTypes) role.objectTypes = objectTypes;
+      if (objectGroups) role.objectGroups = objectGroups;
+      return role;
+    })();
+  }
+
+  listRoles(): Role[] {
+    const custom = (this.stmt('SELECT name, operations, object_types, object_groups FROM gov_roles ORDER BY name').all() as RoleRow[]).map(roleFromRow);
+    return [...BUILT_IN_ROLE_TABLE.map(cloneRole), ...custom];
+  }
+
+  getRole(name: string): Role | undefined {
+    const b = BUILT_IN_ROLE_TABLE.find((r) => r.name === name);
+    if (b) return cloneRole(b);
+    const r = this.stmt('SELECT name, operations, object_types, object_groups FROM gov_roles WHERE name = ?').get(name) as RoleRow | undefined;
+    return r && roleFromRow(r);
+  }
+
+  // --- identities ---
+
+  addIdentity(input: IdentityInput): Identity {
+    const tenant = checkId('tenant', input.tenant);
+    const service = checkId('service', input.service);
+    const role = checkId('role', input.role);
+    const match = checkMatch(input.match, tenant, service, role);
+    const certSerial = input.certSerial === undefined ? undefined : normalizeCertSerial(input.certSerial);
+    const id = input.id === undefined ? `id-${randomUUID()}` : checkId('id', input.id);
+    return this.db.transaction(() => {
+      this.requireService(tenant, service);
+      if (this.getRole(role) === undefined) throw new GovernanceError('not-found', `role ${role} does not exist`);
+      if (this.getIdentity(id) !== undefined) throw new GovernanceError('exists', `identity ${id} exists already`);
+      const dup = (this.stmt(`SELECT ${IDENTITY_COLUMNS} FROM gov_identities WHERE match_kind = ? AND match_value = ?`).all(match.kind, matchValue(match)) as IdentityRow[])
+        .find((r) => (r.cert_serial ?? undefined) === certSerial);
+      if (dup) throw new GovernanceError('exists', `identity ${dup.id} already matches this ${match.kind}${certSerial ? ` and serial ${certSerial}` : ''}`);
+      const i: Identity = { id, tenant, service, role, match, revoked: false, createdAt: this.now() };
+      if (certSerial !== undefined) i.certSerial = certSerial;
+      this.stmt(`INSERT INTO gov_identities (${IDENTITY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)`)
+        .run(id, tenant, service, role, match.kind, matchValue(match), certSerial ?? null, i.createdAt);
+      this.markInitialised();
+      return i;
+    })();
+  }
+
+  listIdentities(filter: { tenant?: string; service?: string } = {}): Identity[] {
+    const rows = filter.tenant === undefined
+      ? this.stmt(`SELECT ${IDENTITY_COLUMNS} FROM gov_identities ORDER BY created_at, id`).all()
+      : filter.service === undefined
+        ? this.stmt(`SELECT ${IDENTITY_COLUMNS} FROM gov_identities WHERE tenant = ? ORDER BY created_at, id`).all(filter.tenant)
+        : this.stmt(`SELECT ${IDENTITY_COLUMNS} FROM gov_identities WHERE tenant = ? AND service = ? ORDER BY created_at, id`).all(filter.tenant, filter.service);
+    return (rows as IdentityRow[]).map(identityFromRow);
+  }
+
+  getIdentity(id: string): Identity | undefined {
+    const r = this.stmt(`SELECT ${IDENTITY_COLUMNS} FROM gov_identities WHERE id = ?`).get(id) as IdentityRow | undefined;
+    return r && identityFromRow(r);
+  }
+
+  removeIdentity(id: string): Identity {
+    const i = this.getIdentity(id);
+    if (!i) throw new GovernanceError('not-found', `identity ${id} does not exist`);
+    this.stmt('DELETE FROM gov_identities WHERE id = ?').run(id);
+    return i;
+  }
+
+  /**
+   * Marks identities revoked (they stay, so the certificate keeps being refused and the
+   * audit trail can name them): by id, by certificate fingerprint, or by certificate serial
+   * (kmipctl cert revoke). Returns every identity revoked; not-found when none matched.
+   */
+  revokeIdentity(sel: RevokeSelector): Identity[] {
+    let rows: IdentityRow[];
+    let what: string;
+    if ('id' in sel) {
+      rows = this.stmt(`SELECT ${IDENTITY_COLUMNS} FROM gov_identities WHERE id = ?`).all(sel.id) as IdentityRow[];
+      what = `id ${sel.id}`;
+    } else if ('fingerprint' in sel) {
+      const fp = normalizeFingerprint(sel.fingerprint);
+      rows = this.stmt(`SELECT ${IDENTITY_COLUMNS} FROM gov_identities WHERE match_kind = 'fingerprint' AND match_value = ?`).all(fp) as IdentityRow[];
+      what = `fingerprint ${fp}`;
+    } else if ('certSerial' in sel) {
+      const s = normalizeCertSerial(sel.certSerial);
+      rows = this.stmt(`SELECT ${IDENTITY_COLUMNS} FROM gov_identities WHERE cert_serial = ?`).all(s) as IdentityRow[];
+      what = `certificate serial ${s}`;
+    } else {
+      throw new GovernanceError('invalid', 'revoke: give an id, a fingerprint or a certSerial');
+    }
+    if (rows.length === 0) throw new GovernanceError('not-found', `no identity with ${what}`);
+    const upd = this.stmt('UPDATE gov_identities SET revoked = 1 WHERE id = ?');
+    this.db.transaction(() => { for (const r of rows) upd.run(r.id); })();
+    return rows.map((r) => ({ ...identityFromRow(r), revoked: true }));
+  }
+
+  // --- grants ---
+
+  addGrant(input: Grant): Grant {
+    const tenant = checkId('tenant', input.tenant);
+    const fromService = checkId('fromService', input.fromService);
+    const toService = checkId('toService', input.toService);
+    const operations = checkOperations('operations', input.operations, false);
+    if (fromService === toService) throw new GovernanceError('invalid', 'toService: a service always reaches its own objects; a grant names another service');
+    return this.db.transaction(() => {
+      this.requireService(tenant, fromService);
+      this.requireService(tenant, toService);
+      const existing = this.stmt('SELECT 1 FROM gov_grants WHERE tenant = ? AND from_service = ? AND to_service = ?').get(tenant, fromService, toService);
+      if (existing) throw new GovernanceError('exists', `service ${fromService} already grants ${toService} (remove that grant to change it)`);
+      this.stmt('INSERT INTO gov_grants (tenant, from_service, to_service, operations, created_at) VALUES (?, ?, ?, ?, ?)')
+        .run(tenant, fromService, toService, JSON.stringify(operations), this.now());
+      return { tenant, fromService, toService, operations };
+    })();
+  }
+
+  listGrants(tenant?: string): Grant[] {
+    const rows = (tenant === undefined
+      ? this.stmt('SELECT tenant, from_service, to_service, operations FROM gov_grants ORDER BY tenant, from_service, to_service').all()
+      : this.stmt('SELECT tenant, from_service, to_service, operations FROM gov_grants WHERE tenant = ? ORDER BY from_service, to_service').all(tenant)) as
+      { tenant: string; from_service: string; to_service: string; operations: string }[];
+    return rows.map((r) => ({ tenant: r.tenant, fromService: r.from_service, toService: r.to_service, operations: JSON.parse(r.operations) as string[] }));
+  }
+
+  removeGrant(input: { tenant: string; fromService: string; toService: string }): Grant {
+    const g = this.listGrants(input.tenant).find((x) => x.fromService === input.fromService && x.toService === input.toService);
+    if (!g) throw new GovernanceError('not-found', `no grant from service ${input.fromService} to ${input.toService} in tenant ${input.tenant}`);
+    this.stmt('DELETE FROM gov_grants WHERE tenant = ? AND from_service = ? AND to_service = ?').run(g.tenant, g.fromService, g.toService);
+    return g;
+  }
+
+  // --- L1 pointers ---
+
+  setL1Pointer(input: { tenant: string; provider: L1ProviderKind; config: Record<string, unknown> }): L1Pointer {
+    const t = this.requireTenant(input.tenant);
+    if (input.provider !== 'software' && input.provider !== 'pkcs11' && input.provider !== 'aws-kms') {
+      throw new GovernanceError('invalid', "provider: expected 'software', 'pkcs11' or 'aws-kms'");
+    }
+    const config = checkL1Config(input.config);
+    const p: L1Pointer = { tenant: t.id, provider: input.provider, config, state: 'active', updatedAt: this.now() };
+    this.stmt('INSERT INTO gov_l1_pointers (tenant, provider, config, state, updated_at) VALUES (?, ?, ?, ?, ?) ' +
+      'ON CONFLICT (tenant) DO UPDATE SET provider = excluded.provider, config = excluded.config, state = excluded.state, updated_at = excluded.updated_at')
+      .run(p.tenant, p.provider, JSON.stringify(config), p.state, p.updatedAt);
+    return p;
+  }
+
+  getL1Pointer(tenant: string): L1Pointer | undefined {
+    const r = this.stmt('SELECT tenant, provider, config, state, updated_at FROM gov_l1_pointers WHERE tenant = ?').get(tenant) as
+      { tenant: string; provider: L1ProviderKind; config: string; state: 'active' | 'removed'; updated_at: string } | undefined;
+    return r && { tenant: r.tenant, provider: r.provider, config: JSON.parse(r.config) as L1Pointer['config'], state: r.state, updatedAt: r.updated_at };
+  }
+
+  /** The kill switch's half in CMK: the pointer stays, marked removed, so status can say what was there. */
+  removeL1Pointer(tenant: string): L1Pointer {
+    const p = this.getL1Pointer(tenant);
+    if (!p || p.state === 'removed') throw new GovernanceError('not-found', `tenant ${tenant} has no active L1 pointer`);
+    const updatedAt = this.now();
+    this.stmt("UPDATE gov_l1_pointers SET state = 'removed', updated_at = ? WHERE tenant = ?").run(updatedAt, tenant);
+    return { ...p, state: 'removed', updatedAt };
+  }
+}
+
+function cloneRole(r: Role): Role {
+  const c: Role = { name: r.name, operations: [...r.operations], builtIn: r.builtIn };
+  if (r.objectTypes) c.objectTypes = [...r.objectTypes];
+  if (r.objectGroups) c.objectGroups = [...r.objectGroups];
+  return c;
+}
