@@ -15,7 +15,7 @@ export interface DecodeOptions {
 }
 
 // Type byte codes (s.10.1.2). Kept as literals in the switch below for speed; the
-// generated ItemType table is the source and test/ttlv/codec.test.ts checks they agree.
+// generated ItemType table is the source and test/ttlv/generated.test.ts checks they agree.
 const STRUCTURE = 0x01, INTEGER = 0x02, LONG_INTEGER = 0x03, BIG_INTEGER = 0x04, ENUMERATION = 0x05,
   BOOLEAN = 0x06, TEXT_STRING = 0x07, BYTE_STRING = 0x08, DATE_TIME = 0x09, INTERVAL = 0x0a,
   DATE_TIME_EXTENDED = 0x0b;

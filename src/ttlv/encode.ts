@@ -2,6 +2,7 @@
 // sign extension, Structure lengths computed from the children. One pass into a growing
 // scratch buffer; Structure lengths are patched once their children are written.
 import { TtlvError } from './errors.ts';
+import { DEFAULT_MAX_MESSAGE_SIZE } from './limits.ts';
 import { isValidTag, tagLabel } from './decode.ts';
 import type { TtlvItem } from './types.ts';
 
@@ -166,6 +167,12 @@ export function bigIntToTwosComplement(n: bigint): Buffer {
 }
 
 let scratch: Encoder | undefined;
+/**
+ * Largest scratch buffer kept between calls. Twice the default maximum message size, so a
+ * stream of near-maximal messages does not regrow it from 4 KiB each time; larger ones
+ * (tooling on big files) are let go so a single call cannot pin memory for ever.
+ */
+const MAX_KEPT_SCRATCH = 2 * DEFAULT_MAX_MESSAGE_SIZE + 4096;
 
 /** Encodes one item (normally a whole KMIP message) to canonical bytes. Throws TtlvError on a value the type cannot hold. */
 export function encode(item: TtlvItem): Buffer {
@@ -182,6 +189,6 @@ export function encode(item: TtlvItem): Buffer {
     enc.buf.copy(out, 0, 0, enc.off);
     return out;
   } finally {
-    if (enc.buf.length <= 1 << 20) scratch = enc; // do not pin a huge buffer forever
+    if (enc.buf.length <= MAX_KEPT_SCRATCH) scratch = enc;
   }
 }
