@@ -73,11 +73,20 @@ describe('tenant-scoped object repository', () => {
     expect(await other.load('theirs')).toBeDefined();
   });
 
-  it('a service of the same tenant sees the object and opens it with the owner’s binding', async () => {
+  it('another service of the tenant sees the object only when its access allows it (a grant), and opens it with the owner’s binding', async () => {
     t = await makeTestContext({ tenant: 'acme', service: 'billing' });
     await t.repo.create(newObject('shared'));
+    // Deny by default (issue 7): without an access decision only the owning service sees it.
     const sibling = createObjectRepository(t.store, t.protector, { tenant: 'acme', service: 'payroll' });
-    const seen = await sibling.load('shared');
+    expect(await sibling.load('shared')).toBeUndefined();
+    const scanned: string[] = [];
+    for await (const o of sibling.scan({})) scanned.push(o.uid);
+    expect(scanned).toEqual([]);
+    const granted = createObjectRepository(t.store, t.protector, {
+      tenant: 'acme', service: 'payroll',
+      access: { canReach: (o) => o.service === 'billing' || o.service === 'payroll', assertCreate: () => undefined },
+    });
+    const seen = await granted.load('shared');
     expect(seen?.service).toBe('billing');
     expect(seen?.value).toEqual(keyValue(0x11));
   });
