@@ -13,6 +13,12 @@ export interface ClientIdentity {
   fingerprint: string;
   tenant: string;
   service: string;
+  /** Certificate serial number (hex), when the TLS layer has it: identities bound to one certificate match on it. */
+  serial?: string;
+  /** The governance identity the certificate resolved to (src/store/governance.ts), once authenticated. */
+  identityId?: string;
+  /** Its role name. */
+  role?: string;
 }
 
 /**
