@@ -19,7 +19,11 @@ export interface ConnectionLimits {
   maxPipelineDepth: number;
 }
 
-/** Tenancy arrives with the governance issue; until then every identity is default/default (issue 3 §1). */
+/**
+ * Placeholders of an identity read from a certificate before governance resolved it; the
+ * connection replaces them with the governance identity's tenant and service
+ * (KmipEngine.identify), and the executor authorises every message afresh regardless.
+ */
 export const DEFAULT_TENANT = 'default';
 export const DEFAULT_SERVICE = 'default';
 
@@ -42,7 +46,10 @@ export function identityFromCertificate(cert: PeerCertificate): ClientIdentity {
   // connection the same anonymous caller, so the listener drops it instead.
   if (!cert.raw || cert.raw.length === 0) throw new Error('the TLS session carries no client certificate');
   const fingerprint = createHash('sha256').update(cert.raw).digest('hex');
-  return { subject: formatSubject(cert.subject), sans, fingerprint, tenant: DEFAULT_TENANT, service: DEFAULT_SERVICE };
+  const id: ClientIdentity = { subject: formatSubject(cert.subject), sans, fingerprint, tenant: DEFAULT_TENANT, service: DEFAULT_SERVICE };
+  // Identities bound to one certificate (kmipctl cert issue / cert revoke) match on the serial.
+  if (typeof cert.serialNumber === 'string' && cert.serialNumber !== '') id.serial = cert.serialNumber;
+  return id;
 }
 
 export type CloseReason = 'peer' | 'idle' | 'frame-too-large' | 'error' | 'shutdown';
@@ -70,7 +77,9 @@ export class KmipConnection {
   ) {
     this.framer = new TtlvFramer(limits.maxMessageSize);
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
-    this.identity = identityFromCertificate(socket.getPeerCertificate(false));
+    // Tenant and service from the governance identity (for the log and the operations);
+    // an unknown certificate gets empty ones and is refused at its first message.
+    this.identity = engine.identify(identityFromCertificate(socket.getPeerCertificate(false)));
     this.log = log.child({ identity: this.identity });
     this.closed = new Promise((resolve) => socket.once('close', () => { this.logClose(); resolve(); }));
     socket.setNoDelay(true);

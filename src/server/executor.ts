@@ -39,6 +39,16 @@
 //   removed are never sent to a 2.x client (NOTES.md §2).
 // - Authentication credentials are not checked here: the client certificate of mutual TLS
 //   is the identity (DESIGN.md §3).
+// - Access control (issue 7 "Enforcement"), as middleware before any operation runs:
+//   every message is authenticated afresh from the certificate (so a revocation or a seal
+//   applies to open connections at their next message): an unknown, revoked or
+//   not-active-tenant certificate is refused at the first batch item with Permission
+//   Denied and the others are not processed (as with Stop). Each item is then checked
+//   against the role (deny by default); objects are checked by the repository per object
+//   (src/hierarchy/repository.ts), so an object the caller may not reach answers exactly
+//   like a missing one. The tenant and service of the caller come from the governance
+//   identity, never from the ClientIdentity handed in. Every item and every
+//   authentication failure is an audit record.
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { decode } from '../ttlv/decode.ts';
@@ -46,7 +56,7 @@ import { encode } from '../ttlv/encode.ts';
 import { TtlvError } from '../ttlv/errors.ts';
 import { Tag } from '../ttlv/generated/tags.ts';
 import {
-  ResultReason, ResultStatus, Operation, BatchErrorContinuationOption, ENUMERATIONS,
+  ResultReason, ResultStatus, Operation, BatchErrorContinuationOption, ENUMERATIONS, ObjectType,
 } from '../ttlv/generated/enumerations.ts';
 import type { TtlvItem } from '../ttlv/types.ts';
 import { KmipError } from '../kmip/errors.ts';
@@ -59,6 +69,10 @@ import {
   SUPPORTED_VERSIONS, isSupportedVersion, is1x, atLeast, versionString, type ProtocolVersion,
 } from '../kmip/version.ts';
 import type { ManagedObject } from '../kmip/object.ts';
+import { authorize, type PolicyGrant, type PolicyIdentity } from '../policy/access.ts';
+import type { PolicyRole } from '../policy/roles.ts';
+import type { ObjectAccess, ObjectMeta } from '../hierarchy/repository.ts';
+import type { AuditInput } from '../audit/record.ts';
 import { uidsInResponse } from '../operations/uid.ts';
 import type {
   BatchState, ClientIdentity, ObjectRepository, OperationContext, OperationHandler, ServerInfo,
@@ -70,11 +84,38 @@ export interface VersionAdapters {
   responseFromInternal(version: ProtocolVersion, operation: number, payload: Struct): Struct;
 }
 
+/** An authenticated caller: its governance identity, role and the grants of its tenant. */
+export interface Principal {
+  identity: PolicyIdentity;
+  role: PolicyRole;
+  grants: readonly PolicyGrant[];
+  /** Bootstrap mode (no governance data yet): see src/server/runtime.ts. */
+  bootstrap: boolean;
+}
+
+export type Authentication =
+  | { ok: true; principal: Principal }
+  | { ok: false; reason: string; identityId?: string; tenant?: string; service?: string };
+
+/** Maps a certificate to a Principal, from the governance data (src/server/runtime.ts GovernanceAccess). */
+export interface AccessControl {
+  authenticate(who: ClientIdentity): Authentication;
+}
+
+/** Where audit records go (src/audit AuditLog.append). */
+export interface AuditSink {
+  append(record: AuditInput): void;
+}
+
 export interface EngineOptions {
   operations: ReadonlyMap<number, OperationHandler>;
   adapters: VersionAdapters;
-  /** The tenant-scoped repository for a caller. */
-  repositoryFor(identity: ClientIdentity): ObjectRepository;
+  /** Authentication and authorization; required: there is no engine without access control. */
+  access: AccessControl;
+  /** Audit trail; absent only in tests of message semantics. */
+  audit?: AuditSink;
+  /** The repository of a caller's tenant and service, with its rights over objects. */
+  repositoryFor(identity: ClientIdentity, access: ObjectAccess): ObjectRepository;
   /** Physically removes an object created by a batch item that is being undone. Without it Undo cannot remove creations. */
   removeObject?(identity: ClientIdentity, uid: string): Promise<boolean>;
   server: ServerInfo;
@@ -119,6 +160,28 @@ const REASON_INFO = ENUMERATIONS.ResultReason!.valueInfo;
 
 export const reasonName = (r: number) => REASON_NAME.get(r) ?? `0x${r.toString(16)}`;
 export const operationName = (o: number) => OPERATION_NAME.get(o) ?? `0x${o.toString(16)}`;
+const OBJECT_TYPE_NAME = new Map<number, string>(Object.entries(ObjectType).map(([n, v]) => [v, n]));
+
+/** The caller's rights over objects for the batch item running now (repository per-object check). */
+class BatchAccess implements ObjectAccess {
+  operation = '';
+  constructor(private readonly principal: Principal, private readonly log: Logger) {}
+  private facts(o: ObjectMeta) {
+    return { objectType: OBJECT_TYPE_NAME.get(o.objectType) ?? `0x${o.objectType.toString(16)}`, groups: o.groups, service: o.service };
+  }
+  canReach(o: ObjectMeta): boolean {
+    const p = this.principal;
+    const d = authorize(p.identity, p.role, this.operation, this.facts(o), p.grants);
+    // The client sees Item Not Found; the reason is for the operator only.
+    if (!d.allowed) this.log.debug({ event: 'object_denied', uid: o.uid, reason: d.reason }, 'object not reachable by this identity');
+    return d.allowed;
+  }
+  assertCreate(o: ObjectMeta): void {
+    const p = this.principal;
+    const d = authorize(p.identity, p.role, this.operation, this.facts(o), p.grants);
+    if (!d.allowed) throw new KmipError(ResultReason.PermissionDenied, `not permitted: ${d.reason}`);
+  }
+}
 
 /**
  * Result Reasons a 1.x client cannot decode, mapped to the 1.x reason its error tables use
@@ -343,18 +406,63 @@ export class KmipEngine {
       return this.finish(this.messageFailure(v, ResultReason.InvalidMessage,
         `BatchCount is ${header.batchCount} but the message holds ${batchItems.length} batch item(s)`, header), header.maximumResponseSize);
     }
-    const items = await this.runBatch(v, header, batchItems, identity, log);
+    const auth = this.opts.access.authenticate(identity);
+    if (!auth.ok) {
+      const first = batchItems[0]!;
+      const message = `the client certificate is not authorised: ${auth.reason}`;
+      log.warn({ event: 'auth_failure', reason: auth.reason, fingerprint: identity.fingerprint, subject: identity.subject }, 'request refused');
+      this.audit(log, {
+        kind: 'auth-failure', identity: `sha256:${identity.fingerprint}`, tenant: auth.tenant ?? null, service: auth.service ?? null,
+        operation: OPERATION_NAME.get(first.operation) ?? null, result: 'failure', reason: 'PermissionDenied',
+        detail: `${auth.identityId ? `identity ${auth.identityId}, ` : ''}${auth.reason}; subject ${identity.subject}`.slice(0, 1000),
+      });
+      // Refused at the first batch item; the others are not processed (issue 7).
+      const refused: ResponseBatchItem = {
+        operation: first.operation, resultStatus: ResultStatus.OperationFailed,
+        resultReason: reasonForVersion(ResultReason.PermissionDenied, v), resultMessage: message,
+      };
+      if (first.uniqueBatchItemId !== undefined) refused.uniqueBatchItemId = first.uniqueBatchItemId;
+      return this.finish(buildResponseMessage(this.responseHeader(v, header), [refused]), header.maximumResponseSize);
+    }
+    const p = auth.principal;
+    // The caller's tenant and service are the governance identity's, whatever was handed in.
+    const caller: ClientIdentity = {
+      ...identity, tenant: p.identity.tenant, service: p.identity.service, identityId: p.identity.id, role: p.role.name,
+    };
+    const items = await this.runBatch(v, header, batchItems, caller, p, log);
     return this.finish(buildResponseMessage(this.responseHeader(v, header), items), header.maximumResponseSize);
   }
 
+  /**
+   * Resolves a certificate's identity once (the connection's log context). Authorization
+   * still happens per message: this is never a decision.
+   */
+  identify(identity: ClientIdentity): ClientIdentity {
+    const auth = this.opts.access.authenticate(identity);
+    if (!auth.ok) return { ...identity, tenant: '', service: '' };
+    const p = auth.principal;
+    return { ...identity, tenant: p.identity.tenant, service: p.identity.service, identityId: p.identity.id, role: p.role.name };
+  }
+
+  /** Audit records must never be lost silently; a failing log is an operator alarm, not a client error. */
+  private audit(log: Logger, record: AuditInput): void {
+    if (!this.opts.audit) return;
+    try {
+      this.opts.audit.append(record);
+    } catch (e) {
+      log.error({ err: e, event: 'audit_failed' }, 'could not append an audit record');
+    }
+  }
+
   private async runBatch(
-    v: ProtocolVersion, header: RequestHeader, batchItems: RequestBatchItem[], identity: ClientIdentity, log: Logger,
+    v: ProtocolVersion, header: RequestHeader, batchItems: RequestBatchItem[], identity: ClientIdentity, principal: Principal, log: Logger,
   ): Promise<ResponseBatchItem[]> {
     // 1.4 s.6.13 / 2.1 s.9.6: absent = Stop.
     const onError = header.batchErrorContinuationOption ?? BatchErrorContinuationOption.Stop;
     // 1.4 s.6.12 default False, 2.1 s.9.8 default True; we run in order either way.
     const ordered = header.batchOrderOption ?? !is1x(v);
-    const baseRepo = this.opts.repositoryFor(identity);
+    const access = new BatchAccess(principal, log);
+    const baseRepo = this.opts.repositoryFor(identity, access);
     const journal = onError === BatchErrorContinuationOption.Undo ? new UndoJournal(baseRepo) : undefined;
     const batch: BatchState = { idPlaceholder: undefined, lastByOperation: new Map(), responseUids: [], itemIndex: 0 };
     const out: ResponseBatchItem[] = [];
@@ -362,7 +470,8 @@ export class KmipEngine {
     for (let i = 0; i < batchItems.length; i++) {
       const item = batchItems[i]!;
       batch.itemIndex = i;
-      const r = await this.runItem(v, header, item, identity, journal ?? baseRepo, batch, log, ordered, batchItems.length);
+      access.operation = OPERATION_NAME.get(item.operation) ?? '';
+      const r = await this.runItem(v, header, item, identity, principal, journal ?? baseRepo, batch, log, ordered, batchItems.length);
       out.push(r);
       if (r.resultStatus !== ResultStatus.Success) {
         batch.responseUids[i] = [];
@@ -379,7 +488,7 @@ export class KmipEngine {
   }
 
   private async runItem(
-    v: ProtocolVersion, header: RequestHeader, item: RequestBatchItem, identity: ClientIdentity,
+    v: ProtocolVersion, header: RequestHeader, item: RequestBatchItem, identity: ClientIdentity, principal: Principal,
     objects: ObjectRepository, batch: BatchState, parentLog: Logger, ordered: boolean, count: number,
   ): Promise<ResponseBatchItem> {
     const started = process.hrtime.bigint();
@@ -387,9 +496,19 @@ export class KmipEngine {
     const log = parentLog.child({ item: batch.itemIndex, operation: operationName(op) });
     const base: ResponseBatchItem = { operation: op, resultStatus: ResultStatus.Success };
     if (item.uniqueBatchItemId !== undefined) base.uniqueBatchItemId = item.uniqueBatchItemId;
+    const auditItem = (result: 'success' | 'failure', reason: number | undefined, objectId: string | undefined, detail?: string) => {
+      const name = reason === undefined ? undefined : REASON_NAME.get(reason);
+      this.audit(log, {
+        kind: 'kmip', identity: principal.identity.id, tenant: identity.tenant, service: identity.service,
+        operation: OPERATION_NAME.get(op) ?? null, objectId: objectId?.slice(0, 256) ?? null, result,
+        reason: (name as AuditInput['reason']) ?? null,
+        ...(detail !== undefined ? { detail: detail.slice(0, 200) } : {}),
+      });
+    };
     const fail = (reason: number, message: string): ResponseBatchItem => {
       const r = reasonForVersion(reason, v);
       this.logItem(log, identity, started, { result: reasonName(r), detail: message, uid: uidOf(item.payload) });
+      auditItem('failure', r, uidOf(item.payload), OPERATION_NAME.has(op) ? undefined : `operation ${operationName(op)}`);
       return { ...base, resultStatus: ResultStatus.OperationFailed, resultReason: r, resultMessage: message };
     };
 
@@ -405,6 +524,10 @@ export class KmipEngine {
     }
     const handler = this.opts.operations.get(op);
     if (handler === undefined) return fail(ResultReason.OperationNotSupported, `operation ${operationName(op)} is not supported`);
+    // Role check before the operation runs; deny by default (issue 7). The reason names only
+    // the caller's own role.
+    const decision = authorize(principal.identity, principal.role, operationName(op), undefined, principal.grants);
+    if (!decision.allowed) return fail(ResultReason.PermissionDenied, `not permitted: ${decision.reason}`);
     // No refusal of an operation newer than the request's version (handler.since): the
     // spec does not ask for one and real 1.0 clients (HPE Ezmeral, CLIENTS.md) send
     // Discover Versions, a 1.1 operation, as a ping. The adapters shape the payloads by version.
@@ -432,10 +555,9 @@ export class KmipEngine {
       // s.9.x Ephemeral: the Data output of the operation is not returned.
       payload = structure(payload.tag, payload.value.filter((c) => c.tag !== Tag.Data));
     }
-    this.logItem(log, identity, started, {
-      result: 'Success', uid: texts(internalOut, Tag.UniqueIdentifier)[0] ?? uidOf(item.payload),
-      ...(count > 1 ? { ordered } : {}),
-    });
+    const uid = texts(internalOut, Tag.UniqueIdentifier)[0] ?? uidOf(item.payload);
+    this.logItem(log, identity, started, { result: 'Success', uid, ...(count > 1 ? { ordered } : {}) });
+    auditItem('success', undefined, uid);
     return { ...base, payload };
   }
 

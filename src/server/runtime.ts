@@ -1,7 +1,18 @@
 // Everything a KMIP engine needs, opened together and closed together: the SQLite store,
-// the (development) L1 provider, the interim key protector and the operations registry.
+// the (development) L1 provider, the interim key protector, the operations registry, the
+// governance data with its access control, and the audit log.
 // `openRuntime({})` is in-memory and cheap: the conformance runner opens one per vector
 // file, tests one per suite.
+//
+// Bootstrap mode (issue 7): while the governance data has never been initialised (no
+// tenant or identity was ever created), there is nothing to authorise against, and the
+// server behaves as the single-tenant server it was before governance: every certificate
+// the TLS layer accepted (signed by the configured CA) acts as role admin of tenant
+// `default`, service `default`. `bootstrapClientCertFile` (the dev client certificate of
+// `openkcm serve`) ends that mode at the first start: it is registered by fingerprint as
+// that admin, and from then on only registered identities are served. Once initialised,
+// the mode never comes back — deleting every identity denies everyone.
+import { createHash, X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,12 +21,16 @@ import { openSqliteStore, type SqliteStore } from '../store/sqlite.ts';
 import { SoftwareL1Provider } from '../hsm/software.ts';
 import type { L1Provider } from '../hsm/types.ts';
 import { createInterimProtector } from '../hierarchy/interim.ts';
-import { createObjectRepository } from '../hierarchy/repository.ts';
+import { createObjectRepository, type ObjectAccess } from '../hierarchy/repository.ts';
+import { GovernanceStore, type Grant, type Identity, type Role, type Tenant } from '../store/governance.ts';
+import { resolveIdentity, type CertificateInfo } from '../policy/access.ts';
+import { openAuditLog, type AuditLog } from '../audit/log.ts';
 import { OPERATIONS } from '../operations/registry.ts';
 import type { ObjectRepository, OperationHandler, ServerInfo } from '../operations/types.ts';
 import * as adapters from '../kmip/adapters/index.ts';
 import { silentLogger } from '../log/index.ts';
-import { KmipEngine, type VersionAdapters } from './executor.ts';
+import { KmipEngine, type AccessControl, type Authentication, type VersionAdapters } from './executor.ts';
+import type { ClientIdentity } from '../operations/types.ts';
 
 export const DATABASE_FILE = 'openkcm.db';
 export const SOFTWARE_L1_KEY_FILE = 'l1-software.key';
@@ -30,11 +45,20 @@ export interface RuntimeOptions {
   now?: () => Date;
   /** Replaces the registry (tests only; production uses src/operations/registry.ts). */
   operations?: ReadonlyMap<number, OperationHandler>;
+  /**
+   * PEM certificate registered, at the first start only, as identity of tenant `default`,
+   * service `default`, role admin (the development client certificate of `openkcm serve`).
+   */
+  bootstrapClientCertFile?: string;
 }
 
 export interface Runtime {
   engine: KmipEngine;
   store: SqliteStore;
+  governance: GovernanceStore;
+  access: GovernanceAccess;
+  /** The hash-chained audit log on the store's database (src/audit). */
+  audit: AuditLog;
   l1: L1Provider;
   logger: Logger;
   server: ServerInfo;
@@ -50,6 +74,119 @@ function productVersion(): string {
   }
 }
 const VERSION = productVersion();
+
+export const BOOTSTRAP_TENANT = 'default';
+export const BOOTSTRAP_SERVICE = 'default';
+export const BOOTSTRAP_IDENTITY_ID = 'bootstrap';
+
+interface GovernanceSnapshot {
+  generation: number;
+  initialised: boolean;
+  identities: Identity[];
+  tenants: Map<string, Tenant>;
+  roles: Map<string, Role>;
+  grants: Map<string, Grant[]>;
+}
+
+/** The certificate facts identity resolution needs, from what the connection extracted. */
+export function certificateInfo(who: ClientIdentity): CertificateInfo {
+  const info: CertificateInfo = {
+    fingerprint: who.fingerprint,
+    subject: who.subject,
+    sans: who.sans,
+    sanUris: who.sans.filter((s) => s.startsWith('URI:')).map((s) => s.slice(4)),
+  };
+  if (who.serial !== undefined) info.serial = who.serial;
+  return info;
+}
+
+/**
+ * AccessControl over the GovernanceStore. The governance data is small and read on every
+ * message, so it is cached whole and re-read only when the generation counter (bumped by
+ * triggers on every change, from any process) has moved: one indexed read per message.
+ */
+export class GovernanceAccess implements AccessControl {
+  private snap: GovernanceSnapshot | undefined;
+  constructor(private readonly gov: GovernanceStore) {}
+
+  private current(): GovernanceSnapshot {
+    const generation = this.gov.generation();
+    if (this.snap?.generation === generation) return this.snap;
+    const grants = new Map<string, Grant[]>();
+    for (const g of this.gov.listGrants()) {
+      const list = grants.get(g.tenant) ?? [];
+      list.push(g);
+      grants.set(g.tenant, list);
+    }
+    this.snap = {
+      generation,
+      initialised: this.gov.isInitialised(),
+      identities: this.gov.listIdentities(),
+      tenants: new Map(this.gov.listTenants().map((t) => [t.id, t])),
+      roles: new Map(this.gov.listRoles().map((r) => [r.name, r])),
+      grants,
+    };
+    return this.snap;
+  }
+
+  isBootstrap(): boolean {
+    return !this.current().initialised;
+  }
+
+  authenticate(who: ClientIdentity): Authentication {
+    const snap = this.current();
+    if (!snap.initialised) {
+      return {
+        ok: true,
+        principal: {
+          identity: {
+            id: BOOTSTRAP_IDENTITY_ID, tenant: BOOTSTRAP_TENANT, service: BOOTSTRAP_SERVICE, role: 'admin',
+            match: { kind: 'fingerprint', sha256: who.fingerprint }, revoked: false,
+          },
+          role: snap.roles.get('admin')!,
+          grants: [],
+          bootstrap: true,
+        },
+      };
+    }
+    const identity = resolveIdentity(certificateInfo(who), snap.identities);
+    if (identity === undefined) return { ok: false, reason: 'unknown certificate (no identity is registered for it)' };
+    const where = { identityId: identity.id, tenant: identity.tenant, service: identity.service };
+    if (identity.revoked) return { ok: false, reason: 'the identity of this certificate is revoked', ...where };
+    const tenant = snap.tenants.get(identity.tenant);
+    if (tenant === undefined) return { ok: false, reason: 'the tenant of this identity does not exist', ...where };
+    // A sealed or killed tenant refuses its requests (DESIGN.md §2 "Sealing").
+    if (tenant.state !== 'active') return { ok: false, reason: `tenant ${tenant.id} is ${tenant.state}`, ...where };
+    const role = snap.roles.get(identity.role);
+    if (role === undefined) return { ok: false, reason: `role ${identity.role} of this identity does not exist`, ...where };
+    return { ok: true, principal: { identity, role, grants: snap.grants.get(identity.tenant) ?? [], bootstrap: false } };
+  }
+}
+
+/** SHA-256 of the DER of a PEM certificate, lower-case hex (what the connection computes for a peer). */
+export function certificateFingerprint(pem: string | Buffer): string {
+  return createHash('sha256').update(new X509Certificate(pem).raw).digest('hex');
+}
+
+/** First start of `openkcm serve`: register the dev client certificate as admin of default/default. */
+function registerBootstrapIdentity(gov: GovernanceStore, audit: AuditLog, certFile: string, logger: Logger): void {
+  if (gov.isInitialised()) return;
+  let fingerprint: string;
+  try {
+    fingerprint = certificateFingerprint(readFileSync(certFile));
+  } catch (e) {
+    throw new Error(`cannot read the bootstrap client certificate ${certFile}: ${(e as Error).message}`, { cause: e });
+  }
+  if (!gov.getTenant(BOOTSTRAP_TENANT)) gov.createTenant({ id: BOOTSTRAP_TENANT, name: 'Default tenant' });
+  if (!gov.getService(BOOTSTRAP_TENANT, BOOTSTRAP_SERVICE)) gov.createService({ tenant: BOOTSTRAP_TENANT, id: BOOTSTRAP_SERVICE, name: 'Default service' });
+  const id = gov.addIdentity({ tenant: BOOTSTRAP_TENANT, service: BOOTSTRAP_SERVICE, role: 'admin', match: { kind: 'fingerprint', sha256: fingerprint } });
+  audit.append({
+    kind: 'system', identity: id.id, tenant: BOOTSTRAP_TENANT, service: BOOTSTRAP_SERVICE, operation: 'governance.bootstrap',
+    result: 'success', detail: 'first start: development client certificate registered as admin of default/default',
+  });
+  logger.warn({ event: 'governance_bootstrap', identity: id.id, fingerprint, certFile },
+    'first start: registered the development client certificate as admin of tenant default, service default');
+}
 
 export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
   const logger = options.logger ?? silentLogger();
@@ -67,25 +204,29 @@ export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime
 
   let store: SqliteStore | undefined;
   let l1: SoftwareL1Provider | undefined;
+  let audit: AuditLog | undefined;
   try {
     store = await openSqliteStore(options.dataDir !== undefined ? join(options.dataDir, DATABASE_FILE) : ':memory:');
     l1 = await SoftwareL1Provider.open(keyFile);
     const protector = await createInterimProtector(l1, store);
     const server: ServerInfo = { vendor: 'OpenKCM', product: 'OpenKCM KMIP server', version: VERSION, l1: l1.describe() };
-    const repositories = new Map<string, ObjectRepository>();
     const s = store;
+    const governance = new GovernanceStore(s.database);
+    audit = openAuditLog(s.database, { onError: (err) => logger.error({ err, event: 'audit_error' }, 'audit log write failed') });
+    if (options.bootstrapClientCertFile !== undefined) registerBootstrapIdentity(governance, audit, options.bootstrapClientCertFile, logger);
+    const access = new GovernanceAccess(governance);
+    if (access.isBootstrap()) {
+      logger.warn({ event: 'governance_bootstrap_mode' },
+        'no governance data: bootstrap mode, every certificate of the trusted CA is admin of tenant default (create a tenant or identity to end it)');
+    }
     const engineOptions = {
       operations: options.operations ?? OPERATIONS,
       adapters: adapters satisfies VersionAdapters,
-      repositoryFor: (id: { tenant: string; service: string }) => {
-        const key = `${id.tenant.length}:${id.tenant}/${id.service}`;
-        let r = repositories.get(key);
-        if (!r) {
-          r = createObjectRepository(s, protector, { tenant: id.tenant, service: id.service });
-          repositories.set(key, r);
-        }
-        return r;
-      },
+      access,
+      audit,
+      // One per batch: it carries the batch's access decision (cheap: a closure over the store).
+      repositoryFor: (id: { tenant: string; service: string }, objectAccess: ObjectAccess): ObjectRepository =>
+        createObjectRepository(s, protector, { tenant: id.tenant, service: id.service, access: objectAccess }),
       // Undo (s.9.6) removes objects the undone items created.
       removeObject: (id: { tenant: string }, uid: string) => s.delete(id.tenant, uid),
       server,
@@ -94,12 +235,14 @@ export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime
     };
     const engine = new KmipEngine(engineOptions);
     const l1p = l1;
+    const auditLog = audit;
     let closed = false;
     return {
-      engine, store, l1: l1p, logger, server,
+      engine, store, governance, access, audit: auditLog, l1: l1p, logger, server,
       async close() {
         if (closed) return;
         closed = true;
+        auditLog.close();
         protector.close();
         await s.close();
         await l1p.close();
@@ -107,6 +250,7 @@ export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime
       },
     };
   } catch (e) {
+    try { audit?.close(); } catch { /* closing after a failed open */ }
     await store?.close().catch(() => undefined);
     await l1?.close().catch(() => undefined);
     cleanupTemp();

@@ -238,7 +238,7 @@ export class GovernanceStore {
 
   /**
    * False until the first tenant or identity is created. While false the server runs in
-   * bootstrap mode (src/server/governance.ts); once true it never goes back.
+   * bootstrap mode (src/server/runtime.ts); once true it never goes back.
    */
   isInitialised(): boolean {
     return (this.stmt("SELECT value FROM gov_meta WHERE key = 'initialised'").get() as { value: number }).value === 1;

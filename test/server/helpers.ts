@@ -10,7 +10,7 @@ import { buildRequestMessage, protocolVersionItem, parseProtocolVersion, type Re
 import { SUPPORTED_VERSIONS, type ProtocolVersion } from '../../src/kmip/version.ts';
 import type { ManagedObject } from '../../src/kmip/object.ts';
 import type { ClientIdentity, ObjectRepository, OperationHandler } from '../../src/operations/types.ts';
-import { KmipEngine, type VersionAdapters } from '../../src/server/executor.ts';
+import { KmipEngine, type AccessControl, type VersionAdapters } from '../../src/server/executor.ts';
 import { createLogger, silentLogger, type Logger } from '../../src/log/index.ts';
 import { recordResult, resolveUid } from '../../src/operations/uid.ts';
 
@@ -97,11 +97,29 @@ export function testOperations(): Map<number, OperationHandler> {
   return new Map(ops.map((o) => [o.operation, o]));
 }
 
+/**
+ * Access control for tests of message semantics: every caller is the admin of
+ * default/default (what bootstrap mode does in src/server/runtime.ts). Access control
+ * itself is tested in test/governance and test/isolation.
+ */
+export const ADMIN_OF_DEFAULT: AccessControl = {
+  authenticate: (who) => ({
+    ok: true,
+    principal: {
+      identity: { id: 'test-admin', tenant: 'default', service: 'default', role: 'admin', match: { kind: 'fingerprint', sha256: who.fingerprint }, revoked: false },
+      role: { name: 'admin', operations: ['*'], builtIn: true },
+      grants: [],
+      bootstrap: true,
+    },
+  }),
+};
+
 export function testEngine(opts: { logger?: Logger; repo?: MemoryRepository } = {}) {
   const repo = opts.repo ?? new MemoryRepository();
   const engine = new KmipEngine({
     operations: testOperations(),
     adapters: IDENTITY_ADAPTERS,
+    access: ADMIN_OF_DEFAULT,
     repositoryFor: () => repo,
     removeObject: async (_id, uid) => repo.remove(uid),
     server: { vendor: 'OpenKCM', product: 'test', version: '0', l1: { provider: 'software', keyRef: 'test', developmentOnly: true } },
