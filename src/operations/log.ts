@@ -1,10 +1,9 @@
 // Log (KMIP 2.1 s.6.1.27, since 2.0): the client asks the server to write a message into its
 // log. Request: Log Message (Text String, REQUIRED); response: an empty payload.
-import { Operation, ResultReason } from '../ttlv/generated/enumerations.ts';
+import { Operation } from '../ttlv/generated/enumerations.ts';
 import { Tag } from '../ttlv/generated/tags.ts';
-import { KmipError } from '../kmip/errors.ts';
 import { optText, required, structure } from '../kmip/items.ts';
-import { defineOperation } from './uid.ts';
+import { assertKmip2, defineOperation } from './uid.ts';
 
 /**
  * Longest client text written to the log, in UTF-16 code units. A client could otherwise
@@ -14,8 +13,7 @@ import { defineOperation } from './uid.ts';
 export const LOG_MESSAGE_MAX_CHARS = 1024;
 
 export const log = defineOperation(Operation.Log, 'Log', '2.0', async (ctx, payload) => {
-  // Log is a 2.x operation; the 1.x Operation enumeration has no value for it.
-  if (ctx.version.major < 2) throw new KmipError(ResultReason.OperationNotSupported, 'Log is a KMIP 2.0 operation');
+  assertKmip2(ctx, 'Log');
   const message = required(optText(payload, Tag.LogMessage), Tag.LogMessage);
   const truncated = message.length > LOG_MESSAGE_MAX_CHARS;
   // The message is client text: it goes into its own field (pino escapes it as JSON), never

@@ -7,12 +7,15 @@
 import type { OperationHandler } from './types.ts';
 import { activate } from './activate.ts';
 import { addAttribute } from './add-attribute.ts';
+import { adjustAttribute } from './adjust-attribute.ts';
+import { cancel, poll } from './async.ts';
 import { check } from './check.ts';
 import { create } from './create.ts';
 import { createKeyPair } from './create-key-pair.ts';
 import { deleteAttribute } from './delete-attribute.ts';
 import { destroy } from './destroy.ts';
 import { discoverVersions } from './discover-versions.ts';
+import { exportObject } from './export.ts';
 import { get } from './get.ts';
 import { getAttributeList } from './get-attribute-list.ts';
 import { getAttributes } from './get-attributes.ts';
@@ -20,19 +23,33 @@ import { interop } from './interop.ts';
 import { locate } from './locate.ts';
 import { log } from './log.ts';
 import { modifyAttribute } from './modify-attribute.ts';
+import { obtainLease } from './obtain-lease.ts';
 import { query } from './query.ts';
 import { register } from './register.ts';
 import { reKey } from './re-key.ts';
 import { reKeyKeyPair } from './re-key-key-pair.ts';
 import { revoke } from './revoke.ts';
 import { setAttribute } from './set-attribute.ts';
+import { setEndpointRole } from './set-endpoint-role.ts';
 
+import { decrypt } from './decrypt.ts';
+import { encrypt } from './encrypt.ts';
+import { hash } from './hash.ts';
+import { mac } from './mac.ts';
+import { macVerify } from './mac-verify.ts';
+import { rngRetrieve } from './rng-retrieve.ts';
+import { rngSeed } from './rng-seed.ts';
+import { sign } from './sign.ts';
+import { signatureVerify } from './signature-verify.ts';
 const HANDLERS: readonly OperationHandler[] = [
+  // cryptographic services (issue 4, part 1)
+  decrypt, encrypt, hash, mac, macVerify, rngRetrieve, rngSeed, sign, signatureVerify,
   // another engineer's: object creation and retrieval
   create, createKeyPair, get, register, reKey, reKeyKeyPair,
   // attributes, lifecycle, Locate, Query (this module's owner)
-  activate, addAttribute, check, deleteAttribute, destroy, discoverVersions, getAttributeList,
-  getAttributes, interop, locate, log, modifyAttribute, query, revoke, setAttribute,
+  activate, addAttribute, adjustAttribute, cancel, check, deleteAttribute, destroy, discoverVersions, exportObject,
+  getAttributeList, getAttributes, interop, locate, log, modifyAttribute, obtainLease, poll, query, revoke, setAttribute,
+  setEndpointRole,
 ];
 
 function byOperation(handlers: readonly OperationHandler[]): ReadonlyMap<number, OperationHandler> {

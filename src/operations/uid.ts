@@ -195,6 +195,16 @@ export const uidResponse = (uid: string, ...more: TtlvItem[]): Struct =>
   structure(Tag.ResponsePayload, [textString(Tag.UniqueIdentifier, uid), ...more]);
 
 /**
+ * Refuses a KMIP 2.x operation sent under a 1.x header: the 1.x Operation enumeration has no
+ * value for it, so a 1.x client cannot have meant it (Operation Not Supported, 1.4 s.11).
+ * The executor deliberately runs older-version requests of newer 1.x operations (Discover
+ * Versions as a ping from 1.0 clients); this is for the 2.0 operations only.
+ */
+export function assertKmip2(ctx: OperationContext, name: string): void {
+  if (ctx.version.major < 2) throw new KmipError(ResultReason.OperationNotSupported, `${name} is a KMIP 2.0 operation`);
+}
+
+/**
  * Builds a handler whose failures carry a reason the request's version defines (2.x-only
  * reasons become their 1.x equivalents, policy/lifecycle.ts reasonForVersion).
  */

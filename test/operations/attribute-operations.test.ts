@@ -12,8 +12,9 @@ import { addAttribute } from '../../src/operations/add-attribute.ts';
 import { setAttribute } from '../../src/operations/set-attribute.ts';
 import { modifyAttribute } from '../../src/operations/modify-attribute.ts';
 import { deleteAttribute } from '../../src/operations/delete-attribute.ts';
+import { adjustAttribute, adjustValue } from '../../src/operations/adjust-attribute.ts';
 import type { OperationHandler } from '../../src/operations/types.ts';
-import { Operation } from '../../src/ttlv/generated/enumerations.ts';
+import { AdjustmentType, Operation } from '../../src/ttlv/generated/enumerations.ts';
 import { requestToInternal, responseFromInternal } from '../../src/kmip/adapters/index.ts';
 import { makeContextFor, makeTestContext, type TestContext } from '../helpers/context.ts';
 
@@ -233,5 +234,61 @@ describe('DeleteAttribute', () => {
     expect(await attrsOf(uid, Tag.Name)).toEqual([name('e2')]);
     const err = await deleteAttribute.run(v1.ctx, P(UID(uid), textString(Tag.AttributeName, 'State'))).catch((e: unknown) => e);
     expect((err as KmipError).reason).toBe(ResultReason.PermissionDenied);
+  });
+});
+
+describe('AdjustAttribute (2.1 s.6.1.3)', () => {
+  const ADJ = (type: number, amount?: TtlvItem) => [enumeration(Tag.AdjustmentType, type), ...(amount ? [amount] : [])];
+  const vendorInt = (n: string, v: number) =>
+    structure(Tag.Attribute, [textString(Tag.VendorIdentification, 'x'), textString(Tag.AttributeName, n), integer(Tag.AttributeValue, v)]);
+  const vref = (n: string) => structure(Tag.AttributeReference, [textString(Tag.VendorIdentification, 'x'), textString(Tag.AttributeName, n)]);
+  it('moves a date by an interval and activates when it falls in the past', async () => {
+    const later = BigInt(Math.floor(Date.now() / 1000)) + 3600n;
+    const uid = await newKey(dateTime(Tag.ActivationDate, later));
+    const res = await adjustAttribute.run(t.ctx, P(UID(uid), REF(Tag.ActivationDate), ...ADJ(AdjustmentType.Decrement, { tag: Tag.AdjustmentValue, type: 'Interval', value: 7200 })));
+    expect(res.value).toEqual([UID(uid)]);
+    expect(await attrsOf(uid, Tag.ActivationDate, Tag.State)).toEqual([dateTime(Tag.ActivationDate, later - 7200n), enumeration(Tag.State, State.Active)]);
+  });
+  it('increments and negates vendor attributes, decrements intervals', async () => {
+    const uid = await newKey(vendorInt('Count', 5), { tag: Tag.ProtectionPeriod, type: 'Interval', value: 100 });
+    await adjustAttribute.run(t.ctx, P(UID(uid), vref('Count'), ...ADJ(AdjustmentType.Increment, integer(Tag.AdjustmentValue, 3))));
+    await adjustAttribute.run(t.ctx, P(UID(uid), vref('Count'), ...ADJ(AdjustmentType.Negate)));
+    expect((await attrsOf(uid)).filter((a) => a.tag === Tag.Attribute)).toEqual([vendorInt('Count', -8)]);
+    await adjustAttribute.run(t.ctx, P(UID(uid), REF(Tag.ProtectionPeriod), ...ADJ(AdjustmentType.Decrement, integer(Tag.AdjustmentValue, 40))));
+    expect(await attrsOf(uid, Tag.ProtectionPeriod)).toEqual([{ tag: Tag.ProtectionPeriod, type: 'Interval', value: 60 }]);
+  });
+  it('answers the reasons of Modify Attribute and refuses what cannot be adjusted', async () => {
+    const uid = await newKey(textString(Tag.Comment, 'c'), { tag: Tag.ProtectionPeriod, type: 'Interval', value: 10 });
+    // read-only (Cryptographic Length), missing, wrong type, out of range, bad requests
+    await failsWith(adjustAttribute, P(UID(uid), REF(Tag.CryptographicLength), ...ADJ(AdjustmentType.Increment, integer(Tag.AdjustmentValue, 1))), ResultReason.AttributeReadOnly);
+    await failsWith(adjustAttribute, P(UID(uid), REF(Tag.RotateInterval), ...ADJ(AdjustmentType.Increment, integer(Tag.AdjustmentValue, 1))), ResultReason.AttributeNotFound);
+    await failsWith(adjustAttribute, P(UID(uid), REF(Tag.Comment), ...ADJ(AdjustmentType.Increment, integer(Tag.AdjustmentValue, 1))), ResultReason.InvalidDataType);
+    await failsWith(adjustAttribute, P(UID(uid), REF(Tag.ProtectionPeriod), ...ADJ(AdjustmentType.Decrement, integer(Tag.AdjustmentValue, 11))), ResultReason.NumericRange);
+    await failsWith(adjustAttribute, P(UID(uid), REF(Tag.ProtectionPeriod), ...ADJ(AdjustmentType.Negate)), ResultReason.InvalidDataType);
+    await failsWith(adjustAttribute, P(UID(uid), REF(Tag.ProtectionPeriod), ...ADJ(AdjustmentType.Increment)), ResultReason.InvalidField);
+    await failsWith(adjustAttribute, P(UID(uid), REF(Tag.ProtectionPeriod), ...ADJ(AdjustmentType.Increment, textString(Tag.AdjustmentValue, '1'))), ResultReason.InvalidField);
+    await failsWith(adjustAttribute, P(UID(uid), REF(Tag.ProtectionPeriod)), ResultReason.InvalidField);
+    await failsWith(adjustAttribute, P(UID(uid), ...ADJ(AdjustmentType.Negate)), ResultReason.InvalidField);
+    // the value is untouched by the failures
+    expect(await attrsOf(uid, Tag.ProtectionPeriod)).toEqual([{ tag: Tag.ProtectionPeriod, type: 'Interval', value: 10 }]);
+  });
+  it('keeps the lifecycle rules: no moving the Activation Date of an Active key, Sensitive only one way', async () => {
+    const uid = await newKey(dateTime(Tag.ActivationDate, new Date(Date.now() - 1000)));
+    await failsWith(adjustAttribute, P(UID(uid), REF(Tag.ActivationDate), ...ADJ(AdjustmentType.Increment, integer(Tag.AdjustmentValue, 60))), ResultReason.WrongKeyLifecycleState);
+    await setAttribute.run(t.ctx, P(UID(uid), NEW({ tag: Tag.Sensitive, type: 'Boolean', value: true })));
+    await failsWith(adjustAttribute, P(UID(uid), REF(Tag.Sensitive), ...ADJ(AdjustmentType.Negate)), ResultReason.AttributeReadOnly);
+  });
+  it('is a 2.x operation', async () => {
+    const uid = await newKey();
+    const v1 = await makeContextFor(t.store, t.protector, 'test-tenant', 'test-service', { version: { major: 1, minor: 4 } });
+    const err = await adjustAttribute.run(v1.ctx, P(UID(uid), REF(Tag.ProtectionPeriod), ...ADJ(AdjustmentType.Negate))).catch((e: unknown) => e);
+    expect((err as KmipError).reason).toBe(ResultReason.OperationNotSupported);
+  });
+  it('adjustValue stays inside each type', () => {
+    expect(adjustValue(integer(Tag.AttributeValue, 2 ** 31 - 2), AdjustmentType.Increment, integer(Tag.AdjustmentValue, 1))).toEqual(integer(Tag.AttributeValue, 2 ** 31 - 1));
+    expect(() => adjustValue(integer(Tag.AttributeValue, 2 ** 31 - 1), AdjustmentType.Increment, integer(Tag.AdjustmentValue, 1))).toThrow(KmipError);
+    expect(() => adjustValue(integer(Tag.AttributeValue, -(2 ** 31)), AdjustmentType.Negate, undefined)).toThrow(KmipError);
+    expect(adjustValue({ tag: 1, type: 'LongInteger', value: 5n }, AdjustmentType.Decrement, { tag: 2, type: 'LongInteger', value: 7n })).toEqual({ tag: 1, type: 'LongInteger', value: -2n });
+    expect(() => adjustValue(integer(Tag.AttributeValue, 1), 99, integer(Tag.AdjustmentValue, 1))).toThrow(KmipError);
   });
 });

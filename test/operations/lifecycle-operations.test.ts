@@ -10,6 +10,10 @@ import { activate } from '../../src/operations/activate.ts';
 import { revoke } from '../../src/operations/revoke.ts';
 import { destroy } from '../../src/operations/destroy.ts';
 import { check } from '../../src/operations/check.ts';
+import { obtainLease } from '../../src/operations/obtain-lease.ts';
+import { exportObject } from '../../src/operations/export.ts';
+import { get } from '../../src/operations/get.ts';
+import { DEFAULT_LEASE_TIME_SECONDS } from '../../src/operations/common/new-object.ts';
 import { expandUidReferences, recordResult, resolveUid } from '../../src/operations/uid.ts';
 import type { OperationHandler } from '../../src/operations/types.ts';
 import { makeContextFor, makeTestContext, type TestContext } from '../helpers/context.ts';
@@ -125,5 +129,55 @@ describe('Unique Identifier references (s.6.1, s.4.58)', () => {
     v1.ctx.batch.idPlaceholder = 'p';
     expect(() => resolveUid(v1.ctx, P(enumeration(Tag.UniqueIdentifier, UniqueIdentifier.IDPlaceholder)))).toThrow(KmipError);
     expect(resolveUid(v1.ctx, P())).toBe('p');
+  });
+});
+
+describe('Obtain Lease (2.1 s.6.1.33, 1.4 s.4.10)', () => {
+  it('grants the Lease Time of an Active or Deactivated object with its Last Change Date', async () => {
+    const uid = await newKey();
+    await failsWith(obtainLease, P(UID(uid)), ResultReason.WrongKeyLifecycleState); // Pre-Active
+    await activate.run(t.ctx, P(UID(uid)));
+    const res = await obtainLease.run(t.ctx, P(UID(uid)));
+    const stored = (await t.repo.load(uid))!;
+    const changed = stored.attributes.find((a) => a.tag === Tag.LastChangeDate)!;
+    expect(res.value).toEqual([UID(uid), { tag: Tag.LeaseTime, type: 'Interval', value: DEFAULT_LEASE_TIME_SECONDS }, changed]);
+    await revoke.run(t.ctx, P(UID(uid), reason(RevocationReasonCode.CessationOfOperation)));
+    expect(child(await obtainLease.run(t.ctx, P(UID(uid))), Tag.LeaseTime)).toBeDefined();
+    await revoke.run(t.ctx, P(UID(uid), reason(RevocationReasonCode.KeyCompromise)));
+    await failsWith(obtainLease, P(UID(uid)), ResultReason.WrongKeyLifecycleState);
+  });
+  it('uses the ID Placeholder, answers Item Not Found / Permission Denied to 1.x', async () => {
+    const uid = await newKey();
+    await activate.run(t.ctx, P(UID(uid)));
+    t.ctx.batch.idPlaceholder = uid;
+    expect(child(await obtainLease.run(t.ctx, P()), Tag.UniqueIdentifier)).toEqual(UID(uid));
+    const v1 = await makeContextFor(t.store, t.protector, 'test-tenant', 'test-service', { version: { major: 1, minor: 2 } });
+    await failsWith(obtainLease, P(UID('missing')), ResultReason.ItemNotFound, v1.ctx);
+    const pre = await newKey();
+    await failsWith(obtainLease, P(UID(pre)), ResultReason.PermissionDenied, v1.ctx);
+  });
+});
+
+describe('Export (2.1 s.6.1.18)', () => {
+  it('returns Object Type, Unique Identifier, every attribute and the object, as Get would', async () => {
+    const uid = await newKey();
+    const res = await exportObject.run(t.ctx, P(UID(uid)));
+    expect(res.value.map((c) => c.tag)).toEqual([Tag.ObjectType, Tag.UniqueIdentifier, Tag.Attributes, Tag.SymmetricKey]);
+    const attrs = (child(res, Tag.Attributes) as Struct).value;
+    expect(attrs).toContainEqual(UID(uid));
+    expect(attrs).toContainEqual(enumeration(Tag.State, State.PreActive));
+    expect(attrs).toContainEqual(integer(Tag.CryptographicLength, 128));
+    // served: Fresh is false in the exported attributes
+    expect(attrs).toContainEqual({ tag: Tag.Fresh, type: 'Boolean', value: false });
+    const got = await get.run(t.ctx, P(UID(uid)));
+    expect(child(res, Tag.SymmetricKey)).toEqual(child(got, Tag.SymmetricKey));
+  });
+  it('keeps Get\'s refusals and is a 2.x operation', async () => {
+    const uid = await newKey();
+    await destroy.run(t.ctx, P(UID(uid)));
+    await failsWith(exportObject, P(UID(uid)), ResultReason.ObjectDestroyed);
+    await failsWith(exportObject, P(UID('missing')), ResultReason.ObjectNotFound);
+    const v1 = await makeContextFor(t.store, t.protector, 'test-tenant', 'test-service', { version: { major: 1, minor: 4 } });
+    await failsWith(exportObject, P(UID(uid)), ResultReason.OperationNotSupported, v1.ctx);
   });
 });

@@ -1,6 +1,6 @@
 // Query, Discover Versions, Interop and the registry.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { InteropFunction, ObjectType, Operation, ProfileName, QueryFunction, ResultReason } from '../../src/ttlv/generated/enumerations.ts';
+import { CancellationResult, EndpointRole, InteropFunction, ObjectType, Operation, ProfileName, QueryFunction, ResultReason } from '../../src/ttlv/generated/enumerations.ts';
 import { Tag } from '../../src/ttlv/generated/tags.ts';
 import type { TtlvItem } from '../../src/ttlv/types.ts';
 import { KmipError } from '../../src/kmip/errors.ts';
@@ -11,6 +11,8 @@ import { discoverVersions } from '../../src/operations/discover-versions.ts';
 import { interop } from '../../src/operations/interop.ts';
 import { OPERATIONS } from '../../src/operations/registry.ts';
 import { log as logOperation, LOG_MESSAGE_MAX_CHARS } from '../../src/operations/log.ts';
+import { setEndpointRole } from '../../src/operations/set-endpoint-role.ts';
+import { cancel, poll } from '../../src/operations/async.ts';
 import { pino, type Logger } from 'pino';
 import { makeContextFor, makeTestContext, type TestContext } from '../helpers/context.ts';
 
@@ -123,5 +125,40 @@ describe('Log (2.1 s.6.1.27)', () => {
     const v1 = await makeContextFor(t.store, t.protector, 'test-tenant', 'test-service', { version: { major: 1, minor: 4 } });
     await expect(logOperation.run(v1.ctx, P(textString(Tag.LogMessage, 'x')))).rejects.toMatchObject({ reason: ResultReason.OperationNotSupported });
     expect(OPERATIONS.get(Operation.Log)).toBe(logOperation);
+  });
+});
+
+describe('Set Endpoint Role (2.1 s.6.1.52)', () => {
+  it('confirms the Server role, refuses the Client role and unknown values', async () => {
+    const res = await setEndpointRole.run(t.ctx, P(enumeration(Tag.EndpointRole, EndpointRole.Server)));
+    expect(res.value).toEqual([enumeration(Tag.EndpointRole, EndpointRole.Server)]);
+    await expect(setEndpointRole.run(t.ctx, P(enumeration(Tag.EndpointRole, EndpointRole.Client)))).rejects.toMatchObject({ reason: ResultReason.FeatureNotSupported });
+    await expect(setEndpointRole.run(t.ctx, P(enumeration(Tag.EndpointRole, 7)))).rejects.toMatchObject({ reason: ResultReason.InvalidField });
+    await expect(setEndpointRole.run(t.ctx, P())).rejects.toMatchObject({ reason: ResultReason.InvalidField });
+  });
+});
+
+describe('Poll and Cancel (no asynchronous operations)', () => {
+  const ACV = (b: string) => ({ tag: Tag.AsynchronousCorrelationValue, type: 'ByteString', value: Buffer.from(b, 'hex') } as TtlvItem);
+  it('Poll: no operation is pending under any correlation value', async () => {
+    await expect(poll.run(t.ctx, P(ACV('0102')))).rejects.toMatchObject({ reason: ResultReason.InvalidAsynchronousCorrelationValue });
+    const v1 = await makeContextFor(t.store, t.protector, 'test-tenant', 'test-service', { version: { major: 1, minor: 4 } });
+    await expect(poll.run(v1.ctx, P(ACV('0102')))).rejects.toMatchObject({ reason: ResultReason.InvalidField });
+    await expect(poll.run(t.ctx, P())).rejects.toMatchObject({ reason: ResultReason.InvalidField });
+  });
+  it('Cancel: echoes the value with Cancellation Result Unavailable', async () => {
+    const res = await cancel.run(t.ctx, P(ACV('aabb')));
+    expect(res.value).toEqual([ACV('aabb'), enumeration(Tag.CancellationResult, CancellationResult.Unavailable)]);
+    await expect(cancel.run(t.ctx, P(ACV('')))).rejects.toMatchObject({ reason: ResultReason.InvalidField });
+  });
+});
+
+describe('Query Operations lists only what is implemented (QS-M-1-21)', () => {
+  it('lists the 2.x operations QS-M-1 asks for that this server implements', async () => {
+    const ops = new Set(children(await query.run(t.ctx, Q(QueryFunction.QueryOperations)), Tag.Operation).map((c) => c.value));
+    for (const op of [Operation.AdjustAttribute, Operation.Export, Operation.Log, Operation.SetEndpointRole, Operation.ObtainLease, Operation.Poll, Operation.Cancel]) {
+      expect(ops.has(op), `operation 0x${op.toString(16)}`).toBe(true);
+    }
+    for (const op of ops) expect(OPERATIONS.has(op as number)).toBe(true);
   });
 });
