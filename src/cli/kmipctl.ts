@@ -3,12 +3,14 @@
 // adds itself through a register function, e.g. registerTtlvCommands(program).
 //
 // Exit codes: 0 success, 1 bad input or failed operation, 2 usage error (unknown command
-// or option, bad option value).
+// or option, bad option value), 3 cannot connect to the server (admin and key commands,
+// src/cli/output.ts).
 import { realpathSync } from 'node:fs';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { registerTtlvCommands, UsageError } from './ttlv.ts';
+import { registerAdminCommands } from './admin/index.ts';
 
 export const EXIT_USAGE = 2;
 
@@ -20,6 +22,7 @@ export function buildProgram(): Command {
     // Set before registering: subcommands inherit it, so commander throws instead of exiting.
     .exitOverride();
   registerTtlvCommands(program);
+  registerAdminCommands(program);
   return program;
 }
 

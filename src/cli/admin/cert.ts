@@ -1,0 +1,90 @@
+// kmipctl cert issue|revoke: certificates from OpenKCM's CA with the identity in a SAN URI.
+// `issue` writes the key (0600), the certificate and the CA certificate, and prints a
+// PyKMIP configuration that works as is.
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { CliError, EXIT_FAILED, EXIT_USAGE, keyValues } from '../output.ts';
+import { exactlyOne, leaf, positiveInt } from './common.ts';
+import { certificateFacts } from './identity.ts';
+
+type Obj = Record<string, unknown>;
+
+interface IssueAnswer {
+  identity: Obj;
+  certificate: { pem: string; serial: string; fingerprint: string; subject: string; uri: string; notBefore: string; notAfter: string };
+  privateKeyPem: string;
+  caCertificatePem: string;
+  kmip: { host: string; port: number } | null;
+}
+
+export function pykmipSnippet(files: { cert: string; key: string; ca: string }, host: string, port: number, section = 'client'): string {
+  return [
+    `[${section}]`,
+    `host=${host}`,
+    `port=${port}`,
+    `certfile=${files.cert}`,
+    `keyfile=${files.key}`,
+    `ca_certs=${files.ca}`,
+    'cert_reqs=CERT_REQUIRED',
+    'ssl_version=PROTOCOL_TLSv1_2',
+    'do_handshake_on_connect=True',
+    'suppress_ragged_eofs=True',
+    '',
+  ].join('\n');
+}
+
+export function registerCertCommands(program: Command): void {
+  const g = program.command('cert').description("client certificates signed by OpenKCM's CA");
+  leaf(g, 'issue', 'issue a client certificate for (tenant, service, role), register it, and write key + certificate', async (ctx, _a, o) => {
+    const outDir = resolve(String(o.out ?? '.'));
+    const base = `${String(o.tenant)}.${String(o.service)}`;
+    const files = { cert: join(outDir, `${base}.crt`), key: join(outDir, `${base}.key`), ca: join(outDir, 'openkcm-ca.crt') };
+    if (!o.force) {
+      for (const f of [files.cert, files.key]) {
+        if (existsSync(f)) throw new CliError(EXIT_USAGE, `${f} exists already`, 'choose another --out directory, or pass --force to overwrite');
+      }
+    }
+    const body: Obj = { tenant: o.tenant, service: o.service, role: o.role };
+    const days = positiveInt(o.days, '--days', 825);
+    if (days !== undefined) body.days = days;
+    if (o.cn !== undefined) body.commonName = o.cn;
+    if (o.algorithm !== undefined) body.algorithm = o.algorithm;
+    const r = await ctx.admin().post<IssueAnswer>('/v1/certificates', body);
+    try {
+      mkdirSync(outDir, { recursive: true, mode: 0o700 });
+      // The private key exists nowhere else: written owner-only before anything is printed.
+      writeFileSync(files.key, r.privateKeyPem, { mode: 0o600 });
+      writeFileSync(files.cert, r.certificate.pem, { mode: 0o644 });
+      writeFileSync(files.ca, r.caCertificatePem, { mode: 0o644 });
+    } catch (e) {
+      throw new CliError(EXIT_FAILED, `the certificate was issued (serial ${r.certificate.serial}) but writing it failed: ${(e as Error).message}`,
+        `revoke it with: kmipctl cert revoke --serial ${r.certificate.serial}, then issue again into a writable --out directory`);
+    }
+    const kmip = ctx.flags.kmip !== undefined || !r.kmip ? ctx.settings().kmip : r.kmip;
+    const host = kmip.host === '0.0.0.0' || kmip.host === '::' ? '127.0.0.1' : kmip.host;
+    const snippet = pykmipSnippet(files, host, kmip.port);
+    const { privateKeyPem: _k, ...shown } = r;
+    ctx.out.print({ ...shown, files, pykmip: snippet }, (d) => [
+      keyValues({ identity: d.identity.id, uri: d.certificate.uri, serial: d.certificate.serial, fingerprint: d.certificate.fingerprint, expires: d.certificate.notAfter }),
+      `\nwritten:\n  ${files.key} (private key, 0600)\n  ${files.cert}\n  ${files.ca}\n`,
+      '\nPyKMIP (pykmip.conf):\n', snippet.split('\n').map((l) => (l ? `  ${l}` : l)).join('\n'),
+    ].join(''));
+  }, (c) => c
+    .requiredOption('--tenant <tenant>', 'tenant').requiredOption('--service <service>', 'service').requiredOption('--role <role>', 'role')
+    .option('--out <dir>', 'directory for <tenant>.<service>.key/.crt and openkcm-ca.crt (default: current directory)')
+    .option('--days <n>', 'lifetime in days (default 365, at most 825)')
+    .option('--cn <name>', 'subject common name (default <service>.<tenant>)')
+    .option('--algorithm <alg>', 'ec-p256 (default) or rsa-2048')
+    .option('--force', 'overwrite existing files'));
+  leaf(g, 'revoke', 'revoke a certificate: its identity is kept, marked revoked, and refused from now on', async (ctx, _a, o) => {
+    const how = exactlyOne(o, ['serial', 'fingerprint', 'id', 'certFile']);
+    const body: Obj = how === 'certFile' ? { fingerprint: certificateFacts(String(o.certFile)).fingerprint } : { [how]: o[how] };
+    const r = await ctx.admin().post<{ revoked: Obj[] }>('/v1/certificates/revoke', body);
+    ctx.out.print(r, (d) => d.revoked.map((i) => `revoked identity ${String(i.id)} (${String(i.tenant)}/${String(i.service)}${i.certSerial ? `, serial ${String(i.certSerial)}` : ''})\n`).join(''));
+  }, (c) => c
+    .option('--serial <hex>', 'certificate serial number')
+    .option('--fingerprint <sha256>', 'SHA-256 fingerprint')
+    .option('--id <identity>', 'identity id')
+    .option('--cert-file <pem>', 'the certificate file itself'));
+}

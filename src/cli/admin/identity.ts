@@ -1,0 +1,48 @@
+// kmipctl identity add|list|remove
+import { readFileSync } from 'node:fs';
+import { X509Certificate, createHash } from 'node:crypto';
+import type { Command } from 'commander';
+import { CliError, EXIT_USAGE, table } from '../output.ts';
+import { seg } from './connection.ts';
+import { exactlyOne, leaf, when } from './common.ts';
+
+type Obj = Record<string, unknown>;
+
+/** SHA-256 fingerprint and serial of a PEM certificate file (what the server computes for the peer). */
+export function certificateFacts(file: string): { fingerprint: string; serial: string } {
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(readFileSync(file));
+  } catch (e) {
+    throw new CliError(EXIT_USAGE, `cannot read a certificate from ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 'give a PEM certificate file');
+  }
+  return { fingerprint: createHash('sha256').update(cert.raw).digest('hex'), serial: cert.serialNumber.toLowerCase() };
+}
+
+const matchText = (m: Obj) => (m.kind === 'fingerprint' ? `sha256:${String(m.sha256).slice(0, 16)}…` : m.kind === 'subject' ? `subject ${String(m.pattern)}` : `uri ${String(m.uri)}`);
+
+export function registerIdentityCommands(program: Command): void {
+  const g = program.command('identity').description('client certificate identities: (tenant, service, role) by fingerprint, subject or SAN URI');
+  leaf(g, 'add', 'map a client certificate to a tenant, service and role', async (ctx, _a, o) => {
+    const how = exactlyOne(o, ['fingerprint', 'certFile', 'subject', 'sanUri']);
+    const body: Obj = { tenant: o.tenant, service: o.service, role: o.role };
+    if (how === 'certFile') body.fingerprint = certificateFacts(String(o.certFile)).fingerprint;
+    else body[how] = o[how];
+    const r = await ctx.admin().post<{ identity: Obj }>('/v1/identities', body);
+    ctx.out.print(r, (d) => `added identity ${String(d.identity.id)} (${matchText(d.identity.match as Obj)} → ${String(o.tenant)}/${String(o.service)} role ${String(o.role)})\n`);
+  }, (c) => c
+    .requiredOption('--tenant <tenant>', 'tenant').requiredOption('--service <service>', 'service').requiredOption('--role <role>', 'role (admin, app, read-only, auditor or a custom one)')
+    .option('--fingerprint <sha256>', 'SHA-256 fingerprint of the certificate (hex, colons allowed)')
+    .option('--cert-file <pem>', 'compute the fingerprint from this certificate file')
+    .option('--subject <pattern>', "subject pattern, e.g. 'CN=app-*, O=Acme'")
+    .option('--san-uri <uri>', 'a SAN URI the certificate carries'));
+  leaf(g, 'list', 'list identities', async (ctx, _a, o) => {
+    const r = await ctx.admin().get<{ identities: Obj[] }>(`/v1/identities${o.tenant ? `?tenant=${seg(String(o.tenant))}` : ''}`);
+    ctx.out.print(r, (d) => table(d.identities.map((i) => ({ ...i, match: matchText(i.match as Obj), revoked: i.revoked ? 'REVOKED' : '', createdAt: when(i.createdAt) })),
+      ['id', 'tenant', 'service', 'role', 'match', ['certSerial', 'SERIAL'], 'revoked', ['createdAt', 'CREATED']]));
+  }, (c) => c.option('--tenant <tenant>', 'only this tenant'));
+  leaf(g, 'remove <id>', 'remove an identity (to refuse a certificate but keep the record, use cert revoke)', async (ctx, [id]) => {
+    const r = await ctx.admin().delete<{ removed: Obj }>(`/v1/identities/${seg(id!)}`);
+    ctx.out.print(r, () => `removed identity ${id}\n`);
+  });
+}

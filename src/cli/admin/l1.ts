@@ -1,0 +1,60 @@
+// kmipctl l1 set|show|remove|check: the tenant's pointer to its root key (BYOK/HYOK).
+import type { Command } from 'commander';
+import { CliError, EXIT_FAILED, EXIT_USAGE, keyValues } from '../output.ts';
+import { seg } from './connection.ts';
+import { leaf } from './common.ts';
+
+type Obj = Record<string, unknown>;
+
+/** --config JSON and repeated --set key=value → one configuration object (numbers and booleans typed). */
+export function l1Config(o: Record<string, unknown>): Obj | undefined {
+  let config: Obj | undefined;
+  if (o.config !== undefined) {
+    try {
+      config = JSON.parse(String(o.config)) as Obj;
+    } catch (e) {
+      throw new CliError(EXIT_USAGE, `--config is not JSON: ${(e as Error).message}`, `e.g. --config '{"keyId":"arn:aws:kms:…"}'`);
+    }
+    if (config === null || typeof config !== 'object' || Array.isArray(config)) throw new CliError(EXIT_USAGE, '--config must be a JSON object');
+  }
+  for (const kv of (o.set as string[] | undefined) ?? []) {
+    const i = kv.indexOf('=');
+    if (i <= 0) throw new CliError(EXIT_USAGE, `--set "${kv}" is not key=value`, 'e.g. --set tokenLabel=openkcm --set pinEnv=HSM_PIN');
+    const k = kv.slice(0, i);
+    const v = kv.slice(i + 1);
+    config ??= {};
+    config[k] = /^\d+$/.test(v) ? Number(v) : v === 'true' ? true : v === 'false' ? false : v;
+  }
+  return config;
+}
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+export function registerL1Commands(program: Command): void {
+  const g = program.command('l1').description("the tenant's L1 pointer (its root key in an HSM or KMS); removing it is the kill switch");
+  leaf(g, 'set <tenant>', 'point the tenant at an L1 that answers "active" (also brings back a killed tenant)', async (ctx, [t], o) => {
+    const config = l1Config(o);
+    if (!config) throw new CliError(EXIT_USAGE, 'give the provider configuration with --config or --set', 'software: --set keyFile=PATH; pkcs11: --set tokenLabel=… --set keyLabel=… --set pinEnv=…; aws-kms: --set keyId=… --set region=…');
+    const r = await ctx.admin().put<{ pointer: Obj; l1: Obj; status: Obj }>(`/v1/tenants/${seg(t!)}/l1`, { provider: o.provider, config });
+    ctx.out.print(r, (d) => `tenant ${t}: L1 set to ${String(d.l1.provider)} ${String(d.l1.keyRef)} (${String(d.status.state)})\n`);
+  }, (c) => c.requiredOption('--provider <provider>', 'software, pkcs11 or aws-kms')
+    .option('--config <json>', 'provider configuration as JSON (references only: pinEnv, pinFile, *Env names)')
+    .option('--set <key=value>', 'one configuration field (repeatable)', collect));
+  leaf(g, 'show <tenant>', "show the tenant's L1 pointer and seal status", async (ctx, [t]) => {
+    const r = await ctx.admin().get<{ pointer: Obj | null; hierarchy: Obj | null }>(`/v1/tenants/${seg(t!)}/l1`);
+    ctx.out.print(r, (d) => (d.pointer ? keyValues(d.pointer) : `tenant ${t} has no L1 pointer of its own (the server's default L1 serves it)\n`)
+      + (d.hierarchy ? `sealed: ${d.hierarchy.sealed ? `yes (${String(d.hierarchy.reason ?? '')})` : 'no'}\n` : ''));
+  });
+  leaf(g, 'remove <tenant>', 'remove the L1 pointer: the kill switch (the tenant is sealed at once)', async (ctx, [t]) => {
+    const r = await ctx.admin().delete<{ status: Obj | null }>(`/v1/tenants/${seg(t!)}/l1`);
+    ctx.out.print(r, () => `tenant ${t}: L1 pointer removed, tenant sealed\n`);
+  });
+  leaf(g, 'check <tenant>', "ask the tenant's L1 (or a candidate given with --provider) for its status", async (ctx, [t], o) => {
+    const config = l1Config(o);
+    const body = o.provider !== undefined ? { provider: o.provider, config: config ?? {} } : {};
+    const r = await ctx.admin().post<{ l1: Obj; status: Obj }>(`/v1/tenants/${seg(t!)}/l1/check`, body);
+    ctx.out.print(r, (d) => `${String(d.l1.provider)} ${String(d.l1.keyRef)}: ${String(d.status.state)}${d.status.detail ? ` (${String(d.status.detail)})` : ''}\n`);
+    if (r.status.state !== 'active') throw new CliError(EXIT_FAILED, `the L1 of tenant ${t} is ${String(r.status.state)}`, 'the tenant cannot be unsealed under this L1');
+  }, (c) => c.option('--provider <provider>', 'check a candidate instead of the stored pointer')
+    .option('--config <json>', 'candidate configuration as JSON').option('--set <key=value>', 'one configuration field (repeatable)', collect));
+}

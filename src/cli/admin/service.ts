@@ -1,0 +1,23 @@
+// kmipctl service create|list|rotate
+import type { Command } from 'commander';
+import { table } from '../output.ts';
+import { seg } from './connection.ts';
+import { leaf, when } from './common.ts';
+
+type Obj = Record<string, unknown>;
+
+export function registerServiceCommands(program: Command): void {
+  const g = program.command('service').description('services of a tenant; L3 key rotation');
+  leaf(g, 'create <tenant> <service>', 'create a service in a tenant', async (ctx, [t, s]) => {
+    const r = await ctx.admin().post<{ service: Obj }>(`/v1/tenants/${seg(t!)}/services`, { name: s });
+    ctx.out.print(r, (d) => `created service ${String(d.service.id)} in tenant ${t}\n`);
+  });
+  leaf(g, 'list <tenant>', 'list the services of a tenant', async (ctx, [t]) => {
+    const r = await ctx.admin().get<{ services: Obj[] }>(`/v1/tenants/${seg(t!)}/services`);
+    ctx.out.print(r, (d) => table(d.services.map((x) => ({ ...x, createdAt: when(x.createdAt) })), [['id', 'SERVICE'], 'name', ['createdAt', 'CREATED']]));
+  });
+  leaf(g, 'rotate <tenant> <service>', "rotate the service's L3 key (new objects use the new version; old ones stay readable)", async (ctx, [t, s]) => {
+    const r = await ctx.admin().post<{ l3Version: number }>(`/v1/tenants/${seg(t!)}/services/${seg(s!)}/rotate`);
+    ctx.out.print(r, (d) => `service ${t}/${s}: L3 key now at version ${d.l3Version}\n`);
+  });
+}

@@ -1,0 +1,18 @@
+// kmipctl status
+import type { Command } from 'commander';
+import { keyValues, table } from '../output.ts';
+import { leaf } from './common.ts';
+
+type Obj = Record<string, unknown>;
+
+export function registerStatusCommand(program: Command): void {
+  leaf(program, 'status', 'server status: who you are, tenants and their seal state, audit head', async (ctx) => {
+    const r = await ctx.admin().get<{ caller: Obj; server: Obj; kmip: Obj | null; hierarchy: string; ca: Obj | null; tenants: Obj[]; audit: Obj }>('/v1/status');
+    ctx.out.print(r, (d) => [
+      keyValues({ you: `${String(d.caller.id)} (${String(d.caller.tenant)}/${String(d.caller.service)}, role ${String(d.caller.role)})`,
+        ...d.server, kmip: d.kmip ? `${String(d.kmip.host)}:${String(d.kmip.port)}` : '-', hierarchy: d.hierarchy,
+        ca: d.ca ? String(d.ca.subject) : 'none', 'audit records': d.audit.lastSeq, 'audit head': d.audit.head }),
+      '\n', table(d.tenants, [['name', 'TENANT'], 'state', 'sealed', 'reason']),
+    ].join(''));
+  });
+}

@@ -1,0 +1,44 @@
+// kmipctl tenant create|list|show|seal|unseal|kill
+import type { Command } from 'commander';
+import { keyValues, table } from '../output.ts';
+import { seg } from './connection.ts';
+import { leaf, when } from './common.ts';
+
+type Obj = Record<string, unknown>;
+
+const statusLine = (s: Obj | null | undefined): string =>
+  s ? `${s.sealed ? `SEALED${s.sealKind ? ` (${String(s.sealKind)})` : ''}${s.reason ? `: ${String(s.reason)}` : ''}` : 'unsealed'}${s.killed ? ' — killed: set a new L1 pointer to recover' : ''}\n` : '';
+
+export function registerTenantCommands(program: Command): void {
+  const g = program.command('tenant').description('tenants: create, list, show, seal, unseal, kill switch');
+  leaf(g, 'create <tenant>', 'create a tenant', async (ctx, [name]) => {
+    const r = await ctx.admin().post<{ tenant: Obj }>('/v1/tenants', { name });
+    ctx.out.print(r, (d) => `created tenant ${String(d.tenant.id)}\n`);
+  });
+  leaf(g, 'list', 'list tenants', async (ctx) => {
+    const r = await ctx.admin().get<{ tenants: Obj[] }>('/v1/tenants');
+    ctx.out.print(r, (d) => table(d.tenants.map((t) => ({ ...t, createdAt: when(t.createdAt) })), [['id', 'TENANT'], 'state', 'sealed', ['l1', 'L1'], ['createdAt', 'CREATED']]));
+  });
+  leaf(g, 'show <tenant>', 'show a tenant: state, services, L1 pointer, seal status', async (ctx, [t]) => {
+    const r = await ctx.admin().get<{ tenant: Obj; services: Obj[]; identities: number; grants: Obj[]; l1: Obj | null; hierarchy: Obj | null }>(`/v1/tenants/${seg(t!)}`);
+    ctx.out.print(r, (d) => [
+      keyValues({ tenant: d.tenant.id, state: d.tenant.state, created: when(d.tenant.createdAt), identities: d.identities,
+        l1: d.l1 ? `${String(d.l1.provider)} (${String(d.l1.state)})` : 'server default' }),
+      d.hierarchy ? `keys:        ${statusLine(d.hierarchy)}` : '',
+      '\nservices:\n', table(d.services, [['id', 'SERVICE'], ['createdAt', 'CREATED']]),
+      d.grants.length ? '\ngrants:\n' + table(d.grants, [['fromService', 'FROM'], ['toService', 'TO'], 'operations']) : '',
+    ].join(''));
+  });
+  leaf(g, 'seal <tenant>', "seal a tenant: its L2/L3 keys are zeroized in memory and its requests refused until unseal", async (ctx, [t], o) => {
+    const r = await ctx.admin().post<{ status: Obj }>(`/v1/tenants/${seg(t!)}/seal`, o.reason ? { reason: o.reason } : {});
+    ctx.out.print(r, (d) => `tenant ${t}: ${statusLine(d.status)}`);
+  }, (c) => c.option('--reason <text>', 'why (kept in the audit trail)'));
+  leaf(g, 'unseal <tenant>', "unseal a tenant (asks its L1 to unwrap the tenant's L2)", async (ctx, [t]) => {
+    const r = await ctx.admin().post<{ status: Obj }>(`/v1/tenants/${seg(t!)}/unseal`);
+    ctx.out.print(r, (d) => `tenant ${t}: ${statusLine(d.status)}`);
+  });
+  leaf(g, 'kill <tenant>', 'KILL SWITCH: remove the L1 pointer and seal the tenant at once; only `l1 set` brings it back', async (ctx, [t], o) => {
+    const r = await ctx.admin().post<{ status: Obj }>(`/v1/tenants/${seg(t!)}/kill`, o.reason ? { reason: o.reason } : {});
+    ctx.out.print(r, (d) => `tenant ${t} killed: ${statusLine(d.status)}`);
+  }, (c) => c.option('--reason <text>', 'why (kept in the audit trail)'));
+}

@@ -1,0 +1,273 @@
+// The admin API (issue 7, "Admin interface"; DESIGN.md §3): JSON over HTTPS with mutual TLS,
+// on its own listener (default 127.0.0.1:5697, never the KMIP port). The client certificate
+// is resolved to an identity exactly as on the KMIP side; only the `admin` role may call it,
+// and the `auditor` role may read the audit log. Every change is an audit record, success
+// or failure, and so is every refused caller. Routes live in src/server/admin/*.ts.
+//
+// Error shape for every failure: HTTP status + `{ "error": { "code", "message", "hint" } }`.
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
+import type { Logger } from 'pino';
+import { KmipError } from '../kmip/errors.ts';
+import { L1Error } from '../hsm/index.ts';
+import { resolveIdentity } from '../policy/access.ts';
+import { AdminError, compile, fromGovernanceError, match, readJsonBody, type CompiledRoute, type Route } from './admin/http.ts';
+import type { AdminCaller, AdminContext, AdminDeps, AuditPort, PeerCertificateInfo } from './admin/context.ts';
+import { tenantRoutes } from './admin/tenants.ts';
+import { serviceRoutes } from './admin/services.ts';
+import { identityRoutes } from './admin/identities.ts';
+import { certificateRoutes } from './admin/certificates.ts';
+import { roleRoutes } from './admin/roles.ts';
+import { grantRoutes } from './admin/grants.ts';
+import { l1Routes } from './admin/l1.ts';
+import { auditRoutes } from './admin/audit.ts';
+import { statusRoutes } from './admin/status.ts';
+
+export type * from './admin/context.ts';
+export { AdminError } from './admin/http.ts';
+
+/** The admin API's own port: next to the KMIP port, loopback only by default. */
+export const DEFAULT_ADMIN_PORT = 5697;
+export const DEFAULT_ADMIN_HOST = '127.0.0.1';
+/** A request (headers and body) must arrive within this time (slow-loris on the admin port). */
+export const ADMIN_REQUEST_TIMEOUT_MS = 30_000;
+/** Concurrent admin connections: operators and scripts, not traffic. */
+export const ADMIN_MAX_CONNECTIONS = 64;
+
+export const ADMIN_ROUTES: readonly Route[] = [
+  ...statusRoutes, ...tenantRoutes, ...serviceRoutes, ...identityRoutes, ...certificateRoutes,
+  ...roleRoutes, ...grantRoutes, ...l1Routes, ...auditRoutes,
+];
+
+export type AdminPem = { caFile: string; certFile: string; keyFile: string } | { ca: string | Buffer; cert: string | Buffer; key: string | Buffer };
+
+export interface AdminServerOptions {
+  listen: { host: string; port: number };
+  tls: AdminPem;
+  deps: AdminDeps;
+  logger: Logger;
+}
+
+export interface RunningAdminServer {
+  address(): { host: string; port: number };
+  close(): Promise<void>;
+}
+
+/** What the admin API knows of a peer certificate (the shape identities are resolved from). */
+export function peerCertificateInfo(cert: PeerCertificate): PeerCertificateInfo {
+  const sans = (cert.subjectaltname ?? '').split(/,\s*/).map((s) => s.trim()).filter(Boolean);
+  const subject = Object.entries(cert.subject ?? {}).reverse()
+    .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('+') : v}`).join(', ');
+  return {
+    fingerprint: createHash('sha256').update(cert.raw).digest('hex'),
+    subject,
+    sans,
+    sanUris: sans.filter((s) => s.startsWith('URI:')).map((s) => s.slice(4)),
+    serial: (cert.serialNumber ?? '').toLowerCase().replace(/^0+(?=.)/, ''),
+  };
+}
+
+// Audit fields refuse control characters and have length limits (src/audit/record.ts): text
+// that came from a certificate or a request is cleaned first, so a hostile subject cannot
+// make the audit append (and with it the request) fail.
+const clean = (s: string | undefined | null, max: number): string | null =>
+  s === undefined || s === null ? null : s.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?').replace(/[\ud800-\udfff]/g, '?').slice(0, max);
+
+function appendAudit(audit: AuditPort, log: Logger, rec: Parameters<AuditPort['append']>[0]): void {
+  const safe = {
+    ...rec,
+    identity: clean(rec.identity, 512), tenant: clean(rec.tenant, 128), service: clean(rec.service, 128),
+    objectId: clean(rec.objectId, 256), detail: clean(rec.detail, 1000),
+  };
+  try {
+    audit.append(safe);
+  } catch (e) {
+    try {
+      // A detail refused by the audit's content rules must not lose the record itself.
+      audit.append({ ...safe, detail: null });
+    } catch {
+      log.error({ err: e, event: 'audit_failed', operation: rec.operation }, 'could not write the audit record of an admin request');
+    }
+  }
+}
+
+/**
+ * The default caller resolution: the governance store's identities through the same
+ * resolveIdentity the KMIP side uses (fingerprint, then OpenKCM SAN URI, then subject
+ * patterns). A revoked identity is no caller at all.
+ */
+export function callerResolver(governance: Pick<AdminDeps['governance'], 'listIdentities'>): AdminDeps['resolveCaller'] {
+  return (cert) => {
+    const i = resolveIdentity(cert, governance.listIdentities());
+    if (!i || i.revoked) return undefined;
+    return { id: i.id, tenant: i.tenant, service: i.service, role: i.role, fingerprint: cert.fingerprint, subject: cert.subject };
+  };
+}
+
+const callerLabel = (c: AdminCaller) => `${c.id} sha256:${c.fingerprint}`;
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    // `cert issue` answers with a private key: nothing may keep a copy.
+    'cache-control': 'no-store',
+  });
+  res.end(text);
+}
+
+function toAdminError(e: unknown, log: Logger): AdminError {
+  if (e instanceof AdminError) return e;
+  const g = fromGovernanceError(e);
+  if (g) return g;
+  if (e instanceof KmipError) {
+    // From the hierarchy: typically "tenant … is sealed". KMIP reasons are not HTTP codes.
+    return new AdminError('conflict', e.message, 'check the tenant with: kmipctl tenant show <tenant>');
+  }
+  if (e instanceof L1Error) return new AdminError('l1-failed', e.message);
+  log.error({ err: e, event: 'admin_internal_error' }, 'admin request failed');
+  return new AdminError('internal', 'internal error (see the server log)');
+}
+
+/** Handles one request; exported for tests that drive the router without TLS. */
+export async function handleAdminRequest(
+  routes: readonly CompiledRoute[], deps: AdminDeps, log: Logger,
+  req: IncomingMessage, res: ServerResponse, peer: PeerCertificateInfo | undefined,
+): Promise<void> {
+  const method = req.method ?? 'GET';
+  let path: string;
+  let query: URLSearchParams;
+  try {
+    const url = new URL(req.url ?? '/', 'https://admin.invalid');
+    path = url.pathname;
+    query = url.searchParams;
+  } catch {
+    send(res, 400, { error: { code: 'bad-request', message: 'request target is not a valid URL path' } });
+    return;
+  }
+  if (!peer) {
+    send(res, 401, { error: { code: 'unauthenticated', message: 'no client certificate', hint: 'connect with --cert and --key' } });
+    return;
+  }
+  const caller = deps.resolveCaller(peer);
+  if (!caller) {
+    appendAudit(deps.audit, log, {
+      kind: 'auth-failure', identity: `${peer.subject} sha256:${peer.fingerprint}`, operation: 'admin.authenticate',
+      result: 'failure', reason: 'PermissionDenied', detail: `${method} ${path}: certificate is not a registered identity`,
+    });
+    send(res, 403, { error: { code: 'forbidden', message: `certificate sha256:${peer.fingerprint} is not a registered identity (or it was revoked)`, hint: 'use an admin certificate, e.g. one issued with: kmipctl cert issue --role admin' } });
+    return;
+  }
+  let route: CompiledRoute | undefined;
+  let params: Record<string, string> = {};
+  const mutating = method !== 'GET';
+  try {
+    const m = match(routes, method, path);
+    route = m.route;
+    params = m.params;
+    const allowed = caller.role === 'admin' || (caller.role === 'auditor' && route.access === 'audit-read');
+    if (!allowed) {
+      appendAudit(deps.audit, log, {
+        kind: 'auth-failure', identity: callerLabel(caller), tenant: caller.tenant, service: caller.service,
+        operation: route.name, result: 'failure', reason: 'PermissionDenied', detail: `role ${caller.role} may not call ${method} ${path}`,
+      });
+      throw new AdminError('forbidden', `role "${caller.role}" may not call ${route.name}`, route.access === 'audit-read'
+        ? 'this needs the admin or auditor role' : 'the admin API needs a certificate with the admin role');
+    }
+    const body = await readJsonBody(req);
+    const ctx: AdminContext = {
+      ...deps,
+      caller,
+      audited(operation, f) {
+        appendAudit(deps.audit, log, {
+          kind: f.kind ?? 'admin', identity: callerLabel(caller), tenant: f.tenant ?? null, service: f.service ?? null,
+          operation, objectId: f.objectId ?? null, result: 'success', detail: f.detail ?? null,
+        });
+      },
+    };
+    const out = await route.handler(ctx, { params, query, body });
+    log.info({ event: 'admin_request', route: route.name, method, path, status: out.status ?? 200, caller: caller.id }, 'admin request');
+    send(res, out.status ?? 200, out.body);
+  } catch (e) {
+    const err = toAdminError(e, log);
+    // A refused change is a decision worth keeping too (access refusals are recorded above).
+    if (route && mutating && err.code !== 'forbidden') {
+      appendAudit(deps.audit, log, {
+        kind: 'admin', identity: callerLabel(caller), tenant: params.tenant ?? null, service: params.service ?? null,
+        operation: route.name, result: 'failure',
+        reason: err.code === 'not-found' ? 'ItemNotFound' : err.code === 'bad-request' ? 'InvalidField' : err.code === 'internal' ? 'GeneralFailure' : null,
+        detail: err.message,
+      });
+    }
+    log.info({ event: 'admin_request', route: route?.name, method, path, status: err.status, code: err.code, caller: caller.id }, 'admin request refused');
+    send(res, err.status, { error: { code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) } });
+  }
+}
+
+function readPem(tls: AdminPem) {
+  if ('ca' in tls) return { ca: tls.ca, cert: tls.cert, key: tls.key };
+  const read = (what: string, p: string) => {
+    try {
+      return readFileSync(p);
+    } catch (e) {
+      throw new Error(`cannot read the admin TLS ${what} ${p}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  };
+  return { ca: read('CA file', tls.caFile), cert: read('certificate', tls.certFile), key: read('private key', tls.keyFile) };
+}
+
+export async function startAdminServer(opts: AdminServerOptions): Promise<RunningAdminServer> {
+  const log = opts.logger.child({ component: 'admin' });
+  const routes = ADMIN_ROUTES.map(compile);
+  const server: Server = createServer({
+    ...readPem(opts.tls),
+    minVersion: 'TLSv1.2',
+    maxVersion: 'TLSv1.3',
+    requestCert: true,
+    // Mutual TLS: a peer without a certificate of our CA never reaches a route.
+    rejectUnauthorized: true,
+    requestTimeout: ADMIN_REQUEST_TIMEOUT_MS,
+    headersTimeout: ADMIN_REQUEST_TIMEOUT_MS / 2,
+  }, (req, res) => {
+    const socket = req.socket as TLSSocket;
+    const cert = socket.getPeerCertificate(false);
+    const peer = cert && cert.raw && cert.raw.length > 0 ? peerCertificateInfo(cert) : undefined;
+    handleAdminRequest(routes, opts.deps, log, req, res, peer).catch((e) => {
+      log.error({ err: e }, 'admin request handler failed');
+      if (!res.headersSent) send(res, 500, { error: { code: 'internal', message: 'internal error (see the server log)' } });
+      else res.destroy();
+    });
+  });
+  server.maxConnections = ADMIN_MAX_CONNECTIONS;
+  server.on('tlsClientError', (err, socket) => {
+    log.info({ event: 'admin_handshake_failed', remote: `${socket.remoteAddress}:${socket.remotePort}`, err }, 'admin TLS handshake refused');
+    socket.destroy();
+  });
+  await new Promise<void>((resolve, reject) => {
+    const onError = (e: Error) => reject(new Error(`cannot listen (admin API) on ${opts.listen.host}:${opts.listen.port}: ${e.message}`));
+    server.once('error', onError);
+    server.listen(opts.listen.port, opts.listen.host, () => {
+      server.off('error', onError);
+      server.on('error', (err) => log.error({ err }, 'admin listener error'));
+      resolve();
+    });
+  });
+  const addr = server.address() as AddressInfo;
+  log.info({ event: 'admin_listening', host: addr.address, port: addr.port }, 'admin API ready');
+  let closing: Promise<void> | undefined;
+  return {
+    address: () => ({ host: addr.address, port: addr.port }),
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      return closing;
+    },
+  };
+}

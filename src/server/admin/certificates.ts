@@ -1,0 +1,71 @@
+// `kmipctl cert issue|revoke`: certificates signed by OpenKCM's CA with the identity in a SAN
+// URI, registered as an identity by fingerprint (and serial, for revocation) in one step.
+import { AdminError, badRequest, int, name, oneOf, onlyFields, str, type Route } from './http.ts';
+import { gov, normalizeFingerprint, normalizeSerial, requireRole, requireService } from './common.ts';
+import { CaError, issueClientCertificate, MAX_CERT_DAYS } from '../ca.ts';
+
+export const certificateRoutes: Route[] = [
+  {
+    name: 'cert.issue', method: 'POST', path: '/v1/certificates', access: 'admin',
+    async handler(ctx, { body }) {
+      onlyFields(body, ['tenant', 'service', 'role', 'commonName', 'days', 'algorithm']);
+      const tenant = name(body, 'tenant');
+      const service = name(body, 'service');
+      const role = name(body, 'role');
+      const commonName = str(body, 'commonName', { optional: true, max: 64 });
+      const days = int(body, 'days', 1, MAX_CERT_DAYS);
+      const algorithm = oneOf(body, 'algorithm', ['ec-p256', 'rsa-2048'] as const, { optional: true });
+      if (!ctx.ca) {
+        throw new AdminError('unavailable', 'this server has no CA key to issue certificates with',
+          'start the server with the development PKI (certs/ca.key) or configure admin.caKeyFile');
+      }
+      requireService(ctx, tenant, service);
+      requireRole(ctx, role);
+      let issued;
+      try {
+        issued = await issueClientCertificate(ctx.ca, {
+          tenant, service, role,
+          ...(commonName !== undefined ? { commonName } : {}),
+          ...(days !== undefined ? { days } : {}),
+          ...(algorithm !== undefined ? { algorithm } : {}),
+        });
+      } catch (e) {
+        if (e instanceof CaError) throw badRequest(e.message);
+        throw e;
+      }
+      const identity = gov(() => ctx.governance.addIdentity({
+        tenant, service, role, match: { kind: 'fingerprint', sha256: issued.fingerprint }, certSerial: issued.serial,
+      }));
+      ctx.audited('cert.issue', { tenant, service, objectId: identity.id, detail: `serial ${issued.serial} role ${role} until ${issued.notAfter}` });
+      // The private key exists only in this response: OpenKCM keeps no copy.
+      return {
+        status: 201,
+        body: {
+          identity,
+          certificate: { pem: issued.certPem, serial: issued.serial, fingerprint: issued.fingerprint, subject: issued.subject, uri: issued.uri, notBefore: issued.notBefore, notAfter: issued.notAfter },
+          privateKeyPem: issued.keyPem,
+          caCertificatePem: ctx.ca.certPem,
+          kmip: ctx.kmip ?? null,
+        },
+      };
+    },
+  },
+  {
+    name: 'cert.revoke', method: 'POST', path: '/v1/certificates/revoke', access: 'admin',
+    handler(ctx, { body }) {
+      onlyFields(body, ['serial', 'fingerprint', 'id']);
+      const given = (['serial', 'fingerprint', 'id'] as const).filter((k) => body[k] !== undefined);
+      if (given.length !== 1) throw badRequest('give exactly one of the fields "serial", "fingerprint" or "id"');
+      const by = given[0] === 'serial' ? { certSerial: normalizeSerial(str(body, 'serial')!) }
+        : given[0] === 'fingerprint' ? { fingerprint: normalizeFingerprint(str(body, 'fingerprint')!) }
+          : { id: str(body, 'id')! };
+      const revoked = gov(() => ctx.governance.revokeIdentity(by));
+      if (revoked.some((i) => i.id === ctx.caller.id)) {
+        // Already done (the store has it), but say so: this certificate will not work again.
+        ctx.audited('cert.revoke', { detail: 'the revoking admin revoked its own certificate' });
+      }
+      for (const i of revoked) ctx.audited('cert.revoke', { tenant: i.tenant, service: i.service, objectId: i.id, detail: i.certSerial ? `serial ${i.certSerial}` : undefined });
+      return { body: { revoked } };
+    },
+  },
+];

@@ -1,0 +1,52 @@
+// Checks shared by several admin routes, each failing with an error that says what to do.
+import { AdminError, fromGovernanceError } from './http.ts';
+import type { AdminContext, HierarchyPort, Tenant } from './context.ts';
+
+export function requireTenant(ctx: AdminContext, tenant: string): Tenant {
+  const t = ctx.governance.getTenant(tenant);
+  if (!t) throw new AdminError('not-found', `tenant "${tenant}" does not exist`, `create it with: kmipctl tenant create ${tenant}`);
+  return t;
+}
+
+export function requireService(ctx: AdminContext, tenant: string, service: string): void {
+  requireTenant(ctx, tenant);
+  if (!ctx.governance.getService(tenant, service)) {
+    throw new AdminError('not-found', `service "${service}" does not exist in tenant "${tenant}"`, `create it with: kmipctl service create ${tenant} ${service}`);
+  }
+}
+
+export function requireRole(ctx: AdminContext, role: string): void {
+  if (!ctx.governance.getRole(role)) throw new AdminError('not-found', `role "${role}" does not exist`, 'list roles with: kmipctl role list');
+}
+
+export function requireHierarchy(ctx: AdminContext): HierarchyPort {
+  if (!ctx.hierarchy) {
+    throw new AdminError('unavailable', 'the key hierarchy engine is not running in this server', 'start the server with the hierarchy enabled (openkcm serve)');
+  }
+  return ctx.hierarchy;
+}
+
+/** Runs a governance call, turning GovernanceError into the matching API error. */
+export function gov<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw fromGovernanceError(e) ?? e;
+  }
+}
+
+/** SHA-256 fingerprint as lowercase hex: accepts `AB:CD:…`, `sha256:…` and plain hex. */
+export function normalizeFingerprint(raw: string, field = 'fingerprint'): string {
+  const hex = raw.replace(/^sha256:/i, '').replace(/:/g, '').toLowerCase();
+  if (!/^[0-9a-f]{64}$/.test(hex)) {
+    throw new AdminError('bad-request', `field "${field}" must be a SHA-256 fingerprint (64 hex digits, colons allowed)`, 'compute it with: openssl x509 -in cert.pem -noout -fingerprint -sha256');
+  }
+  return hex;
+}
+
+/** Certificate serial as lowercase hex without colons or leading zeros. */
+export function normalizeSerial(raw: string, field = 'serial'): string {
+  const hex = raw.replace(/:/g, '').toLowerCase().replace(/^0+(?=.)/, '');
+  if (!/^[0-9a-f]{1,40}$/.test(hex)) throw new AdminError('bad-request', `field "${field}" must be a certificate serial number in hex (at most 20 bytes)`);
+  return hex;
+}

@@ -1,0 +1,90 @@
+// What the admin routes work with. The admin API depends on the governance store, the audit
+// log and the hierarchy engine through these narrow ports (structural types): the real
+// GovernanceStore (src/store/governance.ts), AuditLog (src/audit/) and HierarchyEngine
+// (src/hierarchy/engine.ts) satisfy them, and a route never reaches past them.
+import type { L1Provider } from '../../hsm/types.ts';
+import type { CertificateAuthority } from '../ca.ts';
+
+import type { GovernanceStore } from '../../store/governance.ts';
+
+export type {
+  Tenant, TenantState, Service, Role, Identity, IdentityMatch, Grant, L1Pointer, L1ProviderKind,
+} from '../../store/governance.ts';
+export type L1ProviderName = import('../../store/governance.ts').L1ProviderKind;
+
+/** The methods of the governance contract the admin API calls (issue 7; GovernanceStore). */
+export type GovernancePort = Pick<GovernanceStore,
+  | 'createTenant' | 'listTenants' | 'getTenant' | 'setTenantState'
+  | 'createService' | 'listServices' | 'getService'
+  | 'addIdentity' | 'listIdentities' | 'getIdentity' | 'removeIdentity' | 'revokeIdentity'
+  | 'createRole' | 'listRoles' | 'getRole'
+  | 'addGrant' | 'listGrants' | 'removeGrant'
+  | 'setL1Pointer' | 'getL1Pointer' | 'removeL1Pointer'>;
+
+/** The audit log as the admin API uses it (src/audit/log.ts AuditLog satisfies it). */
+export interface AuditPort {
+  append(record: {
+    kind: 'admin' | 'seal' | 'unseal' | 'kill' | 'auth-failure';
+    identity?: string | null; tenant?: string | null; service?: string | null; operation?: string | null;
+    objectId?: string | null; result: 'success' | 'failure'; reason?: 'PermissionDenied' | 'InvalidField' | 'ItemNotFound' | 'GeneralFailure' | null;
+    detail?: string | null;
+  }): void;
+  flush(): void;
+  verify(): { ok: true; count: number; lastSeq: number; head: string } | { ok: false; seq: number; problem: string; detail: string; count: number };
+  tail(n: number): unknown[];
+  readAfter(afterSeq: number, limit: number): unknown[];
+}
+
+/** The hierarchy engine's governance entry points (HierarchyEngine satisfies it). */
+export interface HierarchyPort {
+  seal(tenant: string, reason: string): void;
+  unsealTenant(tenant: string): Promise<unknown>;
+  killSwitch(tenant: string, reason?: string): Promise<void>;
+  enableTenant(tenant: string, l1: L1Provider): Promise<unknown>;
+  status(tenant: string): { sealed: boolean; killed: boolean; reason?: string } & Record<string, unknown>;
+  rotateL3(tenant: string, service: string): Promise<number>;
+}
+
+/** The authenticated caller of one admin request. */
+export interface AdminCaller {
+  /** Identity record id (or a label) for the audit trail. */
+  id: string;
+  tenant: string;
+  service: string;
+  role: string;
+  fingerprint: string;
+  subject: string;
+}
+
+/** What the peer certificate tells (the same shape the KMIP side resolves identities from). */
+export interface PeerCertificateInfo {
+  fingerprint: string;
+  subject: string;
+  sans: string[];
+  sanUris: string[];
+  /** Serial number, lowercase hex. */
+  serial: string;
+}
+
+export interface AdminDeps {
+  governance: GovernancePort;
+  audit: AuditPort;
+  /** Absent while the server runs without the hierarchy engine: seal/unseal/kill/rotate answer 503. */
+  hierarchy?: HierarchyPort;
+  /** OpenKCM's CA for `cert issue`; absent → 503 with a hint to configure it. */
+  ca?: CertificateAuthority;
+  /** Maps the peer certificate to an identity (G1's resolveIdentity over the governance store). */
+  resolveCaller(cert: PeerCertificateInfo): AdminCaller | undefined;
+  /** Opens an L1 provider from a pointer's configuration (default: src/hsm openL1Provider). */
+  openL1?(provider: L1ProviderName, config: Record<string, unknown>): Promise<L1Provider>;
+  /** The KMIP endpoint, for the PyKMIP snippet of `cert issue` and for `status`. */
+  kmip?: { host: string; port: number; caFile?: string };
+  /** Extra facts for `status` (version, uptime…). */
+  info?(): Record<string, unknown>;
+}
+
+export interface AdminContext extends AdminDeps {
+  caller: AdminCaller;
+  /** Appends an admin-change record for this caller. */
+  audited(operation: string, fields: { tenant?: string; service?: string; objectId?: string; detail?: string; kind?: 'admin' | 'seal' | 'unseal' | 'kill' }): void;
+}

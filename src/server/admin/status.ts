@@ -1,0 +1,33 @@
+// `kmipctl status`: who am I, what runs, which tenants are sealed, where the audit chain ends.
+import type { Route } from './http.ts';
+
+export const statusRoutes: Route[] = [
+  {
+    name: 'status', method: 'GET', path: '/v1/status', access: 'admin',
+    handler(ctx) {
+      const tenants = ctx.governance.listTenants().map((t) => {
+        const h = ctx.hierarchy?.status(t.id);
+        return { name: t.id, state: t.state, sealed: h ? h.sealed : null, reason: h?.reason ?? null };
+      });
+      ctx.audit.flush();
+      const last = ctx.audit.tail(1)[0] as { seq?: number; hash?: string } | undefined;
+      return {
+        body: {
+          caller: ctx.caller,
+          server: ctx.info?.() ?? {},
+          kmip: ctx.kmip ?? null,
+          hierarchy: ctx.hierarchy ? 'running' : 'absent',
+          ca: ctx.ca ? { subject: ctx.ca.cert.subject, fingerprint: ctx.ca.fingerprint } : null,
+          tenants,
+          audit: { lastSeq: last?.seq ?? 0, head: last?.hash ?? null },
+        },
+      };
+    },
+  },
+  {
+    name: 'whoami', method: 'GET', path: '/v1/whoami', access: 'audit-read',
+    handler(ctx) {
+      return { body: { caller: ctx.caller } };
+    },
+  },
+];

@@ -1,0 +1,104 @@
+// Tenants: create, list, show, and the three acts that change whether a tenant may use its
+// keys — seal, unseal and the kill switch (DESIGN.md §1-2; issue 7 "The kill switch").
+import { AdminError, name, onlyFields, pathName, str, type Route } from './http.ts';
+import { gov, requireHierarchy, requireTenant } from './common.ts';
+import type { AdminContext } from './context.ts';
+
+function hierarchyStatus(ctx: AdminContext, tenant: string) {
+  return ctx.hierarchy ? ctx.hierarchy.status(tenant) : undefined;
+}
+
+export const tenantRoutes: Route[] = [
+  {
+    name: 'tenant.create', method: 'POST', path: '/v1/tenants', access: 'admin',
+    handler(ctx, { body }) {
+      onlyFields(body, ['name']);
+      const tenant = gov(() => ctx.governance.createTenant({ id: name(body, 'name') }));
+      ctx.audited('tenant.create', { tenant: tenant.id });
+      return { status: 201, body: { tenant } };
+    },
+  },
+  {
+    name: 'tenant.list', method: 'GET', path: '/v1/tenants', access: 'admin',
+    handler(ctx) {
+      const tenants = ctx.governance.listTenants().map((t) => {
+        const h = hierarchyStatus(ctx, t.id);
+        const p = ctx.governance.getL1Pointer(t.id);
+        return { ...t, sealed: h?.sealed ?? null, l1: p?.state === 'active' ? p.provider : null };
+      });
+      return { body: { tenants } };
+    },
+  },
+  {
+    name: 'tenant.show', method: 'GET', path: '/v1/tenants/:tenant', access: 'admin',
+    handler(ctx, { params }) {
+      const t = pathName(params, 'tenant');
+      const tenant = requireTenant(ctx, t);
+      return {
+        body: {
+          tenant,
+          services: ctx.governance.listServices(t),
+          identities: ctx.governance.listIdentities({ tenant: t }).length,
+          grants: ctx.governance.listGrants(t),
+          l1: ctx.governance.getL1Pointer(t) ?? null,
+          hierarchy: hierarchyStatus(ctx, t) ?? null,
+        },
+      };
+    },
+  },
+  {
+    name: 'tenant.seal', method: 'POST', path: '/v1/tenants/:tenant/seal', access: 'admin',
+    handler(ctx, { params, body }) {
+      onlyFields(body, ['reason']);
+      const t = pathName(params, 'tenant');
+      const tenant = requireTenant(ctx, t);
+      const h = requireHierarchy(ctx);
+      const reason = str(body, 'reason', { optional: true, max: 200 }) ?? `sealed by ${ctx.caller.id}`;
+      h.seal(t, reason);
+      // A killed tenant stays killed: sealing it again must not relabel it.
+      if (tenant.state === 'active') gov(() => ctx.governance.setTenantState(t, 'sealed'));
+      ctx.audited('tenant.seal', { tenant: t, kind: 'seal', detail: reason });
+      return { body: { tenant: t, status: h.status(t) } };
+    },
+  },
+  {
+    name: 'tenant.unseal', method: 'POST', path: '/v1/tenants/:tenant/unseal', access: 'admin',
+    async handler(ctx, { params, body }) {
+      onlyFields(body, []);
+      const t = pathName(params, 'tenant');
+      const tenant = requireTenant(ctx, t);
+      const h = requireHierarchy(ctx);
+      if (tenant.state === 'killed' || h.status(t).killed) {
+        throw new AdminError('conflict', `tenant "${t}" was killed: its L1 pointer is removed and unseal cannot bring it back`,
+          `set a pointer to a still-valid L1 with: kmipctl l1 set ${t} --provider … (this re-enables and unseals the tenant)`);
+      }
+      await h.unsealTenant(t);
+      const status = h.status(t);
+      if (status.sealed) {
+        throw new AdminError('l1-failed', `tenant "${t}" is still sealed: ${status.reason ?? 'the L1 did not unwrap its key'}`,
+          `check the tenant's L1 with: kmipctl l1 check ${t}`);
+      }
+      gov(() => ctx.governance.setTenantState(t, 'active'));
+      ctx.audited('tenant.unseal', { tenant: t, kind: 'unseal' });
+      return { body: { tenant: t, status } };
+    },
+  },
+  {
+    name: 'tenant.kill', method: 'POST', path: '/v1/tenants/:tenant/kill', access: 'admin',
+    async handler(ctx, { params, body }) {
+      onlyFields(body, ['reason']);
+      const t = pathName(params, 'tenant');
+      requireTenant(ctx, t);
+      const h = requireHierarchy(ctx);
+      const reason = str(body, 'reason', { optional: true, max: 200 }) ?? `kill switch by ${ctx.caller.id}`;
+      // Seal first (synchronous inside killSwitch): from this line on the tenant's keys are
+      // zeroized, whatever happens to the bookkeeping below. The promise persists the
+      // disabled pointer so that a restart keeps the tenant locked.
+      await h.killSwitch(t, reason);
+      if (ctx.governance.getL1Pointer(t)?.state === 'active') gov(() => ctx.governance.removeL1Pointer(t));
+      gov(() => ctx.governance.setTenantState(t, 'killed'));
+      ctx.audited('tenant.kill', { tenant: t, kind: 'kill', detail: reason });
+      return { body: { tenant: t, status: h.status(t) } };
+    },
+  },
+];
