@@ -65,6 +65,9 @@ export class LatencyHistogram {
     if (!(p > 0 && p <= 100)) throw new RangeError(`percentile must be in (0, 100], got ${p}`);
     if (this.n === 0) return NaN;
     const rank = Math.ceil((p / 100) * this.n);
+    // The top rank is the largest sample, known exactly (and the only way to report a
+    // value past the saturation bucket faithfully).
+    if (rank >= this.n) return this.maxUs;
     let seen = 0;
     for (let i = 0; i < BUCKET_COUNT; i++) {
       seen += this.counts[i]!;

@@ -123,10 +123,12 @@ export const AES_CBC_PKCS5: SymmetricCipher = { label: 'AES-256-CBC-PKCS5', mode
 
 /** Request payload of Encrypt without an IV: the server generates it and returns it (KMIP 1.4 §4.29). */
 export function encryptPayload(uid: string, data: Buffer, c: SymmetricCipher): Struct {
+  // Field order of KMIP 1.4 §2.1.5 (PyKMIP reads Cryptographic Parameters in that order
+  // and refuses the message otherwise): mode, padding, …, algorithm, …, tag length.
   const params: TtlvItem[] = [enumeration(Tag.BlockCipherMode, c.mode)];
   if (c.padding !== undefined) params.push(enumeration(Tag.PaddingMethod, c.padding));
-  if (c.tagLength !== undefined) params.push(integer(Tag.TagLength, c.tagLength));
   params.push(enumeration(Tag.CryptographicAlgorithm, CryptographicAlgorithm.AES));
+  if (c.tagLength !== undefined) params.push(integer(Tag.TagLength, c.tagLength));
   return structure(Tag.RequestPayload, [
     textString(Tag.UniqueIdentifier, uid),
     structure(Tag.CryptographicParameters, params),

@@ -74,7 +74,8 @@ export async function startPyKmip(name: string, launch: PyKmipLaunch, timeoutMs 
     logging_level: launch.loggingLevel ?? 'INFO',
   }));
   const child = spawn(PYTHON, [LAUNCHER, configFile, join(launch.dir, 'server.log')], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+    // stdin is a pipe we never write: the launcher stops the server when it closes (we died).
+    stdio: ['pipe', 'pipe', 'pipe'],
     detached: true,
   });
   let stderr = '';
@@ -92,6 +93,7 @@ export async function startPyKmip(name: string, launch: PyKmipLaunch, timeoutMs 
     // READY is printed after bind, before listen(): wait for accepts.
     await waitForPort('127.0.0.1', port, Math.max(1000, deadline - Date.now()), alive);
   } catch (e) {
+    child.stdin?.end();
     await stopChild(child, 2000);
     throw new Error(`${name} (PyKMIP server): ${(e as Error).message}${stderr ? `\n${stderr}` : ''}`);
   }
@@ -102,6 +104,11 @@ export async function startPyKmip(name: string, launch: PyKmipLaunch, timeoutMs 
     pid: child.pid,
     // SIGTERM is noticed at the next accept timeout (0.5 s in our launcher), then
     // KmipServer.stop() joins each session thread for up to 10 s; SIGKILL after 25 s.
-    stop: () => stopChild(child, 25_000),
+    stop: () => {
+      // Closing stdin is the launcher's own stop request (it lets its stdin watcher thread
+      // end before KmipServer.stop() joins every thread); SIGTERM follows regardless.
+      child.stdin?.end();
+      return stopChild(child, 25_000);
+    },
   };
 }
