@@ -139,11 +139,11 @@ class SqliteAuditLog implements AuditLog {
     if (this.pending.length >= this.maxPending) {
       throw new AuditUnavailableError(`audit log cannot commit (${this.pending.length} records queued); the database refuses writes`);
     }
-    const unhashed = { ...fields, seq: this.seq + 1, time: this.clock().toISOString(), prevHash: this.hash };
-    const hash = recordHash(unhashed);
-    this.pending.push({ ...unhashed, hash });
-    this.seq = unhashed.seq;
-    this.hash = hash;
+    const record: AuditRecord = { ...fields, seq: this.seq + 1, time: this.clock().toISOString(), prevHash: this.hash, hash: '' };
+    record.hash = recordHash(record);
+    this.pending.push(record);
+    this.seq = record.seq;
+    this.hash = record.hash;
     if (this.pending.length >= this.maxRecords) this.backgroundFlush();
     else this.timer ??= setTimeout(() => this.backgroundFlush(), this.maxDelayMs).unref();
   }

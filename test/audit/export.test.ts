@@ -222,8 +222,10 @@ describe('a SIEM that is down', () => {
     expect(maxBuffered).toBeLessThanOrEqual(100);
     expect(s.undelivered).toBe(10_000);
     expect(s.buffered + s.droppedFromBuffer).toBe(10_000); // every record is either buffered or counted
-    // The appender ran synchronously through the whole burst; generous bound for a loaded 2-core box.
-    expect(appendMs).toBeLessThan(5_000);
+    // append() is synchronous and the loop finished while the SIEM was still down (the
+    // collector starts below): an appender that waited on delivery would never get here.
+    // The time is logged, not asserted: the shared CI box makes any bound either flaky or empty.
+    console.info(`10 000 appends with a dead SIEM: ${Math.round(appendMs)} ms`);
 
     const c = await collector('tcp', { port });
     await until(() => ex.stats()[0]!.undelivered === 0, 'burst delivered', 30_000);
