@@ -1,4 +1,4 @@
-// Message digests for the Hash operation (KMIP 2.1 s.6.1.23; 1.4 s.4.35) and for the
+// Message digests for the Hash operation (KMIP 2.1 s.6.1.23; 1.4 s.4.37) and for the
 // hash-then-sign / HMAC code. Pure: names are node:crypto digest names; the KMIP Hashing
 // Algorithm enumeration is mapped in operations/common/crypto-params.ts.
 import { createHash, type Hash } from 'node:crypto';
