@@ -32,7 +32,18 @@ import { revoke } from './revoke.ts';
 import { setAttribute } from './set-attribute.ts';
 import { setEndpointRole } from './set-endpoint-role.ts';
 
+import { decrypt } from './decrypt.ts';
+import { encrypt } from './encrypt.ts';
+import { hash } from './hash.ts';
+import { mac } from './mac.ts';
+import { macVerify } from './mac-verify.ts';
+import { rngRetrieve } from './rng-retrieve.ts';
+import { rngSeed } from './rng-seed.ts';
+import { sign } from './sign.ts';
+import { signatureVerify } from './signature-verify.ts';
 const HANDLERS: readonly OperationHandler[] = [
+  // cryptographic services (issue 4, part 1)
+  decrypt, encrypt, hash, mac, macVerify, rngRetrieve, rngSeed, sign, signatureVerify,
   // another engineer's: object creation and retrieval
   create, createKeyPair, get, register, reKey, reKeyKeyPair,
   // attributes, lifecycle, Locate, Query (this module's owner)
