@@ -69,9 +69,10 @@ class Decoder {
     if (end - off < 8) this.fail('TRUNCATED', `item header needs 8 bytes, ${end - off} left`, off);
     if (++this.items > this.maxItems) this.fail('TOO_MANY_ITEMS', `more than ${this.maxItems} items`, off);
     const tag = (b[off]! << 16) | (b[off + 1]! << 8) | b[off + 2]!;
-    if (!isValidTag(tag)) this.fail('BAD_TAG', `tag 0x${tag.toString(16).padStart(6, '0')} is outside the standard (0x42XXXX) and extension (0x54XXXX) ranges`, off);
+    const hi = tag >>> 16; // s.11.56: 0x42XXXX standard, 0x54XXXX extension
+    if (hi !== 0x42 && hi !== 0x54) this.fail('BAD_TAG', `tag 0x${tag.toString(16).padStart(6, '0')} is outside the standard (0x42XXXX) and extension (0x54XXXX) ranges`, off);
     const type = b[off + 3]!;
-    const len = b.readUInt32BE(off + 4);
+    const len = ((b[off + 4]! << 24) | (b[off + 5]! << 16) | (b[off + 6]! << 8) | b[off + 7]!) >>> 0;
     const v = off + 8;
     const avail = end - v;
     switch (type) {
@@ -92,20 +93,20 @@ class Decoder {
         return { tag, type: 'Structure', value: children };
       }
       case INTEGER:
-        this.fixedLength(off, end, tag, len, 4, 'Integer');
-        if (b.readUInt32BE(v + 4) !== 0) this.fail('BAD_PADDING', 'non-zero padding after Integer', v + 4, tag);
+        if (len !== 4 || avail < 8) this.fixedLength(off, end, tag, len, 4, 'Integer');
+        if ((b[v + 4]! | b[v + 5]! | b[v + 6]! | b[v + 7]!) !== 0) this.fail('BAD_PADDING', 'non-zero padding after Integer', v + 4, tag);
         this.pos = v + 8;
-        return { tag, type: 'Integer', value: b.readInt32BE(v) };
+        return { tag, type: 'Integer', value: (b[v]! << 24) | (b[v + 1]! << 16) | (b[v + 2]! << 8) | b[v + 3]! };
       case ENUMERATION:
-        this.fixedLength(off, end, tag, len, 4, 'Enumeration');
-        if (b.readUInt32BE(v + 4) !== 0) this.fail('BAD_PADDING', 'non-zero padding after Enumeration', v + 4, tag);
+        if (len !== 4 || avail < 8) this.fixedLength(off, end, tag, len, 4, 'Enumeration');
+        if ((b[v + 4]! | b[v + 5]! | b[v + 6]! | b[v + 7]!) !== 0) this.fail('BAD_PADDING', 'non-zero padding after Enumeration', v + 4, tag);
         this.pos = v + 8;
-        return { tag, type: 'Enumeration', value: b.readUInt32BE(v) };
+        return { tag, type: 'Enumeration', value: ((b[v]! << 24) | (b[v + 1]! << 16) | (b[v + 2]! << 8) | b[v + 3]!) >>> 0 };
       case INTERVAL:
-        this.fixedLength(off, end, tag, len, 4, 'Interval');
-        if (b.readUInt32BE(v + 4) !== 0) this.fail('BAD_PADDING', 'non-zero padding after Interval', v + 4, tag);
+        if (len !== 4 || avail < 8) this.fixedLength(off, end, tag, len, 4, 'Interval');
+        if ((b[v + 4]! | b[v + 5]! | b[v + 6]! | b[v + 7]!) !== 0) this.fail('BAD_PADDING', 'non-zero padding after Interval', v + 4, tag);
         this.pos = v + 8;
-        return { tag, type: 'Interval', value: b.readUInt32BE(v) };
+        return { tag, type: 'Interval', value: ((b[v]! << 24) | (b[v + 1]! << 16) | (b[v + 2]! << 8) | b[v + 3]!) >>> 0 };
       case LONG_INTEGER:
         this.fixedLength(off, end, tag, len, 8, 'Long Integer');
         this.pos = v + 8;

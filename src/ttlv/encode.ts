@@ -52,7 +52,9 @@ class Encoder {
 
   item(it: TtlvItem): void {
     const tag = it.tag;
-    if (!Number.isInteger(tag) || !isValidTag(tag)) this.fail(`invalid tag ${tag}`, tag, 'BAD_TAG');
+    // (tag >>> 16) is 0x42 or 0x54 only for integers in the two tag ranges (s.11.56).
+    const hi = tag >>> 16;
+    if ((hi !== 0x42 && hi !== 0x54) || tag !== (tag | 0)) this.fail(`invalid tag ${tag}`, tag, 'BAD_TAG');
     if (it.placeholder !== undefined) this.fail(`unsubstituted placeholder ${it.placeholder}`, tag, 'PLACEHOLDER');
     switch (it.type) {
       case 'Structure': {
@@ -60,7 +62,8 @@ class Encoder {
         const start = this.off;
         this.header(tag, 0x01, 0);
         this.stack.push(tag);
-        for (const c of it.value) this.item(c);
+        const kids = it.value;
+        for (let i = 0; i < kids.length; i++) this.item(kids[i]!);
         this.stack.pop();
         this.buf.writeUInt32BE(this.off - start - 8, start + 4);
         return;
