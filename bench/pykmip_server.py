@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 
+from kmip.core import exceptions
 from kmip.services.server import KmipServer
 
 LISTEN_ACCEPT_TIMEOUT = 0.5
@@ -50,7 +51,15 @@ def main():
         # serve() installs its own SIGTERM handler and returns once it has run.
         server.serve()
     finally:
-        server.stop()
+        try:
+            server.stop()
+        except exceptions.NetworkingError:
+            # KmipServer.stop() calls shutdown() on its *listening* socket, which Linux
+            # refuses with ENOTCONN, and then skips the rest of its clean-up: finish it.
+            server._socket.close()
+            if hasattr(server, "policy_monitor"):
+                server.policy_monitor.stop()
+                server.policy_monitor.join()
     sys.stdout.write("STOPPED\n")
     sys.stdout.flush()
     return 0

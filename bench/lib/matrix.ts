@@ -107,7 +107,7 @@ export function fmtUs(us: number): string {
   if (!Number.isFinite(us)) return '—';
   if (us >= 10_000) return `${(us / 1000).toFixed(0)} ms`;
   if (us >= 1000) return `${(us / 1000).toFixed(1)} ms`;
-  return `${us.toFixed(0)} µs`;
+  return us >= 10 ? `${us.toFixed(0)} µs` : `${us.toFixed(1)} µs`;
 }
 
 export function fmtRatio(v: number): string {
