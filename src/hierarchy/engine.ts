@@ -383,6 +383,9 @@ export class HierarchyEngine {
     e.l1 = undefined;
     this.sealEntry(e, 'kill-switch', reason);
     return (async () => {
+      // Persisting waits one turn: the SQLite write blocks the event loop for its fsync, and
+      // requests already queued should meet the seal (and be refused) before that, not after.
+      await new Promise((r) => setImmediate(r));
       const row = await this.store.getTenantL1(tenant);
       await this.store.putTenantL1(tenant, l1 !== undefined ? describeRef(l1) : (row?.providerRef ?? '{}'), 'disabled');
     })();

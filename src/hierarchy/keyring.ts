@@ -50,8 +50,27 @@ export const l3Aad = (tenant: string, service: string, version: number, l2Versio
 export const l4Aad = (tenant: string, service: string, uid: string, l3Version: number): string =>
   `l4|${field(tenant)}|${field(service)}|${field(uid)}|${l3Version}`;
 
+/**
+ * Nonces are drawn from a pool of random bytes refilled 256 nonces at a time: one
+ * randomBytes() call costs tens of microseconds whatever its size (bench/hierarchy.ts),
+ * which made it the dearest step of a wrap. Nonces are public, so the pool holds no secret;
+ * each is still 96 random bits, never reused (NIST SP 800-38D §8.2.2).
+ */
+const NONCE_POOL_BYTES = NONCE_BYTES * 256;
+let noncePool = Buffer.alloc(0);
+let noncePos = 0;
+function freshNonce(): Buffer {
+  if (noncePos + NONCE_BYTES > noncePool.length) {
+    noncePool = randomBytes(NONCE_POOL_BYTES);
+    noncePos = 0;
+  }
+  const n = Buffer.from(noncePool.subarray(noncePos, noncePos + NONCE_BYTES));
+  noncePos += NONCE_BYTES;
+  return n;
+}
+
 function gcmSeal(key: Buffer, aad: string, plaintext: Buffer): { nonce: Buffer; tag: Buffer; ct: Buffer } {
-  const nonce = randomBytes(NONCE_BYTES);
+  const nonce = freshNonce();
   const c = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
   c.setAAD(Buffer.from(aad, 'utf8'));
   const ct = Buffer.concat([c.update(plaintext), c.final()]);

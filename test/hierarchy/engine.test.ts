@@ -273,7 +273,7 @@ describe('unsealing', () => {
   it('a tenant with no L1 at all stays sealed with a clear reason', async () => {
     const store = await memStore();
     const engine = await engineOn(store);
-    const err = await engine.wrap(place, secret).catch((e: unknown) => e as KmipError);
+    const err = await engine.wrap(place, secret).catch((e: unknown) => e);
     expect(err).toMatchObject({ reason: ResultReason.PermissionDenied, message: 'tenant acme is sealed: unseal failed: no L1 key is configured for this tenant' });
   });
 });
@@ -343,7 +343,7 @@ describe('kill switch', () => {
     await restarted.registerTenant('acme', l1);
     const report = await restarted.unsealAll();
     expect(report.sealed).toEqual([{ tenant: 'acme', reason: 'the L1 pointer is disabled (kill switch)' }]);
-    const err = await restarted.unwrap(place, blob).catch((e: unknown) => e as KmipError);
+    const err = (await restarted.unwrap(place, blob).catch((e: unknown) => e)) as KmipError;
     expect(err.message).toBe('tenant acme is sealed: the L1 pointer is disabled (kill switch)');
 
     expect((await restarted.enableTenant('acme', l1)).sealed).toBe(false);
