@@ -236,6 +236,21 @@ describe('a SIEM that is down', () => {
   });
 });
 
+describe('shutdown', () => {
+  it('closing exporters after the database is gone neither throws nor leaves a rejected promise', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'audit-export-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const db = new Database(':memory:');
+    const log = openAuditLog(db);
+    const ex = startExporters(log, [{ type: 'file', path: join(dir, 'a.jsonl') }]);
+    log.append({ kind: 'system', operation: 'start', result: 'success' });
+    expect(await ex.drain()).toBe(true);
+    log.close();
+    db.close();
+    await expect(ex.close(0)).resolves.toBeUndefined();
+  });
+});
+
 describe('JSON lines file', () => {
   it('rotates by size keeping N files; every line a record; newest records last', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'audit-export-'));

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import {
-  AuditInputError, GENESIS_HASH, canonicalForm, openAuditDatabase, openAuditLog, recordHash, verifyAuditLog,
+  AuditInputError, AuditUnavailableError, GENESIS_HASH, canonicalForm, openAuditDatabase, openAuditLog, recordHash, verifyAuditLog,
   type AuditInput, type AuditLog,
 } from '../../src/audit/index.ts';
 
@@ -153,6 +153,21 @@ describe('storage', () => {
     const c = openAuditLog(db1);
     c.append({ kind: 'system', operation: 'start', result: 'success' });
     expect(c.verify()).toMatchObject({ ok: true, count: 6, lastSeq: 6 });
+  });
+
+  it('a database that refuses writes: records stay queued, errors reported, append refuses past maxPending, nothing lost', () => {
+    const errors: Error[] = [];
+    const { db, log } = memLog({ groupCommit: { maxRecords: 2 }, maxPending: 5, onError: (e) => errors.push(e) });
+    db.pragma('query_only = ON');
+    for (let i = 0; i < 5; i++) log.append({ kind: 'kmip', operation: 'Get', objectId: `u${i}`, result: 'success' });
+    expect(errors.length).toBeGreaterThan(0);
+    expect(errors[0]!.message).toMatch(/readonly|read-only|query_only/i);
+    expect(log.pendingCount()).toBe(5);
+    expect(() => log.append({ kind: 'kmip', operation: 'Get', result: 'success' })).toThrow(AuditUnavailableError);
+    db.pragma('query_only = OFF');
+    log.flush();
+    expect(log.tail(10).map((r) => r.objectId)).toEqual(['u0', 'u1', 'u2', 'u3', 'u4']);
+    expect(log.verify()).toMatchObject({ ok: true, count: 5 });
   });
 
   it('refuses to commit inside a foreign transaction of the same connection, and commits after it', () => {

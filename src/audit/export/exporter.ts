@@ -140,9 +140,25 @@ class Exporter {
     });
   }
 
+  /** Counts a failure and backs off; true when the exporter was stopped meanwhile. */
+  private async failed(err: unknown): Promise<boolean> {
+    this.failures++;
+    this.lastError = err instanceof Error ? err.message : String(err);
+    if (this.stopped) return true;
+    await this.sleep(this.delay); // new commits do not cut the back-off short (idle is false)
+    this.delay = Math.min(this.delay * 2, this.cfg.retry.maxDelayMs);
+    return this.stopped;
+  }
+
   private async run(): Promise<void> {
     while (!this.stopped) {
-      this.refill();
+      try {
+        this.refill();
+      } catch (err) {
+        // The store cannot be read (I/O error, closed handle): nothing is lost, try later.
+        if (await this.failed(err)) break;
+        continue;
+      }
       if (this.buffer.length === 0) {
         this.idle = true;
         await this.sleep(undefined);
@@ -153,11 +169,7 @@ class Exporter {
       try {
         await this.transport.send(batch.map(this.format));
       } catch (err) {
-        this.failures++;
-        this.lastError = err instanceof Error ? err.message : String(err);
-        if (this.stopped) break;
-        await this.sleep(this.delay); // new commits do not cut the back-off short (idle is false)
-        this.delay = Math.min(this.delay * 2, this.cfg.retry.maxDelayMs);
+        if (await this.failed(err)) break;
         continue;
       }
       this.buffer.splice(0, batch.length);
@@ -165,7 +177,12 @@ class Exporter {
       this.delivered += batch.length;
       this.delay = this.cfg.retry.minDelayMs;
       this.lastError = null;
-      this.persist();
+      try {
+        this.persist();
+      } catch (err) {
+        // Delivered all the same; an unsaved cursor only means resending after a restart.
+        this.lastError = `delivered, but the cursor could not be saved: ${err instanceof Error ? err.message : String(err)}`;
+      }
     }
   }
 

@@ -149,6 +149,12 @@ function tlsMaterial(cfg: SyslogExporterConfig): TlsMaterial {
   return out;
 }
 
+/**
+ * A write that has not reached the kernel after this long means a collector that stopped
+ * reading or a peer lost without a reset: the connection is dropped and the batch retried.
+ */
+export const STREAM_STALL_TIMEOUT_MS = 60_000;
+
 /** Syslog over a stream: plain TCP (RFC 6587) or TLS (RFC 5425), octet-counted frames. */
 export class StreamSyslogTransport implements Transport {
   private socket: net.Socket | undefined;
@@ -184,6 +190,7 @@ export class StreamSyslogTransport implements Transport {
         clearTimeout(timer);
         s.off('error', fail);
         s.setNoDelay(true);
+        s.setKeepAlive(true, 30_000); // notice a collector that vanished without a reset
         // The collector never talks back (RFC 6587 §3.4, RFC 5425 §4.3): anything read is
         // discarded; its end or an error means it is gone, and we reconnect for the next batch.
         s.on('data', () => {});
@@ -205,7 +212,9 @@ export class StreamSyslogTransport implements Transport {
     await new Promise<void>((resolve, reject) => {
       const onClose = () => reject(new Error(`syslog ${this.cfg.transport} ${this.cfg.host}:${this.cfg.port}: connection closed while sending`));
       s.once('close', onClose);
+      const stall = setTimeout(() => s.destroy(new Error(`syslog ${this.cfg.transport} ${this.cfg.host}:${this.cfg.port}: no progress writing for ${STREAM_STALL_TIMEOUT_MS} ms`)), STREAM_STALL_TIMEOUT_MS);
       s.write(frame, (err) => {
+        clearTimeout(stall);
         s.off('close', onClose);
         if (err) { s.destroy(); reject(err); } else resolve();
       });
