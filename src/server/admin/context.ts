@@ -41,7 +41,7 @@ export interface HierarchyPort {
   unsealTenant(tenant: string): Promise<unknown>;
   killSwitch(tenant: string, reason?: string): Promise<void>;
   enableTenant(tenant: string, l1: L1Provider): Promise<unknown>;
-  status(tenant: string): { sealed: boolean; killed: boolean; reason?: string } & Record<string, unknown>;
+  status(tenant: string): { sealed: boolean; killed: boolean; reason?: string; sealKind?: string };
   rotateL3(tenant: string, service: string): Promise<number>;
 }
 
