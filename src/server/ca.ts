@@ -16,7 +16,7 @@ x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoPro
 export const IDENTITY_URI_SCHEME = 'openkcm:';
 
 /** Names that may appear in an identity URI: the same rule the governance store applies to names. */
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+const NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 
 export class CaError extends Error {
   override readonly name = 'CaError';
@@ -31,7 +31,7 @@ export interface IdentityTriple {
 /** The SAN URI carrying an identity: `openkcm://tenant/<t>/service/<s>/role/<r>`. */
 export function identityUri(id: IdentityTriple): string {
   for (const [field, v] of Object.entries(id)) {
-    if (!NAME.test(v)) throw new CaError(`${field} "${v}" is not a valid name (letters, digits, '.', '_', '-'; at most 63; starting with a letter or digit)`);
+    if (!NAME.test(v)) throw new CaError(`${field} "${v}" is not a valid name (lower-case letters, digits, '.', '_', '-'; at most 63; starting with a letter or digit)`);
   }
   return `openkcm://tenant/${id.tenant}/service/${id.service}/role/${id.role}`;
 }
