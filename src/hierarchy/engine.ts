@@ -98,6 +98,8 @@ interface TenantEntry {
   l1: L1Provider | undefined;
   /** The L1 pointer was disabled: nothing unseals this tenant until enableTenant. */
   killed: boolean;
+  /** Why the tenant's own L1 could not be opened (registerTenantUnavailable). */
+  l1Problem: string | undefined;
   sealed: { kind: SealKind; reason: string; since: number } | undefined;
   l2: Map<number, Buffer>;
   l2Current: number;
@@ -169,6 +171,7 @@ export class HierarchyEngine {
         tenant,
         l1: this.defaultL1,
         killed: false,
+        l1Problem: undefined,
         sealed: { kind: 'not-unsealed', reason: 'not unsealed yet', since: this.now() },
         l2: new Map(),
         l2Current: 0,
@@ -202,7 +205,21 @@ export class HierarchyEngine {
       return;
     }
     e.l1 = l1;
+    e.l1Problem = undefined;
     await this.store.putTenantL1(tenant, describeRef(l1), 'active');
+  }
+
+  /**
+   * The tenant has an L1 of its own, but it could not be opened (an HSM key deleted, a KMS
+   * key scheduled for deletion, a token missing): the tenant stays sealed with that reason,
+   * and the default L1 is never tried in its place.
+   */
+  registerTenantUnavailable(tenant: string, reason: string): void {
+    this.assertOpen();
+    const e = this.entry(tenant);
+    e.l1 = undefined;
+    e.l1Problem = reason;
+    this.sealEntry(e, 'unseal-failed', `unseal failed: L1 unavailable: ${reason}`);
   }
 
   /** Governance: re-enables a tenant's L1 pointer after a kill switch, and unseals. */
@@ -212,6 +229,7 @@ export class HierarchyEngine {
     await this.store.putTenantL1(tenant, describeRef(l1), 'active');
     e.killed = false;
     e.l1 = l1;
+    e.l1Problem = undefined;
     e.sealed = { kind: 'not-unsealed', reason: 'L1 pointer re-enabled, not unsealed yet', since: this.now() };
     await this.attemptUnseal(e, this.l1TimeoutMs);
     return this.status(tenant);
@@ -278,7 +296,7 @@ export class HierarchyEngine {
         return;
       }
       const l1 = e.l1;
-      if (l1 === undefined) throw new Error('no L1 key is configured for this tenant');
+      if (l1 === undefined) throw new Error(e.l1Problem !== undefined ? `L1 unavailable: ${e.l1Problem}` : 'no L1 key is configured for this tenant');
       let rows = await this.store.listL2Keys(t);
       if (rows.length === 0) {
         // First use: the tenant's L2 is born wrapped under its L1, and nowhere else.

@@ -112,8 +112,11 @@ export async function migrateInterimValues(
 export interface OpenHierarchyOptions extends Omit<HierarchyEngineOptions, 'store' | 'defaultL1'> {
   /** L1 of every tenant not listed in `tenants` (the development software provider by default in the runtime). */
   defaultL1?: L1Provider;
-  /** Tenants with their own L1. */
-  tenants?: Readonly<Record<string, L1Provider>> | ReadonlyMap<string, L1Provider>;
+  /**
+   * Tenants with their own L1. An Error in place of a provider means that tenant's L1 failed
+   * to open: the tenant stays sealed with that reason (the default L1 is not tried for it).
+   */
+  tenants?: Readonly<Record<string, L1Provider | Error>> | ReadonlyMap<string, L1Provider | Error>;
   /** The L1 that wrapped the interim key of an older database; default `defaultL1`. */
   interimL1?: L1Provider;
   /** Limit of each L1 call during the start-up unseal; default l1TimeoutMs. */
@@ -141,7 +144,10 @@ export async function openHierarchy(store: HierarchyBackingStore, opts: OpenHier
   const engine = new HierarchyEngine({ ...engineOpts, store });
   try {
     const list = tenants instanceof Map ? [...tenants.entries()] : Object.entries(tenants ?? {});
-    for (const [tenant, l1] of list) await engine.registerTenant(tenant, l1);
+    for (const [tenant, l1] of list) {
+      if (l1 instanceof Error) engine.registerTenantUnavailable(tenant, l1.message);
+      else await engine.registerTenant(tenant, l1);
+    }
     const unseal = await engine.unsealAll(unsealTimeoutMs !== undefined ? { timeoutMs: unsealTimeoutMs } : {});
     const migrated = await migrateInterimValues(store, engine, interimL1 ?? opts.defaultL1, {
       ...(migrationPageSize !== undefined ? { pageSize: migrationPageSize } : {}),

@@ -278,6 +278,20 @@ describe('unsealing', () => {
   });
 });
 
+describe('a tenant whose own L1 fails to open', () => {
+  it('stays sealed with that reason, and the default L1 is never tried in its place', async () => {
+    const store = await memStore();
+    const steered = new SteeredL1((await softwareL1(dirs)).l1);
+    const h = await openHierarchy(store, { statusCheckIntervalMs: 0, retryIntervalMs: 0, defaultL1: steered, tenants: { acme: new Error('key alpha-l1 not found in token t1') } });
+    toClose.push(() => h.close());
+    expect(h.unseal.sealed).toEqual([{ tenant: 'acme', reason: 'unseal failed: L1 unavailable: key alpha-l1 not found in token t1' }]);
+    const err = await h.engine.wrap(place, secret).catch((e: unknown) => e);
+    expect(err).toMatchObject({ reason: ResultReason.PermissionDenied, message: 'tenant acme is sealed: unseal failed: L1 unavailable: key alpha-l1 not found in token t1' });
+    expect(steered.calls).toEqual({ wrap: 0, unwrap: 0, status: 0 });
+    expect(await store.listL2Keys('acme')).toEqual([]);
+  });
+});
+
 describe('periodic L1 status check', () => {
   it('disabled or revoked seals; unreachable seals only past the grace period; active again unseals', async () => {
     const store = await memStore();
