@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import Database from 'better-sqlite3';
-import { openAuditLog, startExporters, type AuditLog, type AuditRecord, type Exporters } from '../../src/audit/index.ts';
+import { openAuditLog, startExporters, validateExportConfig, type AuditLog, type AuditRecord, type Exporters } from '../../src/audit/index.ts';
 import { createCa, issueLeaf } from '../../src/server/devpki.ts';
 import { deframe, parse5424, parseCef } from './syslog-parse.ts';
 
@@ -242,7 +242,8 @@ describe('shutdown', () => {
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const db = new Database(':memory:');
     const log = openAuditLog(db);
-    const ex = startExporters(log, [{ type: 'file', path: join(dir, 'a.jsonl') }]);
+    // Configuration as it comes from a JSON file: validated first, then started.
+    const ex = startExporters(log, validateExportConfig(JSON.parse(JSON.stringify({ exporters: [{ type: 'file', path: join(dir, 'a.jsonl') }] })) as unknown));
     log.append({ kind: 'system', operation: 'start', result: 'success' });
     expect(await ex.drain()).toBe(true);
     log.close();

@@ -216,10 +216,12 @@ class Exporter {
 }
 
 /**
- * Starts one exporter per config entry (validated; throws AuditConfigError). Each keeps
- * its cursor in audit_export_cursor under its name, so a restart resumes where it stopped.
+ * Starts one exporter per config entry (validated again here; throws AuditConfigError).
+ * Configuration read from a file (unknown) goes through validateExportConfig() first,
+ * whose result this accepts. Each exporter keeps its cursor in audit_export_cursor under
+ * its name, so a restart resumes where it stopped.
  */
-export function startExporters(log: AuditLog, config: unknown | ExporterConfigInput[]): Exporters {
+export function startExporters(log: AuditLog, config: readonly ExporterConfigInput[] | { exporters: readonly ExporterConfigInput[] }): Exporters {
   const configs = validateExportConfig(config);
   const exporters = configs.map((c) => new Exporter(log, c));
   const unsubscribe = log.subscribe((records) => { for (const e of exporters) e.onCommitted(records); });
