@@ -6,6 +6,8 @@ import { DEFAULT_MAX_MESSAGE_SIZE } from '../ttlv/limits.ts';
 export const DEFAULT_PORT = 5696;
 /** Loopback only: a development server must not be reachable from the network by accident. */
 export const DEFAULT_HOST = '127.0.0.1';
+/** The admin API's port (src/server/admin.ts): next to KMIP's, on loopback by default like it. */
+export const DEFAULT_ADMIN_PORT = 5697;
 export const DEFAULT_DATA_DIR = 'data';
 export const DEFAULT_CERTS_DIR = 'certs';
 

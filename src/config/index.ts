@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve, join } from 'node:path';
 import {
   DEFAULT_HOST, DEFAULT_PORT, DEFAULT_DATA_DIR, DEFAULT_CERTS_DIR, DEFAULT_MAX_MESSAGE_BYTES,
-  DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PIPELINE_DEPTH,
+  DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PIPELINE_DEPTH, DEFAULT_ADMIN_PORT,
 } from './defaults.ts';
 
 export * from './defaults.ts';
@@ -32,6 +32,12 @@ export interface OpenKcmConfig {
   log: { level: LogLevel };
   /** Development (software) L1 key file; default <dataDir>/l1-software.key. */
   l1: { keyFile: string };
+  /**
+   * The admin API (HTTPS, mutual TLS; src/server/admin.ts): its address (never the KMIP
+   * port) and the CA key `kmipctl cert issue` signs with (default <certsDir>/ca.key; when
+   * the file is absent the API runs without certificate issuing).
+   */
+  admin: { enabled: boolean; listen: { host: string; port: number }; caKeyFile: string };
 }
 
 export class ConfigError extends Error {
@@ -67,10 +73,15 @@ export const SETTINGS: Readonly<Record<string, Setting>> = {
   'limits.maxPipelineDepth': { kind: 'int', env: 'OPENKCM_MAX_PIPELINE_DEPTH', min: 1, max: 10_000, help: 'a count, 1 to 10000' },
   'log.level': { kind: 'level', env: 'OPENKCM_LOG_LEVEL', flag: 'logLevel', help: LOG_LEVELS.join(', ') },
   'l1.keyFile': { kind: 'path', env: 'OPENKCM_L1_KEY_FILE', help: 'path of the development L1 key file' },
+  'admin.enabled': { kind: 'bool', env: 'OPENKCM_ADMIN_ENABLED', help: 'true or false (run the admin API)' },
+  'admin.listen': { kind: 'hostport', env: 'OPENKCM_ADMIN_LISTEN', flag: 'adminListen', help: 'HOST:PORT of the admin API, e.g. 127.0.0.1:5697' },
+  'admin.caKeyFile': { kind: 'path', env: 'OPENKCM_ADMIN_CA_KEY', help: 'the PEM key of the CA in tls.caFile, for kmipctl cert issue' },
 };
 
-/** Environment variables that are not settings but are ours. */
-const OTHER_ENV = new Set(['OPENKCM_CONFIG']);
+/** Environment variables that are not settings but are ours (kmipctl's connection settings among them). */
+const OTHER_ENV = new Set([
+  'OPENKCM_CONFIG', 'OPENKCM_ADMIN_SERVER', 'OPENKCM_ADMIN_KMIP', 'OPENKCM_ADMIN_CERT', 'OPENKCM_ADMIN_KEY', 'OPENKCM_ADMIN_CA', 'OPENKCM_ADMIN_CONFIG',
+]);
 
 export function defaultConfig(cwd = process.cwd()): OpenKcmConfig {
   const dataDir = resolve(cwd, DEFAULT_DATA_DIR);
@@ -90,6 +101,7 @@ export function defaultConfig(cwd = process.cwd()): OpenKcmConfig {
     },
     log: { level: 'info' },
     l1: { keyFile: join(dataDir, 'l1-software.key') },
+    admin: { enabled: true, listen: { host: DEFAULT_HOST, port: DEFAULT_ADMIN_PORT }, caKeyFile: join(certsDir, 'ca.key') },
   };
 }
 
@@ -227,5 +239,15 @@ export function loadConfig(sources: ConfigSources = {}): OpenKcmConfig {
   };
   c.log = { level: get<LogLevel>('log.level') ?? c.log.level };
   c.l1 = { keyFile: get<string>('l1.keyFile') ?? join(c.dataDir, 'l1-software.key') };
+  c.admin = {
+    enabled: get<boolean>('admin.enabled') ?? c.admin.enabled,
+    listen: get<{ host: string; port: number }>('admin.listen') ?? c.admin.listen,
+    caKeyFile: get<string>('admin.caKeyFile') ?? join(c.certsDir, 'ca.key'),
+  };
+  // Two listeners on one port: the second would fail to bind with a less helpful message.
+  if (c.admin.enabled && c.admin.listen.port !== 0 && c.admin.listen.port === c.listen.port) {
+    throw new ConfigError('admin.listen', explicit.has('admin.listen') ? 'settings' : 'defaults',
+      `port ${c.admin.listen.port} is the KMIP port; the admin API needs its own (default ${DEFAULT_ADMIN_PORT})`);
+  }
   return c;
 }

@@ -95,9 +95,10 @@ export const l1Routes: Route[] = [
         throw new AdminError('not-found', `tenant "${t}" has no active L1 pointer of its own`, `show it with: kmipctl l1 show ${t}`);
       }
       // Removing the pointer is the kill switch (DESIGN.md §1): seal at once, then record it.
-      if (ctx.hierarchy) await ctx.hierarchy.killSwitch(t, `L1 pointer removed by ${ctx.caller.id}`);
-      gov(() => ctx.governance.removeL1Pointer(t));
+      const killing = ctx.hierarchy?.killSwitch(t, `L1 pointer removed by ${ctx.caller.id}`);
       gov(() => ctx.governance.setTenantState(t, 'killed'));
+      gov(() => ctx.governance.removeL1Pointer(t));
+      await killing;
       ctx.audited('l1.remove', { tenant: t, kind: 'kill' });
       return { body: { tenant: t, status: ctx.hierarchy?.status(t) ?? null } };
     },

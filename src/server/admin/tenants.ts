@@ -1,7 +1,7 @@
 // Tenants: create, list, show, and the three acts that change whether a tenant may use its
 // keys — seal, unseal and the kill switch (DESIGN.md §1-2; issue 7 "The kill switch").
 import { AdminError, name, onlyFields, pathName, str, type Route } from './http.ts';
-import { gov, requireHierarchy, requireTenant } from './common.ts';
+import { gov, requireTenant } from './common.ts';
 import type { AdminContext } from './context.ts';
 
 function hierarchyStatus(ctx: AdminContext, tenant: string) {
@@ -52,13 +52,14 @@ export const tenantRoutes: Route[] = [
       onlyFields(body, ['reason']);
       const t = pathName(params, 'tenant');
       const tenant = requireTenant(ctx, t);
-      const h = requireHierarchy(ctx);
       const reason = str(body, 'reason', { optional: true, max: 200 }) ?? `sealed by ${ctx.caller.id}`;
-      h.seal(t, reason);
+      // Keys first (zeroized in memory), then the governance state that the KMIP access
+      // control refuses requests by; either alone already stops the tenant's traffic.
+      ctx.hierarchy?.seal(t, reason);
       // A killed tenant stays killed: sealing it again must not relabel it.
       if (tenant.state === 'active') gov(() => ctx.governance.setTenantState(t, 'sealed'));
       ctx.audited('tenant.seal', { tenant: t, kind: 'seal', detail: reason });
-      return { body: { tenant: t, status: h.status(t) } };
+      return { body: { tenant: t, state: ctx.governance.getTenant(t)!.state, status: hierarchyStatus(ctx, t) ?? null } };
     },
   },
   {
@@ -67,20 +68,23 @@ export const tenantRoutes: Route[] = [
       onlyFields(body, []);
       const t = pathName(params, 'tenant');
       const tenant = requireTenant(ctx, t);
-      const h = requireHierarchy(ctx);
-      if (tenant.state === 'killed' || h.status(t).killed) {
+      const h = ctx.hierarchy;
+      if (tenant.state === 'killed' || h?.status(t).killed) {
         throw new AdminError('conflict', `tenant "${t}" was killed: its L1 pointer is removed and unseal cannot bring it back`,
           `set a pointer to a still-valid L1 with: kmipctl l1 set ${t} --provider … (this re-enables and unseals the tenant)`);
       }
-      await h.unsealTenant(t);
-      const status = h.status(t);
-      if (status.sealed) {
-        throw new AdminError('l1-failed', `tenant "${t}" is still sealed: ${status.reason ?? 'the L1 did not unwrap its key'}`,
-          `check the tenant's L1 with: kmipctl l1 check ${t}`);
+      let status: ReturnType<NonNullable<typeof h>['status']> | null = null;
+      if (h) {
+        await h.unsealTenant(t);
+        status = h.status(t);
+        if (status.sealed) {
+          throw new AdminError('l1-failed', `tenant "${t}" is still sealed: ${status.reason ?? 'the L1 did not unwrap its key'}`,
+            `check the tenant's L1 with: kmipctl l1 check ${t}`);
+        }
       }
       gov(() => ctx.governance.setTenantState(t, 'active'));
       ctx.audited('tenant.unseal', { tenant: t, kind: 'unseal' });
-      return { body: { tenant: t, status } };
+      return { body: { tenant: t, state: 'active', status } };
     },
   },
   {
@@ -89,16 +93,17 @@ export const tenantRoutes: Route[] = [
       onlyFields(body, ['reason']);
       const t = pathName(params, 'tenant');
       requireTenant(ctx, t);
-      const h = requireHierarchy(ctx);
       const reason = str(body, 'reason', { optional: true, max: 200 }) ?? `kill switch by ${ctx.caller.id}`;
       // Seal first (synchronous inside killSwitch): from this line on the tenant's keys are
       // zeroized, whatever happens to the bookkeeping below. The promise persists the
-      // disabled pointer so that a restart keeps the tenant locked.
-      await h.killSwitch(t, reason);
-      if (ctx.governance.getL1Pointer(t)?.state === 'active') gov(() => ctx.governance.removeL1Pointer(t));
+      // disabled pointer so that a restart keeps the tenant locked. The governance state
+      // 'killed' makes the KMIP access control refuse the tenant's every request.
+      const killing = ctx.hierarchy?.killSwitch(t, reason);
       gov(() => ctx.governance.setTenantState(t, 'killed'));
+      if (ctx.governance.getL1Pointer(t)?.state === 'active') gov(() => ctx.governance.removeL1Pointer(t));
+      await killing;
       ctx.audited('tenant.kill', { tenant: t, kind: 'kill', detail: reason });
-      return { body: { tenant: t, status: h.status(t) } };
+      return { body: { tenant: t, state: 'killed', status: hierarchyStatus(ctx, t) ?? null } };
     },
   },
 ];
