@@ -40,6 +40,7 @@ const FLAGS: FlagSpec[] = [
   { flag: '--no-pykmip', value: false, help: 'OpenKCM only' },
   { flag: '--log-level', env: 'BENCH_LOG_LEVEL', value: true, help: 'OpenKCM log level (default info; PyKMIP logs at INFO, or WARNING when this is silent)' },
   { flag: '--json', value: true, help: 'also write the results as JSON to this file' },
+  { flag: '--cpu-prof', value: true, help: 'write V8 CPU profiles of the OpenKCM server processes into this directory' },
   { flag: '--keep', value: false, help: 'keep the temporary directory (databases, logs, PKI)' },
   { flag: '--help', value: false, help: 'this text' },
 ];
@@ -77,12 +78,13 @@ async function main(): Promise<number> {
 
   const dir = mkdtempSync(join(tmpdir(), 'openkcm-bench-server-'));
   const servers: ServerHandle[] = [];
+  const prof = (which: string) => (f.has('--cpu-prof') ? { cpuProfileDir: join(f.get('--cpu-prof')!, which) } : {});
   const log = (s: string) => console.error(`[bench:server] ${s}`);
   try {
     const { files: pki } = await ensureDevPki(join(dir, 'pki'), { algorithm: 'ec-p256' });
     log(`temporary directory ${dir}`);
-    servers.push(await startOpenKcm('OpenKCM', { pki, dataDir: join(dir, 'openkcm'), logLevel, logFile: join(dir, 'openkcm.log') }));
-    if (f.has('--memory')) servers.push(await startOpenKcm('OpenKCM (memory)', { pki, logLevel, logFile: join(dir, 'openkcm-memory.log') }));
+    servers.push(await startOpenKcm('OpenKCM', { pki, dataDir: join(dir, 'openkcm'), logLevel, logFile: join(dir, 'openkcm.log'), ...prof('disk') }));
+    if (f.has('--memory')) servers.push(await startOpenKcm('OpenKCM (memory)', { pki, logLevel, logFile: join(dir, 'openkcm-memory.log'), ...prof('memory') }));
     if (withPyKmip) servers.push(await startPyKmip('PyKMIP', { pki, dir: join(dir, 'pykmip'), loggingLevel: logLevel === 'silent' ? 'WARNING' : 'INFO' }));
     log(`servers: ${servers.map((s) => `${s.name} on ${s.host}:${s.port} (pid ${s.pid})`).join(', ')}`);
 

@@ -18,6 +18,8 @@ export interface OpenKcmLaunch {
   /** pino level; lines go to `logFile` (default: nothing is written when 'silent'). */
   logLevel: LogLevel;
   logFile?: string;
+  /** Write a V8 CPU profile of the server process into this directory (node --cpu-prof). */
+  cpuProfileDir?: string;
 }
 
 export interface ServerHandle {
@@ -35,7 +37,7 @@ const SELF = fileURLToPath(import.meta.url);
 
 export async function startOpenKcm(name: string, launch: OpenKcmLaunch, timeoutMs = 30_000): Promise<ServerHandle> {
   const child: ChildProcess = fork(SELF, ['--child', JSON.stringify(launch)], {
-    execArgv: ['--import', 'tsx'],
+    execArgv: ['--import', 'tsx', ...(launch.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${launch.cpuProfileDir}`] : [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     detached: true, // own process group, so stopChild() can SIGKILL everything it started
   });
