@@ -185,7 +185,12 @@ export function vendorKey(item: TtlvItem): VendorKey | undefined {
   return vendor !== undefined && name !== undefined ? { vendor, name } : undefined;
 }
 
-export type AttributeChange = 'create' | 'register' | 'add' | 'set' | 'modify' | 'delete';
+/**
+ * What the client is doing with the attributes. 'import' is Import (2.1 s.6.1.24): the
+ * attributes of an exported object come back as they were, server-set ones included, so
+ * only their shape is checked (types, object types, single instances).
+ */
+export type AttributeChange = 'create' | 'register' | 'import' | 'add' | 'set' | 'modify' | 'delete';
 
 export interface CheckOptions {
   /** The object's current state, to apply the state limits of the date attributes. */
@@ -229,7 +234,7 @@ export function checkClientAttributes(attrs: TtlvItem[], when: AttributeChange, 
     }
     const n = (seen.get(a.tag) ?? 0) + 1;
     seen.set(a.tag, n);
-    if ((when === 'create' || when === 'register') && !rule.multi && n > 1) {
+    if ((when === 'create' || when === 'register' || when === 'import') && !rule.multi && n > 1) {
       fail(ResultReason.AttributeSingleValued, `${rule.name} is single-valued and was given ${n} times`);
     }
     switch (when) {
@@ -239,6 +244,8 @@ export function checkClientAttributes(attrs: TtlvItem[], when: AttributeChange, 
       case 'register':
         // a `derived` attribute may be stated; Register checks it against the object
         if (rule.setBy === 'server') fail(ResultReason.AttributeReadOnly, `${rule.name} is set by the server`);
+        break;
+      case 'import':
         break;
       case 'add':
         if (rule.setBy !== 'client') fail(ResultReason.AttributeReadOnly, `${rule.name} cannot be added by a client`);
@@ -269,8 +276,9 @@ function checkVendor(a: TtlvItem, when: AttributeChange): void {
   if (when !== 'delete' && a.type === 'Structure' && !a.value.some((c) => c.tag === Tag.AttributeValue)) {
     fail(ResultReason.InvalidAttributeValue, 'vendor Attribute needs an Attribute Value');
   }
-  // 1.4 s.3.39: `y-` (vendor "y") custom attributes belong to the server.
-  if (key!.vendor === 'y' || key!.name.startsWith('y-')) fail(ResultReason.AttributeReadOnly, `${key!.name} is a server attribute`);
+  // 1.4 s.3.39: `y-` (vendor "y") custom attributes belong to the server (an Import
+  // restores them as exported).
+  if (when !== 'import' && (key!.vendor === 'y' || key!.name.startsWith('y-'))) fail(ResultReason.AttributeReadOnly, `${key!.name} is a server attribute`);
 }
 
 // ---- small helpers over attribute lists ----------------------------------------------

@@ -12,6 +12,7 @@ import { destroy } from '../../src/operations/destroy.ts';
 import { check } from '../../src/operations/check.ts';
 import { obtainLease } from '../../src/operations/obtain-lease.ts';
 import { exportObject } from '../../src/operations/export.ts';
+import { importObject } from '../../src/operations/import.ts';
 import { get } from '../../src/operations/get.ts';
 import { DEFAULT_LEASE_TIME_SECONDS } from '../../src/operations/common/new-object.ts';
 import { expandUidReferences, recordResult, resolveUid } from '../../src/operations/uid.ts';
@@ -179,5 +180,58 @@ describe('Export (2.1 s.6.1.18)', () => {
     await failsWith(exportObject, P(UID('missing')), ResultReason.ObjectNotFound);
     const v1 = await makeContextFor(t.store, t.protector, 'test-tenant', 'test-service', { version: { major: 1, minor: 4 } });
     await failsWith(exportObject, P(UID(uid)), ResultReason.OperationNotSupported, v1.ctx);
+  });
+});
+
+describe('Import (2.1 s.6.1.24)', () => {
+  async function exported(uid: string): Promise<Struct> {
+    const res = await exportObject.run(t.ctx, P(UID(uid)));
+    // Export's response is Import's request minus Replace Existing / Key Wrap Type
+    return P(...res.value);
+  }
+  it('restores an exported object under its identifier, with its state and attributes, into an empty store', async () => {
+    const uid = await newKey();
+    await activate.run(t.ctx, P(UID(uid)));
+    const request = await exported(uid);
+    const before = (await t.repo.load(uid))!;
+    const other = await makeTestContext();
+    try {
+      const res = await importObject.run(other.ctx, request);
+      expect(res.value).toEqual([UID(uid)]);
+      const restored = (await other.repo.load(uid))!;
+      expect(restored.state).toBe(State.Active);
+      expect(restored.objectType).toBe(ObjectType.SymmetricKey);
+      expect(restored.attributes).toEqual(before.attributes);
+      expect(restored.value).toEqual(before.value);
+      expect(other.ctx.batch.lastByOperation.get(UniqueIdentifier.Import)).toEqual([uid]);
+    } finally {
+      await other.close();
+    }
+  });
+  it('refuses an existing identifier unless Replace Existing, and another tenant\'s identifier', async () => {
+    const uid = await newKey();
+    const request = await exported(uid);
+    await failsWith(importObject, request, ResultReason.ObjectAlreadyExists);
+    const replace = P(...request.value, { tag: Tag.ReplaceExisting, type: 'Boolean', value: true });
+    expect((await importObject.run(t.ctx, replace)).value).toEqual([UID(uid)]);
+    const foreign = await makeContextFor(t.store, t.protector, 'other-tenant', 'svc');
+    await failsWith(importObject, replace, ResultReason.ObjectAlreadyExists, foreign.ctx);
+  });
+  it('checks the request: attributes agreeing with the fields, the object, the version', async () => {
+    const uid = await newKey();
+    const request = await exported(uid);
+    const retag = (tag: number, item: TtlvItem) => P(...request.value.map((c) => (c.tag === tag ? item : c)));
+    await failsWith(importObject, retag(Tag.UniqueIdentifier, UID('another-id')), ResultReason.InvalidField);
+    await failsWith(importObject, retag(Tag.ObjectType, enumeration(Tag.ObjectType, ObjectType.SecretData)), ResultReason.InvalidField);
+    const badKey = structure(Tag.SymmetricKey, [structure(Tag.KeyBlock, [
+      enumeration(Tag.KeyFormatType, 1), structure(Tag.KeyValue, [{ tag: Tag.KeyMaterial, type: 'ByteString', value: Buffer.alloc(5) }]),
+      enumeration(Tag.CryptographicAlgorithm, CryptographicAlgorithm.AES), integer(Tag.CryptographicLength, 128),
+    ])]);
+    const fresh = P(UID('imported-1'), enumeration(Tag.ObjectType, ObjectType.SymmetricKey), structure(Tag.Attributes, []), badKey);
+    await failsWith(importObject, fresh, ResultReason.InvalidField);
+    await failsWith(importObject, P(UID('imported-2'), enumeration(Tag.ObjectType, ObjectType.SymmetricKey), structure(Tag.Attributes, [])), ResultReason.InvalidField);
+    await failsWith(importObject, P(UID('imported-3'), enumeration(Tag.ObjectType, ObjectType.SymmetricKey), badKey), ResultReason.InvalidField);
+    const v1 = await makeContextFor(t.store, t.protector, 'test-tenant', 'test-service', { version: { major: 1, minor: 4 } });
+    await failsWith(importObject, request, ResultReason.OperationNotSupported, v1.ctx);
   });
 });

@@ -156,7 +156,7 @@ describe('Poll and Cancel (no asynchronous operations)', () => {
 describe('Query Operations lists only what is implemented (QS-M-1-21)', () => {
   it('lists the 2.x operations QS-M-1 asks for that this server implements', async () => {
     const ops = new Set(children(await query.run(t.ctx, Q(QueryFunction.QueryOperations)), Tag.Operation).map((c) => c.value));
-    for (const op of [Operation.AdjustAttribute, Operation.Export, Operation.Log, Operation.SetEndpointRole, Operation.ObtainLease, Operation.Poll, Operation.Cancel]) {
+    for (const op of [Operation.AdjustAttribute, Operation.Export, Operation.Import, Operation.Log, Operation.SetEndpointRole, Operation.ObtainLease, Operation.Poll, Operation.Cancel]) {
       expect(ops.has(op), `operation 0x${op.toString(16)}`).toBe(true);
     }
     for (const op of ops) expect(OPERATIONS.has(op as number)).toBe(true);

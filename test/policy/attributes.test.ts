@@ -107,6 +107,12 @@ describe('checkClientAttributes', () => {
     expect(reasonOf(() => checkClientAttributes([vendor('y', 'Secret')], 'add'))).toBe(ResultReason.AttributeReadOnly);
     expect(reasonOf(() => checkClientAttributes([structure(Tag.Attribute, [textString(Tag.AttributeName, 'n')])], 'add'))).toBe(ResultReason.InvalidAttribute);
   });
+  it('Import restores server-set attributes but still checks their shape (2.1 s.6.1.24)', () => {
+    expect(reasonOf(() => checkClientAttributes([enumeration(Tag.State, State.Active), dateTime(Tag.InitialDate, 1n), vendor('y', 'Srv')], 'import'))).toBeUndefined();
+    expect(reasonOf(() => checkClientAttributes([integer(Tag.State, 2)], 'import'))).toBe(ResultReason.InvalidAttributeValue);
+    expect(reasonOf(() => checkClientAttributes([dateTime(Tag.InitialDate, 1n), dateTime(Tag.InitialDate, 2n)], 'import'))).toBe(ResultReason.AttributeSingleValued);
+    expect(reasonOf(() => checkClientAttributes([integer(Tag.CertificateLength, 5)], 'import', { objectType: ObjectType.SymmetricKey }))).toBe(ResultReason.InvalidAttribute);
+  });
   it('refuses deleting undeletable attributes', () => {
     expect(reasonOf(() => checkClientAttributes([integer(Tag.CryptographicUsageMask, 4)], 'delete'))).toBe(ResultReason.AttributeReadOnly);
     expect(reasonOf(() => checkClientAttributes([name('n')], 'delete'))).toBeUndefined();
