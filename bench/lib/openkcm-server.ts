@@ -77,7 +77,12 @@ async function childMain(launch: OpenKcmLaunch): Promise<void> {
     const destination = launch.logFile && level !== 'silent' ? pino.destination({ dest: launch.logFile, sync: true }) : undefined;
     const logger = createLogger({ level, ...(destination ? { destination } : {}) });
     if (launch.dataDir) mkdirSync(launch.dataDir, { recursive: true });
-    const runtime = await openRuntime({ ...(launch.dataDir ? { dataDir: launch.dataDir } : {}), logger });
+    // As `openkcm serve` does on a first start with its development PKI: the client
+    // certificate becomes the admin identity of tenant default / service default, so every
+    // request goes through identity mapping and access control as in production.
+    const runtime = await openRuntime({
+      ...(launch.dataDir ? { dataDir: launch.dataDir } : {}), logger, bootstrapClientCertFile: launch.pki.clientCert,
+    });
     const server = await startServer(
       {
         listen: { host: '127.0.0.1', port: 0 },
