@@ -25,7 +25,12 @@
 //         Value, Certificate Value;
 //       - cryptographic outputs that depend on such a key, on a nonce the server chose, or on
 //         a randomised algorithm (RSA-OAEP, PSS, ECDSA), and RNG output: Data, Signature Data,
-//         MAC Data, IV/Counter/Nonce, Authenticated Encryption Tag.
+//         MAC Data, IV/Counter/Nonce, Authenticated Encryption Tag;
+//       - the Data of a Decrypt answer whose key the server generated in this scenario, when
+//         the ciphertext is not one this server returned: CS-BC-M-2 and CS-BC-M-3 decrypt the
+//         reference server's literal ciphertext under a key our server created, so the
+//         plaintext is as random as that key (s.6.1.11 only fixes what Decrypt returns for
+//         the key it is given). Decrypting our own Encrypt output is still compared exactly.
 //     A vector value written as a placeholder is bound instead (placeholders.ts).
 //     Descriptions of the server itself are not the reference server's either: the Random
 //     Number Generator attribute (its RNG; 2.x tag or 1.x Attribute named so), and in a
@@ -119,8 +124,10 @@ const OUTPUT_OPERATIONS = new Set<number>([Operation.Encrypt, Operation.Sign, Op
 export interface RandomnessFlags {
   keyMaterial: boolean;
   cryptoOutput: boolean;
+  /** Rule 4, last case: only the Data of a Decrypt answer. */
+  decryptedData: boolean;
 }
-const NO_RANDOMNESS: RandomnessFlags = { keyMaterial: false, cryptoOutput: false };
+const NO_RANDOMNESS: RandomnessFlags = { keyMaterial: false, cryptoOutput: false, decryptedData: false };
 
 /**
  * Follows one scenario to know which objects hold server-generated keys and which
@@ -130,6 +137,8 @@ const NO_RANDOMNESS: RandomnessFlags = { keyMaterial: false, cryptoOutput: false
 export class RandomnessTracker {
   readonly serverGenerated = new Set<string>();
   readonly randomisedAlgorithm = new Set<string>();
+  /** Ciphertexts this server returned from Encrypt in this scenario (hex), see rule 4. */
+  private readonly ownCiphertexts = new Set<string>();
   private lastUid: string | undefined;
 
   /** Flags for each batch item of a (substituted) request, given the actual response. */
@@ -154,6 +163,12 @@ export class RandomnessTracker {
       const wrapKey = payload ? wrappingKeyUid(payload) : undefined;
       if (wrapKey !== undefined && generated.has(wrapKey)) keyMaterial = true;
       let cryptoOutput = false;
+      let decryptedData = false;
+      if (op === Operation.Decrypt && keyMaterial) {
+        // Rule 4, last case: the key is ours, the ciphertext may be the reference server's.
+        const sent = payload ? byteChild(payload, Tag.Data) : undefined;
+        decryptedData = sent === undefined || !this.ownCiphertexts.has(sent.toString('hex'));
+      }
       if (OUTPUT_OPERATIONS.has(op)) {
         const requestIv = payload ? findDeep(payload, Tag.IVCounterNonce) : undefined;
         const serverIv = respPayload ? findDeep(respPayload, Tag.IVCounterNonce) : undefined;
@@ -164,7 +179,7 @@ export class RandomnessTracker {
           (payload !== undefined && randomisedParameters(payload)) ||
           (serverIv !== undefined && requestIv === undefined);
       }
-      return { keyMaterial, cryptoOutput };
+      return { keyMaterial, cryptoOutput, decryptedData };
     });
   }
 
@@ -180,6 +195,10 @@ export class RandomnessTracker {
       const uids = producedUids(rp);
       if (uids.length > 0) this.lastUid = uids[0];
       if (op !== undefined && GENERATING_OPERATIONS.has(op)) for (const u of uids) this.serverGenerated.add(u);
+      if (op === Operation.Encrypt) {
+        const data = byteChild(rp, Tag.Data);
+        if (data !== undefined) this.ownCiphertexts.add(data.toString('hex'));
+      }
       if (op === Operation.Register || op === Operation.Import) {
         const payload = structChild(bi, Tag.RequestPayload);
         if (payload && randomisedParameters(payload)) for (const u of uids) this.randomisedAlgorithm.add(u);
@@ -241,6 +260,11 @@ function enumChild(s: TtlvItem, tag: number): number | undefined {
   if (s.type !== 'Structure') return undefined;
   const c = s.value.find((x) => x.tag === tag);
   return c && c.type === 'Enumeration' ? c.value : undefined;
+}
+function byteChild(s: TtlvItem, tag: number): Buffer | undefined {
+  if (s.type !== 'Structure') return undefined;
+  const c = s.value.find((x) => x.tag === tag);
+  return c && c.type === 'ByteString' ? c.value : undefined;
 }
 function textChild(s: TtlvItem, tag: number): string | undefined {
   if (s.type !== 'Structure') return undefined;
@@ -447,6 +471,7 @@ function isServerRandom(tag: number, flags: RandomnessFlags): boolean {
   if (ALWAYS_SERVER_CHOSEN.has(tag)) return true;
   if (flags.keyMaterial && KEY_MATERIAL_TAGS.has(tag)) return true;
   if (flags.cryptoOutput && CRYPTO_OUTPUT_TAGS.has(tag)) return true;
+  if (flags.decryptedData && tag === Tag.Data) return true;
   return false;
 }
 

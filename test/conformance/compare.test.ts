@@ -95,7 +95,7 @@ describe('comparator: permitted variations', () => {
   it('does not compare key material of a server-generated key, but still its length', () => {
     const keyBlock = (hex: string) => response([ok(Operation.Get, [enumeration(Tag.ObjectType, ObjectType.SymmetricKey), uid('k'),
       structure(Tag.SymmetricKey, [structure(Tag.KeyBlock, [structure(Tag.KeyValue, [byteString(Tag.KeyMaterial, Buffer.from(hex, 'hex'))])])])])]);
-    const flags = [{ keyMaterial: true, cryptoOutput: false }];
+    const flags = [{ keyMaterial: true, cryptoOutput: false, decryptedData: false }];
     expect(cmp(keyBlock('00112233'), keyBlock('deadbeef'), bindings(), flags)).toBeUndefined();
     expect(cmp(keyBlock('00112233'), keyBlock('deadbeefff'), bindings(), flags)).toMatch(/KeyMaterial: expected 4 bytes, got 5/);
     // A registered key must come back exactly.
@@ -196,10 +196,10 @@ describe('RandomnessTracker', () => {
     const t = new RandomnessTracker();
     const create = req(Operation.Create, [enumeration(Tag.ObjectType, ObjectType.SymmetricKey)]);
     const created = response([ok(Operation.Create, [enumeration(Tag.ObjectType, ObjectType.SymmetricKey), uid('gen')])]);
-    expect(t.flagsFor(create, created)).toEqual([{ keyMaterial: false, cryptoOutput: false }]);
+    expect(t.flagsFor(create, created)).toEqual([{ keyMaterial: false, cryptoOutput: false, decryptedData: false }]);
     t.note(create, created);
     const enc = req(Operation.Encrypt, [uid('gen'), byteString(Tag.Data, Buffer.alloc(16))]);
-    expect(t.flagsFor(enc, response([ok(Operation.Encrypt, [uid('gen')])]))).toEqual([{ keyMaterial: true, cryptoOutput: true }]);
+    expect(t.flagsFor(enc, response([ok(Operation.Encrypt, [uid('gen')])]))).toEqual([{ keyMaterial: true, cryptoOutput: true, decryptedData: false }]);
     // The ID placeholder: no UID in the request means the last object.
     expect(t.flagsFor(req(Operation.Get, []), undefined)[0]!.keyMaterial).toBe(true);
   });
@@ -210,13 +210,61 @@ describe('RandomnessTracker', () => {
       attrs(enumeration(Tag.CryptographicAlgorithm, CryptographicAlgorithm.AES))]);
     t.note(reg, response([ok(Operation.Register, [uid('reg')])]));
     const enc = req(Operation.Encrypt, [uid('reg'), byteString(Tag.Data, Buffer.alloc(16))]);
-    expect(t.flagsFor(enc, response([ok(Operation.Encrypt, [uid('reg')])]))).toEqual([{ keyMaterial: false, cryptoOutput: false }]);
+    expect(t.flagsFor(enc, response([ok(Operation.Encrypt, [uid('reg')])]))).toEqual([{ keyMaterial: false, cryptoOutput: false, decryptedData: false }]);
     const serverIv = response([ok(Operation.Encrypt, [uid('reg'), byteString(Tag.IVCounterNonce, Buffer.alloc(16))])]);
     expect(t.flagsFor(enc, serverIv)[0]!.cryptoOutput).toBe(true);
     const oaep = req(Operation.Encrypt, [uid('reg'), structure(Tag.CryptographicParameters, [enumeration(Tag.PaddingMethod, PaddingMethod.OAEP)])]);
     expect(t.flagsFor(oaep, undefined)[0]!.cryptoOutput).toBe(true);
     // Decrypt output is never random.
     expect(t.flagsFor(req(Operation.Decrypt, [uid('reg')]), undefined)[0]!.cryptoOutput).toBe(false);
+    expect(t.flagsFor(req(Operation.Decrypt, [uid('reg'), byteString(Tag.Data, Buffer.alloc(16, 9))]), undefined)[0]!.decryptedData).toBe(false);
+  });
+
+  // CS-BC-M-2 / CS-BC-M-3: Create AES, then Decrypt the reference server's literal ciphertext.
+  describe('Decrypt under a key this server generated', () => {
+    const plain = Buffer.from('01020304050607080910111213141516', 'hex');
+    const theirs = Buffer.from('fd912d102dbb482f6f6e91bd57119095', 'hex');
+    const ours = Buffer.from('9f4a6bfb8435760e87ed0ed93069935c', 'hex');
+    const decrypted = (data: Buffer) => response([ok(Operation.Decrypt, [uid('gen'), byteString(Tag.Data, data)])]);
+    const scenario = () => {
+      const t = new RandomnessTracker();
+      const create = req(Operation.Create, [enumeration(Tag.ObjectType, ObjectType.SymmetricKey)]);
+      t.note(create, response([ok(Operation.Create, [enumeration(Tag.ObjectType, ObjectType.SymmetricKey), uid('gen')])]));
+      const enc = req(Operation.Encrypt, [uid('gen'), byteString(Tag.Data, plain)]);
+      t.note(enc, response([ok(Operation.Encrypt, [uid('gen'), byteString(Tag.Data, ours)])]));
+      return t;
+    };
+
+    it('does not compare the plaintext of a foreign ciphertext, but still its length', () => {
+      const t = scenario();
+      const dec = req(Operation.Decrypt, [uid('gen'), byteString(Tag.Data, theirs)]);
+      const garbage = Buffer.from('c9adaee190a01fc7b8b47ca2c44fc290', 'hex');
+      const flags = t.flagsFor(dec, decrypted(garbage));
+      expect(flags).toEqual([{ keyMaterial: true, cryptoOutput: false, decryptedData: true }]);
+      expect(cmp(decrypted(plain), decrypted(garbage), bindings(), flags)).toBeUndefined();
+      expect(cmp(decrypted(plain), decrypted(Buffer.alloc(15)), bindings(), flags)).toMatch(/Data: expected 16 bytes, got 15/);
+    });
+
+    it('still compares the plaintext when the ciphertext is this server\'s own', () => {
+      const t = scenario();
+      const dec = req(Operation.Decrypt, [uid('gen'), byteString(Tag.Data, ours)]);
+      const flags = t.flagsFor(dec, decrypted(Buffer.alloc(16)));
+      expect(flags[0]!.decryptedData).toBe(false);
+      expect(cmp(decrypted(plain), decrypted(Buffer.alloc(16)), bindings(), flags)).toBe(
+        'BatchItem[0]/ResponsePayload/Data: expected 01020304050607080910111213141516, got 00000000000000000000000000000000');
+    });
+
+    it('only relaxes Data, and only in Decrypt answers', () => {
+      const t = scenario();
+      const dec = req(Operation.Decrypt, [uid('gen'), byteString(Tag.Data, theirs)]);
+      const withUid = (u: string) => response([ok(Operation.Decrypt, [uid(u), byteString(Tag.Data, plain)])]);
+      const flags = t.flagsFor(dec, withUid('gen'));
+      expect(cmp(withUid('gen'), withUid('other'), bindings(), flags)).toBe('BatchItem[0]/ResponsePayload/UniqueIdentifier: expected "gen", got "other"');
+      // A Hash of the same bytes under the same tracker is still compared.
+      const hashed = (d: Buffer) => response([ok(Operation.Hash, [byteString(Tag.Data, d)])]);
+      const hflags = t.flagsFor(req(Operation.Hash, [byteString(Tag.Data, theirs)]), hashed(plain));
+      expect(cmp(hashed(plain), hashed(Buffer.alloc(16)), bindings(), hflags)).toMatch(/Data: expected 0102/);
+    });
   });
 });
 
