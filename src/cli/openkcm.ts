@@ -8,6 +8,9 @@ import { createLogger, type Logger } from '../log/index.ts';
 import { ensureDevPki, devPkiFiles } from '../server/devpki.ts';
 import { openRuntime, type Runtime } from '../server/runtime.ts';
 import { startServer, type RunningServer } from '../server/listener.ts';
+import { callerResolver, startAdminServer, type HierarchyPort, type RunningAdminServer } from '../server/admin.ts';
+import { loadCa, type CertificateAuthority } from '../server/ca.ts';
+import { existsSync } from 'node:fs';
 
 interface ServeFlags {
   listen?: string;
@@ -18,6 +21,7 @@ interface ServeFlags {
   idleTimeout?: string;
   maxConnections?: string;
   logLevel?: string;
+  adminListen?: string;
 }
 
 /** The ready-to-paste client instructions, including a PyKMIP `pykmip.conf` section. */
@@ -79,27 +83,40 @@ async function serve(flags: ServeFlags): Promise<void> {
 
   let runtime: Runtime | undefined;
   let server: RunningServer | undefined;
+  let admin: RunningAdminServer | undefined;
   try {
-    runtime = await openRuntime({ dataDir: config.dataDir, l1KeyFile: config.l1.keyFile, logger: log });
+    // First start on the development PKI: its client certificate becomes the admin of
+    // tenant default, service default (bootstrap, issue 7), so `npm start` + PyKMIP and
+    // `kmipctl status` work with the files printed below.
+    const bootstrap = config.devPki && usesDefaultFiles && existsSync(defaultLayout.clientCert) ? { bootstrapClientCertFile: defaultLayout.clientCert } : {};
+    runtime = await openRuntime({ dataDir: config.dataDir, l1KeyFile: config.l1.keyFile, logger: log, ...bootstrap });
     const l1 = runtime.server.l1;
     if (l1.developmentOnly) {
       log.warn({ event: 'development_l1', provider: l1.provider, keyRef: l1.keyRef },
         '*** DEVELOPMENT L1 PROVIDER IN USE: the root key is a local file. Not for production. ***');
     }
     server = await startServer(config, runtime);
+    if (config.admin.enabled) admin = await startAdmin(config, runtime, server.address().port, log);
   } catch (e) {
     log.fatal({ err: e }, 'cannot start');
+    await admin?.close().catch(() => undefined);
+    await server?.close(0).catch(() => undefined);
     await runtime?.close().catch(() => undefined);
     process.exitCode = 1;
     return;
   }
   process.stderr.write(connectionHelp(config, server.address().port));
+  if (admin) {
+    const a = admin.address();
+    process.stderr.write(`Admin API: https://${a.host}:${a.port} (mutual TLS, role admin) — try: kmipctl status --server https://${a.host}:${a.port}\n\n`);
+  }
 
   let stopping = false;
   const stop = async (signal: string) => {
     stopping = true;
     log.info({ signal }, 'shutting down');
     try {
+      await admin?.close();
       await server!.close();
       await runtime!.close();
     } catch (e) {
@@ -120,6 +137,34 @@ async function serve(flags: ServeFlags): Promise<void> {
   process.on('SIGTERM', onSignal);
 }
 
+/**
+ * The admin API next to the KMIP listener, on the same runtime (governance, audit, and the
+ * hierarchy engine when the runtime has one). Without the CA key the API runs, but
+ * `cert issue` answers that it cannot issue.
+ */
+async function startAdmin(config: OpenKcmConfig, runtime: Runtime, kmipPort: number, log: Logger): Promise<RunningAdminServer> {
+  let ca: CertificateAuthority | undefined;
+  if (existsSync(config.admin.caKeyFile)) ca = await loadCa(config.tls.caFile, config.admin.caKeyFile);
+  else log.warn({ event: 'admin_no_ca', caKeyFile: config.admin.caKeyFile }, 'no CA key: kmipctl cert issue is unavailable');
+  const hierarchy: HierarchyPort = runtime.hierarchy.engine;
+  const started = Date.now();
+  const kmipHost = config.listen.host === '0.0.0.0' || config.listen.host === '::' ? '127.0.0.1' : config.listen.host;
+  return startAdminServer({
+    listen: config.admin.listen,
+    tls: config.tls,
+    logger: log,
+    deps: {
+      governance: runtime.governance,
+      audit: runtime.audit,
+      hierarchy,
+      ...(ca ? { ca } : {}),
+      resolveCaller: callerResolver(runtime.governance),
+      kmip: { host: kmipHost, port: kmipPort, caFile: config.tls.caFile },
+      info: () => ({ product: runtime.server.product, version: runtime.server.version, uptimeSeconds: Math.round((Date.now() - started) / 1000), l1: `${runtime.server.l1.provider} ${runtime.server.l1.keyRef}` }),
+    },
+  });
+}
+
 export function buildProgram(): Command {
   const program = new Command('openkcm')
     .description('OpenKCM: KMIP 1.0-2.1 key-management server')
@@ -134,6 +179,7 @@ export function buildProgram(): Command {
     .option('--max-message-size <bytes>', 'largest request accepted (env OPENKCM_MAX_MESSAGE_SIZE)')
     .option('--idle-timeout <ms>', 'close connections idle this long (env OPENKCM_IDLE_TIMEOUT_MS)')
     .option('--max-connections <n>', 'concurrent connections (env OPENKCM_MAX_CONNECTIONS)')
+    .option('--admin-listen <host:port>', 'admin API address (default 127.0.0.1:5697; env OPENKCM_ADMIN_LISTEN)')
     .addOption(new Option('--log-level <level>', 'log level (env OPENKCM_LOG_LEVEL)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
     .action(async (flags: ServeFlags) => serve(flags));
   return program;
