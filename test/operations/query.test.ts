@@ -162,3 +162,12 @@ describe('Query Operations lists only what is implemented (QS-M-1-21)', () => {
     for (const op of ops) expect(OPERATIONS.has(op as number)).toBe(true);
   });
 });
+
+describe('Query Objects stays honest about Template (1.4 SASED-M-1, TL-M-1)', () => {
+  it('1.x lists only object types Register/Create accept: no Template, which this server does not keep', async () => {
+    const v14 = await makeContextFor(t.store, t.protector, 'test-tenant', 'test-service', { version: { major: 1, minor: 4 } });
+    const types = children(await query.run(v14.ctx, Q(QueryFunction.QueryObjects)), Tag.ObjectType).map((c) => c.value);
+    expect(types).toContain(ObjectType.SecretData);
+    expect(types).not.toContain(ObjectType.Template);
+  });
+});
