@@ -1,6 +1,6 @@
 // Get (KMIP 2.1 s.6.1.19; 1.4 s.4.11): returns the object, optionally in another Key
 // Format Type.
-import { KeyCompressionType, KeyFormatType as KFT, KeyWrapType, ObjectType, Operation, ResultReason } from '../ttlv/generated/enumerations.ts';
+import { KeyCompressionType, KeyFormatType as KFT, KeyWrapType, ObjectType, Operation, ResultReason, WrappingMethod } from '../ttlv/generated/enumerations.ts';
 import { Tag } from '../ttlv/generated/tags.ts';
 import type { TtlvItem } from '../ttlv/types.ts';
 import { KmipError } from '../kmip/errors.ts';
@@ -12,6 +12,7 @@ import { getAttr, setAttr } from '../policy/attributes.ts';
 import { applyTimeTransitions, assertHasValue, objectNotFoundReason } from '../policy/lifecycle.ts';
 import { resolveUid } from './uid.ts';
 import { attrBool, keyBlockOf, withKmipErrors } from './common/new-object.ts';
+import { isWrappedValue, unwrapObjectValue, wrapObjectValue } from './common/key-wrapping.ts';
 import type { OperationContext, OperationHandler } from './types.ts';
 
 /** Loads the object a request addresses, with the date-driven state applied; ObjectNotFound (ItemNotFound in 1.x) when absent. */
@@ -96,38 +97,42 @@ async function run(ctx: OperationContext, payload: Struct): Promise<Struct> {
   assertHasValue(obj);
   if (!isStructure(obj.value)) throw new KmipError(ResultReason.KeyValueNotPresent, 'the object has no value');
 
-  if (wrapping !== undefined) {
-    // Wrapping on export is the cryptographic-operations issue; until it lands, say so
-    // with a reason the client can act on instead of returning the key unwrapped.
-    throw new KmipError(ResultReason.FeatureNotSupported, 'Key Wrapping Specification in Get is not supported yet');
-  }
+  if (wrapping !== undefined && !isStructure(wrapping)) throw new KmipError(ResultReason.InvalidField, 'Key Wrapping Specification must be a Structure');
   const kb = keyBlockOf(obj.value);
-  const storedWrapped = kb !== undefined && child(kb, Tag.KeyWrappingData) !== undefined;
+  const storedWrapped = isWrappedValue(obj.value);
+  let value: Struct = obj.value;
   if (wrapType !== undefined) {
     if (wrapType !== KeyWrapType.NotWrapped && wrapType !== KeyWrapType.AsRegistered) {
       throw new KmipError(ResultReason.KeyWrapTypeNotSupported, `unknown Key Wrap Type 0x${wrapType.toString(16)}`);
     }
-    if (wrapType === KeyWrapType.NotWrapped && storedWrapped) {
-      throw new KmipError(ResultReason.KeyWrapTypeNotSupported, 'the key was registered wrapped and the server cannot unwrap it');
-    }
+    // s.6.1.19 Key Wrap Type Not Wrapped: a key kept wrapped (Import As Registered) is
+    // unwrapped by the server with the managed key that wrapped it (Unwrap Key required).
+    if (wrapType === KeyWrapType.NotWrapped && storedWrapped) value = await unwrapObjectValue(ctx, value);
   }
+  const clear = !isWrappedValue(value);
   // s.6.1.19: compression applies to EC public keys; the server keeps points uncompressed
   // and returns them so.
   if (compression !== undefined && compression !== KeyCompressionType.ECPublicKeyTypeUncompressed) {
     throw new KmipError(ResultReason.KeyCompressionTypeNotSupported, 'only uncompressed EC points are supported');
   }
 
-  // s.4.52 Sensitive: the material may not leave the server in the clear (BL-M-12).
-  if (kb !== undefined && !storedWrapped) {
-    if (attrBool(obj.attributes, Tag.Sensitive) === true) {
-      throw new KmipError(ResultReason.Sensitive, 'the object is Sensitive: its key material cannot be returned unwrapped');
-    }
-    if (attrBool(obj.attributes, Tag.Extractable) === false) {
+  if (kb !== undefined) {
+    // s.4.18 Extractable = False: the material does not leave the server, wrapped or not.
+    if (attrBool(obj.attributes, Tag.Extractable) === false && (clear || wrapping !== undefined)) {
       throw new KmipError(ResultReason.NotExtractable, 'the object is not Extractable');
+    }
+    // s.4.52 Sensitive (2.x): the material may leave the server only wrapped by another key
+    // (BL-M-12); a MAC/sign-only wrapping leaves it readable, so it does not count.
+    const method = isStructure(wrapping) ? optEnum(wrapping, Tag.WrappingMethod) : undefined;
+    const encrypted = method === WrappingMethod.Encrypt || method === WrappingMethod.EncryptThenMACSign;
+    if (clear && !encrypted && attrBool(obj.attributes, Tag.Sensitive) === true) {
+      throw new KmipError(ResultReason.Sensitive, 'the object is Sensitive: its key material can only be returned wrapped (Key Wrapping Specification with an encryption key)');
     }
   }
 
-  const value = format === undefined ? obj.value : convertValue(obj.objectType, obj.value, format);
+  if (format !== undefined) value = convertValue(obj.objectType, value, format);
+  // s.2.1.6 / s.6.1.19: wrap with the managed key(s) the specification names.
+  if (isStructure(wrapping)) value = await wrapObjectValue(ctx, obj, value, wrapping);
 
   // s.4.19 Fresh: false once the object has been served to a client.
   await markServed(ctx, obj);

@@ -1,9 +1,10 @@
 // Register (KMIP 2.1 s.6.1.43; 1.4 s.4.3): the client supplies the object. Key material
 // the server understands is validated against its format and against the attributes;
 // the object is kept exactly as registered, so Get without a Key Format Type returns what
-// the client sent (BL-M-3).
+// the client sent (BL-M-3). A wrapped key block is unwrapped on the server first
+// (common/key-wrapping.ts).
 import {
-  CertificateType, CryptographicAlgorithm as Alg, DigitalSignatureAlgorithm as DSA, KeyFormatType as KFT, LinkType, ObjectType,
+  CertificateType, CryptographicAlgorithm as Alg, DigitalSignatureAlgorithm as DSA, KeyFormatType as KFT, ObjectType,
   Operation, ResultReason,
 } from '../ttlv/generated/enumerations.ts';
 import { Tag, TAG_INFO } from '../ttlv/generated/tags.ts';
@@ -17,8 +18,9 @@ import {
 } from '../crypto/formats.ts';
 import { KeyMaterialError } from '../crypto/keys.ts';
 import { recordResult } from './uid.ts';
+import { isWrappedValue, unwrapObjectValue } from './common/key-wrapping.ts';
 import {
-  OBJECT_TAG, assertNamesFree, attrEnum, attrInt, attributesOf, checkProtectionStorageMasks, clientAttributes, link,
+  OBJECT_TAG, assertNamesFree, attrEnum, attrInt, attributesOf, checkProtectionStorageMasks, clientAttributes,
   storeNewObject, withKmipErrors,
 } from './common/new-object.ts';
 import type { OperationContext, OperationHandler } from './types.ts';
@@ -64,17 +66,6 @@ function prepareKey(objectType: number, value: Struct, attrs: TtlvItem[]): Prepa
     if (alg !== undefined) derived.push(enumeration(Tag.CryptographicAlgorithm, alg));
     if (len !== undefined) derived.push(integer(Tag.CryptographicLength, len));
   };
-
-  const wrapping = optStruct(kb, Tag.KeyWrappingData);
-  if (wrapping !== undefined) {
-    // A wrapped key cannot be checked; s.6.1.43 gives it a Wrapping Key Link to the key
-    // named in its Encryption Key Information.
-    const eki = optStruct(wrapping, Tag.EncryptionKeyInformation);
-    const wrapUid = eki === undefined ? undefined : child(eki, Tag.UniqueIdentifier);
-    const added = wrapUid?.type === 'TextString' ? [link(LinkType.WrappingKeyLink, wrapUid.value)] : [];
-    setDerived(algorithm, length);
-    return { derived, added };
-  }
 
   const kv = child(kb, Tag.KeyValue);
   if (!isStructure(kv)) throw new KmipError(ResultReason.InvalidField, 'an unwrapped Key Value must be a Structure');
@@ -194,9 +185,13 @@ async function run(ctx: OperationContext, payload: Struct): Promise<Struct> {
     throw new KmipError(ResultReason.InvalidObjectType, `objects of type 0x${objectType.toString(16)} cannot be registered`);
   }
   checkProtectionStorageMasks(payload);
-  const value = optStruct(payload, objectTag);
-  if (value === undefined) throw new KmipError(ResultReason.InvalidField, 'the request carries no object of the given Object Type');
+  const given = optStruct(payload, objectTag);
+  if (given === undefined) throw new KmipError(ResultReason.InvalidField, 'the request carries no object of the given Object Type');
   const attrs = clientAttributes(attributesOf(payload), 'register', objectType);
+  // A wrapped Key Block (s.2.1.5) is unwrapped here with the managed key its Key Wrapping
+  // Data names (Unwrap Key in its usage mask), so the server holds usable, checkable
+  // material. Keeping a key wrapped is Import's Key Wrap Type As Registered (s.6.1.24).
+  const value = isWrappedValue(given) ? await unwrapObjectValue(ctx, given) : given;
 
   let prepared: Prepared;
   if (KEY_TYPES.includes(objectType)) prepared = prepareKey(objectType, value, attrs);

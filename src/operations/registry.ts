@@ -42,11 +42,15 @@ import { rngRetrieve } from './rng-retrieve.ts';
 import { rngSeed } from './rng-seed.ts';
 import { sign } from './sign.ts';
 import { signatureVerify } from './signature-verify.ts';
+// cryptographic services part 2 (key wrapping, Derive Key)
+import { deriveKey } from './derive-key.ts';
 const HANDLERS: readonly OperationHandler[] = [
   // cryptographic services (issue 4, part 1)
   decrypt, encrypt, hash, mac, macVerify, rngRetrieve, rngSeed, sign, signatureVerify,
   // another engineer's: object creation and retrieval
   create, createKeyPair, get, register, reKey, reKeyKeyPair,
+  // cryptographic services part 2
+  deriveKey,
   // attributes, lifecycle, Locate, Query (this module's owner)
   activate, addAttribute, adjustAttribute, cancel, check, deleteAttribute, destroy, discoverVersions, exportObject,
   getAttributeList, getAttributes, importObject, interop, locate, log, modifyAttribute, obtainLease, poll, query, revoke, setAttribute,

@@ -71,7 +71,8 @@ describe('Get', () => {
 
   it('refuses wrapping, compression and extraction it cannot honour', async () => {
     const uid = await newKey();
-    expect(await reasonOf(get.run(t.ctx, getReq(uid, structure(Tag.KeyWrappingSpecification, []))))).toBe(ResultReason.FeatureNotSupported);
+    // A Key Wrapping Specification without its Wrapping Method (wrapping itself: test/operations/key-wrapping.test.ts).
+    expect(await reasonOf(get.run(t.ctx, getReq(uid, structure(Tag.KeyWrappingSpecification, []))))).toBe(ResultReason.InvalidField);
     expect(await reasonOf(get.run(t.ctx, getReq(uid, enumeration(Tag.KeyCompressionType, KeyCompressionType.ECPublicKeyTypeX9_62CompressedPrime))))).toBe(ResultReason.KeyCompressionTypeNotSupported);
     expect(await reasonOf(get.run(t.ctx, getReq(uid, enumeration(Tag.KeyWrapType, 7))))).toBe(ResultReason.KeyWrapTypeNotSupported);
     expect(await get.run(t.ctx, getReq(uid, enumeration(Tag.KeyWrapType, KeyWrapType.NotWrapped)))).toBeDefined();
