@@ -121,6 +121,13 @@ export interface EngineOptions {
   server: ServerInfo;
   logger: Logger;
   now?: () => Date;
+  /**
+   * Refuses a tenant whose key hierarchy is sealed (DESIGN.md §2), by throwing a KmipError
+   * (PermissionDenied, "tenant … is sealed: …"). Called once per message, before any batch
+   * item runs, so that operations which never open a key value (Locate, Get Attributes)
+   * are refused too; the key protector refuses the others on its own.
+   */
+  tenantGate?(tenant: string): Promise<void>;
 }
 
 export interface HandledMessage {
@@ -407,22 +414,39 @@ export class KmipEngine {
         `BatchCount is ${header.batchCount} but the message holds ${batchItems.length} batch item(s)`, header), header.maximumResponseSize);
     }
     const auth = this.opts.access.authenticate(identity);
+    // Refused at the first batch item; the others are not processed (issue 7).
+    const refuse = (reason: number, message: string): HandledMessage => {
+      const first = batchItems[0]!;
+      const refused: ResponseBatchItem = {
+        operation: first.operation, resultStatus: ResultStatus.OperationFailed,
+        resultReason: reasonForVersion(reason, v), resultMessage: message,
+      };
+      if (first.uniqueBatchItemId !== undefined) refused.uniqueBatchItemId = first.uniqueBatchItemId;
+      return this.finish(buildResponseMessage(this.responseHeader(v, header), [refused]), header.maximumResponseSize);
+    };
     if (!auth.ok) {
       const first = batchItems[0]!;
-      const message = `the client certificate is not authorised: ${auth.reason}`;
       log.warn({ event: 'auth_failure', reason: auth.reason, fingerprint: identity.fingerprint, subject: identity.subject }, 'request refused');
       this.audit(log, {
         kind: 'auth-failure', identity: `sha256:${identity.fingerprint}`, tenant: auth.tenant ?? null, service: auth.service ?? null,
         operation: OPERATION_NAME.get(first.operation) ?? null, result: 'failure', reason: 'PermissionDenied',
         detail: `${auth.identityId ? `identity ${auth.identityId}, ` : ''}${auth.reason}; subject ${identity.subject}`.slice(0, 1000),
       });
-      // Refused at the first batch item; the others are not processed (issue 7).
-      const refused: ResponseBatchItem = {
-        operation: first.operation, resultStatus: ResultStatus.OperationFailed,
-        resultReason: reasonForVersion(ResultReason.PermissionDenied, v), resultMessage: message,
-      };
-      if (first.uniqueBatchItemId !== undefined) refused.uniqueBatchItemId = first.uniqueBatchItemId;
-      return this.finish(buildResponseMessage(this.responseHeader(v, header), [refused]), header.maximumResponseSize);
+      return refuse(ResultReason.PermissionDenied, `the client certificate is not authorised: ${auth.reason}`);
+    }
+    if (this.opts.tenantGate) {
+      try {
+        await this.opts.tenantGate(auth.principal.identity.tenant);
+      } catch (e) {
+        if (!(e instanceof KmipError)) throw e;
+        const first = batchItems[0]!;
+        log.warn({ event: 'tenant_refused', tenant: auth.principal.identity.tenant, reason: e.message }, 'request refused');
+        this.audit(log, {
+          kind: 'kmip', identity: auth.principal.identity.id, tenant: auth.principal.identity.tenant, service: auth.principal.identity.service,
+          operation: OPERATION_NAME.get(first.operation) ?? null, result: 'failure', reason: (REASON_NAME.get(e.reason) as AuditInput['reason']) ?? null, detail: e.message.slice(0, 1000),
+        });
+        return refuse(e.reason, e.message);
+      }
     }
     const p = auth.principal;
     // The caller's tenant and service are the governance identity's, whatever was handed in.

@@ -1,5 +1,6 @@
 // Everything a KMIP engine needs, opened together and closed together: the SQLite store,
-// the (development) L1 provider, the interim key protector, the operations registry, the
+// the (development) L1 provider, the key hierarchy (L2 per tenant, L3 per service; an
+// interim-protected database is migrated at open), the operations registry, the
 // governance data with its access control, and the audit log.
 // `openRuntime({})` is in-memory and cheap: the conformance runner opens one per vector
 // file, tests one per suite.
@@ -20,7 +21,7 @@ import type { Logger } from 'pino';
 import { openSqliteStore, type SqliteStore } from '../store/sqlite.ts';
 import { SoftwareL1Provider } from '../hsm/software.ts';
 import type { L1Provider } from '../hsm/types.ts';
-import { createInterimProtector } from '../hierarchy/interim.ts';
+import { openHierarchy, type OpenedHierarchy } from '../hierarchy/hierarchy-protector.ts';
 import { createObjectRepository, type ObjectAccess } from '../hierarchy/repository.ts';
 import { GovernanceStore, type Grant, type Identity, type Role, type Tenant } from '../store/governance.ts';
 import { resolveIdentity, type CertificateInfo } from '../policy/access.ts';
@@ -60,6 +61,8 @@ export interface Runtime {
   /** The hash-chained audit log on the store's database (src/audit). */
   audit: AuditLog;
   l1: L1Provider;
+  /** The key hierarchy: seal, kill switch, rotation (src/hierarchy/engine.ts). */
+  hierarchy: OpenedHierarchy;
   logger: Logger;
   server: ServerInfo;
   close(): Promise<void>;
@@ -205,10 +208,14 @@ export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime
   let store: SqliteStore | undefined;
   let l1: SoftwareL1Provider | undefined;
   let audit: AuditLog | undefined;
+  let hierarchy: OpenedHierarchy | undefined;
   try {
     store = await openSqliteStore(options.dataDir !== undefined ? join(options.dataDir, DATABASE_FILE) : ':memory:');
     l1 = await SoftwareL1Provider.open(keyFile);
-    const protector = await createInterimProtector(l1, store);
+    hierarchy = await openHierarchy(store, { defaultL1: l1, log: logger });
+    for (const t of hierarchy.unseal.sealed) logger.error({ event: 'tenant_sealed_at_start', ...t }, 'tenant stays sealed');
+    const protector = hierarchy.protector;
+    const hier = hierarchy;
     const server: ServerInfo = { vendor: 'OpenKCM', product: 'OpenKCM KMIP server', version: VERSION, l1: l1.describe() };
     const s = store;
     const governance = new GovernanceStore(s.database);
@@ -229,6 +236,8 @@ export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime
         createObjectRepository(s, protector, { tenant: id.tenant, service: id.service, access: objectAccess }),
       // Undo (s.9.6) removes objects the undone items created.
       removeObject: (id: { tenant: string }, uid: string) => s.delete(id.tenant, uid),
+      // A sealed tenant is refused before any batch item runs (DESIGN.md §2).
+      tenantGate: (tenant: string) => hier.engine.assertUnsealed(tenant),
       server,
       logger,
       ...(options.now ? { now: options.now } : {}),
@@ -238,12 +247,12 @@ export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime
     const auditLog = audit;
     let closed = false;
     return {
-      engine, store, governance, access, audit: auditLog, l1: l1p, logger, server,
+      engine, store, governance, access, audit: auditLog, l1: l1p, hierarchy: hier, logger, server,
       async close() {
         if (closed) return;
         closed = true;
         auditLog.close();
-        protector.close();
+        await hier.close();
         await s.close();
         await l1p.close();
         cleanupTemp();
@@ -251,6 +260,7 @@ export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime
     };
   } catch (e) {
     try { audit?.close(); } catch { /* closing after a failed open */ }
+    await hierarchy?.close().catch(() => undefined);
     await store?.close().catch(() => undefined);
     await l1?.close().catch(() => undefined);
     cleanupTemp();
