@@ -2,6 +2,7 @@
 // (Debian python3-pykmip 0.10) drives OpenKCM over mutual TLS, once per protocol version
 // it speaks. test/interop/pykmip_client.py runs the operations and prints what it saw.
 import { execFile } from 'node:child_process';
+import { constants, createCipheriv, createDecipheriv, createHmac, createPublicKey, verify } from 'node:crypto';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +12,10 @@ import { PYTHON, pykmipAvailable, startTestServer, type TestServer } from './har
 
 const run = promisify(execFile);
 const SCRIPT = join(import.meta.dirname, 'pykmip_client.py');
+const CRYPTO_SCRIPT = join(import.meta.dirname, 'pykmip_crypto.py');
 const VERSIONS = ['1.0', '1.1', '1.2', '1.3', '1.4', '2.0'] as const;
+/** Encrypt, Decrypt, Sign, Signature Verify and MAC exist since KMIP 1.2 (1.4 s.4.29–4.33). */
+const CRYPTO_VERSIONS = ['1.2', '2.0'] as const;
 
 type Outcome =
   | { ok: true; value: unknown }
@@ -51,6 +55,25 @@ function failure(r: Report, step: string) {
   return f;
 }
 
+/** Every answer must have been readable by the client at all. */
+function expectReadable(r: Record<string, unknown>): void {
+  const unreadable = Object.entries(r)
+    .filter(([, o]) => typeof o === 'object' && o !== null && 'error' in o && o.error !== undefined)
+    .map(([step, o]) => `${step}: ${(o as { error: string }).error}`);
+  expect(unreadable, 'PyKMIP could not process these answers').toEqual([]);
+}
+
+/** A refusal in the client's version: the 2.0 reason, or one that the 1.x version defines. */
+function expectRefusal(f: ReturnType<typeof failure>, version: string, reason2x: string): void {
+  if (version.startsWith('2.')) expect(f.reason).toBe(reason2x);
+  else expect(reasonDefinedIn(f.reason_value, version), `reason ${f.reason} is not a KMIP ${version} reason`).toBe(true);
+}
+
+const hex = (v: unknown): Buffer => {
+  expect(typeof v, `expected a hex string, got ${JSON.stringify(v)}`).toBe('string');
+  return Buffer.from(v as string, 'hex');
+};
+
 describe('PyKMIP client against OpenKCM over mutual TLS', () => {
   let server: TestServer;
 
@@ -72,11 +95,7 @@ describe('PyKMIP client against OpenKCM over mutual TLS', () => {
         { timeout: 90_000, maxBuffer: 4 << 20 },
       );
       const r = JSON.parse(stdout) as Report;
-      // First, every answer must have been readable by the client at all.
-      const unreadable = Object.entries(r)
-        .filter(([, o]) => typeof o === 'object' && o !== null && 'error' in o && o.error !== undefined)
-        .map(([step, o]) => `${step}: ${(o as { error: string }).error}`);
-      expect(unreadable, 'PyKMIP could not process these answers').toEqual([]);
+      expectReadable(r);
 
       if (version !== '1.0') {
         const versions = success(r, 'discover_versions') as string[];
@@ -131,6 +150,80 @@ describe('PyKMIP client against OpenKCM over mutual TLS', () => {
       if (version === '2.0') allowed.push(ResultReason.ObjectDestroyed);
       expect(allowed).toContain(gone.reason_value);
       success(r, 'destroy_registered');
+    });
+  }
+  // Issue 5 "Tests and figures": the cryptographic operations through PyKMIP, each output
+  // checked against a local implementation (Node's AES / RSA / HMAC over the key material
+  // fetched with Get, and Python's own AES and hmac inside the script).
+  for (const version of CRYPTO_VERSIONS) {
+    it(`KMIP ${version}: Encrypt/Decrypt AES-256-CBC-PKCS5, Sign/Verify RSA-2048, MAC HMAC-SHA256`, async () => {
+      const { stdout } = await run(
+        PYTHON,
+        [CRYPTO_SCRIPT, server.host, String(server.port), server.pki.clientCert, server.pki.clientKey, server.pki.caCert, version, 'c'],
+        { timeout: 120_000, maxBuffer: 4 << 20 },
+      );
+      const r = JSON.parse(stdout) as Record<string, Outcome> & { _input: Record<string, string> };
+      expectReadable(r);
+      const input = r._input;
+      const plaintext = hex(input.plaintext);
+      const clientIv = hex(input.client_iv);
+      for (const s of ['aes_create', 'aes_activate', 'aes_known_register', 'aes_known_activate', 'rsa_create', 'rsa_activate', 'hmac_create', 'hmac_activate']) {
+        success(r, s);
+      }
+      const aesKey = hex(success(r, 'aes_key'));
+      expect(aesKey.length).toBe(32);
+
+      // Server-chosen IV: the server must return one, and it must be the one it used.
+      const serverIv = success(r, 'encrypt_server_iv') as { data: string; iv: string | null };
+      expect(serverIv.iv, 'the server returned no IV/Counter/Nonce although the client gave none').not.toBeNull();
+      const iv = hex(serverIv.iv);
+      expect(iv.length).toBe(16);
+      const ct = hex(serverIv.data);
+      expect(ct.length).toBe(48); // 37 bytes padded to whole blocks (PKCS#5)
+      const d = createDecipheriv('aes-256-cbc', aesKey, iv);
+      expect(Buffer.concat([d.update(ct), d.final()])).toEqual(plaintext);
+      expect(hex(success(r, 'python_decrypt_server_iv'))).toEqual(plaintext);
+      expect(hex(success(r, 'decrypt_server_iv'))).toEqual(plaintext);
+
+      // Client IV: the ciphertext is fixed by key, IV and data; the server returns no IV.
+      const withClientIv = success(r, 'encrypt_client_iv') as { data: string; iv: string | null };
+      expect(withClientIv.iv).toBeNull();
+      const e = createCipheriv('aes-256-cbc', aesKey, clientIv);
+      expect(hex(withClientIv.data)).toEqual(Buffer.concat([e.update(plaintext), e.final()]));
+      expect(hex(success(r, 'decrypt_client_iv'))).toEqual(plaintext);
+      const truncated = failure(r, 'decrypt_truncated');
+      expect(reasonDefinedIn(truncated.reason_value, version), `reason ${truncated.reason} is not a KMIP ${version} reason`).toBe(true);
+      expect([ResultReason.InvalidField, ResultReason.CryptographicFailure]).toContain(truncated.reason_value);
+
+      // A registered key: Python's ciphertext decrypts on the server; Encrypt is not allowed.
+      expect(hex(success(r, 'decrypt_python_ciphertext'))).toEqual(plaintext);
+      expectRefusal(failure(r, 'encrypt_without_usage'), version, 'INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK');
+
+      // RSA-2048: signatures made by the server verify locally with the Get'ed public key.
+      const pub = success(r, 'rsa_public_key') as { value: string; format: string };
+      expect(pub.format).toBe('PKCS_1');
+      const publicKey = createPublicKey({ key: hex(pub.value), format: 'der', type: 'pkcs1' });
+      expect(publicKey.asymmetricKeyDetails?.modulusLength).toBe(2048);
+      const signed = hex(input.signed);
+      const padding = { pkcs1: { padding: constants.RSA_PKCS1_PADDING }, pss: { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_AUTO } };
+      for (const scheme of ['pkcs1', 'pss'] as const) {
+        const sig = hex(success(r, `sign_${scheme}`));
+        expect(sig.length).toBe(256);
+        expect(verify('sha256', signed, { key: publicKey, ...padding[scheme] }, sig), `${scheme} signature does not verify locally`).toBe(true);
+        expect(success(r, `verify_${scheme}`)).toBe('VALID');
+        expect(success(r, `verify_altered_${scheme}`)).toBe('INVALID');
+      }
+      expectRefusal(failure(r, 'sign_with_public'), version, 'INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK');
+
+      // HMAC-SHA256: the server's MAC equals Python's hmac and Node's over the Get'ed key.
+      const hmacKey = hex(success(r, 'hmac_key'));
+      const mac = success(r, 'mac') as { uid: string; mac: string };
+      expect(mac.uid).toBe(input.hmac);
+      const expected = createHmac('sha256', hmacKey).update(hex(input.maced)).digest();
+      expect(hex(mac.mac)).toEqual(expected);
+      expect(hex(success(r, 'python_hmac'))).toEqual(expected);
+
+      success(r, 'destroy_all');
     });
   }
 });
