@@ -1,0 +1,87 @@
+// Runs the real programs for the kmipctl suites: `openkcm serve` as a child process in a
+// temporary working directory (development PKI and data under it, KMIP and admin API on
+// ports chosen by the system), and `kmipctl` as a child process pointed at it.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(fileURLToPath(import.meta.url), '../../..');
+export const OPENKCM = join(root, 'bin', 'openkcm.js');
+export const KMIPCTL = join(root, 'bin', 'kmipctl.js');
+
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface ServedEnv {
+  cwd: string;
+  adminPort: number;
+  kmipPort: number;
+  /** Runs kmipctl in the server's directory (default certificates: its dev PKI). */
+  kmipctl(args: string[], extraEnv?: Record<string, string>): Promise<RunResult>;
+  stop(): Promise<void>;
+}
+
+export function run(cmd: string, args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<RunResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [cmd, ...args], { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolvePromise({ code, stdout, stderr });
+    });
+  });
+}
+
+/** The environment without any OPENKCM_* variable of the caller's shell. */
+export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('OPENKCM_')) env[k] = v;
+  return { ...env, ...extra };
+}
+
+export async function startServed(): Promise<ServedEnv> {
+  const cwd = mkdtempSync(join(tmpdir(), 'openkcm-kmipctl-'));
+  const child: ChildProcess = spawn(process.execPath, [OPENKCM, 'serve', '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--log-level', 'warn'], {
+    cwd, env: cleanEnv(), stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  const ports = await new Promise<{ admin: number; kmip: number }>((resolvePromise, reject) => {
+    const timer = setTimeout(() => reject(new Error(`openkcm serve did not start within 60 s:\n${stderr}`)), 60_000);
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      const admin = /Admin API: https:\/\/127\.0\.0\.1:(\d+)/.exec(stderr);
+      const kmip = /listening on 127\.0\.0\.1:(\d+)/.exec(stderr);
+      if (admin && kmip) {
+        clearTimeout(timer);
+        resolvePromise({ admin: Number(admin[1]), kmip: Number(kmip[1]) });
+      }
+    });
+    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`openkcm serve exited with ${code}:\n${stderr}`)); });
+  });
+  const env = cleanEnv({ OPENKCM_ADMIN_SERVER: `https://127.0.0.1:${ports.admin}`, OPENKCM_ADMIN_KMIP: `127.0.0.1:${ports.kmip}` });
+  return {
+    cwd,
+    adminPort: ports.admin,
+    kmipPort: ports.kmip,
+    kmipctl: (args, extraEnv = {}) => run(KMIPCTL, args, { cwd, env: { ...env, ...extraEnv } }),
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
+      rmSync(cwd, { recursive: true, force: true });
+    },
+  };
+}
