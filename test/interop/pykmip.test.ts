@@ -37,15 +37,18 @@ function reasonDefinedIn(value: number | undefined, v: string): boolean {
   return atLeast(parse(v), vi.since) && !(vi.removed && atLeast(parse(v), vi.removed));
 }
 
-function success(r: Report, step: string): unknown {
-  const o = r[step];
+/** A script's output: step name → outcome, plus `_`-prefixed inputs the checks need. */
+type Steps = Record<string, unknown>;
+
+function success(r: Steps, step: string): unknown {
+  const o = r[step] as Outcome | undefined;
   expect(o, `step ${step} missing from the report`).toBeDefined();
   if (!o!.ok) expect.fail(`step ${step} failed: ${JSON.stringify(o)}`);
   return (o as { value: unknown }).value;
 }
 
-function failure(r: Report, step: string) {
-  const o = r[step]!;
+function failure(r: Steps, step: string) {
+  const o = r[step] as Outcome;
   expect(o, `step ${step} missing`).toBeDefined();
   if (o.ok) expect.fail(`step ${step} succeeded but must fail: ${JSON.stringify(o.value)}`);
   const f = o as Extract<Outcome, { ok: false }>;
@@ -56,7 +59,7 @@ function failure(r: Report, step: string) {
 }
 
 /** Every answer must have been readable by the client at all. */
-function expectReadable(r: Record<string, unknown>): void {
+function expectReadable(r: Steps): void {
   const unreadable = Object.entries(r)
     .filter(([, o]) => typeof o === 'object' && o !== null && 'error' in o && o.error !== undefined)
     .map(([step, o]) => `${step}: ${(o as { error: string }).error}`);
@@ -162,9 +165,9 @@ describe('PyKMIP client against OpenKCM over mutual TLS', () => {
         [CRYPTO_SCRIPT, server.host, String(server.port), server.pki.clientCert, server.pki.clientKey, server.pki.caCert, version, 'c'],
         { timeout: 120_000, maxBuffer: 4 << 20 },
       );
-      const r = JSON.parse(stdout) as Record<string, Outcome> & { _input: Record<string, string> };
+      const r = JSON.parse(stdout) as Steps;
       expectReadable(r);
-      const input = r._input;
+      const input = r._input as Record<string, string>;
       const plaintext = hex(input.plaintext);
       const clientIv = hex(input.client_iv);
       for (const s of ['aes_create', 'aes_activate', 'aes_known_register', 'aes_known_activate', 'rsa_create', 'rsa_activate', 'hmac_create', 'hmac_activate']) {
