@@ -241,7 +241,9 @@ export function loadConfig(sources: ConfigSources = {}): OpenKcmConfig {
   c.l1 = { keyFile: get<string>('l1.keyFile') ?? join(c.dataDir, 'l1-software.key') };
   c.admin = {
     enabled: get<boolean>('admin.enabled') ?? c.admin.enabled,
-    listen: get<{ host: string; port: number }>('admin.listen') ?? c.admin.listen,
+    // An ephemeral KMIP port (tests, benchmarks: several servers on one host) gets an
+    // ephemeral admin port too, unless one is set: a fixed 5697 would make them collide.
+    listen: get<{ host: string; port: number }>('admin.listen') ?? (c.listen.port === 0 ? { ...c.admin.listen, port: 0 } : c.admin.listen),
     caKeyFile: get<string>('admin.caKeyFile') ?? join(c.certsDir, 'ca.key'),
   };
   // Two listeners on one port: the second would fail to bind with a less helpful message.

@@ -28,6 +28,11 @@ describe('admin configuration', () => {
     expect(loadConfig({ flags: { listen: '127.0.0.1:5697' }, env: { OPENKCM_ADMIN_ENABLED: 'false' } }).listen.port).toBe(5697);
   });
 
+  it('gives an ephemeral KMIP port an ephemeral admin port unless one is set', () => {
+    expect(loadConfig({ flags: { listen: '127.0.0.1:0' } }).admin.listen).toEqual({ host: '127.0.0.1', port: 0 });
+    expect(loadConfig({ flags: { listen: '127.0.0.1:0', adminListen: '127.0.0.1:9000' } }).admin.listen.port).toBe(9000);
+  });
+
   it("accepts kmipctl's own variables in the server's environment", () => {
     expect(() => loadConfig({ env: { OPENKCM_ADMIN_SERVER: 'https://x:1', OPENKCM_ADMIN_CERT: 'a', OPENKCM_ADMIN_KEY: 'b', OPENKCM_ADMIN_CA: 'c', OPENKCM_ADMIN_KMIP: 'x:1', OPENKCM_ADMIN_CONFIG: 'f' } })).not.toThrow();
     expect(() => loadConfig({ env: { OPENKCM_ADMIN_LISTN: 'x' } })).toThrow(/unknown variable/);
