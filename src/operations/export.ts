@@ -5,7 +5,7 @@
 //
 // The object part is Get's, so every rule of Get applies unchanged: destroyed objects,
 // Sensitive / Extractable, format conversion, wrapping, and Fresh becoming false.
-import { Operation, ResultReason } from '../ttlv/generated/enumerations.ts';
+import { Operation } from '../ttlv/generated/enumerations.ts';
 import { Tag } from '../ttlv/generated/tags.ts';
 import { KmipError } from '../kmip/errors.ts';
 import { child, structure, textString } from '../kmip/items.ts';
