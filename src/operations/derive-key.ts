@@ -36,7 +36,7 @@ import {
 import { Tag } from '../ttlv/generated/tags.ts';
 import type { TtlvItem } from '../ttlv/types.ts';
 import { KmipError } from '../kmip/errors.ts';
-import { byteString, children, enumeration, integer, optBytes, optEnum, optInt, optStruct, required, structure, textString, type Struct } from '../kmip/items.ts';
+import { byteString, child, children, enumeration, integer, optBytes, optEnum, optInt, optStruct, required, structure, textString, type Struct } from '../kmip/items.ts';
 import type { ManagedObject } from '../kmip/object.ts';
 import type { HashName } from '../crypto/hash.ts';
 import { KdfError, hashDerive, hkdf, hmacDerive, kdfCounter, kdfFeedback, pbkdf2, type KdfPrf } from '../crypto/kdf.ts';
@@ -50,7 +50,7 @@ import {
   HMAC_HASH, algorithmName, assertUsageAllowed, cryptoCall, hashName, modeName, operationKey, parseCryptoParams, type CryptoParams,
 } from './common/crypto-params.ts';
 import {
-  assertNamesFree, attrEnum, attrInt, attributesOf, checkProtectionStorageMasks, clientAttributes, keyBlock, link, storeNewObject,
+  assertNamesFree, attrEnum, attrInt, attributesOf, checkProtectionStorageMasks, clientAttributes, keyBlock, keyBlockOf, link, storeNewObject,
   withKmipErrors,
 } from './common/new-object.ts';
 import type { OperationContext, OperationHandler } from './types.ts';
@@ -90,6 +90,19 @@ function readParameters(s: Struct): Parameters {
   return out;
 }
 
+/** The bytes of a Secret Data object (s.2.2.7: Raw or Opaque Key Material; a wrapped one cannot be used). */
+function secretBytes(obj: ManagedObject): Buffer {
+  const kb = keyBlockOf(obj.value);
+  if (kb === undefined) throw new KmipError(ResultReason.KeyValueNotPresent, `Secret Data ${obj.uid} has no value`);
+  if (child(kb, Tag.KeyWrappingData) !== undefined) {
+    throw new KmipError(ResultReason.FeatureNotSupported, `Secret Data ${obj.uid} is stored wrapped; the server cannot derive from it`);
+  }
+  const kv = optStruct(kb, Tag.KeyValue);
+  const m = kv === undefined ? undefined : child(kv, Tag.KeyMaterial);
+  if (m?.type !== 'ByteString') throw new KmipError(ResultReason.KeyValueNotPresent, `Secret Data ${obj.uid} has no Key Material bytes`);
+  return m.value;
+}
+
 /** Loads the base objects and assembles the derivation key and data. */
 async function loadInputs(ctx: OperationContext, payload: Struct, params: Parameters): Promise<Inputs> {
   const refs = children(payload, Tag.UniqueIdentifier);
@@ -103,14 +116,13 @@ async function loadInputs(ctx: OperationContext, payload: Struct, params: Parame
     // an Active object within its Protect Stop Date qualifies.
     assertCanProtect(obj, ctx.now());
     assertUsageAllowed(obj, CUM.DeriveKey, 'key derivation');
-    const k = operationKey(obj, [ObjectType.SymmetricKey, ObjectType.SecretData]);
-    if (k.bytes === undefined) throw new KmipError(ResultReason.InvalidObjectType, `object ${uid} has no symmetric material to derive from`);
-    if (obj.objectType === ObjectType.SymmetricKey) {
-      if (symmetric !== undefined) throw new KmipError(ResultReason.InvalidField, 'Derive Key takes at most one Symmetric Key as derivation key');
-      symmetric = { obj, bytes: k.bytes };
-    } else {
+    if (obj.objectType === ObjectType.SecretData) {
       if (secret !== undefined) throw new KmipError(ResultReason.InvalidField, 'Derive Key takes at most one Secret Data object');
-      secret = { obj, bytes: k.bytes };
+      secret = { obj, bytes: secretBytes(obj) };
+    } else {
+      const k = operationKey(obj, [ObjectType.SymmetricKey]);
+      if (symmetric !== undefined) throw new KmipError(ResultReason.InvalidField, 'Derive Key takes at most one Symmetric Key as derivation key');
+      symmetric = { obj, bytes: k.bytes! };
     }
     bases.push(obj);
   }
@@ -278,7 +290,8 @@ async function run(ctx: OperationContext, payload: Struct): Promise<Struct> {
   const links = inputs.bases.map((b) => link(LinkType.DerivationBaseObjectLink, b.uid));
   const obj = await storeNewObject(ctx, {
     objectType, attributes: [...attrs, ...links], value, derived, generated: false,
-    parsed: { kind: 'symmetric', bytes: material },
+    // Secret Data's Digest is over its Key Material as stored (new-object.ts digestOf).
+    ...(objectType === ObjectType.SymmetricKey ? { parsed: { kind: 'symmetric' as const, bytes: material } } : {}),
   });
   material.fill(0);
   for (const b of inputs.bases) await linkBase(ctx, b, obj.uid);
