@@ -159,12 +159,13 @@ export class RandomnessTracker {
       if (produced.length > 0) placeholderUid = produced[0];
       if (op !== undefined && GENERATING_OPERATIONS.has(op)) for (const u of produced) generated.add(u);
       if (op === undefined) return NO_RANDOMNESS;
-      let keyMaterial = subject !== undefined && generated.has(subject);
+      const subjectGenerated = subject !== undefined && generated.has(subject);
+      let keyMaterial = subjectGenerated;
       const wrapKey = payload ? wrappingKeyUid(payload) : undefined;
       if (wrapKey !== undefined && generated.has(wrapKey)) keyMaterial = true;
       let cryptoOutput = false;
       let decryptedData = false;
-      if (op === Operation.Decrypt && keyMaterial) {
+      if (op === Operation.Decrypt && subjectGenerated) {
         // Rule 4, last case: the key is ours, the ciphertext may be the reference server's.
         const sent = payload ? byteChild(payload, Tag.Data) : undefined;
         decryptedData = sent === undefined || !this.ownCiphertexts.has(sent.toString('hex'));
