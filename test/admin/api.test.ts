@@ -254,3 +254,23 @@ describe('routes', () => {
     expect((await c.get<Obj>('/v1/audit/verify')).result).toMatchObject({ ok: true });
   });
 });
+
+describe('without the hierarchy engine', () => {
+  it('seal and kill still change the governance state (the KMIP access control refuses by it); rotation answers 503', async () => {
+    const bare = await startAdminEnv({ withoutHierarchy: true });
+    try {
+      const c = bare.client();
+      await c.post('/v1/tenants', { name: 'solo' });
+      await c.post('/v1/tenants/solo/services', { name: 's' });
+      const rot = await failure(c.post('/v1/tenants/solo/services/s/rotate'));
+      expect(rot.message).toMatch(/hierarchy engine is not running in this server \(unavailable\)/);
+      expect((await c.post<Obj>('/v1/tenants/solo/seal')).state).toBe('sealed');
+      expect((await c.post<Obj>('/v1/tenants/solo/unseal')).state).toBe('active');
+      expect((await c.post<Obj>('/v1/tenants/solo/kill')).state).toBe('killed');
+      expect(bare.governance.getTenant('solo')!.state).toBe('killed');
+      expect((await c.get<Obj>('/v1/status')).hierarchy).toBe('absent');
+    } finally {
+      await bare.close();
+    }
+  });
+});

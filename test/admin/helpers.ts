@@ -34,7 +34,7 @@ export interface AdminEnv {
   close(): Promise<void>;
 }
 
-export async function startAdminEnv(opts: { dataDir?: boolean } = {}): Promise<AdminEnv> {
+export async function startAdminEnv(opts: { dataDir?: boolean; withoutHierarchy?: boolean } = {}): Promise<AdminEnv> {
   const dir = mkdtempSync(join(tmpdir(), 'openkcm-admin-'));
   const { files: pki } = await ensureDevPki(join(dir, 'certs'));
   const store = await openSqliteStore(opts.dataDir ? join(dir, 'openkcm.db') : ':memory:');
@@ -52,7 +52,7 @@ export async function startAdminEnv(opts: { dataDir?: boolean } = {}): Promise<A
     listen: { host: '127.0.0.1', port: 0 },
     tls: { caFile: pki.caCert, certFile: pki.serverCert, keyFile: pki.serverKey },
     deps: {
-      governance, audit, hierarchy, ca, resolveCaller: callerResolver(governance),
+      governance, audit, ...(opts.withoutHierarchy ? {} : { hierarchy }), ca, resolveCaller: callerResolver(governance),
       kmip: { host: '127.0.0.1', port: 5696 }, info: () => ({ version: 'test' }),
     },
     logger: silentLogger(),
