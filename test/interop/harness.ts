@@ -1,5 +1,9 @@
 // Starts a real OpenKCM server for interoperability tests: a fresh in-memory runtime, the
 // mutual-TLS listener on 127.0.0.1 port 0, and a development PKI generated into a temp dir.
+// The runtime has no governance data, so it runs in bootstrap mode (src/server/runtime.ts):
+// every certificate of the generated CA acts as admin of tenant `default`, service `default`,
+// which is what the PyKMIP and product flows need. A test that creates a tenant or identity
+// on this server ends that mode for every later client of the same server.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
