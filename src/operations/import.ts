@@ -18,6 +18,7 @@ import { checkClientAttributes, getAttr, setAttr } from '../policy/attributes.ts
 import { initialState } from '../policy/lifecycle.ts';
 import { OBJECT_TAG, assertNamesFree, keyBlockOf } from './common/new-object.ts';
 import { assertKmip2, defineOperation, recordResult } from './uid.ts';
+import { isWrappedValue, unwrapObjectValue } from './common/key-wrapping.ts';
 
 const KEY_OBJECTS: readonly number[] = [ObjectType.SymmetricKey, ObjectType.PrivateKey, ObjectType.PublicKey];
 const STATES: ReadonlySet<number> = new Set(Object.values(State));
@@ -27,7 +28,7 @@ const STATES: ReadonlySet<number> = new Set(Object.values(State));
  * parse in its Key Format Type (as at Register). Formats the server does not parse are kept
  * as given for asymmetric keys, refused for symmetric keys (the server must be able to use those).
  */
-function checkObject(objectType: number, value: Struct, wrapType: number | undefined): void {
+function checkObject(objectType: number, value: Struct): void {
   const kb = keyBlockOf(value);
   if (kb === undefined) {
     if (KEY_OBJECTS.includes(objectType) || objectType === ObjectType.SecretData) {
@@ -35,15 +36,9 @@ function checkObject(objectType: number, value: Struct, wrapType: number | undef
     }
     return;
   }
-  const wrapped = child(kb, Tag.KeyWrappingData) !== undefined;
-  if (wrapped) {
-    // Not Wrapped asks the server to unwrap before storing (s.6.1.24); the server does not
-    // unwrap imported keys, and storing the key wrapped would not be what was asked.
-    if (wrapType === KeyWrapType.NotWrapped) {
-      throw new KmipError(ResultReason.KeyWrapTypeNotSupported, 'the server cannot unwrap an imported key; import it with Key Wrap Type As Registered');
-    }
-    return;
-  }
+  // A key still wrapped here is stored as provided (Key Wrap Type absent or As Registered,
+  // s.6.1.24); the server refuses cryptographic use of it until it is unwrapped.
+  if (child(kb, Tag.KeyWrappingData) !== undefined) return;
   if (!KEY_OBJECTS.includes(objectType)) return;
   const format = required(optEnum(kb, Tag.KeyFormatType), Tag.KeyFormatType);
   const kv = child(kb, Tag.KeyValue);
@@ -77,9 +72,13 @@ export const importObject = defineOperation(Operation.Import, 'Import', '2.0', a
     throw new KmipError(ResultReason.KeyWrapTypeNotSupported, `unknown Key Wrap Type 0x${wrapType.toString(16)}`);
   }
   const given = required(optStruct(payload, Tag.Attributes), Tag.Attributes);
-  const value = optStruct(payload, objectTag);
-  if (value === undefined) throw new KmipError(ResultReason.InvalidField, 'the request carries no object of the given Object Type');
-  checkObject(objectType, value, wrapType);
+  const supplied = optStruct(payload, objectTag);
+  if (supplied === undefined) throw new KmipError(ResultReason.InvalidField, 'the request carries no object of the given Object Type');
+  // s.6.1.24 Key Wrap Type Not Wrapped: "the server SHALL unwrap the object before storing
+  // it, and return an error if the wrapping key is not available" (common/key-wrapping.ts:
+  // the wrapping key must be a managed key allowing Unwrap Key).
+  const value = wrapType === KeyWrapType.NotWrapped && isWrappedValue(supplied) ? await unwrapObjectValue(ctx, supplied) : supplied;
+  checkObject(objectType, value);
 
   // Unique Identifier, Object Type and State live in their own fields; as attributes they
   // must agree with the request.
