@@ -60,6 +60,7 @@ import {
 } from '../ttlv/generated/enumerations.ts';
 import type { TtlvItem } from '../ttlv/types.ts';
 import { KmipError } from '../kmip/errors.ts';
+import { resultReasonForVersion } from '../kmip/adapters/reasons.ts';
 import { structure, type Struct } from '../kmip/items.ts';
 import {
   parseRequestMessage, peekProtocolVersion, buildResponseMessage,
@@ -191,65 +192,12 @@ class BatchAccess implements ObjectAccess {
 }
 
 /**
- * Result Reasons a 1.x client cannot decode, mapped to the 1.x reason its error tables use
- * for the same condition (1.4 s.11); 2.x lost Illegal Operation and Index Out of Bounds
- * (NOTES.md §2), mapped the other way. Anything without an entry becomes General Failure,
- * the message text keeping the detail.
+ * A Result Reason the reply's version defines (a 2.x-only reason never reaches a 1.x
+ * client, a reason 2.0 removed never reaches a 2.x one). One table for the whole server:
+ * src/kmip/adapters/reasons.ts.
  */
-const REASON_FOR_1X: ReadonlyMap<number, number> = new Map([
-  [ResultReason.WrongKeyLifecycleState, ResultReason.PermissionDenied],
-  [ResultReason.ObjectNotFound, ResultReason.ItemNotFound],
-  [ResultReason.NotAuthorised, ResultReason.PermissionDenied],
-  [ResultReason.CodecError, ResultReason.InvalidMessage],
-  [ResultReason.UnsupportedProtocolVersion, ResultReason.InvalidMessage],
-  [ResultReason.UnknownMessageExtension, ResultReason.FeatureNotSupported],
-  [ResultReason.UnknownTag, ResultReason.InvalidField],
-  [ResultReason.UnknownEnumeration, ResultReason.InvalidField],
-  [ResultReason.InvalidAttribute, ResultReason.InvalidField],
-  [ResultReason.InvalidAttributeValue, ResultReason.InvalidField],
-  [ResultReason.InvalidDataType, ResultReason.InvalidField],
-  [ResultReason.NumericRange, ResultReason.InvalidField],
-  [ResultReason.InvalidObjectType, ResultReason.InvalidField],
-  [ResultReason.IllegalObjectType, ResultReason.InvalidField],
-  [ResultReason.AttributeNotFound, ResultReason.InvalidField],
-  [ResultReason.AttributeInstanceNotFound, ResultReason.InvalidField],
-  [ResultReason.AttributeReadOnly, ResultReason.PermissionDenied],
-  [ResultReason.ReadOnlyAttribute, ResultReason.PermissionDenied],
-  [ResultReason.AttributeSingleValued, ResultReason.InvalidField],
-  [ResultReason.MultiValuedAttribute, ResultReason.InvalidField],
-  [ResultReason.UnsupportedAttribute, ResultReason.InvalidField],
-  [ResultReason.IncompatibleCryptographicUsageMask, ResultReason.PermissionDenied],
-  [ResultReason.UsageLimitExceeded, ResultReason.PermissionDenied],
-  [ResultReason.BadCryptographicParameters, ResultReason.InvalidField],
-  [ResultReason.UnsupportedCryptographicParameters, ResultReason.FeatureNotSupported],
-  [ResultReason.MissingInitializationVector, ResultReason.MissingData],
-  [ResultReason.KeyWrapTypeNotSupported, ResultReason.FeatureNotSupported],
-  [ResultReason.ObjectDestroyed, ResultReason.ItemNotFound],
-  [ResultReason.WrappingObjectNotFound, ResultReason.ItemNotFound],
-  [ResultReason.WrappingObjectDestroyed, ResultReason.ItemNotFound],
-  [ResultReason.WrappingObjectArchived, ResultReason.ObjectArchived],
-  [ResultReason.NonUniqueNameAttribute, ResultReason.InvalidField],
-  [ResultReason.ServerLimitExceeded, ResultReason.GeneralFailure],
-  [ResultReason.ObjectAlreadyExists, ResultReason.InvalidField],
-  [ResultReason.Sensitive, ResultReason.PermissionDenied],
-  [ResultReason.NotExtractable, ResultReason.PermissionDenied],
-  [ResultReason.KeyValueNotPresent, ResultReason.ItemNotFound],
-]);
-const REASON_FOR_2X: ReadonlyMap<number, number> = new Map([
-  [ResultReason.IllegalOperation, ResultReason.WrongKeyLifecycleState],
-  [ResultReason.IndexOutOfBounds, ResultReason.AttributeInstanceNotFound],
-]);
-
-/** A Result Reason the response's version defines. */
 export function reasonForVersion(reason: number, v: ProtocolVersion): number {
-  const info = REASON_INFO[REASON_NAME.get(reason) ?? ''];
-  if (info === undefined) return ResultReason.GeneralFailure;
-  if (info.removed !== undefined && atLeast(v, info.removed)) return REASON_FOR_2X.get(reason) ?? ResultReason.GeneralFailure;
-  if (!atLeast(v, info.since)) {
-    const mapped = REASON_FOR_1X.get(reason);
-    return mapped !== undefined && atLeast(v, REASON_INFO[REASON_NAME.get(mapped)!]!.since) ? mapped : ResultReason.GeneralFailure;
-  }
-  return reason;
+  return resultReasonForVersion(reason, v);
 }
 
 function texts(payload: Struct, tag: number): string[] {
