@@ -21,6 +21,7 @@ import type { Logger } from 'pino';
 import { openSqliteStore, type SqliteStore } from '../store/sqlite.ts';
 import { SoftwareL1Provider } from '../hsm/software.ts';
 import type { L1Provider } from '../hsm/types.ts';
+import { openL1Provider, parseL1Config } from '../hsm/index.ts';
 import { openHierarchy, type OpenedHierarchy } from '../hierarchy/hierarchy-protector.ts';
 import { createObjectRepository, type ObjectAccess } from '../hierarchy/repository.ts';
 import { GovernanceStore, type Grant, type Identity, type Role, type Tenant } from '../store/governance.ts';
@@ -191,6 +192,27 @@ function registerBootstrapIdentity(gov: GovernanceStore, audit: AuditLog, certFi
     'first start: registered the development client certificate as admin of tenant default, service default');
 }
 
+/**
+ * Opens the L1 provider of every tenant with an active L1 pointer. A provider that cannot
+ * be opened (token missing, bad config) is passed on as the Error, so that tenant stays
+ * sealed with the reason instead of falling back to the default L1: no tenant is ever
+ * opened by a root key other than its own.
+ */
+async function openTenantL1Providers(gov: GovernanceStore, logger: Logger): Promise<Map<string, L1Provider | Error>> {
+  const out = new Map<string, L1Provider | Error>();
+  for (const t of gov.listTenants()) {
+    const pointer = gov.getL1Pointer(t.id);
+    if (pointer === undefined || pointer.state !== 'active') continue;
+    try {
+      out.set(t.id, await openL1Provider(parseL1Config({ ...pointer.config, provider: pointer.provider })));
+    } catch (e) {
+      logger.error({ event: 'tenant_l1_open_failed', tenant: t.id, provider: pointer.provider, err: (e as Error).message }, 'tenant L1 provider cannot be opened; the tenant stays sealed');
+      out.set(t.id, e instanceof Error ? e : new Error(String(e)));
+    }
+  }
+  return out;
+}
+
 export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
   const logger = options.logger ?? silentLogger();
   let tempDir: string | undefined;
@@ -209,10 +231,15 @@ export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime
   let l1: SoftwareL1Provider | undefined;
   let audit: AuditLog | undefined;
   let hierarchy: OpenedHierarchy | undefined;
+  let tenantProviders: L1Provider[] = [];
   try {
     store = await openSqliteStore(options.dataDir !== undefined ? join(options.dataDir, DATABASE_FILE) : ':memory:');
     l1 = await SoftwareL1Provider.open(keyFile);
-    hierarchy = await openHierarchy(store, { defaultL1: l1, log: logger });
+    // Tenants whose L1 pointer (set with `kmipctl l1 set`) names their own provider are
+    // unsealed through it; one that fails to open stays sealed, the others serve (issue 6).
+    const tenantL1 = await openTenantL1Providers(new GovernanceStore(store.database), logger);
+    tenantProviders = [...tenantL1.values()].filter((p): p is L1Provider => !(p instanceof Error));
+    hierarchy = await openHierarchy(store, { defaultL1: l1, tenants: tenantL1, log: logger });
     for (const t of hierarchy.unseal.sealed) logger.error({ event: 'tenant_sealed_at_start', ...t }, 'tenant stays sealed');
     const protector = hierarchy.protector;
     const hier = hierarchy;
@@ -255,12 +282,14 @@ export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime
         await hier.close();
         await s.close();
         await l1p.close();
+        for (const p of tenantProviders) await p.close().catch(() => undefined);
         cleanupTemp();
       },
     };
   } catch (e) {
     try { audit?.close(); } catch { /* closing after a failed open */ }
     await hierarchy?.close().catch(() => undefined);
+    for (const p of tenantProviders) await p.close().catch(() => undefined);
     await store?.close().catch(() => undefined);
     await l1?.close().catch(() => undefined);
     cleanupTemp();
