@@ -25,10 +25,13 @@ beforeEach(async () => { t = await makeTestContext(); });
 afterEach(async () => { await t.close(); });
 
 const keyBlockOf = (g: Struct, objTag: number = Tag.SymmetricKey): Struct => child(child(g, objTag) as Struct, Tag.KeyBlock) as Struct;
+/** The wrapped bytes: the Key Value Byte String (TTLV Encoding), or the Key Material of the Key Value structure (No Encoding). */
 const wrappedValue = (g: Struct, objTag: number = Tag.SymmetricKey): Buffer => {
   const kv = child(keyBlockOf(g, objTag), Tag.KeyValue);
-  if (kv?.type !== 'ByteString') throw new Error('Key Value is not a Byte String');
-  return kv.value;
+  if (kv?.type === 'ByteString') return kv.value;
+  const km = isStructure(kv) ? child(kv, Tag.KeyMaterial) : undefined;
+  if (km?.type !== 'ByteString') throw new Error('no wrapped bytes in the Key Value');
+  return km.value;
 };
 const eki = (uid: string, ...p: TtlvItem[]) => structure(Tag.EncryptionKeyInformation, [uidField(uid), ...(p.length ? [params(...p)] : [])]);
 const spec = (method: number, ...fields: TtlvItem[]) => structure(Tag.KeyWrappingSpecification, [enumeration(Tag.WrappingMethod, method), ...fields]);
@@ -67,6 +70,10 @@ describe('Get with a Key Wrapping Specification', () => {
     ]);
     const g = await getWrapped(textOf(r, Tag.UniqueIdentifier), spec(WrappingMethod.Encrypt,
       eki(kekUid, enumeration(Tag.BlockCipherMode, BlockCipherMode.AESKeyWrapPadding)), enumeration(Tag.EncodingOption, EncodingOption.NoEncoding)));
+    // No Encoding: the Key Value structure stays, holding only the wrapped Key Material.
+    const kv = child(keyBlockOf(g, Tag.SecretData), Tag.KeyValue) as Struct;
+    expect(kv.type).toBe('Structure');
+    expect(kv.value.map((c) => c.tag)).toEqual([Tag.KeyMaterial]);
     expect(aesKeyUnwrapPad(kek, wrappedValue(g, Tag.SecretData))).toEqual(secret);
     expect(child(child(keyBlockOf(g, Tag.SecretData), Tag.KeyWrappingData) as Struct, Tag.EncodingOption)).toBeDefined();
   });
@@ -176,6 +183,23 @@ describe('Register of a wrapped key block', () => {
     const enc = await call(t.ctx, encrypt, [uidField(copy), params(enumeration(Tag.BlockCipherMode, BlockCipherMode.ECB)), byteString(Tag.Data, Buffer.alloc(16))]);
     const local = createCipheriv('aes-256-ecb', key, null).setAutoPadding(false).update(Buffer.alloc(16));
     expect((child(enc, Tag.Data) as { value: Buffer }).value).toEqual(local);
+  });
+
+  it('No Encoding (wrapped bytes in the Key Material of a Key Value structure) round-trips, with and without the Encoding Option', async () => {
+    const { uid: kek } = await kekPair();
+    const key = randomBytes(24);
+    const uid = await registerSymmetric(t.ctx, Alg.AES, key, { mask: CUM.Encrypt });
+    const g = await getWrapped(uid, spec(WrappingMethod.Encrypt, eki(kek, enumeration(Tag.BlockCipherMode, BlockCipherMode.AESKeyWrapPadding)),
+      enumeration(Tag.EncodingOption, EncodingOption.NoEncoding)));
+    const copy = textOf(await wrappedRegister(g), Tag.UniqueIdentifier);
+    expect((await t.repo.load(copy))!.value).toEqual(structure(Tag.SymmetricKey, [structure(Tag.KeyBlock, [
+      enumeration(Tag.KeyFormatType, KFT.Raw), structure(Tag.KeyValue, [byteString(Tag.KeyMaterial, key)]),
+      enumeration(Tag.CryptographicAlgorithm, Alg.AES), integer(Tag.CryptographicLength, 192)])]));
+    // A client that omits the Encoding Option but sends the structure form means bare material.
+    const noOption = structure(Tag.ResponsePayload, [structure(Tag.SymmetricKey, [structure(Tag.KeyBlock, keyBlockOf(g).value.map((c) =>
+      c.tag === Tag.KeyWrappingData ? structure(Tag.KeyWrappingData, (c as Struct).value.filter((f) => f.tag !== Tag.EncodingOption)) : c))])]);
+    const copy2 = textOf(await wrappedRegister(noOption), Tag.UniqueIdentifier);
+    expect((await t.repo.load(copy2))!.value).toEqual((await t.repo.load(copy))!.value);
   });
 
   it('RSA-OAEP: the public key named in the wrapping data leads to its private key', async () => {

@@ -14,8 +14,9 @@
 //    key's Cryptographic Parameters attribute (s.2.1.5). AES defaults to NIST key wrap.
 //  - Encoding (s.11.16): TTLV Encoding (the default when absent, s.2.1.5) wraps the TTLV
 //    encoding of the Key Value structure, with the attributes the specification names
-//    (Attribute Name, s.2.1.6); No Encoding wraps the bare Key Material, which must then be
-//    a Byte String, and carries no attributes.
+//    (Attribute Name, s.2.1.6), and the Key Value becomes that Byte String; No Encoding
+//    wraps the bare Key Material, which must then be a Byte String, carries no attributes,
+//    and the wrapped bytes stay in the Key Material of the Key Value structure.
 //  - Methods: Encrypt, MAC/sign, Encrypt then MAC/sign (the MAC is over the ciphertext).
 //    MAC/sign then Encrypt and TR-31 are answered Feature Not Supported: no client or vector
 //    needs them, and their layouts are not fixed by the specification.
@@ -263,8 +264,15 @@ export async function wrapObjectValue(ctx: OperationContext, obj: ManagedObject,
   const requestedEncoding = optEnum(spec, Tag.EncodingOption);
   if (requestedEncoding !== undefined) kwd.push(enumeration(Tag.EncodingOption, requestedEncoding));
 
+  // s.2.1.4: a wrapped Key Value is a Byte String — the wrapped TTLV encoding of the Key
+  // Value structure. With No Encoding only the Key Material is wrapped (s.11.16), so the Key
+  // Value structure stays, its Key Material holding the wrapped bytes and no attributes
+  // (s.2.1.5) — the form PyKMIP and Cosmian produce and PyKMIP's decoder requires.
+  const wrappedKv = p.encoding === EncodingOption.NoEncoding
+    ? structure(Tag.KeyValue, [byteString(Tag.KeyMaterial, keyValue)])
+    : byteString(Tag.KeyValue, keyValue);
   const newKb = structure(Tag.KeyBlock, [
-    ...kb.value.map((c) => (c.tag === Tag.KeyValue ? byteString(Tag.KeyValue, keyValue) : c)),
+    ...kb.value.map((c) => (c.tag === Tag.KeyValue ? wrappedKv : c)),
     structure(Tag.KeyWrappingData, kwd),
   ]);
   return structure(value.tag, value.value.map((c) => (c.tag === Tag.KeyBlock ? newKb : c)));
@@ -319,11 +327,29 @@ export async function unwrapObjectValue(ctx: OperationContext, value: Struct): P
   const kb = keyBlockOf(value);
   const kwd = kb === undefined ? undefined : optStruct(kb, Tag.KeyWrappingData);
   if (kb === undefined || kwd === undefined) return value;
+  // The wrapped bytes: a Key Value Byte String (s.2.1.4), or — with No Encoding — the Key
+  // Material Byte String of a Key Value structure. The structure form without an Encoding
+  // Option can only hold bare material, so it is read as No Encoding.
   const kv = child(kb, Tag.KeyValue);
-  if (kv?.type !== 'ByteString') throw new KmipError(ResultReason.InvalidField, 'a wrapped Key Value must be a Byte String (s.2.1.4)');
+  let wrapped: Buffer;
+  let structured = false;
+  if (kv?.type === 'ByteString') {
+    wrapped = kv.value;
+  } else if (isStructure(kv) && child(kv, Tag.KeyMaterial)?.type === 'ByteString') {
+    wrapped = (child(kv, Tag.KeyMaterial) as { value: Buffer }).value;
+    structured = true;
+  } else {
+    throw new KmipError(ResultReason.InvalidField, 'a wrapped Key Value must be a Byte String, or a Key Value structure with a Key Material Byte String (No Encoding)');
+  }
   const p = await plan(ctx, kwd, 'unwrap', undefined);
+  if (structured) {
+    if (optEnum(kwd, Tag.EncodingOption) === EncodingOption.TTLVEncoding) {
+      throw new KmipError(ResultReason.EncodingOptionError, 'TTLV Encoding wraps the whole Key Value: it must be a Byte String');
+    }
+    p.encoding = EncodingOption.NoEncoding;
+  }
 
-  let data = kv.value;
+  let data = wrapped;
   if (p.authentication !== undefined) {
     const tag = optBytes(kwd, Tag.MACSignature);
     if (tag === undefined) throw new KmipError(ResultReason.InvalidField, 'the Key Wrapping Data lacks the MAC/Signature its Wrapping Method needs');
