@@ -202,13 +202,12 @@ async function plan(ctx: OperationContext, s: Struct, direction: Direction, self
 // ---------------------------------------------------------------------------
 // Wrapping (Get, Export)
 
-/** The attributes named by the specification's Attribute Names, in the request's version. */
-function namedAttributes(ctx: OperationContext, obj: ManagedObject, spec: Struct): TtlvItem[] {
+/** The attributes named by the specification's Attribute Names (s.2.1.6), in the internal 2.1 form. */
+function namedAttributes(obj: ManagedObject, spec: Struct): TtlvItem[] {
   const names = children(spec, Tag.AttributeName);
   if (names.length === 0) return [];
   const refs = names.map((n) => parseAttributeReference(n));
-  const picked = obj.attributes.filter((a) => refs.some((r) => matchesReference(a, r)));
-  return picked;
+  return obj.attributes.filter((a) => refs.some((r) => matchesReference(a, r)));
 }
 
 /** The bytes a wrap covers: TTLV of the Key Value structure, or the bare Key Material (s.11.16). */
@@ -244,7 +243,7 @@ export async function wrapObjectValue(ctx: OperationContext, obj: ManagedObject,
   const kv = optStruct(kb, Tag.KeyValue);
   if (kv === undefined) throw new KmipError(ResultReason.KeyValueNotPresent, 'the key block has no Key Value');
   const p = await plan(ctx, spec, 'wrap', obj.uid);
-  const attrs = namedAttributes(ctx, obj, spec);
+  const attrs = namedAttributes(obj, spec);
   const encoded = encodeKeyValue(ctx, kv, p.encoding, attrs);
 
   let keyValue = encoded;
