@@ -4,7 +4,7 @@
 // returns its output at once and memory stays constant. Parameter checks mirror
 // symmetric.ts (same SymmetricParams, same errors) and reuse its IV lengths.
 import { createCipheriv, createDecipheriv, type Cipher, type CipherGCMTypes, type Decipher } from 'node:crypto';
-import { CryptoFailure, CryptoParamError, ivLength, type SymmetricParams } from './symmetric.ts';
+import { cipherName, CryptoFailure, CryptoParamError, ivLength, type SymmetricParams } from './symmetric.ts';
 
 export interface CipherStream {
   /** Output for this part (may be shorter or longer than the input: block modes hold back a partial block). */
@@ -17,33 +17,13 @@ export interface CipherStream {
 
 const isAead = (p: SymmetricParams) => p.algorithm === 'ChaCha20Poly1305' || (p.algorithm === 'AES' && p.mode === 'GCM');
 
-function cipherName(p: SymmetricParams): string {
-  const bits = p.key.length * 8;
-  switch (p.algorithm) {
-    case 'AES':
-      if (p.mode === 'XTS') {
-        if (p.key.length !== 32 && p.key.length !== 64) throw new CryptoParamError(`AES-XTS needs a 256- or 512-bit key, got ${bits} bits`);
-        if (p.key.subarray(0, p.key.length / 2).equals(p.key.subarray(p.key.length / 2))) throw new CryptoParamError('AES-XTS key halves must differ');
-        // XTS encrypts a data unit as a whole (ciphertext stealing over its last blocks):
-        // it cannot be split over requests.
-        throw new CryptoParamError('AES-XTS processes one data unit per request; multi-part XTS is not supported');
-      }
-      if (![16, 24, 32].includes(p.key.length)) throw new CryptoParamError(`AES key must be 128, 192 or 256 bits, got ${bits}`);
-      if (p.mode === undefined || !['ECB', 'CBC', 'CTR', 'GCM'].includes(p.mode)) throw new CryptoParamError(`AES mode ${p.mode ?? '(none)'} is not supported`);
-      return `aes-${bits}-${p.mode.toLowerCase()}`;
-    case 'DES3': {
-      if (p.key.length !== 24 && p.key.length !== 16) throw new CryptoParamError(`3DES key must be 128 or 192 bits, got ${bits}`);
-      const three = p.key.length === 16 ? '' : '3';
-      if (p.mode === 'ECB' || p.mode === 'CBC') return `des-ede${three}-${p.mode.toLowerCase()}`;
-      throw new CryptoParamError(`3DES mode ${p.mode ?? '(none)'} is not supported (ECB, CBC)`);
-    }
-    case 'ChaCha20':
-      if (p.key.length !== 32) throw new CryptoParamError('ChaCha20 needs a 256-bit key');
-      return 'chacha20';
-    case 'ChaCha20Poly1305':
-      if (p.key.length !== 32) throw new CryptoParamError('ChaCha20-Poly1305 needs a 256-bit key');
-      return 'chacha20-poly1305';
-  }
+/** OpenSSL cipher name, with symmetric.ts's checks; XTS is refused here (see below). */
+function streamCipherName(p: SymmetricParams): string {
+  const name = streamCipherName(p);
+  // XTS encrypts a data unit as a whole (ciphertext stealing over its last blocks): it
+  // cannot be split over requests.
+  if (p.mode === 'XTS') throw new CryptoParamError('AES-XTS processes one data unit per request; multi-part XTS is not supported');
+  return name;
 }
 
 function checkedIv(p: SymmetricParams): Buffer | null {
@@ -56,7 +36,7 @@ function checkedIv(p: SymmetricParams): Buffer | null {
 
 /** Opens an incremental cipher. AEAD decryption is refused: it would release plaintext before the tag is checked. */
 export function openCipherStream(p: SymmetricParams, direction: 'encrypt' | 'decrypt'): CipherStream {
-  const name = cipherName(p);
+  const name = streamCipherName(p);
   const iv = checkedIv(p);
   const aead = isAead(p);
   if (aead && direction === 'decrypt') {

@@ -44,7 +44,8 @@ export function ivLength(algorithm: SymmetricAlgorithm, mode?: BlockMode): numbe
   }
 }
 
-function cipherName(p: SymmetricParams): string {
+/** The OpenSSL cipher name for the parameters, after checking key size and mode (CryptoParamError). */
+export function cipherName(p: SymmetricParams): string {
   const bits = p.key.length * 8;
   switch (p.algorithm) {
     case 'AES': {
