@@ -2,7 +2,8 @@
 // is wrapped under one server-wide 256-bit data-encryption key (DEK). The DEK is generated
 // once, stored in the database wrapped by the L1 provider, and unwrapped into memory at
 // start. The hierarchy issue replaces this module behind the same KeyProtector interface.
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { aes256GcmOpen, aes256GcmSeal, GCM_NONCE_BYTES, GCM_TAG_BYTES } from '../crypto/aead.ts';
 import type { L1Provider } from '../hsm/types.ts';
 import type { KeyProtector, ObjectPlace } from './types.ts';
 
@@ -17,8 +18,8 @@ export const INTERIM_DEK_NAME = 'interim-dek';
 export const INTERIM_DEK_CONTEXT = 'openkcm/interim-dek/v1';
 const DEK_BYTES = 32;
 const BLOB_V1 = 0x01;
-const NONCE_BYTES = 12;
-const TAG_BYTES = 16;
+const NONCE_BYTES = GCM_NONCE_BYTES;
+const TAG_BYTES = GCM_TAG_BYTES;
 const HEADER_BYTES = 1 + NONCE_BYTES + TAG_BYTES;
 
 /** An object value that does not open under its place: corruption, or a blob moved to another object. */
@@ -70,27 +71,16 @@ export async function createInterimProtector(l1: L1Provider, store: SystemBlobSt
 
   return {
     async protect(place: ObjectPlace, plaintext: Buffer): Promise<Buffer> {
-      const nonce = randomBytes(NONCE_BYTES);
-      const c = createCipheriv('aes-256-gcm', liveKey(), nonce, { authTagLength: TAG_BYTES });
-      c.setAAD(placeAad(place));
-      const ct = Buffer.concat([c.update(plaintext), c.final()]);
-      return Buffer.concat([Buffer.of(BLOB_V1), nonce, c.getAuthTag(), ct]);
+      const { nonce, tag, ct } = aes256GcmSeal(liveKey(), placeAad(place), plaintext);
+      return Buffer.concat([Buffer.of(BLOB_V1), nonce, tag, ct]);
     },
 
     async unprotect(place: ObjectPlace, blob: Buffer): Promise<Buffer> {
       if (blob.length < HEADER_BYTES || blob[0] !== BLOB_V1) {
         throw new KeyProtectionError(`value of object ${place.uid} is not an interim-protected blob (format ${blob[0]}, ${blob.length} bytes)`);
       }
-      const d = createDecipheriv('aes-256-gcm', liveKey(), blob.subarray(1, 1 + NONCE_BYTES), { authTagLength: TAG_BYTES });
-      d.setAAD(placeAad(place));
-      d.setAuthTag(blob.subarray(1 + NONCE_BYTES, HEADER_BYTES));
-      const out = d.update(blob.subarray(HEADER_BYTES));
-      try {
-        d.final();
-      } catch {
-        out.fill(0);
-        throw new KeyProtectionError(`value of object ${place.uid} fails authentication: altered, or not bound to this tenant, service and object`);
-      }
+      const out = aes256GcmOpen(liveKey(), placeAad(place), blob.subarray(1, 1 + NONCE_BYTES), blob.subarray(1 + NONCE_BYTES, HEADER_BYTES), blob.subarray(HEADER_BYTES));
+      if (out === undefined) throw new KeyProtectionError(`value of object ${place.uid} fails authentication: altered, or not bound to this tenant, service and object`);
       return out;
     },
 

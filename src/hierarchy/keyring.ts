@@ -6,7 +6,8 @@
 //   L3 (wrapped by an L2)            AAD     "l3|tenant|service|version|l2version"
 //   L4 (object value, by an L3)      AAD     "l4|tenant|service|uid|l3version"
 // so a blob copied to another tenant, service, object or version does not open.
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { aes256GcmOpen, aes256GcmSeal, GCM_NONCE_BYTES, GCM_TAG_BYTES } from '../crypto/aead.ts';
 import { KeyProtectionError } from './interim.ts';
 import type { L2KeyRow, L3KeyRow, TenantL1Row, WrappedValueRow } from '../store/sqlite.ts';
 
@@ -15,8 +16,8 @@ export type { L2KeyRow, L3KeyRow, TenantL1Row, WrappedValueRow };
 /** 256-bit L2 and L3 keys (AES-256). */
 export const HIERARCHY_KEY_BYTES = 32;
 /** 96-bit random GCM nonces (NIST SP 800-38D §8.2.2). */
-const NONCE_BYTES = 12;
-const TAG_BYTES = 16;
+const NONCE_BYTES = GCM_NONCE_BYTES;
+const TAG_BYTES = GCM_TAG_BYTES;
 
 /** L3 blob layout byte: [0x01][nonce 12][tag 16][ciphertext]. */
 export const L3_BLOB_V1 = 0x01;
@@ -50,44 +51,13 @@ export const l3Aad = (tenant: string, service: string, version: number, l2Versio
 export const l4Aad = (tenant: string, service: string, uid: string, l3Version: number): string =>
   `l4|${field(tenant)}|${field(service)}|${field(uid)}|${l3Version}`;
 
-/**
- * Nonces are drawn from a pool of random bytes refilled 256 nonces at a time: one
- * randomBytes() call costs tens of microseconds whatever its size (bench/hierarchy.ts),
- * which made it the dearest step of a wrap. Nonces are public, so the pool holds no secret;
- * each is still 96 random bits, never reused (NIST SP 800-38D §8.2.2).
- */
-const NONCE_POOL_BYTES = NONCE_BYTES * 256;
-let noncePool = Buffer.alloc(0);
-let noncePos = 0;
-function freshNonce(): Buffer {
-  if (noncePos + NONCE_BYTES > noncePool.length) {
-    noncePool = randomBytes(NONCE_POOL_BYTES);
-    noncePos = 0;
-  }
-  const n = Buffer.from(noncePool.subarray(noncePos, noncePos + NONCE_BYTES));
-  noncePos += NONCE_BYTES;
-  return n;
-}
-
 function gcmSeal(key: Buffer, aad: string, plaintext: Buffer): { nonce: Buffer; tag: Buffer; ct: Buffer } {
-  const nonce = freshNonce();
-  const c = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
-  c.setAAD(Buffer.from(aad, 'utf8'));
-  const ct = Buffer.concat([c.update(plaintext), c.final()]);
-  return { nonce, tag: c.getAuthTag(), ct };
+  return aes256GcmSeal(key, aad, plaintext);
 }
 
 function gcmOpen(key: Buffer, aad: string, nonce: Buffer, tag: Buffer, ct: Buffer, what: string): Buffer {
-  const d = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
-  d.setAAD(Buffer.from(aad, 'utf8'));
-  d.setAuthTag(tag);
-  const out = d.update(ct);
-  try {
-    d.final();
-  } catch {
-    out.fill(0);
-    throw new HierarchyBlobError(`${what} (${aad}) fails authentication: altered, or moved from another place`);
-  }
+  const out = aes256GcmOpen(key, aad, nonce, tag, ct);
+  if (out === undefined) throw new HierarchyBlobError(`${what} (${aad}) fails authentication: altered, or moved from another place`);
   return out;
 }
 

@@ -5,7 +5,8 @@
 //
 // The key is read from its file for each wrap/unwrap and zeroized right after, so deleting
 // or locking the file acts like revoking a real L1 key: the next unseal fails.
-import { createCipheriv, createDecipheriv, createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { aes256GcmOpen, aes256GcmSeal, GCM_NONCE_BYTES, GCM_TAG_BYTES } from '../crypto/aead.ts';
 import { closeSync, constants as fsConstants, fstatSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { L1Description, L1Provider, L1Status } from './types.ts';
@@ -13,8 +14,8 @@ import type { L1Description, L1Provider, L1Status } from './types.ts';
 export const SOFTWARE_KEY_BYTES = 32;
 /** Blob layout version byte. A new layout gets a new byte; unwrap refuses unknown ones. */
 export const SOFTWARE_BLOB_V1 = 0x01;
-const NONCE_BYTES = 12; // 96-bit GCM nonce (NIST SP 800-38D §8.2.2: random IVs of 96 bits)
-const TAG_BYTES = 16;
+const NONCE_BYTES = GCM_NONCE_BYTES; // 96-bit GCM nonce (NIST SP 800-38D §8.2.2: random IVs of 96 bits)
+const TAG_BYTES = GCM_TAG_BYTES;
 const HEADER_BYTES = 1 + NONCE_BYTES + TAG_BYTES;
 /** The key file holds the key in hex, one line, so that it survives copy and paste. */
 const KEY_FILE_CHARS = SOFTWARE_KEY_BYTES * 2;
@@ -138,11 +139,8 @@ export class SoftwareL1Provider implements L1Provider {
 
   async wrap(plaintext: Buffer, context: string): Promise<Buffer> {
     return this.withKey((key) => {
-      const nonce = randomBytes(NONCE_BYTES);
-      const c = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
-      c.setAAD(Buffer.from(context, 'utf8'));
-      const ct = Buffer.concat([c.update(plaintext), c.final()]);
-      return Buffer.concat([Buffer.of(SOFTWARE_BLOB_V1), nonce, c.getAuthTag(), ct]);
+      const { nonce, tag, ct } = aes256GcmSeal(key, context, plaintext);
+      return Buffer.concat([Buffer.of(SOFTWARE_BLOB_V1), nonce, tag, ct]);
     });
   }
 
@@ -153,16 +151,8 @@ export class SoftwareL1Provider implements L1Provider {
     const tag = blob.subarray(1 + NONCE_BYTES, HEADER_BYTES);
     const ct = blob.subarray(HEADER_BYTES);
     return this.withKey((key) => {
-      const d = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
-      d.setAAD(Buffer.from(context, 'utf8'));
-      d.setAuthTag(tag);
-      const out = d.update(ct);
-      try {
-        d.final();
-      } catch {
-        out.fill(0);
-        throw new L1Error('software L1 unwrap failed: the blob was altered, wrapped under another key, or bound to another context');
-      }
+      const out = aes256GcmOpen(key, context, nonce, tag, ct);
+      if (out === undefined) throw new L1Error('software L1 unwrap failed: the blob was altered, wrapped under another key, or bound to another context');
       return out;
     });
   }

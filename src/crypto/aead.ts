@@ -1,0 +1,54 @@
+// AES-256-GCM sealing of key blobs with associated data, shared by every layer that wraps
+// a key in software: the development L1 provider, the interim protector and the key
+// hierarchy (L2, L3, L4 values). One place for the nonce policy and for the rule that a
+// failed authentication leaves no plaintext behind.
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+
+/** 96-bit random nonces (NIST SP 800-38D §8.2.2). */
+export const GCM_NONCE_BYTES = 12;
+export const GCM_TAG_BYTES = 16;
+
+// randomBytes costs about the same for 12 bytes as for 3 KiB (one call into the CSPRNG),
+// and a wrap is otherwise a few microseconds: nonces are cut from a pooled random buffer.
+const NONCE_POOL_BYTES = GCM_NONCE_BYTES * 256;
+let noncePool = Buffer.alloc(0);
+let noncePos = 0;
+
+/** A fresh random 96-bit nonce (copied out of the pool, so callers own it). */
+export function gcmNonce(): Buffer {
+  if (noncePos + GCM_NONCE_BYTES > noncePool.length) {
+    noncePool = randomBytes(NONCE_POOL_BYTES);
+    noncePos = 0;
+  }
+  const n = Buffer.from(noncePool.subarray(noncePos, noncePos + GCM_NONCE_BYTES));
+  noncePos += GCM_NONCE_BYTES;
+  return n;
+}
+
+const aadBytes = (aad: Buffer | string) => (typeof aad === 'string' ? Buffer.from(aad, 'utf8') : aad);
+
+/** Encrypts under a 256-bit key with `aad` bound; a fresh nonce unless one is given. */
+export function aes256GcmSeal(key: Buffer, aad: Buffer | string, plaintext: Buffer, nonce: Buffer = gcmNonce()): { nonce: Buffer; tag: Buffer; ct: Buffer } {
+  const c = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: GCM_TAG_BYTES });
+  c.setAAD(aadBytes(aad));
+  const ct = Buffer.concat([c.update(plaintext), c.final()]);
+  return { nonce, tag: c.getAuthTag(), ct };
+}
+
+/**
+ * Decrypts and authenticates. Returns undefined when the tag does not verify (altered blob,
+ * other key, other associated data); the unauthenticated output is zeroed first.
+ */
+export function aes256GcmOpen(key: Buffer, aad: Buffer | string, nonce: Buffer, tag: Buffer, ct: Buffer): Buffer | undefined {
+  const d = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: GCM_TAG_BYTES });
+  d.setAAD(aadBytes(aad));
+  d.setAuthTag(tag);
+  const out = d.update(ct);
+  try {
+    d.final();
+  } catch {
+    out.fill(0);
+    return undefined;
+  }
+  return out;
+}
