@@ -19,6 +19,7 @@ import { exportObject } from './export.ts';
 import { get } from './get.ts';
 import { getAttributeList } from './get-attribute-list.ts';
 import { getAttributes } from './get-attributes.ts';
+import { getUsageAllocation } from './get-usage-allocation.ts';
 import { importObject } from './import.ts';
 import { interop } from './interop.ts';
 import { locate } from './locate.ts';
@@ -53,7 +54,7 @@ const HANDLERS: readonly OperationHandler[] = [
   deriveKey,
   // attributes, lifecycle, Locate, Query (this module's owner)
   activate, addAttribute, adjustAttribute, cancel, check, deleteAttribute, destroy, discoverVersions, exportObject,
-  getAttributeList, getAttributes, importObject, interop, locate, log, modifyAttribute, obtainLease, poll, query, revoke, setAttribute,
+  getAttributeList, getAttributes, getUsageAllocation, importObject, interop, locate, log, modifyAttribute, obtainLease, poll, query, revoke, setAttribute,
   setEndpointRole,
 ];
 

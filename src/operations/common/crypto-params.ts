@@ -9,9 +9,8 @@ import {
   ResultReason, UsageLimitsUnit,
 } from '../../ttlv/generated/enumerations.ts';
 import { Tag } from '../../ttlv/generated/tags.ts';
-import type { TtlvItem } from '../../ttlv/types.ts';
 import { KmipError } from '../../kmip/errors.ts';
-import { child, enumeration, isStructure, longInteger, optBytes, optEnum, optStruct, structure, type Struct } from '../../kmip/items.ts';
+import { child, isStructure, optBytes, optEnum, optStruct, type Struct } from '../../kmip/items.ts';
 import type { ManagedObject } from '../../kmip/object.ts';
 import { parseKeyMaterial } from '../../crypto/formats.ts';
 import type { HashName } from '../../crypto/hash.ts';
@@ -23,10 +22,10 @@ import { SignatureParamError, type SignatureScheme } from '../../crypto/signatur
 import {
   CryptoFailure, CryptoParamError, ivLength, type BlockMode, type Padding, type SymmetricAlgorithm, type SymmetricParams,
 } from '../../crypto/symmetric.ts';
-import { getAttr, getAttrs, setAttr } from '../../policy/attributes.ts';
-import { StoreConflictError } from '../../store/types.ts';
+import { getAttr, getAttrs } from '../../policy/attributes.ts';
 import { keyBlockOf, withKmipErrors } from './new-object.ts';
-import { loadObject, touch } from '../uid.ts';
+import { allocateUsage } from './usage-limits.ts';
+import { loadObject } from '../uid.ts';
 import { assertCanProcess, assertCanProtect } from '../../policy/lifecycle.ts';
 import type { OperationContext } from '../types.ts';
 
@@ -226,36 +225,10 @@ export function assertUsageAllowed(obj: Pick<ManagedObject, 'attributes'>, bit: 
  * processed, so concurrent requests cannot together exceed the limit.
  */
 export async function consumeUsageLimits(ctx: OperationContext, obj: ManagedObject, bytes: number): Promise<void> {
-  let current: ManagedObject | undefined = obj;
-  for (let attempt = 0; ; attempt++) {
-    if (current === undefined) throw new KmipError(ResultReason.ObjectNotFound, 'the object disappeared while its usage was counted');
-    const ul = getAttr(current.attributes, Tag.UsageLimits);
-    if (!isStructure(ul)) return;
-    const total = child(ul, Tag.UsageLimitsTotal);
-    const count = child(ul, Tag.UsageLimitsCount);
-    const unit = optEnum(ul, Tag.UsageLimitsUnit);
-    if (total?.type !== 'LongInteger') throw new KmipError(ResultReason.InvalidAttributeValue, 'Usage Limits lacks a Usage Limits Total');
-    const remaining = count?.type === 'LongInteger' ? count.value : total.value;
-    const amount = unit === UsageLimitsUnit.Object ? 1n : BigInt(bytes);
-    if (amount > remaining) {
-      throw new KmipError(ResultReason.PermissionDenied, `the key's Usage Limits allow ${remaining} more ${unit === UsageLimitsUnit.Object ? 'uses' : 'bytes'}, the request needs ${amount}`);
-    }
-    const fields: TtlvItem[] = [total, longInteger(Tag.UsageLimitsCount, remaining - amount)];
-    if (unit !== undefined) fields.push(enumeration(Tag.UsageLimitsUnit, unit));
-    setAttr(current.attributes, structure(Tag.UsageLimits, fields));
-    touch(current, ctx.now());
-    try {
-      await ctx.objects.save(current);
-      if (current !== obj) {
-        obj.attributes = current.attributes;
-        obj.revision = current.revision;
-      }
-      return;
-    } catch (e) {
-      if (!(e instanceof StoreConflictError) || attempt >= 4) throw e;
-      current = await ctx.objects.load(obj.uid);
-    }
-  }
+  await allocateUsage(ctx, obj, {
+    amount: (l) => (l.unit === UsageLimitsUnit.Object ? 1n : BigInt(bytes)),
+    exceededReason: ResultReason.PermissionDenied,
+  });
 }
 
 export type KeyUse = 'protect' | 'process';
