@@ -11,6 +11,7 @@ import { startServer, type RunningServer } from '../server/listener.ts';
 import { callerResolver, startAdminServer, type HierarchyPort, type RunningAdminServer } from '../server/admin.ts';
 import { loadCa, type CertificateAuthority } from '../server/ca.ts';
 import { existsSync } from 'node:fs';
+import { AuditConfigError, startExporters, validateExportConfig, type ExporterConfig, type Exporters } from '../audit/index.ts';
 
 interface ServeFlags {
   listen?: string;
@@ -69,6 +70,18 @@ async function serve(flags: ServeFlags): Promise<void> {
     }
     throw e;
   }
+  // SIEM exporters (issue 7) are checked before anything starts: a typo in audit.exporters
+  // is a usage error (exit 2) naming the key, like any other bad setting.
+  let exporterConfigs: ExporterConfig[];
+  try {
+    exporterConfigs = validateExportConfig(config.audit.exporters, 'audit.exporters');
+  } catch (e) {
+    if (e instanceof AuditConfigError) {
+      process.stderr.write(`openkcm: configuration ${config.audit.exportersFrom} ${e.message}\n`);
+      process.exit(2);
+    }
+    throw e;
+  }
   const log: Logger = createLogger({ level: config.log.level });
 
   // Only the default file layout is generated: a deployment that points at its own
@@ -84,6 +97,7 @@ async function serve(flags: ServeFlags): Promise<void> {
   let runtime: Runtime | undefined;
   let server: RunningServer | undefined;
   let admin: RunningAdminServer | undefined;
+  let exporters: Exporters | undefined;
   try {
     // First start on the development PKI: its client certificate becomes the admin of
     // tenant default, service default (bootstrap, issue 7), so `npm start` + PyKMIP and
@@ -95,12 +109,19 @@ async function serve(flags: ServeFlags): Promise<void> {
       log.warn({ event: 'development_l1', provider: l1.provider, keyRef: l1.keyRef },
         '*** DEVELOPMENT L1 PROVIDER IN USE: the root key is a local file. Not for production. ***');
     }
+    // Before the listener: the first request's record already has somewhere to go. A new
+    // exporter starts from its saved cursor, so nothing committed meanwhile is lost.
+    if (exporterConfigs.length > 0) {
+      exporters = startExporters(runtime.audit, exporterConfigs);
+      log.info({ event: 'audit_exporters_started', exporters: exporterConfigs.map((x) => x.name) }, 'SIEM export started');
+    }
     server = await startServer(config, runtime);
-    if (config.admin.enabled) admin = await startAdmin(config, runtime, server.address().port, log);
+    if (config.admin.enabled) admin = await startAdmin(config, runtime, server.address().port, log, exporters);
   } catch (e) {
     log.fatal({ err: e }, 'cannot start');
     await admin?.close().catch(() => undefined);
     await server?.close(0).catch(() => undefined);
+    await exporters?.close().catch(() => undefined);
     await runtime?.close().catch(() => undefined);
     process.exitCode = 1;
     return;
@@ -118,6 +139,9 @@ async function serve(flags: ServeFlags): Promise<void> {
     try {
       await admin?.close();
       await server!.close();
+      // After the listener (its last records are committed), before the runtime (the
+      // exporters read the audit log and save their cursors in its database).
+      await exporters?.close();
       await runtime!.close();
     } catch (e) {
       log.error({ err: e }, 'error during shutdown');
@@ -142,7 +166,7 @@ async function serve(flags: ServeFlags): Promise<void> {
  * hierarchy engine when the runtime has one). Without the CA key the API runs, but
  * `cert issue` answers that it cannot issue.
  */
-async function startAdmin(config: OpenKcmConfig, runtime: Runtime, kmipPort: number, log: Logger): Promise<RunningAdminServer> {
+async function startAdmin(config: OpenKcmConfig, runtime: Runtime, kmipPort: number, log: Logger, exporters?: Exporters): Promise<RunningAdminServer> {
   let ca: CertificateAuthority | undefined;
   if (existsSync(config.admin.caKeyFile)) ca = await loadCa(config.tls.caFile, config.admin.caKeyFile);
   else log.warn({ event: 'admin_no_ca', caKeyFile: config.admin.caKeyFile }, 'no CA key: kmipctl cert issue is unavailable');
@@ -160,6 +184,7 @@ async function startAdmin(config: OpenKcmConfig, runtime: Runtime, kmipPort: num
       ...(ca ? { ca } : {}),
       resolveCaller: callerResolver(runtime.governance),
       kmip: { host: kmipHost, port: kmipPort, caFile: config.tls.caFile },
+      ...(exporters ? { exporters: () => exporters.stats() } : {}),
       info: () => ({ product: runtime.server.product, version: runtime.server.version, uptimeSeconds: Math.round((Date.now() - started) / 1000), l1: `${runtime.server.l1.provider} ${runtime.server.l1.keyRef}` }),
     },
   });

@@ -38,6 +38,13 @@ export interface OpenKcmConfig {
    * the file is absent the API runs without certificate issuing).
    */
   admin: { enabled: boolean; listen: { host: string; port: number }; caKeyFile: string };
+  /**
+   * SIEM export of the audit log (issue 7). `exporters` is the list exactly as written (JSON
+   * file key audit.exporters, or env OPENKCM_AUDIT_EXPORTERS holding the JSON list): config is
+   * a leaf module (DESIGN.md §5), so the server validates each entry with the audit module's
+   * validateExportConfig before it starts, quoting `exportersFrom` in its messages.
+   */
+  audit: { exporters: readonly unknown[]; exportersFrom: string };
 }
 
 export class ConfigError extends Error {
@@ -47,7 +54,7 @@ export class ConfigError extends Error {
   }
 }
 
-type Kind = 'hostport' | 'path' | 'int' | 'bool' | 'level';
+type Kind = 'hostport' | 'path' | 'int' | 'bool' | 'level' | 'list';
 interface Setting {
   kind: Kind;
   env: string;
@@ -76,6 +83,7 @@ export const SETTINGS: Readonly<Record<string, Setting>> = {
   'admin.enabled': { kind: 'bool', env: 'OPENKCM_ADMIN_ENABLED', help: 'true or false (run the admin API)' },
   'admin.listen': { kind: 'hostport', env: 'OPENKCM_ADMIN_LISTEN', flag: 'adminListen', help: 'HOST:PORT of the admin API, e.g. 127.0.0.1:5697' },
   'admin.caKeyFile': { kind: 'path', env: 'OPENKCM_ADMIN_CA_KEY', help: 'the PEM key of the CA in tls.caFile, for kmipctl cert issue' },
+  'audit.exporters': { kind: 'list', env: 'OPENKCM_AUDIT_EXPORTERS', help: 'a JSON list of SIEM exporters, e.g. [{"type":"syslog","transport":"tcp","host":"siem.example","port":514}]' },
 };
 
 /** Environment variables that are not settings but are ours (kmipctl's connection settings among them). */
@@ -102,6 +110,7 @@ export function defaultConfig(cwd = process.cwd()): OpenKcmConfig {
     log: { level: 'info' },
     l1: { keyFile: join(dataDir, 'l1-software.key') },
     admin: { enabled: true, listen: { host: DEFAULT_HOST, port: DEFAULT_ADMIN_PORT }, caKeyFile: join(certsDir, 'ca.key') },
+    audit: { exporters: [], exportersFrom: 'defaults' },
   };
 }
 
@@ -113,7 +122,7 @@ export function parseHostPort(s: string): { host: string; port: number } | undef
   return { host: (m[1] ?? m[2])!, port };
 }
 
-type Value = string | number | boolean | { host: string; port: number };
+type Value = string | number | boolean | { host: string; port: number } | readonly unknown[];
 
 function convert(key: string, s: Setting, raw: unknown, source: string, baseDir: string): Value {
   const bad = (what: string): never => { throw new ConfigError(key, source, `${what}; expected ${s.help}`); };
@@ -138,6 +147,19 @@ function convert(key: string, s: Setting, raw: unknown, source: string, baseDir:
     case 'level':
       if (typeof raw === 'string' && (LOG_LEVELS as readonly string[]).includes(raw)) return raw;
       return bad(`${JSON.stringify(raw)} is not a log level`);
+    case 'list': {
+      // The environment can only carry text: there the list is JSON.
+      let v = raw;
+      if (typeof raw === 'string') {
+        try {
+          v = JSON.parse(raw);
+        } catch (e) {
+          return bad(`is not valid JSON (${(e as Error).message})`);
+        }
+      }
+      if (!Array.isArray(v)) return bad(`must be a list, got ${v === null ? 'null' : typeof v}`);
+      return v as readonly unknown[];
+    }
   }
 }
 
@@ -172,6 +194,7 @@ export function loadConfig(sources: ConfigSources = {}): OpenKcmConfig {
   const flags = sources.flags ?? {};
   const values = new Map<string, Value>();
   const explicit = new Set<string>();
+  const sourceOf = new Map<string, string>();
 
   const configFile = (flags.config as string | undefined) ?? env.OPENKCM_CONFIG;
   if (configFile !== undefined) {
@@ -195,6 +218,7 @@ export function loadConfig(sources: ConfigSources = {}): OpenKcmConfig {
       if (!s) throw new ConfigError(k, `file ${path}`, `unknown key${suggest(k, Object.keys(SETTINGS))}; remove it or correct its name`);
       values.set(k, convert(k, s, raw, `file ${path}`, dirname(path)));
       explicit.add(k);
+      sourceOf.set(k, `file ${path}`);
     }
   }
 
@@ -207,6 +231,7 @@ export function loadConfig(sources: ConfigSources = {}): OpenKcmConfig {
     }
     values.set(k, convert(k, SETTINGS[k]!, raw, `env ${name}`, cwd));
     explicit.add(k);
+    sourceOf.set(k, `env ${name}`);
   }
 
   const flagNames = new Map(Object.entries(SETTINGS).filter(([, s]) => s.flag).map(([k, s]) => [s.flag!, k]));
@@ -246,6 +271,7 @@ export function loadConfig(sources: ConfigSources = {}): OpenKcmConfig {
     listen: get<{ host: string; port: number }>('admin.listen') ?? (c.listen.port === 0 ? { ...c.admin.listen, port: 0 } : c.admin.listen),
     caKeyFile: get<string>('admin.caKeyFile') ?? join(c.certsDir, 'ca.key'),
   };
+  c.audit = { exporters: get<readonly unknown[]>('audit.exporters') ?? c.audit.exporters, exportersFrom: sourceOf.get('audit.exporters') ?? 'defaults' };
   // Two listeners on one port: the second would fail to bind with a less helpful message.
   if (c.admin.enabled && c.admin.listen.port !== 0 && c.admin.listen.port === c.listen.port) {
     throw new ConfigError('admin.listen', explicit.has('admin.listen') ? 'settings' : 'defaults',

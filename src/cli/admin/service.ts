@@ -1,4 +1,4 @@
-// kmipctl service create|list|rotate
+// kmipctl service create|list|rotate|rewrap
 import type { Command } from 'commander';
 import { table } from '../output.ts';
 import { seg } from './connection.ts';
@@ -19,5 +19,11 @@ export function registerServiceCommands(program: Command): void {
   leaf(g, 'rotate <tenant> <service>', "rotate the service's L3 key (new objects use the new version; old ones stay readable)", async (ctx, [t, s]) => {
     const r = await ctx.admin().post<{ l3Version: number }>(`/v1/tenants/${seg(t!)}/services/${seg(s!)}/rotate`);
     ctx.out.print(r, (d) => `service ${t}/${s}: L3 key now at version ${d.l3Version}\n`);
+  });
+  leaf(g, 'rewrap <tenant> [service]', "re-wrap stored objects under their service's current L3 key (the whole tenant when no service is given)", async (ctx, [t, s]) => {
+    const path = s === undefined ? `/v1/tenants/${seg(t!)}/rewrap` : `/v1/tenants/${seg(t!)}/services/${seg(s)}/rewrap`;
+    const r = await ctx.admin().post<{ examined: number; rewrapped: number; skipped: number }>(path);
+    ctx.out.print(r, (d) => `${s === undefined ? `tenant ${t}` : `service ${t}/${s}`}: examined ${d.examined}, rewrapped ${d.rewrapped}`
+      + `${d.skipped ? `, skipped ${d.skipped} (not in the hierarchy's format)` : ''}\n`);
   });
 }

@@ -1,4 +1,4 @@
-// kmipctl tenant create|list|show|seal|unseal|kill
+// kmipctl tenant create|list|show|seal|unseal|kill|rotate-l2
 import type { Command } from 'commander';
 import { keyValues, table } from '../output.ts';
 import { seg } from './connection.ts';
@@ -41,4 +41,8 @@ export function registerTenantCommands(program: Command): void {
     const r = await ctx.admin().post<{ status: Obj }>(`/v1/tenants/${seg(t!)}/kill`, o.reason ? { reason: o.reason } : {});
     ctx.out.print(r, (d) => `tenant ${t} killed: ${statusLine(d.status)}`);
   }, (c) => c.option('--reason <text>', 'why (kept in the audit trail)'));
+  leaf(g, 'rotate-l2 <tenant>', "rotate the tenant's L2 key under its L1 (every L3 key is re-wrapped under the new L2)", async (ctx, [t]) => {
+    const r = await ctx.admin().post<{ l2Version: number }>(`/v1/tenants/${seg(t!)}/rotate-l2`);
+    ctx.out.print(r, (d) => `tenant ${t}: L2 key now at version ${d.l2Version}\n`);
+  });
 }

@@ -43,6 +43,21 @@ export interface HierarchyPort {
   enableTenant(tenant: string, l1: L1Provider): Promise<unknown>;
   status(tenant: string): { sealed: boolean; killed: boolean; reason?: string; sealKind?: string };
   rotateL3(tenant: string, service: string): Promise<number>;
+  /** New L2 under the tenant's L1, every L3 version re-wrapped under it (issue 6). */
+  rotateL2(tenant: string): Promise<number>;
+  /** Explicit re-wrap of stored values not under their service's current L3 (issue 6). */
+  rewrapAll(tenant: string, service?: string): Promise<{ examined: number; rewrapped: number; skipped: number }>;
+}
+
+/** One SIEM exporter's delivery counters (src/audit/export/exporter.ts stats()). */
+export interface ExporterStatsView {
+  name: string;
+  connected: boolean;
+  delivered: number;
+  undelivered: number;
+  droppedFromBuffer: number;
+  failures: number;
+  lastError: string | null;
 }
 
 /** The authenticated caller of one admin request. */
@@ -79,6 +94,8 @@ export interface AdminDeps {
   openL1?(provider: L1ProviderName, config: Record<string, unknown>): Promise<L1Provider>;
   /** The KMIP endpoint, for the PyKMIP snippet of `cert issue` and for `status`. */
   kmip?: { host: string; port: number; caFile?: string };
+  /** The running SIEM exporters, for `status` (absent or empty: none configured). */
+  exporters?(): ExporterStatsView[];
   /** Extra facts for `status` (version, uptime…). */
   info?(): Record<string, unknown>;
 }

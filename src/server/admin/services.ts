@@ -34,4 +34,33 @@ export const serviceRoutes: Route[] = [
       return { body: { tenant: t, service: s, l3Version: version } };
     },
   },
+  // Explicit re-wrap (issue 6: objects move to the current L3 lazily on access "and by an
+  // explicit re-wrap command"): the whole tenant, or one service of it.
+  {
+    name: 'tenant.rewrap', method: 'POST', path: '/v1/tenants/:tenant/rewrap', access: 'admin',
+    async handler(ctx, { params, body }) {
+      onlyFields(body, []);
+      const t = pathName(params, 'tenant');
+      requireTenant(ctx, t);
+      const report = await requireHierarchy(ctx).rewrapAll(t);
+      ctx.audited('tenant.rewrap', { tenant: t, detail: rewrapDetail(report) });
+      return { body: { tenant: t, service: null, ...report } };
+    },
+  },
+  {
+    name: 'service.rewrap', method: 'POST', path: '/v1/tenants/:tenant/services/:service/rewrap', access: 'admin',
+    async handler(ctx, { params, body }) {
+      onlyFields(body, []);
+      const t = pathName(params, 'tenant');
+      const s = pathName(params, 'service');
+      requireService(ctx, t, s);
+      const report = await requireHierarchy(ctx).rewrapAll(t, s);
+      ctx.audited('service.rewrap', { tenant: t, service: s, detail: rewrapDetail(report) });
+      return { body: { tenant: t, service: s, ...report } };
+    },
+  },
 ];
+
+function rewrapDetail(r: { examined: number; rewrapped: number; skipped: number }): string {
+  return `examined ${r.examined}, rewrapped ${r.rewrapped}, skipped ${r.skipped}`;
+}

@@ -20,6 +20,8 @@ export const statusRoutes: Route[] = [
           ca: ctx.ca ? { subject: ctx.ca.cert.subject, fingerprint: ctx.ca.fingerprint } : null,
           tenants,
           audit: { lastSeq: last?.seq ?? 0, head: last?.hash ?? null },
+          // SIEM export (issue 7): per exporter, what reached the SIEM and what still waits.
+          exporters: ctx.exporters?.() ?? [],
         },
       };
     },

@@ -1,7 +1,7 @@
 // Tenants: create, list, show, and the three acts that change whether a tenant may use its
 // keys — seal, unseal and the kill switch (DESIGN.md §1-2; issue 7 "The kill switch").
 import { AdminError, name, onlyFields, pathName, str, type Route } from './http.ts';
-import { gov, requireTenant } from './common.ts';
+import { gov, requireHierarchy, requireTenant } from './common.ts';
 import type { AdminContext } from './context.ts';
 
 function hierarchyStatus(ctx: AdminContext, tenant: string) {
@@ -104,6 +104,19 @@ export const tenantRoutes: Route[] = [
       await killing;
       ctx.audited('tenant.kill', { tenant: t, kind: 'kill', detail: reason });
       return { body: { tenant: t, state: 'killed', status: hierarchyStatus(ctx, t) ?? null } };
+    },
+  },
+  // L2 rotation under L1 (issue 6; DESIGN.md §2): a new L2 wrapped by the tenant's L1, every
+  // L3 version re-wrapped under it and the old L2 deleted in one store transaction.
+  {
+    name: 'tenant.rotate-l2', method: 'POST', path: '/v1/tenants/:tenant/rotate-l2', access: 'admin',
+    async handler(ctx, { params, body }) {
+      onlyFields(body, []);
+      const t = pathName(params, 'tenant');
+      requireTenant(ctx, t);
+      const version = await requireHierarchy(ctx).rotateL2(t);
+      ctx.audited('tenant.rotate-l2', { tenant: t, detail: `L2 version ${version}` });
+      return { body: { tenant: t, l2Version: version } };
     },
   },
 ];
