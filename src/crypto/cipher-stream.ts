@@ -19,7 +19,7 @@ const isAead = (p: SymmetricParams) => p.algorithm === 'ChaCha20Poly1305' || (p.
 
 /** OpenSSL cipher name, with symmetric.ts's checks; XTS is refused here (see below). */
 function streamCipherName(p: SymmetricParams): string {
-  const name = streamCipherName(p);
+  const name = cipherName(p);
   // XTS encrypts a data unit as a whole (ciphertext stealing over its last blocks): it
   // cannot be split over requests.
   if (p.mode === 'XTS') throw new CryptoParamError('AES-XTS processes one data unit per request; multi-part XTS is not supported');
