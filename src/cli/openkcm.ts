@@ -2,7 +2,7 @@
 // calls process.exit (DESIGN.md §5). `openkcm serve` is also what runs with no
 // subcommand and what `npm start` runs.
 import { Command, Option } from 'commander';
-import { relative } from 'node:path';
+import { relative, resolve } from 'node:path';
 import { loadConfig, ConfigError, type OpenKcmConfig } from '../config/index.ts';
 import { createLogger, type Logger } from '../log/index.ts';
 import { ensureDevPki, devPkiFiles } from '../server/devpki.ts';
@@ -74,7 +74,7 @@ async function serve(flags: ServeFlags): Promise<void> {
   // is a usage error (exit 2) naming the key, like any other bad setting.
   let exporterConfigs: ExporterConfig[];
   try {
-    exporterConfigs = validateExportConfig(config.audit.exporters, 'audit.exporters');
+    exporterConfigs = validateExportConfig(config.audit.exporters, 'audit.exporters').map((x) => withBaseDir(x, config.audit.exportersBaseDir));
   } catch (e) {
     if (e instanceof AuditConfigError) {
       process.stderr.write(`openkcm: configuration ${config.audit.exportersFrom} ${e.message}\n`);
@@ -159,6 +159,18 @@ async function serve(flags: ServeFlags): Promise<void> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+}
+
+/** Relative paths of an exporter are relative to the config file, like every path in it. */
+function withBaseDir(x: ExporterConfig, base: string): ExporterConfig {
+  if (x.type === 'file') return { ...x, path: resolve(base, x.path) };
+  if (x.tls === undefined) return x;
+  const tls = { ...x.tls };
+  for (const k of ['caFile', 'certFile', 'keyFile'] as const) {
+    const v = tls[k];
+    if (v !== undefined) tls[k] = resolve(base, v);
+  }
+  return { ...x, tls };
 }
 
 /**

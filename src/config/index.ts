@@ -42,9 +42,11 @@ export interface OpenKcmConfig {
    * SIEM export of the audit log (issue 7). `exporters` is the list exactly as written (JSON
    * file key audit.exporters, or env OPENKCM_AUDIT_EXPORTERS holding the JSON list): config is
    * a leaf module (DESIGN.md §5), so the server validates each entry with the audit module's
-   * validateExportConfig before it starts, quoting `exportersFrom` in its messages.
+   * validateExportConfig before it starts, quoting `exportersFrom` in its messages, and
+   * resolves the entries' relative paths against `exportersBaseDir` (the file's directory,
+   * like every other path of the file; the working directory for the environment).
    */
-  audit: { exporters: readonly unknown[]; exportersFrom: string };
+  audit: { exporters: readonly unknown[]; exportersFrom: string; exportersBaseDir: string };
 }
 
 export class ConfigError extends Error {
@@ -110,7 +112,7 @@ export function defaultConfig(cwd = process.cwd()): OpenKcmConfig {
     log: { level: 'info' },
     l1: { keyFile: join(dataDir, 'l1-software.key') },
     admin: { enabled: true, listen: { host: DEFAULT_HOST, port: DEFAULT_ADMIN_PORT }, caKeyFile: join(certsDir, 'ca.key') },
-    audit: { exporters: [], exportersFrom: 'defaults' },
+    audit: { exporters: [], exportersFrom: 'defaults', exportersBaseDir: cwd },
   };
 }
 
@@ -195,6 +197,7 @@ export function loadConfig(sources: ConfigSources = {}): OpenKcmConfig {
   const values = new Map<string, Value>();
   const explicit = new Set<string>();
   const sourceOf = new Map<string, string>();
+  const baseOf = new Map<string, string>();
 
   const configFile = (flags.config as string | undefined) ?? env.OPENKCM_CONFIG;
   if (configFile !== undefined) {
@@ -219,6 +222,7 @@ export function loadConfig(sources: ConfigSources = {}): OpenKcmConfig {
       values.set(k, convert(k, s, raw, `file ${path}`, dirname(path)));
       explicit.add(k);
       sourceOf.set(k, `file ${path}`);
+      baseOf.set(k, dirname(path));
     }
   }
 
@@ -232,6 +236,7 @@ export function loadConfig(sources: ConfigSources = {}): OpenKcmConfig {
     values.set(k, convert(k, SETTINGS[k]!, raw, `env ${name}`, cwd));
     explicit.add(k);
     sourceOf.set(k, `env ${name}`);
+    baseOf.set(k, cwd);
   }
 
   const flagNames = new Map(Object.entries(SETTINGS).filter(([, s]) => s.flag).map(([k, s]) => [s.flag!, k]));
@@ -271,7 +276,8 @@ export function loadConfig(sources: ConfigSources = {}): OpenKcmConfig {
     listen: get<{ host: string; port: number }>('admin.listen') ?? (c.listen.port === 0 ? { ...c.admin.listen, port: 0 } : c.admin.listen),
     caKeyFile: get<string>('admin.caKeyFile') ?? join(c.certsDir, 'ca.key'),
   };
-  c.audit = { exporters: get<readonly unknown[]>('audit.exporters') ?? c.audit.exporters, exportersFrom: sourceOf.get('audit.exporters') ?? 'defaults' };
+  c.audit = { exporters: get<readonly unknown[]>('audit.exporters') ?? c.audit.exporters, exportersFrom: sourceOf.get('audit.exporters') ?? 'defaults',
+    exportersBaseDir: baseOf.get('audit.exporters') ?? cwd };
   // Two listeners on one port: the second would fail to bind with a less helpful message.
   if (c.admin.enabled && c.admin.listen.port !== 0 && c.admin.listen.port === c.listen.port) {
     throw new ConfigError('admin.listen', explicit.has('admin.listen') ? 'settings' : 'defaults',

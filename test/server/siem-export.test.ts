@@ -4,7 +4,7 @@
 // the exporter's counters; a bad exporter setting stops the start with exit 2 naming the key.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -68,10 +68,15 @@ describe('openkcm serve with audit.exporters', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'openkcm-siem-'));
     siem = await collector();
-    writeFileSync(join(dir, 'openkcm.json'), JSON.stringify({
-      audit: { exporters: [{ type: 'syslog', transport: 'tcp', host: '127.0.0.1', port: siem.port, name: 'siem', retry: { minDelayMs: 50, maxDelayMs: 500 } }] },
+    // The file exporter's relative path is relative to the config file (etc/), not the cwd.
+    mkdirSync(join(dir, 'etc'));
+    writeFileSync(join(dir, 'etc', 'openkcm.json'), JSON.stringify({
+      audit: { exporters: [
+        { type: 'syslog', transport: 'tcp', host: '127.0.0.1', port: siem.port, name: 'siem', retry: { minDelayMs: 50, maxDelayMs: 500 } },
+        { type: 'file', path: 'audit.jsonl', name: 'trail' },
+      ] },
     }));
-    p = serve(dir, ['--config', 'openkcm.json']);
+    p = serve(dir, ['--config', 'etc/openkcm.json']);
     await until(() => /Admin API: https:\/\/127\.0\.0\.1:\d+/.test(p.err()) && /listening on 127\.0\.0\.1:\d+/.test(p.err()), 60_000, `openkcm serve to start:\n${p.err()}`);
     kmipPort = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(p.err())![1]);
     adminPort = Number(/Admin API: https:\/\/127\.0\.0\.1:(\d+)/.exec(p.err())![1]);
@@ -118,9 +123,11 @@ describe('openkcm serve with audit.exporters', () => {
       server: `https://127.0.0.1:${adminPort}`, cert: join(certs, 'client.crt'), key: join(certs, 'client.key'), ca: join(certs, 'ca.crt'),
     }, {}));
     const status = await admin.get<{ exporters: Record<string, unknown>[] }>('/v1/status');
-    expect(status.exporters).toHaveLength(1);
+    expect(status.exporters.map((x) => x.name)).toEqual(['siem', 'trail']);
     expect(status.exporters[0]).toMatchObject({ name: 'siem', type: 'syslog', connected: true, droppedFromBuffer: 0 });
     expect(status.exporters[0]!.delivered as number).toBeGreaterThanOrEqual(1);
+    const trail = join(dir, 'etc', 'audit.jsonl');
+    await until(() => existsSync(trail) && readFileSync(trail, 'utf8').includes(`"objectId":"${uid}"`), 20_000, 'the Register record in etc/audit.jsonl');
 
     const ctl = await run(KMIPCTL, ['status'], { cwd: dir, env: cleanEnv({ OPENKCM_ADMIN_SERVER: `https://127.0.0.1:${adminPort}` }) });
     expect(ctl.code).toBe(0);

@@ -7,7 +7,7 @@ import { leaf, when } from './common.ts';
 type Obj = Record<string, unknown>;
 
 export function registerServiceCommands(program: Command): void {
-  const g = program.command('service').description('services of a tenant; L3 key rotation');
+  const g = program.command('service').description('services of a tenant; L3 key rotation and re-wrap');
   leaf(g, 'create <tenant> <service>', 'create a service in a tenant', async (ctx, [t, s]) => {
     const r = await ctx.admin().post<{ service: Obj }>(`/v1/tenants/${seg(t!)}/services`, { name: s });
     ctx.out.print(r, (d) => `created service ${String(d.service.id)} in tenant ${t}\n`);

@@ -10,7 +10,7 @@ const statusLine = (s: Obj | null | undefined): string =>
   s ? `${s.sealed ? `SEALED${s.sealKind ? ` (${String(s.sealKind)})` : ''}${s.reason ? `: ${String(s.reason)}` : ''}` : 'unsealed'}${s.killed ? ' — killed: set a new L1 pointer to recover' : ''}\n` : '';
 
 export function registerTenantCommands(program: Command): void {
-  const g = program.command('tenant').description('tenants: create, list, show, seal, unseal, kill switch');
+  const g = program.command('tenant').description('tenants: create, list, show, seal, unseal, kill switch, L2 rotation');
   leaf(g, 'create <tenant>', 'create a tenant', async (ctx, [name]) => {
     const r = await ctx.admin().post<{ tenant: Obj }>('/v1/tenants', { name });
     ctx.out.print(r, (d) => `created tenant ${String(d.tenant.id)}\n`);
