@@ -15,6 +15,7 @@ import {
   storeNewObject, withKmipErrors, withKmipErrorsAsync,
 } from './common/new-object.ts';
 import type { OperationContext, OperationHandler } from './types.ts';
+import { applyTemplates } from './common/templates.ts';
 
 /**
  * s.6.1.9: Common Attributes apply to both keys; a Private/Public Key Attributes value of a
@@ -102,7 +103,9 @@ export async function storeKeyPair(ctx: OperationContext, input: PairInput): Pro
   return { priv, pub };
 }
 
-async function run(ctx: OperationContext, payload: Struct): Promise<Struct> {
+async function run(ctx: OperationContext, request: Struct): Promise<Struct> {
+  // 1.4 s.2.1.8: attributes of the named Template objects, under the explicit ones.
+  const payload = await applyTemplates(ctx, request);
   checkProtectionStorageMasks(payload, Tag.CommonProtectionStorageMasks);
   checkProtectionStorageMasks(payload, Tag.PrivateProtectionStorageMasks);
   checkProtectionStorageMasks(payload, Tag.PublicProtectionStorageMasks);

@@ -11,6 +11,7 @@ import {
   storeNewObject, withKmipErrors,
 } from './common/new-object.ts';
 import type { OperationContext, OperationHandler } from './types.ts';
+import { applyTemplates } from './common/templates.ts';
 
 /**
  * Algorithm and length of the key to generate. s.6.1.8 makes Cryptographic Algorithm and
@@ -27,7 +28,9 @@ export function symmetricParameters(attrs: readonly TtlvItem[]): { algorithm: nu
   return { algorithm, length };
 }
 
-async function run(ctx: OperationContext, payload: Struct): Promise<Struct> {
+async function run(ctx: OperationContext, request: Struct): Promise<Struct> {
+  // 1.4 s.2.1.8: attributes of the named Template objects, under the explicit ones.
+  const payload = await applyTemplates(ctx, request);
   const objectType = required(optEnum(payload, Tag.ObjectType), Tag.ObjectType);
   // s.6.1.8: Create makes symmetric keys (and, in 2.x, nothing else this server generates);
   // key pairs have their own operation, secret data and certificates are registered.

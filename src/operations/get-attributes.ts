@@ -5,6 +5,7 @@ import type { TtlvItem } from '../ttlv/types.ts';
 import { structure } from '../kmip/items.ts';
 import { matchesReference, parseAttributeReference, withObjectMeta, type AttributeRef } from '../policy/attributes.ts';
 import { defineOperation, loadObject, resolveUid, uidResponse } from './uid.ts';
+import { assertVisibleObject } from './common/templates.ts';
 
 const refKey = (r: AttributeRef): string => ('vendor' in r ? `v:${r.vendor}/${r.name}` : `t:${r.tag}`);
 
@@ -15,6 +16,7 @@ export const getAttributes = defineOperation(Operation.GetAttributes, 'GetAttrib
     .filter((c) => c.tag === Tag.AttributeReference || c.tag === Tag.AttributeName)
     .map(parseAttributeReference);
   const obj = await loadObject(ctx, uid);
+  assertVisibleObject(ctx, obj); // a Template exists for 1.x clients only (1.4 s.2.2.6)
   const all = withObjectMeta(obj);
   let out: TtlvItem[];
   if (refs.length === 0) {

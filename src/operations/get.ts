@@ -14,6 +14,7 @@ import { resolveUid } from './uid.ts';
 import { attrBool, keyBlockOf, withKmipErrors } from './common/new-object.ts';
 import { isWrappedValue, unwrapObjectValue, wrapObjectValue } from './common/key-wrapping.ts';
 import type { OperationContext, OperationHandler } from './types.ts';
+import { assertVisibleObject } from './common/templates.ts';
 
 /** Loads the object a request addresses, with the date-driven state applied; ObjectNotFound (ItemNotFound in 1.x) when absent. */
 export async function loadObject(ctx: OperationContext, uid: string): Promise<ManagedObject> {
@@ -93,6 +94,7 @@ async function run(ctx: OperationContext, payload: Struct): Promise<Struct> {
   const wrapping = child(payload, Tag.KeyWrappingSpecification);
 
   const obj = await loadObject(ctx, uid);
+  assertVisibleObject(ctx, obj); // a Template exists for 1.x clients only (1.4 s.2.2.6)
   // BL-M-8: Get of a destroyed object answers Object Destroyed (the executor maps it for 1.x).
   assertHasValue(obj);
   if (!isStructure(obj.value)) throw new KmipError(ResultReason.KeyValueNotPresent, 'the object has no value');

@@ -1,5 +1,5 @@
 // Locate (KMIP 2.1 s.6.1.28; 1.4 s.4.9).
-import { ObjectGroupMember, Operation, ResultReason, State, StorageStatusMask } from '../ttlv/generated/enumerations.ts';
+import { ObjectType, ObjectGroupMember, Operation, ResultReason, State, StorageStatusMask } from '../ttlv/generated/enumerations.ts';
 import { Tag } from '../ttlv/generated/tags.ts';
 import type { TtlvItem } from '../ttlv/types.ts';
 import { KmipError } from '../kmip/errors.ts';
@@ -132,6 +132,8 @@ export const locate = defineOperation(Operation.Locate, 'Locate', '1.0', async (
       applyTimeTransitions(o, now);
       const destroyed = isDestroyed(o.state);
       if (destroyed ? !wantDestroyed : !wantOnline) continue;
+      // Template objects (1.4 s.2.2.6) do not exist for 2.x clients (Reserved, 2.1 s.11.29).
+      if (is2x && o.objectType === ObjectType.Template) continue;
       if (member === ObjectGroupMember.GroupMemberFresh) {
         // s.6.1.28 / s.4 Fresh: only objects of the group never handed out yet.
         const fresh = o.attributes.find((a) => a.tag === Tag.Fresh);

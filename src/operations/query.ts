@@ -9,10 +9,13 @@ import { atLeast, type ProtocolVersion } from '../kmip/version.ts';
 import type { OperationContext } from './types.ts';
 import { defineOperation } from './uid.ts';
 
-/** Object types Create / Register accept (issue 3 §4). */
+/**
+ * Object types Create / Register accept (issue 3 §4). Template (1.4 s.2.2.6) is offered to
+ * 1.x clients only: it is removed in 2.0 (see definedIn).
+ */
 const OBJECT_TYPES = [
   ObjectType.SymmetricKey, ObjectType.PublicKey, ObjectType.PrivateKey,
-  ObjectType.Certificate, ObjectType.SecretData, ObjectType.OpaqueObject,
+  ObjectType.Certificate, ObjectType.Template, ObjectType.SecretData, ObjectType.OpaqueObject,
 ];
 
 const sinceOf = (enumName: string, value: number): string | undefined => {
@@ -22,9 +25,21 @@ const sinceOf = (enumName: string, value: number): string | undefined => {
   return name === undefined ? undefined : e.valueInfo[name]?.since;
 };
 
+const removedIn = (enumName: string, value: number): string | undefined => {
+  const e = ENUMERATIONS[enumName];
+  const name = e === undefined ? undefined : Object.entries(e.values).find(([, v]) => v === value)?.[0];
+  return name === undefined ? undefined : (e!.valueInfo[name] as { removed?: string } | undefined)?.removed;
+};
+
 const definedIn = (v: ProtocolVersion, enumName: string, value: number): boolean => {
   const since = sinceOf(enumName, value);
   return since !== undefined && atLeast(v, since);
+};
+
+/** An object type version `v` has: introduced by then and not yet removed (Template is removed in 2.0, 2.1 s.11.29). */
+const objectTypeIn = (v: ProtocolVersion, value: number): boolean => {
+  const removed = removedIn('ObjectType', value);
+  return definedIn(v, 'ObjectType', value) && (removed === undefined || !atLeast(v, removed));
 };
 
 function operations(ctx: OperationContext): TtlvItem[] {
@@ -105,7 +120,7 @@ export const query = defineOperation(Operation.Query, 'Query', '1.0', async (ctx
   // Fields in the order of the response table (s.6.1.40).
   if (asked.has(QueryFunction.QueryOperations)) out.push(...operations(ctx));
   if (asked.has(QueryFunction.QueryObjects)) {
-    out.push(...OBJECT_TYPES.filter((t) => definedIn(ctx.version, 'ObjectType', t)).map((t) => enumeration(Tag.ObjectType, t)));
+    out.push(...OBJECT_TYPES.filter((t) => objectTypeIn(ctx.version, t)).map((t) => enumeration(Tag.ObjectType, t)));
   }
   if (asked.has(QueryFunction.QueryServerInformation)) out.push(...serverInformation(ctx));
   // Application namespaces, extensions, attestation types, RNGs, validations, client

@@ -13,6 +13,7 @@ import { inheritedAttributes, namesForReplacement, offsetOf, replacementDates, r
 import { recordResult, resolveUidReference } from './uid.ts';
 import { attributesOf, checkProtectionStorageMasks, link } from './common/new-object.ts';
 import type { OperationContext, OperationHandler } from './types.ts';
+import { applyTemplates } from './common/templates.ts';
 
 /** The object a Link of the given type points to (s.4.30), if any. */
 function linked(obj: ManagedObject, type: number): string | undefined {
@@ -31,7 +32,9 @@ function requestedAttrs(payload: Struct, tag: number, objectType: number): TtlvI
   return list;
 }
 
-async function run(ctx: OperationContext, payload: Struct): Promise<Struct> {
+async function run(ctx: OperationContext, request: Struct): Promise<Struct> {
+  // 1.4 s.2.1.8: attributes of the named Template objects, under the explicit ones.
+  const payload = await applyTemplates(ctx, request);
   // s.6.1.47: the request names the Private Key (ID Placeholder when omitted).
   const refs = resolveUidReference(ctx, child(payload, Tag.PrivateKeyUniqueIdentifier));
   if (refs.length !== 1) throw new KmipError(ResultReason.InvalidField, 'Private Key Unique Identifier must name one object');

@@ -17,6 +17,7 @@ import {
   assertNamesFree, attributesOf, checkProtectionStorageMasks, epochSeconds, keyBlock, link, newUid, storeNewObject, withKmipErrors,
 } from './common/new-object.ts';
 import type { OperationContext, OperationHandler } from './types.ts';
+import { applyTemplates } from './common/templates.ts';
 
 /**
  * Attributes the replacement does not inherit (1.4 s.4.4 table "Re-key attribute
@@ -104,7 +105,9 @@ export async function namesForReplacement(ctx: OperationContext, old: ManagedObj
   return [...old.attributes.filter((a) => a.tag === Tag.Name), ...added];
 }
 
-async function run(ctx: OperationContext, payload: Struct): Promise<Struct> {
+async function run(ctx: OperationContext, request: Struct): Promise<Struct> {
+  // 1.4 s.2.1.8: attributes of the named Template objects, under the explicit ones.
+  const payload = await applyTemplates(ctx, request);
   const uid = resolveUid(ctx, payload);
   const offset = offsetOf(payload);
   checkProtectionStorageMasks(payload);

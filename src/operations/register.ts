@@ -24,6 +24,7 @@ import {
   storeNewObject, withKmipErrors,
 } from './common/new-object.ts';
 import type { OperationContext, OperationHandler } from './types.ts';
+import { applyTemplates, checkTemplateContent } from './common/templates.ts';
 
 interface Prepared {
   parsed?: ParsedKey;
@@ -178,8 +179,31 @@ function prepareCertificate(value: Struct, attrs: TtlvItem[]): Prepared {
   return { derived };
 }
 
-async function run(ctx: OperationContext, payload: Struct): Promise<Struct> {
+/**
+ * Register of a Template object (1.4 s.4.3, s.2.2.6), 1.x only: the Template-Attribute names
+ * the template (its Name) and the Template holds the attributes later creations inherit.
+ * A Template has no key material; its value is the attribute list. 2.x has no Template
+ * object type (Reserved, 2.1 s.11.29).
+ */
+async function registerTemplate(ctx: OperationContext, payload: Struct): Promise<Struct> {
+  if (ctx.version.major >= 2) {
+    throw new KmipError(ResultReason.InvalidObjectType, 'Template objects do not exist in KMIP 2.x (removed in 2.0)');
+  }
+  const value = optStruct(payload, Tag.Template);
+  if (value === undefined) throw new KmipError(ResultReason.InvalidField, 'the request carries no Template object (1.4 s.4.3)');
+  checkTemplateContent(value);
+  const attrs = clientAttributes(attributesOf(payload), 'register', ObjectType.Template);
+  await assertNamesFree(ctx, attrs);
+  const obj = await storeNewObject(ctx, { objectType: ObjectType.Template, attributes: attrs, value, generated: false });
+  recordResult(ctx, Operation.Register, [obj.uid], { setPlaceholder: true });
+  return structure(Tag.ResponsePayload, [textString(Tag.UniqueIdentifier, obj.uid)]);
+}
+
+async function run(ctx: OperationContext, request: Struct): Promise<Struct> {
+  // 1.4 s.2.1.8: attributes of the named Template objects, under the explicit ones.
+  const payload = await applyTemplates(ctx, request);
   const objectType = required(optEnum(payload, Tag.ObjectType), Tag.ObjectType);
+  if (objectType === ObjectType.Template) return registerTemplate(ctx, payload);
   const objectTag = OBJECT_TAG.get(objectType);
   if (objectTag === undefined) {
     throw new KmipError(ResultReason.InvalidObjectType, `objects of type 0x${objectType.toString(16)} cannot be registered`);

@@ -9,11 +9,11 @@ import {
 } from '../../src/ttlv/generated/enumerations.ts';
 import type { TtlvItem } from '../../src/ttlv/types.ts';
 import {
-  boolean, byteString, dateTime, enumeration, integer, structure, textString, type Struct,
+  boolean, byteString, child, dateTime, enumeration, integer, structure, textString, type Struct,
 } from '../../src/kmip/items.ts';
 import { KmipError } from '../../src/kmip/errors.ts';
 import {
-  attributeFromV1, attributeToV1, filterForVersion, requestToInternal, responseFromInternal, resultReasonForVersion,
+  attributeFromV1, attributeToV1, filterForVersion, requestToInternal, responseFromInternal, resultReasonForVersion, TEMPLATE_NAMES_TAG,
 } from '../../src/kmip/adapters/index.ts';
 import { attributeByName, parseCustomName, V1_ONLY_ATTRIBUTE_TAGS } from '../../src/kmip/attribute-names.ts';
 
@@ -146,11 +146,15 @@ describe('requests 1.x → 2.1', () => {
       ]),
     ));
   });
-  it('Create: a template Name is refused (templates deprecated in 1.3)', () => {
-    const p = req(enumeration(Tag.ObjectType, ObjectType.SymmetricKey), structure(Tag.TemplateAttribute, [name2('tmpl')]));
-    const e = kmipError(() => requestToInternal(V1_2, Operation.Create, p));
-    expect(e.reason).toBe(ResultReason.FeatureNotSupported);
-    expect(e.message).toMatch(/Template/);
+  it('Create: template Names travel, in order, in the internal marker first in Attributes (1.4 s.2.1.8)', () => {
+    const p = req(enumeration(Tag.ObjectType, ObjectType.SymmetricKey),
+      structure(Tag.TemplateAttribute, [name2('t1'), attr1('Cryptographic Length', integer(0, 256)), name2('t2')]));
+    expect(requestToInternal(V1_2, Operation.Create, p)).toEqual(req(enumeration(Tag.ObjectType, ObjectType.SymmetricKey),
+      structure(Tag.Attributes, [structure(TEMPLATE_NAMES_TAG, [name2('t1'), name2('t2')]), integer(Tag.CryptographicLength, 256)])));
+  });
+  it('Create: a template Name that is not a structure is an InvalidField', () => {
+    const p = req(enumeration(Tag.ObjectType, ObjectType.SymmetricKey), structure(Tag.TemplateAttribute, [textString(Tag.Name, 'tmpl')]));
+    expect(kmipError(() => requestToInternal(V1_2, Operation.Create, p)).reason).toBe(ResultReason.InvalidField);
   });
   it('Create: a Template-Attribute that is not a structure is an InvalidMessage', () => {
     const p = req(enumeration(Tag.ObjectType, ObjectType.SymmetricKey), integer(Tag.TemplateAttribute, 1));
@@ -191,9 +195,20 @@ describe('requests 1.x → 2.1', () => {
       ])]),
     ));
   });
-  it('Register of a Template object is refused', () => {
-    const p = req(enumeration(Tag.ObjectType, ObjectType.Template), structure(Tag.TemplateAttribute, []), structure(Tag.Template, []));
-    expect(kmipError(() => requestToInternal(V1_0, Operation.Register, p)).reason).toBe(ResultReason.FeatureNotSupported);
+  it('Register of a Template object: Template{Attribute×n} → Template{Attributes} (1.4 s.2.2.6), and back for Get', () => {
+    const p = req(enumeration(Tag.ObjectType, ObjectType.Template), structure(Tag.TemplateAttribute, [attr1('Name', structure(0, name2('tmpl').value))]),
+      structure(Tag.Template, [attr1('Cryptographic Length', integer(0, 128))]));
+    expect(requestToInternal(V1_0, Operation.Register, p)).toEqual(req(enumeration(Tag.ObjectType, ObjectType.Template),
+      structure(Tag.Attributes, [name2('tmpl')]), structure(Tag.Template, [structure(Tag.Attributes, [integer(Tag.CryptographicLength, 128)])])));
+    const back = responseFromInternal(V1_0, Operation.Get, structure(Tag.ResponsePayload, [
+      enumeration(Tag.ObjectType, ObjectType.Template), textString(Tag.UniqueIdentifier, 'u'),
+      structure(Tag.Template, [structure(Tag.Attributes, [integer(Tag.CryptographicLength, 128)])]),
+    ]));
+    expect(child(back, Tag.Template)).toEqual(structure(Tag.Template, [attr1('Cryptographic Length', integer(0, 128))]));
+  });
+  it('Register of a Template holding something other than Attributes is an InvalidField', () => {
+    const p = req(enumeration(Tag.ObjectType, ObjectType.Template), structure(Tag.TemplateAttribute, []), structure(Tag.Template, [integer(Tag.CryptographicLength, 1)]));
+    expect(kmipError(() => requestToInternal(V1_0, Operation.Register, p)).reason).toBe(ResultReason.InvalidField);
   });
   it('Re-key: Template-Attribute → Attributes, Offset kept', () => {
     const p = req(uid(), { tag: Tag.Offset, type: 'Interval', value: 3600 }, structure(Tag.TemplateAttribute, [attr1('Activation Date', dateTime(0, 1000n))]));

@@ -163,11 +163,14 @@ describe('Query Operations lists only what is implemented (QS-M-1-21)', () => {
   });
 });
 
-describe('Query Objects stays honest about Template (1.4 SASED-M-1, TL-M-1)', () => {
-  it('1.x lists only object types Register/Create accept: no Template, which this server does not keep', async () => {
+describe('Query Objects and Template (1.4 SASED-M-1, TL-M-1)', () => {
+  it('1.x lists Template (registered and used by name, operations/common/templates.ts); 2.x, where it is removed, does not', async () => {
     const v14 = await makeContextFor(t.store, t.protector, 'test-tenant', 'test-service', { version: { major: 1, minor: 4 } });
     const types = children(await query.run(v14.ctx, Q(QueryFunction.QueryObjects)), Tag.ObjectType).map((c) => c.value);
     expect(types).toContain(ObjectType.SecretData);
-    expect(types).not.toContain(ObjectType.Template);
+    expect(types).toContain(ObjectType.Template);
+    const v2 = children(await query.run(t.ctx, Q(QueryFunction.QueryObjects)), Tag.ObjectType).map((c) => c.value);
+    expect(v2).toContain(ObjectType.SecretData);
+    expect(v2).not.toContain(ObjectType.Template);
   });
 });

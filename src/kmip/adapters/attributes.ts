@@ -194,26 +194,56 @@ export function v1NameOfReference(ref: TtlvItem): string | undefined {
 }
 
 /**
+ * Internal marker (an extension tag, 1.4 s.9.1.3.1: 0x540000–0x54FFFF) inside a converted
+ * attribute container: a Structure holding the Name structures of the Template objects a
+ * 1.x Template-Attribute referenced (1.4 s.2.1.8). Resolving them needs the store, so the
+ * operations layer (operations/common/templates.ts) replaces the marker with the templates'
+ * attributes before the attributes are checked. It never reaches a client or the store.
+ */
+export const TEMPLATE_NAMES_TAG = 0x540002;
+
+/**
  * 1.x Template-Attribute (or its Common / Private Key / Public Key variants, 1.4 s.2.1.8)
  * → a 2.x attribute container with tag `outTag` (2.1 s.5.1–5.4). Template Names refer to
- * Template objects, deprecated in 1.3 and removed in 2.0; this server does not keep
- * templates and says so.
+ * Template objects (deprecated in 1.3, removed in 2.0); they travel on, in their order,
+ * inside a TEMPLATE_NAMES_TAG marker placed first in the container.
  */
 export function templateToAttributes(ta: TtlvItem, outTag: number): Struct {
   if (ta.type !== 'Structure') {
     throw invalidMessage(`${tagLabel(ta.tag)} must be a Structure, got ${ta.type} (1.4 s.2.1.8)`);
   }
   const items: TtlvItem[] = [];
+  const names: TtlvItem[] = [];
   for (const c of ta.value) {
     if (c.tag === Tag.Attribute) items.push(attributeFromV1(c as Struct));
     else if (c.tag === Tag.Name) {
-      throw new KmipError(ResultReason.FeatureNotSupported,
-        `${tagLabel(ta.tag)} names a Template object; templates (deprecated in KMIP 1.3, removed in 2.0) are not supported — send the attributes themselves (1.4 s.2.1.8)`);
+      if (c.type !== 'Structure') throw invalidField(`a Template Name in ${tagLabel(ta.tag)} must be a Name structure (1.4 s.2.1.8, s.3.2)`);
+      names.push(c);
     } else {
       throw invalidField(`unexpected ${tagLabel(c.tag)} inside ${tagLabel(ta.tag)} (1.4 s.2.1.8 allows Name and Attribute)`);
     }
   }
-  return structure(outTag, items);
+  return structure(outTag, names.length > 0 ? [structure(TEMPLATE_NAMES_TAG, names), ...items] : items);
+}
+
+/** 1.x Template object Template{Attribute×n} (1.4 s.2.2.6) → internal Template{Attributes{…2.x items}}. */
+export function templateObjectFromV1(t: TtlvItem): Struct {
+  if (t.type !== 'Structure') throw invalidMessage(`Template must be a Structure, got ${t.type} (1.4 s.2.2.6)`);
+  const attrs = t.value.map((c) => {
+    if (c.tag !== Tag.Attribute) throw invalidField(`unexpected ${tagLabel(c.tag)} inside Template (1.4 s.2.2.6 holds Attribute structures only)`);
+    return attributeFromV1(c as Struct);
+  });
+  return structure(Tag.Template, [structure(Tag.Attributes, attrs)]);
+}
+
+/** Internal Template{Attributes} → the 1.x Template{Attribute×n} (1.4 s.2.2.6), for a client of version `v`. */
+export function templateObjectToV1(t: Struct, v: ProtocolVersion): Struct {
+  const out: TtlvItem[] = [];
+  for (const c of t.value) {
+    if (c.tag === Tag.Attributes && c.type === 'Structure') out.push(...attributesToV1List(c.value, v));
+    else out.push(c);
+  }
+  return structure(Tag.Template, out);
 }
 
 /** 2.x attribute container → 1.x Template-Attribute variant `outTag`, for a client of version `v`. */

@@ -8,8 +8,9 @@
  *   Common / Private Key / Public Key Attributes; each Attribute{Name, Index, Value} → the
  *   attribute under its own tag; "x-…"/"y-…" custom attributes → vendor attribute
  *   Attribute{Vendor Identification "x"/"y", Attribute Name, Attribute Value} (2.1 s.4.60).
- *   Template Names and Template objects → FeatureNotSupported (templates were deprecated
- *   in 1.3 and removed in 2.0).
+ *   Template Names → a TEMPLATE_NAMES_TAG marker first in the container (resolved by
+ *   operations/common/templates.ts); a Template object Template{Attribute×n} →
+ *   Template{Attributes} (templates were deprecated in 1.3 and removed in 2.0).
  * - Locate: Attribute×n → Attributes (always present, possibly empty).
  * - Get Attributes: Attribute Name×n → Attribute Reference×n.
  * - Key Value{Key Material, Attribute×n} inside objects → Key Value{Key Material, Attributes}.
@@ -81,5 +82,6 @@ export { filterForVersion, filterAttribute, tagDefinedIn } from './filter.ts';
 export {
   readV1Attribute, v1NameOf, referenceFromV1Name, v1NameOfReference, attributesToV1List,
   templateToAttributes, attributesToTemplate, objectFromV1, objectToV1, type V1Attribute,
+  TEMPLATE_NAMES_TAG, templateObjectFromV1, templateObjectToV1,
 } from './attributes.ts';
 export { resultReasonForVersion } from './reasons.ts';

@@ -7,7 +7,7 @@ import { integer, structure, type Struct } from '../items.ts';
 import { atLeast, versionString, type ProtocolVersion } from '../version.ts';
 import {
   attributeFromV1, isKeyBlockObject, itemFromV1Attribute, objectFromV1, readV1Attribute,
-  referenceFromV1Name, templateToAttributes,
+  referenceFromV1Name, templateObjectFromV1, templateToAttributes,
 } from './attributes.ts';
 
 const invalidField = (msg: string) => new KmipError(ResultReason.InvalidField, msg);
@@ -22,17 +22,15 @@ const TEMPLATE_TO_ATTRIBUTES: ReadonlyMap<number, number> = new Map([
 
 /**
  * The rewrites every 1.x payload gets, whatever the operation: Template-Attributes become
- * Attributes, objects get the 2.x Key Value layout, and a Template object is refused (the
- * Template object type, deprecated in 1.3, is Reserved in 2.x; 1.4 s.2.2.6).
+ * Attributes, objects get the 2.x Key Value layout, and a Template object (1.4 s.2.2.6;
+ * deprecated in 1.3, Reserved in 2.x) keeps its attributes as an internal Attributes
+ * structure.
  */
 function commonChild(c: TtlvItem): TtlvItem {
   const out = TEMPLATE_TO_ATTRIBUTES.get(c.tag);
   if (out !== undefined) return templateToAttributes(c, out);
   if (isKeyBlockObject(c)) return objectFromV1(c as Struct);
-  if (c.tag === Tag.Template) {
-    throw new KmipError(ResultReason.FeatureNotSupported,
-      'Template objects (deprecated in KMIP 1.3, removed in 2.0) are not supported (1.4 s.2.2.6)');
-  }
+  if (c.tag === Tag.Template) return templateObjectFromV1(c);
   return c;
 }
 

@@ -6,7 +6,8 @@ import { structure, textString, type Struct } from '../items.ts';
 import { attributeByTag, attributeDefinedIn } from '../attribute-names.ts';
 import type { ProtocolVersion } from '../version.ts';
 import {
-  attributesToTemplate, attributesToV1List, attributeToV1, isKeyBlockObject, objectToV1, v1NameOf, v1NameOfReference,
+  attributesToTemplate, attributesToV1List, attributeToV1, isKeyBlockObject, objectToV1, templateObjectToV1, v1NameOf,
+  v1NameOfReference,
 } from './attributes.ts';
 import { filterAttribute, filterForVersion } from './filter.ts';
 
@@ -30,6 +31,8 @@ function commonChild(c: TtlvItem, v: ProtocolVersion): TtlvItem {
   const t = ATTRIBUTES_TO_TEMPLATE.get(c.tag);
   if (t !== undefined && c.type === 'Structure') return attributesToTemplate(c, t, v);
   if (isKeyBlockObject(c)) return objectToV1(c as Struct, v);
+  // Get of a Template object (1.4 s.4.11, s.2.2.6).
+  if (c.tag === Tag.Template && c.type === 'Structure') return templateObjectToV1(c, v);
   return c;
 }
 
