@@ -115,8 +115,23 @@ describe('Template objects (1.x)', () => {
     )))).toBe(ResultReason.ItemNotFound);
   });
 
-  it('refuses a Template holding a server-set attribute', async () => {
-    expect(await reasonOf(registerTemplate('bad', [a1('Unique Identifier', textString(0, 'x'))]))).toBeDefined();
+  it('refuses a Template holding a server-set attribute, and stores nothing', async () => {
+    const reason = await reasonOf(registerTemplate('bad', [a1('Initial Date', { tag: 0, type: 'DateTime', value: 1000n })]));
+    expect(reason).toBe(ResultReason.AttributeReadOnly); // 2.1 s.6.1.43.1: server-set attributes are read-only
+    const l = await run(locate, payload(a1('Object Type', enumeration(0, ObjectType.Template))));
+    expect(children(l, Tag.UniqueIdentifier)).toHaveLength(0);
+  });
+
+  it('Re-key applies a template named in its Template-Attribute', async () => {
+    await registerTemplate('grp', [a1('Object Group', textString(0, 'rekeyed'))]);
+    const c = await run(create, payload(
+      enumeration(Tag.ObjectType, ObjectType.SymmetricKey),
+      structure(Tag.TemplateAttribute, [a1('Cryptographic Algorithm', enumeration(0, Alg.AES)), a1('Cryptographic Length', integer(0, 128))]),
+    ));
+    const { reKey } = await import('../../src/operations/re-key.ts');
+    const r = await run(reKey, payload(textString(Tag.UniqueIdentifier, uidOf(c)), structure(Tag.TemplateAttribute, [name('grp')])));
+    const fresh = (await t.repo.load(uidOf(r)))!;
+    expect(attrOf(fresh, Tag.ObjectGroup)).toMatchObject([{ value: 'rekeyed' }]);
   });
 });
 
