@@ -21,7 +21,7 @@
  *   `expandUidReferences(ctx, payload)` and run the handler once per returned payload.
  *   `resolveUid` on such a payload refuses with InvalidField rather than guess.
  */
-import { Operation, ResultReason, UniqueIdentifier } from '../ttlv/generated/enumerations.ts';
+import { ObjectType, Operation, ResultReason, UniqueIdentifier } from '../ttlv/generated/enumerations.ts';
 import { Tag } from '../ttlv/generated/tags.ts';
 import type { TtlvItem } from '../ttlv/types.ts';
 import { KmipError } from '../kmip/errors.ts';
@@ -180,7 +180,11 @@ export function recordResult(ctx: OperationContext, operation: number, uids: str
  */
 export async function loadObject(ctx: OperationContext, uid: string): Promise<ManagedObject> {
   const obj = await ctx.objects.load(uid);
-  if (obj === undefined) throw new KmipError(objectNotFoundReason(ctx.version), `object ${uid} not found`);
+  // A 1.x Template object does not exist for a 2.x client (the type was removed in 2.0):
+  // it answers exactly as a missing object, whatever the operation.
+  if (obj === undefined || (obj.objectType === ObjectType.Template && ctx.version.major >= 2)) {
+    throw new KmipError(objectNotFoundReason(ctx.version), `object ${uid} not found`);
+  }
   if (applyTimeTransitions(obj, ctx.now())) await ctx.objects.save(obj);
   return obj;
 }

@@ -11,6 +11,8 @@ import { getAttributes } from '../../src/operations/get-attributes.ts';
 import { locate } from '../../src/operations/locate.ts';
 import { destroy } from '../../src/operations/destroy.ts';
 import { query } from '../../src/operations/query.ts';
+import { activate } from '../../src/operations/activate.ts';
+import { addAttribute } from '../../src/operations/add-attribute.ts';
 import { KmipError } from '../../src/kmip/errors.ts';
 import { child, children, enumeration, integer, structure, textString, type Struct } from '../../src/kmip/items.ts';
 import type { ProtocolVersion } from '../../src/kmip/version.ts';
@@ -92,6 +94,10 @@ describe('Template objects (1.x)', () => {
     expect(await reasonOf(run(get, payload(textString(Tag.UniqueIdentifier, uid)), V21))).toBe(notFound);
     expect(await reasonOf(run(getAttributes, payload(textString(Tag.UniqueIdentifier, uid)), V21))).toBe(notFound);
     expect(await reasonOf(run(destroy, payload(textString(Tag.UniqueIdentifier, uid)), V21))).toBe(notFound);
+    // Every other operation that addresses it by identifier, too (src/operations/uid.ts loadObject).
+    expect(await reasonOf(run(activate, payload(textString(Tag.UniqueIdentifier, uid)), V21))).toBe(notFound);
+    expect(await reasonOf(run(addAttribute, payload(textString(Tag.UniqueIdentifier, uid),
+      structure(Tag.NewAttribute, [textString(Tag.ContactInformation, 'ops')])), V21))).toBe(notFound);
     const l = await run(locate, payload(structure(Tag.Attributes, [enumeration(Tag.ObjectType, ObjectType.Template)])), V21);
     expect(children(l, Tag.UniqueIdentifier)).toHaveLength(0);
 
