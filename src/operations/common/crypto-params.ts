@@ -269,7 +269,11 @@ export function toKmipError(e: unknown): unknown {
   if (e instanceof KmipError) return e;
   if (e instanceof KeyMaterialError) return new KmipError(e.reason, e.message);
   if (e instanceof CryptoFailure) return new KmipError(ResultReason.CryptographicFailure, e.message);
-  if (e instanceof CryptoParamError || e instanceof MacParamError || e instanceof SignatureParamError || e instanceof RsaPaddingParamError || e instanceof RangeError) {
+  // Node's crypto reports bad sizes and lengths as RangeError (InvalidField for the client);
+  // a stack overflow is a RangeError too, but it is a server fault and must stay one
+  // (GeneralFailure, logged in full), never be disguised as the client's mistake.
+  const paramRange = e instanceof RangeError && !e.message.startsWith('Maximum call stack size exceeded');
+  if (e instanceof CryptoParamError || e instanceof MacParamError || e instanceof SignatureParamError || e instanceof RsaPaddingParamError || paramRange) {
     return new KmipError(ResultReason.InvalidField, e.message);
   }
   return e;
