@@ -21,7 +21,6 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureDevPki } from '../src/server/devpki.ts';
 import { Operation } from '../src/ttlv/generated/enumerations.ts';
 import { LOG_LEVELS, type LogLevel } from '../src/log/index.ts';
 import type { KmipClient } from '../src/client/index.ts';
@@ -31,8 +30,9 @@ import {
 } from './lib/kmip.ts';
 import { runMatrix, renderTable, resultsJson, fmtRate, fmtRatio, fmtUs, label, markdownTable, type CellSpec, type Workload } from './lib/matrix.ts';
 import { rateOf } from './lib/load.ts';
-import { startOpenKcm, type ServerHandle } from './lib/openkcm-server.ts';
-import { startPyKmip, pykmipVersion } from './lib/pykmip.ts';
+import type { ServerHandle } from './lib/openkcm-server.ts';
+import { startComparedServers } from './lib/servers.ts';
+import { pykmipVersion } from './lib/pykmip.ts';
 import { machineNotes } from './lib/machine.ts';
 import {
   parseFlags, positiveNumber, nonNegativeNumber, positiveIntegers, oneOf, usage, OptionError, type FlagSpec,
@@ -173,15 +173,12 @@ async function main(): Promise<number> {
 
   const dir = mkdtempSync(join(tmpdir(), 'openkcm-bench-crypto-'));
   const servers: ServerHandle[] = [];
-  const prof = (which: string) => (f.has('--cpu-prof') ? { cpuProfileDir: join(f.get('--cpu-prof')!, which) } : {});
   const log = (s: string) => console.error(`[bench:crypto] ${s}`);
   try {
-    const { files: pki } = await ensureDevPki(join(dir, 'pki'), { algorithm: 'ec-p256' });
-    log(`temporary directory ${dir}`);
-    servers.push(await startOpenKcm('OpenKCM', { pki, dataDir: join(dir, 'openkcm'), logLevel, logFile: join(dir, 'openkcm.log'), ...prof('disk') }));
-    if (f.has('--memory')) servers.push(await startOpenKcm('OpenKCM (memory)', { pki, logLevel, logFile: join(dir, 'openkcm-memory.log'), ...prof('memory') }));
-    if (withPyKmip) servers.push(await startPyKmip('PyKMIP', { pki, dir: join(dir, 'pykmip'), loggingLevel: logLevel === 'silent' ? 'WARNING' : 'INFO' }));
-    log(`servers: ${servers.map((s) => `${s.name} on ${s.host}:${s.port} (pid ${s.pid})`).join(', ')}`);
+    const pki = await startComparedServers(servers, {
+      dir, logLevel, memory: f.has('--memory'), withPyKmip, log,
+      ...(f.has('--cpu-prof') ? { cpuProfDir: f.get('--cpu-prof')! } : {}),
+    });
 
     const started = new Date();
     // The in-process baseline first, while the servers are idle (they were just started).

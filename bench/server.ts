@@ -17,14 +17,14 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureDevPki } from '../src/server/devpki.ts';
 import { Operation } from '../src/ttlv/generated/enumerations.ts';
 import type { LogLevel } from '../src/log/index.ts';
 import { LOG_LEVELS } from '../src/log/index.ts';
 import { createKey, createSymmetricKeyPayload, AES256_ENCRYPT_DECRYPT, keyMaterialOf, parseVersion, uidPayload, uniqueIdentifierOf } from './lib/kmip.ts';
 import { runMatrix, renderTable, resultsJson, type CellSpec, type Workload } from './lib/matrix.ts';
-import { startOpenKcm, type ServerHandle } from './lib/openkcm-server.ts';
-import { startPyKmip, pykmipVersion } from './lib/pykmip.ts';
+import type { ServerHandle } from './lib/openkcm-server.ts';
+import { startComparedServers } from './lib/servers.ts';
+import { pykmipVersion } from './lib/pykmip.ts';
 import { machineNotes } from './lib/machine.ts';
 import {
   parseFlags, positiveNumber, nonNegativeNumber, positiveIntegers, oneOf, usage, OptionError, type FlagSpec,
@@ -78,15 +78,12 @@ async function main(): Promise<number> {
 
   const dir = mkdtempSync(join(tmpdir(), 'openkcm-bench-server-'));
   const servers: ServerHandle[] = [];
-  const prof = (which: string) => (f.has('--cpu-prof') ? { cpuProfileDir: join(f.get('--cpu-prof')!, which) } : {});
   const log = (s: string) => console.error(`[bench:server] ${s}`);
   try {
-    const { files: pki } = await ensureDevPki(join(dir, 'pki'), { algorithm: 'ec-p256' });
-    log(`temporary directory ${dir}`);
-    servers.push(await startOpenKcm('OpenKCM', { pki, dataDir: join(dir, 'openkcm'), logLevel, logFile: join(dir, 'openkcm.log'), ...prof('disk') }));
-    if (f.has('--memory')) servers.push(await startOpenKcm('OpenKCM (memory)', { pki, logLevel, logFile: join(dir, 'openkcm-memory.log'), ...prof('memory') }));
-    if (withPyKmip) servers.push(await startPyKmip('PyKMIP', { pki, dir: join(dir, 'pykmip'), loggingLevel: logLevel === 'silent' ? 'WARNING' : 'INFO' }));
-    log(`servers: ${servers.map((s) => `${s.name} on ${s.host}:${s.port} (pid ${s.pid})`).join(', ')}`);
+    const pki = await startComparedServers(servers, {
+      dir, logLevel, memory: f.has('--memory'), withPyKmip, log,
+      ...(f.has('--cpu-prof') ? { cpuProfDir: f.get('--cpu-prof')! } : {}),
+    });
 
     const workloads = [createWorkload(version), getWorkload()];
     const started = new Date();
