@@ -50,18 +50,10 @@ def plain(value):
     return str(value)
 
 
-def attributes_to_dict(attrs):
-    out = {}
-    for a in attrs:
-        name = a.attribute_name.value
-        out.setdefault(name, []).append(plain(a.attribute_value))
-    return out
-
-
-def main():
-    host, port, cert, key, ca, version, tag = sys.argv[1:8]
-    results = {}
-
+def make_step(results):
+    """step(name, fn): runs one client call and records its outcome under `name` in
+    `results` ({"ok": true, "value"}, a KMIP failure with status/reason/message, or the
+    client's own breakage with a trace). Every step runs, whatever the earlier ones did."""
     def step(name, fn):
         try:
             results[name] = {"ok": True, "value": plain(fn())}
@@ -77,6 +69,22 @@ def main():
             results[name] = {"ok": False, "error": "%s: %s" % (type(e).__name__, e),
                              "trace": traceback.format_exc(limit=3)}
         return results[name]
+    return step
+
+
+def attributes_to_dict(attrs):
+    out = {}
+    for a in attrs:
+        name = a.attribute_name.value
+        out.setdefault(name, []).append(plain(a.attribute_value))
+    return out
+
+
+def main():
+    host, port, cert, key, ca, version, tag = sys.argv[1:8]
+    results = {}
+
+    step = make_step(results)
 
     c = pie_client.ProxyKmipClient(
         hostname=host, port=int(port), cert=cert, key=key, ca=ca,

@@ -18,7 +18,6 @@ import hashlib
 import hmac
 import json
 import sys
-import traceback
 
 from cryptography.hazmat.backends import default_backend
 from cryptography.hazmat.primitives import padding as sym_padding
@@ -26,8 +25,11 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from kmip.core import enums
 from kmip.pie import client as pie_client
-from kmip.pie import exceptions as pie_exceptions
 from kmip.pie import objects
+
+# The outcome recorder and value flattening are the per-version suite's (same folder,
+# which Python puts on sys.path for a script).
+from pykmip_client import make_step, plain
 
 VERSIONS = {
     "1.2": enums.KMIPVersion.KMIP_1_2,
@@ -51,22 +53,6 @@ CBC_PKCS5 = {
 }
 
 
-def plain(value):
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if hasattr(value, "name") and isinstance(getattr(value, "name"), str) and type(value).__module__.endswith("enums"):
-        return value.name
-    if hasattr(value, "value"):
-        return plain(value.value)
-    return str(value)
-
-
 def local_cbc_decrypt(key, iv, ciphertext):
     """Python's own AES-CBC and PKCS#7 unpadding (PKCS#5 for 16-byte blocks)."""
     d = Cipher(algorithms.AES(key), modes.CBC(iv), backend=default_backend()).decryptor()
@@ -86,21 +72,7 @@ def main():
     host, port, cert, key, ca, version, tag = sys.argv[1:8]
     results = {}
 
-    def step(name, fn):
-        try:
-            results[name] = {"ok": True, "value": plain(fn())}
-        except pie_exceptions.KmipOperationFailure as e:
-            results[name] = {
-                "ok": False,
-                "status": e.status.name if e.status is not None else None,
-                "reason": e.reason.name if e.reason is not None else None,
-                "reason_value": e.reason.value if e.reason is not None else None,
-                "message": e.message,
-            }
-        except Exception as e:  # the client broke: decoding, TLS, protocol
-            results[name] = {"ok": False, "error": "%s: %s" % (type(e).__name__, e),
-                             "trace": traceback.format_exc(limit=3)}
-        return results[name]
+    step = make_step(results)
 
     def value(name):
         o = results.get(name, {})
