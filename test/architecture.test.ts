@@ -21,6 +21,8 @@ import { fileURLToPath } from 'node:url';
 //   hierarchy    hsm, store, crypto, kmip, ttlv                                    yes
 //   operations   kmip, policy, hierarchy, store, crypto, ttlv, log     hsm         yes
 //   client       ttlv, kmip                                                        yes
+//   link         store, kmip, ttlv, audit, crypto                      policy      yes
+//   gateway      client, crypto, ttlv, kmip                                        yes  (never hierarchy, hsm, store)
 //   server       every module except cli                                           yes
 //   cli          every module                                                      yes
 //   config, log  — (leaves)                                                        yes
@@ -38,7 +40,7 @@ import { fileURLToPath } from 'node:url';
 
 export type ModuleName =
   | 'ttlv' | 'kmip' | 'crypto' | 'hsm' | 'store' | 'policy' | 'audit' | 'hierarchy'
-  | 'operations' | 'client' | 'server' | 'cli' | 'config' | 'log';
+  | 'operations' | 'client' | 'link' | 'gateway' | 'server' | 'cli' | 'config' | 'log';
 
 interface Rule {
   imports: readonly ModuleName[];
@@ -47,7 +49,7 @@ interface Rule {
   packages: boolean;
 }
 
-const ALL: readonly ModuleName[] = ['ttlv', 'kmip', 'crypto', 'hsm', 'store', 'policy', 'audit', 'hierarchy', 'operations', 'client', 'server', 'cli', 'config', 'log'];
+const ALL: readonly ModuleName[] = ['ttlv', 'kmip', 'crypto', 'hsm', 'store', 'policy', 'audit', 'hierarchy', 'operations', 'client', 'link', 'gateway', 'server', 'cli', 'config', 'log'];
 
 export const ALLOWED: Readonly<Record<ModuleName, Rule>> = {
   ttlv: { imports: [], packages: true },
@@ -60,6 +62,11 @@ export const ALLOWED: Readonly<Record<ModuleName, Rule>> = {
   hierarchy: { imports: ['hsm', 'store', 'crypto', 'kmip', 'ttlv'], packages: true },
   operations: { imports: ['kmip', 'policy', 'hierarchy', 'store', 'crypto', 'ttlv', 'log'], typeOnly: ['hsm'], packages: true },
   client: { imports: ['ttlv', 'kmip'], packages: true },
+  // The CMK ⇄ core link (DESIGN.md §5): the wire contract, the CMK's change log and the
+  // core's replica of governance; it drives the hierarchy only through what server hands it.
+  link: { imports: ['store', 'kmip', 'ttlv', 'audit', 'crypto'], typeOnly: ['policy'], packages: true },
+  // The edge holds nothing above L4 (DESIGN.md §1): never hierarchy, hsm or store.
+  gateway: { imports: ['client', 'crypto', 'ttlv', 'kmip'], packages: true },
   server: { imports: ALL.filter((m) => m !== 'cli' && m !== 'server'), packages: true },
   cli: { imports: ALL.filter((m) => m !== 'cli'), packages: true },
   config: { imports: [], packages: true },
