@@ -5,9 +5,11 @@ set -euo pipefail
 need=()
 /usr/bin/python3 -c 'import kmip' >/dev/null 2>&1 || need+=(python3-pykmip)
 command -v softhsm2-util >/dev/null 2>&1 || need+=(softhsm2)
+# A real PostgreSQL server for the PostgreSQL store tests (test/helpers/postgres.ts runs initdb).
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || need+=(postgresql)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ]; then
-  echo "installing ${need[*]} from apt (needed by the interoperability and HSM tests)" >&2
+  echo "installing ${need[*]} from apt (needed by the interoperability, HSM and PostgreSQL tests)" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null
   apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${need[@]}" >/dev/null
