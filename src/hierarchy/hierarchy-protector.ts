@@ -71,10 +71,14 @@ export async function migrateInterimValues(
   // The blob exists, so this opens it rather than creating a new one.
   const interim = await createInterimProtector(interimL1, store);
   try {
-    let after: string | undefined;
+    // Keyset over every tenant: a uid is unique only within its tenant (store migration 6).
+    let after: { tenant: string; uid: string } | undefined;
     for (;;) {
-      const q: { format: number; limit: number; afterUid?: string } = { format: INTERIM_BLOB_FORMAT, limit: opts.pageSize ?? 256 };
-      if (after !== undefined) q.afterUid = after;
+      const q: { format: number; limit: number; afterTenant?: string; afterUid?: string } = { format: INTERIM_BLOB_FORMAT, limit: opts.pageSize ?? 256 };
+      if (after !== undefined) {
+        q.afterTenant = after.tenant;
+        q.afterUid = after.uid;
+      }
       const rows = await store.scanWrappedValues(q);
       if (rows.length === 0) break;
       const changes: { tenant: string; uid: string; expected: Buffer; next: Buffer }[] = [];
@@ -93,7 +97,8 @@ export async function migrateInterimValues(
         }
       }
       report.migrated += await store.replaceWrappedValues(changes);
-      after = rows[rows.length - 1]!.uid;
+      const last = rows[rows.length - 1]!;
+      after = { tenant: last.tenant, uid: last.uid };
     }
     if (report.pending === 0 && (await store.scanWrappedValues({ format: INTERIM_BLOB_FORMAT, limit: 1 })).length === 0) {
       await store.deleteSystemBlob(INTERIM_DEK_NAME);

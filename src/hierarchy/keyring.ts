@@ -113,7 +113,12 @@ export interface HierarchyStore {
     next: { version: number; wrapped: Buffer },
     l3s: readonly { service: string; version: number; wrapped: Buffer }[],
   ): Promise<boolean>;
-  scanWrappedValues(q: { tenant?: string; service?: string; afterUid?: string; format?: number; limit: number }): Promise<WrappedValueRow[]>;
+  /**
+   * Keyset paging in (tenant, uid) order: pass the last row's tenant as `afterTenant` and its
+   * uid as `afterUid` (a uid is unique only within its tenant); with `tenant` set,
+   * `afterTenant` may be left out.
+   */
+  scanWrappedValues(q: { tenant?: string; service?: string; afterTenant?: string; afterUid?: string; format?: number; limit: number }): Promise<WrappedValueRow[]>;
   replaceWrappedValues(changes: readonly { tenant: string; uid: string; expected: Buffer; next: Buffer }[]): Promise<number>;
 }
 

@@ -112,8 +112,11 @@ export const importObject = defineOperation(Operation.Import, 'Import', '2.0', a
     try {
       await ctx.objects.create({ uid, objectType, state, attributes, ...(isDestroyedState ? {} : { value }) });
     } catch (e) {
-      // The identifier is taken by an object this identity cannot see (another tenant's):
-      // it cannot be replaced from here.
+      // Unique Identifiers are scoped per tenant (store migration 6), so another tenant's
+      // object never collides here and its existence stays hidden (DESIGN.md §3). What can
+      // collide is an object of this tenant that the caller may not reach (another service
+      // without a grant) or one a concurrent request stored since the load above: either
+      // way it cannot be replaced from here.
       if (e instanceof StoreConflictError) throw new KmipError(ResultReason.ObjectAlreadyExists, `the Unique Identifier ${uid} is not available`);
       throw e;
     }

@@ -10,6 +10,11 @@ export interface Migration {
 }
 
 const dateColumns = DATE_COLUMNS.map(([col]) => `  ${col} INTEGER`).join(',\n');
+/** Every column of the objects table since migration 1 (migration 6 copies them). */
+const objectColumns = [
+  'tenant', 'uid', 'service', 'object_type', 'state', 'revision', 'created_seq', 'attributes', 'wrapped_value',
+  'cryptographic_algorithm', 'cryptographic_length', ...DATE_COLUMNS.map(([col]) => col),
+].join(', ');
 
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -208,6 +213,71 @@ CREATE TABLE gov_meta (
 INSERT INTO gov_meta (key, value) VALUES ('generation', 0), ('initialised', 0);
 ${['gov_tenants', 'gov_services', 'gov_roles', 'gov_identities', 'gov_grants', 'gov_l1_pointers'].flatMap((t) => ['INSERT', 'UPDATE', 'DELETE'].map((ev) => `CREATE TRIGGER ${t}_${ev.toLowerCase()}_generation AFTER ${ev} ON ${t}
 BEGIN UPDATE gov_meta SET value = value + 1 WHERE key = 'generation'; END;`)).join('\n')}
+`,
+  },
+  {
+    version: 6,
+    name: 'unique identifiers scoped per tenant',
+    sql: `
+-- A Unique Identifier names an object within its tenant, not across the server (issue 16):
+-- with uid alone as the key, Import of another tenant's identifier answered "exists" where
+-- an unused one succeeded (an existence oracle, DESIGN.md §3), and one tenant could claim
+-- identifiers another wanted to import. Every table keyed by uid is keyed by (tenant, uid).
+-- SQLite cannot change a primary key in place: the tables are rebuilt and the rows copied.
+-- The lookup tables are dropped before objects, so no ON DELETE CASCADE fires, and the
+-- RENAMEs rewrite the foreign keys of the new lookup tables to point at objects.
+CREATE TABLE objects_v6 (
+  tenant TEXT NOT NULL,
+  uid TEXT NOT NULL,
+  service TEXT NOT NULL,
+  object_type INTEGER NOT NULL,
+  state INTEGER NOT NULL,
+  revision INTEGER NOT NULL,
+  created_seq INTEGER NOT NULL UNIQUE,
+  attributes BLOB NOT NULL,
+  wrapped_value BLOB,
+  cryptographic_algorithm INTEGER,
+  cryptographic_length INTEGER,
+${dateColumns},
+  PRIMARY KEY (tenant, uid)
+);
+INSERT INTO objects_v6 (${objectColumns}) SELECT ${objectColumns} FROM objects;
+
+CREATE TABLE object_names_v6 (
+  tenant TEXT NOT NULL,
+  uid TEXT NOT NULL,
+  name TEXT NOT NULL,
+  created_seq INTEGER NOT NULL,
+  FOREIGN KEY (tenant, uid) REFERENCES objects_v6 (tenant, uid) ON DELETE CASCADE
+);
+INSERT INTO object_names_v6 (tenant, uid, name, created_seq) SELECT tenant, uid, name, created_seq FROM object_names;
+
+CREATE TABLE object_groups_v6 (
+  tenant TEXT NOT NULL,
+  uid TEXT NOT NULL,
+  grp TEXT NOT NULL,
+  created_seq INTEGER NOT NULL,
+  FOREIGN KEY (tenant, uid) REFERENCES objects_v6 (tenant, uid) ON DELETE CASCADE
+);
+INSERT INTO object_groups_v6 (tenant, uid, grp, created_seq) SELECT tenant, uid, grp, created_seq FROM object_groups;
+
+DROP TABLE object_names;
+DROP TABLE object_groups;
+DROP TABLE objects;
+ALTER TABLE objects_v6 RENAME TO objects;
+ALTER TABLE object_names_v6 RENAME TO object_names;
+ALTER TABLE object_groups_v6 RENAME TO object_groups;
+
+CREATE INDEX objects_by_tenant_seq ON objects (tenant, created_seq DESC);
+CREATE INDEX objects_by_type_state ON objects (tenant, object_type, state, created_seq DESC);
+CREATE INDEX objects_by_state ON objects (tenant, state, created_seq DESC);
+CREATE INDEX objects_by_algorithm ON objects (tenant, cryptographic_algorithm, cryptographic_length, created_seq DESC);
+CREATE INDEX objects_by_initial_date ON objects (tenant, initial_date);
+CREATE INDEX objects_by_activation_date ON objects (tenant, activation_date);
+CREATE UNIQUE INDEX object_names_by_name ON object_names (tenant, name, created_seq DESC, uid);
+CREATE INDEX object_names_by_uid ON object_names (tenant, uid);
+CREATE UNIQUE INDEX object_groups_by_group ON object_groups (tenant, grp, created_seq DESC, uid);
+CREATE INDEX object_groups_by_uid ON object_groups (tenant, uid);
 `,
   },
 ];

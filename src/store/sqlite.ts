@@ -138,12 +138,12 @@ function buildScanQuery(tenant: string, filter: LocatePrefilter, states: readonl
   const where: string[] = [];
   const params: unknown[] = [];
   if (filter.name !== undefined) {
-    from = 'object_names l CROSS JOIN objects o ON o.uid = l.uid';
+    from = 'object_names l CROSS JOIN objects o ON o.tenant = l.tenant AND o.uid = l.uid';
     where.push('l.tenant = ?', 'l.name = ?');
     params.push(tenant, filter.name);
     order = 'l.created_seq';
   } else if (filter.objectGroup !== undefined) {
-    from = 'object_groups l CROSS JOIN objects o ON o.uid = l.uid';
+    from = 'object_groups l CROSS JOIN objects o ON o.tenant = l.tenant AND o.uid = l.uid';
     where.push('l.tenant = ?', 'l.grp = ?');
     params.push(tenant, filter.objectGroup);
     order = 'l.created_seq';
@@ -155,7 +155,7 @@ function buildScanQuery(tenant: string, filter: LocatePrefilter, states: readonl
   where.push('o.tenant = ?');
   params.push(tenant);
   if (filter.name !== undefined && filter.objectGroup !== undefined) {
-    where.push('EXISTS (SELECT 1 FROM object_groups g WHERE g.uid = o.uid AND g.grp = ?)');
+    where.push('EXISTS (SELECT 1 FROM object_groups g WHERE g.tenant = o.tenant AND g.uid = o.uid AND g.grp = ?)');
     params.push(filter.objectGroup);
   }
   if (filter.objectType !== undefined) {
@@ -264,7 +264,7 @@ export class SqliteStore implements ObjectStore {
         seq = (insert.get(...params) as { created_seq: number }).created_seq;
       } catch (e) {
         if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
-          throw new StoreConflictError(`an object with unique identifier ${uid} already exists`);
+          throw new StoreConflictError(`tenant ${tenant} already has an object with unique identifier ${uid}`);
         }
         throw e;
       }
@@ -276,16 +276,16 @@ export class SqliteStore implements ObjectStore {
     const attrs = encodeAttributes(obj);
     const d = derivedParams(obj);
     const { uid, tenant, revision } = obj;
-    const params = [obj.service, obj.objectType, obj.state, attrs, obj.wrappedValue ?? null, ...d.values, uid, tenant, revision];
+    const params = [obj.service, obj.objectType, obj.state, attrs, obj.wrappedValue ?? null, ...d.values, tenant, uid, revision];
     const update = this.stmt(
       `UPDATE objects SET service = ?, object_type = ?, state = ?, revision = revision + 1, attributes = ?, wrapped_value = ?, ` +
-        `${DERIVED_COLUMNS.map((c) => `${c} = ?`).join(', ')} WHERE uid = ? AND tenant = ? AND revision = ? RETURNING created_seq`,
+        `${DERIVED_COLUMNS.map((c) => `${c} = ?`).join(', ')} WHERE tenant = ? AND uid = ? AND revision = ? RETURNING created_seq`,
     );
-    const exists = this.stmt('SELECT revision FROM objects WHERE uid = ? AND tenant = ?');
+    const exists = this.stmt('SELECT revision FROM objects WHERE tenant = ? AND uid = ?');
     await this.enqueue(() => {
       const r = update.get(...params) as { created_seq: number } | undefined;
       if (r === undefined) {
-        const cur = exists.get(uid, tenant) as { revision: number } | undefined;
+        const cur = exists.get(tenant, uid) as { revision: number } | undefined;
         throw new StoreConflictError(
           cur === undefined
             ? `object ${uid} no longer exists`
@@ -293,21 +293,21 @@ export class SqliteStore implements ObjectStore {
         );
       }
       // Name and Object Group are multi-instance: rewriting them all keeps them exact.
-      this.stmt('DELETE FROM object_names WHERE uid = ?').run(uid);
-      this.stmt('DELETE FROM object_groups WHERE uid = ?').run(uid);
+      this.stmt('DELETE FROM object_names WHERE tenant = ? AND uid = ?').run(tenant, uid);
+      this.stmt('DELETE FROM object_groups WHERE tenant = ? AND uid = ?').run(tenant, uid);
       this.writeNamesAndGroups(uid, tenant, r.created_seq, d.names, d.groups);
     });
     obj.revision = revision + 1;
   }
 
   async get(tenant: string, uid: string): Promise<StoredObject | undefined> {
-    const row = this.stmt(`SELECT ${OBJECT_COLUMNS} FROM objects WHERE uid = ? AND tenant = ?`).get(uid, tenant) as ObjectRow | undefined;
+    const row = this.stmt(`SELECT ${OBJECT_COLUMNS} FROM objects WHERE tenant = ? AND uid = ?`).get(tenant, uid) as ObjectRow | undefined;
     return row === undefined ? undefined : rowToObject(row);
   }
 
   async delete(tenant: string, uid: string): Promise<boolean> {
     // ON DELETE CASCADE removes the name and group rows.
-    return this.stmt('DELETE FROM objects WHERE uid = ? AND tenant = ?').run(uid, tenant).changes > 0;
+    return this.stmt('DELETE FROM objects WHERE tenant = ? AND uid = ?').run(tenant, uid).changes > 0;
   }
 
   async *scan(tenant: string, filter: LocatePrefilter): AsyncIterable<StoredObject> {
@@ -491,17 +491,26 @@ export class SqliteStore implements ObjectStore {
   }
 
   /**
-   * Wrapped object values in uid order, after `afterUid` (keyset paging), optionally of one
-   * tenant / service, optionally only those whose first byte (the blob format) is `format`.
+   * Wrapped object values in (tenant, uid) order, after (`afterTenant`, `afterUid`) (keyset
+   * paging; a uid is unique only within its tenant, migration 6), optionally of one tenant /
+   * service, optionally only those whose first byte (the blob format) is `format`.
+   * `afterTenant` defaults to `tenant`: a scan of one tenant pages by uid alone.
    */
-  async scanWrappedValues(q: { tenant?: string; service?: string; afterUid?: string; format?: number; limit: number }): Promise<WrappedValueRow[]> {
-    const where = ['wrapped_value IS NOT NULL', 'uid > ?'];
-    const params: unknown[] = [q.afterUid ?? ''];
+  async scanWrappedValues(q: { tenant?: string; service?: string; afterTenant?: string; afterUid?: string; format?: number; limit: number }): Promise<WrappedValueRow[]> {
+    const where = ['wrapped_value IS NOT NULL'];
+    const params: unknown[] = [];
+    if (q.afterUid !== undefined) {
+      const afterTenant = q.afterTenant ?? q.tenant;
+      // Without the tenant of the last row, a scan over every tenant would start over.
+      if (afterTenant === undefined) throw new Error('scanWrappedValues: afterUid over every tenant needs afterTenant');
+      where.push('(tenant, uid) > (?, ?)');
+      params.push(afterTenant, q.afterUid);
+    }
     if (q.tenant !== undefined) { where.push('tenant = ?'); params.push(q.tenant); }
     if (q.service !== undefined) { where.push('service = ?'); params.push(q.service); }
     if (q.format !== undefined) { where.push('substr(wrapped_value, 1, 1) = ?'); params.push(Buffer.of(q.format)); }
     params.push(q.limit);
-    const rows = this.stmt(`SELECT uid, tenant, service, wrapped_value FROM objects WHERE ${where.join(' AND ')} ORDER BY uid LIMIT ?`).all(...params) as {
+    const rows = this.stmt(`SELECT uid, tenant, service, wrapped_value FROM objects WHERE ${where.join(' AND ')} ORDER BY tenant, uid LIMIT ?`).all(...params) as {
       uid: string; tenant: string; service: string; wrapped_value: Buffer;
     }[];
     return rows.map((r) => ({ uid: r.uid, tenant: r.tenant, service: r.service, wrappedValue: r.wrapped_value }));
@@ -514,10 +523,10 @@ export class SqliteStore implements ObjectStore {
    */
   async replaceWrappedValues(changes: readonly { tenant: string; uid: string; expected: Buffer; next: Buffer }[]): Promise<number> {
     if (changes.length === 0) return 0;
-    const upd = this.stmt('UPDATE objects SET wrapped_value = ? WHERE uid = ? AND tenant = ? AND wrapped_value = ?');
+    const upd = this.stmt('UPDATE objects SET wrapped_value = ? WHERE tenant = ? AND uid = ? AND wrapped_value = ?');
     return this.db.transaction(() => {
       let n = 0;
-      for (const c of changes) n += upd.run(c.next, c.uid, c.tenant, c.expected).changes;
+      for (const c of changes) n += upd.run(c.next, c.tenant, c.uid, c.expected).changes;
       return n;
     }).immediate();
   }

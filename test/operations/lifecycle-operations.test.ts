@@ -208,14 +208,21 @@ describe('Import (2.1 s.6.1.24)', () => {
       await other.close();
     }
   });
-  it('refuses an existing identifier unless Replace Existing, and another tenant\'s identifier', async () => {
+  it('refuses an existing identifier unless Replace Existing; another tenant imports the same identifier as its own object', async () => {
     const uid = await newKey();
     const request = await exported(uid);
     await failsWith(importObject, request, ResultReason.ObjectAlreadyExists);
     const replace = P(...request.value, { tag: Tag.ReplaceExisting, type: 'Boolean', value: true });
     expect((await importObject.run(t.ctx, replace)).value).toEqual([UID(uid)]);
+    const mine = (await t.repo.load(uid))!;
+    // Unique Identifiers are per tenant (issue 16): the identifier is free in another tenant,
+    // with or without Replace Existing, and the two objects stay apart.
     const foreign = await makeContextFor(t.store, t.protector, 'other-tenant', 'svc');
-    await failsWith(importObject, replace, ResultReason.ObjectAlreadyExists, foreign.ctx);
+    expect((await importObject.run(foreign.ctx, request)).value).toEqual([UID(uid)]);
+    await failsWith(importObject, request, ResultReason.ObjectAlreadyExists, foreign.ctx);
+    expect((await importObject.run(foreign.ctx, replace)).value).toEqual([UID(uid)]);
+    expect((await t.store.get('other-tenant', uid))?.service).toBe('svc');
+    expect(await t.repo.load(uid)).toEqual(mine);
   });
   it('checks the request: attributes agreeing with the fields, the object, the version', async () => {
     const uid = await newKey();

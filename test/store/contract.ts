@@ -109,13 +109,99 @@ export function runObjectStoreContract(label: string, factory: () => Promise<Con
       expect(await store.get('tenant-b', obj.uid)).toBeUndefined();
     });
 
-    it('a second insert of the same uid is a conflict, in any tenant', async () => {
+    it('a second insert of the same uid in the same tenant is a conflict and changes nothing', async () => {
       const store = await open();
-      const obj = makeStored();
+      const obj = makeStored({ attributes: [name('first')] });
       await store.insert(obj);
-      await expect(store.insert({ ...obj })).rejects.toBeInstanceOf(StoreConflictError);
-      await expect(store.insert({ ...obj, tenant: 'tenant-b' })).rejects.toBeInstanceOf(StoreConflictError);
-      expect(await store.get('tenant-b', obj.uid)).toBeUndefined();
+      await expect(store.insert({ ...obj, attributes: [name('second')], state: State.Active })).rejects.toBeInstanceOf(StoreConflictError);
+      expect(await store.get('tenant-a', obj.uid)).toEqual(obj);
+      expect(uids(await collect(store.scan('tenant-a', { name: 'second' })))).toEqual([]);
+    });
+
+    // Unique Identifiers are scoped per tenant (issue 16): a uid held by one tenant is free
+    // in every other, so the store can never tell a tenant that another one holds it.
+    it('two tenants hold the same uid independently: insert, get, update, scan and delete of one never touch the other', async () => {
+      const store = await open();
+      const uid = makeStored().uid;
+      const a = makeStored({ uid, tenant: 'tenant-a', service: 'svc-a', attributes: [name('shared-name'), group('grp-a'), length(128)], wrappedValue: Buffer.from('value-a') });
+      const b = makeStored({ uid, tenant: 'tenant-b', service: 'svc-b', objectType: ObjectType.SecretData, state: State.Active, attributes: [name('shared-name'), group('grp-b')], wrappedValue: Buffer.from('value-b') });
+      await store.insert(a);
+      await store.insert(b);
+      const snapshotA: StoredObject = { ...a, attributes: [...a.attributes], wrappedValue: Buffer.from(a.wrappedValue!) };
+      expect(await store.get('tenant-a', uid)).toEqual(a);
+      expect(await store.get('tenant-b', uid)).toEqual(b);
+      expect(await store.get('tenant-c', uid)).toBeUndefined();
+      // Each tenant's second insert of the uid conflicts in that tenant only.
+      await expect(store.insert({ ...b })).rejects.toBeInstanceOf(StoreConflictError);
+      expect(await store.get('tenant-a', uid)).toEqual(snapshotA);
+
+      const q = async (tenant: string, f: Parameters<ObjectStore['scan']>[1]) => (await collect(store.scan(tenant, f))).map((o) => `${o.tenant}/${o.uid}/${o.objectType}`);
+      const rowA = `tenant-a/${uid}/${ObjectType.SymmetricKey}`;
+      const rowB = `tenant-b/${uid}/${ObjectType.SecretData}`;
+      expect(await q('tenant-a', {})).toEqual([rowA]);
+      expect(await q('tenant-b', {})).toEqual([rowB]);
+      expect(await q('tenant-a', { name: 'shared-name' })).toEqual([rowA]);
+      expect(await q('tenant-b', { name: 'shared-name' })).toEqual([rowB]);
+      expect(await q('tenant-a', { objectGroup: 'grp-b' })).toEqual([]);
+      expect(await q('tenant-b', { objectGroup: 'grp-b' })).toEqual([rowB]);
+      expect(await q('tenant-b', { name: 'shared-name', objectGroup: 'grp-a' })).toEqual([]);
+
+      // Updating B (rewriting its names and groups) leaves A's row and lookups as they were.
+      b.attributes = [name('renamed-b'), group('grp-b2')];
+      b.state = State.Deactivated;
+      b.wrappedValue = Buffer.from('value-b2');
+      await store.update(b);
+      expect(b.revision).toBe(1);
+      expect(await store.get('tenant-a', uid)).toEqual(snapshotA);
+      expect(await store.get('tenant-b', uid)).toEqual(b);
+      expect(await q('tenant-a', { name: 'shared-name' })).toEqual([rowA]);
+      expect(await q('tenant-a', { objectGroup: 'grp-a' })).toEqual([rowA]);
+      expect(await q('tenant-b', { name: 'shared-name' })).toEqual([]);
+      expect(await q('tenant-b', { name: 'renamed-b' })).toEqual([rowB]);
+      // A's revision is its own: an update of A at A's revision succeeds although B moved on.
+      const a2 = (await store.get('tenant-a', uid))!;
+      a2.state = State.Active;
+      await store.update(a2);
+      expect(a2.revision).toBe(1);
+      expect((await store.get('tenant-b', uid))!.state).toBe(State.Deactivated);
+      // A stale update of B is a conflict and does not reach A.
+      await expect(store.update({ ...b, revision: 0, state: State.Compromised })).rejects.toBeInstanceOf(StoreConflictError);
+      expect((await store.get('tenant-a', uid))!.state).toBe(State.Active);
+
+      // Deleting B removes B and its lookups only.
+      expect(await store.delete('tenant-b', uid)).toBe(true);
+      expect(await store.get('tenant-b', uid)).toBeUndefined();
+      expect(await q('tenant-b', { name: 'renamed-b' })).toEqual([]);
+      expect(await q('tenant-b', { objectGroup: 'grp-b2' })).toEqual([]);
+      expect(await store.get('tenant-a', uid)).toEqual(a2);
+      expect(await q('tenant-a', { name: 'shared-name' })).toEqual([rowA]);
+      expect(await q('tenant-a', { objectGroup: 'grp-a' })).toEqual([rowA]);
+      // And B may take the uid again, still beside A.
+      const b2 = makeStored({ uid, tenant: 'tenant-b', attributes: [name('again')] });
+      await store.insert(b2);
+      expect(await store.get('tenant-b', uid)).toEqual(b2);
+      expect(await store.get('tenant-a', uid)).toEqual(a2);
+      expect(await store.delete('tenant-a', uid)).toBe(true);
+      expect(await store.get('tenant-b', uid)).toEqual(b2);
+      expect(await q('tenant-b', { name: 'again' })).toEqual([`tenant-b/${uid}/${ObjectType.SymmetricKey}`]);
+    });
+
+    it('concurrent inserts of one uid by two tenants both succeed; by one tenant, exactly one', async () => {
+      const store = await open();
+      const uid = makeStored().uid;
+      const results = await Promise.allSettled([
+        store.insert(makeStored({ uid, tenant: 'tenant-a' })),
+        store.insert(makeStored({ uid, tenant: 'tenant-b' })),
+        store.insert(makeStored({ uid, tenant: 'tenant-a' })),
+      ]);
+      // Which of tenant-a's two inserts wins is the backend's business; tenant-b's always succeeds.
+      expect(results[1]!.status).toBe('fulfilled');
+      const aResults = [results[0]!, results[2]!];
+      expect(aResults.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      const lost = aResults.find((r): r is PromiseRejectedResult => r.status === 'rejected')!;
+      expect(lost.reason).toBeInstanceOf(StoreConflictError);
+      expect((await store.get('tenant-a', uid))?.tenant).toBe('tenant-a');
+      expect((await store.get('tenant-b', uid))?.tenant).toBe('tenant-b');
     });
 
     it('update bumps the revision, stores the change and refuses a stale revision', async () => {

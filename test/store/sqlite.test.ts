@@ -106,6 +106,87 @@ describe('SQLite store: pragmas and migrations', () => {
     }
   });
 
+  it('migration 6 re-keys objects, names and groups by (tenant, uid), keeping every row of a version 5 database', async () => {
+    const path = join(tempDir(), 'v5.db');
+    const v5 = await openSqliteStore(path, MIGRATIONS.slice(0, 5));
+    expect(v5.database.prepare('SELECT MAX(version) AS v FROM schema_migrations').get()).toEqual({ v: 5 });
+    const named = (n: string) => structure(Tag.Name, [textString(Tag.NameValue, n), enumeration(Tag.NameType, 1)]);
+    const objs = [
+      makeStored({ uid: 'k1', tenant: 'alpha', service: 'pay', attributes: [named('alpha-key'), textString(Tag.ObjectGroup, 'g'), integer(Tag.CryptographicLength, 256), dateTime(Tag.InitialDate, 1_600_000_000n)] }),
+      makeStored({ uid: 'k2', tenant: 'beta', service: 'web', objectType: ObjectType.SecretData, state: State.Active, attributes: [named('beta-key'), named('beta-alias'), textString(Tag.ObjectGroup, 'g')] }),
+      makeStored({ uid: 'k3', tenant: 'alpha', service: 'hr', state: State.Destroyed, attributes: [named('gone')] }),
+    ];
+    delete objs[2]!.wrappedValue;
+    for (const o of objs) await v5.insert(o);
+    objs[0]!.state = State.Active;
+    await v5.update(objs[0]!);
+    await v5.putSystemBlobIfAbsent('kept-blob', Buffer.from('blob'));
+    await v5.putTenantL1('alpha', '{"provider":"software"}', 'active');
+    const seqBefore = v5.database.prepare('SELECT tenant, uid, created_seq, cryptographic_length, initial_date FROM objects ORDER BY created_seq').all();
+    await v5.close();
+
+    const store = await openSqliteStore(path);
+    try {
+      const db = store.database;
+      expect(db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get()).toEqual({ v: LATEST_SCHEMA_VERSION });
+      // Every object, column for column, and the derived columns and creation order with it.
+      for (const o of objs) expect(await store.get(o.tenant, o.uid)).toEqual(o);
+      expect(db.prepare('SELECT tenant, uid, created_seq, cryptographic_length, initial_date FROM objects ORDER BY created_seq').all()).toEqual(seqBefore);
+      const pk = (db.prepare("SELECT name, pk FROM pragma_table_info('objects') WHERE pk > 0 ORDER BY pk").all() as { name: string }[]).map((r) => r.name);
+      expect(pk).toEqual(['tenant', 'uid']);
+      for (const t of ['object_names', 'object_groups']) {
+        const fks = db.prepare(`SELECT "table", "from", "to" FROM pragma_foreign_key_list('${t}') ORDER BY seq`).all();
+        expect(fks, t).toEqual([{ table: 'objects', from: 'tenant', to: 'tenant' }, { table: 'objects', from: 'uid', to: 'uid' }]);
+      }
+      expect(db.prepare('PRAGMA foreign_key_check').all()).toEqual([]);
+      expect(db.prepare('PRAGMA integrity_check').get()).toEqual({ integrity_check: 'ok' });
+      // Lookups survive, per tenant.
+      const scan = async (tenant: string, f: Parameters<typeof store.scan>[1]) => {
+        const out: string[] = [];
+        for await (const o of store.scan(tenant, f)) out.push(o.uid);
+        return out;
+      };
+      expect(await scan('beta', { name: 'beta-alias' })).toEqual(['k2']);
+      expect(await scan('alpha', { objectGroup: 'g' })).toEqual(['k1']);
+      expect(await scan('alpha', { name: 'gone', includeDestroyed: true })).toEqual(['k3']);
+      // Other tables are untouched.
+      expect(await store.getSystemBlob('kept-blob')).toEqual(Buffer.from('blob'));
+      expect((await store.getTenantL1('alpha'))?.state).toBe('active');
+      // The migrated database now lets another tenant hold an existing uid, and deletes cascade per tenant.
+      await store.insert(makeStored({ uid: 'k1', tenant: 'beta', attributes: [named('beta-k1'), textString(Tag.ObjectGroup, 'g')] }));
+      expect((await store.get('alpha', 'k1'))?.service).toBe('pay');
+      expect(await scan('beta', { objectGroup: 'g' })).toEqual(['k1', 'k2']);
+      expect(await store.delete('beta', 'k1')).toBe(true);
+      expect(db.prepare("SELECT tenant, name FROM object_names WHERE uid = 'k1'").all()).toEqual([{ tenant: 'alpha', name: 'alpha-key' }]);
+      expect(await scan('alpha', { name: 'alpha-key' })).toEqual(['k1']);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('scanWrappedValues pages over every tenant by (tenant, uid): one uid in two tenants is visited twice, once each', async () => {
+    const store = await openSqliteStore(':memory:');
+    try {
+      for (const [tenant, uid] of [['t2', 'same'], ['t1', 'same'], ['t1', 'a'], ['t2', 'b'], ['t3', 'same']] as const) {
+        await store.insert(makeStored({ tenant, uid, wrappedValue: Buffer.from(`${tenant}:${uid}`) }));
+      }
+      const seen: string[] = [];
+      let after: { tenant: string; uid: string } | undefined;
+      for (;;) {
+        const rows = await store.scanWrappedValues({ limit: 1, ...(after ? { afterTenant: after.tenant, afterUid: after.uid } : {}) });
+        if (rows.length === 0) break;
+        seen.push(rows[0]!.wrappedValue.toString());
+        after = { tenant: rows[0]!.tenant, uid: rows[0]!.uid };
+      }
+      expect(seen).toEqual(['t1:a', 't1:same', 't2:b', 't2:same', 't3:same']);
+      // Within one tenant, afterTenant defaults to that tenant.
+      expect((await store.scanWrappedValues({ tenant: 't2', afterUid: 'b', limit: 10 })).map((r) => r.wrappedValue.toString())).toEqual(['t2:same']);
+      await expect(store.scanWrappedValues({ afterUid: 'x', limit: 1 })).rejects.toThrow(/afterTenant/);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('close commits writes that were issued but not yet awaited', async () => {
     const path = join(tempDir(), 'flush.db');
     const store = await openSqliteStore(path);
