@@ -577,6 +577,21 @@ export class HierarchyEngine {
   }
 
   /**
+   * The service's current L3 version in the store, after re-reading its L3 rows into memory:
+   * a rotation written by another process (a second core node on the same vault) becomes the
+   * version this engine wraps with. Undefined when the service has no L3 yet. The tenant must
+   * be unsealed (else KmipError PermissionDenied).
+   */
+  async reloadL3(tenant: string, service: string): Promise<number | undefined> {
+    const e = await this.ready(tenant);
+    // A load already in flight may have read the rows before the rotation: wait, then read again.
+    await e.l3Loading.get(service)?.catch(() => undefined);
+    await this.loadL3(e, service, false);
+    if (e.sealed !== undefined) throw this.sealedError(e);
+    return e.l3.get(service)?.current;
+  }
+
+  /**
    * L2 rotation: a new L2 is wrapped under the tenant's L1, every L3 version is re-wrapped
    * under it, and the old L2 is deleted, all in one store transaction. Returns the new version.
    */
