@@ -11,6 +11,7 @@ import { startServer, type RunningServer } from '../server/listener.ts';
 import { callerResolver, startAdminServer, type HierarchyPort, type RunningAdminServer } from '../server/admin.ts';
 import { loadCa, type CertificateAuthority } from '../server/ca.ts';
 import { existsSync } from 'node:fs';
+import { coreCommand } from './core.ts';
 import { AuditConfigError, startExporters, validateExportConfig, type ExporterConfig, type Exporters } from '../audit/index.ts';
 
 interface ServeFlags {
@@ -219,6 +220,8 @@ export function buildProgram(): Command {
     .option('--admin-listen <host:port>', 'admin API address (default 127.0.0.1:5697; env OPENKCM_ADMIN_LISTEN)')
     .addOption(new Option('--log-level <level>', 'log level (env OPENKCM_LOG_LEVEL)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
     .action(async (flags: ServeFlags) => serve(flags));
+  // The execution plane alone (issue 10): src/cli/core.ts.
+  program.addCommand(coreCommand());
   return program;
 }
 

@@ -1,0 +1,216 @@
+// `openkcm core --region R --cmk https://host:port` — a regional Krypton Core (issue 10): the
+// KMIP listener, the hierarchy engine and the regional vault, governed by its CMK. No admin
+// API, no governance of its own. Every bad input stops with one line and exit 2.
+import { Command, Option } from 'commander';
+import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseHostPort, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_CERTS_DIR, DEFAULT_DATA_DIR } from '../config/index.ts';
+import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from '../log/index.ts';
+import { devPkiFiles } from '../server/devpki.ts';
+import { startServer, type RunningServer } from '../server/listener.ts';
+import { openCoreRuntime, MIN_LEASE_MS, type CoreRuntime, type CoreVault, type FailMode } from '../server/core.ts';
+import { LinkError } from '../link/client.ts';
+import { LinkProtocolError } from '../link/replica.ts';
+import { DEFAULT_LEASE_MS } from '../link/protocol.ts';
+
+export const EXIT_USAGE = 2;
+
+interface CoreFlags {
+  region?: string;
+  cmk?: string;
+  certs?: string;
+  cert?: string;
+  key?: string;
+  ca?: string;
+  listen?: string;
+  data?: string;
+  databaseUrl?: string;
+  node?: string;
+  leaseMs?: string;
+  failMode?: string;
+  logLevel?: string;
+}
+
+export interface CoreConfig {
+  region: string;
+  node: string;
+  cmkUrl: string;
+  /** The link certificate (role core, this region) and the CA of the CMK. */
+  link: { certFile: string; keyFile: string; caFile: string };
+  /** The KMIP listener's certificate (the layout `openkcm serve` uses: ca.crt, server.crt, server.key). */
+  kmip: { caFile: string; certFile: string; keyFile: string };
+  listen: { host: string; port: number };
+  dataDir: string;
+  databaseUrl: string | undefined;
+  leaseMs: number;
+  failMode: FailMode;
+  logLevel: LogLevel;
+}
+
+export class CoreUsageError extends Error {
+  override readonly name = 'CoreUsageError';
+}
+
+const REGION = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+/** Flags, then env (OPENKCM_*), then defaults; throws CoreUsageError naming the flag to fix. */
+export function coreConfig(flags: CoreFlags, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): CoreConfig {
+  const pick = (flag: string | undefined, name: string): string | undefined => flag ?? env[name];
+  const region = pick(flags.region, 'OPENKCM_REGION');
+  if (region === undefined) throw new CoreUsageError('--region is required (the region this core serves, e.g. --region eu-central)');
+  if (!REGION.test(region)) throw new CoreUsageError(`--region ${JSON.stringify(region)}: expected lower-case letters, digits and '-', e.g. eu-central`);
+  const cmkUrl = pick(flags.cmk, 'OPENKCM_CMK');
+  if (cmkUrl === undefined) throw new CoreUsageError('--cmk is required (https://host:port of the CMK admin listener, e.g. --cmk https://127.0.0.1:5697)');
+  let u: URL;
+  try {
+    u = new URL(cmkUrl);
+  } catch {
+    throw new CoreUsageError(`--cmk ${JSON.stringify(cmkUrl)} is not a URL; expected https://host:port`);
+  }
+  if (u.protocol !== 'https:') throw new CoreUsageError(`--cmk ${cmkUrl}: the link is mutual TLS; expected https://host:port`);
+  const certs = resolve(cwd, pick(flags.certs, 'OPENKCM_CERTS') ?? DEFAULT_CERTS_DIR);
+  const files = devPkiFiles(certs);
+  const link = {
+    certFile: resolve(cwd, pick(flags.cert, 'OPENKCM_CORE_CERT') ?? join(certs, 'core.crt')),
+    keyFile: resolve(cwd, pick(flags.key, 'OPENKCM_CORE_KEY') ?? join(certs, 'core.key')),
+    caFile: resolve(cwd, pick(flags.ca, 'OPENKCM_CMK_CA') ?? files.caCert),
+  };
+  const kmip = { caFile: files.caCert, certFile: files.serverCert, keyFile: files.serverKey };
+  for (const [what, f, fix] of [
+    ['link certificate', link.certFile, '--cert (issue one with: kmipctl cert issue --role core --region ' + region + ')'],
+    ['link private key', link.keyFile, '--key'],
+    ['CA certificate of the CMK', link.caFile, '--ca'],
+    ['KMIP server certificate', kmip.certFile, `--certs (a directory with ca.crt, server.crt, server.key)`],
+    ['KMIP server private key', kmip.keyFile, '--certs'],
+  ] as const) {
+    if (!existsSync(f)) throw new CoreUsageError(`the ${what} ${f} does not exist; give it with ${fix}`);
+  }
+  const listenRaw = pick(flags.listen, 'OPENKCM_LISTEN') ?? `${DEFAULT_HOST}:${DEFAULT_PORT}`;
+  const listen = parseHostPort(listenRaw);
+  if (listen === undefined) throw new CoreUsageError(`--listen ${JSON.stringify(listenRaw)} is not HOST:PORT with a port from 0 to 65535`);
+  const databaseUrl = pick(flags.databaseUrl, 'OPENKCM_DATABASE_URL');
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new CoreUsageError(`--database-url must be a postgres:// URL (e.g. postgres://openkcm@db.example:5432/vault), not ${JSON.stringify(databaseUrl.replace(/:[^:@/]*@/, ':***@'))}`);
+  }
+  const leaseRaw = pick(flags.leaseMs, 'OPENKCM_LEASE_MS');
+  const leaseMs = leaseRaw === undefined ? DEFAULT_LEASE_MS : Number(leaseRaw);
+  if (!Number.isInteger(leaseMs) || leaseMs < MIN_LEASE_MS || leaseMs > 3_600_000) {
+    throw new CoreUsageError(`--lease-ms ${JSON.stringify(leaseRaw)}: expected milliseconds from ${MIN_LEASE_MS} to 3600000 (default ${DEFAULT_LEASE_MS})`);
+  }
+  const failMode = (pick(flags.failMode, 'OPENKCM_FAIL_MODE') ?? 'closed') as FailMode;
+  if (failMode !== 'closed' && failMode !== 'open') throw new CoreUsageError(`--fail-mode ${JSON.stringify(failMode)}: expected closed (seal when the CMK is unreachable past the lease) or open`);
+  const logLevel = (pick(flags.logLevel, 'OPENKCM_LOG_LEVEL') ?? 'info') as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) throw new CoreUsageError(`--log-level ${JSON.stringify(logLevel)}: expected one of ${LOG_LEVELS.join(', ')}`);
+  const node = pick(flags.node, 'OPENKCM_NODE') ?? hostname();
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(node)) throw new CoreUsageError(`--node ${JSON.stringify(node)}: expected letters, digits, '.', '_' and '-' (at most 63)`);
+  return {
+    region, node, cmkUrl: u.origin, link, kmip, listen,
+    dataDir: resolve(cwd, pick(flags.data, 'OPENKCM_DATA') ?? DEFAULT_DATA_DIR),
+    databaseUrl, leaseMs, failMode, logLevel,
+  };
+}
+
+/** What a start failure means for the operator, in one line; undefined = not a usage problem. */
+export function explainStartError(e: unknown, cfg: CoreConfig): string | undefined {
+  if (e instanceof LinkError) {
+    if (e.kind === 'refused') {
+      return `${e.message}. The link certificate ${cfg.link.certFile} must be of role core for region ${cfg.region}: issue one with kmipctl cert issue --role core --region ${cfg.region}`;
+    }
+    return `${e.message}${e.hint ? ` (${e.hint})` : ''}`;
+  }
+  if (e instanceof LinkProtocolError) return e.message;
+  const m = (e as Error | undefined)?.message ?? '';
+  if (/schema|migration|newer/i.test(m)) return `the vault database: ${m}`;
+  if (/ECONNREFUSED|ENOTFOUND|password authentication|does not exist|no pg_hba|connect/i.test(m) && cfg.databaseUrl !== undefined) {
+    return `cannot use the PostgreSQL vault at --database-url: ${m}`;
+  }
+  return undefined;
+}
+
+async function openVault(cfg: CoreConfig): Promise<CoreVault | undefined> {
+  if (cfg.databaseUrl === undefined) return undefined;
+  // The PostgreSQL vault (issue 10 §4) lives in src/store; loaded only when asked for.
+  const mod = (await import('../store/index.ts')) as Record<string, unknown>;
+  const open = mod.openPostgresStore as ((url: string) => Promise<CoreVault>) | undefined;
+  if (open === undefined) throw new CoreUsageError('this build has no PostgreSQL vault; run the core with --data DIR (SQLite)');
+  return open(cfg.databaseUrl);
+}
+
+export async function runCore(flags: CoreFlags): Promise<void> {
+  let cfg: CoreConfig;
+  try {
+    cfg = coreConfig(flags);
+  } catch (e) {
+    if (e instanceof CoreUsageError) {
+      process.stderr.write(`openkcm core: ${e.message}\n`);
+      process.exit(EXIT_USAGE);
+    }
+    throw e;
+  }
+  const log: Logger = createLogger({ level: cfg.logLevel });
+  let runtime: CoreRuntime | undefined;
+  let server: RunningServer | undefined;
+  try {
+    const vault = await openVault(cfg);
+    runtime = await openCoreRuntime({
+      region: cfg.region, node: cfg.node, dataDir: cfg.dataDir, leaseMs: cfg.leaseMs, failMode: cfg.failMode, logger: log,
+      cmk: { url: cfg.cmkUrl, tls: { ca: readFileSync(cfg.link.caFile), cert: readFileSync(cfg.link.certFile), key: readFileSync(cfg.link.keyFile) } },
+      ...(vault !== undefined ? { vault } : {}),
+    });
+    server = await startServer({ listen: cfg.listen, tls: cfg.kmip }, runtime);
+  } catch (e) {
+    await server?.close(0).catch(() => undefined);
+    await runtime?.close().catch(() => undefined);
+    const line = e instanceof CoreUsageError ? e.message : explainStartError(e, cfg);
+    if (line !== undefined) {
+      process.stderr.write(`openkcm core: ${line}\n`);
+      log.flush?.();
+      process.exit(EXIT_USAGE);
+    }
+    log.fatal({ err: e }, 'cannot start');
+    process.stderr.write(`openkcm core: cannot start: ${(e as Error).message ?? String(e)}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  const a = server.address();
+  process.stderr.write(`OpenKCM core of region ${cfg.region} (node ${cfg.node}) is listening on ${a.host}:${a.port} (KMIP 1.0-2.1, mutual TLS); governed by ${cfg.cmkUrl}, lease ${cfg.leaseMs} ms, fail mode ${cfg.failMode}.\n`);
+  let stopping = false;
+  const stop = async (signal: string) => {
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    try {
+      await server!.close();
+      await runtime!.close();
+    } catch (e) {
+      log.error({ err: e }, 'error during shutdown');
+      process.exitCode = 1;
+    }
+    log.flush?.();
+  };
+  const onSignal = (signal: string) => {
+    if (stopping) process.exit(1);
+    void stop(signal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
+export function coreCommand(): Command {
+  return new Command('core')
+    .description('run a regional Krypton Core: KMIP listener, key hierarchy and regional vault, governed by a CMK (issue 10)')
+    .option('--region <name>', 'the region this core serves (env OPENKCM_REGION)')
+    .option('--cmk <url>', 'https://host:port of the CMK admin listener (env OPENKCM_CMK)')
+    .option('--certs <dir>', 'directory with ca.crt, server.crt, server.key for the KMIP listener, and core.crt/core.key by default (env OPENKCM_CERTS)')
+    .option('--cert <file>', 'link certificate of role core for this region (default <certs>/core.crt)')
+    .option('--key <file>', 'its private key (default <certs>/core.key)')
+    .option('--ca <file>', 'CA certificate of the CMK (default <certs>/ca.crt)')
+    .option('--listen <host:port>', `KMIP address (default ${DEFAULT_HOST}:${DEFAULT_PORT}; env OPENKCM_LISTEN)`)
+    .option('--data <dir>', 'SQLite vault and the node audit chain (default ./data; env OPENKCM_DATA)')
+    .option('--database-url <url>', 'PostgreSQL vault shared by the nodes of the region (env OPENKCM_DATABASE_URL)')
+    .option('--node <name>', 'this node name (default the host name; env OPENKCM_NODE)')
+    .option('--lease-ms <ms>', `seal every tenant after this long without the CMK (default ${DEFAULT_LEASE_MS}; env OPENKCM_LEASE_MS)`)
+    .addOption(new Option('--fail-mode <mode>', 'closed: seal past the lease (default); open: keep serving, logged loudly').choices(['closed', 'open']))
+    .addOption(new Option('--log-level <level>', 'log level (env OPENKCM_LOG_LEVEL)').choices([...LOG_LEVELS]))
+    .action(async (flags: CoreFlags) => runCore(flags));
+}
