@@ -310,7 +310,8 @@ export async function openCoreRuntime(opts: CoreOptions): Promise<CoreRuntime> {
       onChange: async (c: LinkChange) => {
         const tenant = c.entity === 'tenant' ? (c.op === 'put' ? c.value.id : c.key.id) : c.tenant;
         if (c.entity === 'rotation') {
-          await app.rotation(c.value);
+          // Queued behind the tenant's other work; the stream does not wait for it.
+          void app.rotation(c.value);
           return;
         }
         if (tenant === undefined) return; // roles: the access control re-reads the replica
