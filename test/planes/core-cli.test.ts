@@ -5,7 +5,9 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { ensureDevPki } from '../../src/server/devpki.ts';
+import { openSqliteStore } from '../../src/store/sqlite.ts';
 import { cleanEnv, OPENKCM, run } from '../admin/serve.ts';
 
 let dir: string;
@@ -82,4 +84,16 @@ describe('openkcm core: bad input → one line, exit 2', () => {
       mute.close();
     }
   }, 120_000);
+
+  it('a SQLite vault at a newer schema version: one line naming the database, before any CMK is asked', async () => {
+    const data = join(dir, 'newer');
+    const store = await openSqliteStore(join(data, 'openkcm.db'));
+    await store.close();
+    const db = new Database(join(data, 'openkcm.db'));
+    db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'from the future', '2030-01-01')").run();
+    db.close();
+    const r = await core(['--region', 'eu', '--cmk', 'https://127.0.0.1:1', '--certs', certs, '--data', data, '--listen', '127.0.0.1:0']);
+    oneLineUsage(r);
+    expect(r.stderr).toMatch(/the vault database: database schema version 999 is newer than this OpenKCM understands/);
+  }, 60_000);
 });
