@@ -24,6 +24,7 @@ interface ServeFlags {
   maxConnections?: string;
   logLevel?: string;
   adminListen?: string;
+  l1StatusCheckInterval?: string;
 }
 
 /** The ready-to-paste client instructions, including a PyKMIP `pykmip.conf` section. */
@@ -104,7 +105,9 @@ async function serve(flags: ServeFlags): Promise<void> {
     // tenant default, service default (bootstrap, issue 7), so `npm start` + PyKMIP and
     // `kmipctl status` work with the files printed below.
     const bootstrap = config.devPki && usesDefaultFiles && existsSync(defaultLayout.clientCert) ? { bootstrapClientCertFile: defaultLayout.clientCert } : {};
-    runtime = await openRuntime({ dataDir: config.dataDir, l1KeyFile: config.l1.keyFile, logger: log, ...bootstrap });
+    runtime = await openRuntime({
+      dataDir: config.dataDir, l1KeyFile: config.l1.keyFile, l1StatusCheckIntervalMs: config.l1.statusCheckIntervalMs, logger: log, ...bootstrap,
+    });
     const l1 = runtime.server.l1;
     if (l1.developmentOnly) {
       log.warn({ event: 'development_l1', provider: l1.provider, keyRef: l1.keyRef },
@@ -218,6 +221,7 @@ export function buildProgram(): Command {
     .option('--idle-timeout <ms>', 'close connections idle this long (env OPENKCM_IDLE_TIMEOUT_MS)')
     .option('--max-connections <n>', 'concurrent connections (env OPENKCM_MAX_CONNECTIONS)')
     .option('--admin-listen <host:port>', 'admin API address (default 127.0.0.1:5697; env OPENKCM_ADMIN_LISTEN)')
+    .option('--l1-status-check-interval <ms>', 'periodic L1 status check, 1000 to 86400000 ms (default 30000; env OPENKCM_L1_STATUS_CHECK_INTERVAL_MS)')
     .addOption(new Option('--log-level <level>', 'log level (env OPENKCM_LOG_LEVEL)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
     .action(async (flags: ServeFlags) => serve(flags));
   // The execution plane alone (issue 10): src/cli/core.ts.

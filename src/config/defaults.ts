@@ -25,3 +25,13 @@ export const DEFAULT_MAX_CONNECTIONS = 1024;
  * without reading answers cannot make the server queue without bound).
  */
 export const DEFAULT_MAX_PIPELINE_DEPTH = 32;
+/**
+ * Interval of the periodic L1 status check (issue 16 §3). It bounds how long a tenant whose
+ * root key was revoked or disabled in the customer's own HSM/KMS console stays served: at
+ * worst this interval plus one L1 status call (README "Key hierarchy").
+ */
+export const DEFAULT_L1_STATUS_CHECK_INTERVAL_MS = 30_000;
+/** Below one second the check would keep the HSM/KMS busy (and a cloud KMS bills per call). */
+export const MIN_L1_STATUS_CHECK_INTERVAL_MS = 1_000;
+/** A day: a longer interval is a typo, not a policy. */
+export const MAX_L1_STATUS_CHECK_INTERVAL_MS = 86_400_000;

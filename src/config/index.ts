@@ -7,6 +7,7 @@ import { dirname, resolve, join } from 'node:path';
 import {
   DEFAULT_HOST, DEFAULT_PORT, DEFAULT_DATA_DIR, DEFAULT_CERTS_DIR, DEFAULT_MAX_MESSAGE_BYTES,
   DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PIPELINE_DEPTH, DEFAULT_ADMIN_PORT,
+  DEFAULT_L1_STATUS_CHECK_INTERVAL_MS, MIN_L1_STATUS_CHECK_INTERVAL_MS, MAX_L1_STATUS_CHECK_INTERVAL_MS,
 } from './defaults.ts';
 
 export * from './defaults.ts';
@@ -30,8 +31,11 @@ export interface OpenKcmConfig {
     maxPipelineDepth: number;
   };
   log: { level: LogLevel };
-  /** Development (software) L1 key file; default <dataDir>/l1-software.key. */
-  l1: { keyFile: string };
+  /**
+   * Development (software) L1 key file, default <dataDir>/l1-software.key; and the interval
+   * of the periodic L1 status check (issue 16 §3), default 30 s, at least 1 s.
+   */
+  l1: { keyFile: string; statusCheckIntervalMs: number };
   /**
    * The admin API (HTTPS, mutual TLS; src/server/admin.ts): its address (never the KMIP
    * port) and the CA key `kmipctl cert issue` signs with (default <certsDir>/ca.key; when
@@ -82,6 +86,11 @@ export const SETTINGS: Readonly<Record<string, Setting>> = {
   'limits.maxPipelineDepth': { kind: 'int', env: 'OPENKCM_MAX_PIPELINE_DEPTH', min: 1, max: 10_000, help: 'a count, 1 to 10000' },
   'log.level': { kind: 'level', env: 'OPENKCM_LOG_LEVEL', flag: 'logLevel', help: LOG_LEVELS.join(', ') },
   'l1.keyFile': { kind: 'path', env: 'OPENKCM_L1_KEY_FILE', help: 'path of the development L1 key file' },
+  'l1.statusCheckIntervalMs': {
+    kind: 'int', env: 'OPENKCM_L1_STATUS_CHECK_INTERVAL_MS', flag: 'l1StatusCheckInterval',
+    min: MIN_L1_STATUS_CHECK_INTERVAL_MS, max: MAX_L1_STATUS_CHECK_INTERVAL_MS,
+    help: `milliseconds between two L1 status checks, ${MIN_L1_STATUS_CHECK_INTERVAL_MS} to ${MAX_L1_STATUS_CHECK_INTERVAL_MS}`,
+  },
   'admin.enabled': { kind: 'bool', env: 'OPENKCM_ADMIN_ENABLED', help: 'true or false (run the admin API)' },
   'admin.listen': { kind: 'hostport', env: 'OPENKCM_ADMIN_LISTEN', flag: 'adminListen', help: 'HOST:PORT of the admin API, e.g. 127.0.0.1:5697' },
   'admin.caKeyFile': { kind: 'path', env: 'OPENKCM_ADMIN_CA_KEY', help: 'the PEM key of the CA in tls.caFile, for kmipctl cert issue' },
@@ -110,7 +119,7 @@ export function defaultConfig(cwd = process.cwd()): OpenKcmConfig {
       maxPipelineDepth: DEFAULT_MAX_PIPELINE_DEPTH,
     },
     log: { level: 'info' },
-    l1: { keyFile: join(dataDir, 'l1-software.key') },
+    l1: { keyFile: join(dataDir, 'l1-software.key'), statusCheckIntervalMs: DEFAULT_L1_STATUS_CHECK_INTERVAL_MS },
     admin: { enabled: true, listen: { host: DEFAULT_HOST, port: DEFAULT_ADMIN_PORT }, caKeyFile: join(certsDir, 'ca.key') },
     audit: { exporters: [], exportersFrom: 'defaults', exportersBaseDir: cwd },
   };
@@ -268,7 +277,10 @@ export function loadConfig(sources: ConfigSources = {}): OpenKcmConfig {
     maxPipelineDepth: get<number>('limits.maxPipelineDepth') ?? c.limits.maxPipelineDepth,
   };
   c.log = { level: get<LogLevel>('log.level') ?? c.log.level };
-  c.l1 = { keyFile: get<string>('l1.keyFile') ?? join(c.dataDir, 'l1-software.key') };
+  c.l1 = {
+    keyFile: get<string>('l1.keyFile') ?? join(c.dataDir, 'l1-software.key'),
+    statusCheckIntervalMs: get<number>('l1.statusCheckIntervalMs') ?? c.l1.statusCheckIntervalMs,
+  };
   c.admin = {
     enabled: get<boolean>('admin.enabled') ?? c.admin.enabled,
     // An ephemeral KMIP port (tests, benchmarks: several servers on one host) gets an

@@ -34,6 +34,8 @@ import type { ObjectPlace } from './types.ts';
  * or the periodic L1 check tries to unseal again. The others need an explicit act.
  */
 export type SealKind = 'not-unsealed' | 'unseal-failed' | 'l1-status' | 'explicit' | 'kill-switch' | 'closed';
+/** Source label of the periodic status check (its seal reasons carry no source suffix). */
+const PERIODIC = 'periodic L1 check';
 const SELF_HEALING: ReadonlySet<SealKind> = new Set(['not-unsealed', 'unseal-failed', 'l1-status']);
 /** A weaker reason never replaces a stronger one (an L1 check must not turn a kill switch into a retry). */
 const SEAL_RANK: Readonly<Record<SealKind, number>> = {
@@ -705,23 +707,69 @@ export class HierarchyEngine {
         const epoch = e.epoch;
         const st = await ask(l1);
         if (e.l1 !== l1 || e.epoch !== epoch) return;
-        e.lastStatus = st;
-        if (st.state === 'active') {
-          e.unreachableSince = undefined;
-          if (e.sealed !== undefined && e.sealed.kind !== 'not-unsealed' && this.now() - e.lastAttempt >= this.retryIntervalMs) {
-            await this.attemptUnseal(e, this.l1TimeoutMs);
-          }
-          return;
+        this.applyStatus(e, st, PERIODIC);
+        if (st.state === 'active' && e.sealed !== undefined && e.sealed.kind !== 'not-unsealed' && this.now() - e.lastAttempt >= this.retryIntervalMs) {
+          await this.attemptUnseal(e, this.l1TimeoutMs);
         }
-        if (st.state === 'unreachable') {
-          e.unreachableSince ??= this.now();
-          if (this.now() - e.unreachableSince < this.graceMs) return;
-          this.sealEntry(e, 'l1-status', `L1 unreachable for more than ${Math.round(this.graceMs / 1000)} s: ${st.detail}`);
-          return;
-        }
-        this.sealEntry(e, 'l1-status', `L1 key ${st.state}: ${st.detail}`);
       }),
     );
+  }
+
+  /**
+   * What an L1 status answer means for one tenant, wherever it was asked (the periodic check,
+   * or `kmipctl l1 check`): disabled or revoked → sealed at once; unreachable → sealed once
+   * the grace period has run out since it was first seen unreachable; active → the grace
+   * period is reset (unsealing is left to the next access or the periodic check).
+   */
+  private applyStatus(e: TenantEntry, st: L1Status, source: string): void {
+    e.lastStatus = st;
+    if (st.state === 'active') {
+      e.unreachableSince = undefined;
+      return;
+    }
+    if (st.state === 'unreachable') {
+      e.unreachableSince ??= this.now();
+      if (this.now() - e.unreachableSince < this.graceMs) return;
+      this.sealEntry(e, 'l1-status', `L1 unreachable for more than ${Math.round(this.graceMs / 1000)} s: ${st.detail}`);
+      return;
+    }
+    this.sealEntry(e, 'l1-status', `L1 key ${st.state}: ${st.detail}${source === PERIODIC ? '' : ` (found by ${source})`}`);
+  }
+
+  /**
+   * A status of the tenant's own L1 found outside the periodic check (issue 16 §3: `kmipctl
+   * l1 check T` that finds the key revoked or disabled seals T at once, not 20-30 s later).
+   * The seal is of kind 'l1-status': it heals only when the L1 opens the L2 again. A tenant
+   * killed or sealed by a stronger act is left as it is (SEAL_RANK).
+   */
+  reportL1Status(tenant: string, status: L1Status, source = 'l1 check'): TenantStatus {
+    this.assertOpen();
+    const e = this.entry(tenant);
+    if (!e.killed) this.applyStatus(e, status, source);
+    return this.status(tenant);
+  }
+
+  /**
+   * Proves that `l1` opens every stored L2 version of the tenant (issue 16 §3: a pointer is
+   * saved only when it works). Nothing is written and nothing is installed: the unwrapped
+   * keys are zeroized at once. A tenant without an L2 yet passes (its first unseal creates
+   * the L2 under this L1). Throws an Error naming the version that did not open.
+   */
+  async verifyL1(tenant: string, l1: L1Provider): Promise<{ l2Versions: number[] }> {
+    this.assertOpen();
+    const rows = await this.store.listL2Keys(tenant);
+    for (const r of rows) {
+      let k: Buffer | undefined;
+      try {
+        k = await this.l1Call(l1.unwrap(r.wrapped, l2Context(tenant, r.version)), this.l1TimeoutMs, `unwrap L2 v${r.version} of ${tenant}`);
+        if (k.length !== HIERARCHY_KEY_BYTES) throw new Error(`it unwrapped to ${k.length} bytes, not ${HIERARCHY_KEY_BYTES}`);
+      } catch (err) {
+        throw new Error(`this L1 cannot unwrap L2 v${r.version} of tenant ${tenant}: ${message(err)}`);
+      } finally {
+        k?.fill(0);
+      }
+    }
+    return { l2Versions: rows.map((r) => r.version) };
   }
 
   // ---------------------------------------------------------------- inspection

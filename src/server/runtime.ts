@@ -42,6 +42,8 @@ export interface RuntimeOptions {
   dataDir?: string;
   /** Development L1 key file; default <dataDir>/l1-software.key, or a throw-away temp file when in memory. */
   l1KeyFile?: string;
+  /** Interval of the periodic L1 status check (config l1.statusCheckIntervalMs); default the engine's 30 s. */
+  l1StatusCheckIntervalMs?: number;
   logger?: Logger;
   /** Clock for the engine and operations (tests and vector replays pin it). */
   now?: () => Date;
@@ -239,7 +241,10 @@ export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime
     // unsealed through it; one that fails to open stays sealed, the others serve (issue 6).
     const tenantL1 = await openTenantL1Providers(new GovernanceStore(store.database), logger);
     tenantProviders = [...tenantL1.values()].filter((p): p is L1Provider => !(p instanceof Error));
-    hierarchy = await openHierarchy(store, { defaultL1: l1, tenants: tenantL1, log: logger });
+    hierarchy = await openHierarchy(store, {
+      defaultL1: l1, tenants: tenantL1, log: logger,
+      ...(options.l1StatusCheckIntervalMs !== undefined ? { statusCheckIntervalMs: options.l1StatusCheckIntervalMs } : {}),
+    });
     for (const t of hierarchy.unseal.sealed) logger.error({ event: 'tenant_sealed_at_start', ...t }, 'tenant stays sealed');
     const protector = hierarchy.protector;
     const hier = hierarchy;

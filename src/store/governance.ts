@@ -475,6 +475,23 @@ export class GovernanceStore {
     return r && { tenant: r.tenant, provider: r.provider, config: JSON.parse(r.config) as L1Pointer['config'], state: r.state, updatedAt: r.updated_at };
   }
 
+  /**
+   * Puts back the pointer row exactly as `previous` was (undefined: no row), for a change of
+   * pointer that must be undone because the new L1 did not open the tenant after all
+   * (issue 16 §3: a pointer is saved only when it works).
+   */
+  restoreL1Pointer(tenant: string, previous: L1Pointer | undefined): void {
+    this.db.transaction(() => {
+      if (previous === undefined) {
+        this.stmt('DELETE FROM gov_l1_pointers WHERE tenant = ?').run(tenant);
+        return;
+      }
+      this.stmt('INSERT INTO gov_l1_pointers (tenant, provider, config, state, updated_at) VALUES (?, ?, ?, ?, ?) ' +
+        'ON CONFLICT (tenant) DO UPDATE SET provider = excluded.provider, config = excluded.config, state = excluded.state, updated_at = excluded.updated_at')
+        .run(tenant, previous.provider, JSON.stringify(previous.config), previous.state, previous.updatedAt);
+    })();
+  }
+
   /** The kill switch's half in CMK: the pointer stays, marked removed, so status can say what was there. */
   removeL1Pointer(tenant: string): L1Pointer {
     const p = this.getL1Pointer(tenant);

@@ -52,9 +52,14 @@ export function registerL1Commands(program: Command): void {
   leaf(g, 'check <tenant>', "ask the tenant's L1 (or a candidate given with --provider) for its status", async (ctx, [t], o) => {
     const config = l1Config(o);
     const body = o.provider !== undefined ? { provider: o.provider, config: config ?? {} } : {};
-    const r = await ctx.admin().post<{ l1: Obj; status: Obj }>(`/v1/tenants/${seg(t!)}/l1/check`, body);
-    ctx.out.print(r, (d) => `${String(d.l1.provider)} ${String(d.l1.keyRef)}: ${String(d.status.state)}${d.status.detail ? ` (${String(d.status.detail)})` : ''}\n`);
-    if (r.status.state !== 'active') throw new CliError(EXIT_FAILED, `the L1 of tenant ${t} is ${String(r.status.state)}`, 'the tenant cannot be unsealed under this L1');
+    const r = await ctx.admin().post<{ l1: Obj; status: Obj; sealedNow?: boolean; hierarchy?: Obj | null }>(`/v1/tenants/${seg(t!)}/l1/check`, body);
+    ctx.out.print(r, (d) => `${String(d.l1.provider)} ${String(d.l1.keyRef)}: ${String(d.status.state)}${d.status.detail ? ` (${String(d.status.detail)})` : ''}\n`
+      + (d.sealedNow ? `tenant ${t} sealed at once: its requests are refused until its L1 is active again\n`
+        : o.provider === undefined && d.hierarchy?.sealed ? `tenant ${t} is sealed (${String(d.hierarchy.reason ?? '')})\n` : ''));
+    if (r.status.state !== 'active') {
+      throw new CliError(EXIT_FAILED, `the L1 of tenant ${t} is ${String(r.status.state)}${r.sealedNow ? `; tenant ${t} sealed` : ''}`,
+        o.provider === undefined ? `restore the key in the HSM/KMS (the tenant unseals by itself), or point at another key with: kmipctl l1 set ${t}` : 'the tenant cannot be unsealed under this L1');
+    }
   }, (c) => c.option('--provider <provider>', 'check a candidate instead of the stored pointer')
     .option('--config <json>', 'candidate configuration as JSON').option('--set <key=value>', 'one configuration field (repeatable)', collect));
 }

@@ -2,7 +2,7 @@
 // log and the hierarchy engine through these narrow ports (structural types): the real
 // GovernanceStore (src/store/governance.ts), AuditLog (src/audit/) and HierarchyEngine
 // (src/hierarchy/engine.ts) satisfy them, and a route never reaches past them.
-import type { L1Provider } from '../../hsm/types.ts';
+import type { L1Provider, L1Status } from '../../hsm/types.ts';
 import type { CertificateAuthority } from '../ca.ts';
 
 import type { GovernanceStore } from '../../store/governance.ts';
@@ -19,7 +19,7 @@ export type GovernancePort = Pick<GovernanceStore,
   | 'addIdentity' | 'listIdentities' | 'getIdentity' | 'removeIdentity' | 'revokeIdentity'
   | 'createRole' | 'listRoles' | 'getRole'
   | 'addGrant' | 'listGrants' | 'removeGrant'
-  | 'setL1Pointer' | 'getL1Pointer' | 'removeL1Pointer'>;
+  | 'setL1Pointer' | 'getL1Pointer' | 'removeL1Pointer' | 'restoreL1Pointer'>;
 
 /** The audit log as the admin API uses it (src/audit/log.ts AuditLog satisfies it). */
 export interface AuditPort {
@@ -42,6 +42,10 @@ export interface HierarchyPort {
   killSwitch(tenant: string, reason?: string): Promise<void>;
   enableTenant(tenant: string, l1: L1Provider): Promise<unknown>;
   status(tenant: string): { sealed: boolean; killed: boolean; reason?: string; sealKind?: string };
+  /** A status of the tenant's own L1 found by `l1 check`: revoked/disabled seal at once (issue 16 §3). */
+  reportL1Status(tenant: string, status: L1Status, source?: string): { sealed: boolean; killed: boolean; reason?: string; sealKind?: string };
+  /** Proves an L1 opens every stored L2 of the tenant, writing nothing (issue 16 §3). */
+  verifyL1(tenant: string, l1: L1Provider): Promise<unknown>;
   rotateL3(tenant: string, service: string): Promise<number>;
   /** New L2 under the tenant's L1, every L3 version re-wrapped under it (issue 6). */
   rotateL2(tenant: string): Promise<number>;

@@ -3,7 +3,7 @@
 // parseL1Config refuses PINs and keys in clear. Removing the pointer is the kill switch;
 // setting a pointer to a still-valid L1 is the only way back for a killed tenant.
 import { L1Error, openL1Provider, parseL1Config, type L1Config } from '../../hsm/index.ts';
-import type { L1Provider } from '../../hsm/types.ts';
+import type { L1Description, L1Provider, L1Status } from '../../hsm/types.ts';
 import { AdminError, badRequest, obj, oneOf, onlyFields, pathName, type Route } from './http.ts';
 import { gov, requireTenant } from './common.ts';
 import type { AdminContext, L1ProviderName } from './context.ts';
@@ -26,8 +26,34 @@ async function open(ctx: AdminContext, provider: L1ProviderName, config: Record<
   try {
     return ctx.openL1 ? await ctx.openL1(provider, config) : await openL1Provider({ provider, ...config } as L1Config);
   } catch (e) {
-    throw new AdminError('l1-failed', `cannot open the ${provider} L1: ${(e as Error).message}`, 'check the provider configuration and that the key exists and is reachable');
+    const state = e instanceof L1Error ? e.status ?? 'unreachable' : 'unreachable';
+    throw new L1OpenError(state, (e as Error).message, `cannot open the ${provider} L1 (${state}): ${(e as Error).message}`);
   }
+}
+
+/**
+ * An L1 that could not be opened, with the status that implies: a key that is missing
+ * (PKCS#11) or scheduled for deletion (KMS) is `revoked`, a key with its functions off is
+ * `disabled` — facts about the key, which `l1 check` answers as a status; a library, token,
+ * PIN or endpoint that fails is `unreachable` — the provider itself failing, an error.
+ */
+class L1OpenError extends AdminError {
+  constructor(readonly state: Exclude<L1Status['state'], 'active'>, readonly detail: string, message: string) {
+    super('l1-failed', message, state === 'unreachable'
+      ? 'check the provider configuration (library, token label, PIN reference, endpoint) and that it is reachable from the server'
+      : 'check that the key exists and is enabled in the HSM or KMS');
+  }
+  get keyState(): boolean {
+    return this.state === 'revoked' || this.state === 'disabled';
+  }
+}
+
+/** What is known of an L1 that did not open: provider and key reference, from its configuration. */
+function describeConfig(provider: L1ProviderName, config: Record<string, unknown>): L1Description {
+  const c = (k: string) => (config[k] === undefined ? undefined : String(config[k]));
+  const keyRef = provider === 'pkcs11' ? `token=${c('tokenLabel') ?? '?'};${c('keyLabel') !== undefined ? `object=${c('keyLabel')}` : `id=${c('keyId') ?? '?'}`}`
+    : provider === 'aws-kms' ? c('keyId') ?? '?' : c('keyFile') ?? '?';
+  return { provider, keyRef, developmentOnly: provider === 'software' };
 }
 
 /** Opens the L1 and asks for its status; closes it unless `keep`. */
@@ -59,15 +85,29 @@ export const l1Routes: Route[] = [
       if (status.state !== 'active') {
         throw new AdminError('l1-failed', `the ${provider} L1 is ${status.state}: ${status.detail}`, 'point at a key that is enabled and reachable');
       }
+      // Issue 16 §3: a pointer is saved only when it works. The candidate must open every
+      // stored L2 of the tenant before anything is written; until then the old pointer (and
+      // the L1 the hierarchy serves the tenant with) stays as it was.
+      if (ctx.hierarchy) {
+        try {
+          await ctx.hierarchy.verifyL1(t, l1);
+        } catch (e) {
+          await l1.close().catch(() => undefined);
+          throw new AdminError('l1-failed', `the L1 pointer of "${t}" is unchanged: ${(e as Error).message}`,
+            "point at the tenant's original root key (kmipctl l1 show shows the current pointer)");
+        }
+      }
+      const previous = ctx.governance.getL1Pointer(t);
       const pointer = gov(() => ctx.governance.setL1Pointer({ tenant: t, provider, config }));
       let hierarchy: unknown = null;
       if (ctx.hierarchy) {
         hierarchy = await ctx.hierarchy.enableTenant(t, l1);
         const st = ctx.hierarchy.status(t);
         if (st.sealed) {
-          ctx.audited('l1.set', { tenant: t, detail: `${provider} ${description.keyRef}; tenant still sealed` });
-          throw new AdminError('l1-failed', `the L1 pointer of "${t}" is saved, but the tenant is still sealed: ${st.reason ?? 'unseal failed'}`,
-            "this L1 cannot unwrap the tenant's L2: point at the tenant's original root key");
+          // Verified a moment ago, failed now (the L1 went away in between): undo the pointer.
+          gov(() => ctx.governance.restoreL1Pointer(t, previous));
+          throw new AdminError('l1-failed', `the L1 pointer of "${t}" is unchanged: the tenant did not unseal under the new L1: ${st.reason ?? 'unseal failed'}`,
+            `check the L1 with: kmipctl l1 check ${t} --provider ${provider} …`);
         }
       } else {
         await l1.close().catch(() => undefined);
@@ -111,7 +151,8 @@ export const l1Routes: Route[] = [
       requireTenant(ctx, t);
       let provider: L1ProviderName;
       let config: Record<string, unknown>;
-      if (body.provider !== undefined || body.config !== undefined) {
+      const candidate = body.provider !== undefined || body.config !== undefined;
+      if (candidate) {
         provider = oneOf(body, 'provider', PROVIDERS)!;
         config = validated(provider, obj(body, 'config'));
       } else {
@@ -122,8 +163,31 @@ export const l1Routes: Route[] = [
         provider = p.provider;
         config = p.config;
       }
-      const { status, description } = await probe(ctx, provider, config, false);
-      return { body: { tenant: t, l1: description, status } };
+      let status: L1Status;
+      let description: L1Description;
+      try {
+        ({ status, description } = await probe(ctx, provider, config, false));
+      } catch (e) {
+        // A missing or disabled key is an answer about the key (README "L1 providers": key
+        // missing → revoked), not a failure of the check: it is reported as a status.
+        if (!(e instanceof L1OpenError) || !e.keyState) throw e;
+        status = { state: e.state, detail: e.detail };
+        description = describeConfig(provider, config);
+      }
+      // The tenant's own L1 found revoked or disabled: sealed now, not at the next periodic
+      // check (issue 16 §3). A candidate (--provider) is not the tenant's L1 and seals nothing.
+      let hierarchy: ReturnType<NonNullable<AdminContext['hierarchy']>['status']> | null = ctx.hierarchy?.status(t) ?? null;
+      let sealedNow = false;
+      if (!candidate && ctx.hierarchy) {
+        const before = ctx.hierarchy.status(t);
+        hierarchy = ctx.hierarchy.reportL1Status(t, status);
+        sealedNow = !before.sealed && hierarchy.sealed;
+        if (status.state === 'revoked' || status.state === 'disabled') {
+          const what = sealedNow ? 'tenant sealed at once' : `tenant was already sealed (${before.reason ?? before.sealKind ?? 'sealed'})`;
+          ctx.audited('l1.check', { tenant: t, kind: 'seal', detail: `L1 key ${status.state}, ${what}: ${status.detail}`.slice(0, 1000) });
+        }
+      }
+      return { body: { tenant: t, l1: description, status, sealedNow, hierarchy } };
     },
   },
 ];
