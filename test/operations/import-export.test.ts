@@ -4,7 +4,7 @@
 // Wrap Type Not Wrapped, which unwraps with the managed wrapping key.
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { makeTestContext, type TestContext } from '../helpers/context.ts';
+import { makeContextFor, makeTestContext, type TestContext } from '../helpers/context.ts';
 import { exportObject } from '../../src/operations/export.ts';
 import { importObject } from '../../src/operations/import.ts';
 import { get } from '../../src/operations/get.ts';
@@ -93,5 +93,62 @@ describe('Export with wrapping, then Import', () => {
     } finally {
       await other.close();
     }
+  });
+});
+
+// Unique Identifiers are per tenant (issue 16 §2): Import lets the client choose the
+// identifier, so the identifier another tenant holds must be free for this one — refusing it
+// would tell the importer that the identifier exists elsewhere — and the two objects must
+// never meet: not in Get, not in crypto, not as the key a Key Wrapping Data names.
+describe('Import across tenants', () => {
+  /** The exported key with its material replaced (same algorithm and length). */
+  function withMaterial(exported: Struct, key: Buffer): Struct {
+    const kb = keyBlock(exported);
+    const newKb = structure(Tag.KeyBlock, kb.value.map((c) => (c.tag === Tag.KeyValue ? structure(Tag.KeyValue, [byteString(Tag.KeyMaterial, key)]) : c)));
+    return structure(Tag.ResponsePayload, exported.value.map((c) => (c.tag === Tag.SymmetricKey ? structure(Tag.SymmetricKey, [newKb]) : c)));
+  }
+  const ecb = (uid: string) => [uidField(uid), params(enumeration(Tag.BlockCipherMode, BlockCipherMode.ECB)), byteString(Tag.Data, Buffer.alloc(16))];
+
+  it('tenant B imports the identifier tenant A holds: two objects, each tenant sees and uses its own', async () => {
+    const keyA = randomBytes(32);
+    const keyB = randomBytes(32);
+    const uid = await registerSymmetric(t.ctx, Alg.AES, keyA, { mask: CUM.Encrypt | CUM.Decrypt });
+    const exported = await call(t.ctx, exportObject, [uidField(uid)]);
+    const b = await makeContextFor(t.store, t.protector, 'other-tenant', 'other-service');
+    // Without and with Replace Existing: for B the identifier is simply free.
+    expect((await call(b.ctx, importObject, importRequest(withMaterial(exported, keyB), uid))).value).toEqual([uidField(uid)]);
+    expect(material(await call(t.ctx, get, [uidField(uid)]))).toEqual(keyA);
+    expect(material(await call(b.ctx, get, [uidField(uid)]))).toEqual(keyB);
+    const cipherA = child(await call(t.ctx, encrypt, ecb(uid)), Tag.Data);
+    const cipherB = child(await call(b.ctx, encrypt, ecb(uid)), Tag.Data);
+    expect(cipherA).not.toEqual(cipherB);
+    // Each tenant's identifier is taken in that tenant alone.
+    expect(await reasonOf(call(t.ctx, importObject, importRequest(exported, uid)))).toBe(ResultReason.ObjectAlreadyExists);
+    expect(await reasonOf(call(b.ctx, importObject, importRequest(exported, uid)))).toBe(ResultReason.ObjectAlreadyExists);
+    // Replacing B's object leaves A's as it was.
+    const flipped = Buffer.from(keyA.map((x) => x ^ 0xff));
+    await call(b.ctx, importObject, [...importRequest(withMaterial(exported, flipped), uid), boolean(Tag.ReplaceExisting, true)]);
+    expect(material(await call(b.ctx, get, [uidField(uid)]))).toEqual(flipped);
+    expect(material(await call(t.ctx, get, [uidField(uid)]))).toEqual(keyA);
+    expect((await t.store.get('other-tenant', uid))?.service).toBe('other-service');
+    expect((await t.store.get('test-tenant', uid))?.service).toBe('test-service');
+  });
+
+  it('a Key Wrapping Data names a wrapping key of the importer\'s tenant, never the same identifier in another tenant', async () => {
+    const kekUid = await registerSymmetric(t.ctx, Alg.AES, randomBytes(32), { mask: CUM.WrapKey | CUM.UnwrapKey });
+    const uid = await registerSymmetric(t.ctx, Alg.AES, randomBytes(32), { mask: CUM.Encrypt });
+    const exported = await call(t.ctx, exportObject, [uidField(uid), wrapSpec(kekUid)]);
+    const b = await makeContextFor(t.store, t.protector, 'other-tenant', 'other-service');
+    // A's wrapping key does not exist for B: the same answer as for an identifier nobody holds.
+    expect(await reasonOf(call(b.ctx, importObject, importRequest(exported, 'wrapped-1', KeyWrapType.NotWrapped)))).toBe(ResultReason.WrappingObjectNotFound);
+    // B takes the wrapping key's identifier for a key of its own: the unwrap uses B's key and fails its integrity check.
+    const kekExport = await call(t.ctx, exportObject, [uidField(kekUid)]);
+    await call(b.ctx, importObject, importRequest(withMaterial(kekExport, randomBytes(32)), kekUid));
+    // RFC 3394's integrity check fails under the wrong key (Cryptographic Failure).
+    expect(await reasonOf(call(b.ctx, importObject, importRequest(exported, 'wrapped-2', KeyWrapType.NotWrapped)))).toBe(ResultReason.CryptographicFailure);
+    expect(await b.repo.load('wrapped-2')).toBeUndefined();
+    // A, holding the right key, unwraps as before.
+    await call(t.ctx, importObject, importRequest(exported, 'wrapped-3', KeyWrapType.NotWrapped));
+    expect((await t.repo.load('wrapped-3'))?.value).toBeDefined();
   });
 });
