@@ -41,11 +41,21 @@ export class AuditUnavailableError extends Error {
   override readonly name = 'AuditUnavailableError';
 }
 
+/**
+ * Whether a record appended now will reach the database. A server asks before it serves a
+ * request and refuses service while the answer is no (issue 16 §1: never serve unaudited).
+ */
+export type AuditAvailability = { ok: true } | { ok: false; reason: string };
+
 /** Called with each committed group, in seq order. Must not throw (errors go to onError). */
 export type AuditSubscriber = (records: readonly AuditRecord[]) => void;
 
 export interface AuditLog {
-  /** Queues one record. Throws AuditInputError on bad input (unknown field, bytes, control characters…). */
+  /**
+   * Queues one record. Text is escaped and cut, never refused (record.ts). Throws
+   * AuditInputError only for a programming error (unknown field, bytes, bad kind/result/
+   * reason/operation) and AuditUnavailableError when closed or maxPending records are queued.
+   */
   append<T extends AuditInput>(record: ExactAuditInput<T>): void;
   /** Commits every queued record now. */
   flush(): void;
@@ -63,6 +73,13 @@ export interface AuditLog {
   lastSeq(): number;
   /** Records queued but not yet committed. */
   pendingCount(): number;
+  /**
+   * Not ok when the log or its database is closed, when the last commit failed (database
+   * read-only, full, locked past its busy timeout…) and no commit has succeeded since, or
+   * when maxPending records are queued. Queued records are retried in the background; the
+   * first commit that succeeds makes the log available again.
+   */
+  availability(): AuditAvailability;
   subscribe(fn: AuditSubscriber): () => void;
   /** Flushes and stops; the database handle stays open (it belongs to the caller). */
   close(): void;
@@ -85,6 +102,8 @@ class SqliteAuditLog implements AuditLog {
   private hash: string;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** The error of the last commit attempt, until a commit succeeds. */
+  private commitError: Error | undefined;
   private readonly subscribers = new Set<AuditSubscriber>();
   private readonly maxRecords: number;
   private readonly maxDelayMs: number;
@@ -171,7 +190,14 @@ class SqliteAuditLog implements AuditLog {
       throw new AuditUnavailableError('audit log cannot commit inside an open transaction of the same connection');
     }
     const group = this.pending;
-    const committed = this.commitGroup(group);
+    let committed: AuditRecord[];
+    try {
+      committed = this.commitGroup(group);
+    } catch (err) {
+      this.commitError = err instanceof Error ? err : new Error(String(err));
+      throw err;
+    }
+    this.commitError = undefined;
     this.pending = [];
     if (committed !== group) {
       const last = committed[committed.length - 1]!;
@@ -215,6 +241,16 @@ class SqliteAuditLog implements AuditLog {
 
   pendingCount(): number {
     return this.pending.length;
+  }
+
+  availability(): AuditAvailability {
+    if (this.closed) return { ok: false, reason: 'the audit log is closed' };
+    if (!this.db.open) return { ok: false, reason: 'the audit database is closed' };
+    if (this.commitError !== undefined) {
+      return { ok: false, reason: `the audit database refuses writes (${this.commitError.message}); ${this.pending.length} record(s) queued` };
+    }
+    if (this.pending.length >= this.maxPending) return { ok: false, reason: `${this.pending.length} audit records are queued uncommitted` };
+    return { ok: true };
   }
 
   subscribe(fn: AuditSubscriber): () => void {

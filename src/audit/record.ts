@@ -1,5 +1,5 @@
-// The audit record: its typed input, the runtime validation that keeps anything but short
-// text out of it, its canonical form and its place in the hash chain (issue 7, "Audit").
+// The audit record: its typed input, the runtime validation that keeps anything but text
+// out of it, the escaping that makes any text safe to store and export, its canonical form and its place in the hash chain (issue 7, "Audit").
 //
 // Chain rule: hash = SHA-256( bytes(prevHash) ‖ UTF-8(canonical(record without hash)) ),
 // where prevHash is the hash of the record with seq − 1, or GENESIS_HASH for seq 1. The
@@ -71,9 +71,10 @@ export const GENESIS_HASH = '0'.repeat(64);
 export const INPUT_FIELDS = ['kind', 'identity', 'tenant', 'service', 'operation', 'objectId', 'result', 'reason', 'detail'] as const;
 
 /**
- * Length limits (in UTF-16 code units). They keep one record inside one syslog datagram
- * (RFC 5426 §3.2: receivers SHOULD take 2048 octets) and stop a caller from dumping a
- * payload into the log.
+ * Length limits of the stored (escaped) text, in UTF-16 code units. They keep one record
+ * inside one syslog datagram (RFC 5426 §3.2: receivers SHOULD take 2048 octets) and stop a
+ * caller from dumping a payload into the log. A longer value is cut, never refused (issue 16
+ * §1: every batch item is one record, whatever the client sent): see `auditText`.
  */
 export const FIELD_LIMITS: Readonly<Record<Exclude<(typeof INPUT_FIELDS)[number], 'kind' | 'result' | 'reason'>, number>> = {
   identity: 512,
@@ -85,13 +86,14 @@ export const FIELD_LIMITS: Readonly<Record<Exclude<(typeof INPUT_FIELDS)[number]
 };
 
 /**
- * A detail with an unbroken run this long of base64/hex/PEM alphabet is refused: no
+ * A detail with an unbroken run this long of base64/hex/PEM alphabet is redacted: no
  * sentence has such a word, while a wrapped key, a certificate or a private key in text
  * form does. (A 64-character hex fingerprint passes; short keys in hex cannot be told
  * from fingerprints — the rule is a safety net, the typed API is the protection.)
  */
 export const MAX_OPAQUE_RUN = 128;
 
+/** Programming errors only (a field of the wrong type, an unknown field, a bad kind): never the text a client sent. */
 export class AuditInputError extends Error {
   override readonly name = 'AuditInputError';
 }
@@ -100,16 +102,87 @@ const KINDS: ReadonlySet<string> = new Set(AUDIT_KINDS);
 const REASONS: ReadonlySet<string> = new Set(Object.keys(ResultReason));
 const OPERATIONS: ReadonlySet<string> = new Set(Object.keys(Operation));
 const ALLOWED_KEYS: ReadonlySet<string> = new Set(INPUT_FIELDS);
-// C0 controls, DEL and C1 controls: a newline in a field would forge a second line in a
-// JSON-lines file or a syslog stream (log injection); NUL is cut by some SQLite functions.
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
-// In a /u regex a paired surrogate is one code point, so this matches only lone halves,
-// which UTF-8 (SQLite TEXT) cannot represent: the stored text would differ from the hashed one.
-const LONE_SURROGATE = /[\ud800-\udfff]/u;
-/** One pass over each field on the append path; the two above only name the problem. */
-const BAD_CHAR = /[\u0000-\u001f\u007f-\u009f]|[\ud800-\udfff]/u;
-const OPAQUE_RUN = new RegExp(`[A-Za-z0-9+/=_-]{${MAX_OPAQUE_RUN},}`);
 const TOKEN = /^[A-Za-z][A-Za-z0-9._:-]*$/;
+
+// ---------------------------------------------------------------------------------------
+// Escaping of unsafe characters (issue 16 §1). Text fields are stored escaped, so every
+// exporter (JSON lines, RFC 5424, CEF) receives text that cannot break a line, reorder what
+// a SIEM operator reads, or differ between what was hashed and what SQLite stored:
+//
+//   \\           the escape character itself (so decoding is unambiguous)
+//   \u{HEX}       one code point, lower-case hex, for every
+//                 - C0 control, DEL and C1 control (Unicode category Cc): a newline would forge
+//                   a second JSON/syslog line, NUL is cut by some C consumers, NEL breaks lines;
+//                 - format character (Cf): bidi controls U+202A–U+202E, U+2066–U+2069, U+200E,
+//                   U+200F, U+061C (Trojan-Source style reordering of a SIEM line), zero-width
+//                   characters, U+FEFF, soft hyphen, tag characters U+E0000–U+E007F;
+//                 - line and paragraph separator U+2028, U+2029 (line breaks to JS and others);
+//                 - unpaired surrogate halves (not representable in UTF-8, so SQLite's TEXT would
+//                   store something other than what was hashed).
+//   \[...]        an annotation of the audit module, never client text (a literal "\[" is
+//                 written "\\["): `\[redacted: …]` replaces what looked like key material in
+//                 a detail, `\[truncated: N chars, sha256:HEX]` ends a value cut to its limit.
+//
+// Escaping is reversible (decodeAuditText); redaction and truncation are not, by design. The
+// SHA-256 of a truncated value is over the UTF-8 of the whole escaped value, so whoever holds
+// the original can escape it (escapeAuditText) and compare.
+const UNSAFE = /[\\\p{Cc}\p{Cf}\p{Zl}\p{Zp}]|[\ud800-\udfff]/u;
+const UNSAFE_G = new RegExp(UNSAFE.source, 'gu');
+const ESCAPED_TOKEN = /\\\\|\\u\{[0-9a-f]{1,6}\}|\\\[[^\]]*\]|[\s\S]/gu;
+const PEM_BLOCK = /-----BEGIN[\s\S]*?(?:-----END[^-]*-----|$)/g;
+const OPAQUE_RUN_G = new RegExp(`[A-Za-z0-9+/=_-]{${MAX_OPAQUE_RUN},}`, 'g');
+
+/** Escapes the unsafe characters of `s` (reversible; see the table above). */
+export function escapeAuditText(s: string): string {
+  if (!UNSAFE.test(s)) return s; // the common case: no allocation
+  return s.replace(UNSAFE_G, (c) => (c === '\\' ? '\\\\' : `\\u{${c.codePointAt(0)!.toString(16)}}`));
+}
+
+export interface DecodedAuditText {
+  /** The original text, where it was not redacted or cut. */
+  text: string;
+  /** Annotations the audit module wrote (redactions, truncation), in order. */
+  annotations: string[];
+  truncated: boolean;
+}
+
+/** Reverses escapeAuditText; annotations are removed from `text` and listed apart. */
+export function decodeAuditText(stored: string): DecodedAuditText {
+  const annotations: string[] = [];
+  let truncated = false;
+  const text = stored.replace(/\\(\\|u\{([0-9a-f]{1,6})\}|\[([^\]]*)\])/g, (_m, what: string, hex?: string, note?: string) => {
+    if (what === '\\') return '\\';
+    if (hex !== undefined) return String.fromCodePoint(Number.parseInt(hex, 16));
+    annotations.push(note!);
+    if (note!.startsWith('truncated:')) truncated = true;
+    return '';
+  });
+  return { text, annotations, truncated };
+}
+
+/**
+ * The stored form of one text field: escaped, key-material-looking runs of a detail
+ * redacted, cut to the field's limit with an explicit marker. Never throws on content.
+ */
+export function auditText(field: keyof typeof FIELD_LIMITS, raw: string): string {
+  let s = escapeAuditText(raw);
+  if (field === 'detail' && (s.includes('-----BEGIN') || s.length >= MAX_OPAQUE_RUN)) {
+    s = s.replace(PEM_BLOCK, '\\[redacted: PEM block]')
+      .replace(OPAQUE_RUN_G, (run) => `\\[redacted: ${run.length} chars of base64/hex alphabet]`);
+  }
+  const limit = FIELD_LIMITS[field];
+  if (s.length <= limit) return s;
+  const marker = `\\[truncated: ${s.length} chars, sha256:${createHash('sha256').update(s, 'utf8').digest('hex')}]`;
+  // Cut between tokens (never inside an escape sequence, an annotation or a surrogate pair).
+  const keep = limit - marker.length;
+  let end = 0;
+  ESCAPED_TOKEN.lastIndex = 0;
+  for (let m = ESCAPED_TOKEN.exec(s); m !== null; m = ESCAPED_TOKEN.exec(s)) {
+    if (ESCAPED_TOKEN.lastIndex > keep) break;
+    end = ESCAPED_TOKEN.lastIndex;
+  }
+  return s.slice(0, Math.max(0, end)) + marker;
+}
 
 function text(field: keyof typeof FIELD_LIMITS, v: unknown): string | null {
   if (v === undefined || v === null) return null;
@@ -118,11 +191,7 @@ function text(field: keyof typeof FIELD_LIMITS, v: unknown): string | null {
     const what = v instanceof Uint8Array ? 'bytes' : Array.isArray(v) ? 'an array' : typeof v;
     throw new AuditInputError(`audit field ${field}: expected a string or null, got ${what}`);
   }
-  if (v.length > FIELD_LIMITS[field]) throw new AuditInputError(`audit field ${field}: longer than ${FIELD_LIMITS[field]} characters (${v.length})`);
-  if (BAD_CHAR.test(v)) {
-    throw new AuditInputError(CONTROL.test(v) ? `audit field ${field}: control characters are not allowed` : `audit field ${field}: not well-formed Unicode (lone surrogate)`);
-  }
-  return v;
+  return auditText(field, v);
 }
 
 /**
@@ -154,8 +223,13 @@ export function validateAuditInput(input: unknown): Omit<AuditRecord, 'seq' | 't
     }
     reason = r.reason as ResultReasonName;
   }
-  const operation = text('operation', r.operation);
+  // operation is a name from a closed set (or a token), checked as given: nothing to escape.
+  if (r.operation !== undefined && r.operation !== null && typeof r.operation !== 'string') text('operation', r.operation);
+  const operation = (r.operation ?? null) as string | null;
   if (operation !== null) {
+    if (operation.length > FIELD_LIMITS.operation) {
+      throw new AuditInputError(`audit field operation: longer than ${FIELD_LIMITS.operation} characters (${operation.length})`);
+    }
     if (kind === 'kmip' ? !OPERATIONS.has(operation) : !TOKEN.test(operation)) {
       throw new AuditInputError(kind === 'kmip'
         ? `audit field operation: expected a KMIP Operation name such as 'Get', got ${JSON.stringify(operation)}`
@@ -163,9 +237,6 @@ export function validateAuditInput(input: unknown): Omit<AuditRecord, 'seq' | 't
     }
   }
   const detail = text('detail', r.detail);
-  if (detail !== null && (detail.includes('-----BEGIN') || OPAQUE_RUN.test(detail))) {
-    throw new AuditInputError('audit field detail: looks like encoded key material or a certificate (a PEM block or a long base64/hex run); audit details are short text');
-  }
   return {
     kind,
     identity: text('identity', r.identity),

@@ -60,7 +60,7 @@ describe('records', () => {
     expect(log.anchor()).toEqual({ seq: 5, hash: recs[4]!.hash });
   });
 
-  it('refuses unknown fields, bytes, non-strings, bad enums and control characters at run time', () => {
+  it('refuses unknown fields, bytes, non-strings and bad enums at run time (programming errors, never text content)', () => {
     const { log } = memLog();
     const base = { kind: 'kmip', result: 'success' } as const;
     const bad: Array<[unknown, RegExp]> = [
@@ -74,11 +74,8 @@ describe('records', () => {
       [{ ...base, reason: 'NoSuchReason' }, /reason: expected a ResultReason name/],
       [{ ...base, operation: 'Frobnicate' }, /expected a KMIP Operation name/],
       [{ kind: 'admin', result: 'success', operation: 'tenant create' }, /expected a token/],
-      [{ ...base, detail: 'line1\nforged line' }, /control characters/],
-      [{ ...base, detail: 'x'.repeat(2000) }, /longer than 1024/],
-      [{ ...base, detail: '\ud800' }, /lone surrogate/],
-      [{ ...base, detail: 'key: -----BEGIN PRIVATE KEY----- MIIE' }, /key material/],
-      [{ ...base, detail: `wrapped ${'A'.repeat(200)}` }, /key material/],
+      [{ ...base, operation: 'Get\n' }, /expected a KMIP Operation name/],
+      [{ kind: 'admin', result: 'success', operation: `t${'x'.repeat(80)}` }, /operation: longer than 64/],
       [{ ...base, [Symbol('x')]: 'y' }, /unknown field/],
       [Buffer.from('{}'), /expected an object/],
       [null, /expected an object/],

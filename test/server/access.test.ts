@@ -26,7 +26,11 @@ describe('access-control middleware', () => {
     const out = parseResponseMessage(await engine.handleMessage(request(V, [{ operation: Operation.DiscoverVersions }, { operation: Operation.Query }]), IDENTITY));
     expect(out.batchItems).toHaveLength(1);
     expect(out.batchItems[0]).toMatchObject({ operation: Operation.DiscoverVersions, resultStatus: ResultStatus.OperationFailed, resultReason: ResultReason.PermissionDenied });
-    expect(records).toEqual([expect.objectContaining({ kind: 'auth-failure', result: 'failure', reason: 'PermissionDenied', identity: `sha256:${IDENTITY.fingerprint}` })]);
+    // One record per batch item (issue 16 §1): the second item was not processed, and says so.
+    expect(records).toEqual([
+      expect.objectContaining({ kind: 'auth-failure', operation: 'DiscoverVersions', result: 'failure', reason: 'PermissionDenied', identity: `sha256:${IDENTITY.fingerprint}` }),
+      expect.objectContaining({ kind: 'auth-failure', operation: 'Query', result: 'failure', reason: 'PermissionDenied', detail: expect.stringMatching(/^not processed/) }),
+    ]);
   });
 
   it('each item is checked against the role and audited with the governance tenant and service', async () => {
