@@ -5,17 +5,16 @@ import type { Logger } from 'pino';
 import type { L1Provider } from '../hsm/types.ts';
 import { KmipError } from '../kmip/errors.ts';
 import { HierarchyEngine, type HierarchyEngineOptions, type UnsealReport } from './engine.ts';
-import { createInterimProtector, INTERIM_DEK_NAME, KeyProtectionError, type InterimProtector, type SystemBlobStore } from './interim.ts';
+import { createInterimProtector, INTERIM_DEK_NAME, KeyProtectionError, type InterimProtector } from './interim.ts';
+import type { SystemBlobStore as VaultSystemBlobStore } from '../store/types.ts';
 import { L4_BLOB_V1, type HierarchyStore } from './keyring.ts';
 import type { KeyProtector, ObjectPlace } from './types.ts';
 
 /** First byte of a value blob written by the interim protector (interim.ts BLOB_V1). */
 export const INTERIM_BLOB_FORMAT = 0x01;
 
-/** What openHierarchy needs of the store: SqliteStore provides all of it. */
-export interface HierarchyBackingStore extends HierarchyStore, SystemBlobStore {
-  deleteSystemBlob(name: string): Promise<boolean>;
-}
+/** What openHierarchy needs of the store: any VaultStore (SQLite, PostgreSQL) provides it. */
+export type HierarchyBackingStore = HierarchyStore & VaultSystemBlobStore;
 
 /**
  * Object values through the hierarchy. Every call first makes sure the tenant is unsealed,

@@ -6,12 +6,10 @@ import { randomBytes } from 'node:crypto';
 import { aes256GcmOpen, aes256GcmSeal, GCM_NONCE_BYTES, GCM_TAG_BYTES } from '../crypto/aead.ts';
 import type { L1Provider } from '../hsm/types.ts';
 import type { KeyProtector, ObjectPlace } from './types.ts';
+import type { SystemBlobStore as VaultSystemBlobStore } from '../store/types.ts';
 
-/** Where the wrapped DEK lives: SqliteStore provides these (migration 2, system_blobs). */
-export interface SystemBlobStore {
-  getSystemBlob(name: string): Promise<Buffer | undefined>;
-  putSystemBlobIfAbsent(name: string, blob: Buffer): Promise<Buffer>;
-}
+/** Where the wrapped DEK lives: the system blobs of a VaultStore (src/store/types.ts). */
+export type SystemBlobStore = Pick<VaultSystemBlobStore, 'getSystemBlob' | 'putSystemBlobIfAbsent'>;
 
 export const INTERIM_DEK_NAME = 'interim-dek';
 /** L1 wrapping context of the DEK: binds the blob to its purpose, so no other L1 blob can pose as it. */

@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { aes256GcmOpen, aes256GcmSeal, GCM_NONCE_BYTES, GCM_TAG_BYTES } from '../crypto/aead.ts';
 import { KeyProtectionError } from './interim.ts';
-import type { L2KeyRow, L3KeyRow, TenantL1Row, WrappedValueRow } from '../store/sqlite.ts';
+import type { L2KeyRow, L3KeyRow, TenantL1Row, WrappedValueRow } from '../store/types.ts';
 
 export type { L2KeyRow, L3KeyRow, TenantL1Row, WrappedValueRow };
 
@@ -95,32 +95,8 @@ export function unwrapL4(l3: Buffer, aad: string, blob: Buffer): Buffer {
   return gcmOpen(l3, aad, blob.subarray(5, 5 + NONCE_BYTES), blob.subarray(5 + NONCE_BYTES, L4_HEADER_BYTES), blob.subarray(L4_HEADER_BYTES), 'object value');
 }
 
-/**
- * Persistence of the hierarchy: SqliteStore implements it (migration 4); a PostgreSQL store
- * will too. Only wrapped blobs cross it.
- */
-export interface HierarchyStore {
-  getTenantL1(tenant: string): Promise<TenantL1Row | undefined>;
-  putTenantL1(tenant: string, providerRef: string, state: 'active' | 'disabled'): Promise<void>;
-  listHierarchyTenants(): Promise<string[]>;
-  listL2Keys(tenant: string): Promise<L2KeyRow[]>;
-  insertFirstL2Key(tenant: string, wrapped: Buffer): Promise<boolean>;
-  listL3Keys(tenant: string, service?: string): Promise<L3KeyRow[]>;
-  insertL3Key(row: { tenant: string; service: string; version: number; l2Version: number; wrapped: Buffer }, expectedCurrent: number | undefined): Promise<boolean>;
-  replaceL2Key(
-    tenant: string,
-    oldVersion: number,
-    next: { version: number; wrapped: Buffer },
-    l3s: readonly { service: string; version: number; wrapped: Buffer }[],
-  ): Promise<boolean>;
-  /**
-   * Keyset paging in (tenant, uid) order: pass the last row's tenant as `afterTenant` and its
-   * uid as `afterUid` (a uid is unique only within its tenant); with `tenant` set,
-   * `afterTenant` may be left out.
-   */
-  scanWrappedValues(q: { tenant?: string; service?: string; afterTenant?: string; afterUid?: string; format?: number; limit: number }): Promise<WrappedValueRow[]>;
-  replaceWrappedValues(changes: readonly { tenant: string; uid: string; expected: Buffer; next: Buffer }[]): Promise<number>;
-}
+/** Persistence of the hierarchy: src/store/types.ts HierarchyStore (SQLite and PostgreSQL implement it). */
+export type { HierarchyStore } from '../store/types.ts';
 
 /** A fresh 256-bit key. */
 export const freshKey = (): Buffer => randomBytes(HIERARCHY_KEY_BYTES);

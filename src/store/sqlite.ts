@@ -8,7 +8,11 @@ import { encode } from '../ttlv/encode.ts';
 import { Tag } from '../ttlv/generated/tags.ts';
 import { State } from '../ttlv/generated/enumerations.ts';
 import type { StoredObject } from '../kmip/object.ts';
-import { StoreConflictError, type LocatePrefilter, type ObjectStore } from './types.ts';
+import {
+  StoreConflictError, StoreSchemaError, type L2KeyRow, type L3KeyRow, type LocatePrefilter, type TenantL1Row, type VaultStore, type WrappedValueRow,
+} from './types.ts';
+
+export { StoreSchemaError, type L2KeyRow, type L3KeyRow, type TenantL1Row, type WrappedValueRow };
 import { DATE_COLUMNS, deriveIndexColumns } from './attributes-index.ts';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from './migrations.ts';
 
@@ -25,45 +29,6 @@ export const FIRST_PAGE_SIZE = 8;
 /** States whose value has been erased (KMIP 2.1 §6.1.15 Destroy). */
 const DESTROYED_STATES: readonly number[] = [State.Destroyed, State.DestroyedCompromised];
 const ALL_STATES: readonly number[] = Object.values(State);
-
-export class StoreSchemaError extends Error {
-  override readonly name = 'StoreSchemaError';
-}
-
-/** A tenant's L1 pointer (migration 4): provider description (JSON, no secrets) and state. */
-export interface TenantL1Row {
-  tenant: string;
-  providerRef: string;
-  state: 'active' | 'disabled';
-  updatedAt: number;
-}
-
-/** An L2 key wrapped by the tenant's L1. */
-export interface L2KeyRow {
-  tenant: string;
-  version: number;
-  wrapped: Buffer;
-  createdAt: number;
-  current: boolean;
-}
-
-/** A version of a service's L3 key, wrapped by the tenant's L2 version `l2Version`. */
-export interface L3KeyRow {
-  tenant: string;
-  service: string;
-  version: number;
-  l2Version: number;
-  wrapped: Buffer;
-  createdAt: number;
-  current: boolean;
-}
-
-export interface WrappedValueRow {
-  uid: string;
-  tenant: string;
-  service: string;
-  wrappedValue: Buffer;
-}
 
 interface ObjectRow {
   uid: string;
@@ -182,7 +147,8 @@ function buildScanQuery(tenant: string, filter: LocatePrefilter, states: readonl
   return { sql: `SELECT ${cols} FROM ${from} WHERE ${where.join(' AND ')} ORDER BY ${order} DESC LIMIT ?`, params };
 }
 
-export class SqliteStore implements ObjectStore {
+export class SqliteStore implements VaultStore {
+  readonly kind = 'sqlite' as const;
   private readonly statements = new Map<string, Database.Statement>();
   private closed = false;
   private queue: Array<{ work: () => void; resolve: () => void; reject: (e: unknown) => void }> = [];
@@ -451,6 +417,9 @@ export class SqliteStore implements ObjectStore {
    */
   async insertL3Key(row: { tenant: string; service: string; version: number; l2Version: number; wrapped: Buffer }, expectedCurrent: number | undefined): Promise<boolean> {
     return this.db.transaction(() => {
+      // An L3 wrapped by an L2 that is no longer current would be lost at the next L2 rotation.
+      const l2 = this.stmt('SELECT version FROM l2_keys WHERE tenant = ? AND current = 1').get(row.tenant) as { version: number } | undefined;
+      if (l2?.version !== row.l2Version) return false;
       const cur = this.stmt('SELECT version FROM l3_keys WHERE tenant = ? AND service = ? AND current = 1').get(row.tenant, row.service) as { version: number } | undefined;
       if (cur?.version !== expectedCurrent) return false;
       if (this.stmt('SELECT 1 FROM l3_keys WHERE tenant = ? AND service = ? AND version = ?').get(row.tenant, row.service, row.version) !== undefined) return false;

@@ -42,3 +42,119 @@ export interface ObjectStore {
 export class StoreConflictError extends Error {
   override readonly name = 'StoreConflictError';
 }
+
+/** The database schema is not one this code can use (newer than it, or damaged). */
+export class StoreSchemaError extends Error {
+  override readonly name = 'StoreSchemaError';
+}
+
+/** A tenant's L1 pointer (migration 4): provider description (JSON, no secrets) and state. */
+export interface TenantL1Row {
+  tenant: string;
+  providerRef: string;
+  state: 'active' | 'disabled';
+  updatedAt: number;
+}
+
+/** An L2 key wrapped by the tenant's L1. */
+export interface L2KeyRow {
+  tenant: string;
+  version: number;
+  wrapped: Buffer;
+  createdAt: number;
+  current: boolean;
+}
+
+/** A version of a service's L3 key, wrapped by the tenant's L2 version `l2Version`. */
+export interface L3KeyRow {
+  tenant: string;
+  service: string;
+  version: number;
+  l2Version: number;
+  wrapped: Buffer;
+  createdAt: number;
+  current: boolean;
+}
+
+export interface WrappedValueRow {
+  uid: string;
+  tenant: string;
+  service: string;
+  wrappedValue: Buffer;
+}
+
+/**
+ * Server-wide wrapped blobs (the interim data-encryption key): only wrapped bytes, never
+ * plaintext.
+ */
+export interface SystemBlobStore {
+  getSystemBlob(name: string): Promise<Buffer | undefined>;
+  /**
+   * Stores a blob under `name` unless one is already there; returns the blob that is stored
+   * afterwards (ours, or the one another process wrote first), so two servers starting
+   * together on one database agree on a single key.
+   */
+  putSystemBlobIfAbsent(name: string, blob: Buffer): Promise<Buffer>;
+  deleteSystemBlob(name: string): Promise<boolean>;
+}
+
+/**
+ * Persistence of the key hierarchy (src/hierarchy): only wrapped blobs cross it. Every
+ * method that two nodes on one database may race on decides atomically in the store and
+ * reports who won (false = another writer got there first; the caller re-reads).
+ */
+export interface HierarchyStore {
+  getTenantL1(tenant: string): Promise<TenantL1Row | undefined>;
+  putTenantL1(tenant: string, providerRef: string, state: 'active' | 'disabled'): Promise<void>;
+  /** Every tenant that has an L1 pointer or an L2. */
+  listHierarchyTenants(): Promise<string[]>;
+  listL2Keys(tenant: string): Promise<L2KeyRow[]>;
+  /**
+   * Inserts the tenant's first L2 (version 1, current) unless the tenant has one already;
+   * false when another writer got there first (the caller re-reads and uses that one).
+   */
+  insertFirstL2Key(tenant: string, wrapped: Buffer): Promise<boolean>;
+  listL3Keys(tenant: string, service?: string): Promise<L3KeyRow[]>;
+  /**
+   * Adds an L3 version and makes it the service's current one. The version is chosen by the
+   * caller (it is bound into the blob's associated data), so a concurrent writer that took
+   * the same number makes this return false; `expectedCurrent` (undefined: the service has
+   * no L3 yet) guards against rotating past a version this caller has not seen.
+   */
+  insertL3Key(row: { tenant: string; service: string; version: number; l2Version: number; wrapped: Buffer }, expectedCurrent: number | undefined): Promise<boolean>;
+  /**
+   * L2 rotation in one transaction: the new L2 becomes current, every listed L3 row gets its
+   * re-wrapped blob, and the other L2 versions are deleted (nothing references them any
+   * more). False, with nothing changed, when the current L2 is not `oldVersion` or an L3 row
+   * of the tenant is not in `l3s` (another writer rotated or added one meanwhile).
+   */
+  replaceL2Key(
+    tenant: string,
+    oldVersion: number,
+    next: { version: number; wrapped: Buffer },
+    l3s: readonly { service: string; version: number; wrapped: Buffer }[],
+  ): Promise<boolean>;
+  /**
+   * Wrapped object values in (tenant, uid) order, optionally of one tenant / service,
+   * optionally only those whose first byte (the blob format) is `format`. Keyset paging:
+   * pass the last row's tenant as `afterTenant` and its uid as `afterUid` (a uid is unique
+   * only within its tenant); with `tenant` set, `afterTenant` may be left out.
+   */
+  scanWrappedValues(q: { tenant?: string; service?: string; afterTenant?: string; afterUid?: string; format?: number; limit: number }): Promise<WrappedValueRow[]>;
+  /**
+   * Re-wrapping: replaces each object's wrapped value when it is still `expected` (a writer
+   * that saved meanwhile wins). The revision is unchanged. Returns how many were replaced.
+   */
+  replaceWrappedValues(changes: readonly { tenant: string; uid: string; expected: Buffer; next: Buffer }[]): Promise<number>;
+}
+
+/**
+ * Everything the hierarchy engine and the runtime keep in a regional vault: managed objects,
+ * the wrapped L2/L3 keys and tenant L1 pointers, and server-wide wrapped blobs. SQLite
+ * (src/store/sqlite.ts) and PostgreSQL (src/store/postgres.ts) implement it and pass one
+ * contract suite (test/store/contract.ts, test/store/hierarchy-contract.ts).
+ */
+export interface VaultStore extends ObjectStore, HierarchyStore, SystemBlobStore {
+  /** Which backend, for logs and Query's server information: 'sqlite' | 'postgres'. */
+  readonly kind: 'sqlite' | 'postgres';
+}
