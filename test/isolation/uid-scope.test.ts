@@ -10,13 +10,13 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tag } from '../../src/ttlv/generated/tags.ts';
 import {
-  BlockCipherMode, CryptographicAlgorithm, CryptographicUsageMask, KeyFormatType, NameType, ObjectType, Operation, ResultReason, ResultStatus,
+  BatchErrorContinuationOption, BlockCipherMode, CryptographicAlgorithm, CryptographicUsageMask, KeyFormatType, NameType, ObjectType, Operation, ResultReason, ResultStatus,
   UniqueIdentifier,
 } from '../../src/ttlv/generated/enumerations.ts';
 import { encode } from '../../src/ttlv/encode.ts';
 import type { TtlvItem } from '../../src/ttlv/types.ts';
 import { boolean, byteString, child, enumeration, integer, structure, textString, type Struct } from '../../src/kmip/items.ts';
-import { parseResponseMessage, type ResponseBatchItem } from '../../src/kmip/message.ts';
+import { buildRequestMessage, parseResponseMessage, type ResponseBatchItem } from '../../src/kmip/message.ts';
 import type { ProtocolVersion } from '../../src/kmip/version.ts';
 import type { ClientIdentity } from '../../src/operations/types.ts';
 import { operationName } from '../../src/server/executor.ts';
@@ -239,6 +239,26 @@ describe('Unique Identifiers are per tenant: a uid another tenant holds answers 
         { operation: Operation.Activate, payload: [] },
       ]);
     }
+  });
+
+  it('Undo of a batch that imported a uid another tenant holds removes the importer\'s object only, answering as for an unused uid', async () => {
+    const held = await createKey(w, w.who.alphaPayApp, 'alpha-undo-victim', 'grp-alpha');
+    const before = await alphaView(held);
+    const undoBatch = async (uid: string) => {
+      const req = buildRequestMessage({ protocolVersion: V21, batchErrorContinuationOption: BatchErrorContinuationOption.Undo }, [
+        { operation: Operation.Import, payload: structure(Tag.RequestPayload, importPayload(uid, randomBytes(32))) },
+        { operation: Operation.Get, payload: structure(Tag.RequestPayload, [uidItem(randomUUID())]) },
+      ]);
+      return w.rt.engine.handleMessage(req, w.who.betaAdmin);
+    };
+    const unused = randomUUID();
+    const a = await undoBatch(held);
+    const b = await undoBatch(unused);
+    expect(normalised(a, held).toString('hex')).toBe(normalised(b, unused).toString('hex'));
+    expect(parseResponseMessage(a).batchItems[0]!.resultStatus).toBe(ResultStatus.OperationUndone);
+    expect(await w.rt.store.get(BETA.tenant, held)).toBeUndefined();
+    expect(await w.rt.store.get(BETA.tenant, unused)).toBeUndefined();
+    expect(await alphaView(held)).toBe(before);
   });
 
   it('ID Placeholder and 2.x references after Import of a uid another tenant holds resolve to the importer\'s own object', async () => {
