@@ -9,13 +9,14 @@ import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite.ts';
 import { SoftwareL1Provider } from '../../src/hsm/software.ts';
 import { createInterimProtector, INTERIM_DEK_NAME } from '../../src/hierarchy/interim.ts';
 import { openHierarchy, type HierarchyBackingStore } from '../../src/hierarchy/hierarchy-protector.ts';
+import { createObjectRepository } from '../../src/hierarchy/repository.ts';
 import { l2Context } from '../../src/hierarchy/keyring.ts';
 import type { KeyProtector } from '../../src/hierarchy/types.ts';
 import { create } from '../../src/operations/create.ts';
 import { get } from '../../src/operations/get.ts';
 import { child, enumeration, integer, structure, textString, type Struct } from '../../src/kmip/items.ts';
 import { Tag } from '../../src/ttlv/generated/tags.ts';
-import { CryptographicAlgorithm as Alg, ObjectType, ResultReason } from '../../src/ttlv/generated/enumerations.ts';
+import { CryptographicAlgorithm as Alg, ObjectType, ResultReason, State } from '../../src/ttlv/generated/enumerations.ts';
 import { makeContextFor } from '../helpers/context.ts';
 import { reasonOf, SteeredL1, TempDirs } from './engine-helpers.ts';
 
@@ -185,6 +186,33 @@ describe('migration from the interim protector', () => {
     h = await openHierarchy(store, { ...noCheck, defaultL1: l1, tenants: { t2: t2L1 } });
     expect(h.migration).toEqual({ migrated: 2, pending: 0, interimKeyDeleted: true });
     for (const k of keys) expect(await material(store, h.protector, k.tenant, k.service, k.uid)).toEqual(k.mat);
+    await h.close();
+    await store.close();
+  });
+  it('pages over every tenant by (tenant, uid): one Unique Identifier held by three tenants is migrated three times', async () => {
+    const dir = dirs.make();
+    const dbPath = join(dir, 'openkcm.db');
+    const l1 = await SoftwareL1Provider.open(join(dir, 'l1.key'));
+    let store = await openSqliteStore(dbPath);
+    const interim = await createInterimProtector(l1, store);
+    const value = (tenant: string) => structure(Tag.SecretData, [textString(Tag.Description, `value of ${tenant}`)]);
+    for (const tenant of ['t1', 't2', 't3']) {
+      const repo = createObjectRepository(store, interim, { tenant, service: 's' });
+      // Unique Identifiers are per tenant (store migration 6): 'shared' exists three times.
+      await repo.create({ uid: 'shared', objectType: ObjectType.SecretData, state: State.Active, attributes: [], value: value(tenant) });
+      await repo.create({ uid: `own-${tenant}`, objectType: ObjectType.SecretData, state: State.Active, attributes: [], value: value(tenant) });
+    }
+    interim.close();
+    await store.close();
+
+    store = await openSqliteStore(dbPath);
+    const h = await openHierarchy(store, { ...noCheck, defaultL1: l1, migrationPageSize: 1 });
+    expect(h.migration).toEqual({ migrated: 6, pending: 0, interimKeyDeleted: true });
+    expect(formats(store)).toEqual([2, 2, 2, 2, 2, 2]);
+    for (const tenant of ['t1', 't2', 't3']) {
+      const repo = createObjectRepository(store, h.protector, { tenant, service: 's' });
+      expect((await repo.load('shared'))?.value).toEqual(value(tenant));
+    }
     await h.close();
     await store.close();
   });
