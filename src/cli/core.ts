@@ -2,6 +2,7 @@
 // KMIP listener, the hierarchy engine and the regional vault, governed by its CMK. No admin
 // API, no governance of its own. Every bad input stops with one line and exit 2.
 import { Command, Option } from 'commander';
+import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -86,6 +87,12 @@ export function coreConfig(flags: CoreFlags, env: NodeJS.ProcessEnv = process.en
   ] as const) {
     if (!existsSync(f)) throw new CoreUsageError(`the ${what} ${f} does not exist; give it with ${fix}`);
   }
+  // The link certificate names its region and node (SAN URI openkcm://core/region/<r>/node/<n>,
+  // src/link/protocol.ts): one of another region is refused here, before the CMK is asked.
+  const bound = coreCertificateBinding(link.certFile);
+  if (bound !== undefined && bound.region !== region) {
+    throw new CoreUsageError(`the link certificate ${link.certFile} is bound to region ${bound.region}, not ${region}: issue one with kmipctl cert issue --role core --region ${region}`);
+  }
   const listenRaw = pick(flags.listen, 'OPENKCM_LISTEN') ?? `${DEFAULT_HOST}:${DEFAULT_PORT}`;
   const listen = parseHostPort(listenRaw);
   if (listen === undefined) throw new CoreUsageError(`--listen ${JSON.stringify(listenRaw)} is not HOST:PORT with a port from 0 to 65535`);
@@ -102,13 +109,34 @@ export function coreConfig(flags: CoreFlags, env: NodeJS.ProcessEnv = process.en
   if (failMode !== 'closed' && failMode !== 'open') throw new CoreUsageError(`--fail-mode ${JSON.stringify(failMode)}: expected closed (seal when the CMK is unreachable past the lease) or open`);
   const logLevel = (pick(flags.logLevel, 'OPENKCM_LOG_LEVEL') ?? 'info') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new CoreUsageError(`--log-level ${JSON.stringify(logLevel)}: expected one of ${LOG_LEVELS.join(', ')}`);
-  const node = pick(flags.node, 'OPENKCM_NODE') ?? hostname();
+  const node = pick(flags.node, 'OPENKCM_NODE') ?? bound?.node ?? hostname();
+  if (bound !== undefined && node !== bound.node) {
+    throw new CoreUsageError(`--node ${node}: the link certificate ${link.certFile} is bound to node ${bound.node}; drop --node or issue a certificate for node ${node}`);
+  }
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(node)) throw new CoreUsageError(`--node ${JSON.stringify(node)}: expected letters, digits, '.', '_' and '-' (at most 63)`);
   return {
     region, node, cmkUrl: u.origin, link, kmip, listen,
     dataDir: resolve(cwd, pick(flags.data, 'OPENKCM_DATA') ?? DEFAULT_DATA_DIR),
     databaseUrl, leaseMs, failMode, logLevel,
   };
+}
+
+const CORE_URI = /^openkcm:\/\/core\/region\/([^/]+)\/node\/([^/]+)$/;
+
+/** Region and node of a core certificate (its SAN URI), or undefined when it carries none. */
+export function coreCertificateBinding(certFile: string): { region: string; node: string } | undefined {
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(readFileSync(certFile));
+  } catch (e) {
+    throw new CoreUsageError(`the link certificate ${certFile} is not a PEM certificate (${(e as Error).message}); give the file kmipctl cert issue --role core wrote`);
+  }
+  for (const part of (cert.subjectAltName ?? '').split(/,\s*/)) {
+    if (!part.startsWith('URI:')) continue;
+    const m = CORE_URI.exec(part.slice(4));
+    if (m) return { region: decodeURIComponent(m[1]!), node: decodeURIComponent(m[2]!) };
+  }
+  return undefined;
 }
 
 /** What a start failure means for the operator, in one line; undefined = not a usage problem. */

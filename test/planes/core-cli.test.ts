@@ -1,6 +1,7 @@
 // `openkcm core` bad input (issue 10 §5): each one line on stderr, exit 2, never a stack
 // trace. Real processes; the CMK cases that need a CMK answering are in e2e.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -95,5 +96,19 @@ describe('openkcm core: bad input → one line, exit 2', () => {
     const r = await core(['--region', 'eu', '--cmk', 'https://127.0.0.1:1', '--certs', certs, '--data', data, '--listen', '127.0.0.1:0']);
     oneLineUsage(r);
     expect(r.stderr).toMatch(/the vault database: database schema version 999 is newer than this OpenKCM understands/);
+  }, 60_000);
+
+  it('a link certificate bound to another region, or to another node than --node', async () => {
+    // A certificate carrying the core SAN URI of region us, node x (self-signed: the core reads the binding before any TLS).
+    const cert = join(dir, 'us-core.crt');
+    const key = join(dir, 'us-core.key');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '1',
+      '-subj', '/CN=core x', '-addext', 'subjectAltName=URI:openkcm://core/region/us/node/x'], { stdio: 'ignore' });
+    let r = await core(['--region', 'eu', '--cmk', 'https://127.0.0.1:1', '--certs', certs, '--cert', cert, '--key', key]);
+    oneLineUsage(r);
+    expect(r.stderr).toMatch(/us-core\.crt is bound to region us, not eu: issue one with kmipctl cert issue --role core --region eu/);
+    r = await core(['--region', 'us', '--node', 'y', '--cmk', 'https://127.0.0.1:1', '--certs', certs, '--cert', cert, '--key', key]);
+    oneLineUsage(r);
+    expect(r.stderr).toMatch(/--node y: the link certificate .* is bound to node x/);
   }, 60_000);
 });
