@@ -12,6 +12,8 @@ import { devPkiFiles } from '../server/devpki.ts';
 import { startServer, type RunningServer } from '../server/listener.ts';
 import { openCoreRuntime, MIN_LEASE_MS, type CoreRuntime, type CoreVault, type FailMode } from '../server/core.ts';
 import { LinkError } from '../link/client.ts';
+import { openPostgresStore, StoreConnectionError } from '../store/postgres.ts';
+import { StoreSchemaError } from '../store/sqlite.ts';
 import { LinkProtocolError } from '../link/replica.ts';
 import { DEFAULT_LEASE_MS } from '../link/protocol.ts';
 
@@ -148,21 +150,15 @@ export function explainStartError(e: unknown, cfg: CoreConfig): string | undefin
     return `${e.message}${e.hint ? ` (${e.hint})` : ''}`;
   }
   if (e instanceof LinkProtocolError) return e.message;
-  const m = (e as Error | undefined)?.message ?? '';
-  if (/schema|migration|newer/i.test(m)) return `the vault database: ${m}`;
-  if (/ECONNREFUSED|ENOTFOUND|password authentication|does not exist|no pg_hba|connect/i.test(m) && cfg.databaseUrl !== undefined) {
-    return `cannot use the PostgreSQL vault at --database-url: ${m}`;
-  }
+  if (e instanceof StoreSchemaError) return `the vault database: ${e.message}`;
+  if (e instanceof StoreConnectionError) return `--database-url: ${e.message}`;
   return undefined;
 }
 
-async function openVault(cfg: CoreConfig): Promise<CoreVault | undefined> {
+async function openVault(cfg: CoreConfig, logger: Logger): Promise<CoreVault | undefined> {
   if (cfg.databaseUrl === undefined) return undefined;
-  // The PostgreSQL vault (issue 10 §4) lives in src/store; loaded only when asked for.
-  const mod = (await import('../store/index.ts')) as Record<string, unknown>;
-  const open = mod.openPostgresStore as ((url: string) => Promise<CoreVault>) | undefined;
-  if (open === undefined) throw new CoreUsageError('this build has no PostgreSQL vault; run the core with --data DIR (SQLite)');
-  return open(cfg.databaseUrl);
+  // The PostgreSQL vault (issue 10 §4): every node of the region on one database.
+  return openPostgresStore(cfg.databaseUrl, { logger });
 }
 
 export async function runCore(flags: CoreFlags): Promise<void> {
@@ -180,7 +176,7 @@ export async function runCore(flags: CoreFlags): Promise<void> {
   let runtime: CoreRuntime | undefined;
   let server: RunningServer | undefined;
   try {
-    const vault = await openVault(cfg);
+    const vault = await openVault(cfg, log);
     runtime = await openCoreRuntime({
       region: cfg.region, node: cfg.node, dataDir: cfg.dataDir, leaseMs: cfg.leaseMs, failMode: cfg.failMode, logger: log,
       cmk: { url: cfg.cmkUrl, tls: { ca: readFileSync(cfg.link.caFile), cert: readFileSync(cfg.link.certFile), key: readFileSync(cfg.link.keyFile) } },

@@ -53,8 +53,13 @@ const ROTATION_ATTEMPTS = 5;
 
 export type FailMode = 'closed' | 'open';
 
-/** A vault the core can run on: objects, hierarchy rows (SQLite today; PostgreSQL alike). */
-export type CoreVault = ObjectStore & HierarchyBackingStore;
+/**
+ * A vault the core can run on (SQLite, or PostgreSQL shared by the region's nodes). A shared
+ * one tells of hierarchy rows another node wrote (PostgreSQL LISTEN/NOTIFY).
+ */
+export type CoreVault = ObjectStore & HierarchyBackingStore & {
+  onHierarchyChange?(fn: (c: { kind: 'l3'; tenant: string; service: string; version: number } | { kind: 'l2'; tenant: string; version: number } | { kind: 'l1'; tenant: string; state: 'active' | 'disabled' }) => void): () => void;
+};
 
 export interface CoreOptions {
   region: string;
@@ -300,6 +305,18 @@ export async function openCoreRuntime(opts: CoreOptions): Promise<CoreRuntime> {
     hierarchy = hier;
     const app = new HierarchyApplier(hier, replica, logger, failMode);
     applier = app;
+    // Another node of the region rotated an L3 or the L2: this node wraps with the new version
+    // at once instead of at its next miss (a stale ring would keep wrapping under the old L3).
+    const unlisten = vault.onHierarchyChange?.((c) => {
+      if (hier.isSealed(c.tenant)) return;
+      if (c.kind === 'l3') {
+        hier.reloadL3(c.tenant, c.service).catch((e) => logger.debug({ event: 'l3_reload_failed', tenant: c.tenant, err: (e as Error).message }, 'L3 reload after a change of another node failed'));
+      } else if (c.kind === 'l2') {
+        // Our L2 ring is stale: open the tenant again under the same L1.
+        hier.seal(c.tenant, 'L2 rotated by another node of the region: re-opening');
+        void app.reconcile(c.tenant);
+      }
+    });
     const rep = replica;
 
     let lastContact = Date.now();
@@ -422,6 +439,7 @@ export async function openCoreRuntime(opts: CoreOptions): Promise<CoreRuntime> {
         if (closed) return;
         closed = true;
         for (const t of timers) clearInterval(t);
+        unlisten?.();
         await fol.stop();
         await app.close();
         aud.flush();

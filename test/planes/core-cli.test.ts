@@ -63,6 +63,12 @@ describe('openkcm core: bad input → one line, exit 2', () => {
     r = await core(['--region', 'eu', '--cmk', 'https://127.0.0.1:1', '--certs', certs, '--database-url', 'mysql://x']);
     oneLineUsage(r);
     expect(r.stderr).toMatch(/postgres:\/\//);
+    // A PostgreSQL that does not answer: named (password hidden), before any CMK is asked.
+    r = await core(['--region', 'eu', '--cmk', 'https://127.0.0.1:1', '--certs', certs, '--data', join(dir, 'pgdata'), '--listen', '127.0.0.1:0',
+      '--database-url', 'postgres://openkcm:s3cret@127.0.0.1:1/vault']);
+    oneLineUsage(r);
+    expect(r.stderr).toMatch(/--database-url: cannot connect to PostgreSQL at .*127\.0\.0\.1:1.*connection refused/);
+    expect(r.stderr).not.toMatch(/s3cret/);
   }, 120_000);
 
   it('a CMK URL where nothing answers, and one where something that is not a CMK hangs', async () => {
