@@ -165,6 +165,29 @@ export function runHierarchyStoreContract(label: string, pair: () => Promise<Vau
       expect(await b.replaceWrappedValues([])).toBe(0);
     });
 
+    it('wrapped values: one uid in several tenants (uids are per tenant) is paged once per tenant, and replaced in its tenant only', async () => {
+      const { a, b } = await open();
+      for (const [tenant, uid] of [['t2', 'same'], ['t1', 'same'], ['t1', 'a'], ['t2', 'b'], ['t3', 'same']] as const) {
+        await a.insert(makeStored({ tenant, uid, wrappedValue: Buffer.from(`${tenant}:${uid}`) }));
+      }
+      const seen: string[] = [];
+      let after: { tenant: string; uid: string } | undefined;
+      for (;;) {
+        const rows = await b.scanWrappedValues({ limit: 1, ...(after ? { afterTenant: after.tenant, afterUid: after.uid } : {}) });
+        if (rows.length === 0) break;
+        seen.push(rows[0]!.wrappedValue.toString());
+        after = { tenant: rows[0]!.tenant, uid: rows[0]!.uid };
+      }
+      expect(seen).toEqual(['t1:a', 't1:same', 't2:b', 't2:same', 't3:same']);
+      expect((await b.scanWrappedValues({ tenant: 't2', afterUid: 'b', limit: 10 })).map((r) => r.wrappedValue.toString())).toEqual(['t2:same']);
+      // Without the last row's tenant a scan over every tenant cannot resume: refused, not restarted.
+      await expect(b.scanWrappedValues({ afterUid: 'same', limit: 1 })).rejects.toThrow(/afterTenant/);
+      expect(await b.replaceWrappedValues([{ tenant: 't2', uid: 'same', expected: blob('t2:same'), next: blob('t2:next') }])).toBe(1);
+      expect((await a.get('t2', 'same'))?.wrappedValue).toEqual(blob('t2:next'));
+      expect((await a.get('t1', 'same'))?.wrappedValue).toEqual(blob('t1:same'));
+      expect((await a.get('t3', 'same'))?.wrappedValue).toEqual(blob('t3:same'));
+    });
+
     it('system blobs: the first of two stores racing wins, and delete removes it', async () => {
       const { a, b } = await open();
       const [ra, rb] = await Promise.all([a.putSystemBlobIfAbsent('dek', blob('from-a')), b.putSystemBlobIfAbsent('dek', blob('from-b'))]);

@@ -164,29 +164,6 @@ describe('SQLite store: pragmas and migrations', () => {
     }
   });
 
-  it('scanWrappedValues pages over every tenant by (tenant, uid): one uid in two tenants is visited twice, once each', async () => {
-    const store = await openSqliteStore(':memory:');
-    try {
-      for (const [tenant, uid] of [['t2', 'same'], ['t1', 'same'], ['t1', 'a'], ['t2', 'b'], ['t3', 'same']] as const) {
-        await store.insert(makeStored({ tenant, uid, wrappedValue: Buffer.from(`${tenant}:${uid}`) }));
-      }
-      const seen: string[] = [];
-      let after: { tenant: string; uid: string } | undefined;
-      for (;;) {
-        const rows = await store.scanWrappedValues({ limit: 1, ...(after ? { afterTenant: after.tenant, afterUid: after.uid } : {}) });
-        if (rows.length === 0) break;
-        seen.push(rows[0]!.wrappedValue.toString());
-        after = { tenant: rows[0]!.tenant, uid: rows[0]!.uid };
-      }
-      expect(seen).toEqual(['t1:a', 't1:same', 't2:b', 't2:same', 't3:same']);
-      // Within one tenant, afterTenant defaults to that tenant.
-      expect((await store.scanWrappedValues({ tenant: 't2', afterUid: 'b', limit: 10 })).map((r) => r.wrappedValue.toString())).toEqual(['t2:same']);
-      await expect(store.scanWrappedValues({ afterUid: 'x', limit: 1 })).rejects.toThrow(/afterTenant/);
-    } finally {
-      await store.close();
-    }
-  });
-
   it('close commits writes that were issued but not yet awaited', async () => {
     const path = join(tempDir(), 'flush.db');
     const store = await openSqliteStore(path);
