@@ -594,6 +594,50 @@ export class HierarchyEngine {
   }
 
   /**
+   * Another process on the same vault rotated the tenant's L2 to `version` (PostgreSQL
+   * notification, src/store/postgres.ts): this engine opens the new L2 with the tenant's L1,
+   * drops the old one (zeroized) and re-reads the L3 rings, which the rotation re-wrapped.
+   * Without it, this node would wrap a new service's L3 under an L2 the vault no longer
+   * keeps (the store refuses that insert). Nothing to do when sealed (the next unseal reads
+   * the new rows) or already at that version (our own rotation).
+   */
+  reloadL2(tenant: string, version: number): Promise<void> {
+    const e = this.tenants.get(tenant);
+    if (e === undefined || e.sealed !== undefined || e.l2Current >= version) return Promise.resolve();
+    return this.exclusive(e, async () => {
+      if (e.sealed !== undefined || e.l2Current >= version) return;
+      const l1 = e.l1;
+      if (l1 === undefined) return;
+      const epoch = e.epoch;
+      const cur = (await this.store.listL2Keys(tenant)).find((r) => r.current);
+      if (cur === undefined || cur.version <= e.l2Current) return;
+      const key = await this.l1Call(l1.unwrap(cur.wrapped, l2Context(tenant, cur.version)), this.l1TimeoutMs, `unwrap L2 v${cur.version} of ${tenant}`);
+      if (e.epoch !== epoch || e.sealed !== undefined || this.closed) {
+        key.fill(0);
+        return;
+      }
+      const old = e.l2;
+      e.l2 = new Map([[cur.version, key]]);
+      e.l2Current = cur.version;
+      zeroize(old);
+      for (const service of [...e.l3.keys()]) await this.loadL3(e, service, false);
+      this.log?.info({ tenant, version: cur.version }, 'L2 rotated by another node: reloaded');
+    });
+  }
+
+  /**
+   * Another process on the same vault disabled the tenant's L1 pointer (kill switch): seal
+   * at once, as killSwitch does, without writing the pointer again (it is already disabled,
+   * and writing would notify every node once more).
+   */
+  killedElsewhere(tenant: string, reason = 'kill switch: the L1 pointer was disabled on another node'): void {
+    const e = this.entry(tenant);
+    e.killed = true;
+    e.l1 = undefined;
+    this.sealEntry(e, 'kill-switch', reason);
+  }
+
+  /**
    * L2 rotation: a new L2 is wrapped under the tenant's L1, every L3 version is re-wrapped
    * under it, and the old L2 is deleted, all in one store transaction. Returns the new version.
    */

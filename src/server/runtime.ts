@@ -19,6 +19,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { openSqliteStore, type SqliteStore } from '../store/sqlite.ts';
+import type { VaultStore } from '../store/types.ts';
+import type { PostgresStore } from '../store/postgres.ts';
 import { SoftwareL1Provider } from '../hsm/software.ts';
 import type { L1Provider } from '../hsm/types.ts';
 import { openL1Provider, parseL1Config } from '../hsm/index.ts';
@@ -40,6 +42,18 @@ export const SOFTWARE_L1_KEY_FILE = 'l1-software.key';
 export interface RuntimeOptions {
   /** Directory of the database; undefined → in-memory SQLite (tests, the conformance runner). */
   dataDir?: string;
+  /**
+   * PostgreSQL vault (postgres://USER:PASSWORD@HOST:PORT/DATABASE): managed objects and the
+   * wrapped hierarchy keys live there, shared by every server on that database; governance
+   * and the audit chain stay in the SQLite database of `dataDir` (in memory without one).
+   * See openVault().
+   */
+  databaseUrl?: string;
+  /**
+   * Follow the hierarchy changes of other servers on the PostgreSQL vault (LISTEN/NOTIFY,
+   * followVaultChanges); default true. Tests turn it off to show what happens without it.
+   */
+  vaultNotifications?: boolean;
   /** Development L1 key file; default <dataDir>/l1-software.key, or a throw-away temp file when in memory. */
   l1KeyFile?: string;
   /** Interval of the periodic L1 status check (config l1.statusCheckIntervalMs); default the engine's 30 s. */
@@ -58,7 +72,10 @@ export interface RuntimeOptions {
 
 export interface Runtime {
   engine: KmipEngine;
-  store: SqliteStore;
+  /** The vault: objects and hierarchy keys (SQLite, or PostgreSQL with databaseUrl). */
+  store: VaultStore;
+  /** The SQLite database of governance and audit (the vault too unless databaseUrl). */
+  local: SqliteStore;
   governance: GovernanceStore;
   access: GovernanceAccess;
   /** The hash-chained audit log on the store's database (src/audit). */
@@ -229,17 +246,20 @@ export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime
   }
   const cleanupTemp = () => { if (tempDir) rmSync(tempDir, { recursive: true, force: true }); };
 
-  let store: SqliteStore | undefined;
+  let local: SqliteStore | undefined;
+  let store: VaultStore | undefined;
+  let unlisten: (() => void) | undefined;
   let l1: SoftwareL1Provider | undefined;
   let audit: AuditLog | undefined;
   let hierarchy: OpenedHierarchy | undefined;
   let tenantProviders: L1Provider[] = [];
   try {
-    store = await openSqliteStore(options.dataDir !== undefined ? join(options.dataDir, DATABASE_FILE) : ':memory:');
+    local = await openSqliteStore(options.dataDir !== undefined ? join(options.dataDir, DATABASE_FILE) : ':memory:');
+    store = options.databaseUrl !== undefined ? await openVault({ databaseUrl: options.databaseUrl, logger }) : local;
     l1 = await SoftwareL1Provider.open(keyFile);
     // Tenants whose L1 pointer (set with `kmipctl l1 set`) names their own provider are
     // unsealed through it; one that fails to open stays sealed, the others serve (issue 6).
-    const tenantL1 = await openTenantL1Providers(new GovernanceStore(store.database), logger);
+    const tenantL1 = await openTenantL1Providers(new GovernanceStore(local.database), logger);
     tenantProviders = [...tenantL1.values()].filter((p): p is L1Provider => !(p instanceof Error));
     hierarchy = await openHierarchy(store, {
       defaultL1: l1, tenants: tenantL1, log: logger,
@@ -250,8 +270,10 @@ export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime
     const hier = hierarchy;
     const server: ServerInfo = { vendor: 'OpenKCM', product: 'OpenKCM KMIP server', version: VERSION, l1: l1.describe() };
     const s = store;
-    const governance = new GovernanceStore(s.database);
-    audit = openAuditLog(s.database, { onError: (err) => logger.error({ err, event: 'audit_error' }, 'audit log write failed') });
+    const loc = local;
+    if (s.kind === 'postgres' && options.vaultNotifications !== false) unlisten = followVaultChanges(s as PostgresStore, hier.engine, logger);
+    const governance = new GovernanceStore(loc.database);
+    audit = openAuditLog(loc.database, { onError: (err) => logger.error({ err, event: 'audit_error' }, 'audit log write failed') });
     if (options.bootstrapClientCertFile !== undefined) registerBootstrapIdentity(governance, audit, options.bootstrapClientCertFile, logger);
     const access = new GovernanceAccess(governance);
     if (access.isBootstrap()) {
@@ -279,13 +301,15 @@ export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime
     const auditLog = audit;
     let closed = false;
     return {
-      engine, store, governance, access, audit: auditLog, l1: l1p, hierarchy: hier, logger, server,
+      engine, store: s, local: loc, governance, access, audit: auditLog, l1: l1p, hierarchy: hier, logger, server,
       async close() {
         if (closed) return;
         closed = true;
         auditLog.close();
+        unlisten?.();
         await hier.close();
-        await s.close();
+        if (s !== loc) await s.close();
+        await loc.close();
         await l1p.close();
         for (const p of tenantProviders) await p.close().catch(() => undefined);
         cleanupTemp();
@@ -295,9 +319,58 @@ export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime
     try { audit?.close(); } catch { /* closing after a failed open */ }
     await hierarchy?.close().catch(() => undefined);
     for (const p of tenantProviders) await p.close().catch(() => undefined);
-    await store?.close().catch(() => undefined);
+    unlisten?.();
+    if (store !== undefined && store !== local) await store.close().catch(() => undefined);
+    await local?.close().catch(() => undefined);
     await l1?.close().catch(() => undefined);
     cleanupTemp();
     throw e;
   }
+}
+
+/**
+ * Opens the vault a server or core keeps its objects and hierarchy keys in: PostgreSQL when
+ * `databaseUrl` is given (shared by every node of a region), else the SQLite database file
+ * `sqlitePath`. Errors are one line saying what to fix (StoreConnectionError: wrong URL,
+ * server not answering, credentials refused, database missing; StoreSchemaError: database
+ * at a newer schema). `openkcm core --database-url` and `openkcm serve --database-url` use it.
+ */
+export async function openVault(opts: { databaseUrl?: string; sqlitePath?: string; logger?: Logger }): Promise<VaultStore> {
+  if (opts.databaseUrl !== undefined) {
+    // Loaded on demand: an all-SQLite install never loads the pg driver.
+    const { openPostgresStore } = await import('../store/postgres.ts');
+    return openPostgresStore(opts.databaseUrl, opts.logger !== undefined ? { logger: opts.logger } : {});
+  }
+  if (opts.sqlitePath === undefined) throw new Error('openVault: a database URL or a SQLite path is needed');
+  return openSqliteStore(opts.sqlitePath);
+}
+
+/**
+ * Several servers on one PostgreSQL vault: what one of them changes in the hierarchy reaches
+ * the others' engines through LISTEN/NOTIFY at once (the store notifies inside the writing
+ * transaction, so only committed changes arrive):
+ *   l3 (rotation or a new service)   → the service's L3 ring is re-read (new current version for wrapping);
+ *   l2 (rotation)                     → the new L2 is opened with the tenant's L1, the L3 rings re-read;
+ *   l1 disabled (kill switch)         → the tenant is sealed here too, its keys zeroized.
+ * Reading a value under an L3 version this node does not hold re-reads the ring as well
+ * (HierarchyEngine.unwrap), so a missed notification costs one query, never a failed read.
+ */
+export function followVaultChanges(store: PostgresStore, engine: OpenedHierarchy['engine'], logger: Logger): () => void {
+  return store.onHierarchyChange((c) => {
+    const fail = (err: unknown) => logger.warn({ event: 'vault_change_apply_failed', change: c, err: (err as Error).message }, 'could not apply a hierarchy change of another node');
+    switch (c.kind) {
+      case 'l3':
+        if (!engine.isSealed(c.tenant) && engine.tenantNames().includes(c.tenant)) engine.reloadL3(c.tenant, c.service).catch(fail);
+        break;
+      case 'l2':
+        engine.reloadL2(c.tenant, c.version).catch(fail);
+        break;
+      case 'l1':
+        if (c.state === 'disabled' && engine.tenantNames().includes(c.tenant) && engine.status(c.tenant).killed !== true) {
+          engine.killedElsewhere(c.tenant);
+          logger.warn({ event: 'kill_switch_from_vault', tenant: c.tenant }, 'tenant sealed: its L1 pointer was disabled on another node');
+        }
+        break;
+    }
+  });
 }

@@ -272,7 +272,7 @@ describe('exceptions and an audit log that cannot take records (real SQLite cond
   it('the audit database turns read-only: requests are refused (no key material served), the refusals are kept; service resumes when it is writable', async () => {
     const { resp: created } = await send(w.who.alphaAdmin, [{ operation: Operation.Import, payload: importPayload(`ro-${randomBytes(4).toString('hex')}`) }]);
     const uid = (created.batchItems[0]!.payload!.value[0] as { value: string }).value;
-    const db = w.rt.store.database;
+    const db = w.rt.local.database;
     db.pragma('query_only = ON'); // SQLite refuses every write on this connection: "attempt to write a readonly database"
     try {
       // A record appended before the failure is known is queued; the next commit fails.
