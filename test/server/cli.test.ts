@@ -33,7 +33,8 @@ describe('openkcm serve', () => {
     const dir = mkdtempSync(join(tmpdir(), 'openkcm-cli-'));
     const p = run(['serve', '--listen', '127.0.0.1:0', '--data', 'data', '--certs', 'certs'], dir);
     try {
-      await until(() => p.out().includes('"event":"listening"'), 45_000);
+      // The listener logs `listening` before the admin API starts and the banner is written.
+      await until(() => p.out().includes('"event":"listening"') && p.err().includes('Admin API:'), 45_000);
       const port = JSON.parse(p.out().split('\n').find((l) => l.includes('"event":"listening"'))!).port as number;
       expect(p.out()).toContain('DEVELOPMENT L1 PROVIDER IN USE');
       expect(p.err()).toContain('[client]');
