@@ -5,7 +5,7 @@
 // The record shapes below are declared here because policy may not import store
 // (DESIGN.md §5); src/store/governance.ts declares the same shapes and
 // test/governance/access.test.ts pins them assignable both ways.
-import { ADMIN_ROLE, type PolicyRole } from './roles.ts';
+import { ADMIN_ROLE, TENANT_ADMIN_ROLE, type PolicyRole } from './roles.ts';
 
 export type IdentityMatch =
   | { kind: 'fingerprint'; sha256: string }
@@ -154,8 +154,8 @@ const allows = (list: readonly string[], op: string) => list.includes('*') || li
  * - The role must list the operation (or '*').
  * - A role limited to object types or object groups reaches only such objects.
  * - Objects belong to a service: another service of the tenant reaches them only through a
- *   grant from the owning service that lists the operation. The admin role reaches every
- *   service of its own tenant. Tenants are never crossed here: the repository only ever
+ *   grant from the owning service that lists the operation. The admin and tenant-admin roles
+ *   reach every service of their own tenant. Tenants are never crossed here: the repository only ever
  *   holds objects of the caller's tenant.
  */
 export function authorize(
@@ -175,7 +175,7 @@ export function authorize(
   if (role.objectGroups !== undefined && !object.groups.some((g) => role.objectGroups!.includes(g))) {
     return { allowed: false, reason: `role ${role.name} reaches only the object groups ${role.objectGroups.join(', ')}` };
   }
-  if (object.service === identity.service || role.name === ADMIN_ROLE) return { allowed: true };
+  if (object.service === identity.service || role.name === ADMIN_ROLE || role.name === TENANT_ADMIN_ROLE) return { allowed: true };
   const granted = grants.some((g) => g.tenant === identity.tenant && g.fromService === object.service
     && g.toService === identity.service && allows(g.operations, operation));
   return granted

@@ -18,9 +18,18 @@ export interface PolicyRole {
 
 /** Name of the role that may do everything, the admin API included, on every service of its tenant. */
 export const ADMIN_ROLE = 'admin';
+/**
+ * The tenant-scoped administrator (issue 16 §2): the admin API for its own tenant only
+ * (src/policy/admin-scope.ts), and on KMIP what `admin` may do — KMIP never leaves the
+ * caller's tenant anyway.
+ */
+export const TENANT_ADMIN_ROLE = 'tenant-admin';
+/** Reads the audit trail through the admin API; no KMIP operation at all. */
+export const AUDITOR_ROLE = 'auditor';
 
 export const BUILT_IN_ROLES: readonly PolicyRole[] = Object.freeze([
   { name: ADMIN_ROLE, operations: ['*'], builtIn: true },
+  { name: TENANT_ADMIN_ROLE, operations: ['*'], builtIn: true },
   {
     name: 'app',
     operations: [
@@ -36,8 +45,7 @@ export const BUILT_IN_ROLES: readonly PolicyRole[] = Object.freeze([
     operations: ['Get', 'GetAttributes', 'GetAttributeList', 'Locate', 'Check', 'DiscoverVersions', 'Query'],
     builtIn: true,
   },
-  // Reads the audit trail through the admin API; no KMIP operation at all.
-  { name: 'auditor', operations: [], builtIn: true },
+  { name: AUDITOR_ROLE, operations: [], builtIn: true },
 ].map((r) => Object.freeze({ ...r, operations: Object.freeze([...r.operations]) as string[] })));
 
 export function builtInRole(name: string): PolicyRole | undefined {

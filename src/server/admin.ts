@@ -1,7 +1,8 @@
 // The admin API (issue 7, "Admin interface"; DESIGN.md §3): JSON over HTTPS with mutual TLS,
 // on its own listener (default 127.0.0.1:5697, never the KMIP port). The client certificate
-// is resolved to an identity exactly as on the KMIP side; only the `admin` role may call it,
-// and the `auditor` role may read the audit log. Every change is an audit record, success
+// is resolved to an identity exactly as on the KMIP side; the `admin` role may call it for
+// every tenant, the `tenant-admin` role for its own tenant (issue 16 §2), and the `auditor`
+// role may read the audit log. Every change is an audit record, success
 // or failure, and so is every refused caller. Routes live in src/server/admin/*.ts.
 //
 // Error shape for every failure: HTTP status + `{ "error": { "code", "message", "hint" } }`.
@@ -15,7 +16,10 @@ import type { Logger } from 'pino';
 import { KmipError } from '../kmip/errors.ts';
 import { L1Error } from '../hsm/index.ts';
 import { resolveIdentity } from '../policy/access.ts';
-import { AdminError, compile, fromGovernanceError, match, readJsonBody, type CompiledRoute, type Route } from './admin/http.ts';
+import { AdminError, compile, ForbiddenError, fromGovernanceError, match, readJsonBody, type CompiledRoute, type Route } from './admin/http.ts';
+import { requireScope } from './admin/common.ts';
+import { adminScopeOf, type AdminScope } from '../policy/admin-scope.ts';
+import { AUDITOR_ROLE } from '../policy/roles.ts';
 import type { AdminCaller, AdminContext, AdminDeps, AuditPort, PeerCertificateInfo } from './admin/context.ts';
 import { tenantRoutes } from './admin/tenants.ts';
 import { serviceRoutes } from './admin/services.ts';
@@ -170,19 +174,32 @@ export async function handleAdminRequest(
     const m = match(routes, method, path);
     route = m.route;
     params = m.params;
-    const allowed = caller.role === 'admin' || (caller.role === 'auditor' && route.access === 'audit-read');
-    if (!allowed) {
-      appendAudit(deps.audit, log, {
-        kind: 'auth-failure', identity: callerLabel(caller), tenant: caller.tenant, service: caller.service,
-        operation: route.name, result: 'failure', reason: 'PermissionDenied', detail: `role ${caller.role} may not call ${method} ${path}`,
-      });
-      throw new AdminError('forbidden', `role "${caller.role}" may not call ${route.name}`, route.access === 'audit-read'
-        ? 'this needs the admin or auditor role' : 'the admin API needs a certificate with the admin role');
+    const r = route;
+    // Issue 16 §2: the global admin administers every tenant, a tenant-admin its own only,
+    // the auditor reads the audit trail. Anything else is refused here, before the handler.
+    const administers = adminScopeOf(caller);
+    const auditorRead = caller.role === AUDITOR_ROLE && r.access === 'audit-read';
+    if (!administers && !auditorRead) {
+      throw new ForbiddenError(`role "${caller.role}" may not call ${r.name}`, r.access === 'audit-read'
+        ? 'this needs the admin, tenant-admin or auditor role' : r.access === 'tenant'
+          ? 'the admin API needs a certificate with the admin role (or tenant-admin, for its own tenant)'
+          : 'the admin API needs a certificate with the admin role');
+    }
+    const scope: AdminScope = administers ?? { kind: 'global' };
+    if (scope.kind === 'tenant' && r.access === 'admin') {
+      throw new ForbiddenError(`role "tenant-admin" may not call ${r.name}: it concerns every tenant, not only "${scope.tenant}"`,
+        'ask an administrator of all tenants (role admin)');
     }
     const body = await readJsonBody(req);
+    if (scope.kind === 'tenant' && r.scope !== undefined && typeof r.scope === 'object') {
+      const named = 'param' in r.scope ? params[r.scope.param] : body[r.scope.body];
+      // A body field that is missing or not a string is left to the handler's 400.
+      if (typeof named === 'string') requireScope({ scope }, named);
+    }
     const ctx: AdminContext = {
       ...deps,
       caller,
+      scope,
       audited(operation, f) {
         appendAudit(deps.audit, log, {
           kind: f.kind ?? 'admin', identity: callerLabel(caller), tenant: f.tenant ?? null, service: f.service ?? null,
@@ -190,13 +207,20 @@ export async function handleAdminRequest(
         });
       },
     };
-    const out = await route.handler(ctx, { params, query, body });
-    log.info({ event: 'admin_request', route: route.name, method, path, status: out.status ?? 200, caller: caller.id }, 'admin request');
+    const out = await r.handler(ctx, { params, query, body });
+    log.info({ event: 'admin_request', route: r.name, method, path, status: out.status ?? 200, caller: caller.id }, 'admin request');
     send(res, out.status ?? 200, out.body);
   } catch (e) {
     const err = toAdminError(e, log);
-    // A refused change is a decision worth keeping too (access refusals are recorded above).
-    if (route && mutating && err.code !== 'forbidden') {
+    if (err instanceof ForbiddenError) {
+      // Every refusal is one audit record (issue 16 §2), whoever refused: the role check
+      // above, the tenant scope, or a handler's own scope decision.
+      appendAudit(deps.audit, log, {
+        kind: 'auth-failure', identity: callerLabel(caller), tenant: caller.tenant, service: caller.service,
+        operation: route?.name ?? 'admin.request', result: 'failure', reason: 'PermissionDenied', detail: `${method} ${path}: ${err.message}`,
+      });
+    } else if (route && mutating) {
+      // A refused change is a decision worth keeping too.
       appendAudit(deps.audit, log, {
         kind: 'admin', identity: callerLabel(caller), tenant: params.tenant ?? null, service: params.service ?? null,
         operation: route.name, result: 'failure',

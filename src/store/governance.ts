@@ -60,6 +60,7 @@ export class GovernanceError extends Error {
 /** The built-in roles (same table as src/policy/roles.ts BUILT_IN_ROLES). */
 export const BUILT_IN_ROLE_TABLE: readonly Role[] = Object.freeze([
   { name: 'admin', operations: ['*'], builtIn: true },
+  { name: 'tenant-admin', operations: ['*'], builtIn: true },
   {
     name: 'app',
     operations: [

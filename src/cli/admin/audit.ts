@@ -15,9 +15,12 @@ export function registerAuditCommands(program: Command): void {
       ['seq', 'time', 'kind', 'tenant', 'service', 'operation', ['objectId', 'OBJECT'], 'result', 'reason', 'identity', 'detail']));
   }, (c) => c.option('-n <count>', 'how many (default 20)'));
   leaf(g, 'verify', 'recompute the hash chain; names the first modified, deleted or reordered record', async (ctx) => {
-    const r = await ctx.admin().get<{ result: { ok: boolean; count: number; lastSeq?: number; head?: string; seq?: number; problem?: string; detail?: string } }>('/v1/audit/verify');
+    const r = await ctx.admin().get<{ result: { ok: boolean; count: number; lastSeq?: number; head?: string; seq?: number; problem?: string; detail?: string; scope?: string; tenant?: string } }>('/v1/audit/verify');
     const v = r.result;
-    ctx.out.print(r, () => (v.ok ? `audit chain OK: ${v.count} records, last seq ${v.lastSeq}, head ${v.head}\n` : ''));
+    // A tenant-admin's answer (scope 'tenant'): the whole chain was verified, the figures are its tenant's.
+    ctx.out.print(r, () => (!v.ok ? '' : v.scope === 'tenant'
+      ? `audit chain OK (whole chain verified): ${v.count} records of tenant ${String(v.tenant)}, its last seq ${v.lastSeq}, head ${v.head}\n`
+      : `audit chain OK: ${v.count} records, last seq ${v.lastSeq}, head ${v.head}\n`));
     if (!v.ok) {
       throw new CliError(EXIT_FAILED, `audit chain BROKEN at record seq ${v.seq}: ${v.problem} — ${v.detail}`,
         'the audit table was changed outside OpenKCM; keep the database for investigation and compare with your SIEM copy');

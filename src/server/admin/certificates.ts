@@ -1,12 +1,13 @@
 // `kmipctl cert issue|revoke`: certificates signed by OpenKCM's CA with the identity in a SAN
 // URI, registered as an identity by fingerprint (and serial, for revocation) in one step.
 import { AdminError, badRequest, int, name, oneOf, onlyFields, str, type Route } from './http.ts';
-import { gov, normalizeFingerprint, normalizeSerial, requireRole, requireService } from './common.ts';
+import { gov, normalizeFingerprint, normalizeSerial, requireAllowed, requireRole, requireService, scopedTenant } from './common.ts';
+import { mayRegisterIdentity } from '../../policy/admin-scope.ts';
 import { CaError, issueClientCertificate, MAX_CERT_DAYS } from '../ca.ts';
 
 export const certificateRoutes: Route[] = [
   {
-    name: 'cert.issue', method: 'POST', path: '/v1/certificates', access: 'admin',
+    name: 'cert.issue', method: 'POST', path: '/v1/certificates', access: 'tenant', scope: { body: 'tenant' },
     async handler(ctx, { body }) {
       onlyFields(body, ['tenant', 'service', 'role', 'commonName', 'days', 'algorithm']);
       const tenant = name(body, 'tenant');
@@ -15,6 +16,8 @@ export const certificateRoutes: Route[] = [
       const commonName = str(body, 'commonName', { optional: true, max: 64 });
       const days = int(body, 'days', 1, MAX_CERT_DAYS);
       const algorithm = oneOf(body, 'algorithm', ['ec-p256', 'rsa-2048'] as const, { optional: true });
+      // No privilege escalation (issue 16 §2): a tenant-admin issues in its tenant, never role admin.
+      requireAllowed(mayRegisterIdentity(ctx.scope, { tenant, role }));
       if (!ctx.ca) {
         throw new AdminError('unavailable', 'this server has no CA key to issue certificates with',
           'start the server with the development PKI (certs/ca.key) or configure admin.caKeyFile');
@@ -51,7 +54,7 @@ export const certificateRoutes: Route[] = [
     },
   },
   {
-    name: 'cert.revoke', method: 'POST', path: '/v1/certificates/revoke', access: 'admin',
+    name: 'cert.revoke', method: 'POST', path: '/v1/certificates/revoke', access: 'tenant', scope: 'filter',
     handler(ctx, { body }) {
       onlyFields(body, ['serial', 'fingerprint', 'id']);
       const given = (['serial', 'fingerprint', 'id'] as const).filter((k) => body[k] !== undefined);
@@ -59,6 +62,17 @@ export const certificateRoutes: Route[] = [
       const by = given[0] === 'serial' ? { certSerial: normalizeSerial(str(body, 'serial')!) }
         : given[0] === 'fingerprint' ? { fingerprint: normalizeFingerprint(str(body, 'fingerprint')!) }
           : { id: str(body, 'id')! };
+      const only = scopedTenant(ctx);
+      if (only !== undefined) {
+        // A tenant-admin revokes only certificates of its own tenant: every identity the
+        // selector reaches must be one (none at all is refused the same way, no probing).
+        const reached = ctx.governance.listIdentities().filter((i) => ('id' in by ? i.id === by.id
+          : 'fingerprint' in by ? i.match.kind === 'fingerprint' && i.match.sha256 === by.fingerprint
+            : i.certSerial !== undefined && i.certSerial.toLowerCase().replace(/^0+(?=.)/, '') === by.certSerial));
+        if (reached.length === 0 || reached.some((i) => i.tenant !== only)) {
+          requireAllowed({ allowed: false, reason: `no certificate of tenant "${only}" matches this ${given[0]}` }, `list yours with: kmipctl identity list --tenant ${only}`);
+        }
+      }
       const revoked = gov(() => ctx.governance.revokeIdentity(by));
       if (revoked.some((i) => i.id === ctx.caller.id)) {
         // Already done (the store has it), but say so: this certificate will not work again.

@@ -1,6 +1,23 @@
 // Checks shared by several admin routes, each failing with an error that says what to do.
-import { AdminError, fromGovernanceError } from './http.ts';
+import { AdminError, ForbiddenError, fromGovernanceError } from './http.ts';
 import type { AdminContext, HierarchyPort, Tenant } from './context.ts';
+import { mayAdministerTenant, type AdminScope } from '../../policy/admin-scope.ts';
+import type { Decision } from '../../policy/access.ts';
+
+/** Throws 403 (audited by the dispatcher) unless the policy decision allows. */
+export function requireAllowed(d: Decision, hint = 'ask an administrator of all tenants (role admin)'): void {
+  if (!d.allowed) throw new ForbiddenError(d.reason, hint);
+}
+
+/** Throws 403 unless the caller administers `tenant` (a tenant-admin only its own). */
+export function requireScope(ctx: { scope: AdminScope }, tenant: string): void {
+  requireAllowed(mayAdministerTenant(ctx.scope, tenant), ctx.scope.kind === 'tenant' ? `you administer tenant "${ctx.scope.tenant}" only` : undefined);
+}
+
+/** The tenant a 'filter' route is narrowed to: undefined for the global view. */
+export function scopedTenant(ctx: { scope: AdminScope }): string | undefined {
+  return ctx.scope.kind === 'tenant' ? ctx.scope.tenant : undefined;
+}
 
 export function requireTenant(ctx: AdminContext, tenant: string): Tenant {
   const t = ctx.governance.getTenant(tenant);

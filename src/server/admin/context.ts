@@ -4,6 +4,7 @@
 // (src/hierarchy/engine.ts) satisfy them, and a route never reaches past them.
 import type { L1Provider, L1Status } from '../../hsm/types.ts';
 import type { CertificateAuthority } from '../ca.ts';
+import type { AdminScope } from '../../policy/admin-scope.ts';
 
 import type { GovernanceStore } from '../../store/governance.ts';
 
@@ -106,6 +107,12 @@ export interface AdminDeps {
 
 export interface AdminContext extends AdminDeps {
   caller: AdminCaller;
+  /**
+   * What this caller administers (src/policy/admin-scope.ts): { kind: 'global' } for the
+   * admin and for the auditor's reads, { kind: 'tenant', tenant } for a tenant-admin.
+   * Routes of scope 'filter' narrow to it; refusals go through requireScope (common.ts).
+   */
+  scope: AdminScope;
   /** Appends an admin-change record for this caller. */
   audited(operation: string, fields: { tenant?: string; service?: string; objectId?: string; detail?: string; kind?: 'admin' | 'seal' | 'unseal' | 'kill' }): void;
 }

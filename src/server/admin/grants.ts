@@ -6,7 +6,7 @@ import { checkOperations } from './roles.ts';
 
 export const grantRoutes: Route[] = [
   {
-    name: 'grant.add', method: 'POST', path: '/v1/tenants/:tenant/grants', access: 'admin',
+    name: 'grant.add', method: 'POST', path: '/v1/tenants/:tenant/grants', access: 'tenant', scope: { param: 'tenant' },
     handler(ctx, { params, body }) {
       onlyFields(body, ['fromService', 'toService', 'operations']);
       const tenant = pathName(params, 'tenant');
@@ -23,7 +23,7 @@ export const grantRoutes: Route[] = [
     },
   },
   {
-    name: 'grant.list', method: 'GET', path: '/v1/tenants/:tenant/grants', access: 'admin',
+    name: 'grant.list', method: 'GET', path: '/v1/tenants/:tenant/grants', access: 'tenant', scope: { param: 'tenant' },
     handler(ctx, { params }) {
       const tenant = pathName(params, 'tenant');
       requireTenant(ctx, tenant);
@@ -31,7 +31,7 @@ export const grantRoutes: Route[] = [
     },
   },
   {
-    name: 'grant.remove', method: 'DELETE', path: '/v1/tenants/:tenant/grants/:fromService/:toService', access: 'admin',
+    name: 'grant.remove', method: 'DELETE', path: '/v1/tenants/:tenant/grants/:fromService/:toService', access: 'tenant', scope: { param: 'tenant' },
     handler(ctx, { params }) {
       const tenant = pathName(params, 'tenant');
       const fromService = pathName(params, 'fromService');

@@ -28,6 +28,13 @@ export class AdminError extends Error {
 
 export const badRequest = (message: string, hint?: string) => new AdminError('bad-request', message, hint);
 
+/** A refused caller (403). The admin API writes one `auth-failure` audit record for it. */
+export class ForbiddenError extends AdminError {
+  constructor(message: string, hint?: string) {
+    super('forbidden', message, hint);
+  }
+}
+
 /** The governance store's errors (GovernanceError(code: not-found | exists | invalid)) mapped to API errors, by shape. */
 export function fromGovernanceError(e: unknown): AdminError | undefined {
   if (!(e instanceof Error) || e.name !== 'GovernanceError') return undefined;
@@ -38,7 +45,23 @@ export function fromGovernanceError(e: unknown): AdminError | undefined {
   return new AdminError('conflict', e.message);
 }
 
-export type Access = 'admin' | 'audit-read';
+/**
+ * Who may call a route (issue 16 §2; src/policy/admin-scope.ts):
+ * - 'admin': the global admin only (what belongs to no tenant or to all of them);
+ * - 'tenant': the global admin, and a tenant-admin within its own tenant (see TenantScope);
+ * - 'audit-read': also the auditor (audit reads; a tenant-admin sees its tenant's records).
+ */
+export type Access = 'admin' | 'tenant' | 'audit-read';
+
+/**
+ * Where a route names the tenant it acts on, so that the dispatcher refuses a tenant-admin's
+ * call about another tenant before the handler runs (and before any existence check, so the
+ * answer is the same 403 whether that tenant exists or not):
+ * - { param }: a path parameter; { body }: a field of the JSON body;
+ * - 'filter': the handler narrows what it reads or does to ctx.scope (lists, audit reads);
+ * - 'none': concerns no tenant (whoami).
+ */
+export type TenantScope = { param: string } | { body: string } | 'filter' | 'none';
 
 export interface RouteRequest {
   params: Record<string, string>;
@@ -57,8 +80,10 @@ export interface Route {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   /** Path with `:name` parameters, e.g. `/v1/tenants/:tenant/services`. */
   path: string;
-  /** Who may call it: the admin role, or also the auditor role (audit reads). */
+  /** Who may call it. */
   access: Access;
+  /** Required unless access is 'admin': how a tenant-admin's call is kept to its tenant. */
+  scope?: TenantScope;
   handler(ctx: AdminContext, req: RouteRequest): Promise<RouteResult> | RouteResult;
 }
 

@@ -1,12 +1,13 @@
 // Identities: which client certificate acts as which (tenant, service, role) — DESIGN.md §3.
 // A certificate is matched by its SHA-256 fingerprint, by a subject pattern, or by a SAN URI.
 import { AdminError, badRequest, name, onlyFields, str, type Route } from './http.ts';
-import { gov, normalizeFingerprint, requireRole, requireService } from './common.ts';
+import { gov, normalizeFingerprint, requireAllowed, requireRole, requireScope, requireService, scopedTenant } from './common.ts';
+import { mayRegisterIdentity } from '../../policy/admin-scope.ts';
 import type { IdentityMatch } from './context.ts';
 
 export const identityRoutes: Route[] = [
   {
-    name: 'identity.add', method: 'POST', path: '/v1/identities', access: 'admin',
+    name: 'identity.add', method: 'POST', path: '/v1/identities', access: 'tenant', scope: { body: 'tenant' },
     handler(ctx, { body }) {
       onlyFields(body, ['tenant', 'service', 'role', 'fingerprint', 'subject', 'sanUri']);
       const tenant = name(body, 'tenant');
@@ -24,6 +25,8 @@ export const identityRoutes: Route[] = [
         if (!/^[a-z][a-z0-9+.-]*:\S+$/i.test(uri)) throw badRequest(`field "sanUri": "${uri}" is not a URI`);
         match = { kind: 'san-uri', uri };
       }
+      // No privilege escalation (issue 16 §2): decided before anything is looked up.
+      requireAllowed(mayRegisterIdentity(ctx.scope, { tenant, role, match }));
       requireService(ctx, tenant, service);
       requireRole(ctx, role);
       const identity = gov(() => ctx.governance.addIdentity({ tenant, service, role, match }));
@@ -32,17 +35,25 @@ export const identityRoutes: Route[] = [
     },
   },
   {
-    name: 'identity.list', method: 'GET', path: '/v1/identities', access: 'admin',
+    name: 'identity.list', method: 'GET', path: '/v1/identities', access: 'tenant', scope: 'filter',
     handler(ctx, { query }) {
-      const tenant = query.get('tenant') ?? undefined;
+      const only = scopedTenant(ctx);
+      const asked = query.get('tenant') ?? undefined;
+      if (asked !== undefined) requireScope(ctx, asked);
+      const tenant = asked ?? only;
       return { body: { identities: ctx.governance.listIdentities(tenant !== undefined ? { tenant } : {}) } };
     },
   },
   {
-    name: 'identity.remove', method: 'DELETE', path: '/v1/identities/:id', access: 'admin',
+    name: 'identity.remove', method: 'DELETE', path: '/v1/identities/:id', access: 'tenant', scope: 'filter',
     handler(ctx, { params }) {
       const id = params.id!;
       const existing = ctx.governance.getIdentity(id);
+      const only = scopedTenant(ctx);
+      if (only !== undefined && existing?.tenant !== only) {
+        // Missing or another tenant's: the same 403, so ids of other tenants cannot be probed.
+        requireAllowed({ allowed: false, reason: `identity "${id}" is not an identity of tenant "${only}"` }, `list yours with: kmipctl identity list --tenant ${only}`);
+      }
       if (!existing) throw new AdminError('not-found', `identity "${id}" does not exist`, 'list identities with: kmipctl identity list');
       if (existing.id === ctx.caller.id) {
         // Removing the identity this request authenticated with could lock every admin out.

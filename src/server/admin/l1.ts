@@ -5,7 +5,7 @@
 import { L1Error, openL1Provider, parseL1Config, type L1Config } from '../../hsm/index.ts';
 import type { L1Description, L1Provider, L1Status } from '../../hsm/types.ts';
 import { AdminError, badRequest, obj, oneOf, onlyFields, pathName, type Route } from './http.ts';
-import { gov, requireTenant } from './common.ts';
+import { gov, requireAllowed, requireTenant } from './common.ts';
 import type { AdminContext, L1ProviderName } from './context.ts';
 
 const PROVIDERS = ['software', 'pkcs11', 'aws-kms'] as const;
@@ -118,7 +118,7 @@ export const l1Routes: Route[] = [
     },
   },
   {
-    name: 'l1.show', method: 'GET', path: '/v1/tenants/:tenant/l1', access: 'admin',
+    name: 'l1.show', method: 'GET', path: '/v1/tenants/:tenant/l1', access: 'tenant', scope: { param: 'tenant' },
     handler(ctx, { params }) {
       const t = pathName(params, 'tenant');
       requireTenant(ctx, t);
@@ -127,7 +127,7 @@ export const l1Routes: Route[] = [
     },
   },
   {
-    name: 'l1.remove', method: 'DELETE', path: '/v1/tenants/:tenant/l1', access: 'admin',
+    name: 'l1.remove', method: 'DELETE', path: '/v1/tenants/:tenant/l1', access: 'tenant', scope: { param: 'tenant' },
     async handler(ctx, { params }) {
       const t = pathName(params, 'tenant');
       requireTenant(ctx, t);
@@ -144,7 +144,7 @@ export const l1Routes: Route[] = [
     },
   },
   {
-    name: 'l1.check', method: 'POST', path: '/v1/tenants/:tenant/l1/check', access: 'admin',
+    name: 'l1.check', method: 'POST', path: '/v1/tenants/:tenant/l1/check', access: 'tenant', scope: { param: 'tenant' },
     async handler(ctx, { params, body }) {
       onlyFields(body, ['provider', 'config']);
       const t = pathName(params, 'tenant');
@@ -152,6 +152,12 @@ export const l1Routes: Route[] = [
       let provider: L1ProviderName;
       let config: Record<string, unknown>;
       const candidate = body.provider !== undefined || body.config !== undefined;
+      if (candidate && ctx.scope.kind === 'tenant') {
+        // Opening a candidate loads the library, reads the PIN file or key file it names on
+        // the server: choosing those is the operator's (as l1 set is), not a tenant's.
+        requireAllowed({ allowed: false, reason: 'a tenant-admin may check its tenant\'s own L1 only, not a candidate configuration' },
+          `check the current pointer with: kmipctl l1 check ${t}`);
+      }
       if (candidate) {
         provider = oneOf(body, 'provider', PROVIDERS)!;
         config = validated(provider, obj(body, 'config'));

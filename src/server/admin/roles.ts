@@ -3,7 +3,7 @@
 // KMIP tables, so a typo is refused instead of silently allowing nothing.
 import { Operation, ObjectType } from '../../ttlv/generated/enumerations.ts';
 import { AdminError, badRequest, name, onlyFields, pathName, strList, type Route } from './http.ts';
-import { gov } from './common.ts';
+import { gov, scopedTenant } from './common.ts';
 
 const OPERATIONS = new Set(Object.keys(Operation));
 const OBJECT_TYPES = new Set(Object.keys(ObjectType));
@@ -38,18 +38,20 @@ export const roleRoutes: Route[] = [
     },
   },
   {
-    name: 'role.list', method: 'GET', path: '/v1/roles', access: 'admin',
+    name: 'role.list', method: 'GET', path: '/v1/roles', access: 'tenant', scope: 'filter',
     handler(ctx) {
       return { body: { roles: ctx.governance.listRoles() } };
     },
   },
   {
-    name: 'role.show', method: 'GET', path: '/v1/roles/:role', access: 'admin',
+    name: 'role.show', method: 'GET', path: '/v1/roles/:role', access: 'tenant', scope: 'filter',
     handler(ctx, { params }) {
       const r = pathName(params, 'role');
       const role = ctx.governance.getRole(r);
       if (!role) throw new AdminError('not-found', `role "${r}" does not exist`, 'list roles with: kmipctl role list');
-      return { body: { role, identities: ctx.governance.listIdentities().filter((i) => i.role === r).length } };
+      // A tenant-admin counts the identities of its own tenant only.
+      const only = scopedTenant(ctx);
+      return { body: { role, identities: ctx.governance.listIdentities(only !== undefined ? { tenant: only } : {}).filter((i) => i.role === r).length } };
     },
   },
 ];

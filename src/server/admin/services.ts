@@ -4,7 +4,7 @@ import { gov, requireHierarchy, requireService, requireTenant } from './common.t
 
 export const serviceRoutes: Route[] = [
   {
-    name: 'service.create', method: 'POST', path: '/v1/tenants/:tenant/services', access: 'admin',
+    name: 'service.create', method: 'POST', path: '/v1/tenants/:tenant/services', access: 'tenant', scope: { param: 'tenant' },
     handler(ctx, { params, body }) {
       onlyFields(body, ['name']);
       const t = pathName(params, 'tenant');
@@ -15,7 +15,7 @@ export const serviceRoutes: Route[] = [
     },
   },
   {
-    name: 'service.list', method: 'GET', path: '/v1/tenants/:tenant/services', access: 'admin',
+    name: 'service.list', method: 'GET', path: '/v1/tenants/:tenant/services', access: 'tenant', scope: { param: 'tenant' },
     handler(ctx, { params }) {
       const t = pathName(params, 'tenant');
       requireTenant(ctx, t);
@@ -23,7 +23,7 @@ export const serviceRoutes: Route[] = [
     },
   },
   {
-    name: 'service.rotate', method: 'POST', path: '/v1/tenants/:tenant/services/:service/rotate', access: 'admin',
+    name: 'service.rotate', method: 'POST', path: '/v1/tenants/:tenant/services/:service/rotate', access: 'tenant', scope: { param: 'tenant' },
     async handler(ctx, { params, body }) {
       onlyFields(body, []);
       const t = pathName(params, 'tenant');
@@ -37,7 +37,7 @@ export const serviceRoutes: Route[] = [
   // Explicit re-wrap (issue 6: objects move to the current L3 lazily on access "and by an
   // explicit re-wrap command"): the whole tenant, or one service of it.
   {
-    name: 'tenant.rewrap', method: 'POST', path: '/v1/tenants/:tenant/rewrap', access: 'admin',
+    name: 'tenant.rewrap', method: 'POST', path: '/v1/tenants/:tenant/rewrap', access: 'tenant', scope: { param: 'tenant' },
     async handler(ctx, { params, body }) {
       onlyFields(body, []);
       const t = pathName(params, 'tenant');
@@ -48,7 +48,7 @@ export const serviceRoutes: Route[] = [
     },
   },
   {
-    name: 'service.rewrap', method: 'POST', path: '/v1/tenants/:tenant/services/:service/rewrap', access: 'admin',
+    name: 'service.rewrap', method: 'POST', path: '/v1/tenants/:tenant/services/:service/rewrap', access: 'tenant', scope: { param: 'tenant' },
     async handler(ctx, { params, body }) {
       onlyFields(body, []);
       const t = pathName(params, 'tenant');

@@ -1,11 +1,15 @@
 // `kmipctl status`: who am I, what runs, which tenants are sealed, where the audit chain ends.
 import type { Route } from './http.ts';
+import { scopedTenant } from './common.ts';
 
 export const statusRoutes: Route[] = [
   {
-    name: 'status', method: 'GET', path: '/v1/status', access: 'admin',
+    name: 'status', method: 'GET', path: '/v1/status', access: 'tenant', scope: 'filter',
     handler(ctx) {
-      const tenants = ctx.governance.listTenants().map((t) => {
+      // A tenant-admin sees its own tenant; the audit chain head and the SIEM exporters are
+      // about every tenant, so they are the global admin's (issue 16 §2).
+      const only = scopedTenant(ctx);
+      const tenants = ctx.governance.listTenants().filter((t) => only === undefined || t.id === only).map((t) => {
         const h = ctx.hierarchy?.status(t.id);
         return { name: t.id, state: t.state, sealed: h ? h.sealed : null, reason: h?.reason ?? null };
       });
@@ -19,15 +23,15 @@ export const statusRoutes: Route[] = [
           hierarchy: ctx.hierarchy ? 'running' : 'absent',
           ca: ctx.ca ? { subject: ctx.ca.cert.subject, fingerprint: ctx.ca.fingerprint } : null,
           tenants,
-          audit: { lastSeq: last?.seq ?? 0, head: last?.hash ?? null },
+          audit: only === undefined ? { lastSeq: last?.seq ?? 0, head: last?.hash ?? null } : { lastSeq: null, head: null },
           // SIEM export (issue 7): per exporter, what reached the SIEM and what still waits.
-          exporters: ctx.exporters?.() ?? [],
+          exporters: only === undefined ? ctx.exporters?.() ?? [] : [],
         },
       };
     },
   },
   {
-    name: 'whoami', method: 'GET', path: '/v1/whoami', access: 'audit-read',
+    name: 'whoami', method: 'GET', path: '/v1/whoami', access: 'audit-read', scope: 'none',
     handler(ctx) {
       return { body: { caller: ctx.caller } };
     },

@@ -1,7 +1,7 @@
 // Tenants: create, list, show, and the three acts that change whether a tenant may use its
 // keys — seal, unseal and the kill switch (DESIGN.md §1-2; issue 7 "The kill switch").
 import { AdminError, name, onlyFields, pathName, str, type Route } from './http.ts';
-import { gov, requireHierarchy, requireTenant } from './common.ts';
+import { gov, requireHierarchy, requireTenant, scopedTenant } from './common.ts';
 import type { AdminContext } from './context.ts';
 
 function hierarchyStatus(ctx: AdminContext, tenant: string) {
@@ -19,9 +19,11 @@ export const tenantRoutes: Route[] = [
     },
   },
   {
-    name: 'tenant.list', method: 'GET', path: '/v1/tenants', access: 'admin',
+    name: 'tenant.list', method: 'GET', path: '/v1/tenants', access: 'tenant', scope: 'filter',
     handler(ctx) {
-      const tenants = ctx.governance.listTenants().map((t) => {
+      // A tenant-admin sees its own tenant only (issue 16 §2).
+      const only = scopedTenant(ctx);
+      const tenants = ctx.governance.listTenants().filter((t) => only === undefined || t.id === only).map((t) => {
         const h = hierarchyStatus(ctx, t.id);
         const p = ctx.governance.getL1Pointer(t.id);
         return { ...t, sealed: h?.sealed ?? null, l1: p?.state === 'active' ? p.provider : null };
@@ -30,7 +32,7 @@ export const tenantRoutes: Route[] = [
     },
   },
   {
-    name: 'tenant.show', method: 'GET', path: '/v1/tenants/:tenant', access: 'admin',
+    name: 'tenant.show', method: 'GET', path: '/v1/tenants/:tenant', access: 'tenant', scope: { param: 'tenant' },
     handler(ctx, { params }) {
       const t = pathName(params, 'tenant');
       const tenant = requireTenant(ctx, t);
@@ -47,7 +49,7 @@ export const tenantRoutes: Route[] = [
     },
   },
   {
-    name: 'tenant.seal', method: 'POST', path: '/v1/tenants/:tenant/seal', access: 'admin',
+    name: 'tenant.seal', method: 'POST', path: '/v1/tenants/:tenant/seal', access: 'tenant', scope: { param: 'tenant' },
     handler(ctx, { params, body }) {
       onlyFields(body, ['reason']);
       const t = pathName(params, 'tenant');
@@ -63,7 +65,7 @@ export const tenantRoutes: Route[] = [
     },
   },
   {
-    name: 'tenant.unseal', method: 'POST', path: '/v1/tenants/:tenant/unseal', access: 'admin',
+    name: 'tenant.unseal', method: 'POST', path: '/v1/tenants/:tenant/unseal', access: 'tenant', scope: { param: 'tenant' },
     async handler(ctx, { params, body }) {
       onlyFields(body, []);
       const t = pathName(params, 'tenant');
@@ -88,7 +90,7 @@ export const tenantRoutes: Route[] = [
     },
   },
   {
-    name: 'tenant.kill', method: 'POST', path: '/v1/tenants/:tenant/kill', access: 'admin',
+    name: 'tenant.kill', method: 'POST', path: '/v1/tenants/:tenant/kill', access: 'tenant', scope: { param: 'tenant' },
     async handler(ctx, { params, body }) {
       onlyFields(body, ['reason']);
       const t = pathName(params, 'tenant');
@@ -109,7 +111,7 @@ export const tenantRoutes: Route[] = [
   // L2 rotation under L1 (issue 6; DESIGN.md §2): a new L2 wrapped by the tenant's L1, every
   // L3 version re-wrapped under it and the old L2 deleted in one store transaction.
   {
-    name: 'tenant.rotate-l2', method: 'POST', path: '/v1/tenants/:tenant/rotate-l2', access: 'admin',
+    name: 'tenant.rotate-l2', method: 'POST', path: '/v1/tenants/:tenant/rotate-l2', access: 'tenant', scope: { param: 'tenant' },
     async handler(ctx, { params, body }) {
       onlyFields(body, []);
       const t = pathName(params, 'tenant');
