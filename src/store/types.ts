@@ -21,9 +21,13 @@ export interface LocatePrefilter {
 /**
  * Persistence of managed objects (DESIGN.md §5). Async because a PostgreSQL store will
  * follow; the SQLite implementation answers synchronously inside.
- * All calls are scoped by tenant: an object of another tenant is invisible.
+ * All calls are scoped by tenant: an object of another tenant is invisible. An object's key
+ * is (tenant, uid): a Unique Identifier is unique within its tenant only, so two tenants may
+ * hold the same one independently (issue 16 — a global key made Import an existence oracle
+ * across tenants, DESIGN.md §3).
  */
 export interface ObjectStore {
+  /** StoreConflictError when the tenant already holds an object with this uid (never for another tenant's). */
   insert(obj: StoredObject): Promise<void>;
   /**
    * Replaces the object. Fails with StoreConflictError when `obj.revision` is not the
