@@ -1,9 +1,10 @@
 // Isolation over real mutual TLS: certificates of one CA mapped to identities of two
 // tenants by fingerprint; the connection resolves the identity from the peer certificate.
+import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tag } from '../../src/ttlv/generated/tags.ts';
-import { Operation, ResultReason, ResultStatus } from '../../src/ttlv/generated/enumerations.ts';
-import { structure, textString } from '../../src/kmip/items.ts';
+import { CryptographicAlgorithm, KeyFormatType, ObjectType, Operation, ResultReason, ResultStatus } from '../../src/ttlv/generated/enumerations.ts';
+import { byteString, child, enumeration, integer, structure, textString, type Struct } from '../../src/kmip/items.ts';
 import { KmipClient } from '../../src/client/index.ts';
 import { createCa, issueLeaf, type IssuedCertificate } from '../../src/server/devpki.ts';
 import { startServer, type RunningServer } from '../../src/server/listener.ts';
@@ -19,7 +20,7 @@ beforeAll(async () => {
   const ca = await createCa('Isolation CA');
   caPem = ca.certPem;
   const serverCert = await issueLeaf(ca, 'server', 'localhost', { names: ['localhost', '127.0.0.1'] });
-  for (const name of ['alpha', 'beta', 'revoked', 'stranger']) certs[name] = await issueLeaf(ca, 'client', `tls-${name}`);
+  for (const name of ['alpha', 'beta', 'beta-admin', 'revoked', 'stranger']) certs[name] = await issueLeaf(ca, 'client', `tls-${name}`);
   rt = await openRuntime();
   const g = rt.governance;
   g.createTenant({ id: 'alpha' });
@@ -28,6 +29,7 @@ beforeAll(async () => {
   g.createService({ tenant: 'beta', id: 'app' });
   g.addIdentity({ tenant: 'alpha', service: 'app', role: 'app', match: { kind: 'fingerprint', sha256: certificateFingerprint(certs.alpha!.certPem) } });
   g.addIdentity({ tenant: 'beta', service: 'app', role: 'app', match: { kind: 'fingerprint', sha256: certificateFingerprint(certs.beta!.certPem) } });
+  g.addIdentity({ tenant: 'beta', service: 'app', role: 'admin', match: { kind: 'fingerprint', sha256: certificateFingerprint(certs['beta-admin']!.certPem) } });
   const r = g.addIdentity({ tenant: 'alpha', service: 'app', role: 'app', match: { kind: 'fingerprint', sha256: certificateFingerprint(certs.revoked!.certPem) } });
   g.revokeIdentity({ id: r.id });
   server = await startServer({ listen: { host: '127.0.0.1', port: 0 }, tls: { ca: caPem, cert: serverCert.certPem, key: serverCert.keyPem } }, rt);
@@ -57,6 +59,42 @@ describe('isolation over mutual TLS', () => {
       expect(located.value.filter((c) => c.tag === Tag.UniqueIdentifier).map((c) => c.value)).not.toContain(uid);
       const stored = await rt.store.get('alpha', uid);
       expect(stored?.service).toBe('app');
+    } finally {
+      await alpha.close();
+      await beta.close();
+    }
+  });
+
+  it('tenant beta imports the Unique Identifier tenant alpha holds: the same answer as for an unused one, and two separate keys', async () => {
+    const alpha = await connect('alpha');
+    const beta = await connect('beta-admin');
+    try {
+      const created = await alpha.request(Operation.Create, createPayload('tls-alpha-import-victim', 'tls-alpha-group'));
+      const uid = created.value.find((c) => c.tag === Tag.UniqueIdentifier)!.value as string;
+      const unused = randomUUID();
+      const betaKey = randomBytes(32);
+      const importItem = (id: string) => beta.requestItem(Operation.Import, [
+        textString(Tag.UniqueIdentifier, id),
+        enumeration(Tag.ObjectType, ObjectType.SymmetricKey),
+        structure(Tag.Attributes, [enumeration(Tag.CryptographicAlgorithm, CryptographicAlgorithm.AES), integer(Tag.CryptographicLength, 256)]),
+        structure(Tag.SymmetricKey, [structure(Tag.KeyBlock, [
+          enumeration(Tag.KeyFormatType, KeyFormatType.Raw), structure(Tag.KeyValue, [byteString(Tag.KeyMaterial, betaKey)]),
+          enumeration(Tag.CryptographicAlgorithm, CryptographicAlgorithm.AES), integer(Tag.CryptographicLength, 256),
+        ])]),
+      ]);
+      const held = await importItem(uid);
+      const free = await importItem(unused);
+      expect(held.resultStatus, held.resultMessage).toBe(ResultStatus.Success);
+      expect(JSON.stringify(held).split(uid).join('X')).toBe(JSON.stringify(free).split(unused).join('X'));
+      const material = async (c: KmipClient) => {
+        const g = await c.request(Operation.Get, [textString(Tag.UniqueIdentifier, uid)]);
+        const kb = child(child(g, Tag.SymmetricKey) as Struct, Tag.KeyBlock) as Struct;
+        return (child(child(kb, Tag.KeyValue) as Struct, Tag.KeyMaterial) as { value: Buffer }).value;
+      };
+      expect(await material(beta)).toEqual(betaKey);
+      expect(await material(alpha)).not.toEqual(betaKey);
+      expect((await rt.store.get('alpha', uid))?.service).toBe('app');
+      expect((await rt.store.get('beta', uid))?.service).toBe('app');
     } finally {
       await alpha.close();
       await beta.close();
