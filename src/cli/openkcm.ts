@@ -25,6 +25,7 @@ interface ServeFlags {
   logLevel?: string;
   adminListen?: string;
   l1StatusCheckInterval?: string;
+  databaseUrl?: string;
 }
 
 /** The ready-to-paste client instructions, including a PyKMIP `pykmip.conf` section. */
@@ -107,6 +108,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     const bootstrap = config.devPki && usesDefaultFiles && existsSync(defaultLayout.clientCert) ? { bootstrapClientCertFile: defaultLayout.clientCert } : {};
     runtime = await openRuntime({
       dataDir: config.dataDir, l1KeyFile: config.l1.keyFile, l1StatusCheckIntervalMs: config.l1.statusCheckIntervalMs, logger: log, ...bootstrap,
+      ...(config.store.url !== undefined ? { databaseUrl: config.store.url } : {}),
     });
     const l1 = runtime.server.l1;
     if (l1.developmentOnly) {
@@ -122,11 +124,20 @@ async function serve(flags: ServeFlags): Promise<void> {
     server = await startServer(config, runtime);
     if (config.admin.enabled) admin = await startAdmin(config, runtime, server.address().port, log, exporters);
   } catch (e) {
-    log.fatal({ err: e }, 'cannot start');
+    // A vault that cannot be used (wrong URL, server down, credentials refused, database at a
+    // newer schema) is bad input: one line saying what to fix, exit 2, no stack trace.
+    const name = (e as Error | undefined)?.name;
+    const badVault = name === 'StoreConnectionError' || name === 'StoreSchemaError';
+    if (!badVault) log.fatal({ err: e }, 'cannot start');
     await admin?.close().catch(() => undefined);
     await server?.close(0).catch(() => undefined);
     await exporters?.close().catch(() => undefined);
     await runtime?.close().catch(() => undefined);
+    if (badVault) {
+      process.stderr.write(`openkcm: ${(e as Error).message}\n`);
+      process.exitCode = 2;
+      return;
+    }
     process.exitCode = 1;
     return;
   }
@@ -221,6 +232,7 @@ export function buildProgram(): Command {
     .option('--idle-timeout <ms>', 'close connections idle this long (env OPENKCM_IDLE_TIMEOUT_MS)')
     .option('--max-connections <n>', 'concurrent connections (env OPENKCM_MAX_CONNECTIONS)')
     .option('--admin-listen <host:port>', 'admin API address (default 127.0.0.1:5697; env OPENKCM_ADMIN_LISTEN)')
+    .option('--database-url <url>', 'PostgreSQL vault for objects and hierarchy keys, shared by several servers (env OPENKCM_DATABASE_URL; default: SQLite in --data)')
     .option('--l1-status-check-interval <ms>', 'periodic L1 status check, 1000 to 86400000 ms (default 30000; env OPENKCM_L1_STATUS_CHECK_INTERVAL_MS)')
     .addOption(new Option('--log-level <level>', 'log level (env OPENKCM_LOG_LEVEL)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
     .action(async (flags: ServeFlags) => serve(flags));

@@ -51,6 +51,12 @@ export interface OpenKcmConfig {
    * like every other path of the file; the working directory for the environment).
    */
   audit: { exporters: readonly unknown[]; exportersFrom: string; exportersBaseDir: string };
+  /**
+   * The vault (issue 10 §4): `url` undefined keeps objects and hierarchy keys in the SQLite
+   * database of dataDir; a postgres:// URL puts them in PostgreSQL, shared by every server
+   * on that database (governance and audit stay in dataDir).
+   */
+  store: { url: string | undefined };
 }
 
 export class ConfigError extends Error {
@@ -60,7 +66,7 @@ export class ConfigError extends Error {
   }
 }
 
-type Kind = 'hostport' | 'path' | 'int' | 'bool' | 'level' | 'list';
+type Kind = 'hostport' | 'path' | 'int' | 'bool' | 'level' | 'list' | 'dburl';
 interface Setting {
   kind: Kind;
   env: string;
@@ -94,6 +100,7 @@ export const SETTINGS: Readonly<Record<string, Setting>> = {
   'admin.enabled': { kind: 'bool', env: 'OPENKCM_ADMIN_ENABLED', help: 'true or false (run the admin API)' },
   'admin.listen': { kind: 'hostport', env: 'OPENKCM_ADMIN_LISTEN', flag: 'adminListen', help: 'HOST:PORT of the admin API, e.g. 127.0.0.1:5697' },
   'admin.caKeyFile': { kind: 'path', env: 'OPENKCM_ADMIN_CA_KEY', help: 'the PEM key of the CA in tls.caFile, for kmipctl cert issue' },
+  'store.url': { kind: 'dburl', env: 'OPENKCM_DATABASE_URL', flag: 'databaseUrl', help: 'a PostgreSQL URL, postgres://USER:PASSWORD@HOST:PORT/DATABASE' },
   'audit.exporters': { kind: 'list', env: 'OPENKCM_AUDIT_EXPORTERS', help: 'a JSON list of SIEM exporters, e.g. [{"type":"syslog","transport":"tcp","host":"siem.example","port":514}]' },
 };
 
@@ -122,6 +129,7 @@ export function defaultConfig(cwd = process.cwd()): OpenKcmConfig {
     l1: { keyFile: join(dataDir, 'l1-software.key'), statusCheckIntervalMs: DEFAULT_L1_STATUS_CHECK_INTERVAL_MS },
     admin: { enabled: true, listen: { host: DEFAULT_HOST, port: DEFAULT_ADMIN_PORT }, caKeyFile: join(certsDir, 'ca.key') },
     audit: { exporters: [], exportersFrom: 'defaults', exportersBaseDir: cwd },
+    store: { url: undefined },
   };
 }
 
@@ -158,6 +166,19 @@ function convert(key: string, s: Setting, raw: unknown, source: string, baseDir:
     case 'level':
       if (typeof raw === 'string' && (LOG_LEVELS as readonly string[]).includes(raw)) return raw;
       return bad(`${JSON.stringify(raw)} is not a log level`);
+    case 'dburl': {
+      // The value is never echoed: it may carry a password.
+      if (typeof raw !== 'string' || raw.trim() === '') return bad('must be a non-empty string');
+      let u: URL;
+      try {
+        u = new URL(raw.trim());
+      } catch {
+        return bad('is not a URL');
+      }
+      if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') return bad(`has the scheme ${u.protocol.replace(/:$/, '')}`);
+      if (u.pathname === '' || u.pathname === '/') return bad('names no database');
+      return raw.trim();
+    }
     case 'list': {
       // The environment can only carry text: there the list is JSON.
       let v = raw;
@@ -290,6 +311,7 @@ export function loadConfig(sources: ConfigSources = {}): OpenKcmConfig {
   };
   c.audit = { exporters: get<readonly unknown[]>('audit.exporters') ?? c.audit.exporters, exportersFrom: sourceOf.get('audit.exporters') ?? 'defaults',
     exportersBaseDir: baseOf.get('audit.exporters') ?? cwd };
+  c.store = { url: get<string>('store.url') };
   // Two listeners on one port: the second would fail to bind with a less helpful message.
   if (c.admin.enabled && c.admin.listen.port !== 0 && c.admin.listen.port === c.listen.port) {
     throw new ConfigError('admin.listen', explicit.has('admin.listen') ? 'settings' : 'defaults',
