@@ -2,9 +2,10 @@
 // bytes, strictly in request order (pipelined requests are queued, not run in parallel, so
 // a client that pipelines Create then Get sees the Create first).
 //
-// What closes a connection: the peer, the idle timeout, a frame over the maximum size
-// (refused from its 8-byte header, never buffered — DESIGN.md §4), a socket error, or
-// server shutdown. A malformed message does NOT close it: the engine answers it with
+// What closes a connection: the peer, the idle timeout, a message not complete within the
+// message deadline (a slowloris trickle resets the idle timer but not this one), a frame
+// over the maximum size (refused from its 8-byte header, never buffered — DESIGN.md §4),
+// a socket error, or server shutdown. A malformed message does NOT close it: the engine answers it with
 // Invalid Message and the next request is served.
 import { createHash } from 'node:crypto';
 import type { TLSSocket, PeerCertificate } from 'node:tls';
@@ -17,6 +18,8 @@ export interface ConnectionLimits {
   maxMessageSize: number;
   idleTimeoutMs: number;
   maxPipelineDepth: number;
+  /** A message whose first byte arrived must be whole within this (DEFAULT_MESSAGE_TIMEOUT_MS). */
+  messageTimeoutMs: number;
 }
 
 /**
@@ -52,7 +55,7 @@ export function identityFromCertificate(cert: PeerCertificate): ClientIdentity {
   return id;
 }
 
-export type CloseReason = 'peer' | 'idle' | 'frame-too-large' | 'error' | 'shutdown';
+export type CloseReason = 'peer' | 'idle' | 'message-timeout' | 'frame-too-large' | 'error' | 'shutdown';
 
 export class KmipConnection {
   private readonly framer: TtlvFramer;
@@ -60,6 +63,8 @@ export class KmipConnection {
   private busy = false;
   private closing = false;
   private paused = false;
+  /** Deadline of the message being received, armed while a partial message is buffered. */
+  private messageTimer: NodeJS.Timeout | undefined;
   private closeReason: CloseReason = 'peer';
   private readonly opened = Date.now();
   private readonly remote: string;
@@ -81,7 +86,7 @@ export class KmipConnection {
     // an unknown certificate gets empty ones and is refused at its first message.
     this.identity = engine.identify(identityFromCertificate(socket.getPeerCertificate(false)));
     this.log = log.child({ identity: this.identity });
-    this.closed = new Promise((resolve) => socket.once('close', () => { this.logClose(); resolve(); }));
+    this.closed = new Promise((resolve) => socket.once('close', () => { this.clearMessageDeadline(); this.logClose(); resolve(); }));
     socket.setNoDelay(true);
     socket.setTimeout(limits.idleTimeoutMs);
     socket.on('timeout', () => {
@@ -122,6 +127,10 @@ export class KmipConnection {
       if (!this.busy && this.queue.length === 0) this.endAndClose();
       return;
     }
+    // The deadline runs from the first byte of a message to its last: restarted when a
+    // message completes with the next one already begun, cleared when nothing is pending.
+    if (this.framer.pending === 0) this.clearMessageDeadline();
+    else if (frames.length > 0 || this.messageTimer === undefined) this.armMessageDeadline();
     if (frames.length === 0) return;
     // The framer's fast path returns views into the chunk; queued frames keep only their own bytes alive.
     for (const f of frames) this.queue.push(f);
@@ -170,6 +179,23 @@ export class KmipConnection {
         else this.socket.setTimeout(this.limits.idleTimeoutMs);
       }
     }
+  }
+
+  private armMessageDeadline(): void {
+    this.clearMessageDeadline();
+    this.messageTimer = setTimeout(() => {
+      this.messageTimer = undefined;
+      // While we paused reading (pipeline full) the client cannot finish: not its delay.
+      if (this.paused) { this.armMessageDeadline(); return; }
+      this.closeReason = 'message-timeout';
+      this.log.warn({ event: 'message_timeout', limit: 'messageTimeoutMs', messageTimeoutMs: this.limits.messageTimeoutMs, buffered: this.framer.pending },
+        'message not complete within the message deadline; closing connection');
+      this.socket.destroy();
+    }, this.limits.messageTimeoutMs);
+  }
+
+  private clearMessageDeadline(): void {
+    if (this.messageTimer !== undefined) { clearTimeout(this.messageTimer); this.messageTimer = undefined; }
   }
 
   /** Graceful shutdown: stop reading, answer what was received, then end. */

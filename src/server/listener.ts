@@ -1,17 +1,25 @@
 // The mutual-TLS listener (issue 3 §1; KMIP profiles: TLS on port 5696). TLS 1.2 and 1.3
 // only; a client certificate is required and verified against the configured CA before
-// any KMIP byte is read. Connections over the maximum are dropped at accept, before the
-// handshake costs anything.
+// any KMIP byte is read.
+//
+// Admission (issue 16 §4, src/server/admission.ts): a connection is pre-authentication
+// until its handshake completes. Pre-auth connections have their own, smaller budget and a
+// per-source one, an absolute handshake deadline from accept, and are evicted (oldest of
+// the busiest source first) when the server is full; authenticated connections keep
+// maxConnections and are never evicted. Refused handshakes are `auth-failure` audit
+// records, rate-limited per source address (src/server/auth-failures.ts).
 import { readFileSync } from 'node:fs';
 import { createServer, type TLSSocket, type Server } from 'node:tls';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import {
   DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS,
-  DEFAULT_MAX_PIPELINE_DEPTH,
+  DEFAULT_MAX_PIPELINE_DEPTH, DEFAULT_MAX_PRE_AUTH_CONNECTIONS, DEFAULT_MAX_PRE_AUTH_PER_SOURCE, DEFAULT_MESSAGE_TIMEOUT_MS,
 } from '../config/defaults.ts';
-import type { KmipEngine } from './executor.ts';
+import type { AuditSink, KmipEngine } from './executor.ts';
 import { KmipConnection } from './connection.ts';
+import { Admission, sourceKey, type AdmissionRefusal } from './admission.ts';
+import { AuthFailureAuditor, type AuthFailureAuditOptions, type AuthFailureAuditStats } from './auth-failures.ts';
 
 export type PemSource = { caFile: string; certFile: string; keyFile: string } | { ca: string | Buffer; cert: string | Buffer; key: string | Buffer };
 
@@ -24,19 +32,79 @@ export interface ListenerConfig {
     handshakeTimeoutMs: number;
     maxConnections: number;
     maxPipelineDepth: number;
+    /** Connections whose TLS handshake has not completed (default min(256, maxConnections)). */
+    maxPreAuthConnections: number;
+    /** Of those, from one source address or IPv6 /64 (default min(32, maxPreAuthConnections)). */
+    maxPreAuthPerSource: number;
+    /** A message begun must be complete within this (default 30 s). */
+    messageTimeoutMs: number;
   }>;
+  /** Rate limits of the auth-failure audit records (defaults: src/server/auth-failures.ts). */
+  authFailureAudit?: Partial<Pick<AuthFailureAuditOptions, 'perSource' | 'windowMs' | 'maxSources' | 'maxRecordsPerWindow'>>;
+}
+
+/** What the listener holds and has refused since it started (tests, status, metrics). */
+export interface ConnectionStats {
+  /** Open connections: pre-auth + authenticated. */
+  open: number;
+  preAuth: number;
+  authenticated: number;
+  /** Pre-auth connections of the busiest source now. */
+  busiestSourcePreAuth: number;
+  /** Connections refused at accept, by the limit they hit. */
+  refused: Record<AdmissionRefusal, number>;
+  /** Pre-auth connections closed to make room for a new one. */
+  evicted: number;
+  /** Handshakes not finished by their deadline. */
+  handshakeTimeouts: number;
+  /** Handshakes refused (certificate, protocol), timeouts included. */
+  handshakeFailures: number;
+  authFailureAudit: AuthFailureAuditStats;
 }
 
 export interface RunningServer {
   address(): { host: string; port: number };
-  /** Connections open now. */
+  /** Authenticated KMIP connections open now. */
   connectionCount(): number;
+  connectionStats(): ConnectionStats;
   /** Stops accepting, lets open connections answer what they received, then closes them (forcibly after `graceMs`). */
   close(graceMs?: number): Promise<void>;
 }
 
 /** Once the grace period of close() is over, connections still open are destroyed. */
 export const DEFAULT_CLOSE_GRACE_MS = 5_000;
+
+export type ListenerLimits = Required<NonNullable<ListenerConfig['limits']>>;
+
+/**
+ * The limits with their defaults; throws a RangeError naming the key when they do not
+ * fit together (the config loader reports the same with the source of each value).
+ */
+export function effectiveLimits(given: ListenerConfig['limits'] = {}): ListenerLimits {
+  const maxConnections = given.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  const maxPreAuthConnections = given.maxPreAuthConnections ?? Math.min(DEFAULT_MAX_PRE_AUTH_CONNECTIONS, maxConnections);
+  const maxPreAuthPerSource = given.maxPreAuthPerSource ?? Math.min(DEFAULT_MAX_PRE_AUTH_PER_SOURCE, maxPreAuthConnections);
+  const l: ListenerLimits = {
+    maxMessageSize: given.maxMessageSize ?? DEFAULT_MAX_MESSAGE_BYTES,
+    idleTimeoutMs: given.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+    handshakeTimeoutMs: given.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+    maxConnections,
+    maxPipelineDepth: given.maxPipelineDepth ?? DEFAULT_MAX_PIPELINE_DEPTH,
+    maxPreAuthConnections,
+    maxPreAuthPerSource,
+    messageTimeoutMs: given.messageTimeoutMs ?? DEFAULT_MESSAGE_TIMEOUT_MS,
+  };
+  for (const [k, v] of Object.entries(l)) {
+    if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`listener limit ${k}: expected a positive whole number, got ${v}`);
+  }
+  if (l.maxPreAuthConnections > l.maxConnections) {
+    throw new RangeError(`listener limit maxPreAuthConnections (${l.maxPreAuthConnections}) must not exceed maxConnections (${l.maxConnections}); lower it or raise maxConnections`);
+  }
+  if (l.maxPreAuthPerSource > l.maxPreAuthConnections) {
+    throw new RangeError(`listener limit maxPreAuthPerSource (${l.maxPreAuthPerSource}) must not exceed maxPreAuthConnections (${l.maxPreAuthConnections}); lower it or raise maxPreAuthConnections`);
+  }
+  return l;
+}
 
 function readPem(tls: PemSource) {
   if ('ca' in tls) return { ca: tls.ca, cert: tls.cert, key: tls.key };
@@ -50,21 +118,81 @@ function readPem(tls: PemSource) {
   return { ca: read('CA file', tls.caFile), cert: read('certificate', tls.certFile), key: read('private key', tls.keyFile) };
 }
 
+/** Refusals and evictions are logged one by one at debug; at warn, a summary at most this often (a flood must not flood the log). */
+const PRESSURE_LOG_INTERVAL_MS = 10_000;
+
+type Fate = 'evicted' | 'handshake-timeout' | 'shutdown';
+interface Tracked {
+  raw: Socket;
+  source: string;
+  remote: string;
+  deadline: NodeJS.Timeout | undefined;
+  /** Why the listener itself closed it, when it did. */
+  fate: Fate | undefined;
+  /** An auth-failure was already reported for it (the deadline reports before tlsClientError fires). */
+  reported: boolean;
+}
+
+/** What a refused handshake was, for the audit record; undefined = not an authentication failure. */
+function classifyHandshakeFailure(err: Error & { code?: string }, tls: TLSSocket, t: Tracked | undefined): { category: string; detail: string } | undefined {
+  if (t?.fate === 'evicted' || t?.fate === 'shutdown') return undefined; // our own decision, logged as such
+  if (t?.fate === 'handshake-timeout' || err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') return { category: 'handshake-timeout', detail: 'TLS handshake not completed in time' };
+  const authErr = (tls as TLSSocket & { authorizationError?: Error | string | null }).authorizationError;
+  if (authErr) {
+    // With rejectUnauthorized the verification result is set and the socket destroyed (a
+    // certificate of another CA: UNABLE_TO_VERIFY_LEAF_SIGNATURE; expired: CERT_HAS_EXPIRED…).
+    const code = typeof authErr === 'string' ? authErr : (authErr as { code?: string }).code ?? authErr.message;
+    return { category: `certificate-rejected ${code}`, detail: `client certificate rejected (${code})` };
+  }
+  if (err.code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE') return { category: 'no-certificate', detail: 'no client certificate presented' };
+  // The peer went away before finishing (port scans, TCP health checks): not an attempt to authenticate.
+  if (err.code === 'ECONNRESET' || err.code === 'EPIPE') return undefined;
+  const code = err.code ?? 'TLS_ERROR';
+  return { category: `protocol-error ${code}`, detail: `TLS handshake failed (${code})` };
+}
+
 export async function startServer(
   config: ListenerConfig,
-  runtime: { engine: KmipEngine; logger: Logger },
+  runtime: { engine: KmipEngine; logger: Logger; audit?: AuditSink },
 ): Promise<RunningServer> {
   const log = runtime.logger.child({ component: 'listener' });
-  const limits = {
-    maxMessageSize: config.limits?.maxMessageSize ?? DEFAULT_MAX_MESSAGE_BYTES,
-    idleTimeoutMs: config.limits?.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
-    handshakeTimeoutMs: config.limits?.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
-    maxConnections: config.limits?.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
-    maxPipelineDepth: config.limits?.maxPipelineDepth ?? DEFAULT_MAX_PIPELINE_DEPTH,
-  };
+  const limits = effectiveLimits(config.limits);
   const pem = readPem(config.tls);
   const connections = new Set<KmipConnection>();
+  const admission = new Admission<Socket>(limits);
+  const tracked = new Map<Socket, Tracked>();
+  /** The same entries by remote address:port, should a TLS socket not expose its TCP socket. */
+  const byRemote = new Map<string, Tracked>();
+  const auditor = new AuthFailureAuditor(runtime.audit, {
+    ...config.authFailureAudit, summaryOperation: 'tls.handshake.summary', what: 'refused TLS handshakes', log,
+  });
+  const counters = { refused: { maxConnections: 0, maxPreAuthPerSource: 0 } as Record<AdmissionRefusal, number>, evicted: 0, handshakeTimeouts: 0, handshakeFailures: 0 };
+  let pressure = { at: 0, refused: 0, evicted: 0 };
   let nextId = 1;
+  let stopping = false;
+
+  const notePressure = () => {
+    const now = Date.now();
+    if (now - pressure.at < PRESSURE_LOG_INTERVAL_MS) return;
+    const refused = counters.refused.maxConnections + counters.refused.maxPreAuthPerSource;
+    log.warn({
+      event: 'connection_pressure', refused: refused - pressure.refused, evicted: counters.evicted - pressure.evicted,
+      preAuth: admission.preAuthCount, authenticated: admission.authenticatedCount, limits: { maxConnections: limits.maxConnections, maxPreAuthConnections: limits.maxPreAuthConnections, maxPreAuthPerSource: limits.maxPreAuthPerSource },
+    }, 'connection budgets full: refusing or evicting pre-authentication connections');
+    pressure = { at: now, refused, evicted: counters.evicted };
+  };
+
+  const reportAuthFailure = (t: Tracked | undefined, remote: string, source: string, category: string, detail: string, err?: Error) => {
+    counters.handshakeFailures++;
+    if (t) t.reported = true;
+    const outcome = auditor.report(source, category, {
+      kind: 'auth-failure', identity: `ip:${source}`, operation: 'tls.handshake', result: 'failure', reason: 'AuthenticationNotSuccessful',
+      detail: `${detail}; from ${remote}`,
+    });
+    const fields = { event: 'handshake_failed', remote, source, category, audited: outcome, ...(err ? { err } : {}) };
+    if (outcome === 'recorded') log.info(fields, 'TLS handshake refused');
+    else log.debug(fields, 'TLS handshake refused');
+  };
 
   const server: Server = createServer({
     ...pem,
@@ -72,21 +200,71 @@ export async function startServer(
     maxVersion: 'TLSv1.3',
     requestCert: true,
     rejectUnauthorized: true,
-    handshakeTimeout: limits.handshakeTimeoutMs,
+    // Node's own timer is an inactivity timer (a trickling client resets it); the deadline
+    // below is absolute. This one stays as a backstop only.
+    handshakeTimeout: limits.handshakeTimeoutMs + 1_000,
   });
-  // net.Server drops sockets over this count at accept and emits 'drop'.
-  server.maxConnections = limits.maxConnections;
-  server.on('drop', (d?: { remoteAddress?: string; remotePort?: number }) => {
-    log.warn({ event: 'connection_refused', remote: d ? `${d.remoteAddress}:${d.remotePort}` : undefined, maxConnections: limits.maxConnections }, 'too many connections; dropped at accept');
+  server.on('connection', (raw: Socket) => {
+    const remote = `${raw.remoteAddress}:${raw.remotePort}`;
+    const source = sourceKey(raw.remoteAddress);
+    if (stopping) { raw.destroy(); return; }
+    const d = admission.admit(raw, source);
+    if (!d.admitted) {
+      counters.refused[d.limit]++;
+      log.debug({ event: 'connection_refused', remote, source, limit: d.limit }, 'connection refused at accept');
+      notePressure();
+      raw.destroy();
+      return;
+    }
+    if (d.evict !== undefined) {
+      const v = tracked.get(d.evict);
+      counters.evicted++;
+      log.debug({ event: 'connection_evicted', remote: v?.remote, source: v?.source, limit: d.evictedBecause, for: remote }, 'pre-authentication connection evicted to make room');
+      notePressure();
+      if (v) { v.fate = 'evicted'; clearTimeout(v.deadline); }
+      d.evict.destroy();
+    }
+    const t: Tracked = { raw, source, remote, deadline: undefined, fate: undefined, reported: false };
+    t.deadline = setTimeout(() => {
+      // An absolute deadline from accept (DEFAULT_HANDSHAKE_TIMEOUT_MS says why).
+      t.fate = 'handshake-timeout';
+      counters.handshakeTimeouts++;
+      reportAuthFailure(t, remote, source, 'handshake-timeout', `TLS handshake not completed within ${limits.handshakeTimeoutMs} ms (limit handshakeTimeoutMs)`);
+      raw.destroy();
+    }, limits.handshakeTimeoutMs);
+    tracked.set(raw, t);
+    byRemote.set(remote, t);
+    raw.once('close', () => {
+      clearTimeout(t.deadline);
+      tracked.delete(raw);
+      if (byRemote.get(remote) === t) byRemote.delete(remote);
+      admission.release(raw);
+    });
   });
-  server.on('tlsClientError', (err, socket) => {
-    // No certificate, a certificate of another CA, TLS < 1.2, handshake timeout…
-    log.info({ event: 'handshake_failed', remote: `${socket.remoteAddress}:${socket.remotePort}`, err }, 'TLS handshake refused');
+  const trackedOf = (socket: TLSSocket): Tracked | undefined => {
+    // A server-side TLSSocket keeps the TCP socket it wraps as _parent (node's _tls_wrap.js).
+    const parent = (socket as TLSSocket & { _parent?: unknown })._parent;
+    return (parent ? tracked.get(parent as Socket) : undefined) ?? byRemote.get(`${socket.remoteAddress}:${socket.remotePort}`);
+  };
+  server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
+    const t = trackedOf(socket);
+    if (t?.reported) { socket.destroy(); return; }
+    const remote = t?.remote ?? `${socket.remoteAddress}:${socket.remotePort}`;
+    const c = classifyHandshakeFailure(err, socket, t);
+    if (c === undefined) log.debug({ event: 'handshake_abandoned', remote, fate: t?.fate, err }, 'connection closed before the TLS handshake completed');
+    else reportAuthFailure(t, remote, t?.source ?? sourceKey(socket.remoteAddress), c.category, c.detail, err);
     // With a listener on this event node leaves the socket open (a handshake timeout would
     // otherwise hold it forever): close it here.
     socket.destroy();
   });
   server.on('secureConnection', (socket: TLSSocket) => {
+    const t = trackedOf(socket);
+    if (socket.destroyed || t === undefined || t.fate !== undefined || !admission.authenticated(t.raw)) {
+      // Evicted or timed out while the handshake was finishing.
+      socket.destroy();
+      return;
+    }
+    clearTimeout(t.deadline);
     try {
       const conn = new KmipConnection(socket, runtime.engine, log.child({ conn: nextId++ }), limits);
       connections.add(conn);
@@ -104,7 +282,7 @@ export async function startServer(
       server.on('error', (err) => log.error({ err }, 'listener error'));
       resolve();
     });
-  });
+  }).catch((e) => { auditor.close(); throw e; });
   const addr = server.address() as AddressInfo;
   log.info({ event: 'listening', host: addr.address, port: addr.port, limits }, 'KMIP listener ready');
 
@@ -112,9 +290,28 @@ export async function startServer(
   return {
     address: () => ({ host: addr.address, port: addr.port }),
     connectionCount: () => connections.size,
+    connectionStats: () => ({
+      open: admission.open,
+      preAuth: admission.preAuthCount,
+      authenticated: admission.authenticatedCount,
+      busiestSourcePreAuth: admission.busiestSource,
+      refused: { ...counters.refused },
+      evicted: counters.evicted,
+      handshakeTimeouts: counters.handshakeTimeouts,
+      handshakeFailures: counters.handshakeFailures,
+      authFailureAudit: auditor.stats(),
+    }),
     close(graceMs = DEFAULT_CLOSE_GRACE_MS) {
       closing ??= (async () => {
+        stopping = true;
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        // Nothing was served on a connection still in its handshake: close it now.
+        for (const t of [...tracked.values()]) {
+          if (!admission.isPreAuth(t.raw)) continue;
+          t.fate = 'shutdown';
+          clearTimeout(t.deadline);
+          t.raw.destroy();
+        }
         for (const c of connections) c.shutdown();
         const all = Promise.all([...connections].map((c) => c.closed));
         let timer: NodeJS.Timeout | undefined;
@@ -122,6 +319,7 @@ export async function startServer(
         clearTimeout(timer);
         for (const c of connections) c.destroy();
         await stopped;
+        auditor.close();
         log.info({ event: 'stopped' }, 'KMIP listener stopped');
       })();
       return closing;
