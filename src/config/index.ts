@@ -8,6 +8,7 @@ import {
   DEFAULT_HOST, DEFAULT_PORT, DEFAULT_DATA_DIR, DEFAULT_CERTS_DIR, DEFAULT_MAX_MESSAGE_BYTES,
   DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PIPELINE_DEPTH, DEFAULT_ADMIN_PORT,
   DEFAULT_L1_STATUS_CHECK_INTERVAL_MS, MIN_L1_STATUS_CHECK_INTERVAL_MS, MAX_L1_STATUS_CHECK_INTERVAL_MS,
+  DEFAULT_MAX_PRE_AUTH_CONNECTIONS, DEFAULT_MAX_PRE_AUTH_PER_SOURCE, DEFAULT_MESSAGE_TIMEOUT_MS,
 } from './defaults.ts';
 
 export * from './defaults.ts';
@@ -29,6 +30,11 @@ export interface OpenKcmConfig {
     handshakeTimeoutMs: number;
     maxConnections: number;
     maxPipelineDepth: number;
+    /** Connections whose TLS handshake has not completed (DEFAULT_MAX_PRE_AUTH_CONNECTIONS, at most maxConnections). */
+    maxPreAuthConnections: number;
+    /** Of those, from one address or IPv6 /64 (DEFAULT_MAX_PRE_AUTH_PER_SOURCE, at most maxPreAuthConnections). */
+    maxPreAuthPerSource: number;
+    messageTimeoutMs: number;
   };
   log: { level: LogLevel };
   /**
@@ -90,6 +96,9 @@ export const SETTINGS: Readonly<Record<string, Setting>> = {
   'limits.handshakeTimeoutMs': { kind: 'int', env: 'OPENKCM_HANDSHAKE_TIMEOUT_MS', min: 100, max: 600_000, help: 'milliseconds, 100 to 600000' },
   'limits.maxConnections': { kind: 'int', env: 'OPENKCM_MAX_CONNECTIONS', flag: 'maxConnections', min: 1, max: 1_000_000, help: 'a count, 1 to 1000000' },
   'limits.maxPipelineDepth': { kind: 'int', env: 'OPENKCM_MAX_PIPELINE_DEPTH', min: 1, max: 10_000, help: 'a count, 1 to 10000' },
+  'limits.maxPreAuthConnections': { kind: 'int', env: 'OPENKCM_MAX_PRE_AUTH_CONNECTIONS', min: 1, max: 1_000_000, help: 'a count, 1 to 1000000, at most limits.maxConnections' },
+  'limits.maxPreAuthPerSource': { kind: 'int', env: 'OPENKCM_MAX_PRE_AUTH_PER_SOURCE', min: 1, max: 1_000_000, help: 'a count, 1 to 1000000, at most limits.maxPreAuthConnections' },
+  'limits.messageTimeoutMs': { kind: 'int', env: 'OPENKCM_MESSAGE_TIMEOUT_MS', min: 100, max: 3600_000, help: 'milliseconds, 100 to 3600000' },
   'log.level': { kind: 'level', env: 'OPENKCM_LOG_LEVEL', flag: 'logLevel', help: LOG_LEVELS.join(', ') },
   'l1.keyFile': { kind: 'path', env: 'OPENKCM_L1_KEY_FILE', help: 'path of the development L1 key file' },
   'l1.statusCheckIntervalMs': {
@@ -124,6 +133,9 @@ export function defaultConfig(cwd = process.cwd()): OpenKcmConfig {
       handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
       maxConnections: DEFAULT_MAX_CONNECTIONS,
       maxPipelineDepth: DEFAULT_MAX_PIPELINE_DEPTH,
+      maxPreAuthConnections: DEFAULT_MAX_PRE_AUTH_CONNECTIONS,
+      maxPreAuthPerSource: DEFAULT_MAX_PRE_AUTH_PER_SOURCE,
+      messageTimeoutMs: DEFAULT_MESSAGE_TIMEOUT_MS,
     },
     log: { level: 'info' },
     l1: { keyFile: join(dataDir, 'l1-software.key'), statusCheckIntervalMs: DEFAULT_L1_STATUS_CHECK_INTERVAL_MS },
@@ -296,7 +308,25 @@ export function loadConfig(sources: ConfigSources = {}): OpenKcmConfig {
     handshakeTimeoutMs: get<number>('limits.handshakeTimeoutMs') ?? c.limits.handshakeTimeoutMs,
     maxConnections: get<number>('limits.maxConnections') ?? c.limits.maxConnections,
     maxPipelineDepth: get<number>('limits.maxPipelineDepth') ?? c.limits.maxPipelineDepth,
+    maxPreAuthConnections: 0,
+    maxPreAuthPerSource: 0,
+    messageTimeoutMs: get<number>('limits.messageTimeoutMs') ?? c.limits.messageTimeoutMs,
   };
+  // The pre-auth budgets are parts of the ones above them: unset, they shrink with them;
+  // set, they must fit (issue 16 §4).
+  const where = (k: string) => sourceOf.get(k) ?? (explicit.has(k) ? 'flags' : 'defaults');
+  const preAuth = get<number>('limits.maxPreAuthConnections');
+  if (preAuth !== undefined && preAuth > c.limits.maxConnections) {
+    throw new ConfigError('limits.maxPreAuthConnections', where('limits.maxPreAuthConnections'),
+      `${preAuth} is more than limits.maxConnections (${c.limits.maxConnections}), which counts every connection; lower it or raise limits.maxConnections`);
+  }
+  c.limits.maxPreAuthConnections = preAuth ?? Math.min(DEFAULT_MAX_PRE_AUTH_CONNECTIONS, c.limits.maxConnections);
+  const perSource = get<number>('limits.maxPreAuthPerSource');
+  if (perSource !== undefined && perSource > c.limits.maxPreAuthConnections) {
+    throw new ConfigError('limits.maxPreAuthPerSource', where('limits.maxPreAuthPerSource'),
+      `${perSource} is more than limits.maxPreAuthConnections (${c.limits.maxPreAuthConnections}); lower it or raise limits.maxPreAuthConnections`);
+  }
+  c.limits.maxPreAuthPerSource = perSource ?? Math.min(DEFAULT_MAX_PRE_AUTH_PER_SOURCE, c.limits.maxPreAuthConnections);
   c.log = { level: get<LogLevel>('log.level') ?? c.log.level };
   c.l1 = {
     keyFile: get<string>('l1.keyFile') ?? join(c.dataDir, 'l1-software.key'),

@@ -129,7 +129,8 @@ export class AuthFailureAuditor {
 
   /** Writes the summaries of the current window now (the timer does it every window). */
   endWindow(): void {
-    this.written = 0;
+    // Summaries count against the window they close: with the overflow line, a window
+    // never adds more than maxRecordsPerWindow + 1 records.
     for (const [key, e] of this.entries) {
       if (e.suppressed > 0) this.summarise(key, e);
       if (e.recorded === 0 && e.suppressed === 0) this.entries.delete(key); // quiet for a whole window
@@ -144,6 +145,7 @@ export class AuthFailureAuditor {
       this.counters.summaries++;
       this.overflow = { count: 0, sources: 0, first: 0, last: 0 };
     }
+    this.written = 0;
   }
 
   /** Writes what is counted and stops the window timer. */
@@ -209,7 +211,7 @@ function iso(ms: number): string {
  */
 export function rateLimitedAuthFailures(sink: AuditSink, opts: Omit<AuthFailureAuditOptions, 'summaryOperation' | 'what'>): AuditSink & { auditor: AuthFailureAuditor; close(): void } {
   const auditor = new AuthFailureAuditor(sink, { ...opts, summaryOperation: 'auth-failure.summary', what: 'refused messages' });
-  return {
+  const limited: AuditSink & { auditor: AuthFailureAuditor; close(): void } = {
     auditor,
     append(record: AuditInput) {
       if (record.kind !== 'auth-failure') { sink.append(record); return; }
@@ -217,4 +219,8 @@ export function rateLimitedAuthFailures(sink: AuditSink, opts: Omit<AuthFailureA
     },
     close: () => auditor.close(),
   };
+  // The engine refuses service while the log cannot take records: that answer must come
+  // from the real log, not from this wrapper.
+  if (sink.availability) limited.availability = () => sink.availability!();
+  return limited;
 }

@@ -76,6 +76,7 @@ import type { ObjectAccess, ObjectMeta } from '../hierarchy/repository.ts';
 import { AUDIT_KINDS, AuditInputError, type AuditInput } from '../audit/record.ts';
 import type { AuditAvailability } from '../audit/log.ts';
 import { uidsInResponse } from '../operations/uid.ts';
+import { DEFAULT_MAX_BATCH_ITEMS } from '../config/defaults.ts';
 import type {
   BatchState, ClientIdentity, ObjectRepository, OperationContext, OperationHandler, ServerInfo,
 } from '../operations/types.ts';
@@ -135,6 +136,8 @@ export interface EngineOptions {
    * are refused too; the key protector refuses the others on its own.
    */
   tenantGate?(tenant: string): Promise<void>;
+  /** Batch items one message may carry (DEFAULT_MAX_BATCH_ITEMS says what it stops). */
+  maxBatchItems?: number;
 }
 
 export interface HandledMessage {
@@ -370,6 +373,15 @@ export class KmipEngine {
     const v = requested;
     if (header.batchCount !== batchItems.length) {
       const message = `BatchCount is ${header.batchCount} but the message holds ${batchItems.length} batch item(s)`;
+      this.auditMessage(log, identity, ResultReason.InvalidMessage, message);
+      return this.finish(this.messageFailure(v, ResultReason.InvalidMessage, message, header), header.maximumResponseSize);
+    }
+    const maxItems = this.opts.maxBatchItems ?? DEFAULT_MAX_BATCH_ITEMS;
+    if (batchItems.length > maxItems) {
+      // s.9.3 sets no maximum; one message must not cost thousands of operations and audit
+      // records. Nothing of it runs (one record for the message); the connection lives.
+      const message = `the message holds ${batchItems.length} batch items; this server accepts at most ${maxItems} per message (limit maxBatchItems)`;
+      log.warn({ event: 'message', result: 'InvalidMessage', limit: 'maxBatchItems', batchItems: batchItems.length, maxBatchItems: maxItems }, 'too many batch items');
       this.auditMessage(log, identity, ResultReason.InvalidMessage, message);
       return this.finish(this.messageFailure(v, ResultReason.InvalidMessage, message, header), header.maximumResponseSize);
     }

@@ -161,6 +161,11 @@ export async function startServer(
   const connections = new Set<KmipConnection>();
   const admission = new Admission<Socket>(limits);
   const tracked = new Map<Socket, Tracked>();
+  /**
+   * Every connection's entry, also after its TCP socket closed: node emits tlsClientError
+   * for a rejected certificate only after the socket's close, when `tracked` has let go.
+   */
+  const entryOf = new WeakMap<Socket, Tracked>();
   /** The same entries by remote address:port, should a TLS socket not expose its TCP socket. */
   const byRemote = new Map<string, Tracked>();
   const auditor = new AuthFailureAuditor(runtime.audit, {
@@ -200,8 +205,8 @@ export async function startServer(
     maxVersion: 'TLSv1.3',
     requestCert: true,
     rejectUnauthorized: true,
-    // Node's own timer is an inactivity timer (a trickling client resets it); the deadline
-    // below is absolute. This one stays as a backstop only.
+    // The deadline set at accept (below) is the one that acts: it frees the pre-auth slot
+    // and writes the audit record. Node's own timer stays as a backstop only.
     handshakeTimeout: limits.handshakeTimeoutMs + 1_000,
   });
   server.on('connection', (raw: Socket) => {
@@ -233,6 +238,7 @@ export async function startServer(
       raw.destroy();
     }, limits.handshakeTimeoutMs);
     tracked.set(raw, t);
+    entryOf.set(raw, t);
     byRemote.set(remote, t);
     raw.once('close', () => {
       clearTimeout(t.deadline);
@@ -244,7 +250,7 @@ export async function startServer(
   const trackedOf = (socket: TLSSocket): Tracked | undefined => {
     // A server-side TLSSocket keeps the TCP socket it wraps as _parent (node's _tls_wrap.js).
     const parent = (socket as TLSSocket & { _parent?: unknown })._parent;
-    return (parent ? tracked.get(parent as Socket) : undefined) ?? byRemote.get(`${socket.remoteAddress}:${socket.remotePort}`);
+    return (parent ? entryOf.get(parent as Socket) : undefined) ?? byRemote.get(`${socket.remoteAddress}:${socket.remotePort}`);
   };
   server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
     const t = trackedOf(socket);

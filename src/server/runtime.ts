@@ -33,6 +33,7 @@ import { OPERATIONS } from '../operations/registry.ts';
 import type { ObjectRepository, OperationHandler, ServerInfo } from '../operations/types.ts';
 import * as adapters from '../kmip/adapters/index.ts';
 import { silentLogger } from '../log/index.ts';
+import { rateLimitedAuthFailures } from './auth-failures.ts';
 import { KmipEngine, type AccessControl, type Authentication, type VersionAdapters } from './executor.ts';
 import type { ClientIdentity } from '../operations/types.ts';
 
@@ -280,11 +281,14 @@ export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime
       logger.warn({ event: 'governance_bootstrap_mode' },
         'no governance data: bootstrap mode, every certificate of the trusted CA is admin of tenant default (create a tenant or identity to end it)');
     }
+    // A certificate refused at every message (unknown, revoked) is an auth-failure record
+    // each time: rate-limited per certificate, counted in summaries (issue 16 §1).
+    const engineAudit = rateLimitedAuthFailures(audit, { log: logger });
     const engineOptions = {
       operations: options.operations ?? OPERATIONS,
       adapters: adapters satisfies VersionAdapters,
       access,
-      audit,
+      audit: engineAudit,
       // One per batch: it carries the batch's access decision (cheap: a closure over the store).
       repositoryFor: (id: { tenant: string; service: string }, objectAccess: ObjectAccess): ObjectRepository =>
         createObjectRepository(s, protector, { tenant: id.tenant, service: id.service, access: objectAccess }),
@@ -305,6 +309,7 @@ export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime
       async close() {
         if (closed) return;
         closed = true;
+        engineAudit.close();
         auditLog.close();
         unlisten?.();
         await hier.close();

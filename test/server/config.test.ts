@@ -2,7 +2,10 @@ import { describe, it, expect } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig, ConfigError, parseHostPort, DEFAULT_PORT, DEFAULT_MAX_CONNECTIONS } from '../../src/config/index.ts';
+import {
+  loadConfig, ConfigError, parseHostPort, DEFAULT_PORT, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PRE_AUTH_CONNECTIONS, DEFAULT_MAX_PRE_AUTH_PER_SOURCE,
+  DEFAULT_MESSAGE_TIMEOUT_MS,
+} from '../../src/config/index.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'openkcm-config-'));
 const file = (name: string, content: unknown) => {
@@ -55,6 +58,19 @@ describe('config', () => {
     expect(refused(() => loadConfig({ flags: { config: file('c.json', { limits: { maxMessageSize: 'big' } }) }, env: {} }))).toMatch(/limits.maxMessageSize.*not a whole number/);
     expect(refused(() => loadConfig({ flags: { config: file('d.json', '{nope') }, env: {} }))).toMatch(/not valid JSON/);
     expect(refused(() => loadConfig({ flags: { config: join(dir, 'missing.json') }, env: {} }))).toMatch(/cannot read .*ENOENT/);
+  });
+
+  it('pre-authentication budgets (issue 16 §4): defaults, derived when only maxConnections is lowered, refused when they do not fit', () => {
+    const d = loadConfig({ env: {} });
+    expect(d.limits).toMatchObject({ maxPreAuthConnections: DEFAULT_MAX_PRE_AUTH_CONNECTIONS, maxPreAuthPerSource: DEFAULT_MAX_PRE_AUTH_PER_SOURCE, messageTimeoutMs: DEFAULT_MESSAGE_TIMEOUT_MS });
+    expect(loadConfig({ env: {}, flags: { maxConnections: '10' } }).limits).toMatchObject({ maxConnections: 10, maxPreAuthConnections: 10, maxPreAuthPerSource: 10 });
+    const set = loadConfig({ env: { OPENKCM_MAX_PRE_AUTH_CONNECTIONS: '100', OPENKCM_MAX_PRE_AUTH_PER_SOURCE: '5', OPENKCM_MESSAGE_TIMEOUT_MS: '2000' } });
+    expect(set.limits).toMatchObject({ maxPreAuthConnections: 100, maxPreAuthPerSource: 5, messageTimeoutMs: 2000 });
+    expect(refused(() => loadConfig({ env: { OPENKCM_MAX_PRE_AUTH_CONNECTIONS: '2000' } })))
+      .toMatch(/env OPENKCM_MAX_PRE_AUTH_CONNECTIONS "limits.maxPreAuthConnections": 2000 is more than limits.maxConnections \(1024\).*raise limits.maxConnections/);
+    expect(refused(() => loadConfig({ flags: { config: file('pa.json', { limits: { maxPreAuthConnections: 8, maxPreAuthPerSource: 9 } }) }, env: {} })))
+      .toMatch(/"limits.maxPreAuthPerSource": 9 is more than limits.maxPreAuthConnections \(8\)/);
+    expect(refused(() => loadConfig({ env: { OPENKCM_MESSAGE_TIMEOUT_MS: '5' } }))).toMatch(/"limits.messageTimeoutMs": 5 is out of range; expected milliseconds/);
   });
 
   it('parses HOST:PORT forms', () => {

@@ -18,9 +18,9 @@ import { testEngine, request, captureLogger } from './helpers.ts';
 export type Pki = Awaited<ReturnType<typeof generateDevPki>>;
 export const V21 = { major: 2, minor: 1 };
 
-export async function serveWith(pki: Pki, limits: ListenerConfig['limits'], opts: { audit?: boolean } = {}) {
+export async function serveWith(pki: Pki, limits: ListenerConfig['limits'], opts: { audit?: boolean; authFailureAudit?: ListenerConfig['authFailureAudit'] } = {}) {
   const { logger, lines } = captureLogger();
-  const { engine } = testEngine({ logger });
+  const { engine, repo } = testEngine({ logger });
   let audit: AuditLog | undefined;
   let db: Database.Database | undefined;
   if (opts.audit) {
@@ -28,11 +28,16 @@ export async function serveWith(pki: Pki, limits: ListenerConfig['limits'], opts
     audit = openAuditLog(db, { groupCommit: { maxRecords: 64, maxDelayMs: 5 } });
   }
   const server = await startServer(
-    { listen: { host: '127.0.0.1', port: 0 }, tls: { ca: pki.ca.certPem, cert: pki.server.certPem, key: pki.server.keyPem }, limits },
+    { listen: { host: '127.0.0.1', port: 0 }, tls: { ca: pki.ca.certPem, cert: pki.server.certPem, key: pki.server.keyPem }, limits,
+      ...(opts.authFailureAudit ? { authFailureAudit: opts.authFailureAudit } : {}) },
     { engine, logger, ...(audit ? { audit } : {}) },
   );
   return {
-    server, lines, audit,
+    server, lines, audit, repo,
+    /** Stops the listener (its auth-failure summaries are written), keeps the audit log readable. */
+    async stop() {
+      await server.close(1000);
+    },
     async close() {
       await server.close(1000);
       audit?.close();
