@@ -77,4 +77,14 @@ describe('auth-failure audit rate limit', () => {
     expect(af[2]).toMatchObject({ identity: 'sha256:abc', operation: 'auth-failure.summary', reason: 'PermissionDenied' });
     expect(af[2]!.detail).toMatch(/^23 more refused messages from sha256:abc/);
   });
+
+  it('the wrapper answers availability from the real log (the engine refuses service while it cannot write)', () => {
+    let ok = true;
+    const records: unknown[] = [];
+    const sink = rateLimitedAuthFailures({ append: (r: unknown) => { records.push(r); }, availability: () => (ok ? { ok: true } : { ok: false, reason: 'disk full' }) } as never, { log: silentLogger() });
+    open.push({ audit: { close() {} } as never, db: { close() {} } as never, auditor: sink });
+    expect(sink.availability!()).toEqual({ ok: true });
+    ok = false;
+    expect(sink.availability!()).toEqual({ ok: false, reason: 'disk full' });
+  });
 });
