@@ -60,7 +60,7 @@ export async function setupPlanes(root: string, opts: { leaseMs?: number; shared
       { name: 'b1', region: 'us', linkDir: join(root, 'links', 'b1') },
     ];
     for (const s of specs) {
-      await ok(c.kmipctl(['cert', 'issue', '--role', 'core', '--region', s.region, '--node', s.name, '--out', s.linkDir]), `core certificate for ${s.name}`);
+      await ok(c.kmipctl(['cert', 'issue', '--role', 'core', '--region', s.region, '--name', s.name, '--out', s.linkDir]), `core certificate for ${s.name}`);
       if (opts.leaseMs !== undefined) s.leaseMs = opts.leaseMs;
     }
     // a1 first: it creates the vault schema; a2 then finds it.
