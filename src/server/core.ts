@@ -16,7 +16,7 @@
 //
 // The core's audit records go to its own hash chain and are shipped to the CMK in order
 // (src/link/audit-shipper.ts). Its state per tenant is posted to the CMK periodically.
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
@@ -296,6 +296,8 @@ export async function openCoreRuntime(opts: CoreOptions): Promise<CoreRuntime> {
     if (sqlite !== undefined) auditDb = sqlite.database;
     else {
       if (opts.dataDir === undefined) throw new Error('a core on PostgreSQL needs --data DIR for its node-local audit chain');
+      // Node-local and private to the server's user, like the SQLite vault's directory.
+      mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
       auditDb = new Database(join(opts.dataDir, CORE_AUDIT_FILE));
       auditDb.pragma('journal_mode = WAL');
       auditDb.pragma('synchronous = FULL');
