@@ -7,11 +7,11 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tag } from '../../src/ttlv/generated/tags.ts';
 import {
-  BatchErrorContinuationOption, BlockCipherMode, CryptographicAlgorithm, CryptographicUsageMask, HashingAlgorithm, KeyFormatType,
-  ObjectType, Operation, PaddingMethod, ResultReason, ResultStatus,
+  BatchErrorContinuationOption, CryptographicAlgorithm, CryptographicUsageMask, HashingAlgorithm,
+  ObjectType, Operation, ResultReason, ResultStatus,
 } from '../../src/ttlv/generated/enumerations.ts';
 import { encode } from '../../src/ttlv/encode.ts';
-import { boolean, byteString, enumeration, integer, structure, textString, type Struct } from '../../src/kmip/items.ts';
+import { boolean, byteString, enumeration, integer, structure, textString } from '../../src/kmip/items.ts';
 import type { TtlvItem } from '../../src/ttlv/types.ts';
 import { buildRequestMessage, parseResponseMessage, type RequestHeaderOptions, type ResponseMessage } from '../../src/kmip/message.ts';
 import type { ClientIdentity } from '../../src/operations/types.ts';
@@ -20,6 +20,7 @@ import { KmipEngine } from '../../src/server/executor.ts';
 import { silentLogger } from '../../src/log/index.ts';
 import { ALPHA, BETA, V21, certIdentity, openWorld, type World } from '../isolation/world.ts';
 import { HOSTILE, expectSafeRecord, expectStoredAs } from '../audit/hostile.ts';
+import { encryptPayload, importPayload } from './audit-payloads.ts';
 import { IDENTITY, IDENTITY_ADAPTERS, MemoryRepository, testOperations } from './helpers.ts';
 
 type Item = { operation: number; payload: TtlvItem[] };
@@ -38,32 +39,6 @@ async function send(who: ClientIdentity, items: Item[], header: Partial<RequestH
   const n = w.rt.audit.lastSeq() - before;
   return { resp, recs: n > 0 ? w.rt.audit.tail(n) : [] };
 }
-
-export function importPayload(uid: string, key = randomBytes(32)): TtlvItem[] {
-  return [
-    UID(uid),
-    enumeration(Tag.ObjectType, ObjectType.SymmetricKey),
-    structure(Tag.Attributes, [
-      enumeration(Tag.CryptographicAlgorithm, CryptographicAlgorithm.AES),
-      integer(Tag.CryptographicLength, 256),
-      integer(Tag.CryptographicUsageMask, CryptographicUsageMask.Encrypt | CryptographicUsageMask.Decrypt),
-    ]),
-    structure(Tag.SymmetricKey, [structure(Tag.KeyBlock, [
-      enumeration(Tag.KeyFormatType, KeyFormatType.Raw),
-      structure(Tag.KeyValue, [byteString(Tag.KeyMaterial, key)]),
-      enumeration(Tag.CryptographicAlgorithm, CryptographicAlgorithm.AES),
-      integer(Tag.CryptographicLength, 256),
-    ])]),
-  ];
-}
-
-export const encryptPayload = (uid: string): TtlvItem[] => [
-  UID(uid),
-  structure(Tag.CryptographicParameters, [
-    enumeration(Tag.BlockCipherMode, BlockCipherMode.CBC), enumeration(Tag.PaddingMethod, PaddingMethod.PKCS5), boolean(Tag.RandomIV, true),
-  ]),
-  byteString(Tag.Data, Buffer.from('attack at dawn')),
-];
 
 describe('hostile field values: exactly one record per batch item', () => {
   it('a Get of each hostile Unique Identifier is one record holding the identifier, escaped (table H01–H18)', async () => {
