@@ -12,11 +12,16 @@
 //                  result: 'failure', reason: 'ItemNotFound' });            → void
 //     Synchronous, no disk wait (group commit every maxDelayMs ms or maxRecords records).
 //     Only the AuditInput fields, only strings/null: unknown fields and bytes are refused
-//     at compile time and at run time (AuditInputError). kind: kmip | admin | seal | unseal
+//     at compile time and at run time (AuditInputError). Text is never refused: control,
+//     format and bidi characters and lone surrogates are escaped (\u{hex}), long values cut
+//     with a marker and the SHA-256 of the whole (record.ts, README "Audit log"). kind: kmip | admin | seal | unseal
 //     | kill | auth-failure | system. For kind 'kmip' `operation` is an Operation name; for
 //     the others a token such as 'tenant.create'. `reason` is a ResultReason name.
 //     Throws AuditUnavailableError when the log is closed or the database has refused
 //     writes for maxPending records: records are never dropped silently.
+//   audit.availability()           → { ok: true } | { ok: false, reason }: not ok while closed,
+//                                  after a failed commit (until one succeeds), or at maxPending.
+//                                  The KMIP executor refuses service while not ok.
 //   audit.flush()                  commit the queued records now
 //   audit.verify(opts?)            → { ok: true, count, lastSeq, head }
 //                                  | { ok: false, seq, problem: 'modified'|'deleted'|'reordered'|'inserted', detail, count }

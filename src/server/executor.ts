@@ -47,8 +47,16 @@
 //   against the role (deny by default); objects are checked by the repository per object
 //   (src/hierarchy/repository.ts), so an object the caller may not reach answers exactly
 //   like a missing one. The tenant and service of the caller come from the governance
-//   identity, never from the ClientIdentity handed in. Every item and every
-//   authentication failure is an audit record.
+//   identity, never from the ClientIdentity handed in.
+// - Audit (issue 16 §1): every request batch item is exactly one audit record, whatever the
+//   client sent and whatever path it took — refused certificate or sealed tenant (one record
+//   per item, the unprocessed ones saying so), items skipped after a failure under Stop or
+//   Undo, items rolled back by Undo (their record rewritten, not doubled), exceptions. The
+//   records of a message are collected per item and appended together once the batch is
+//   decided. Client text goes in as sent; the audit module escapes and cuts it. A message
+//   that cannot be read as a request is one record (operation null). While the audit log
+//   cannot take records, every item is refused before it runs (General Failure); when the
+//   records of a processed message cannot be appended, its results are withheld.
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { decode } from '../ttlv/decode.ts';

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import type { AuditRecord } from '../record.ts';
 
-/** One record per line; field order as in AuditRecord. Fields cannot hold a newline (record.ts refuses control characters). */
+/** One record per line; field order as in AuditRecord. Fields cannot hold a line break (record.ts escapes control and format characters). */
 export function formatJson(r: AuditRecord): string {
   return JSON.stringify(r);
 }
