@@ -11,6 +11,16 @@ const N = Number(process.argv[2] ?? 100_000);
 const dir = mkdtempSync(join(tmpdir(), 'audit-bench-'));
 let run = 0;
 
+// Client text at its worst (issue 16 §1): every text field needs escaping, the object id
+// needs cutting (marker + SHA-256 of the whole). Measures the escaping path against `record`.
+function hostileRecord(i: number) {
+  return {
+    kind: 'kmip' as const, identity: 'CN=bench\n\u202eclient,O=OpenKCM', tenant: 'acme\u0000', service: 'pay\u2066ments',
+    operation: 'Get', objectId: `evil\r\n${String(i).padStart(12, '0')}${'\u0001x'.repeat(600)}`,
+    result: 'failure' as const, reason: 'ItemNotFound' as const, detail: `forged\nline ${i}`,
+  };
+}
+
 function record(i: number) {
   return {
     kind: 'kmip' as const, identity: 'CN=bench-client,O=OpenKCM', tenant: 'acme', service: 'payments',
@@ -19,7 +29,7 @@ function record(i: number) {
   };
 }
 
-async function bench(label: string, n: number, options: AuditLogOptions, withExporter?: 'tcp' | 'file') {
+async function bench(label: string, n: number, options: AuditLogOptions, withExporter?: 'tcp' | 'file', make: (i: number) => Parameters<ReturnType<typeof openAuditLog>['append']>[0] = record) {
   const db = openAuditDatabase(join(dir, `audit-${run++}.db`));
   const log = openAuditLog(db, options);
   let server: net.Server | undefined;
@@ -33,7 +43,7 @@ async function bench(label: string, n: number, options: AuditLogOptions, withExp
   }
   const t0 = performance.now();
   for (let i = 0; i < n; i++) {
-    log.append(record(i));
+    log.append(make(i));
     // Let timers and sockets run now and then, as a server's event loop would.
     if (i % 2_000 === 1_999) await new Promise((r) => setImmediate(r));
   }
@@ -72,6 +82,7 @@ try {
   await bench('group commit, + syslog TCP exporter (CEF)', N, {}, 'tcp');
   await bench('group commit, + JSON lines file exporter', N, {}, 'file');
   await bench('one commit per record (maxRecords: 1)', Math.min(N, 2_000), { groupCommit: { maxRecords: 1 } });
+  await bench('group commit, hostile text (escaped, objectId cut)', N, {}, undefined, hostileRecord);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -31,9 +31,12 @@ describe('escaping (src/audit/record.ts)', () => {
     expect(escapeAuditText('Zoë 東京 \u{1f600}')).toBe('Zoë 東京 \u{1f600}');
   });
 
-  it('is reversible for any string, lone surrogates included (property)', () => {
+  it('is reversible for any string, lone surrogates included, and escapes exactly the unsafe set (property)', () => {
+    // The reference: the rule as one regular expression over Unicode properties.
+    const reference = (s: string) => s.replace(/[\\\p{Cc}\p{Cf}\p{Zl}\p{Zp}]|[\ud800-\udfff]/gu, (c) => (c === '\\' ? '\\\\' : `\\u{${c.codePointAt(0)!.toString(16)}}`));
     fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 200 }), (s) => {
       const e = escapeAuditText(s);
+      expect(e).toBe(reference(s));
       expect(UNSAFE_STORED.test(e)).toBe(false);
       expect(decodeAuditText(e)).toEqual({ text: s, annotations: [], truncated: false });
     }), { numRuns: 2000 });
