@@ -410,8 +410,8 @@ export class KmipEngine {
         if (rec === undefined) trail[i] = unauthenticatedRecord(identity, batchItems[i]!, 'kmip', 'GeneralFailure', i === 0 ? message : `not processed: ${message}`);
       });
     }
-    const handled = this.finish(response, header.maximumResponseSize);
-    if (this.commitTrail(trail, batchItems, identity, log)) return handled;
+    // Recorded before the answer is encoded: whatever happens next, the records exist.
+    if (this.commitTrail(trail, batchItems, identity, log)) return this.finish(response, header.maximumResponseSize);
     // The operations ran but their records cannot be stored: their results are withheld.
     return this.finish(this.refusal(v, header, batchItems[0]!, ResultReason.GeneralFailure,
       'the audit log cannot take records; the results of this request are withheld and requests are refused until it can (no request is served unaudited)'), header.maximumResponseSize);
