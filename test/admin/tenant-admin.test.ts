@@ -8,7 +8,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { createHash } from 'node:crypto';
+import { issueLeaf } from '../../src/server/devpki.ts';
+import { openCa } from '../../src/server/ca.ts';
 import { startAdminEnv, type AdminEnv } from './helpers.ts';
 import { KMIPCTL, cleanEnv, run } from './serve.ts';
 
@@ -18,6 +19,12 @@ interface Files { cert: string; key: string }
 let env: AdminEnv;
 let alphaAdmin: Files;
 let betaApp: Obj;
+
+/** A client certificate of the env's CA, registered nowhere (yet). */
+async function leafPem(commonName: string): Promise<string> {
+  const ca = await openCa(readFileSync(env.pki.caCert, 'utf8'), readFileSync(env.pki.caKey, 'utf8'));
+  return (await issueLeaf({ cert: ca.cert, keys: { privateKey: ca.privateKey, publicKey: ca.publicKey } }, 'client', commonName)).certPem;
+}
 
 function call(files: Files | undefined, method: string, path: string, body?: unknown): Promise<{ status: number; json: Obj }> {
   const f = files ?? { cert: env.pki.clientCert, key: env.pki.clientKey };
@@ -82,8 +89,8 @@ describe('what a tenant-admin may do in its own tenant', () => {
     expect((await ok(alpha('GET', '/v1/tenants/alpha/services'))).services.map((s: Obj) => s.id)).toEqual(['billing', 'ops', 'reports']);
     expect((await ok(alpha('POST', '/v1/tenants/alpha/services/reports/rotate'))).l3Version).toBeGreaterThanOrEqual(1);
 
-    const fp = createHash('sha256').update('alpha app certificate').digest('hex');
-    const added = (await ok(alpha('POST', '/v1/identities', { tenant: 'alpha', service: 'reports', role: 'app', fingerprint: fp }), 201)).identity;
+    const added = (await ok(alpha('POST', '/v1/identities', { tenant: 'alpha', service: 'reports', role: 'app', certificate: await leafPem('alpha-reports') }), 201)).identity;
+    expect(added.match.kind).toBe('fingerprint');
     // Its own tenant's openkcm: URI is fine too (the store checks it names this identity).
     await ok(alpha('POST', '/v1/identities', { tenant: 'alpha', service: 'reports', role: 'read-only', sanUri: 'openkcm://tenant/alpha/service/reports/role/read-only' }), 201);
     const issued = await ok(alpha('POST', '/v1/certificates', { tenant: 'alpha', service: 'billing', role: 'app' }), 201);
@@ -161,6 +168,7 @@ describe('what a tenant-admin may not do: 403, one audit record, nothing changed
     ['a global admin identity (escalation)', 'POST', '/v1/identities', { tenant: 'alpha', service: 'ops', role: 'admin', fingerprint: 'ce'.repeat(32) }, 'identity.add', /may not give the role "admin"/],
     ['an auditor of every tenant (escalation)', 'POST', '/v1/identities', { tenant: 'alpha', service: 'ops', role: 'auditor', fingerprint: 'cf'.repeat(32) }, 'identity.add', /may not give the role "auditor"/],
     ['a core link identity', 'POST', '/v1/identities', { tenant: 'alpha', service: 'ops', role: 'core', fingerprint: 'd0'.repeat(32) }, 'identity.add', /may not give the role "core"/],
+    ['a bare fingerprint (cannot be checked against other tenants)', 'POST', '/v1/identities', { tenant: 'alpha', service: 'ops', role: 'app', fingerprint: 'd1'.repeat(32) }, 'identity.add', /not by a bare fingerprint/],
     ['a subject pattern (could capture other tenants\' certificates)', 'POST', '/v1/identities', { tenant: 'alpha', service: 'ops', role: 'app', subject: 'CN=billing, O=Beta' }, 'identity.add', /may not register a subject pattern/],
     ['a foreign SAN URI', 'POST', '/v1/identities', { tenant: 'alpha', service: 'ops', role: 'app', sanUri: 'spiffe://beta/billing' }, 'identity.add', /only the openkcm: SAN URI of its own tenant/],
     ['a certificate of role admin (escalation)', 'POST', '/v1/certificates', { tenant: 'alpha', service: 'ops', role: 'admin' }, 'cert.issue', /may not give the role "admin"/],
@@ -209,6 +217,25 @@ describe('what a tenant-admin may not do: 403, one audit record, nothing changed
       expect(env.audit.readAfter(seq, 100).map((x) => [x.kind, x.operation])).toEqual([['auth-failure', operation]]);
     }
     expect(env.governance.getIdentity(betaId)).toMatchObject({ tenant: 'beta', revoked: false });
+  });
+
+  it("refuses a certificate that already stands for another tenant's identity (by fingerprint or by subject pattern)", async () => {
+    // beta's own certificate, registered there by fingerprint.
+    const byFp = await alpha('POST', '/v1/identities', { tenant: 'alpha', service: 'ops', role: 'app', certificate: betaApp.certificate.pem });
+    expect(byFp.status).toBe(403);
+    expect(byFp.json.error.message).toMatch(/already stands for an identity of another tenant/);
+    // A certificate beta recognises by a subject pattern: a fingerprint rule in alpha would outrank it.
+    await ok(admin('POST', '/v1/identities', { tenant: 'beta', service: 'ops', role: 'app', subject: 'CN=beta-worker-*, O=OpenKCM development' }), 201);
+    const worker = await leafPem('beta-worker-7');
+    env.audit.flush();
+    const seq = env.audit.lastSeq();
+    const bySubject = await alpha('POST', '/v1/identities', { tenant: 'alpha', service: 'ops', role: 'app', certificate: worker });
+    expect(bySubject.status).toBe(403);
+    env.audit.flush();
+    expect(env.audit.readAfter(seq, 10).map((r) => [r.kind, r.operation])).toEqual([['auth-failure', 'identity.add']]);
+    expect(env.governance.listIdentities({ tenant: 'alpha' }).some((i) => i.match.kind === 'fingerprint' && i.match.sha256 === betaApp.certificate.fingerprint)).toBe(false);
+    // The global admin decides such cases itself.
+    await ok(admin('POST', '/v1/identities', { tenant: 'alpha', service: 'ops', role: 'app', certificate: worker }), 201);
   });
 
   it('refuses to check a candidate L1 configuration (it would open what it names on the server)', async () => {

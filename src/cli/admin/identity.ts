@@ -26,8 +26,12 @@ export function registerIdentityCommands(program: Command): void {
   leaf(g, 'add', 'map a client certificate to a tenant, service and role', async (ctx, _a, o) => {
     const how = exactlyOne(o, ['fingerprint', 'certFile', 'subject', 'sanUri']);
     const body: Obj = { tenant: o.tenant, service: o.service, role: o.role };
-    if (how === 'certFile') body.fingerprint = certificateFacts(String(o.certFile)).fingerprint;
-    else body[how] = o[how];
+    if (how === 'certFile') {
+      // The certificate itself: registered by its fingerprint, and checkable by the server
+      // (a tenant-admin's must not already stand for another tenant's identity).
+      certificateFacts(String(o.certFile));
+      body.certificate = readFileSync(String(o.certFile), 'utf8');
+    } else body[how] = o[how];
     const r = await ctx.admin().post<{ identity: Obj }>('/v1/identities', body);
     ctx.out.print(r, (d) => `added identity ${String(d.identity.id)} (${matchText(d.identity.match as Obj)} → ${String(o.tenant)}/${String(o.service)} role ${String(o.role)})\n`);
   }, (c) => c
