@@ -95,7 +95,7 @@ describe('bad input → 400 naming the field', () => {
     ['POST', '/v1/roles', { name: 'r1', operations: ['Get', 'Frobnicate'] }, /field "operations": "Frobnicate" is not a KMIP operation name/],
     ['POST', '/v1/roles', { name: 'r1', operations: [] }, /field "operations" must be a non-empty array/],
     ['POST', '/v1/roles', { name: 'r1', operations: ['Get'], objectTypes: ['Key'] }, /field "objectTypes": "Key" is not a KMIP object type/],
-    ['POST', '/v1/identities', { tenant: 'default', service: 'default', role: 'app' }, /exactly one of the fields "fingerprint", "subject" or "sanUri"/],
+    ['POST', '/v1/identities', { tenant: 'default', service: 'default', role: 'app' }, /exactly one of the fields "fingerprint", "certificate", "subject" or "sanUri"/],
     ['POST', '/v1/identities', { tenant: 'default', service: 'default', role: 'app', fingerprint: 'abc' }, /field "fingerprint" must be a SHA-256 fingerprint/],
     ['POST', '/v1/certificates', { tenant: 'default', service: 'default', role: 'app', days: 0 }, /field "days" must be a whole number from 1 to 825/],
     ['POST', '/v1/certificates', { tenant: 'default', service: 'default', role: 'app', algorithm: 'dsa' }, /field "algorithm" must be one of ec-p256, rsa-2048/],
