@@ -10,6 +10,8 @@ import { Operation } from '../../src/ttlv/generated/enumerations.ts';
 import { generateDevPki } from '../../certs/devpki.ts';
 import { serveWith, clientOpts, exchange, rawFlood, waitFor, type Pki } from './flood-helpers.ts';
 
+/** Errors of the test process itself, not of the server under test. */
+const descriptorErrors = (errors: Record<string, number>) => Object.keys(errors).filter((c) => c === 'EMFILE' || c === 'ENFILE');
 const FLOOD = Number(process.env.OPENKCM_TEST_FLOOD_CONNECTIONS ?? 1100);
 const LIMITS = { maxConnections: 128, maxPreAuthConnections: 64, maxPreAuthPerSource: 16, handshakeTimeoutMs: 30_000 };
 
@@ -24,6 +26,7 @@ describe('pre-authentication exhaustion', () => {
       await waitFor(() => attack.opened >= FLOOD, 30_000, `${FLOOD} attacker connections`);
       // The overflow was refused and is being reopened: the attack is running at full budget.
       await waitFor(() => attack.closedByServer >= FLOOD - LIMITS.maxConnections, 30_000, 'refusals');
+      expect(descriptorErrors(attack.errors), 'the test process ran out of file descriptors: raise ulimit -n').toEqual([]);
       for (let i = 0; i < 3; i++) {
         expect(await exchange(clientOpts(pki, s.server, '127.0.0.2'))).toBe('answered');
       }
@@ -49,6 +52,7 @@ describe('pre-authentication exhaustion', () => {
       await waitFor(() => attack.opened >= FLOOD, 30_000, `${FLOOD} attacker connections`);
       // 8 × 16 allowed per source > 64 in the pre-auth budget: it is full and evicting.
       await waitFor(() => s.server.connectionStats().evicted > 0, 30_000, 'evictions');
+      expect(descriptorErrors(attack.errors), 'the test process ran out of file descriptors: raise ulimit -n').toEqual([]);
       for (let i = 0; i < 3; i++) {
         expect(await exchange(clientOpts(pki, s.server, '127.0.0.20'))).toBe('answered');
       }

@@ -90,6 +90,7 @@ export async function waitFor(cond: () => boolean, ms = 15_000, what = 'conditio
 export function rawFlood(port: number, sources: readonly string[], concurrent: number, maxOpensPerSecond = 3000) {
   const sockets = new Set<Socket>();
   let opened = 0, closedByServer = 0, stopped = false, tokens = maxOpensPerSecond / 20;
+  const errors: Record<string, number> = {};
   const waiting: Array<() => void> = [];
   const refill = setInterval(() => {
     tokens = Math.min(maxOpensPerSecond / 20, tokens + maxOpensPerSecond / 20);
@@ -102,7 +103,7 @@ export function rawFlood(port: number, sources: readonly string[], concurrent: n
     const s = netConnect({ port, host: '127.0.0.1', localAddress: source });
     opened++;
     sockets.add(s);
-    s.on('error', () => undefined);
+    s.on('error', (e: NodeJS.ErrnoException) => { if (e.code && e.code !== 'ECONNRESET') errors[e.code] = (errors[e.code] ?? 0) + 1; });
     s.on('close', () => {
       sockets.delete(s);
       if (stopped) return;
@@ -114,6 +115,8 @@ export function rawFlood(port: number, sources: readonly string[], concurrent: n
   return {
     get opened() { return opened; },
     get closedByServer() { return closedByServer; },
+    /** Socket errors other than resets, by code (EMFILE: the test process ran out of descriptors: raise `ulimit -n`). */
+    get errors() { return { ...errors }; },
     get held() { let n = 0; for (const s of sockets) if (!s.connecting && !s.destroyed) n++; return n; },
     stop() {
       stopped = true;
