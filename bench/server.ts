@@ -3,8 +3,11 @@
 // and PyKMIP's server (Debian python3-pykmip) in the same run, with the ratio per cell.
 //
 //   npm run bench:server [-- --seconds 5] [-- --connections 1,16] [-- --pipeline 8]
-//                        [-- --memory] [-- --no-pykmip] [-- --version 1.2] [-- --json FILE]
+//                        [-- --memory] [-- --postgres] [-- --no-pykmip] [-- --version 1.2] [-- --json FILE]
 //
+// - --postgres adds an OpenKCM column on a PostgreSQL vault: a throw-away cluster started for
+//   the run (test/helpers/pg-cluster.ts, initdb into the temporary directory) with fsync and
+//   synchronous_commit on, as in production; inserts are group-committed (src/store/postgres.ts).
 // - Both servers run in their own process on 127.0.0.1 with one generated PKI (EC P-256,
 //   client certificate with extendedKeyUsage clientAuth), each with an on-disk SQLite
 //   database in the run's temporary directory: OpenKCM with WAL and synchronous=FULL, as
@@ -26,6 +29,7 @@ import type { ServerHandle } from './lib/openkcm-server.ts';
 import { startComparedServers } from './lib/servers.ts';
 import { pykmipVersion } from './lib/pykmip.ts';
 import { machineNotes } from './lib/machine.ts';
+import { startPostgres, type PostgresCluster } from '../test/helpers/pg-cluster.ts';
 import {
   parseFlags, positiveNumber, nonNegativeNumber, positiveIntegers, oneOf, usage, OptionError, type FlagSpec,
 } from './lib/options.ts';
@@ -38,6 +42,7 @@ const FLAGS: FlagSpec[] = [
   { flag: '--version', env: 'BENCH_KMIP_VERSION', value: true, help: 'KMIP protocol version of the requests (default 1.2)' },
   { flag: '--memory', value: false, help: 'also run OpenKCM on an in-memory SQLite database' },
   { flag: '--no-pykmip', value: false, help: 'OpenKCM only' },
+  { flag: '--postgres', value: false, help: 'also run OpenKCM on a PostgreSQL vault (a durable throw-away cluster started for the run)' },
   { flag: '--log-level', env: 'BENCH_LOG_LEVEL', value: true, help: 'OpenKCM log level (default info; PyKMIP logs at INFO, or WARNING when this is silent)' },
   { flag: '--json', value: true, help: 'also write the results as JSON to this file' },
   { flag: '--cpu-prof', value: true, help: 'write V8 CPU profiles of the OpenKCM server processes into this directory' },
@@ -79,9 +84,15 @@ async function main(): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'openkcm-bench-server-'));
   const servers: ServerHandle[] = [];
   const log = (s: string) => console.error(`[bench:server] ${s}`);
+  let cluster: PostgresCluster | undefined;
   try {
+    if (f.has('--postgres')) {
+      cluster = await startPostgres({ durable: true, database: 'openkcm_bench' });
+      log(`PostgreSQL on 127.0.0.1:${cluster.port} (durable: fsync, synchronous_commit on)`);
+    }
     const pki = await startComparedServers(servers, {
       dir, logLevel, memory: f.has('--memory'), withPyKmip, log,
+      ...(cluster !== undefined ? { postgresUrl: cluster.url } : {}),
       ...(f.has('--cpu-prof') ? { cpuProfDir: f.get('--cpu-prof')! } : {}),
     });
 
@@ -102,7 +113,7 @@ async function main(): Promise<number> {
       'req/s: successful requests per second in the measured window; p50/p99: latency per request as the client sees it (write → whole answer decoded).',
       'CPU/req: user+system CPU of the server\'s processes (PyKMIP: its process and its multiprocessing manager) per request, from /proc.',
       'Ratios are OpenKCM/PyKMIP of the same cell: req/s higher is better, latency lower is better.',
-      'OpenKCM: on-disk SQLite (WAL, synchronous=FULL) unless marked memory; PyKMIP: its SQLAlchemy SQLite file (rollback journal, synchronous=FULL).',
+      'OpenKCM: on-disk SQLite (WAL, synchronous=FULL) unless marked memory or PostgreSQL (objects and hierarchy keys in PostgreSQL 15, fsync and synchronous_commit on, group commit; governance and audit in SQLite); PyKMIP: its SQLAlchemy SQLite file (rollback journal, synchronous=FULL).',
       ...notes,
     ]) console.log(`- ${n}`);
     const failed = results.filter((r) => r.load.errors > 0 || r.load.completed === 0);
@@ -120,6 +131,7 @@ async function main(): Promise<number> {
       const how = await s.stop().catch((e: Error) => `stop failed: ${e.message}`);
       log(`${s.name} stopped (${how})`);
     }
+    await cluster?.stop();
     if (f.has('--keep')) log(`kept ${dir}`);
     else rmSync(dir, { recursive: true, force: true });
   }

@@ -15,6 +15,8 @@ export interface OpenKcmLaunch {
   pki: DevPkiFiles;
   /** Data directory (on-disk SQLite, WAL, synchronous=FULL); undefined = in-memory SQLite. */
   dataDir?: string;
+  /** PostgreSQL vault for objects and hierarchy keys (governance and audit stay in dataDir). */
+  databaseUrl?: string;
   /** pino level; lines go to `logFile` (default: nothing is written when 'silent'). */
   logLevel: LogLevel;
   logFile?: string;
@@ -82,6 +84,7 @@ async function childMain(launch: OpenKcmLaunch): Promise<void> {
     // request goes through identity mapping and access control as in production.
     const runtime = await openRuntime({
       ...(launch.dataDir ? { dataDir: launch.dataDir } : {}), logger, bootstrapClientCertFile: launch.pki.clientCert,
+      ...(launch.databaseUrl ? { databaseUrl: launch.databaseUrl } : {}),
     });
     const server = await startServer(
       {

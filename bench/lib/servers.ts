@@ -13,6 +13,8 @@ export interface ComparedServers {
   /** Also run an in-memory OpenKCM (--memory). */
   memory: boolean;
   withPyKmip: boolean;
+  /** Also run OpenKCM on this PostgreSQL vault (--postgres). */
+  postgresUrl?: string;
   /** --cpu-prof DIR: one profile folder per OpenKCM server. */
   cpuProfDir?: string;
   log(s: string): void;
@@ -27,6 +29,11 @@ export async function startComparedServers(servers: ServerHandle[], o: ComparedS
   o.log(`temporary directory ${o.dir}`);
   const prof = (which: string) => (o.cpuProfDir !== undefined ? { cpuProfileDir: join(o.cpuProfDir, which) } : {});
   servers.push(await startOpenKcm('OpenKCM', { pki, dataDir: join(o.dir, 'openkcm'), logLevel: o.logLevel, logFile: join(o.dir, 'openkcm.log'), ...prof('disk') }));
+  if (o.postgresUrl !== undefined) {
+    servers.push(await startOpenKcm('OpenKCM (PostgreSQL)', {
+      pki, dataDir: join(o.dir, 'openkcm-pg'), databaseUrl: o.postgresUrl, logLevel: o.logLevel, logFile: join(o.dir, 'openkcm-pg.log'), ...prof('postgres'),
+    }));
+  }
   if (o.memory) servers.push(await startOpenKcm('OpenKCM (memory)', { pki, logLevel: o.logLevel, logFile: join(o.dir, 'openkcm-memory.log'), ...prof('memory') }));
   if (o.withPyKmip) servers.push(await startPyKmip('PyKMIP', { pki, dir: join(o.dir, 'pykmip'), loggingLevel: o.logLevel === 'silent' ? 'WARNING' : 'INFO' }));
   o.log(`servers: ${servers.map((s) => `${s.name} on ${s.host}:${s.port} (pid ${s.pid})`).join(', ')}`);
