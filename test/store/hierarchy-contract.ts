@@ -199,6 +199,22 @@ export function runHierarchyStoreContract(label: string, pair: () => Promise<Vau
       expect(await a.getSystemBlob('dek')).toBeUndefined();
     });
 
+    it('two stores update one object from the same revision (a usage counter, a state change): exactly one wins each round', async () => {
+      const { a, b } = await open();
+      const o = makeStored({ tenant: 'race' });
+      await a.insert(o);
+      for (let round = 0; round < 6; round++) {
+        const [x, y] = await Promise.all([a.get('race', o.uid), b.get('race', o.uid)]);
+        x!.state = 2;
+        y!.state = 3;
+        const results = await Promise.allSettled([a.update(x!), b.update(y!)]);
+        expect(results.filter((r) => r.status === 'fulfilled'), `round ${round}`).toHaveLength(1);
+        const stored = (await a.get('race', o.uid))!;
+        expect(stored.revision).toBe(round + 1);
+        expect(stored.state).toBe(results[0]!.status === 'fulfilled' ? 2 : 3);
+      }
+    });
+
     it('an object written by one store is read, updated and locatable through the other at once', async () => {
       const { a, b } = await open();
       const o = makeStored({ tenant: 'n' });
