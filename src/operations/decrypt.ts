@@ -11,6 +11,7 @@ import { symmetricDecrypt } from '../crypto/symmetric.ts';
 import { cryptoCall, loadKeyFor, operationKey, resolveCryptoParams, rsaEncryption, symmetricSetup } from './common/crypto-params.ts';
 import { runMultiPart, type PartOutput, type StreamState } from './common/streaming.ts';
 import { dataOf } from './encrypt.ts';
+import { serviceL3Decrypt, serviceL3Target } from './common/service-l3.ts';
 import { defineOperation } from './uid.ts';
 
 interface DecryptState extends StreamState {
@@ -18,8 +19,11 @@ interface DecryptState extends StreamState {
   end(): PartOutput;
 }
 
-export const decrypt = defineOperation(Operation.Decrypt, 'Decrypt', '1.2', (ctx, payload) =>
-  runMultiPart<DecryptState>(ctx, payload, {
+export const decrypt = defineOperation(Operation.Decrypt, 'Decrypt', '1.2', (ctx, payload) => {
+  // A service's L3 as a gateway's wrapping object (issue 11): no managed object behind it.
+  const service = serviceL3Target(payload);
+  if (service !== undefined) return serviceL3Decrypt(ctx, payload, service);
+  return runMultiPart<DecryptState>(ctx, payload, {
     operation: Operation.Decrypt,
     keyed: true,
     // s.6.1.11 response: Unique Identifier, Data, Correlation Value.
@@ -60,5 +64,5 @@ export const decrypt = defineOperation(Operation.Decrypt, 'Decrypt', '1.2', (ctx
     },
     update: (_c, state, p, _obj, multiPart) => state.feed(dataOf(p, multiPart)),
     finish: (state) => state.end(),
-  }),
-);
+  });
+});

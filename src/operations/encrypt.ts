@@ -12,6 +12,7 @@ import {
   consumeUsageLimits, cryptoCall, loadKeyFor, operationKey, resolveCryptoParams, rsaEncryption, symmetricSetup,
 } from './common/crypto-params.ts';
 import { runMultiPart, type PartOutput, type StreamState } from './common/streaming.ts';
+import { serviceL3Encrypt, serviceL3Target } from './common/service-l3.ts';
 import { defineOperation } from './uid.ts';
 
 interface EncryptState extends StreamState {
@@ -73,8 +74,11 @@ function startEncrypt(payload: Struct, obj: Parameters<typeof operationKey>[0], 
   };
 }
 
-export const encrypt = defineOperation(Operation.Encrypt, 'Encrypt', '1.2', (ctx, payload) =>
-  runMultiPart<EncryptState>(ctx, payload, {
+export const encrypt = defineOperation(Operation.Encrypt, 'Encrypt', '1.2', (ctx, payload) => {
+  // A service's L3 as a gateway's wrapping object (issue 11): no managed object behind it.
+  const service = serviceL3Target(payload);
+  if (service !== undefined) return serviceL3Encrypt(ctx, payload, service);
+  return runMultiPart<EncryptState>(ctx, payload, {
     operation: Operation.Encrypt,
     keyed: true,
     // s.6.1.17 response: Unique Identifier, Data, IV/Counter/Nonce, Correlation Value, Authenticated Encryption Tag.
@@ -87,6 +91,6 @@ export const encrypt = defineOperation(Operation.Encrypt, 'Encrypt', '1.2', (ctx
       return state.feed(data);
     },
     finish: (state) => state.end(),
-  }),
-);
+  });
+});
 

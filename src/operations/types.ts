@@ -57,6 +57,18 @@ export interface ServerInfo {
   l1: L1Description;
 }
 
+/**
+ * The services' L3 keys as non-extractable wrapping objects (issue 11 §1): a gateway sends
+ * its L4 data keys here to be wrapped and unwrapped; the L3 itself never leaves the Core.
+ * Provided by the server from the hierarchy engine; absent in engines without a hierarchy.
+ */
+export interface ServiceKeyWrapping {
+  /** AES-256-GCM under the service's current L3; the blob names its L3 version. */
+  wrap(tenant: string, service: string, context: Buffer, plaintext: Buffer): Promise<Buffer>;
+  /** Throws a KeyProtectionError when the blob does not open at (tenant, service, context). */
+  unwrap(tenant: string, service: string, context: Buffer, blob: Buffer): Promise<Buffer>;
+}
+
 export interface OperationContext {
   /** The version the request was written in; payloads are already converted to the 2.1 model. */
   version: ProtocolVersion;
@@ -68,6 +80,8 @@ export interface OperationContext {
   server: ServerInfo;
   /** All registered operations (Query reports them). */
   operations: ReadonlyMap<number, OperationHandler>;
+  /** The service L3 wrapping objects (src/operations/common/service-l3.ts), when the server has a hierarchy. */
+  serviceKeys?: ServiceKeyWrapping;
 }
 
 /**

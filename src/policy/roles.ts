@@ -27,6 +27,9 @@ export const TENANT_ADMIN_ROLE = 'tenant-admin';
 /** Reads the audit trail through the admin API; no KMIP operation at all. */
 export const AUDITOR_ROLE = 'auditor';
 
+/** The Krypton Gateway's identity: one tenant, one service (issue 11). */
+export const GATEWAY_ROLE = 'gateway';
+
 export const BUILT_IN_ROLES: readonly PolicyRole[] = Object.freeze([
   { name: ADMIN_ROLE, operations: ['*'], builtIn: true },
   { name: TENANT_ADMIN_ROLE, operations: ['*'], builtIn: true },
@@ -46,6 +49,20 @@ export const BUILT_IN_ROLES: readonly PolicyRole[] = Object.freeze([
     builtIn: true,
   },
   { name: AUDITOR_ROLE, operations: [], builtIn: true },
+  // The Krypton Gateway (issue 11): wraps/unwraps L4 data keys under its service's L3 (Encrypt
+  // and Decrypt on the service's wrapping object) and forwards its applications' KMIP
+  // requests, so it may do what an application may. Only this role reaches the wrapping
+  // objects (src/operations/common/service-l3.ts).
+  {
+    name: GATEWAY_ROLE,
+    operations: [
+      'Create', 'Register', 'Get', 'GetAttributes', 'GetAttributeList', 'Locate', 'Activate',
+      'Encrypt', 'Decrypt', 'Sign', 'SignatureVerify', 'MAC', 'MACVerify',
+      'AddAttribute', 'ModifyAttribute', 'SetAttribute', 'DeleteAttribute',
+      'ReKey', 'DiscoverVersions', 'Query', 'RNGRetrieve', 'Hash',
+    ],
+    builtIn: true,
+  },
 ].map((r) => Object.freeze({ ...r, operations: Object.freeze([...r.operations]) as string[] })));
 
 export function builtInRole(name: string): PolicyRole | undefined {

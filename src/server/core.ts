@@ -26,6 +26,7 @@ import type { L1Pointer } from '../store/governance.ts';
 import type { L1Provider } from '../hsm/types.ts';
 import { openL1Provider, parseL1Config } from '../hsm/index.ts';
 import { HierarchyEngine } from '../hierarchy/engine.ts';
+import { serviceKeyWrapper } from '../hierarchy/service-wrapping.ts';
 import { createHierarchyProtector, type HierarchyBackingStore } from '../hierarchy/hierarchy-protector.ts';
 import { createObjectRepository, type ObjectAccess } from '../hierarchy/repository.ts';
 import { openAuditLog, type AuditLog } from '../audit/log.ts';
@@ -424,6 +425,8 @@ export async function openCoreRuntime(opts: CoreOptions): Promise<CoreRuntime> {
       removeObject: (id: { tenant: string }, uid: string) => v.delete(id.tenant, uid),
       // Sealed (by the CMK, the kill switch or the lease) → refused before any batch item runs.
       tenantGate: (tenant: string) => hier.assertUnsealed(tenant),
+      // Each service's L3 as a gateway's non-extractable wrapping object (issue 11).
+      serviceKeys: serviceKeyWrapper(hier),
       server,
       logger,
     });

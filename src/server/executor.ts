@@ -86,7 +86,7 @@ import type { AuditAvailability } from '../audit/log.ts';
 import { uidsInResponse } from '../operations/uid.ts';
 import { DEFAULT_MAX_BATCH_ITEMS } from '../config/defaults.ts';
 import type {
-  BatchState, ClientIdentity, ObjectRepository, OperationContext, OperationHandler, ServerInfo,
+  BatchState, ClientIdentity, ObjectRepository, OperationContext, OperationHandler, ServerInfo, ServiceKeyWrapping,
 } from '../operations/types.ts';
 
 /** The 1.x ⇄ 2.1 payload conversion (src/kmip/adapters), injected so tests can pass their own. */
@@ -146,6 +146,8 @@ export interface EngineOptions {
   tenantGate?(tenant: string): Promise<void>;
   /** Batch items one message may carry (DEFAULT_MAX_BATCH_ITEMS says what it stops). */
   maxBatchItems?: number;
+  /** The services' L3 wrapping objects for gateways (src/operations/common/service-l3.ts). */
+  serviceKeys?: ServiceKeyWrapping;
 }
 
 export interface HandledMessage {
@@ -680,6 +682,7 @@ export class KmipEngine {
     // Discover Versions, a 1.1 operation, as a ping. The adapters shape the payloads by version.
     const ctx: OperationContext = {
       version: v, identity, objects, batch, now: this.now, log, server: this.opts.server, operations: this.opts.operations,
+      ...(this.opts.serviceKeys !== undefined ? { serviceKeys: this.opts.serviceKeys } : {}),
     };
     let internalOut: Struct;
     let payload: Struct;

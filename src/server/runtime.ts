@@ -25,6 +25,7 @@ import { SoftwareL1Provider } from '../hsm/software.ts';
 import type { L1Provider } from '../hsm/types.ts';
 import { openL1Provider, parseL1Config } from '../hsm/index.ts';
 import { openHierarchy, type OpenedHierarchy } from '../hierarchy/hierarchy-protector.ts';
+import { serviceKeyWrapper } from '../hierarchy/service-wrapping.ts';
 import { createObjectRepository, type ObjectAccess } from '../hierarchy/repository.ts';
 import { GovernanceStore, type Grant, type Identity, type Role, type Tenant } from '../store/governance.ts';
 import { resolveIdentity, type CertificateInfo } from '../policy/access.ts';
@@ -296,6 +297,8 @@ export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime
       removeObject: (id: { tenant: string }, uid: string) => s.delete(id.tenant, uid),
       // A sealed tenant is refused before any batch item runs (DESIGN.md §2).
       tenantGate: (tenant: string) => hier.engine.assertUnsealed(tenant),
+      // Each service's L3 as a gateway's non-extractable wrapping object (issue 11).
+      serviceKeys: serviceKeyWrapper(hier.engine),
       server,
       logger,
       ...(options.now ? { now: options.now } : {}),

@@ -73,6 +73,16 @@ export const BUILT_IN_ROLE_TABLE: readonly Role[] = Object.freeze([
   },
   { name: 'read-only', operations: ['Get', 'GetAttributes', 'GetAttributeList', 'Locate', 'Check', 'DiscoverVersions', 'Query'], builtIn: true },
   { name: 'auditor', operations: [], builtIn: true },
+  {
+    name: 'gateway',
+    operations: [
+      'Create', 'Register', 'Get', 'GetAttributes', 'GetAttributeList', 'Locate', 'Activate',
+      'Encrypt', 'Decrypt', 'Sign', 'SignatureVerify', 'MAC', 'MACVerify',
+      'AddAttribute', 'ModifyAttribute', 'SetAttribute', 'DeleteAttribute',
+      'ReKey', 'DiscoverVersions', 'Query', 'RNGRetrieve', 'Hash',
+    ],
+    builtIn: true,
+  },
 ]);
 
 // --- validation -------------------------------------------------------------------------

@@ -65,7 +65,7 @@ describe('GovernanceStore', () => {
   });
 
   it('roles: built-ins listed and not replaceable; custom roles validated', () => {
-    expect(gov.listRoles().filter((r) => r.builtIn).map((r) => r.name)).toEqual(['admin', 'tenant-admin', 'app', 'read-only', 'auditor']);
+    expect(gov.listRoles().filter((r) => r.builtIn).map((r) => r.name)).toEqual(['admin', 'tenant-admin', 'app', 'read-only', 'auditor', 'gateway']);
     expect(code(() => gov.createRole({ name: 'admin', operations: ['Get'] }))).toMatch(/^exists: role admin exists already \(built-in\)/);
     const r = gov.createRole({ name: 'hsm-ops', operations: ['Get', 'Encrypt', 'Get'], objectTypes: ['SymmetricKey'], objectGroups: ['payments'] });
     expect(r).toEqual({ name: 'hsm-ops', operations: ['Get', 'Encrypt'], objectTypes: ['SymmetricKey'], objectGroups: ['payments'], builtIn: false });

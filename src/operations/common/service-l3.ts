@@ -1,0 +1,132 @@
+// The service L3 as a non-extractable wrapping object (issue 11 §1). A Krypton Gateway makes
+// L4 data keys itself and asks the Core to wrap them under its service's L3 with standard
+// KMIP Encrypt/Decrypt naming a reserved Unique Identifier:
+//
+//   openkcm:service-l3:<service>
+//
+// resolved by the Core to the caller's tenant and the named service. No managed object
+// stands behind it: Get, Export, Locate and attribute operations never find one (Item Not
+// Found), so the L3 has no way out of the Core (DESIGN.md §2: no process but a core holds an
+// L2 or L3). Only an identity of role `gateway` reaches it, and only for its own service.
+//
+// Encrypt: Data = the L4 (at most MAX_WRAPPED_KEY_BYTES), Authenticated Encryption Additional
+// Data = the application's context (optional); the server makes the nonce (an IV in the
+// request is refused, KMIP 2.1 §6.1.17 lets the server generate it). The response Data is
+// the hierarchy's L4 blob, self-describing:
+//
+//   [0x02][L3 version, uint32 BE][nonce 12][tag 16][ciphertext]
+//
+// AES-256-GCM with associated data "l4|tenant|service|gateway:<context>|l3version", so a blob
+// of another tenant, service or context, or with a flipped bit, does not open. The L3
+// version in the header keeps old blobs readable after `kmipctl service rotate`.
+// Decrypt: Data = that blob, Authenticated Encryption Additional Data = the same context.
+import { Operation, ResultReason } from '../../ttlv/generated/enumerations.ts';
+import { Tag } from '../../ttlv/generated/tags.ts';
+import { KmipError } from '../../kmip/errors.ts';
+import { byteString, optBytes, optText, structure, textString, type Struct } from '../../kmip/items.ts';
+import { KeyProtectionError } from '../../hierarchy/interim.ts';
+import { GATEWAY_ROLE } from '../../policy/roles.ts';
+import type { OperationContext } from '../types.ts';
+
+export const SERVICE_L3_PREFIX = 'openkcm:service-l3:';
+
+/**
+ * Largest value wrapped: data keys are 16 or 32 bytes. A bound stops a gateway identity from
+ * using the Core as a bulk encryption engine under the L3 (and large allocations per item).
+ */
+export const MAX_WRAPPED_KEY_BYTES = 64;
+/** Largest context (associated data): it is bound into the AAD string; bounds memory per item. */
+export const MAX_CONTEXT_BYTES = 4096;
+/** Header of a wrapped key: format byte, L3 version, nonce, tag. */
+export const WRAPPED_KEY_HEADER_BYTES = 1 + 4 + 12 + 16;
+const WRAPPED_KEY_FORMAT = 0x02;
+
+/** The service a reserved identifier names, or undefined when it is an ordinary UID. */
+export function serviceL3Target(payload: Struct): string | undefined {
+  let uid: string | undefined;
+  try {
+    uid = optText(payload, Tag.UniqueIdentifier);
+  } catch {
+    return undefined;
+  }
+  return uid !== undefined && uid.startsWith(SERVICE_L3_PREFIX) ? uid.slice(SERVICE_L3_PREFIX.length) : undefined;
+}
+
+function admit(ctx: OperationContext, service: string): NonNullable<OperationContext['serviceKeys']> {
+  if (ctx.identity.role !== GATEWAY_ROLE) {
+    throw new KmipError(ResultReason.PermissionDenied, `only a ${GATEWAY_ROLE} identity may use ${SERVICE_L3_PREFIX}${service}`);
+  }
+  if (service !== ctx.identity.service) {
+    throw new KmipError(ResultReason.PermissionDenied, `service ${service} is not allowed for this gateway`);
+  }
+  if (ctx.serviceKeys === undefined) throw new KmipError(ResultReason.OperationNotSupported, 'this server has no key hierarchy to wrap with');
+  return ctx.serviceKeys;
+}
+
+function refuseExtras(payload: Struct, what: string): void {
+  // The blob carries nonce and tag; separate fields would be a second, conflicting source.
+  for (const tag of [Tag.IVCounterNonce, Tag.AuthenticatedEncryptionTag, Tag.CorrelationValue, Tag.InitIndicator, Tag.FinalIndicator]) {
+    if (payload.value.some((c) => c.tag === tag)) {
+      throw new KmipError(ResultReason.InvalidField, `${what} with the service wrapping object takes no IV, tag or multi-part fields: the wrapped key carries them`);
+    }
+  }
+}
+
+function contextOf(payload: Struct): Buffer {
+  const c = optBytes(payload, Tag.AuthenticatedEncryptionAdditionalData) ?? Buffer.alloc(0);
+  if (c.length > MAX_CONTEXT_BYTES) {
+    throw new KmipError(ResultReason.InvalidField, `the context is ${c.length} bytes; at most ${MAX_CONTEXT_BYTES}`);
+  }
+  return c;
+}
+
+function uidItem(service: string) {
+  return textString(Tag.UniqueIdentifier, SERVICE_L3_PREFIX + service);
+}
+
+/** Where a wrapped key is malformed (byte offset and why), or undefined when its shape is right. */
+export function wrappedKeyDefect(blob: Buffer): string | undefined {
+  if (blob.length === 0) return 'wrapped key is empty';
+  if (blob[0] !== WRAPPED_KEY_FORMAT) return `wrapped key is malformed at byte 0: format ${blob[0]}, expected ${WRAPPED_KEY_FORMAT}`;
+  if (blob.length < 5) return `wrapped key is malformed at byte ${blob.length}: truncated inside the L3 version`;
+  if (blob.readUInt32BE(1) === 0) return 'wrapped key is malformed at byte 1: L3 version 0 never exists';
+  if (blob.length < WRAPPED_KEY_HEADER_BYTES + 1) return `wrapped key is malformed at byte ${blob.length}: truncated (header is ${WRAPPED_KEY_HEADER_BYTES} bytes, then the key)`;
+  return undefined;
+}
+
+export async function serviceL3Encrypt(ctx: OperationContext, payload: Struct, service: string): Promise<Struct> {
+  const keys = admit(ctx, service);
+  refuseExtras(payload, 'Encrypt');
+  const data = optBytes(payload, Tag.Data);
+  if (data === undefined || data.length === 0) throw new KmipError(ResultReason.InvalidField, 'Data (the key to wrap) is required');
+  if (data.length > MAX_WRAPPED_KEY_BYTES) {
+    throw new KmipError(ResultReason.InvalidField, `the service wrapping object wraps keys of at most ${MAX_WRAPPED_KEY_BYTES} bytes, not ${data.length}`);
+  }
+  const blob = await keys.wrap(ctx.identity.tenant, service, contextOf(payload), data);
+  // s.6.1.17 response order: Unique Identifier, Data.
+  return structure(Tag.ResponsePayload, [uidItem(service), byteString(Tag.Data, blob)]);
+}
+
+export async function serviceL3Decrypt(ctx: OperationContext, payload: Struct, service: string): Promise<Struct> {
+  const keys = admit(ctx, service);
+  refuseExtras(payload, 'Decrypt');
+  const blob = optBytes(payload, Tag.Data);
+  if (blob === undefined) throw new KmipError(ResultReason.InvalidField, 'Data (the wrapped key) is required');
+  const defect = wrappedKeyDefect(blob);
+  if (defect !== undefined) throw new KmipError(ResultReason.CryptographicFailure, defect);
+  let plain: Buffer;
+  try {
+    plain = await keys.unwrap(ctx.identity.tenant, service, contextOf(payload), blob);
+  } catch (e) {
+    if (e instanceof KeyProtectionError) {
+      // Never more detail than this: which of tenant, service, context or bits differs is not
+      // the caller's business, and nothing was decrypted.
+      throw new KmipError(ResultReason.CryptographicFailure,
+        `wrapped key does not open for service ${service} with this context: altered, or made for another context, service or tenant`);
+    }
+    throw e;
+  }
+  return structure(Tag.ResponsePayload, [uidItem(service), byteString(Tag.Data, plain)]);
+}
+
+export const SERVICE_L3_OPERATIONS: ReadonlySet<number> = new Set([Operation.Encrypt, Operation.Decrypt]);

@@ -1,0 +1,147 @@
+// Issue 11 §1, the Core side: each service's L3 as a non-extractable wrapping object that a
+// `gateway` identity uses with standard KMIP Encrypt/Decrypt (src/operations/common/service-l3.ts).
+// Real `openkcm serve` process, certificates issued with kmipctl, the project's KMIP client.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServed, type ServedEnv } from '../admin/serve.ts';
+import { KmipClient } from '../../src/client/index.ts';
+import { byteString, structure, textString } from '../../src/kmip/items.ts';
+import { Tag } from '../../src/ttlv/generated/tags.ts';
+import { Operation, ResultReason, ResultStatus } from '../../src/ttlv/generated/enumerations.ts';
+
+let s: ServedEnv;
+type Obj = Record<string, any>;
+async function json(args: string[]): Promise<Obj> {
+  const r = await s.kmipctl([...args, '--json']);
+  if (r.code !== 0) throw new Error(`kmipctl ${args.join(' ')} → ${r.code}\n${r.stderr}`);
+  return JSON.parse(r.stdout) as Obj;
+}
+const clients: KmipClient[] = [];
+async function clientFor(dir: string, tenant: string, service: string): Promise<KmipClient> {
+  const c = await KmipClient.connect({
+    host: '127.0.0.1', port: s.kmipPort,
+    ca: readFileSync(join(dir, 'openkcm-ca.crt')), cert: readFileSync(join(dir, `${tenant}.${service}.crt`)), key: readFileSync(join(dir, `${tenant}.${service}.key`)),
+    timeoutMs: 60_000,
+  });
+  clients.push(c);
+  return c;
+}
+
+const L3 = (service: string) => textString(Tag.UniqueIdentifier, `openkcm:service-l3:${service}`);
+const wrapItem = (service: string, key: Buffer, context: string) => ({
+  operation: Operation.Encrypt,
+  payload: structure(Tag.RequestPayload, [L3(service), byteString(Tag.Data, key), byteString(Tag.AuthenticatedEncryptionAdditionalData, Buffer.from(context))]),
+});
+const unwrapItem = (service: string, blob: Buffer, context: string) => ({
+  operation: Operation.Decrypt,
+  payload: structure(Tag.RequestPayload, [L3(service), byteString(Tag.Data, blob), byteString(Tag.AuthenticatedEncryptionAdditionalData, Buffer.from(context))]),
+});
+function dataOf(item: { payload?: { value: Array<{ tag: number; value: unknown }> } }): Buffer {
+  return item.payload!.value.find((c) => c.tag === Tag.Data)!.value as Buffer;
+}
+
+let gw: KmipClient;
+let gwOther: KmipClient;
+let app: KmipClient;
+beforeAll(async () => {
+  s = await startServed();
+  await json(['tenant', 'create', 'acme']);
+  await json(['service', 'create', 'acme', 'billing']);
+  await json(['service', 'create', 'acme', 'orders']);
+  await json(['tenant', 'create', 'globex']);
+  await json(['service', 'create', 'globex', 'billing']);
+  await json(['cert', 'issue', '--tenant', 'acme', '--service', 'billing', '--role', 'gateway', '--out', join(s.cwd, 'gw')]);
+  await json(['cert', 'issue', '--tenant', 'globex', '--service', 'billing', '--role', 'gateway', '--out', join(s.cwd, 'gw-globex')]);
+  await json(['cert', 'issue', '--tenant', 'acme', '--service', 'billing', '--role', 'app', '--out', join(s.cwd, 'app')]);
+  gw = await clientFor(join(s.cwd, 'gw'), 'acme', 'billing');
+  gwOther = await clientFor(join(s.cwd, 'gw-globex'), 'globex', 'billing');
+  app = await clientFor(join(s.cwd, 'app'), 'acme', 'billing');
+}, 120_000);
+afterAll(async () => {
+  for (const c of clients) await c.close();
+  await s?.stop();
+});
+
+describe('service L3 as a gateway wrapping object', () => {
+  it('wraps many keys in one batch message and unwraps them; the blob names its L3 version', async () => {
+    const keys = Array.from({ length: 40 }, (_, i) => Buffer.alloc(32, i + 1));
+    const wrapped = await gw.batch(keys.map((k, i) => wrapItem('billing', k, `ctx-${i}`)));
+    expect(wrapped.batchItems).toHaveLength(40);
+    const blobs = wrapped.batchItems.map((it) => {
+      expect(it.resultStatus).toBe(ResultStatus.Success);
+      return dataOf(it);
+    });
+    for (const b of blobs) {
+      expect(b[0]).toBe(0x02);
+      expect(b.readUInt32BE(1)).toBe(1);
+      expect(b.length).toBe(33 + 32);
+    }
+    const un = await gw.batch(blobs.map((b, i) => unwrapItem('billing', b, `ctx-${i}`)));
+    un.batchItems.forEach((it, i) => expect(dataOf(it).equals(keys[i]!)).toBe(true));
+  });
+
+  it('refuses forged blobs: flipped bit, other context, other service, other tenant, malformed', async () => {
+    const key = Buffer.alloc(32, 7);
+    const blob = dataOf((await gw.batch([wrapItem('billing', key, 'order-1')])).batchItems[0]!);
+    const expectFail = async (c: KmipClient, item: ReturnType<typeof unwrapItem>, reason: number, msg: RegExp) => {
+      const r = (await c.batch([item])).batchItems[0]!;
+      expect(r.resultStatus).toBe(ResultStatus.OperationFailed);
+      expect(r.resultReason).toBe(reason);
+      expect(r.resultMessage).toMatch(msg);
+      expect(r.payload).toBeUndefined();
+    };
+    for (const at of [5, 20, 40, blob.length - 1]) {
+      const flipped = Buffer.from(blob);
+      flipped[at]! ^= 0x01;
+      await expectFail(gw, unwrapItem('billing', flipped, 'order-1'), ResultReason.CryptographicFailure, /does not open/);
+    }
+    await expectFail(gw, unwrapItem('billing', blob, 'order-2'), ResultReason.CryptographicFailure, /does not open/);
+    // The same service name in another tenant: its own gateway cannot open acme's blob.
+    await expectFail(gwOther, unwrapItem('billing', blob, 'order-1'), ResultReason.CryptographicFailure, /does not open/);
+    // A service this gateway does not act for.
+    await expectFail(gw, unwrapItem('orders', blob, 'order-1'), ResultReason.PermissionDenied, /^service orders is not allowed for this gateway$/);
+    const badFormat = Buffer.from(blob);
+    badFormat[0] = 9;
+    await expectFail(gw, unwrapItem('billing', badFormat, 'order-1'), ResultReason.CryptographicFailure, /wrapped key is malformed at byte 0/);
+    await expectFail(gw, unwrapItem('billing', blob.subarray(0, 3), 'order-1'), ResultReason.CryptographicFailure, /wrapped key is malformed at byte 3/);
+    const v0 = Buffer.from(blob);
+    v0.writeUInt32BE(0, 1);
+    await expectFail(gw, unwrapItem('billing', v0, 'order-1'), ResultReason.CryptographicFailure, /malformed at byte 1/);
+  });
+
+  it('is not extractable and not usable by an application identity', async () => {
+    const get = await gw.requestItem(Operation.Get, [L3('billing')]);
+    expect(get.resultStatus).toBe(ResultStatus.OperationFailed);
+    // Item Not Found (its 2.1 value, the adapters map it): no object stands behind the identifier.
+    expect(get.resultMessage).toMatch(/no object with Unique Identifier/);
+    const attrs = await gw.requestItem(Operation.GetAttributes, [L3('billing')]);
+    expect(attrs.resultStatus).toBe(ResultStatus.OperationFailed);
+    expect(attrs.resultMessage).toMatch(/openkcm:service-l3:billing not found|no object with Unique Identifier/);
+    const r = (await app.batch([wrapItem('billing', Buffer.alloc(32, 1), 'x')])).batchItems[0]!;
+    expect(r.resultReason).toBe(ResultReason.PermissionDenied);
+    expect(r.resultMessage).toMatch(/only a gateway identity/);
+  });
+
+  it('after rotation new keys carry the new L3 version and old blobs still unwrap', async () => {
+    const key = Buffer.alloc(16, 3);
+    const old = dataOf((await gw.batch([wrapItem('billing', key, 'r')])).batchItems[0]!);
+    const before = old.readUInt32BE(1);
+    await json(['service', 'rotate', 'acme', 'billing']);
+    const fresh = dataOf((await gw.batch([wrapItem('billing', key, 'r')])).batchItems[0]!);
+    expect(fresh.readUInt32BE(1)).toBe(before + 1);
+    const un = await gw.batch([unwrapItem('billing', old, 'r'), unwrapItem('billing', fresh, 'r')]);
+    for (const it of un.batchItems) expect(dataOf(it).equals(key)).toBe(true);
+  });
+
+  it('audits every wrap/unwrap batch item and refuses a sealed tenant', async () => {
+    const tail = (await json(['audit', 'tail', '-n', '500'])).records as Obj[];
+    const wraps = tail.filter((r) => r.kind === 'kmip' && r.operation === 'Encrypt' && r.objectId === 'openkcm:service-l3:billing' && r.tenant === 'acme');
+    expect(wraps.length).toBeGreaterThanOrEqual(40);
+    await json(['tenant', 'seal', 'acme']);
+    const r = (await gw.batch([wrapItem('billing', Buffer.alloc(32, 1), 'x')])).batchItems[0]!;
+    expect(r.resultReason).toBe(ResultReason.PermissionDenied);
+    expect(r.resultMessage).toMatch(/tenant acme is sealed/);
+    await json(['tenant', 'unseal', 'acme']);
+  });
+});
