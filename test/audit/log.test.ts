@@ -167,6 +167,44 @@ describe('storage', () => {
     expect(log.verify()).toMatchObject({ ok: true, count: 5 });
   });
 
+  it('availability: not ok after a failed commit (read-only, disk full), at maxPending, closed; ok again after a commit succeeds', () => {
+    const { db, log } = memLog({ groupCommit: { maxRecords: 1000, maxDelayMs: 60_000 }, maxPending: 50 });
+    expect(log.availability()).toEqual({ ok: true });
+    // Read-only: SQLite refuses the write.
+    db.pragma('query_only = ON');
+    log.append({ kind: 'kmip', operation: 'Get', result: 'success' });
+    expect(log.availability()).toEqual({ ok: true }); // not known before a commit is tried
+    expect(() => log.flush()).toThrow(/readonly/i);
+    expect(log.availability()).toMatchObject({ ok: false, reason: expect.stringMatching(/^the audit database refuses writes \(.*readonly.*\); 1 record\(s\) queued$/) });
+    db.pragma('query_only = OFF');
+    log.flush();
+    expect(log.availability()).toEqual({ ok: true });
+    // Disk full: the database may not grow past its current size (SQLITE_FULL).
+    const pages = Number(db.pragma('page_count', { simple: true }));
+    db.pragma(`max_page_count = ${pages}`);
+    let full: unknown;
+    for (let i = 0; i < 50 && full === undefined; i++) {
+      log.append({ kind: 'kmip', operation: 'Get', objectId: 'x'.repeat(250), result: 'success', detail: 'y'.repeat(1000) });
+      try { log.flush(); } catch (e) { full = e; }
+    }
+    expect(String(full)).toMatch(/full/i);
+    expect(log.availability()).toMatchObject({ ok: false, reason: expect.stringMatching(/full/i) });
+    db.pragma('max_page_count = 1073741823');
+    log.flush();
+    expect(log.availability()).toEqual({ ok: true });
+    expect(log.verify()).toMatchObject({ ok: true });
+    // maxPending records queued (the commit never tried yet): not ok.
+    for (let i = 0; i < 50; i++) log.append({ kind: 'kmip', operation: 'Get', result: 'success' });
+    expect(log.availability()).toMatchObject({ ok: false, reason: '50 audit records are queued uncommitted' });
+    log.flush();
+    expect(log.availability()).toEqual({ ok: true });
+    log.close();
+    expect(log.availability()).toEqual({ ok: false, reason: 'the audit log is closed' });
+    const other = memLog();
+    other.db.close();
+    expect(other.log.availability()).toEqual({ ok: false, reason: 'the audit database is closed' });
+  });
+
   it('refuses to commit inside a foreign transaction of the same connection, and commits after it', () => {
     const { db, log } = memLog({ groupCommit: { maxRecords: 1 } });
     db.exec('CREATE TABLE other (x)');
