@@ -284,8 +284,8 @@ export class PostgresStore implements VaultStore {
 
   /**
    * Group commit: inserts wait in a queue while the previous batch commits; the next batch
-   * takes all of them (up to GROUP_COMMIT_MAX_BATCH) in one transaction of a fixed number of
-   * statements, so a burst of Creates costs one commit (one WAL flush) instead of one each.
+   * takes all of them (up to GROUP_COMMIT_MAX_BATCH) in one statement (insertBatch), so a
+   * burst of Creates costs one round trip and one commit (one WAL flush) instead of one each.
    * Under light load a batch is a single insert and waits for nothing. A duplicate
    * (tenant, uid) rejects only its own promise (ON CONFLICT DO NOTHING, then the missing
    * rows are the conflicts). Every promise settles after COMMIT: acknowledged ⇒ committed.
@@ -327,42 +327,37 @@ export class PostgresStore implements VaultStore {
       seen.add(k);
     });
     const rows = batch.filter((_, i) => !dupInBatch.has(i));
-    const inserted = await this.tx(async (c) => {
-      // Sequence numbers in call order, so Locate's newest-first order follows the calls.
-      const seqs = (await c.query<{ s: string }>({
-        name: 'okv_seq', text: "SELECT nextval('objects_created_seq')::text AS s FROM generate_series(1, $1::int)", values: [rows.length],
-      })).rows.map((r) => r.s).sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0));
-      const cols = ['tenant', 'uid', 'service', 'object_type', 'state', 'revision', 'created_seq', 'attributes', 'wrapped_value', ...DERIVED_COLUMNS];
-      const types = ['text', 'text', 'text', 'int', 'int', 'int', 'bigint', 'bytea', 'bytea', ...DERIVED_TYPES];
-      const arrays: unknown[][] = cols.map(() => []);
-      rows.forEach((w, i) => {
-        const o = w.obj;
-        const v = [o.tenant, o.uid, o.service, o.objectType, o.state, o.revision, seqs[i], w.attrs, o.wrappedValue ?? null, ...w.d.values];
-        v.forEach((x, j) => arrays[j]!.push(x));
-      });
-      const res = await c.query<{ tenant: string; uid: string; created_seq: string }>({
-        name: 'okv_insert',
-        text:
-          `INSERT INTO objects (${cols.join(', ')}) SELECT * FROM unnest(${types.map((t, i) => `$${i + 1}::${t}[]`).join(', ')}) ` +
-          'ON CONFLICT (tenant, uid) DO NOTHING RETURNING tenant, uid, created_seq::text',
-        values: arrays,
-      });
-      const ok = new Map(res.rows.map((r) => [JSON.stringify([r.tenant, r.uid]), r.created_seq]));
-      const lookups = { names: [[], [], [], []] as unknown[][], groups: [[], [], [], []] as unknown[][] };
-      for (const w of rows) {
-        const seq = ok.get(JSON.stringify([w.obj.tenant, w.obj.uid]));
-        if (seq === undefined) continue;
-        for (const n of w.d.names) [w.obj.tenant, w.obj.uid, n, seq].forEach((x, j) => lookups.names[j]!.push(x));
-        for (const g of w.d.groups) [w.obj.tenant, w.obj.uid, g, seq].forEach((x, j) => lookups.groups[j]!.push(x));
-      }
-      if (lookups.names[0]!.length > 0) {
-        await c.query({ name: 'okv_ins_names', text: 'INSERT INTO object_names (tenant, uid, name, created_seq) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])', values: lookups.names });
-      }
-      if (lookups.groups[0]!.length > 0) {
-        await c.query({ name: 'okv_ins_groups', text: 'INSERT INTO object_groups (tenant, uid, grp, created_seq) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])', values: lookups.groups });
-      }
-      return ok;
-    });
+    const cols = ['tenant', 'uid', 'service', 'object_type', 'state', 'revision', 'attributes', 'wrapped_value', ...DERIVED_COLUMNS];
+    const types = ['text', 'text', 'text', 'int', 'int', 'int', 'bytea', 'bytea', ...DERIVED_TYPES];
+    const values: unknown[][] = cols.map(() => []);
+    const names: unknown[][] = [[], [], []];
+    const groups: unknown[][] = [[], [], []];
+    for (const w of rows) {
+      const o = w.obj;
+      [o.tenant, o.uid, o.service, o.objectType, o.state, o.revision, w.attrs, o.wrappedValue ?? null, ...w.d.values].forEach((x, j) => values[j]!.push(x));
+      for (const n of w.d.names) [o.tenant, o.uid, n].forEach((x, j) => names[j]!.push(x));
+      for (const g of w.d.groups) [o.tenant, o.uid, g].forEach((x, j) => groups[j]!.push(x));
+    }
+    const k = cols.length;
+    // The whole batch is ONE statement, so ONE round trip and one commit however many
+    // objects it holds: the rows come in as arrays (unnest), take their creation sequence
+    // numbers in call order (WITH ORDINALITY; nextval is evaluated after the ORDER BY, so
+    // Locate's newest-first order follows the calls), and the Name / Object Group lookups
+    // of the rows that went in are written by the same statement. A (tenant, uid) already
+    // stored is skipped (ON CONFLICT DO NOTHING) and missing from RETURNING: that insert's
+    // conflict.
+    const text =
+      `WITH v AS (SELECT t.*, nextval('objects_created_seq') AS seq FROM unnest(${types.map((t, i) => `$${i + 1}::${t}[]`).join(', ')}) ` +
+      `WITH ORDINALITY AS t(${cols.join(', ')}, ord) ORDER BY ord), ` +
+      `ins AS (INSERT INTO objects (${cols.join(', ')}, created_seq) SELECT ${cols.join(', ')}, seq FROM v ORDER BY ord ` +
+      'ON CONFLICT (tenant, uid) DO NOTHING RETURNING tenant, uid, created_seq), ' +
+      `n AS (INSERT INTO object_names (tenant, uid, name, created_seq) SELECT ins.tenant, ins.uid, x.name, ins.created_seq FROM ins ` +
+      `JOIN unnest($${k + 1}::text[], $${k + 2}::text[], $${k + 3}::text[]) AS x(tenant, uid, name) ON x.tenant = ins.tenant AND x.uid = ins.uid), ` +
+      `g AS (INSERT INTO object_groups (tenant, uid, grp, created_seq) SELECT ins.tenant, ins.uid, x.grp, ins.created_seq FROM ins ` +
+      `JOIN unnest($${k + 4}::text[], $${k + 5}::text[], $${k + 6}::text[]) AS x(tenant, uid, grp) ON x.tenant = ins.tenant AND x.uid = ins.uid) ` +
+      'SELECT tenant, uid FROM ins';
+    const res = await this.q<{ tenant: string; uid: string }>(text, [...values, ...names, ...groups], 'okv_insert_batch');
+    const inserted = new Set(res.rows.map((r) => JSON.stringify([r.tenant, r.uid])));
     batch.forEach((w, i) => {
       if (!dupInBatch.has(i) && inserted.has(JSON.stringify([w.obj.tenant, w.obj.uid]))) w.resolve();
       else w.reject(new StoreConflictError(`an object with unique identifier ${w.obj.uid} already exists`));
