@@ -49,6 +49,57 @@ export interface L1Pointer {
   updatedAt: string;
 }
 
+/**
+ * A certificate of built-in role `core` (issue 10 §2): one node of one region. It is not a
+ * KMIP identity (no tenant, no service) and reaches the CMK's link routes only.
+ */
+export interface CoreIdentity {
+  id: string;
+  region: string;
+  node: string;
+  fingerprint: string;
+  certSerial?: string;
+  revoked: boolean;
+  createdAt: string;
+}
+/** `service rotate` on a CMK: every core serving the tenant brings the service's L3 to at least this version. */
+export interface RotationRequest { tenant: string; service: string; minVersion: number }
+
+/**
+ * One entry of the governance change log (migration 7), the body of a link LinkChange
+ * (src/link/protocol.ts, which checks at compile time that both agree; store may not import
+ * link, DESIGN.md §5). Each carries the whole record after the change, so applying it twice
+ * ends in the same state.
+ */
+export type GovernanceChangeBody =
+  | { entity: 'tenant'; op: 'put'; value: Tenant & { regions: string[] } }
+  | { entity: 'tenant'; op: 'delete'; key: { id: string } }
+  | { entity: 'service'; op: 'put'; value: Service }
+  | { entity: 'service'; op: 'delete'; key: { tenant: string; id: string } }
+  | { entity: 'role'; op: 'put'; value: Role }
+  | { entity: 'role'; op: 'delete'; key: { name: string } }
+  | { entity: 'identity'; op: 'put'; value: Identity }
+  | { entity: 'identity'; op: 'delete'; key: { id: string } }
+  | { entity: 'grant'; op: 'put'; value: Grant }
+  | { entity: 'grant'; op: 'delete'; key: { tenant: string; fromService: string; toService: string } }
+  | { entity: 'l1'; op: 'put'; value: L1Pointer }
+  | { entity: 'rotation'; op: 'put'; value: RotationRequest };
+export type GovernanceChange = { seq: number; at: string; tenant?: string } & GovernanceChangeBody;
+
+/**
+ * Changes kept in the log (issue 10 §2: "retention bounded"). Without a bound, years of
+ * churn grow the CMK's database for ever; a core that was away for longer than this many
+ * changes gets 410 Gone on the stream and reloads the snapshot instead.
+ */
+export const DEFAULT_CHANGE_RETENTION = 50_000;
+/** Regions one tenant may be pinned to: a residency list, not a broadcast (keeps every fan-out bounded). */
+export const MAX_TENANT_REGIONS = 16;
+
+export interface GovernanceStoreOptions {
+  /** Changes kept in the log (default DEFAULT_CHANGE_RETENTION). */
+  changeRetention?: number;
+}
+
 export type GovernanceErrorCode = 'not-found' | 'exists' | 'invalid';
 export class GovernanceError extends Error {
   override readonly name = 'GovernanceError';
@@ -197,7 +248,24 @@ function checkL1Config(v: unknown): Record<string, string | number | boolean> {
   return out;
 }
 
-// --- rows ---------------------------------------------------------------------------------
+/** The built-in role of core node certificates (issue 10 §2); never a KMIP role. */
+export const CORE_ROLE = 'core';
+
+function checkRegions(v: unknown): string[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v)) throw new GovernanceError('invalid', 'regions: expected a list of region names');
+  if (v.length > MAX_TENANT_REGIONS) throw new GovernanceError('invalid', `regions: at most ${MAX_TENANT_REGIONS} regions per tenant`);
+  return [...new Set(v.map((r) => checkId('region', r)))];
+}
+
+// --- rows ------------------------------------------------------------------------------
+
+interface CoreRow { id: string; region: string; node: string; fingerprint: string; cert_serial: string | null; revoked: number; created_at: string }
+function coreFromRow(r: CoreRow): CoreIdentity {
+  const c: CoreIdentity = { id: r.id, region: r.region, node: r.node, fingerprint: r.fingerprint, revoked: r.revoked === 1, createdAt: r.created_at };
+  if (r.cert_serial !== null) c.certSerial = r.cert_serial;
+  return c;
+}
 
 interface IdentityRow {
   id: string; tenant: string; service: string; role: string; match_kind: IdentityMatch['kind']; match_value: string;
@@ -227,9 +295,172 @@ export type RevokeSelector = { id: string } | { fingerprint: string } | { certSe
 
 export class GovernanceStore {
   private readonly statements = new Map<string, Database.Statement>();
-  constructor(private readonly db: Database.Database) {
-    const ok = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'gov_meta'").get();
-    if (ok === undefined) throw new Error('the database has no governance tables: open it with openSqliteStore (migration 5)');
+  private readonly retention: number;
+  private readonly listeners = new Set<() => void>();
+  private notifyQueued = false;
+  constructor(private readonly db: Database.Database, options: GovernanceStoreOptions = {}) {
+    const ok = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'gov_changes'").get();
+    if (ok === undefined) throw new Error('the database has no governance tables: open it with openSqliteStore (migrations 5 and 7)');
+    const r = options.changeRetention ?? DEFAULT_CHANGE_RETENTION;
+    if (!Number.isInteger(r) || r < 1) throw new RangeError(`changeRetention: expected a whole number ≥ 1, got ${r}`);
+    this.retention = r;
+  }
+
+  // --- change log (issue 10 §2) ---
+
+  /**
+   * Appends one change. Called inside the transaction of the mutation it describes, so the
+   * two commit or vanish together: a crash never leaves one without the other.
+   */
+  private appendChange(body: GovernanceChangeBody, tenant: string | undefined): void {
+    if (!this.db.inTransaction) throw new Error('appendChange outside the transaction of its mutation');
+    this.stmt("UPDATE gov_meta SET value = value + 1 WHERE key = 'change_seq'").run();
+    const seq = (this.stmt("SELECT value FROM gov_meta WHERE key = 'change_seq'").get() as { value: number }).value;
+    this.stmt('INSERT INTO gov_changes (seq, at, tenant, body) VALUES (?, ?, ?, ?)').run(seq, this.now(), tenant ?? null, JSON.stringify(body));
+    this.stmt('DELETE FROM gov_changes WHERE seq <= ?').run(seq - this.retention);
+    this.scheduleNotify();
+  }
+
+  /**
+   * Listeners run after the mutation's transaction has committed (on a later tick: every
+   * better-sqlite3 transaction is synchronous, so by then it is over), never inside it.
+   */
+  private scheduleNotify(): void {
+    if (this.notifyQueued || this.listeners.size === 0) return;
+    this.notifyQueued = true;
+    setImmediate(() => {
+      this.notifyQueued = false;
+      for (const fn of this.listeners) {
+        try { fn(); } catch { /* a listener's failure is its own; the change is committed */ }
+      }
+    });
+  }
+
+  /** Called (coalesced) after changes are committed through this store. Returns the unsubscribe. */
+  onChange(fn: () => void): () => void {
+    this.listeners.add(fn);
+    return () => { this.listeners.delete(fn); };
+  }
+
+  /** The newest change's seq (0 before the first) and the oldest one still kept (undefined when none is). */
+  changeBounds(): { latest: number; oldest: number | undefined } {
+    const latest = (this.stmt("SELECT value FROM gov_meta WHERE key = 'change_seq'").get() as { value: number }).value;
+    const o = this.stmt('SELECT MIN(seq) AS seq FROM gov_changes').get() as { seq: number | null };
+    return { latest, oldest: o.seq ?? undefined };
+  }
+
+  /**
+   * Changes with seq in (after, through], oldest first, at most `limit`, restricted to what
+   * `region` may see: changes without a tenant (roles) and changes of tenants pinned to it.
+   * Without a region: every change.
+   */
+  changesAfter(after: number, through: number, limit: number, region?: string): GovernanceChange[] {
+    const rows = (region === undefined
+      ? this.stmt('SELECT seq, at, tenant, body FROM gov_changes WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?').all(after, through, limit)
+      : this.stmt('SELECT seq, at, tenant, body FROM gov_changes WHERE seq > ? AND seq <= ? AND (tenant IS NULL OR tenant IN ' +
+        '(SELECT tenant FROM gov_tenant_regions WHERE region = ?)) ORDER BY seq LIMIT ?').all(after, through, region, limit)) as
+      { seq: number; at: string; tenant: string | null; body: string }[];
+    return rows.map((r) => {
+      const c = { seq: r.seq, at: r.at, ...(JSON.parse(r.body) as GovernanceChangeBody) } as GovernanceChange;
+      if (r.tenant !== null) c.tenant = r.tenant;
+      return c;
+    });
+  }
+
+  /** Runs `fn` in one read transaction: a snapshot assembled inside it is consistent with changeBounds(). */
+  readConsistent<T>(fn: () => T): T {
+    return this.db.transaction(fn).deferred();
+  }
+
+  // --- regions ---
+
+  tenantRegions(tenant: string): string[] {
+    return (this.stmt('SELECT region FROM gov_tenant_regions WHERE tenant = ? ORDER BY region').all(tenant) as { region: string }[]).map((r) => r.region);
+  }
+
+  /** Every tenant's regions (tenants without a region are absent). */
+  allTenantRegions(): Map<string, string[]> {
+    const out = new Map<string, string[]>();
+    for (const r of this.stmt('SELECT tenant, region FROM gov_tenant_regions ORDER BY tenant, region').all() as { tenant: string; region: string }[]) {
+      const l = out.get(r.tenant) ?? [];
+      l.push(r.region);
+      out.set(r.tenant, l);
+    }
+    return out;
+  }
+
+  /** Ids of the tenants pinned to `region`. */
+  tenantsInRegion(region: string): string[] {
+    return (this.stmt('SELECT tenant FROM gov_tenant_regions WHERE region = ? ORDER BY tenant').all(region) as { tenant: string }[]).map((r) => r.tenant);
+  }
+
+  private tenantChange(t: Tenant): GovernanceChangeBody {
+    return { entity: 'tenant', op: 'put', value: { ...t, regions: this.tenantRegions(t.id) } };
+  }
+
+  // --- rotations requested on a CMK ---
+
+  /** Records that every core must rotate (tenant, service)'s L3 once more; publishes it. */
+  requestRotation(tenant: string, service: string): RotationRequest {
+    return this.db.transaction(() => {
+      this.requireService(tenant, service);
+      const cur = this.stmt('SELECT min_version FROM gov_rotations WHERE tenant = ? AND service = ?').get(tenant, service) as { min_version: number } | undefined;
+      // An L3 starts at version 1 (src/hierarchy); each request asks for one version more.
+      const r: RotationRequest = { tenant, service, minVersion: (cur?.min_version ?? 1) + 1 };
+      this.stmt('INSERT INTO gov_rotations (tenant, service, min_version, updated_at) VALUES (?, ?, ?, ?) ' +
+        'ON CONFLICT (tenant, service) DO UPDATE SET min_version = excluded.min_version, updated_at = excluded.updated_at').run(tenant, service, r.minVersion, this.now());
+      this.appendChange({ entity: 'rotation', op: 'put', value: r }, tenant);
+      return r;
+    })();
+  }
+
+  listRotations(tenant?: string): RotationRequest[] {
+    const rows = (tenant === undefined
+      ? this.stmt('SELECT tenant, service, min_version FROM gov_rotations ORDER BY tenant, service').all()
+      : this.stmt('SELECT tenant, service, min_version FROM gov_rotations WHERE tenant = ? ORDER BY service').all(tenant)) as { tenant: string; service: string; min_version: number }[];
+    return rows.map((r) => ({ tenant: r.tenant, service: r.service, minVersion: r.min_version }));
+  }
+
+  // --- core identities ---
+
+  addCoreIdentity(input: { region: string; node: string; fingerprint: string; certSerial?: string }): CoreIdentity {
+    const region = checkId('region', input.region);
+    const node = checkId('node', input.node);
+    const fingerprint = normalizeFingerprint(input.fingerprint);
+    const certSerial = input.certSerial === undefined ? undefined : normalizeCertSerial(input.certSerial);
+    return this.db.transaction(() => {
+      if (this.stmt('SELECT 1 FROM gov_core_identities WHERE fingerprint = ?').get(fingerprint)) {
+        throw new GovernanceError('exists', 'a core identity with this certificate fingerprint exists already');
+      }
+      const c: CoreIdentity = { id: `core-${randomUUID()}`, region, node, fingerprint, revoked: false, createdAt: this.now() };
+      if (certSerial !== undefined) c.certSerial = certSerial;
+      this.stmt('INSERT INTO gov_core_identities (id, region, node, fingerprint, cert_serial, revoked, created_at) VALUES (?, ?, ?, ?, ?, 0, ?)')
+        .run(c.id, region, node, fingerprint, certSerial ?? null, c.createdAt);
+      // A CMK that issued a core certificate has an administrator: never bootstrap mode again.
+      this.markInitialised();
+      return c;
+    })();
+  }
+
+  listCoreIdentities(): CoreIdentity[] {
+    return (this.stmt('SELECT id, region, node, fingerprint, cert_serial, revoked, created_at FROM gov_core_identities ORDER BY created_at, id').all() as CoreRow[]).map(coreFromRow);
+  }
+
+  /** The core identity of a certificate fingerprint (revoked ones included: the caller decides). */
+  findCoreIdentity(fingerprint: string): CoreIdentity | undefined {
+    const r = this.stmt('SELECT id, region, node, fingerprint, cert_serial, revoked, created_at FROM gov_core_identities WHERE fingerprint = ?').get(fingerprint) as CoreRow | undefined;
+    return r && coreFromRow(r);
+  }
+
+  /** Revokes core identities by id, fingerprint or serial; [] when none matched. */
+  revokeCoreIdentity(sel: RevokeSelector): CoreIdentity[] {
+    const cols = 'id, region, node, fingerprint, cert_serial, revoked, created_at';
+    const rows = ('id' in sel ? this.stmt(`SELECT ${cols} FROM gov_core_identities WHERE id = ?`).all(sel.id)
+      : 'fingerprint' in sel ? this.stmt(`SELECT ${cols} FROM gov_core_identities WHERE fingerprint = ?`).all(normalizeFingerprint(sel.fingerprint))
+        : this.stmt(`SELECT ${cols} FROM gov_core_identities WHERE cert_serial = ?`).all(normalizeCertSerial(sel.certSerial))) as CoreRow[];
+    const upd = this.stmt('UPDATE gov_core_identities SET revoked = 1 WHERE id = ?');
+    this.db.transaction(() => { for (const r of rows) upd.run(r.id); })();
+    return rows.map((r) => ({ ...coreFromRow(r), revoked: true }));
   }
 
   private stmt(sql: string): Database.Statement {
@@ -257,14 +488,21 @@ export class GovernanceStore {
 
   // --- tenants ---
 
-  createTenant(input: { id: string; name?: string }): Tenant {
+  /**
+   * A tenant, optionally pinned to regions (issue 10 §3): only the cores of those regions
+   * serve it. Without regions it is served by the all-in-one server (`openkcm serve`) only.
+   */
+  createTenant(input: { id: string; name?: string; regions?: readonly string[] }): Tenant {
     const id = checkId('tenant', input.id);
     const name = input.name === undefined ? id : checkName('name', input.name);
+    const regions = checkRegions(input.regions);
     return this.db.transaction(() => {
       if (this.getTenant(id) !== undefined) throw new GovernanceError('exists', `tenant ${id} exists already`);
       const t: Tenant = { id, name, state: 'active', createdAt: this.now() };
       this.stmt('INSERT INTO gov_tenants (id, name, state, created_at) VALUES (?, ?, ?, ?)').run(t.id, t.name, t.state, t.createdAt);
+      for (const r of regions) this.stmt('INSERT INTO gov_tenant_regions (tenant, region) VALUES (?, ?)').run(t.id, r);
       this.markInitialised();
+      this.appendChange(this.tenantChange(t), t.id);
       return t;
     })();
   }
@@ -288,9 +526,13 @@ export class GovernanceStore {
 
   setTenantState(id: string, state: TenantState): Tenant {
     if (state !== 'active' && state !== 'sealed' && state !== 'killed') throw new GovernanceError('invalid', "state: expected 'active', 'sealed' or 'killed'");
-    const t = this.requireTenant(id);
-    this.stmt('UPDATE gov_tenants SET state = ? WHERE id = ?').run(state, t.id);
-    return { ...t, state };
+    return this.db.transaction(() => {
+      const t = this.requireTenant(id);
+      this.stmt('UPDATE gov_tenants SET state = ? WHERE id = ?').run(state, t.id);
+      const out = { ...t, state };
+      this.appendChange(this.tenantChange(out), t.id);
+      return out;
+    })();
   }
 
   // --- services ---
@@ -304,6 +546,7 @@ export class GovernanceStore {
       if (this.getService(tenant, id) !== undefined) throw new GovernanceError('exists', `service ${id} exists already in tenant ${tenant}`);
       const s: Service = { tenant, id, name, createdAt: this.now() };
       this.stmt('INSERT INTO gov_services (tenant, id, name, created_at) VALUES (?, ?, ?, ?)').run(tenant, id, name, s.createdAt);
+      this.appendChange({ entity: 'service', op: 'put', value: s }, tenant);
       return s;
     })();
   }
@@ -331,6 +574,8 @@ export class GovernanceStore {
 
   createRole(input: { name: string; operations: string[]; objectTypes?: string[]; objectGroups?: string[] }): Role {
     const name = checkId('role', input.name);
+    // `core` is the built-in role of core node certificates (issue 10), which are no KMIP identities.
+    if (name === CORE_ROLE) throw new GovernanceError('exists', `role ${CORE_ROLE} is reserved for core node certificates (kmipctl cert issue --role core --region …)`);
     const operations = checkOperations('operations', input.operations, false);
     const objectTypes = checkList('objectTypes', input.objectTypes, OBJECT_TYPE_NAMES);
     const objectGroups = checkList('objectGroups', input.objectGroups);
@@ -341,6 +586,7 @@ export class GovernanceStore {
       const role: Role = { name, operations, builtIn: false };
       if (objectTypes) role.objectTypes = objectTypes;
       if (objectGroups) role.objectGroups = objectGroups;
+      this.appendChange({ entity: 'role', op: 'put', value: role }, undefined);
       return role;
     })();
   }
@@ -378,6 +624,7 @@ export class GovernanceStore {
       this.stmt(`INSERT INTO gov_identities (${IDENTITY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)`)
         .run(id, tenant, service, role, match.kind, matchValue(match), certSerial ?? null, i.createdAt);
       this.markInitialised();
+      this.appendChange({ entity: 'identity', op: 'put', value: i }, tenant);
       return i;
     })();
   }
@@ -397,10 +644,13 @@ export class GovernanceStore {
   }
 
   removeIdentity(id: string): Identity {
-    const i = this.getIdentity(id);
-    if (!i) throw new GovernanceError('not-found', `identity ${id} does not exist`);
-    this.stmt('DELETE FROM gov_identities WHERE id = ?').run(id);
-    return i;
+    return this.db.transaction(() => {
+      const i = this.getIdentity(id);
+      if (!i) throw new GovernanceError('not-found', `identity ${id} does not exist`);
+      this.stmt('DELETE FROM gov_identities WHERE id = ?').run(id);
+      this.appendChange({ entity: 'identity', op: 'delete', key: { id } }, i.tenant);
+      return i;
+    })();
   }
 
   /**
@@ -427,8 +677,14 @@ export class GovernanceStore {
     }
     if (rows.length === 0) throw new GovernanceError('not-found', `no identity with ${what}`);
     const upd = this.stmt('UPDATE gov_identities SET revoked = 1 WHERE id = ?');
-    this.db.transaction(() => { for (const r of rows) upd.run(r.id); })();
-    return rows.map((r) => ({ ...identityFromRow(r), revoked: true }));
+    const revoked = rows.map((r) => ({ ...identityFromRow(r), revoked: true }));
+    this.db.transaction(() => {
+      for (const i of revoked) {
+        upd.run(i.id);
+        this.appendChange({ entity: 'identity', op: 'put', value: i }, i.tenant);
+      }
+    })();
+    return revoked;
   }
 
   // --- grants ---
@@ -446,7 +702,9 @@ export class GovernanceStore {
       if (existing) throw new GovernanceError('exists', `service ${fromService} already grants ${toService} (remove that grant to change it)`);
       this.stmt('INSERT INTO gov_grants (tenant, from_service, to_service, operations, created_at) VALUES (?, ?, ?, ?, ?)')
         .run(tenant, fromService, toService, JSON.stringify(operations), this.now());
-      return { tenant, fromService, toService, operations };
+      const g: Grant = { tenant, fromService, toService, operations };
+      this.appendChange({ entity: 'grant', op: 'put', value: g }, tenant);
+      return g;
     })();
   }
 
@@ -459,10 +717,13 @@ export class GovernanceStore {
   }
 
   removeGrant(input: { tenant: string; fromService: string; toService: string }): Grant {
-    const g = this.listGrants(input.tenant).find((x) => x.fromService === input.fromService && x.toService === input.toService);
-    if (!g) throw new GovernanceError('not-found', `no grant from service ${input.fromService} to ${input.toService} in tenant ${input.tenant}`);
-    this.stmt('DELETE FROM gov_grants WHERE tenant = ? AND from_service = ? AND to_service = ?').run(g.tenant, g.fromService, g.toService);
-    return g;
+    return this.db.transaction(() => {
+      const g = this.listGrants(input.tenant).find((x) => x.fromService === input.fromService && x.toService === input.toService);
+      if (!g) throw new GovernanceError('not-found', `no grant from service ${input.fromService} to ${input.toService} in tenant ${input.tenant}`);
+      this.stmt('DELETE FROM gov_grants WHERE tenant = ? AND from_service = ? AND to_service = ?').run(g.tenant, g.fromService, g.toService);
+      this.appendChange({ entity: 'grant', op: 'delete', key: { tenant: g.tenant, fromService: g.fromService, toService: g.toService } }, g.tenant);
+      return g;
+    })();
   }
 
   // --- L1 pointers ---
@@ -474,10 +735,13 @@ export class GovernanceStore {
     }
     const config = checkL1Config(input.config);
     const p: L1Pointer = { tenant: t.id, provider: input.provider, config, state: 'active', updatedAt: this.now() };
-    this.stmt('INSERT INTO gov_l1_pointers (tenant, provider, config, state, updated_at) VALUES (?, ?, ?, ?, ?) ' +
-      'ON CONFLICT (tenant) DO UPDATE SET provider = excluded.provider, config = excluded.config, state = excluded.state, updated_at = excluded.updated_at')
-      .run(p.tenant, p.provider, JSON.stringify(config), p.state, p.updatedAt);
-    return p;
+    return this.db.transaction(() => {
+      this.stmt('INSERT INTO gov_l1_pointers (tenant, provider, config, state, updated_at) VALUES (?, ?, ?, ?, ?) ' +
+        'ON CONFLICT (tenant) DO UPDATE SET provider = excluded.provider, config = excluded.config, state = excluded.state, updated_at = excluded.updated_at')
+        .run(p.tenant, p.provider, JSON.stringify(config), p.state, p.updatedAt);
+      this.appendChange({ entity: 'l1', op: 'put', value: p }, p.tenant);
+      return p;
+    })();
   }
 
   getL1Pointer(tenant: string): L1Pointer | undefined {
@@ -505,11 +769,15 @@ export class GovernanceStore {
 
   /** The kill switch's half in CMK: the pointer stays, marked removed, so status can say what was there. */
   removeL1Pointer(tenant: string): L1Pointer {
-    const p = this.getL1Pointer(tenant);
-    if (!p || p.state === 'removed') throw new GovernanceError('not-found', `tenant ${tenant} has no active L1 pointer`);
-    const updatedAt = this.now();
-    this.stmt("UPDATE gov_l1_pointers SET state = 'removed', updated_at = ? WHERE tenant = ?").run(updatedAt, tenant);
-    return { ...p, state: 'removed', updatedAt };
+    return this.db.transaction(() => {
+      const p = this.getL1Pointer(tenant);
+      if (!p || p.state === 'removed') throw new GovernanceError('not-found', `tenant ${tenant} has no active L1 pointer`);
+      const updatedAt = this.now();
+      this.stmt("UPDATE gov_l1_pointers SET state = 'removed', updated_at = ? WHERE tenant = ?").run(updatedAt, tenant);
+      const out: L1Pointer = { ...p, state: 'removed', updatedAt };
+      this.appendChange({ entity: 'l1', op: 'put', value: out }, tenant);
+      return out;
+    })();
   }
 }
 

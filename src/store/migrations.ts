@@ -280,6 +280,78 @@ CREATE UNIQUE INDEX object_groups_by_group ON object_groups (tenant, grp, create
 CREATE INDEX object_groups_by_uid ON object_groups (tenant, uid);
 `,
   },
+  {
+    version: 7,
+    name: 'split planes: tenant regions, governance change log, core identities, link bookkeeping',
+    sql: `
+-- Issue 10 (split planes). A tenant is pinned to zero or more regions: the cores of a region
+-- serve it and receive its governance data; a tenant without a region is served only by the
+-- all-in-one server (openkcm serve), as before.
+CREATE TABLE gov_tenant_regions (
+  tenant TEXT NOT NULL REFERENCES gov_tenants (id),
+  region TEXT NOT NULL,
+  PRIMARY KEY (tenant, region)
+);
+CREATE INDEX gov_tenant_regions_by_region ON gov_tenant_regions (region, tenant);
+
+-- The change log the CMK streams to its cores (src/link/protocol.ts LinkChange): one row per
+-- governance mutation, written in the same transaction as the mutation itself. seq comes
+-- from gov_meta 'change_seq' so that it never goes back, even once old rows are pruned.
+-- tenant: the tenant the change concerns (NULL for roles, which every region receives).
+CREATE TABLE gov_changes (
+  seq INTEGER PRIMARY KEY,
+  at TEXT NOT NULL,
+  tenant TEXT,
+  body TEXT NOT NULL
+);
+CREATE INDEX gov_changes_by_tenant ON gov_changes (tenant, seq);
+INSERT INTO gov_meta (key, value) VALUES ('change_seq', 0);
+
+-- \`kmipctl service rotate\` on a CMK: the L3 version every core must reach (the CMK holds no
+-- L3 and cannot rotate one itself; the cores do it when the change reaches them).
+CREATE TABLE gov_rotations (
+  tenant TEXT NOT NULL,
+  service TEXT NOT NULL,
+  min_version INTEGER NOT NULL CHECK (min_version > 1),
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY (tenant, service),
+  FOREIGN KEY (tenant, service) REFERENCES gov_services (tenant, id)
+);
+
+-- Certificates of role core (kmipctl cert issue --role core --region R): a core node of one
+-- region. Not a KMIP identity (no tenant, no service): it reaches the link routes only.
+CREATE TABLE gov_core_identities (
+  id TEXT PRIMARY KEY,
+  region TEXT NOT NULL,
+  node TEXT NOT NULL,
+  fingerprint TEXT NOT NULL UNIQUE,
+  cert_serial TEXT,
+  revoked INTEGER NOT NULL DEFAULT 0 CHECK (revoked IN (0, 1)),
+  created_at TEXT NOT NULL
+);
+CREATE INDEX gov_core_identities_by_serial ON gov_core_identities (cert_serial);
+
+-- The last status each core node reported (POST /v1/link/status), JSON as received.
+CREATE TABLE link_node_status (
+  node TEXT PRIMARY KEY,
+  region TEXT NOT NULL,
+  status TEXT NOT NULL,
+  received_at TEXT NOT NULL
+);
+
+-- Audit records shipped by core nodes (POST /v1/link/audit): the last nodeSeq of each node
+-- that is in the CMK's audit trail, updated in the transaction that appends the records,
+-- so a batch sent twice is stored once.
+CREATE TABLE link_audit_cursors (
+  node TEXT PRIMARY KEY,
+  region TEXT NOT NULL,
+  accepted_through INTEGER NOT NULL,
+  updated_at TEXT NOT NULL
+);
+${['gov_tenant_regions', 'gov_rotations', 'gov_core_identities'].flatMap((t) => ['INSERT', 'UPDATE', 'DELETE'].map((ev) => `CREATE TRIGGER ${t}_${ev.toLowerCase()}_generation AFTER ${ev} ON ${t}
+BEGIN UPDATE gov_meta SET value = value + 1 WHERE key = 'generation'; END;`)).join('\n')}
+`,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
