@@ -6,12 +6,14 @@ import { relative, resolve } from 'node:path';
 import { loadConfig, ConfigError, type OpenKcmConfig } from '../config/index.ts';
 import { createLogger, type Logger } from '../log/index.ts';
 import { ensureDevPki, devPkiFiles } from '../server/devpki.ts';
-import { openRuntime, type Runtime } from '../server/runtime.ts';
-import { startServer, type RunningServer } from '../server/listener.ts';
+// Type-only: `openkcm cmk` runs in this program too and must never load the runtime (its
+// L1 provider and hierarchy engine, issue 10); serve() imports them when it runs.
+import type { Runtime } from '../server/runtime.ts';
+import type { RunningServer } from '../server/listener.ts';
+import { registerCmkCommand } from './cmk.ts';
 import { callerResolver, startAdminServer, type HierarchyPort, type RunningAdminServer } from '../server/admin.ts';
 import { loadCa, type CertificateAuthority } from '../server/ca.ts';
 import { existsSync } from 'node:fs';
-import { coreCommand } from './core.ts';
 import { AuditConfigError, startExporters, validateExportConfig, type ExporterConfig, type Exporters } from '../audit/index.ts';
 
 interface ServeFlags {
@@ -106,6 +108,8 @@ async function serve(flags: ServeFlags): Promise<void> {
     // tenant default, service default (bootstrap, issue 7), so `npm start` + PyKMIP and
     // `kmipctl status` work with the files printed below.
     const bootstrap = config.devPki && usesDefaultFiles && existsSync(defaultLayout.clientCert) ? { bootstrapClientCertFile: defaultLayout.clientCert } : {};
+    const { openRuntime } = await import('../server/runtime.ts');
+    const { startServer } = await import('../server/listener.ts');
     runtime = await openRuntime({
       dataDir: config.dataDir, l1KeyFile: config.l1.keyFile, l1StatusCheckIntervalMs: config.l1.statusCheckIntervalMs, logger: log, ...bootstrap,
       ...(config.store.url !== undefined ? { databaseUrl: config.store.url } : {}),
@@ -217,7 +221,7 @@ async function startAdmin(config: OpenKcmConfig, runtime: Runtime, kmipPort: num
   });
 }
 
-export function buildProgram(): Command {
+export function buildProgram(more: readonly Command[] = []): Command {
   const program = new Command('openkcm')
     .description('OpenKCM: KMIP 1.0-2.1 key-management server')
     .showHelpAfterError();
@@ -236,9 +240,15 @@ export function buildProgram(): Command {
     .option('--l1-status-check-interval <ms>', 'periodic L1 status check, 1000 to 86400000 ms (default 30000; env OPENKCM_L1_STATUS_CHECK_INTERVAL_MS)')
     .addOption(new Option('--log-level <level>', 'log level (env OPENKCM_LOG_LEVEL)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
     .action(async (flags: ServeFlags) => serve(flags));
-  // The execution plane alone (issue 10): src/cli/core.ts.
-  program.addCommand(coreCommand());
+  // The execution plane alone (issue 10): src/cli/core.ts, handed in (see below).
+  for (const c of more) program.addCommand(c);
+  // The governance plane alone (issue 10): src/cli/cmk.ts.
+  registerCmkCommand(program);
   return program;
 }
 
-await buildProgram().parseAsync(process.argv);
+// `openkcm cmk` must never load the execution plane (issue 10: no L1 call, no key material
+// in the CMK); src/cli/core.ts imports the hierarchy engine and the L1 providers at its top,
+// so it is loaded only when the command is not `cmk`.
+const governanceOnly = process.argv[2] === 'cmk';
+await buildProgram(governanceOnly ? [] : [(await import('./core.ts')).coreCommand()]).parseAsync(process.argv);

@@ -9,6 +9,12 @@ export const DEFAULT_HOST = '127.0.0.1';
 /** The admin API's port (src/server/admin.ts): next to KMIP's, on loopback by default like it. */
 export const DEFAULT_ADMIN_PORT = 5697;
 export const DEFAULT_DATA_DIR = 'data';
+/**
+ * Changes a CMK keeps for its cores' streams (issue 10; the same figure as the governance
+ * store's DEFAULT_CHANGE_RETENTION — config is a leaf and may not import it). Bounds the log's
+ * size; a core away for longer reloads the snapshot (410 Gone).
+ */
+export const DEFAULT_CMK_CHANGE_RETENTION = 50_000;
 export const DEFAULT_CERTS_DIR = 'certs';
 
 /** Largest request accepted, header included; bigger frames are refused before buffering (memory exhaustion). */

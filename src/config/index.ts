@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve, join } from 'node:path';
 import {
   DEFAULT_HOST, DEFAULT_PORT, DEFAULT_DATA_DIR, DEFAULT_CERTS_DIR, DEFAULT_MAX_MESSAGE_BYTES,
-  DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PIPELINE_DEPTH, DEFAULT_ADMIN_PORT,
+  DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PIPELINE_DEPTH, DEFAULT_ADMIN_PORT, DEFAULT_CMK_CHANGE_RETENTION,
   DEFAULT_L1_STATUS_CHECK_INTERVAL_MS, MIN_L1_STATUS_CHECK_INTERVAL_MS, MAX_L1_STATUS_CHECK_INTERVAL_MS,
   DEFAULT_MAX_PRE_AUTH_CONNECTIONS, DEFAULT_MAX_PRE_AUTH_PER_SOURCE, DEFAULT_MESSAGE_TIMEOUT_MS,
 } from './defaults.ts';
@@ -63,6 +63,8 @@ export interface OpenKcmConfig {
    * on that database (governance and audit stay in dataDir).
    */
   store: { url: string | undefined };
+  /** `openkcm cmk` (issue 10): changes kept in the governance change log for the cores' streams. */
+  cmk: { changeRetention: number };
 }
 
 export class ConfigError extends Error {
@@ -110,6 +112,7 @@ export const SETTINGS: Readonly<Record<string, Setting>> = {
   'admin.listen': { kind: 'hostport', env: 'OPENKCM_ADMIN_LISTEN', flag: 'adminListen', help: 'HOST:PORT of the admin API, e.g. 127.0.0.1:5697' },
   'admin.caKeyFile': { kind: 'path', env: 'OPENKCM_ADMIN_CA_KEY', help: 'the PEM key of the CA in tls.caFile, for kmipctl cert issue' },
   'store.url': { kind: 'dburl', env: 'OPENKCM_DATABASE_URL', flag: 'databaseUrl', help: 'a PostgreSQL URL, postgres://USER:PASSWORD@HOST:PORT/DATABASE' },
+  'cmk.changeRetention': { kind: 'int', env: 'OPENKCM_CMK_CHANGE_RETENTION', flag: 'changeRetention', min: 1, max: 100_000_000, help: 'a count of changes, 1 to 100000000 (default 50000)' },
   'audit.exporters': { kind: 'list', env: 'OPENKCM_AUDIT_EXPORTERS', help: 'a JSON list of SIEM exporters, e.g. [{"type":"syslog","transport":"tcp","host":"siem.example","port":514}]' },
 };
 
@@ -142,6 +145,7 @@ export function defaultConfig(cwd = process.cwd()): OpenKcmConfig {
     admin: { enabled: true, listen: { host: DEFAULT_HOST, port: DEFAULT_ADMIN_PORT }, caKeyFile: join(certsDir, 'ca.key') },
     audit: { exporters: [], exportersFrom: 'defaults', exportersBaseDir: cwd },
     store: { url: undefined },
+    cmk: { changeRetention: DEFAULT_CMK_CHANGE_RETENTION },
   };
 }
 
@@ -339,6 +343,7 @@ export function loadConfig(sources: ConfigSources = {}): OpenKcmConfig {
     listen: get<{ host: string; port: number }>('admin.listen') ?? (c.listen.port === 0 ? { ...c.admin.listen, port: 0 } : c.admin.listen),
     caKeyFile: get<string>('admin.caKeyFile') ?? join(c.certsDir, 'ca.key'),
   };
+  c.cmk = { changeRetention: get<number>('cmk.changeRetention') ?? c.cmk.changeRetention };
   c.audit = { exporters: get<readonly unknown[]>('audit.exporters') ?? c.audit.exporters, exportersFrom: sourceOf.get('audit.exporters') ?? 'defaults',
     exportersBaseDir: baseOf.get('audit.exporters') ?? cwd };
   c.store = { url: get<string>('store.url') };

@@ -4,10 +4,10 @@
 // software provider loads neither native addon nor SDK.
 import type { AwsKmsL1Options } from './aws-kms.ts';
 import type { Pkcs11L1Options, Pkcs11Mechanism } from './pkcs11.ts';
-import { L1Error } from './software.ts';
+import { L1Error } from './errors.ts';
 import type { L1Provider } from './types.ts';
 
-export { L1Error } from './software.ts';
+export { L1Error } from './errors.ts';
 export type { L1Description, L1Provider, L1Status } from './types.ts';
 
 export interface SoftwareL1Config {

@@ -10,6 +10,10 @@ import { aes256GcmOpen, aes256GcmSeal, GCM_NONCE_BYTES, GCM_TAG_BYTES } from '..
 import { closeSync, constants as fsConstants, fstatSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { L1Description, L1Provider, L1Status } from './types.ts';
+// L1Error lives in errors.ts so that code which only validates L1 configurations (the CMK,
+// issue 10) can use it without loading any provider module.
+import { L1Error } from './errors.ts';
+export { L1Error } from './errors.ts';
 
 export const SOFTWARE_KEY_BYTES = 32;
 /** Blob layout version byte. A new layout gets a new byte; unwrap refuses unknown ones. */
@@ -19,18 +23,6 @@ const TAG_BYTES = GCM_TAG_BYTES;
 const HEADER_BYTES = 1 + NONCE_BYTES + TAG_BYTES;
 /** The key file holds the key in hex, one line, so that it survives copy and paste. */
 const KEY_FILE_CHARS = SOFTWARE_KEY_BYTES * 2;
-
-/** Raised by L1 providers; the message never contains key material. */
-export class L1Error extends Error {
-  override readonly name = 'L1Error';
-  constructor(
-    message: string,
-    /** What status() would report for this failure, when it is about the key's availability. */
-    readonly status?: Exclude<L1Status['state'], 'active'>,
-  ) {
-    super(message);
-  }
-}
 
 function modeString(mode: number): string {
   return '0' + (mode & 0o777).toString(8);

@@ -14,7 +14,10 @@ import type { AddressInfo } from 'node:net';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { KmipError } from '../kmip/errors.ts';
-import { L1Error } from '../hsm/index.ts';
+// errors.ts, not index.ts: the admin API also runs in the CMK, which loads no L1 code (issue 10).
+import { L1Error } from '../hsm/errors.ts';
+import { LinkGoneError } from '../link/changes.ts';
+import { LinkInputError } from '../link/ingest.ts';
 import { resolveIdentity } from '../policy/access.ts';
 import { AdminError, compile, ForbiddenError, fromGovernanceError, match, readJsonBody, type CompiledRoute, type Route } from './admin/http.ts';
 import { requireScope } from './admin/common.ts';
@@ -30,6 +33,7 @@ import { grantRoutes } from './admin/grants.ts';
 import { l1Routes } from './admin/l1.ts';
 import { auditRoutes } from './admin/audit.ts';
 import { statusRoutes } from './admin/status.ts';
+import { linkRoutes } from './admin/link.ts';
 
 export type * from './admin/context.ts';
 export { AdminError } from './admin/http.ts';
@@ -44,7 +48,7 @@ export const ADMIN_MAX_CONNECTIONS = 64;
 
 export const ADMIN_ROUTES: readonly Route[] = [
   ...statusRoutes, ...tenantRoutes, ...serviceRoutes, ...identityRoutes, ...certificateRoutes,
-  ...roleRoutes, ...grantRoutes, ...l1Routes, ...auditRoutes,
+  ...roleRoutes, ...grantRoutes, ...l1Routes, ...auditRoutes, ...linkRoutes,
 ];
 
 export type AdminPem = { caFile: string; certFile: string; keyFile: string } | { ca: string | Buffer; cert: string | Buffer; key: string | Buffer };
@@ -54,6 +58,8 @@ export interface AdminServerOptions {
   tls: AdminPem;
   deps: AdminDeps;
   logger: Logger;
+  /** Concurrent connections (default ADMIN_MAX_CONNECTIONS; a CMK adds room for its cores' streams). */
+  maxConnections?: number;
 }
 
 export interface RunningAdminServer {
@@ -97,17 +103,28 @@ function appendAudit(audit: AuditPort, log: Logger, rec: Parameters<AuditPort['a
  * resolveIdentity the KMIP side uses (fingerprint, then OpenKCM SAN URI, then subject
  * patterns). A revoked identity is no caller at all.
  */
-export function callerResolver(governance: Pick<AdminDeps['governance'], 'listIdentities'>): AdminDeps['resolveCaller'] {
+export function callerResolver(governance: Pick<AdminDeps['governance'], 'listIdentities'> & Partial<Pick<AdminDeps['governance'], 'findCoreIdentity'>>): AdminDeps['resolveCaller'] {
   return (cert) => {
     const i = resolveIdentity(cert, governance.listIdentities());
-    if (!i || i.revoked) return undefined;
-    return { id: i.id, tenant: i.tenant, service: i.service, role: i.role, fingerprint: cert.fingerprint, subject: cert.subject };
+    if (i) {
+      if (i.revoked) return undefined;
+      return { id: i.id, tenant: i.tenant, service: i.service, role: i.role, fingerprint: cert.fingerprint, subject: cert.subject };
+    }
+    // A core node certificate (issue 10): registered by fingerprint when it was issued.
+    const c = governance.findCoreIdentity?.(cert.fingerprint);
+    if (!c || c.revoked) return undefined;
+    return { id: c.id, tenant: '', service: '', role: 'core', region: c.region, node: c.node, fingerprint: cert.fingerprint, subject: cert.subject };
   };
 }
 
-const callerLabel = (c: AdminCaller) => `${c.id} sha256:${c.fingerprint}`;
+const callerLabel = (c: AdminCaller) => `${c.role === 'core' ? `core ${c.node} (region ${c.region}) ` : ''}${c.id} sha256:${c.fingerprint}`;
 
 function send(res: ServerResponse, status: number, body: unknown): void {
+  if (status === 204) {
+    res.writeHead(204, { 'cache-control': 'no-store' });
+    res.end();
+    return;
+  }
   const text = JSON.stringify(body, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
   res.writeHead(status, {
     'content-type': 'application/json; charset=utf-8',
@@ -127,6 +144,8 @@ function toAdminError(e: unknown, log: Logger): AdminError {
     return new AdminError('conflict', e.message, 'check the tenant with: kmipctl tenant show <tenant>');
   }
   if (e instanceof L1Error) return new AdminError('l1-failed', e.message);
+  if (e instanceof LinkGoneError) return new AdminError('gone', e.message, 'load GET /v1/link/snapshot again and follow the stream after its seq');
+  if (e instanceof LinkInputError) return new AdminError(e.kind === 'forbidden' ? 'forbidden' : 'bad-request', e.message);
   log.error({ err: e, event: 'admin_internal_error' }, 'admin request failed');
   return new AdminError('internal', 'internal error (see the server log)');
 }
@@ -168,11 +187,20 @@ export async function handleAdminRequest(
     route = m.route;
     params = m.params;
     const r = route;
+    // Issue 10: a core certificate reaches the link routes and nothing else; nothing else reaches them.
+    if (r.access === 'link' || caller.role === 'core') {
+      if (r.access !== 'link' || caller.role !== 'core') {
+        throw new ForbiddenError(`role "${caller.role}" may not call ${r.name}`, r.access === 'link'
+          ? 'the link routes need a core certificate: kmipctl cert issue --role core --region <region>'
+          : 'a core certificate reaches only the link routes (/v1/link/…)');
+      }
+    }
     // Issue 16 §2: the global admin administers every tenant, a tenant-admin its own only,
     // the auditor reads the audit trail. Anything else is refused here, before the handler.
     const administers = adminScopeOf(caller);
     const auditorRead = caller.role === AUDITOR_ROLE && r.access === 'audit-read';
-    if (!administers && !auditorRead) {
+    const coreLink = caller.role === 'core' && r.access === 'link';
+    if (!administers && !auditorRead && !coreLink) {
       throw new ForbiddenError(`role "${caller.role}" may not call ${r.name}`, r.access === 'audit-read'
         ? 'this needs the admin, tenant-admin or auditor role' : r.access === 'tenant'
           ? 'the admin API needs a certificate with the admin role (or tenant-admin, for its own tenant)'
@@ -183,7 +211,7 @@ export async function handleAdminRequest(
       throw new ForbiddenError(`role "tenant-admin" may not call ${r.name}: it concerns every tenant, not only "${scope.tenant}"`,
         'ask an administrator of all tenants (role admin)');
     }
-    const body = await readJsonBody(req);
+    const body = await readJsonBody(req, r.maxBodyBytes);
     if (scope.kind === 'tenant' && r.scope !== undefined && typeof r.scope === 'object') {
       const named = 'param' in r.scope ? params[r.scope.param] : body[r.scope.body];
       // A body field that is missing or not a string is left to the handler's 400.
@@ -193,6 +221,7 @@ export async function handleAdminRequest(
       ...deps,
       caller,
       scope,
+      headers: req.headers,
       audited(operation, f) {
         appendAudit(deps.audit, log, {
           kind: f.kind ?? 'admin', identity: callerLabel(caller), tenant: f.tenant ?? null, service: f.service ?? null,
@@ -201,6 +230,11 @@ export async function handleAdminRequest(
       },
     };
     const out = await r.handler(ctx, { params, query, body });
+    if ('takeover' in out) {
+      log.info({ event: 'admin_request', route: r.name, method, path, status: 200, caller: caller.id, stream: true }, 'admin stream opened');
+      out.takeover(res);
+      return;
+    }
     log.info({ event: 'admin_request', route: r.name, method, path, status: out.status ?? 200, caller: caller.id }, 'admin request');
     send(res, out.status ?? 200, out.body);
   } catch (e) {
@@ -209,7 +243,7 @@ export async function handleAdminRequest(
       // Every refusal is one audit record (issue 16 §2), whoever refused: the role check
       // above, the tenant scope, or a handler's own scope decision.
       appendAudit(deps.audit, log, {
-        kind: 'auth-failure', identity: callerLabel(caller), tenant: caller.tenant, service: caller.service,
+        kind: 'auth-failure', identity: callerLabel(caller), tenant: caller.tenant || null, service: caller.service || null,
         operation: route?.name ?? 'admin.request', result: 'failure', reason: 'PermissionDenied', detail: `${method} ${path}: ${err.message}`,
       });
     } else if (route && mutating) {
@@ -260,7 +294,7 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<Runnin
       else res.destroy();
     });
   });
-  server.maxConnections = ADMIN_MAX_CONNECTIONS;
+  server.maxConnections = opts.maxConnections ?? ADMIN_MAX_CONNECTIONS;
   server.on('tlsClientError', (err, socket) => {
     log.info({ event: 'admin_handshake_failed', remote: `${socket.remoteAddress}:${socket.remotePort}`, err }, 'admin TLS handshake refused');
     socket.destroy();

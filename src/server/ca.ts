@@ -45,6 +45,26 @@ export function parseIdentityUri(uri: string): IdentityTriple | undefined {
   return { tenant, service, role };
 }
 
+/** A core node (issue 10 §2): role `core`, bound to one region. */
+export interface CoreNode {
+  region: string;
+  node: string;
+}
+
+/** The SAN URI of a core node certificate: `openkcm://core/region/<region>/node/<node>`. */
+export function coreIdentityUri(c: CoreNode): string {
+  for (const [field, v] of Object.entries(c)) {
+    if (!NAME.test(v)) throw new CaError(`${field} "${v}" is not a valid name (lower-case letters, digits, '.', '_', '-'; at most 63; starting with a letter or digit)`);
+  }
+  return `openkcm://core/region/${c.region}/node/${c.node}`;
+}
+
+export function parseCoreIdentityUri(uri: string): CoreNode | undefined {
+  const m = /^openkcm:\/\/core\/region\/([^/]+)\/node\/([^/]+)$/.exec(uri);
+  if (!m || !NAME.test(m[1]!) || !NAME.test(m[2]!)) return undefined;
+  return { region: m[1]!, node: m[2]! };
+}
+
 interface SigningSetup {
   importParams: webcrypto.EcKeyImportParams | webcrypto.RsaHashedImportParams;
   sign: webcrypto.Algorithm | webcrypto.EcdsaParams;
@@ -130,6 +150,14 @@ export interface IssueRequest extends IdentityTriple {
   algorithm?: 'ec-p256' | 'rsa-2048';
 }
 
+/** A core node certificate (kmipctl cert issue --role core --region R [--name N]). */
+export interface CoreIssueRequest {
+  core: CoreNode;
+  commonName?: string;
+  days?: number;
+  algorithm?: 'ec-p256' | 'rsa-2048';
+}
+
 export interface IssuedClientCertificate {
   certPem: string;
   keyPem: string;
@@ -150,11 +178,13 @@ export const MAX_CERT_DAYS = 825;
  * identity URI. The private key is generated here and returned once, to be written by the
  * caller: OpenKCM keeps no copy of it.
  */
-export async function issueClientCertificate(ca: CertificateAuthority, req: IssueRequest): Promise<IssuedClientCertificate> {
-  const uri = identityUri(req);
+export async function issueClientCertificate(ca: CertificateAuthority, req: IssueRequest | CoreIssueRequest): Promise<IssuedClientCertificate> {
+  const core = 'core' in req ? req.core : undefined;
+  const uri = core ? coreIdentityUri(core) : identityUri(req as IssueRequest);
   const days = req.days ?? 365;
   if (!Number.isInteger(days) || days < 1 || days > MAX_CERT_DAYS) throw new CaError(`days must be a whole number from 1 to ${MAX_CERT_DAYS}, got ${days}`);
-  const cn = req.commonName ?? `${req.service}.${req.tenant}`;
+  const cn = req.commonName ?? (core ? `${core.node}.${core.region}.core` : `${(req as IssueRequest).service}.${(req as IssueRequest).tenant}`);
+  const ou = core ? `core ${core.region}` : (req as IssueRequest).tenant;
   // Commas, equals signs and the like would change the meaning of the DN string.
   if (!/^[A-Za-z0-9 ._@-]{1,64}$/.test(cn)) throw new CaError(`commonName "${cn}" may hold letters, digits, space and . _ @ - (1 to 64 characters)`);
   const rsa = req.algorithm === 'rsa-2048';
@@ -172,7 +202,7 @@ export async function issueClientCertificate(ca: CertificateAuthority, req: Issu
     : x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement;
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial,
-    subject: `O=OpenKCM, OU=${req.tenant}, CN=${cn}`,
+    subject: `O=OpenKCM, OU=${ou}, CN=${cn}`,
     issuer: ca.cert.subject,
     notBefore,
     notAfter,

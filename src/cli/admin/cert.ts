@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { CliError, EXIT_FAILED, EXIT_USAGE, keyValues } from '../output.ts';
-import { exactlyOne, leaf, positiveInt } from './common.ts';
+import { exactlyOne, leaf, positiveInt, type CommandContext } from './common.ts';
 import { certificateFacts } from './identity.ts';
 
 type Obj = Record<string, unknown>;
@@ -34,9 +34,51 @@ export function pykmipSnippet(files: { cert: string; key: string; ca: string }, 
   ].join('\n');
 }
 
+/** `cert issue --role core --region R [--name N]` (issue 10): writes core.<region>.<node>.key/.crt. */
+async function issueCore(ctx: CommandContext, o: Record<string, unknown>): Promise<void> {
+  if (o.region === undefined) throw new CliError(EXIT_USAGE, '--role core needs --region <region>', 'a core certificate is bound to one region');
+  if (o.tenant !== undefined || o.service !== undefined) throw new CliError(EXIT_USAGE, 'a core certificate has no tenant or service', 'drop --tenant and --service');
+  const body: Obj = { role: 'core', region: o.region };
+  if (o.name !== undefined) body.node = o.name;
+  const days = positiveInt(o.days, '--days', 825);
+  if (days !== undefined) body.days = days;
+  if (o.cn !== undefined) body.commonName = o.cn;
+  if (o.algorithm !== undefined) body.algorithm = o.algorithm;
+  const outDir = resolve(String(o.out ?? '.'));
+  const base = `core.${String(o.region)}.${String(o.name ?? 'node')}`;
+  const planned = { cert: join(outDir, `${base}.crt`), key: join(outDir, `${base}.key`) };
+  if (!o.force && o.name !== undefined) {
+    for (const f of [planned.cert, planned.key]) {
+      if (existsSync(f)) throw new CliError(EXIT_USAGE, `${f} exists already`, 'choose another --out directory, or pass --force to overwrite');
+    }
+  }
+  const r = await ctx.admin().post<IssueAnswer>('/v1/certificates', body);
+  const node = String(r.identity.node);
+  const stem = `core.${String(o.region)}.${node}`;
+  const files = { cert: join(outDir, `${stem}.crt`), key: join(outDir, `${stem}.key`), ca: join(outDir, 'openkcm-ca.crt') };
+  try {
+    mkdirSync(outDir, { recursive: true, mode: 0o700 });
+    writeFileSync(files.key, r.privateKeyPem, { mode: 0o600 });
+    writeFileSync(files.cert, r.certificate.pem, { mode: 0o644 });
+    writeFileSync(files.ca, r.caCertificatePem, { mode: 0o644 });
+  } catch (e) {
+    throw new CliError(EXIT_FAILED, `the certificate was issued (serial ${r.certificate.serial}) but writing it failed: ${(e as Error).message}`,
+      `revoke it with: kmipctl cert revoke --serial ${r.certificate.serial}, then issue again into a writable --out directory`);
+  }
+  const { privateKeyPem: _k, ...shown } = r;
+  ctx.out.print({ ...shown, files }, (d) => [
+    keyValues({ identity: d.identity.id, role: 'core', region: d.identity.region, node, uri: d.certificate.uri, serial: d.certificate.serial, expires: d.certificate.notAfter }),
+    `\nwritten:\n  ${files.key} (private key, 0600)\n  ${files.cert}\n  ${files.ca}\n`,
+    `\nstart the core with: openkcm core --region ${String(o.region)} --cmk <CMK URL> (certificate ${files.cert}, key ${files.key}, CA ${files.ca})\n`,
+  ].join(''));
+}
+
 export function registerCertCommands(program: Command): void {
   const g = program.command('cert').description("client certificates signed by OpenKCM's CA");
-  leaf(g, 'issue', 'issue a client certificate for (tenant, service, role), register it, and write key + certificate', async (ctx, _a, o) => {
+  leaf(g, 'issue', 'issue a client certificate for (tenant, service, role) — or for a core node of a region (--role core --region R) — register it, and write key + certificate', async (ctx, _a, o) => {
+    if (o.role === 'core') return issueCore(ctx, o);
+    if (o.region !== undefined || o.name !== undefined) throw new CliError(EXIT_USAGE, '--region and --name are for core node certificates', 'add --role core, or drop them');
+    if (o.tenant === undefined || o.service === undefined) throw new CliError(EXIT_USAGE, '--tenant and --service are required (except with --role core)');
     const outDir = resolve(String(o.out ?? '.'));
     const base = `${String(o.tenant)}.${String(o.service)}`;
     const files = { cert: join(outDir, `${base}.crt`), key: join(outDir, `${base}.key`), ca: join(outDir, 'openkcm-ca.crt') };
@@ -71,7 +113,9 @@ export function registerCertCommands(program: Command): void {
       '\nPyKMIP (pykmip.conf):\n', snippet.split('\n').map((l) => (l ? `  ${l}` : l)).join('\n'),
     ].join(''));
   }, (c) => c
-    .requiredOption('--tenant <tenant>', 'tenant').requiredOption('--service <service>', 'service').requiredOption('--role <role>', 'role')
+    .option('--tenant <tenant>', 'tenant').option('--service <service>', 'service').requiredOption('--role <role>', 'role (core: a core node certificate, with --region)')
+    .option('--region <region>', 'with --role core: the region the node serves')
+    .option('--name <node>', 'with --role core: the node name (default: generated)')
     .option('--out <dir>', 'directory for <tenant>.<service>.key/.crt and openkcm-ca.crt (default: current directory)')
     .option('--days <n>', 'lifetime in days (default 365, at most 825)')
     .option('--cn <name>', 'subject common name (default <service>.<tenant>)')

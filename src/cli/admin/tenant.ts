@@ -11,20 +11,25 @@ const statusLine = (s: Obj | null | undefined): string =>
 
 export function registerTenantCommands(program: Command): void {
   const g = program.command('tenant').description('tenants: create, list, show, seal, unseal, kill switch, L2 rotation');
-  leaf(g, 'create <tenant>', 'create a tenant', async (ctx, [name]) => {
-    const r = await ctx.admin().post<{ tenant: Obj }>('/v1/tenants', { name });
-    ctx.out.print(r, (d) => `created tenant ${String(d.tenant.id)}\n`);
-  });
+  leaf(g, 'create <tenant>', 'create a tenant, optionally pinned to regions (served only by the cores of those regions)', async (ctx, [name], o) => {
+    const regions = (o.region as string[] | undefined) ?? [];
+    const r = await ctx.admin().post<{ tenant: Obj }>('/v1/tenants', regions.length ? { name, regions } : { name });
+    const pinned = (r.tenant.regions as string[] | undefined) ?? [];
+    ctx.out.print(r, (d) => `created tenant ${String(d.tenant.id)}${pinned.length ? ` in region${pinned.length > 1 ? 's' : ''} ${pinned.join(', ')}` : ''}\n`);
+  }, (c) => c.option('--region <region>', 'a region whose cores serve the tenant (repeat for several)', (v: string, prev: string[] = []) => [...prev, v]));
   leaf(g, 'list', 'list tenants', async (ctx) => {
     const r = await ctx.admin().get<{ tenants: Obj[] }>('/v1/tenants');
-    ctx.out.print(r, (d) => table(d.tenants.map((t) => ({ ...t, createdAt: when(t.createdAt) })), [['id', 'TENANT'], 'state', 'sealed', ['l1', 'L1'], ['createdAt', 'CREATED']]));
+    ctx.out.print(r, (d) => table(d.tenants.map((t) => ({ ...t, regions: ((t.regions as string[] | undefined) ?? []).join(',') || '-', createdAt: when(t.createdAt) })),
+      [['id', 'TENANT'], 'state', 'regions', 'sealed', ['l1', 'L1'], ['createdAt', 'CREATED']]));
   });
   leaf(g, 'show <tenant>', 'show a tenant: state, services, L1 pointer, seal status', async (ctx, [t]) => {
-    const r = await ctx.admin().get<{ tenant: Obj; services: Obj[]; identities: number; grants: Obj[]; l1: Obj | null; hierarchy: Obj | null }>(`/v1/tenants/${seg(t!)}`);
+    const r = await ctx.admin().get<{ tenant: Obj; services: Obj[]; identities: number; grants: Obj[]; l1: Obj | null; hierarchy: Obj | null; nodes?: Obj[] }>(`/v1/tenants/${seg(t!)}`);
     ctx.out.print(r, (d) => [
-      keyValues({ tenant: d.tenant.id, state: d.tenant.state, created: when(d.tenant.createdAt), identities: d.identities,
+      keyValues({ tenant: d.tenant.id, state: d.tenant.state, regions: ((d.tenant.regions as string[] | undefined) ?? []).join(', ') || '- (all-in-one server only)',
+        created: when(d.tenant.createdAt), identities: d.identities,
         l1: d.l1 ? `${String(d.l1.provider)} (${String(d.l1.state)})` : 'server default' }),
       d.hierarchy ? `keys:        ${statusLine(d.hierarchy)}` : '',
+      d.nodes ? '\ncores (as last reported):\n' + table(d.nodes.map((n) => ({ ...n, at: when(n.at) })), [['node', 'NODE'], 'region', 'state', ['l1Status', 'L1'], 'reason', ['at', 'REPORTED']]) : '',
       '\nservices:\n', table(d.services, [['id', 'SERVICE'], ['createdAt', 'CREATED']]),
       d.grants.length ? '\ngrants:\n' + table(d.grants, [['fromService', 'FROM'], ['toService', 'TO'], 'operations']) : '',
     ].join(''));

@@ -4,11 +4,59 @@ import { AdminError, badRequest, int, name, oneOf, onlyFields, str, type Route }
 import { gov, normalizeFingerprint, normalizeSerial, requireAllowed, requireRole, requireService, scopedTenant } from './common.ts';
 import { mayRegisterIdentity } from '../../policy/admin-scope.ts';
 import { CaError, issueClientCertificate, MAX_CERT_DAYS } from '../ca.ts';
+import { randomBytes } from 'node:crypto';
+import type { AdminContext } from './context.ts';
+import type { RouteRequest, RouteResult } from './http.ts';
+
+/**
+ * `cert issue --role core --region R [--name N]` (issue 10 §2): a certificate for one core
+ * node of region R, SAN URI openkcm://core/region/R/node/N, registered by fingerprint as a
+ * core identity. It reaches the CMK's link routes for region R and nothing else.
+ */
+async function issueCore(ctx: AdminContext, body: RouteRequest['body']): Promise<RouteResult> {
+  // A core receives the governance of every tenant of its region: the global admin's call only.
+  if (ctx.scope.kind !== 'global') requireAllowed({ allowed: false, reason: 'a tenant-admin may not give the role "core" (only the global admin may)' }, 'ask an administrator of all tenants (role admin)');
+  onlyFields(body, ['role', 'region', 'node', 'commonName', 'days', 'algorithm']);
+  const region = name(body, 'region');
+  const node = body.node === undefined ? `node-${randomBytes(4).toString('hex')}` : name(body, 'node');
+  const commonName = str(body, 'commonName', { optional: true, max: 64 });
+  const days = int(body, 'days', 1, MAX_CERT_DAYS);
+  const algorithm = oneOf(body, 'algorithm', ['ec-p256', 'rsa-2048'] as const, { optional: true });
+  if (!ctx.ca) {
+    throw new AdminError('unavailable', 'this server has no CA key to issue certificates with',
+      'start the server with the development PKI (certs/ca.key) or configure admin.caKeyFile');
+  }
+  let issued;
+  try {
+    issued = await issueClientCertificate(ctx.ca, {
+      core: { region, node },
+      ...(commonName !== undefined ? { commonName } : {}),
+      ...(days !== undefined ? { days } : {}),
+      ...(algorithm !== undefined ? { algorithm } : {}),
+    });
+  } catch (e) {
+    if (e instanceof CaError) throw badRequest(e.message);
+    throw e;
+  }
+  const identity = gov(() => ctx.governance.addCoreIdentity({ region, node, fingerprint: issued.fingerprint, certSerial: issued.serial }));
+  ctx.audited('cert.issue', { objectId: identity.id, detail: `serial ${issued.serial} role core region ${region} node ${node} until ${issued.notAfter}` });
+  return {
+    status: 201,
+    body: {
+      identity: { ...identity, role: 'core' },
+      certificate: { pem: issued.certPem, serial: issued.serial, fingerprint: issued.fingerprint, subject: issued.subject, uri: issued.uri, notBefore: issued.notBefore, notAfter: issued.notAfter },
+      privateKeyPem: issued.keyPem,
+      caCertificatePem: ctx.ca.certPem,
+      kmip: null,
+    },
+  };
+}
 
 export const certificateRoutes: Route[] = [
   {
     name: 'cert.issue', method: 'POST', path: '/v1/certificates', access: 'tenant', scope: { body: 'tenant' },
     async handler(ctx, { body }) {
+      if (body.role === 'core') return issueCore(ctx, body);
       onlyFields(body, ['tenant', 'service', 'role', 'commonName', 'days', 'algorithm']);
       const tenant = name(body, 'tenant');
       const service = name(body, 'service');
@@ -73,6 +121,12 @@ export const certificateRoutes: Route[] = [
           requireAllowed({ allowed: false, reason: `no certificate of tenant "${only}" matches this ${given[0]}` }, `list yours with: kmipctl identity list --tenant ${only}`);
         }
       }
+      // Core node certificates (issue 10) are revoked the same way, by serial, fingerprint or id.
+      const cores = ctx.scope.kind === 'global' ? ctx.governance.revokeCoreIdentity(by) : [];
+      for (const c of cores) ctx.audited('cert.revoke', { objectId: c.id, detail: `core ${c.node} of region ${c.region}${c.certSerial ? `, serial ${c.certSerial}` : ''}` });
+      if (cores.length > 0 && !ctx.governance.listIdentities().some((i) => matchesSelector(i, by))) {
+        return { body: { revoked: cores.map((c) => ({ ...c, role: 'core' })) } };
+      }
       const revoked = gov(() => ctx.governance.revokeIdentity(by));
       if (revoked.some((i) => i.id === ctx.caller.id)) {
         // Already done (the store has it), but say so: this certificate will not work again.
@@ -83,3 +137,9 @@ export const certificateRoutes: Route[] = [
     },
   },
 ];
+
+function matchesSelector(i: { id: string; match: { kind: string; sha256?: string }; certSerial?: string }, by: { id: string } | { fingerprint: string } | { certSerial: string }): boolean {
+  if ('id' in by) return i.id === by.id;
+  if ('fingerprint' in by) return i.match.kind === 'fingerprint' && i.match.sha256 === by.fingerprint;
+  return (i.certSerial ?? '').toLowerCase().replace(/^0+/, '') === by.certSerial.toLowerCase().replace(/^0+/, '');
+}

@@ -36,7 +36,12 @@ export function requireRole(ctx: AdminContext, role: string): void {
   if (!ctx.governance.getRole(role)) throw new AdminError('not-found', `role "${role}" does not exist`, 'list roles with: kmipctl role list');
 }
 
-export function requireHierarchy(ctx: AdminContext): HierarchyPort {
+export function requireHierarchy(ctx: AdminContext, what = 'this operation'): HierarchyPort {
+  if (ctx.link) {
+    // A CMK never holds key material (DESIGN.md §1, issue 10): it cannot do what needs keys.
+    throw new AdminError('conflict', `${what} needs the tenant's keys, and a CMK holds no key material: it runs on the cores`,
+      'on split planes: kmipctl service rotate publishes a rotation the cores execute; stored objects move to the current L3 on the cores as they are used');
+  }
   if (!ctx.hierarchy) {
     throw new AdminError('unavailable', 'the key hierarchy engine is not running in this server', 'start the server with the hierarchy enabled (openkcm serve)');
   }

@@ -5,6 +5,9 @@
 import type { L1Provider, L1Status } from '../../hsm/types.ts';
 import type { CertificateAuthority } from '../ca.ts';
 import type { AdminScope } from '../../policy/admin-scope.ts';
+import type { LinkAuditAck, LinkSnapshot } from '../../link/protocol.ts';
+import type { LinkCaller, StoredNodeStatus } from '../../link/ingest.ts';
+import type { LinkStreamInfo } from '../../link/changes.ts';
 
 import type { GovernanceStore } from '../../store/governance.ts';
 
@@ -20,7 +23,8 @@ export type GovernancePort = Pick<GovernanceStore,
   | 'addIdentity' | 'listIdentities' | 'getIdentity' | 'removeIdentity' | 'revokeIdentity'
   | 'createRole' | 'listRoles' | 'getRole'
   | 'addGrant' | 'listGrants' | 'removeGrant'
-  | 'setL1Pointer' | 'getL1Pointer' | 'removeL1Pointer' | 'restoreL1Pointer'>;
+  | 'setL1Pointer' | 'getL1Pointer' | 'removeL1Pointer' | 'restoreL1Pointer'
+  | 'tenantRegions' | 'allTenantRegions' | 'requestRotation' | 'addCoreIdentity' | 'revokeCoreIdentity' | 'findCoreIdentity' | 'listCoreIdentities'>;
 
 /** The audit log as the admin API uses it (src/audit/log.ts AuditLog satisfies it). */
 export interface AuditPort {
@@ -74,6 +78,29 @@ export interface AdminCaller {
   role: string;
   fingerprint: string;
   subject: string;
+  /** Role `core` only (issue 10): the region and node name its certificate is bound to. */
+  region?: string;
+  node?: string;
+}
+
+/**
+ * The link's server side on a CMK (`openkcm cmk`, issue 10; src/link/cmk.ts implements
+ * it). Its presence is what makes this admin API a governance-only CMK: no key material,
+ * no L1 call — routes that would need either answer differently (see each route).
+ */
+export interface LinkPort {
+  snapshot(region: string): LinkSnapshot;
+  /** Throws LinkGoneError when the stream cannot resume after `after` (410). */
+  checkResumable(after: number): void;
+  /** False when LINK_MAX_STREAMS streams are open already. */
+  hasRoom(): boolean;
+  openStream(res: import('node:http').ServerResponse, who: LinkCaller, after: number): void;
+  ingestAudit(body: Record<string, unknown>, caller: LinkCaller): LinkAuditAck;
+  recordStatus(body: Record<string, unknown>, caller: LinkCaller): StoredNodeStatus;
+  /** Last status of every core node that ever reported. */
+  nodes(): StoredNodeStatus[];
+  /** Change streams open now. */
+  streams(): LinkStreamInfo[];
 }
 
 /** What the peer certificate tells (the same shape the KMIP side resolves identities from). */
@@ -103,6 +130,8 @@ export interface AdminDeps {
   exporters?(): ExporterStatsView[];
   /** Extra facts for `status` (version, uptime…). */
   info?(): Record<string, unknown>;
+  /** Present on a CMK (`openkcm cmk`): the link routes, and governance-only behaviour. */
+  link?: LinkPort;
 }
 
 export interface AdminContext extends AdminDeps {
@@ -113,6 +142,8 @@ export interface AdminContext extends AdminDeps {
    * Routes of scope 'filter' narrow to it; refusals go through requireScope (common.ts).
    */
   scope: AdminScope;
+  /** The request's headers (the link stream reads Last-Event-ID). */
+  headers?: import('node:http').IncomingHttpHeaders;
   /** Appends an admin-change record for this caller. */
   audited(operation: string, fields: { tenant?: string; service?: string; objectId?: string; detail?: string; kind?: 'admin' | 'seal' | 'unseal' | 'kill' }): void;
 }

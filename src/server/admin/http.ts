@@ -9,11 +9,11 @@ export const MAX_BODY_BYTES = 64 * 1024;
 
 export type ErrorCode =
   | 'bad-request' | 'unauthenticated' | 'forbidden' | 'not-found' | 'exists' | 'conflict'
-  | 'method-not-allowed' | 'too-large' | 'unsupported-media-type' | 'unavailable' | 'l1-failed' | 'internal';
+  | 'method-not-allowed' | 'too-large' | 'unsupported-media-type' | 'unavailable' | 'l1-failed' | 'internal' | 'gone';
 
 const STATUS: Record<ErrorCode, number> = {
   'bad-request': 400, unauthenticated: 401, forbidden: 403, 'not-found': 404, 'method-not-allowed': 405,
-  exists: 409, conflict: 409, 'too-large': 413, 'unsupported-media-type': 415, 'l1-failed': 502, unavailable: 503, internal: 500,
+  exists: 409, conflict: 409, 'too-large': 413, 'unsupported-media-type': 415, 'l1-failed': 502, unavailable: 503, internal: 500, gone: 410,
 };
 
 /** A failure a route reports to the caller: code, what went wrong, and what to do about it. */
@@ -49,9 +49,10 @@ export function fromGovernanceError(e: unknown): AdminError | undefined {
  * Who may call a route (issue 16 §2; src/policy/admin-scope.ts):
  * - 'admin': the global admin only (what belongs to no tenant or to all of them);
  * - 'tenant': the global admin, and a tenant-admin within its own tenant (see TenantScope);
- * - 'audit-read': also the auditor (audit reads; a tenant-admin sees its tenant's records).
+ * - 'audit-read': also the auditor (audit reads; a tenant-admin sees its tenant's records);
+ * - 'link': a core node certificate only, and nothing else may call it (issue 10).
  */
-export type Access = 'admin' | 'tenant' | 'audit-read';
+export type Access = 'admin' | 'tenant' | 'audit-read' | 'link';
 
 /**
  * Where a route names the tenant it acts on, so that the dispatcher refuses a tenant-admin's
@@ -69,10 +70,13 @@ export interface RouteRequest {
   body: Record<string, unknown>;
 }
 
-export interface RouteResult {
+export type RouteResult = {
   status?: number;
   body: unknown;
-}
+} | {
+  /** The route writes the response itself (a Server-Sent Events stream). */
+  takeover(res: import('node:http').ServerResponse): void;
+};
 
 export interface Route {
   /** Token for the audit trail and logs, e.g. 'tenant.create'. */
@@ -84,6 +88,8 @@ export interface Route {
   access: Access;
   /** Required unless access is 'admin': how a tenant-admin's call is kept to its tenant. */
   scope?: TenantScope;
+  /** Largest request body for this route (default MAX_BODY_BYTES). */
+  maxBodyBytes?: number;
   handler(ctx: AdminContext, req: RouteRequest): Promise<RouteResult> | RouteResult;
 }
 

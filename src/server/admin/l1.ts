@@ -10,6 +10,15 @@ import type { AdminContext, L1ProviderName } from './context.ts';
 
 const PROVIDERS = ['software', 'pkcs11', 'aws-kms'] as const;
 
+/** On a CMK: what the core nodes of the tenant's regions last reported about its L1 (issue 10). */
+function reported(ctx: AdminContext, tenant: string) {
+  const regions = ctx.governance.tenantRegions(tenant);
+  return (ctx.link?.nodes() ?? []).filter((n) => regions.includes(n.region)).map((n) => {
+    const t = n.tenants.find((x) => x.tenant === tenant);
+    return { node: n.node, region: n.region, at: n.at, state: t?.state ?? null, l1Status: t?.l1Status ?? null, reason: t?.reason ?? null };
+  });
+}
+
 /** Validates a pointer's configuration, naming the bad field as `config.<field>`. */
 function validated(provider: L1ProviderName, config: Record<string, unknown>): Record<string, unknown> {
   if ('provider' in config) throw badRequest('field "config.provider": give the provider in the field "provider" only');
@@ -79,6 +88,15 @@ export const l1Routes: Route[] = [
       const tenant = requireTenant(ctx, t);
       const provider = oneOf(body, 'provider', PROVIDERS)!;
       const config = validated(provider, obj(body, 'config'));
+      if (ctx.link) {
+        // A CMK makes no L1 call (issue 10): the pointer is stored and published; each core
+        // of the tenant's regions opens the L1, unwraps its L2 and reports the outcome
+        // (kmipctl l1 check / tenant show list it per node).
+        const pointer = gov(() => ctx.governance.setL1Pointer({ tenant: t, provider, config }));
+        if (tenant.state !== 'active') gov(() => ctx.governance.setTenantState(t, 'active'));
+        ctx.audited('l1.set', { tenant: t, detail: `${provider} pointer published to the cores` });
+        return { body: { pointer, l1: null, status: null, hierarchy: null, verifiedBy: 'cores' } };
+      }
       // Only a pointer to an L1 that answers "active" is accepted: a killed tenant must come
       // back under a root key that still exists, not under a typo.
       const { l1, status, description } = await probe(ctx, provider, config, true);
@@ -123,7 +141,7 @@ export const l1Routes: Route[] = [
       const t = pathName(params, 'tenant');
       requireTenant(ctx, t);
       const pointer = ctx.governance.getL1Pointer(t);
-      return { body: { pointer: pointer ?? null, hierarchy: ctx.hierarchy?.status(t) ?? null } };
+      return { body: { pointer: pointer ?? null, hierarchy: ctx.hierarchy?.status(t) ?? null, ...(ctx.link ? { nodes: reported(ctx, t) } : {}) } };
     },
   },
   {
@@ -149,6 +167,15 @@ export const l1Routes: Route[] = [
       onlyFields(body, ['provider', 'config']);
       const t = pathName(params, 'tenant');
       requireTenant(ctx, t);
+      if (ctx.link) {
+        // The CMK never calls an L1 (issue 10): the answer is what the cores last reported.
+        if (body.provider !== undefined || body.config !== undefined) {
+          throw new AdminError('conflict', 'a CMK never calls an L1, so it cannot probe a candidate pointer',
+            `set it with kmipctl l1 set ${t} …: the cores verify it and kmipctl l1 check ${t} shows what they report`);
+        }
+        const nodes = reported(ctx, t);
+        return { body: { tenant: t, l1: ctx.governance.getL1Pointer(t) ?? null, status: null, checkedBy: 'cores', nodes } };
+      }
       let provider: L1ProviderName;
       let config: Record<string, unknown>;
       const candidate = body.provider !== undefined || body.config !== undefined;

@@ -29,6 +29,13 @@ export const serviceRoutes: Route[] = [
       const t = pathName(params, 'tenant');
       const s = pathName(params, 'service');
       requireService(ctx, t, s);
+      if (ctx.link) {
+        // A CMK holds no L3 (issue 10): it publishes the rotation, each core of the tenant's
+        // regions creates the new L3 version when the change reaches it.
+        const r = gov(() => ctx.governance.requestRotation(t, s));
+        ctx.audited('service.rotate', { tenant: t, service: s, detail: `rotation published: cores bring the L3 to version ${r.minVersion} at least` });
+        return { status: 202, body: { tenant: t, service: s, l3Version: null, minVersion: r.minVersion, executedBy: 'cores', regions: ctx.governance.tenantRegions(t) } };
+      }
       const version = await requireHierarchy(ctx).rotateL3(t, s);
       ctx.audited('service.rotate', { tenant: t, service: s, detail: `L3 version ${version}` });
       return { body: { tenant: t, service: s, l3Version: version } };
@@ -42,7 +49,7 @@ export const serviceRoutes: Route[] = [
       onlyFields(body, []);
       const t = pathName(params, 'tenant');
       requireTenant(ctx, t);
-      const report = await requireHierarchy(ctx).rewrapAll(t);
+      const report = await requireHierarchy(ctx, 'rewrap').rewrapAll(t);
       ctx.audited('tenant.rewrap', { tenant: t, detail: rewrapDetail(report) });
       return { body: { tenant: t, service: null, ...report } };
     },
@@ -54,7 +61,7 @@ export const serviceRoutes: Route[] = [
       const t = pathName(params, 'tenant');
       const s = pathName(params, 'service');
       requireService(ctx, t, s);
-      const report = await requireHierarchy(ctx).rewrapAll(t, s);
+      const report = await requireHierarchy(ctx, 'rewrap').rewrapAll(t, s);
       ctx.audited('service.rewrap', { tenant: t, service: s, detail: rewrapDetail(report) });
       return { body: { tenant: t, service: s, ...report } };
     },

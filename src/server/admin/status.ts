@@ -10,9 +10,17 @@ export const statusRoutes: Route[] = [
       // about every tenant, so they are the global admin's (issue 16 §2).
       const only = scopedTenant(ctx);
       const tenants = ctx.governance.listTenants().filter((t) => only === undefined || t.id === only).map((t) => {
+      const regions = ctx.governance.allTenantRegions();
         const h = ctx.hierarchy?.status(t.id);
-        return { name: t.id, state: t.state, sealed: h ? h.sealed : null, reason: h?.reason ?? null };
+        return { name: t.id, state: t.state, regions: regions.get(t.id) ?? [], sealed: h ? h.sealed : null, reason: h?.reason ?? null };
       });
+      // On a CMK (issue 10): the last status each core node reported, and the open streams.
+      const open = ctx.link?.streams() ?? [];
+      const nodes = ctx.link?.nodes().map((n) => ({
+        node: n.node, region: n.region, seq: n.seq, at: n.at, receivedAt: n.receivedAt,
+        connected: open.some((s) => s.node === n.node && s.region === n.region),
+        tenants: n.tenants,
+      }));
       ctx.audit.flush();
       const last = ctx.audit.tail(1)[0] as { seq?: number; hash?: string } | undefined;
       return {
@@ -20,12 +28,15 @@ export const statusRoutes: Route[] = [
           caller: ctx.caller,
           server: ctx.info?.() ?? {},
           kmip: ctx.kmip ?? null,
+          plane: ctx.link ? 'cmk' : 'all-in-one',
           hierarchy: ctx.hierarchy ? 'running' : 'absent',
           ca: ctx.ca ? { subject: ctx.ca.cert.subject, fingerprint: ctx.ca.fingerprint } : null,
           tenants,
           audit: only === undefined ? { lastSeq: last?.seq ?? 0, head: last?.hash ?? null } : { lastSeq: null, head: null },
           // SIEM export (issue 7): per exporter, what reached the SIEM and what still waits.
           exporters: only === undefined ? ctx.exporters?.() ?? [] : [],
+          // Cores see every tenant of their region: the global admin's view only.
+          ...(nodes && only === undefined ? { nodes, streams: open } : {}),
         },
       };
     },

@@ -1,6 +1,6 @@
 // Tenants: create, list, show, and the three acts that change whether a tenant may use its
 // keys — seal, unseal and the kill switch (DESIGN.md §1-2; issue 7 "The kill switch").
-import { AdminError, name, onlyFields, pathName, str, type Route } from './http.ts';
+import { AdminError, badRequest, name, NAME_RE, onlyFields, pathName, str, strList, type Route } from './http.ts';
 import { gov, requireHierarchy, requireTenant, scopedTenant } from './common.ts';
 import type { AdminContext } from './context.ts';
 
@@ -8,14 +8,30 @@ function hierarchyStatus(ctx: AdminContext, tenant: string) {
   return ctx.hierarchy ? ctx.hierarchy.status(tenant) : undefined;
 }
 
+/** On a CMK: what each core node of the tenant's regions last reported about it (issue 10). */
+function nodesView(ctx: AdminContext, tenant: string, regions: string[]) {
+  if (!ctx.link) return undefined;
+  return ctx.link.nodes().filter((n) => regions.includes(n.region)).map((n) => {
+    const t = n.tenants.find((x) => x.tenant === tenant);
+    return { node: n.node, region: n.region, at: n.at, seq: n.seq, state: t?.state ?? null, reason: t?.reason ?? null, l1Status: t?.l1Status ?? null };
+  });
+}
+
 export const tenantRoutes: Route[] = [
   {
     name: 'tenant.create', method: 'POST', path: '/v1/tenants', access: 'admin',
     handler(ctx, { body }) {
-      onlyFields(body, ['name']);
-      const tenant = gov(() => ctx.governance.createTenant({ id: name(body, 'name') }));
-      ctx.audited('tenant.create', { tenant: tenant.id });
-      return { status: 201, body: { tenant } };
+      onlyFields(body, ['name', 'regions']);
+      const id = name(body, 'name');
+      // Regions (issue 10 §3): the tenant's data lives only in the cores of these regions.
+      const regions = strList(body, 'regions', { optional: true }) ?? [];
+      for (const r of regions) {
+        if (!NAME_RE.test(r)) throw badRequest(`field "regions": "${r}" is not a valid region name (lower-case letters, digits, '.', '_', '-', at most 63)`);
+      }
+      const tenant = gov(() => ctx.governance.createTenant({ id, regions }));
+      const pinned = ctx.governance.tenantRegions(tenant.id);
+      ctx.audited('tenant.create', { tenant: tenant.id, ...(pinned.length ? { detail: `regions ${pinned.join(' ')}` } : {}) });
+      return { status: 201, body: { tenant: { ...tenant, regions: pinned } } };
     },
   },
   {
@@ -24,9 +40,10 @@ export const tenantRoutes: Route[] = [
       // A tenant-admin sees its own tenant only (issue 16 §2).
       const only = scopedTenant(ctx);
       const tenants = ctx.governance.listTenants().filter((t) => only === undefined || t.id === only).map((t) => {
+      const regions = ctx.governance.allTenantRegions();
         const h = hierarchyStatus(ctx, t.id);
         const p = ctx.governance.getL1Pointer(t.id);
-        return { ...t, sealed: h?.sealed ?? null, l1: p?.state === 'active' ? p.provider : null };
+        return { ...t, regions: regions.get(t.id) ?? [], sealed: h?.sealed ?? null, l1: p?.state === 'active' ? p.provider : null };
       });
       return { body: { tenants } };
     },
@@ -36,9 +53,12 @@ export const tenantRoutes: Route[] = [
     handler(ctx, { params }) {
       const t = pathName(params, 'tenant');
       const tenant = requireTenant(ctx, t);
+      const regions = ctx.governance.tenantRegions(t);
+      const nodes = nodesView(ctx, t, regions);
       return {
         body: {
-          tenant,
+          tenant: { ...tenant, regions },
+          ...(nodes ? { nodes } : {}),
           services: ctx.governance.listServices(t),
           identities: ctx.governance.listIdentities({ tenant: t }).length,
           grants: ctx.governance.listGrants(t),
@@ -116,7 +136,7 @@ export const tenantRoutes: Route[] = [
       onlyFields(body, []);
       const t = pathName(params, 'tenant');
       requireTenant(ctx, t);
-      const version = await requireHierarchy(ctx).rotateL2(t);
+      const version = await requireHierarchy(ctx, 'L2 rotation').rotateL2(t);
       ctx.audited('tenant.rotate-l2', { tenant: t, detail: `L2 version ${version}` });
       return { body: { tenant: t, l2Version: version } };
     },

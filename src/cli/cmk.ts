@@ -1,0 +1,151 @@
+// `openkcm cmk` (issue 10 §1): the governance plane alone — admin API, link routes for the
+// cores, audit trail and SIEM exporters, on its own SQLite file (cmk.db). No KMIP listener,
+// no hierarchy engine, no L1 provider, ever: this file imports none of them (the module
+// list of a running CMK is checked by test/link/cmk-process.test.ts).
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { loadConfig, ConfigError, type OpenKcmConfig } from '../config/index.ts';
+import { createLogger, type Logger } from '../log/index.ts';
+import { ensureDevPki, devPkiFiles } from '../server/devpki.ts';
+import { loadCa, type CertificateAuthority } from '../server/ca.ts';
+import { openCmk, startCmkAdmin, CMK_DATABASE_FILE, type Cmk } from '../server/cmk.ts';
+import type { RunningAdminServer } from '../server/admin.ts';
+import { AuditConfigError, startExporters, validateExportConfig, type ExporterConfig, type Exporters } from '../audit/index.ts';
+
+interface CmkFlags {
+  data?: string;
+  certs?: string;
+  config?: string;
+  adminListen?: string;
+  logLevel?: string;
+  changeRetention?: string;
+}
+
+const usage = (msg: string): never => {
+  process.stderr.write(`openkcm cmk: ${msg}\n`);
+  process.exit(2);
+};
+
+function withBaseDir(x: ExporterConfig, base: string): ExporterConfig {
+  if (x.type === 'file') return { ...x, path: resolve(base, x.path) };
+  if (x.tls === undefined) return x;
+  const tls = { ...x.tls };
+  for (const k of ['caFile', 'certFile', 'keyFile'] as const) {
+    const v = tls[k];
+    if (v !== undefined) tls[k] = resolve(base, v);
+  }
+  return { ...x, tls };
+}
+
+async function cmk(flags: CmkFlags): Promise<void> {
+  let config: OpenKcmConfig;
+  try {
+    config = loadConfig({ flags: flags as Record<string, unknown>, env: process.env });
+  } catch (e) {
+    if (e instanceof ConfigError) usage(e.message);
+    throw e;
+  }
+  if (!config.admin.enabled) usage('admin.enabled is false, but the admin API is all a CMK serves: remove the setting (or set it to true)');
+  let exporterConfigs: ExporterConfig[] = [];
+  try {
+    exporterConfigs = validateExportConfig(config.audit.exporters, 'audit.exporters').map((x) => withBaseDir(x, config.audit.exportersBaseDir));
+  } catch (e) {
+    if (e instanceof AuditConfigError) usage(`configuration ${config.audit.exportersFrom} ${e.message}`);
+    throw e;
+  }
+  const defaultLayout = devPkiFiles(config.certsDir);
+  const usesDefaultFiles = config.tls.caFile === defaultLayout.caCert && config.tls.certFile === defaultLayout.serverCert
+    && config.tls.keyFile === defaultLayout.serverKey;
+  if (!(config.devPki && usesDefaultFiles)) {
+    // Named files must exist: say which one, before anything opens.
+    for (const [what, f] of [['tls.caFile', config.tls.caFile], ['tls.certFile', config.tls.certFile], ['tls.keyFile', config.tls.keyFile]] as const) {
+      if (!existsSync(f)) usage(`${what}: ${f} does not exist; give the PEM file of the CMK's listener (or use the development PKI)`);
+    }
+  }
+  const log: Logger = createLogger({ level: config.log.level });
+  if (config.devPki && usesDefaultFiles) {
+    const { generated } = await ensureDevPki(config.certsDir);
+    if (generated) log.warn({ event: 'dev_pki_generated', dir: config.certsDir }, 'generated a DEVELOPMENT PKI (CA key on disk): for development only');
+  }
+
+  let state: Cmk | undefined;
+  let admin: RunningAdminServer | undefined;
+  let exporters: Exporters | undefined;
+  try {
+    const bootstrap = config.devPki && usesDefaultFiles && existsSync(defaultLayout.clientCert) ? { bootstrapClientCertFile: defaultLayout.clientCert } : {};
+    state = await openCmk({ dataDir: config.dataDir, logger: log, changeRetention: config.cmk.changeRetention, ...bootstrap });
+    if (exporterConfigs.length > 0) {
+      exporters = startExporters(state.audit, exporterConfigs);
+      log.info({ event: 'audit_exporters_started', exporters: exporterConfigs.map((x) => x.name) }, 'SIEM export started');
+    }
+    let ca: CertificateAuthority | undefined;
+    if (existsSync(config.admin.caKeyFile)) ca = await loadCa(config.tls.caFile, config.admin.caKeyFile);
+    else log.warn({ event: 'admin_no_ca', caKeyFile: config.admin.caKeyFile }, 'no CA key: kmipctl cert issue is unavailable');
+    const started = Date.now();
+    const ex = exporters;
+    admin = await startCmkAdmin(state, {
+      listen: config.admin.listen,
+      tls: config.tls,
+      logger: log,
+      ...(ca ? { ca } : {}),
+      ...(ex ? { exporters: () => ex.stats() } : {}),
+      info: () => ({ product: 'OpenKCM CMK (governance only)', uptimeSeconds: Math.round((Date.now() - started) / 1000), database: resolve(config.dataDir, CMK_DATABASE_FILE) }),
+    });
+  } catch (e) {
+    log.fatal({ err: e }, 'cannot start');
+    process.stderr.write(`openkcm cmk: cannot start: ${(e as Error).message}\n`);
+    await admin?.close().catch(() => undefined);
+    await exporters?.close().catch(() => undefined);
+    await state?.close().catch(() => undefined);
+    process.exitCode = 1;
+    return;
+  }
+  const a = admin.address();
+  process.stderr.write([
+    '',
+    `OpenKCM CMK (governance only: no KMIP listener, no key material) — database ${resolve(config.dataDir, CMK_DATABASE_FILE)}`,
+    `Admin API: https://${a.host}:${a.port} (mutual TLS, role admin) — try: kmipctl status --server https://${a.host}:${a.port}`,
+    `Link for cores: https://${a.host}:${a.port}/v1/link/… (certificates of role core: kmipctl cert issue --role core --region <region>)`,
+    '', '',
+  ].join('\n'));
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    try {
+      state!.link.close();
+      await admin!.close();
+      await exporters?.close();
+      await state!.close();
+    } catch (e) {
+      log.error({ err: e }, 'error during shutdown');
+      process.exitCode = 1;
+    }
+    log.flush?.();
+  };
+  const onSignal = (signal: string) => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    void stop(signal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
+export function registerCmkCommand(program: Command): void {
+  program
+    .command('cmk')
+    .description('run the governance plane only (CMK): admin API, link routes for regional cores, audit trail; no KMIP listener and no key material')
+    .option('--data <dir>', `data directory, holds ${CMK_DATABASE_FILE} (default ./data; env OPENKCM_DATA)`)
+    .option('--certs <dir>', 'certificates directory (default ./certs; env OPENKCM_CERTS)')
+    .option('--config <file>', 'JSON configuration file (env OPENKCM_CONFIG)')
+    .option('--admin-listen <host:port>', 'admin API and link address (default 127.0.0.1:5697; env OPENKCM_ADMIN_LISTEN)')
+    .option('--change-retention <n>', 'changes kept for the cores (default 50000; env OPENKCM_CMK_CHANGE_RETENTION)')
+    .addOption(new Option('--log-level <level>', 'log level (env OPENKCM_LOG_LEVEL)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
+    .action(async (flags: CmkFlags) => cmk(flags));
+}

@@ -1,0 +1,123 @@
+// `openkcm cmk` (issue 10 §1; DESIGN.md §1): the governance plane alone. It holds tenants,
+// services, identities, roles, grants, L1 pointers (references, never secrets), issues
+// certificates, keeps the global audit trail and exports it to SIEM, serves the admin API
+// and the link routes its cores follow. It never holds key material of any level: this file
+// opens no L1 provider, no hierarchy engine and no KMIP listener, and imports none of them
+// (test/link/cmk-process.test.ts checks the modules a running CMK has loaded).
+import { readFileSync } from 'node:fs';
+import { createHash, X509Certificate } from 'node:crypto';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { openSqliteStore, type SqliteStore } from '../store/sqlite.ts';
+import { GovernanceStore } from '../store/governance.ts';
+import { openAuditLog, type AuditLog } from '../audit/index.ts';
+import { createCmkLink, type CmkLink } from '../link/cmk.ts';
+import { LINK_MAX_STREAMS } from '../link/changes.ts';
+import { ADMIN_MAX_CONNECTIONS, callerResolver, startAdminServer, type AdminPem, type ExporterStatsView, type RunningAdminServer } from './admin.ts';
+import type { CertificateAuthority } from './ca.ts';
+
+/** The CMK's own database file: never the file of an all-in-one server (which holds wrapped keys). */
+export const CMK_DATABASE_FILE = 'cmk.db';
+
+export interface CmkOptions {
+  /** Directory of cmk.db; undefined → in memory (tests). */
+  dataDir?: string;
+  logger: Logger;
+  /** Changes kept in the log (default DEFAULT_CHANGE_RETENTION of src/store/governance.ts). */
+  changeRetention?: number;
+  heartbeatMs?: number;
+  /** First start only: this PEM certificate becomes admin of tenant default, service default. */
+  bootstrapClientCertFile?: string;
+  /** Audit group commit (tests pass { maxRecords: 1 }). */
+  auditGroupCommit?: { maxRecords?: number; maxDelayMs?: number };
+}
+
+export interface Cmk {
+  store: SqliteStore;
+  governance: GovernanceStore;
+  audit: AuditLog;
+  link: CmkLink;
+  close(): Promise<void>;
+}
+
+export async function openCmk(o: CmkOptions): Promise<Cmk> {
+  const store = await openSqliteStore(o.dataDir !== undefined ? join(o.dataDir, CMK_DATABASE_FILE) : ':memory:');
+  let audit: AuditLog | undefined;
+  try {
+    const governance = new GovernanceStore(store.database, o.changeRetention !== undefined ? { changeRetention: o.changeRetention } : {});
+    audit = openAuditLog(store.database, {
+      onError: (err) => o.logger.error({ err, event: 'audit_error' }, 'audit log write failed'),
+      ...(o.auditGroupCommit ? { groupCommit: o.auditGroupCommit } : {}),
+    });
+    if (o.bootstrapClientCertFile !== undefined && !governance.isInitialised()) bootstrapAdmin(governance, audit, o.bootstrapClientCertFile, o.logger);
+    const link = createCmkLink({
+      governance, audit, db: store.database,
+      ...(o.heartbeatMs !== undefined ? { heartbeatMs: o.heartbeatMs } : {}),
+      onStreamError: (info, err) => o.logger.info({ event: 'link_stream_closed', node: info.node, region: info.region, cursor: info.cursor, reason: err.message }, 'link stream closed'),
+    });
+    const a = audit;
+    let closed = false;
+    return {
+      store, governance, audit: a, link,
+      async close() {
+        if (closed) return;
+        closed = true;
+        link.close();
+        a.close();
+        await store.close();
+      },
+    };
+  } catch (e) {
+    try { audit?.close(); } catch { /* after a failed open */ }
+    await store.close().catch(() => undefined);
+    throw e;
+  }
+}
+
+/** As `openkcm serve` does at its first start (src/server/runtime.ts), without opening anything else. */
+function bootstrapAdmin(gov: GovernanceStore, audit: AuditLog, certFile: string, logger: Logger): void {
+  let fingerprint: string;
+  try {
+    fingerprint = createHash('sha256').update(new X509Certificate(readFileSync(certFile)).raw).digest('hex');
+  } catch (e) {
+    throw new Error(`cannot read the bootstrap client certificate ${certFile}: ${(e as Error).message}`, { cause: e });
+  }
+  if (!gov.getTenant('default')) gov.createTenant({ id: 'default', name: 'Default tenant' });
+  if (!gov.getService('default', 'default')) gov.createService({ tenant: 'default', id: 'default', name: 'Default service' });
+  const id = gov.addIdentity({ tenant: 'default', service: 'default', role: 'admin', match: { kind: 'fingerprint', sha256: fingerprint } });
+  audit.append({
+    kind: 'system', identity: id.id, tenant: 'default', service: 'default', operation: 'governance.bootstrap',
+    result: 'success', detail: 'first start of the CMK: development client certificate registered as admin of default/default',
+  });
+  logger.warn({ event: 'governance_bootstrap', identity: id.id, fingerprint, certFile },
+    'first start: registered the development client certificate as admin of tenant default, service default');
+}
+
+export interface CmkAdminOptions {
+  listen: { host: string; port: number };
+  tls: AdminPem;
+  ca?: CertificateAuthority;
+  logger: Logger;
+  exporters?: () => ExporterStatsView[];
+  info?: () => Record<string, unknown>;
+}
+
+/** The CMK's one listener: the admin API with the link routes. */
+export function startCmkAdmin(cmk: Cmk, o: CmkAdminOptions): Promise<RunningAdminServer> {
+  return startAdminServer({
+    listen: o.listen,
+    tls: o.tls,
+    logger: o.logger,
+    // Operators and scripts, plus one change stream per core node.
+    maxConnections: ADMIN_MAX_CONNECTIONS + LINK_MAX_STREAMS,
+    deps: {
+      governance: cmk.governance,
+      audit: cmk.audit,
+      link: cmk.link,
+      ...(o.ca ? { ca: o.ca } : {}),
+      resolveCaller: callerResolver(cmk.governance),
+      ...(o.exporters ? { exporters: o.exporters } : {}),
+      ...(o.info ? { info: o.info } : {}),
+    },
+  });
+}
