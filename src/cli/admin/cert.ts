@@ -78,7 +78,9 @@ export function registerCertCommands(program: Command): void {
   leaf(g, 'issue', 'issue a client certificate for (tenant, service, role) — or for a core node of a region (--role core --region R) — register it, and write key + certificate', async (ctx, _a, o) => {
     if (o.role === 'core') return issueCore(ctx, o);
     if (o.region !== undefined || o.name !== undefined) throw new CliError(EXIT_USAGE, '--region and --name are for core node certificates', 'add --role core, or drop them');
-    if (o.tenant === undefined || o.service === undefined) throw new CliError(EXIT_USAGE, '--tenant and --service are required (except with --role core)');
+    for (const [k, flag] of [['tenant', '--tenant <tenant>'], ['service', '--service <service>'], ['role', '--role <role>']] as const) {
+      if (o[k] === undefined) throw new CliError(EXIT_USAGE, `required option '${flag}' not specified`, k === 'role' ? 'e.g. --role app, or --role core --region <region> for a core node' : undefined);
+    }
     const outDir = resolve(String(o.out ?? '.'));
     const base = `${String(o.tenant)}.${String(o.service)}`;
     const files = { cert: join(outDir, `${base}.crt`), key: join(outDir, `${base}.key`), ca: join(outDir, 'openkcm-ca.crt') };
@@ -113,7 +115,7 @@ export function registerCertCommands(program: Command): void {
       '\nPyKMIP (pykmip.conf):\n', snippet.split('\n').map((l) => (l ? `  ${l}` : l)).join('\n'),
     ].join(''));
   }, (c) => c
-    .option('--tenant <tenant>', 'tenant').option('--service <service>', 'service').requiredOption('--role <role>', 'role (core: a core node certificate, with --region)')
+    .option('--tenant <tenant>', 'tenant').option('--service <service>', 'service').option('--role <role>', 'role (core: a core node certificate, with --region)')
     .option('--region <region>', 'with --role core: the region the node serves')
     .option('--name <node>', 'with --role core: the node name (default: generated)')
     .option('--out <dir>', 'directory for <tenant>.<service>.key/.crt and openkcm-ca.crt (default: current directory)')

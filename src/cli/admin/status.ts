@@ -12,7 +12,8 @@ export function registerStatusCommand(program: Command): void {
       keyValues({ you: `${String(d.caller.id)} (${String(d.caller.tenant)}/${String(d.caller.service)}, role ${String(d.caller.role)})`,
         ...d.server, ...(d.plane ? { plane: d.plane } : {}), kmip: d.kmip ? `${String(d.kmip.host)}:${String(d.kmip.port)}` : '-', hierarchy: d.hierarchy,
         ca: d.ca ? String(d.ca.subject) : 'none', 'audit records': d.audit.lastSeq, 'audit head': d.audit.head }),
-      '\n', table(d.tenants.map((t) => ({ ...t, regions: ((t.regions as string[] | undefined) ?? []).join(',') || '-' })), [['name', 'TENANT'], 'state', 'regions', 'sealed', 'reason']),
+      '\n', table(d.tenants.map((t) => ({ ...t, regions: ((t.regions as string[] | undefined) ?? []).join(',') || '-' })),
+        [['name', 'TENANT'], 'state', ...(d.tenants.some((t) => ((t.regions as string[] | undefined) ?? []).length > 0) ? ['regions' as const] : []), 'sealed', 'reason']),
       // On a CMK (issue 10): the cores, what they last reported, and whether they follow the stream now.
       d.nodes ? '\ncores:\n' + (d.nodes.length === 0 ? '  (no core has reported yet)\n' : table(d.nodes.map((n) => ({
         ...n, at: when(n.at), connected: n.connected ? 'yes' : 'no',

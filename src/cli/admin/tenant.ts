@@ -19,13 +19,16 @@ export function registerTenantCommands(program: Command): void {
   }, (c) => c.option('--region <region>', 'a region whose cores serve the tenant (repeat for several)', (v: string, prev: string[] = []) => [...prev, v]));
   leaf(g, 'list', 'list tenants', async (ctx) => {
     const r = await ctx.admin().get<{ tenants: Obj[] }>('/v1/tenants');
+    // The REGIONS column only where some tenant has one (split planes, issue 10).
+    const anyRegion = r.tenants.some((t) => ((t.regions as string[] | undefined) ?? []).length > 0);
     ctx.out.print(r, (d) => table(d.tenants.map((t) => ({ ...t, regions: ((t.regions as string[] | undefined) ?? []).join(',') || '-', createdAt: when(t.createdAt) })),
-      [['id', 'TENANT'], 'state', 'regions', 'sealed', ['l1', 'L1'], ['createdAt', 'CREATED']]));
+      [['id', 'TENANT'], 'state', ...(anyRegion ? ['regions' as const] : []), 'sealed', ['l1', 'L1'], ['createdAt', 'CREATED']]));
   });
   leaf(g, 'show <tenant>', 'show a tenant: state, services, L1 pointer, seal status', async (ctx, [t]) => {
     const r = await ctx.admin().get<{ tenant: Obj; services: Obj[]; identities: number; grants: Obj[]; l1: Obj | null; hierarchy: Obj | null; nodes?: Obj[] }>(`/v1/tenants/${seg(t!)}`);
     ctx.out.print(r, (d) => [
-      keyValues({ tenant: d.tenant.id, state: d.tenant.state, regions: ((d.tenant.regions as string[] | undefined) ?? []).join(', ') || '- (all-in-one server only)',
+      keyValues({ tenant: d.tenant.id, state: d.tenant.state,
+        ...(((d.tenant.regions as string[] | undefined) ?? []).length ? { regions: (d.tenant.regions as string[]).join(', ') } : {}),
         created: when(d.tenant.createdAt), identities: d.identities,
         l1: d.l1 ? `${String(d.l1.provider)} (${String(d.l1.state)})` : 'server default' }),
       d.hierarchy ? `keys:        ${statusLine(d.hierarchy)}` : '',
