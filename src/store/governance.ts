@@ -764,6 +764,9 @@ export class GovernanceStore {
       this.stmt('INSERT INTO gov_l1_pointers (tenant, provider, config, state, updated_at) VALUES (?, ?, ?, ?, ?) ' +
         'ON CONFLICT (tenant) DO UPDATE SET provider = excluded.provider, config = excluded.config, state = excluded.state, updated_at = excluded.updated_at')
         .run(tenant, previous.provider, JSON.stringify(previous.config), previous.state, previous.updatedAt);
+      this.appendChange({ entity: 'l1', op: 'put', value: previous }, tenant);
+      // (No previous row: nothing to publish — the LinkChange contract has no pointer
+      // deletion, and this undo runs only where the L1 is probed, i.e. never on a CMK.)
     })();
   }
 
