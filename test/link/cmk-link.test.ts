@@ -217,7 +217,7 @@ describe('link routes of a CMK', () => {
     expect(stored[0]).toMatchObject({ kind: 'kmip', operation: 'Get' });
     expect(stored[4]!.detail).toContain(`#5 2026-12-01T10:00:00.000Z ${rec(5).hash}`);
     // A record that breaks the audit rules is kept as a note, not lost, and the chain holds.
-    r = await post([{ ...rec(6), record: { ...rec(6).record, detail: 'line\nbreak' } }]);
+    r = await post([{ ...rec(6), record: { ...rec(6).record, kind: 'no-such-kind' } }]);
     expect(r.body.acceptedThrough).toBe(6);
     const note = env.cmk.store.database.prepare("SELECT kind, result, detail FROM audit_log WHERE detail LIKE '[core eu-1 eu-central #6 %'").get() as { kind: string; detail: string };
     expect(note).toMatchObject({ kind: 'system', result: 'failure' });
