@@ -1,8 +1,8 @@
 // kmipctl l1 set|show|remove|check: the tenant's pointer to its root key (BYOK/HYOK).
 import type { Command } from 'commander';
-import { CliError, EXIT_FAILED, EXIT_USAGE, keyValues } from '../output.ts';
+import { CliError, EXIT_FAILED, EXIT_USAGE, keyValues, table } from '../output.ts';
 import { seg } from './connection.ts';
-import { leaf } from './common.ts';
+import { leaf, when } from './common.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -35,8 +35,11 @@ export function registerL1Commands(program: Command): void {
   leaf(g, 'set <tenant>', 'point the tenant at an L1 that answers "active" (also brings back a killed tenant)', async (ctx, [t], o) => {
     const config = l1Config(o);
     if (!config) throw new CliError(EXIT_USAGE, 'give the provider configuration with --config or --set', 'software: --set keyFile=PATH; pkcs11: --set tokenLabel=… --set keyLabel=… --set pinEnv=…; aws-kms: --set keyId=… --set region=…');
-    const r = await ctx.admin().put<{ pointer: Obj; l1: Obj; status: Obj }>(`/v1/tenants/${seg(t!)}/l1`, { provider: o.provider, config });
-    ctx.out.print(r, (d) => `tenant ${t}: L1 set to ${String(d.l1.provider)} ${String(d.l1.keyRef)} (${String(d.status.state)})\n`);
+    const r = await ctx.admin().put<{ pointer: Obj; l1: Obj | null; status: Obj | null; verifiedBy?: string }>(`/v1/tenants/${seg(t!)}/l1`, { provider: o.provider, config });
+    ctx.out.print(r, (d) => (d.l1 && d.status
+      ? `tenant ${t}: L1 set to ${String(d.l1.provider)} ${String(d.l1.keyRef)} (${String(d.status.state)})\n`
+      // On a CMK (issue 10): stored and published, the cores open the L1 and report.
+      : `tenant ${t}: L1 pointer (${String(d.pointer.provider)}) stored and published; the cores verify it — see: kmipctl l1 check ${t}\n`));
   }, (c) => c.requiredOption('--provider <provider>', 'software, pkcs11 or aws-kms')
     .option('--config <json>', 'provider configuration as JSON (references only: pinEnv, pinFile, *Env names)')
     .option('--set <key=value>', 'one configuration field (repeatable)', collect));
@@ -52,7 +55,19 @@ export function registerL1Commands(program: Command): void {
   leaf(g, 'check <tenant>', "ask the tenant's L1 (or a candidate given with --provider) for its status", async (ctx, [t], o) => {
     const config = l1Config(o);
     const body = o.provider !== undefined ? { provider: o.provider, config: config ?? {} } : {};
-    const r = await ctx.admin().post<{ l1: Obj; status: Obj; sealedNow?: boolean; hierarchy?: Obj | null }>(`/v1/tenants/${seg(t!)}/l1/check`, body);
+    const r = await ctx.admin().post<{ l1: Obj; status: Obj; sealedNow?: boolean; hierarchy?: Obj | null; checkedBy?: string; nodes?: Obj[] }>(`/v1/tenants/${seg(t!)}/l1/check`, body);
+    if (r.checkedBy === 'cores') {
+      // A CMK never calls an L1 (issue 10): what each core of the tenant's regions last reported.
+      const nodes = r.nodes ?? [];
+      ctx.out.print(r, () => (nodes.length === 0 ? `tenant ${t}: no core of its regions has reported yet\n`
+        : table(nodes.map((n) => ({ ...n, at: when(n.at) })), [['node', 'NODE'], 'region', 'state', ['l1Status', 'L1'], 'reason', ['at', 'REPORTED']])));
+      const bad = nodes.filter((n) => n.l1Status !== 'active' || n.state !== 'unsealed');
+      if (bad.length > 0) {
+        throw new CliError(EXIT_FAILED, `the L1 of tenant ${t} is not active on ${bad.map((n) => String(n.node)).join(', ')}`,
+          `restore the key in the HSM/KMS, or point at another key with: kmipctl l1 set ${t}`);
+      }
+      return;
+    }
     ctx.out.print(r, (d) => `${String(d.l1.provider)} ${String(d.l1.keyRef)}: ${String(d.status.state)}${d.status.detail ? ` (${String(d.status.detail)})` : ''}\n`
       + (d.sealedNow ? `tenant ${t} sealed at once: its requests are refused until its L1 is active again\n`
         : o.provider === undefined && d.hierarchy?.sealed ? `tenant ${t} is sealed (${String(d.hierarchy.reason ?? '')})\n` : ''));

@@ -17,8 +17,11 @@ export function registerServiceCommands(program: Command): void {
     ctx.out.print(r, (d) => table(d.services.map((x) => ({ ...x, createdAt: when(x.createdAt) })), [['id', 'SERVICE'], 'name', ['createdAt', 'CREATED']]));
   });
   leaf(g, 'rotate <tenant> <service>', "rotate the service's L3 key (new objects use the new version; old ones stay readable)", async (ctx, [t, s]) => {
-    const r = await ctx.admin().post<{ l3Version: number }>(`/v1/tenants/${seg(t!)}/services/${seg(s!)}/rotate`);
-    ctx.out.print(r, (d) => `service ${t}/${s}: L3 key now at version ${d.l3Version}\n`);
+    const r = await ctx.admin().post<{ l3Version: number | null; minVersion?: number; regions?: string[] }>(`/v1/tenants/${seg(t!)}/services/${seg(s!)}/rotate`);
+    // On a CMK (issue 10) the rotation is published and the cores execute it.
+    ctx.out.print(r, (d) => (d.l3Version === null && d.minVersion !== undefined
+      ? `service ${t}/${s}: rotation published; the cores of ${(d.regions ?? []).join(', ') || 'no region'} bring its L3 key to version ${d.minVersion}\n`
+      : `service ${t}/${s}: L3 key now at version ${d.l3Version}\n`));
   });
   leaf(g, 'rewrap <tenant> [service]', "re-wrap stored objects under their service's current L3 key (the whole tenant when no service is given)", async (ctx, [t, s]) => {
     const path = s === undefined ? `/v1/tenants/${seg(t!)}/rewrap` : `/v1/tenants/${seg(t!)}/services/${seg(s)}/rewrap`;
