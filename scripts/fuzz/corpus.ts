@@ -44,18 +44,18 @@ export function cloneItem(it: TtlvItem): TtlvItem {
  * Text String (object ids) by an id the server returned earlier (or a made-up one), other
  * types by their type's default value that the XML reader left in `value`.
  */
-export function resolvePlaceholders(it: TtlvItem, knownUids: readonly string[], pick: (n: number) => number): void {
+export function resolvePlaceholders(it: TtlvItem, knownUids: readonly string[], pick: (n: number) => number, nowSeconds = Math.floor(Date.now() / 1000)): void {
   if (it.placeholder !== undefined) {
     const raw = it.placeholder;
     delete it.placeholder;
     const m = /^\$NOW(?:([+-])(\d+))?$/.exec(raw);
     if (m && (it.type === 'DateTime' || it.type === 'DateTimeExtended')) {
       const offset = BigInt(m[2] ?? 0) * (m[1] === '-' ? -1n : 1n);
-      const secs = BigInt(Math.floor(Date.now() / 1000)) + offset;
+      const secs = BigInt(nowSeconds) + offset;
       it.value = it.type === 'DateTime' ? secs : secs * 1_000_000n;
     } else if (it.type === 'TextString') {
       it.value = knownUids.length > 0 ? knownUids[pick(knownUids.length)]! : `fuzz-${raw.slice(1).toLowerCase()}`;
     }
   }
-  if (it.type === 'Structure') for (const c of it.value) resolvePlaceholders(c, knownUids, pick);
+  if (it.type === 'Structure') for (const c of it.value) resolvePlaceholders(c, knownUids, pick, nowSeconds);
 }
