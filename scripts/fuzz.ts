@@ -12,7 +12,7 @@ import { loadCorpus } from './fuzz/corpus.ts';
 import { runFuzz, type FuzzSummary } from './fuzz/driver.ts';
 import { startServerProcess, type ServerProcess } from './fuzz/server-process.ts';
 
-const USAGE = 'usage: npm run fuzz -- --count N [--seed S] [--connections C] [--deadline MS] [--target HOST:PORT --certs DIR [--pid PID]] [--vectors DIR] [--findings DIR] [--json FILE]';
+const USAGE = 'usage: npm run fuzz -- --count N [--seed S] [--connections C] [--deadline MS] [--target HOST:PORT --certs DIR [--pid PID]] [--vectors DIR] [--findings DIR] [--json FILE] [--log-level LEVEL of the started server]';
 
 function usage(msg: string): never {
   process.stderr.write(`fuzz: ${msg}\n${USAGE}\n`);
@@ -21,11 +21,11 @@ function usage(msg: string): never {
 
 function parseArgs(argv: string[]): Record<string, string> {
   const out: Record<string, string> = {};
-  const known = new Set(['count', 'seed', 'connections', 'deadline', 'target', 'certs', 'pid', 'vectors', 'findings', 'json']);
+  const known = new Set(['count', 'seed', 'connections', 'deadline', 'target', 'certs', 'pid', 'vectors', 'findings', 'json', 'log-level']);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--help' || a === '-h') { process.stdout.write(`${USAGE}\n`); process.exit(0); }
-    const m = /^--([a-z]+)(?:=(.*))?$/.exec(a);
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a);
     if (!m || !known.has(m[1]!)) usage(`unknown argument ${JSON.stringify(a)}`);
     const v = m[2] ?? argv[++i];
     if (v === undefined) usage(`--${m[1]} needs a value`);
@@ -85,7 +85,7 @@ async function main(): Promise<void> {
     if (args.pid !== undefined) target.pid = whole(args, 'pid', 0);
   } else {
     dir = mkdtempSync(join(tmpdir(), 'openkcm-fuzz-'));
-    server = await startServerProcess({ cwd: dir, args: ['--log-level', 'warn'] });
+    server = await startServerProcess({ cwd: dir, args: ['--log-level', args['log-level'] ?? 'warn'] });
     target = { host: '127.0.0.1', port: server.port, tls: server.tls(), pid: server.pid };
   }
   process.stdout.write(`fuzz: ${count} messages, seed ${seed}, ${connections} connections, ${corpus.length} seed requests from ${vectors}\n`);
@@ -115,6 +115,13 @@ async function main(): Promise<void> {
       distinct.set(key, (distinct.get(key) ?? 0) + 1);
     }
     for (const [k, n] of distinct) process.stdout.write(`server error log  ${n} × ${k}\n`);
+    // At --log-level info: why the server closed connections (handshake refusals included).
+    const reasons = new Map<string, number>();
+    for (const l of server.stdout().split('\n')) {
+      const m = /"event":"(handshake_failed|connection_refused)"|"event":"connection".*"reason":"([a-z-]+)"/.exec(l);
+      if (m) reasons.set(m[1] ?? `closed:${m[2]}`, (reasons.get(m[1] ?? `closed:${m[2]}`) ?? 0) + 1);
+    }
+    if (reasons.size > 0) process.stdout.write(`server closes      ${[...reasons].map(([k, n]) => `${k} ${n}`).join(', ')}\n`);
     await server.stop();
     if (ok) rmSync(dir!, { recursive: true, force: true });
     else process.stdout.write(`server directory kept for inspection: ${dir}\n`);

@@ -82,6 +82,8 @@ class FuzzConnection {
   private frames: Buffer[] = [];
   private wantClose = false;
   closed = false;
+  /** Messages sent on this connection (the first one on a fresh connection is told apart in findings). */
+  sent = 0;
 
   private constructor(private readonly socket: TLSSocket) {
     socket.on('data', (chunk: Buffer) => {
@@ -137,6 +139,7 @@ class FuzzConnection {
       }, deadlineMs);
       this.wantClose = !framed;
       this.waiter = (o) => { clearTimeout(timer); resolve(o); };
+      this.sent++;
       this.socket.write(bytes);
       if (!framed) this.socket.end();
     });
@@ -236,6 +239,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzSummary> {
           continue;
         }
       }
+      const t0 = Date.now();
       const outcome = await conn.exchange(m.bytes, m.framed, opts.deadlineMs);
       summary.messages++;
       const frames = outcome.kind === 'response' ? [outcome.frame] : outcome.kind === 'close' ? outcome.frames : [];
@@ -261,7 +265,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzSummary> {
       } else if (outcome.kind === 'close') {
         if (m.framed && frames.length === 0 && !stop) {
           summary.unexpectedCloses++;
-          finding('unexpected-close', m.bytes, `${m.kind} of ${m.source}: closed without a response (${m.bytes.length} bytes)`);
+          finding('unexpected-close', m.bytes, `${m.kind} of ${m.source}: closed without a response (${m.bytes.length} bytes, message ${conn.sent} of its connection, after ${Date.now() - t0} ms)`);
         } else summary.expectedCloses++;
         conn = undefined;
       }

@@ -85,6 +85,7 @@ import { AUDIT_KINDS, AuditInputError, type AuditInput } from '../audit/record.t
 import type { AuditAvailability } from '../audit/log.ts';
 import { uidsInResponse } from '../operations/uid.ts';
 import { DEFAULT_MAX_BATCH_ITEMS } from '../config/defaults.ts';
+import { StoreUnavailableError } from '../store/types.ts';
 import type {
   BatchState, ClientIdentity, ObjectRepository, OperationContext, OperationHandler, ServerInfo, ServiceKeyWrapping,
 } from '../operations/types.ts';
@@ -692,6 +693,13 @@ export class KmipEngine {
       payload = this.opts.adapters.responseFromInternal(v, op, internalOut);
     } catch (e) {
       if (e instanceof KmipError) return fail(e.reason, e.message);
+      // Disk full or read-only store (issue 16 §4): a condition of the server, not a bug, so
+      // the client gets the store's own explanation under Server Limit Exceeded (KMIP 2.1
+      // §11.46; General Failure for 1.x, message kept) and the log a warning without stack.
+      if (e instanceof StoreUnavailableError) {
+        log.warn({ event: 'store_unavailable', condition: e.condition, cause: (e.cause as Error | undefined)?.message }, e.message);
+        return fail(ResultReason.ServerLimitExceeded, e.message);
+      }
       // DESIGN.md §6.4: unknown errors become General Failure with a generic message; the
       // full error goes to the log under a reference the client sees.
       const ref = randomBytes(6).toString('hex');

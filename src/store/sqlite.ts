@@ -9,7 +9,7 @@ import { Tag } from '../ttlv/generated/tags.ts';
 import { State } from '../ttlv/generated/enumerations.ts';
 import type { StoredObject } from '../kmip/object.ts';
 import {
-  StoreConflictError, StoreSchemaError, type L2KeyRow, type L3KeyRow, type LocatePrefilter, type TenantL1Row, type VaultStore, type WrappedValueRow,
+  StoreConflictError, StoreSchemaError, StoreUnavailableError, type L2KeyRow, type L3KeyRow, type LocatePrefilter, type TenantL1Row, type VaultStore, type WrappedValueRow,
 } from './types.ts';
 
 export { StoreSchemaError, type L2KeyRow, type L3KeyRow, type TenantL1Row, type WrappedValueRow };
@@ -29,6 +29,27 @@ export const FIRST_PAGE_SIZE = 8;
 /** States whose value has been erased (KMIP 2.1 §6.1.15 Destroy). */
 const DESTROYED_STATES: readonly number[] = [State.Destroyed, State.DestroyedCompromised];
 const ALL_STATES: readonly number[] = Object.values(State);
+
+/**
+ * SQLite's result codes for a store that cannot write (https://sqlite.org/rescode.html):
+ * SQLITE_FULL (disk or quota full, or max_page_count reached), SQLITE_READONLY_* (file or
+ * file system read-only), SQLITE_IOERR_* (write/fsync failed). Anything else is passed on.
+ */
+export function storeUnavailable(e: unknown, path: string): unknown {
+  const code = (e as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || e instanceof StoreUnavailableError) return e;
+  const where = path === ':memory:' || path === '' ? 'the in-memory database' : path;
+  if (code === 'SQLITE_FULL') {
+    return new StoreUnavailableError('full', `the key store is full (${where}: no space left): nothing was stored; free disk space and retry`, { cause: e });
+  }
+  if (code.startsWith('SQLITE_READONLY')) {
+    return new StoreUnavailableError('read-only', `the key store is read-only (${where}): nothing was stored; make it writable and retry`, { cause: e });
+  }
+  if (code.startsWith('SQLITE_IOERR')) {
+    return new StoreUnavailableError('io', `the key store cannot write (${where}: ${code}): nothing was stored; check the disk and retry`, { cause: e });
+  }
+  return e;
+}
 
 interface ObjectRow {
   uid: string;
@@ -203,13 +224,15 @@ export class SqliteStore implements VaultStore {
           try {
             this.db.transaction(w.work)();
           } catch (e) {
-            failures.set(i, e);
+            failures.set(i, storeUnavailable(e, this.path));
           }
         });
       }).immediate();
     } catch (e) {
-      // BEGIN or COMMIT failed (busy past the timeout, disk full…): nothing of the batch is stored.
-      for (const w of batch) w.reject(e);
+      // BEGIN or COMMIT failed (busy past the timeout, disk full…): nothing of the batch is
+      // stored, and SQLite has rolled it back, so the next batch starts clean.
+      const err = storeUnavailable(e, this.path);
+      for (const w of batch) w.reject(err);
       return;
     }
     batch.forEach((w, i) => (failures.has(i) ? w.reject(failures.get(i)) : w.resolve()));

@@ -47,6 +47,19 @@ export class StoreConflictError extends Error {
   override readonly name = 'StoreConflictError';
 }
 
+/**
+ * The store cannot take writes: its file system is full, read-only, or failing (issue 16
+ * §4). Nothing of the failed write was stored; earlier commits are intact, and writes
+ * resume by themselves once the condition is gone (no restart). The KMIP layer answers it
+ * with a Result Reason and this message, never as an internal error.
+ */
+export class StoreUnavailableError extends Error {
+  override readonly name = 'StoreUnavailableError';
+  constructor(readonly condition: 'full' | 'read-only' | 'io', message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
 /** The database schema is not one this code can use (newer than it, or damaged). */
 export class StoreSchemaError extends Error {
   override readonly name = 'StoreSchemaError';
