@@ -359,12 +359,22 @@ export async function openVault(opts: { databaseUrl?: string; sqlitePath?: strin
  * transaction, so only committed changes arrive):
  *   l3 (rotation or a new service)   → the service's L3 ring is re-read (new current version for wrapping);
  *   l2 (rotation)                     → the new L2 is opened with the tenant's L1, the L3 rings re-read;
- *   l1 disabled (kill switch)         → the tenant is sealed here too, its keys zeroized.
+ *   l1 disabled (kill switch)         → the tenant is sealed here too, its keys zeroized;
+ *   resync (notifications were lost) → every unsealed tenant re-reads its L2 and L3 rows.
  * Reading a value under an L3 version this node does not hold re-reads the ring as well
  * (HierarchyEngine.unwrap), so a missed notification costs one query, never a failed read.
  */
 export function followVaultChanges(store: PostgresStore, engine: OpenedHierarchy['engine'], logger: Logger): () => void {
-  return store.onHierarchyChange((c) => {
+  const resync = store.onResync(() => {
+    for (const t of engine.tenantNames()) {
+      const st = engine.status(t);
+      if (st.sealed) continue;
+      const fail = (err: unknown) => logger.warn({ event: 'vault_resync_failed', tenant: t, err: (err as Error).message }, 'could not re-read the hierarchy after lost notifications');
+      engine.reloadL2(t, (st.l2Version ?? 0) + 1).catch(fail);
+      for (const svc of st.services) engine.reloadL3(t, svc.service).catch(fail);
+    }
+  });
+  const changes = store.onHierarchyChange((c) => {
     const fail = (err: unknown) => logger.warn({ event: 'vault_change_apply_failed', change: c, err: (err as Error).message }, 'could not apply a hierarchy change of another node');
     switch (c.kind) {
       case 'l3':
@@ -381,4 +391,8 @@ export function followVaultChanges(store: PostgresStore, engine: OpenedHierarchy
         break;
     }
   });
+  return () => {
+    resync();
+    changes();
+  };
 }

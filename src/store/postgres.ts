@@ -73,6 +73,15 @@ export type HierarchyChange =
   | { kind: 'l2'; tenant: string; version: number }
   | { kind: 'l1'; tenant: string; state: 'active' | 'disabled' };
 
+/**
+ * Wait before re-opening a lost notification connection, doubling up to the maximum: a
+ * PostgreSQL that is restarting is not hammered with connection attempts by every node.
+ */
+export const LISTEN_RETRY_MIN_MS = 500;
+export const LISTEN_RETRY_MAX_MS = 30_000;
+/** application_name of the notification connection (operators see it in pg_stat_activity). */
+export const LISTEN_APPLICATION_NAME = 'openkcm-listen';
+
 export interface PostgresStoreOptions {
   /** Pool size; default PG_POOL_MAX. */
   poolMax?: number;
@@ -653,11 +662,32 @@ export class PostgresStore implements VaultStore {
     return () => this.changes.off('change', fn);
   }
 
+  /**
+   * The notification connection was lost and is back: changes made meanwhile were not
+   * delivered (NOTIFY is not queued for a listener that is gone), so whoever holds keys
+   * re-reads them. Returns the function that unsubscribes.
+   */
+  onResync(fn: () => void): () => void {
+    this.changes.on('resync', fn);
+    return () => this.changes.off('resync', fn);
+  }
+
   /** Starts the LISTEN connection (openPostgresStore does, unless listen: false). */
   async listen(): Promise<void> {
-    if (this.listener !== undefined) return;
-    const c = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS });
-    c.on('error', (err) => this.log?.error({ event: 'pg_listen_error', err: err.message }, 'PostgreSQL notification connection failed'));
+    if (this.listener !== undefined || this.closed) return;
+    const c = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS, application_name: LISTEN_APPLICATION_NAME });
+    let lost = false;
+    const onLost = (why: string) => {
+      if (lost) return;
+      lost = true;
+      if (this.listener === c) this.listener = undefined;
+      c.end().catch(() => undefined);
+      if (this.closed) return;
+      this.log?.error({ event: 'pg_listen_lost', err: why }, 'PostgreSQL notification connection lost; reconnecting');
+      this.scheduleRelisten(LISTEN_RETRY_MIN_MS);
+    };
+    c.on('error', (err) => onLost(err.message));
+    c.on('end', () => onLost('connection ended'));
     c.on('notification', (m) => {
       if (m.channel !== HIERARCHY_CHANNEL || m.payload === undefined) return;
       try {
@@ -666,9 +696,35 @@ export class PostgresStore implements VaultStore {
         this.log?.warn({ event: 'pg_notify_bad_payload', err: (err as Error).message }, 'ignored a malformed hierarchy notification');
       }
     });
-    await c.connect();
-    await c.query(`LISTEN ${HIERARCHY_CHANNEL}`);
+    try {
+      await c.connect();
+      await c.query(`LISTEN ${HIERARCHY_CHANNEL}`);
+    } catch (e) {
+      lost = true;
+      await c.end().catch(() => undefined);
+      throw e;
+    }
     this.listener = c;
+  }
+
+  private relistenTimer: NodeJS.Timeout | undefined;
+
+  private scheduleRelisten(delayMs: number): void {
+    if (this.closed || this.relistenTimer !== undefined) return;
+    this.relistenTimer = setTimeout(() => {
+      this.relistenTimer = undefined;
+      this.listen().then(
+        () => {
+          this.log?.info({ event: 'pg_listen_restored' }, 'PostgreSQL notification connection restored');
+          this.changes.emit('resync');
+        },
+        (err: Error) => {
+          this.log?.warn({ event: 'pg_listen_retry', err: err.message, retryInMs: Math.min(delayMs * 2, LISTEN_RETRY_MAX_MS) }, 'PostgreSQL notification connection not restored yet');
+          this.scheduleRelisten(Math.min(delayMs * 2, LISTEN_RETRY_MAX_MS));
+        },
+      );
+    }, delayMs);
+    this.relistenTimer.unref();
   }
 
   /** The pool (tests that inspect the database directly). */
@@ -681,6 +737,7 @@ export class PostgresStore implements VaultStore {
     // Inserts already accepted are committed, not dropped.
     while (this.flushing !== undefined) await this.flushing;
     this.closed = true;
+    if (this.relistenTimer !== undefined) clearTimeout(this.relistenTimer);
     this.changes.removeAllListeners();
     await this.listener?.end().catch(() => undefined);
     this.listener = undefined;

@@ -4,7 +4,7 @@
 // plans, LISTEN/NOTIFY.
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { openPostgresStore, PG_SCAN_PAGE_SIZE, StoreConnectionError, type HierarchyChange } from '../../src/store/postgres.ts';
+import { LISTEN_APPLICATION_NAME, openPostgresStore, PG_SCAN_PAGE_SIZE, StoreConnectionError, type HierarchyChange } from '../../src/store/postgres.ts';
 import { PG_LATEST_SCHEMA_VERSION, PG_MIGRATIONS } from '../../src/store/pg-migrations.ts';
 import { StoreSchemaError } from '../../src/store/types.ts';
 import { structure, textString, enumeration, integer } from '../../src/kmip/items.ts';
@@ -217,6 +217,29 @@ describe('PostgreSQL store: hierarchy change notifications', () => {
         { kind: 'l2', tenant: 't', version: 2 },
         { kind: 'l1', tenant: 't', state: 'disabled' },
       ]);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('a lost notification connection is re-opened, announced as a resync, and delivers again', async () => {
+    const url = await freshDb();
+    const a = await openPostgresStore(url, { listen: false });
+    const b = await openPostgresStore(url);
+    try {
+      const seen: HierarchyChange[] = [];
+      let resyncs = 0;
+      b.onHierarchyChange((c) => seen.push(c));
+      b.onResync(() => resyncs++);
+      // The server drops the listener (a PostgreSQL restart, a proxy timeout…).
+      const killed = await sql<{ ok: boolean }>(url, 'SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()', [LISTEN_APPLICATION_NAME]);
+      expect(killed.map((r) => r.ok)).toEqual([true]);
+      for (let i = 0; i < 400 && resyncs === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(resyncs).toBe(1);
+      await a.putTenantL1('t', '{}', 'disabled');
+      for (let i = 0; i < 200 && seen.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(seen).toEqual([{ kind: 'l1', tenant: 't', state: 'disabled' }]);
     } finally {
       await a.close();
       await b.close();
