@@ -242,6 +242,7 @@ export function buildProgram(more: readonly Command[] = []): Command {
     .action(async (flags: ServeFlags) => serve(flags));
   // The execution plane alone (issue 10): src/cli/core.ts, handed in (see below).
   for (const c of more) program.addCommand(c);
+  // The edge (issue 11) is handed in the same way: src/cli/gateway.ts.
   // The governance plane alone (issue 10): src/cli/cmk.ts.
   registerCmkCommand(program);
   return program;
@@ -251,4 +252,4 @@ export function buildProgram(more: readonly Command[] = []): Command {
 // in the CMK); src/cli/core.ts imports the hierarchy engine and the L1 providers at its top,
 // so it is loaded only when the command is not `cmk`.
 const governanceOnly = process.argv[2] === 'cmk';
-await buildProgram(governanceOnly ? [] : [(await import('./core.ts')).coreCommand()]).parseAsync(process.argv);
+await buildProgram(governanceOnly ? [] : [(await import('./core.ts')).coreCommand(), (await import('./gateway.ts')).gatewayCommand()]).parseAsync(process.argv);

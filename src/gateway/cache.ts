@@ -1,0 +1,74 @@
+// The gateway's cache of unwrapped L4 data keys (issue 11 §2): bounded, LRU, each entry
+// living at most its TTL, every key zeroized (buffer.fill(0)) when it leaves, for whatever
+// reason (eviction, expiry, purge on a kill switch). Lookups hand out a copy, so a caller
+// never holds the buffer that a purge zeroizes… and the cache never holds the caller's.
+
+export interface CacheOptions {
+  /** Entries kept at most; the least recently used goes first. Bounds memory of a flood of distinct blobs. */
+  maxEntries: number;
+  /** Lifetime of an entry from its insertion: past it a key is gone, even while the Core is unreachable. */
+  ttlMs: number;
+  now?: () => number;
+}
+
+interface Entry {
+  key: Buffer;
+  expires: number;
+}
+
+export class L4Cache {
+  // A Map iterates in insertion order: re-inserting on a hit makes it an LRU.
+  private readonly entries = new Map<string, Entry>();
+  private readonly now: () => number;
+  constructor(private readonly opts: CacheOptions) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** A copy of the key, or undefined when absent or expired (an expired entry is zeroized now). */
+  get(id: string): Buffer | undefined {
+    const e = this.entries.get(id);
+    if (e === undefined) return undefined;
+    if (e.expires <= this.now()) {
+      this.drop(id, e);
+      return undefined;
+    }
+    this.entries.delete(id);
+    this.entries.set(id, e);
+    return Buffer.from(e.key);
+  }
+
+  /** Stores a copy of `key`. */
+  set(id: string, key: Buffer): void {
+    const old = this.entries.get(id);
+    if (old !== undefined) this.drop(id, old);
+    this.entries.set(id, { key: Buffer.from(key), expires: this.now() + this.opts.ttlMs });
+    while (this.entries.size > this.opts.maxEntries) {
+      const [oldestId, oldest] = this.entries.entries().next().value as [string, Entry];
+      this.drop(oldestId, oldest);
+    }
+  }
+
+  /** Zeroizes and forgets every expired entry (called periodically, so expired keys do not linger in memory). */
+  sweep(): number {
+    const t = this.now();
+    let n = 0;
+    for (const [id, e] of this.entries) if (e.expires <= t) { this.drop(id, e); n++; }
+    return n;
+  }
+
+  /** Zeroizes and forgets everything (kill switch, seal, revoked certificate). Returns how many keys were purged. */
+  purge(): number {
+    const n = this.entries.size;
+    for (const [id, e] of this.entries) this.drop(id, e);
+    return n;
+  }
+
+  private drop(id: string, e: Entry): void {
+    e.key.fill(0);
+    this.entries.delete(id);
+  }
+}

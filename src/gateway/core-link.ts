@@ -1,0 +1,225 @@
+// The gateway's link to its Core (issue 11 §1, §3): a pool of persistent mutual-TLS
+// connections with the project's KMIP client, wraps and unwraps queued and sent as KMIP batch
+// messages (many batch items per message, Batch Error Continuation Option Continue so one bad
+// blob fails only its own item), flushed when `maxBatchItems` are waiting or `flushDelayMs`
+// after the first one; and a status probe every `probeIntervalMs` that learns a seal, a kill
+// switch or a revoked certificate (the Core refuses every message of a sealed tenant before
+// any item runs, DESIGN.md §2), so the gateway purges its cached keys within a second.
+//
+// The gateway never asks for anything above L4: only Encrypt/Decrypt on the service's
+// wrapping object `openkcm:service-l3:<service>` (the Core's src/operations/common/service-l3.ts).
+import { KmipClient, type KmipClientOptions } from '../client/index.ts';
+import { byteString, structure, textString } from '../kmip/items.ts';
+import type { RequestBatchItemOptions, ResponseBatchItem } from '../kmip/message.ts';
+import { BatchErrorContinuationOption, Operation, ResultReason, ResultStatus } from '../ttlv/generated/enumerations.ts';
+import { Tag } from '../ttlv/generated/tags.ts';
+import { GatewayError } from './envelope.ts';
+
+export const SERVICE_L3_PREFIX = 'openkcm:service-l3:';
+
+export interface CoreLinkOptions {
+  client: Omit<KmipClientOptions, 'timeoutMs'>;
+  tenant: string;
+  /** Persistent connections to the Core. */
+  poolSize: number;
+  /** Batch items per message at most (the Core's own limit is higher; see README). */
+  maxBatchItems: number;
+  /** How long the first queued item waits for company before its batch is sent. */
+  flushDelayMs: number;
+  /** Status probe period; ≤ 250 ms keeps a kill switch's reach within 1 s (issue 11 §3). */
+  probeIntervalMs: number;
+  /** Timeout of one Core round trip. */
+  requestTimeoutMs: number;
+  /** Called when the Core says the tenant is sealed/killed or this gateway is refused (purge the cache). */
+  onRefused(reason: string): void;
+  /** Called on every probe answer (tests and logs). */
+  onState?(state: LinkState): void;
+}
+
+export type LinkState =
+  | { kind: 'starting' }
+  | { kind: 'ok'; since: number }
+  | { kind: 'refused'; reason: string; since: number }
+  | { kind: 'unreachable'; reason: string; since: number };
+
+interface Job {
+  item: RequestBatchItemOptions;
+  resolve(b: Buffer): void;
+  reject(e: Error): void;
+}
+
+/** One line for the application from a failed batch item. */
+export function itemError(tenant: string, item: ResponseBatchItem): GatewayError {
+  const msg = item.resultMessage ?? 'no reason given';
+  const sealed = /tenant \S+ is (sealed|killed)/.exec(msg);
+  if (sealed) return new GatewayError(503, `tenant ${tenant} is ${sealed[1]} at the core`);
+  if (/not authori[sz]ed|revoked/.test(msg)) return new GatewayError(503, `the core refuses this gateway: ${msg}`);
+  if (item.resultReason === ResultReason.PermissionDenied) return new GatewayError(403, msg);
+  if (item.resultReason === ResultReason.CryptographicFailure) return new GatewayError(422, msg);
+  return new GatewayError(502, `the core refused: ${msg}`);
+}
+
+export class CoreLink {
+  private readonly pool: Array<Promise<KmipClient> | undefined>;
+  private next = 0;
+  private queue: Job[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private probeTimer: NodeJS.Timeout | undefined;
+  private probing = false;
+  private closed = false;
+  state: LinkState = { kind: 'starting' };
+  /** Batch messages sent (Core round trips for wrap/unwrap). */
+  roundTrips = 0;
+  itemsSent = 0;
+
+  constructor(private readonly opts: CoreLinkOptions) {
+    this.pool = new Array(opts.poolSize).fill(undefined);
+  }
+
+  start(): void {
+    const tick = () => {
+      if (this.closed) return;
+      void this.probe().finally(() => {
+        if (!this.closed) this.probeTimer = setTimeout(tick, this.opts.probeIntervalMs);
+      });
+    };
+    tick();
+  }
+
+  /** A pooled connection, (re)connected when it was lost. */
+  private connection(i: number): Promise<KmipClient> {
+    let c = this.pool[i];
+    if (c === undefined) {
+      c = KmipClient.connect({ ...this.opts.client, timeoutMs: this.opts.requestTimeoutMs });
+      this.pool[i] = c;
+      c.then((cl) => { if (this.closed) void cl.close(); }, () => { if (this.pool[i] === c) this.pool[i] = undefined; });
+    }
+    return c.then((cl) => {
+      if (cl.open) return cl;
+      if (this.pool[i] === c) this.pool[i] = undefined;
+      return this.connection(i);
+    });
+  }
+
+  private async client(): Promise<KmipClient> {
+    const i = this.next++ % this.opts.poolSize;
+    return this.connection(i);
+  }
+
+  /** The service's current L3 wraps `key` with `context` as associated data; the Core's blob. */
+  wrap(service: string, context: Buffer, key: Buffer): Promise<Buffer> {
+    return this.enqueue(Operation.Encrypt, service, context, key);
+  }
+
+  unwrap(service: string, context: Buffer, wrapped: Buffer): Promise<Buffer> {
+    return this.enqueue(Operation.Decrypt, service, context, wrapped);
+  }
+
+  /** Sends one application KMIP request message as is; the Core's response bytes (KMIP front). */
+  async forward(request: Buffer): Promise<Buffer> {
+    const c = await this.client();
+    return c.sendBytes(request);
+  }
+
+  private enqueue(operation: number, service: string, context: Buffer, data: Buffer): Promise<Buffer> {
+    if (this.closed) return Promise.reject(new GatewayError(503, 'the gateway is shutting down'));
+    const refused = this.refusal();
+    if (refused !== undefined) return Promise.reject(refused);
+    return new Promise((resolve, reject) => {
+      const payload = [textString(Tag.UniqueIdentifier, SERVICE_L3_PREFIX + service), byteString(Tag.Data, data)];
+      if (context.length > 0) payload.push(byteString(Tag.AuthenticatedEncryptionAdditionalData, context));
+      this.queue.push({ item: { operation, payload: structure(Tag.RequestPayload, payload) }, resolve, reject });
+      if (this.queue.length >= this.opts.maxBatchItems) this.flush();
+      else this.timer ??= setTimeout(() => this.flush(), this.opts.flushDelayMs);
+    });
+  }
+
+  /** The refusal every request gets while the Core refuses this tenant or this gateway. */
+  refusal(): GatewayError | undefined {
+    return this.state.kind === 'refused' ? new GatewayError(503, this.state.reason) : undefined;
+  }
+
+  private flush(): void {
+    if (this.timer !== undefined) { clearTimeout(this.timer); this.timer = undefined; }
+    while (this.queue.length > 0) {
+      const jobs = this.queue.splice(0, this.opts.maxBatchItems);
+      void this.send(jobs);
+    }
+  }
+
+  private async send(jobs: Job[]): Promise<void> {
+    let items: ResponseBatchItem[];
+    try {
+      const c = await this.client();
+      this.roundTrips++;
+      this.itemsSent += jobs.length;
+      const resp = await c.batch(jobs.map((j) => j.item), { batchErrorContinuationOption: BatchErrorContinuationOption.Continue });
+      items = resp.batchItems;
+    } catch (e) {
+      const err = new GatewayError(503, `the core is unreachable: ${(e as Error).message}`);
+      for (const j of jobs) j.reject(err);
+      return;
+    }
+    // A message refused as a whole (sealed tenant, refused certificate) answers its first item only.
+    if (items.length < jobs.length && items[0] !== undefined && items[0].resultStatus !== ResultStatus.Success) {
+      const err = itemError(this.opts.tenant, items[0]);
+      this.noteRefusal(err.message);
+      for (const j of jobs) j.reject(err);
+      return;
+    }
+    jobs.forEach((j, i) => {
+      const it = items[i];
+      if (it === undefined) return j.reject(new GatewayError(502, 'the core answered fewer items than it was sent'));
+      if (it.resultStatus !== ResultStatus.Success) {
+        const err = itemError(this.opts.tenant, it);
+        if (err.status === 503) this.noteRefusal(err.message);
+        return j.reject(err);
+      }
+      const data = it.payload?.value.find((c) => c.tag === Tag.Data);
+      if (data?.type !== 'ByteString') return j.reject(new GatewayError(502, 'the core answered without Data'));
+      j.resolve(data.value);
+    });
+  }
+
+  private noteRefusal(reason: string): void {
+    const was = this.state;
+    this.state = { kind: 'refused', reason, since: Date.now() };
+    if (was.kind !== 'refused') this.opts.onRefused(reason);
+    this.opts.onState?.(this.state);
+  }
+
+  /**
+   * Discover Versions: the cheapest message the Core answers; it passes the same identity and
+   * tenant gate as a wrap, so its refusal is the seal, the kill switch or the revocation.
+   */
+  private async probe(): Promise<void> {
+    if (this.probing) return;
+    this.probing = true;
+    try {
+      const c = await this.connection(0);
+      const item = await c.requestItem(Operation.DiscoverVersions, []);
+      if (item.resultStatus === ResultStatus.Success) {
+        if (this.state.kind !== 'ok') this.state = { kind: 'ok', since: Date.now() };
+      } else {
+        this.noteRefusal(itemError(this.opts.tenant, item).message);
+      }
+    } catch (e) {
+      // Partitioned: cached keys keep serving until their TTL, nothing new is wrapped.
+      if (this.state.kind !== 'unreachable') this.state = { kind: 'unreachable', reason: (e as Error).message, since: Date.now() };
+    } finally {
+      this.probing = false;
+    }
+    this.opts.onState?.(this.state);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.probeTimer !== undefined) clearTimeout(this.probeTimer);
+    for (const j of this.queue.splice(0)) j.reject(new GatewayError(503, 'the gateway is shutting down'));
+    await Promise.all(this.pool.map(async (p) => {
+      if (p === undefined) return;
+      try { await (await p).close(); } catch { /* never connected */ }
+    }));
+  }
+}

@@ -1,0 +1,321 @@
+// The Krypton Gateway (issue 11; DESIGN.md §1): runs next to the applications, makes L4
+// data keys locally, has the Core wrap them under the service's L3 (batched over a pooled
+// mutual-TLS link, core-link.ts), caches unwrapped L4s briefly (cache.ts) and does envelope
+// encryption itself (envelope.ts). It holds nothing above L4: it imports client, crypto,
+// ttlv and kmip only (test/architecture.test.ts).
+//
+// Data-key API (HTTP/JSON on localhost or a Unix socket, bearer token per application):
+//   POST /v1/datakey         {service, keySpec: "AES_256"|"AES_128", context?} → {plaintext, wrapped, l3Version}
+//   POST /v1/datakey/unwrap  {service, wrapped, context?}                      → {plaintext}
+//   POST /v1/datakey/rewrap  {service, wrapped, context?}                      → {wrapped, l3Version}
+//   POST /v1/encrypt         {service, plaintext, context?}                    → {ciphertext, l3Version}
+//   POST /v1/decrypt         {service, ciphertext, context?}                   → {plaintext}
+// Bytes travel in base64; `context` is a string (UTF-8) or an object of strings (canonical
+// JSON, keys sorted), bound as associated data. KMIP front: kmip-front.ts.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import { existsSync, unlinkSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { L4Cache } from './cache.ts';
+import { CoreLink, type LinkState } from './core-link.ts';
+import { GatewayError, l3VersionOf, openEnvelope, parseEnvelope, sealEnvelope, wrappedKeyDefect } from './envelope.ts';
+import { applicationOf } from './tokens.ts';
+import { startKmipFront, type KmipFront, type KmipFrontOptions } from './kmip-front.ts';
+import type { KmipClientOptions } from '../client/index.ts';
+
+export { GatewayError } from './envelope.ts';
+
+/** Largest request body: data keys and 1 KiB-class envelopes need little; stops memory floods. */
+export const MAX_BODY_BYTES = 1024 * 1024;
+/** Largest context, as the Core's MAX_CONTEXT_BYTES (src/operations/common/service-l3.ts). */
+export const MAX_CONTEXT_BYTES = 4096;
+
+export type Listen = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
+
+export interface GatewayOptions {
+  core: Omit<KmipClientOptions, 'timeoutMs'>;
+  tenant: string;
+  /** Services this gateway acts for (its certificate's). */
+  services: string[];
+  listen: Listen;
+  /** SHA-256(token) → application name (tokens.ts). */
+  tokens: ReadonlyMap<string, string>;
+  cacheTtlMs?: number;
+  cacheMaxEntries?: number;
+  poolSize?: number;
+  maxBatchItems?: number;
+  flushDelayMs?: number;
+  probeIntervalMs?: number;
+  requestTimeoutMs?: number;
+  /** Envelope encryption: one L4 seals at most this many messages (nonce budget, envelope.ts)… */
+  l4MaxMessages?: number;
+  /** …and for at most this long. */
+  l4MaxAgeMs?: number;
+  kmipFront?: Omit<KmipFrontOptions, 'link' | 'logger'>;
+  logger: Logger;
+}
+
+export const GATEWAY_DEFAULTS = {
+  cacheTtlMs: 60_000,
+  cacheMaxEntries: 100_000,
+  poolSize: 2,
+  maxBatchItems: 256,
+  flushDelayMs: 1,
+  probeIntervalMs: 200,
+  requestTimeoutMs: 10_000,
+  l4MaxMessages: 1 << 20,
+  l4MaxAgeMs: 60_000,
+} as const;
+
+interface CurrentL4 {
+  key: Buffer;
+  wrapped: Buffer;
+  uses: number;
+  created: number;
+}
+
+export interface RunningGateway {
+  /** TCP port or Unix socket path of the data-key API. */
+  address: string | number;
+  kmipFront?: KmipFront;
+  link: CoreLink;
+  cache: L4Cache;
+  close(): Promise<void>;
+}
+
+function contextBytes(ctx: unknown): Buffer {
+  if (ctx === undefined || ctx === null) return Buffer.alloc(0);
+  let b: Buffer;
+  if (typeof ctx === 'string') b = Buffer.from(ctx, 'utf8');
+  else if (typeof ctx === 'object' && !Array.isArray(ctx) && Object.values(ctx).every((v) => typeof v === 'string')) {
+    const sorted = Object.keys(ctx).sort().map((k) => [k, (ctx as Record<string, string>)[k]]);
+    b = Buffer.from(JSON.stringify(sorted), 'utf8');
+  } else throw new GatewayError(400, 'context must be a string or an object of strings');
+  if (b.length > MAX_CONTEXT_BYTES) throw new GatewayError(400, `context is ${b.length} bytes; at most ${MAX_CONTEXT_BYTES}`);
+  return b;
+}
+
+function base64Field(body: Record<string, unknown>, name: string): Buffer {
+  const v = body[name];
+  if (typeof v !== 'string' || v.length === 0) throw new GatewayError(400, `${name} (base64) is required`);
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(v) || v.length % 4 !== 0) throw new GatewayError(400, `${name} is not base64`);
+  return Buffer.from(v, 'base64');
+}
+
+function readBody(req: IncomingMessage): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY_BYTES) {
+        reject(new GatewayError(413, `request body is larger than ${MAX_BODY_BYTES} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => {
+      try {
+        const v = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+        if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not an object');
+        resolve(v as Record<string, unknown>);
+      } catch {
+        reject(new GatewayError(400, 'request body must be a JSON object'));
+      }
+    });
+    req.on('error', reject);
+  });
+}
+
+export async function startGateway(opts: GatewayOptions): Promise<RunningGateway> {
+  const o = { ...GATEWAY_DEFAULTS, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) } as GatewayOptions & typeof GATEWAY_DEFAULTS;
+  const log = opts.logger;
+  const cache = new L4Cache({ maxEntries: o.cacheMaxEntries, ttlMs: o.cacheTtlMs });
+  const current = new Map<string, CurrentL4>();
+  const forgetCurrent = () => {
+    for (const c of current.values()) c.key.fill(0);
+    current.clear();
+  };
+  const link = new CoreLink({
+    client: opts.core, tenant: opts.tenant, poolSize: o.poolSize, maxBatchItems: o.maxBatchItems, flushDelayMs: o.flushDelayMs,
+    probeIntervalMs: o.probeIntervalMs, requestTimeoutMs: o.requestTimeoutMs,
+    onRefused(reason) {
+      // Kill switch at the edge (issue 11 §3): every cached L4 of the tenant goes, now.
+      const n = cache.purge();
+      forgetCurrent();
+      log.warn({ event: 'gateway_purge', tenant: opts.tenant, purged: n, reason }, 'the core refuses this tenant or gateway: cached keys purged');
+    },
+  });
+  const sweeper = setInterval(() => cache.sweep(), Math.max(250, Math.min(5000, o.cacheTtlMs / 4)));
+  sweeper.unref();
+  link.start();
+
+  const services = new Set(opts.services);
+  const serviceOf = (body: Record<string, unknown>): string => {
+    const s = body.service;
+    if (typeof s !== 'string' || s === '') throw new GatewayError(400, 'service is required');
+    if (!services.has(s)) throw new GatewayError(403, `service ${s} is not allowed for this gateway`);
+    return s;
+  };
+  const assertServing = () => {
+    const r = link.refusal();
+    if (r !== undefined) throw r;
+  };
+  const cacheId = (service: string, ctx: Buffer, wrapped: Buffer) => `${service}\u0000${ctx.toString('base64')}\u0000${wrapped.toString('base64')}`;
+
+  async function unwrapCached(service: string, ctx: Buffer, wrapped: Buffer): Promise<Buffer> {
+    const defect = wrappedKeyDefect(wrapped);
+    if (defect !== undefined) throw new GatewayError(400, defect);
+    const id = cacheId(service, ctx, wrapped);
+    const hit = cache.get(id);
+    if (hit !== undefined) return hit;
+    const key = await link.unwrap(service, ctx, wrapped);
+    cache.set(id, key);
+    return key;
+  }
+
+  const routes: Record<string, (body: Record<string, unknown>) => Promise<Record<string, unknown>>> = {
+    async '/v1/datakey'(body) {
+      const service = serviceOf(body);
+      const spec = body.keySpec ?? 'AES_256';
+      if (spec !== 'AES_256' && spec !== 'AES_128') throw new GatewayError(400, `keySpec must be AES_256 or AES_128, not ${String(spec)}`);
+      const ctx = contextBytes(body.context);
+      assertServing();
+      const key = randomBytes(spec === 'AES_256' ? 32 : 16);
+      try {
+        const wrapped = await link.wrap(service, ctx, key);
+        cache.set(cacheId(service, ctx, wrapped), key);
+        return { plaintext: key.toString('base64'), wrapped: wrapped.toString('base64'), l3Version: l3VersionOf(wrapped) };
+      } finally {
+        key.fill(0);
+      }
+    },
+    async '/v1/datakey/unwrap'(body) {
+      const service = serviceOf(body);
+      const wrapped = base64Field(body, 'wrapped');
+      const ctx = contextBytes(body.context);
+      assertServing();
+      const key = await unwrapCached(service, ctx, wrapped);
+      try {
+        return { plaintext: key.toString('base64') };
+      } finally {
+        key.fill(0);
+      }
+    },
+    async '/v1/datakey/rewrap'(body) {
+      const service = serviceOf(body);
+      const wrapped = base64Field(body, 'wrapped');
+      const ctx = contextBytes(body.context);
+      assertServing();
+      const defect = wrappedKeyDefect(wrapped);
+      if (defect !== undefined) throw new GatewayError(400, defect);
+      // Always through the Core: a rewrap proves the blob still opens, and rewraps under the current L3.
+      const key = await link.unwrap(service, ctx, wrapped);
+      try {
+        const next = await link.wrap(service, ctx, key);
+        return { wrapped: next.toString('base64'), l3Version: l3VersionOf(next) };
+      } finally {
+        key.fill(0);
+      }
+    },
+    async '/v1/encrypt'(body) {
+      const service = serviceOf(body);
+      const plaintext = base64Field(body, 'plaintext');
+      const ctx = contextBytes(body.context);
+      assertServing();
+      const slot = `${service}\u0000${ctx.toString('base64')}`;
+      let cur = current.get(slot);
+      const now = Date.now();
+      if (cur === undefined || cur.uses >= o.l4MaxMessages || now - cur.created >= o.l4MaxAgeMs) {
+        if (cur !== undefined) { cur.key.fill(0); current.delete(slot); }
+        const key = randomBytes(32);
+        const wrapped = await link.wrap(service, ctx, key);
+        const raced = current.get(slot);
+        if (raced !== undefined && raced.uses < o.l4MaxMessages) { key.fill(0); cur = raced; } else {
+          cur = { key, wrapped, uses: 0, created: now };
+          current.set(slot, cur);
+        }
+      }
+      cur.uses++;
+      const ct = sealEnvelope(cur.key, cur.wrapped, ctx, plaintext);
+      return { ciphertext: ct.toString('base64'), l3Version: l3VersionOf(cur.wrapped) };
+    },
+    async '/v1/decrypt'(body) {
+      const service = serviceOf(body);
+      const env = parseEnvelope(base64Field(body, 'ciphertext'));
+      const ctx = contextBytes(body.context);
+      assertServing();
+      const key = await unwrapCached(service, ctx, env.wrapped);
+      try {
+        const plain = openEnvelope(key, env, ctx);
+        if (plain === undefined) throw new GatewayError(422, 'ciphertext does not open with this context: altered, or made for another context');
+        return { plaintext: plain.toString('base64') };
+      } finally {
+        key.fill(0);
+      }
+    },
+  };
+
+  const send = (res: ServerResponse, status: number, body: unknown) => {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+    res.end(text);
+  };
+
+  const server: Server = createServer((req, res) => {
+    const route = req.method === 'POST' ? routes[req.url ?? ''] : undefined;
+    if (req.method === 'GET' && req.url === '/v1/status') {
+      const st: LinkState = link.state;
+      return send(res, 200, { tenant: opts.tenant, services: opts.services, core: st.kind, ...('reason' in st ? { reason: st.reason } : {}), cachedKeys: cache.size });
+    }
+    if (route === undefined) return send(res, 404, { error: `no such endpoint: ${req.method} ${req.url}` });
+    const app = applicationOf(opts.tokens, req.headers.authorization);
+    if (app === undefined) {
+      return send(res, 401, { error: 'missing or unknown bearer token: send "Authorization: Bearer <token>" with a token from the gateway token file' });
+    }
+    readBody(req)
+      .then((body) => route(body))
+      .then((out) => send(res, 200, out))
+      .catch((e: unknown) => {
+        if (e instanceof GatewayError) {
+          log.info({ event: 'gateway_refused', app, path: req.url, status: e.status, reason: e.message }, 'request refused');
+          return send(res, e.status, { error: e.message });
+        }
+        const ref = randomBytes(6).toString('hex');
+        log.error({ err: e, ref, app, path: req.url }, 'gateway request failed unexpectedly');
+        send(res, 500, { error: `internal error (reference ${ref})` });
+      });
+  });
+  server.keepAliveTimeout = 60_000;
+
+  if (opts.listen.kind === 'unix' && existsSync(opts.listen.path)) unlinkSync(opts.listen.path);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    if (opts.listen.kind === 'tcp') server.listen(opts.listen.port, opts.listen.host, () => resolve());
+    else server.listen(opts.listen.path, () => resolve());
+  });
+  const addr = server.address();
+  const address = typeof addr === 'string' ? addr : addr!.port;
+
+  let front: KmipFront | undefined;
+  try {
+    if (opts.kmipFront !== undefined) front = await startKmipFront({ ...opts.kmipFront, link, logger: log });
+  } catch (e) {
+    await link.close();
+    server.close();
+    throw e;
+  }
+
+  return {
+    address, link, cache, ...(front ? { kmipFront: front } : {}),
+    async close() {
+      clearInterval(sweeper);
+      await front?.close();
+      await new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); });
+      await link.close();
+      cache.purge();
+      forgetCurrent();
+    },
+  };
+}

@@ -1,0 +1,75 @@
+// The gateway's KMIP front (issue 11 §2): applications that only speak KMIP point their
+// client here (mutual TLS, certificates of the CA given). Every request message is forwarded
+// as is to the Core over the gateway's pooled link — under the gateway's identity at the Core,
+// so for the gateway's tenant and service — and the Core's response is relayed unchanged.
+// Responses go back in request order (the app's client may pipeline).
+import { createServer, type Server, type TLSSocket } from 'node:tls';
+import type { Logger } from 'pino';
+import { TtlvFramer } from '../ttlv/framing.ts';
+import type { CoreLink } from './core-link.ts';
+
+/** Largest request forwarded: the Core's default message limit; stops memory floods at the edge. */
+export const MAX_FORWARDED_MESSAGE_BYTES = 8 * 1024 * 1024;
+
+export interface KmipFrontOptions {
+  host: string;
+  port: number;
+  cert: string | Buffer;
+  key: string | Buffer;
+  /** CA of the application certificates. */
+  ca: string | Buffer;
+  link: CoreLink;
+  logger: Logger;
+}
+
+export interface KmipFront {
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function startKmipFront(opts: KmipFrontOptions): Promise<KmipFront> {
+  const sockets = new Set<TLSSocket>();
+  const server: Server = createServer({ cert: opts.cert, key: opts.key, ca: opts.ca, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' }, (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    const framer = new TtlvFramer(MAX_FORWARDED_MESSAGE_BYTES);
+    let last: Promise<void> = Promise.resolve();
+    socket.on('data', (chunk: Buffer) => {
+      let frames: Buffer[];
+      try {
+        frames = framer.push(chunk);
+      } catch (e) {
+        opts.logger.warn({ event: 'kmip_front_frame', err: (e as Error).message }, 'closing a KMIP front connection');
+        socket.destroy();
+        return;
+      }
+      for (const f of frames) {
+        const answer = opts.link.forward(Buffer.from(f));
+        last = last.then(async () => {
+          try {
+            const bytes = await answer;
+            if (!socket.destroyed) socket.write(bytes);
+          } catch (e) {
+            // The Core is unreachable: a transport failure, so this connection ends too (DESIGN.md §4).
+            opts.logger.warn({ event: 'kmip_front_forward', err: (e as Error).message }, 'the core did not answer a forwarded request');
+            socket.destroy();
+          }
+        });
+      }
+    });
+  });
+  server.on('tlsClientError', () => undefined);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => resolve());
+  });
+  const addr = server.address();
+  return {
+    port: typeof addr === 'object' && addr !== null ? addr.port : opts.port,
+    close: () => new Promise<void>((r) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => r());
+    }),
+  };
+}

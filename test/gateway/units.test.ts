@@ -1,0 +1,86 @@
+// The gateway's pure parts: the L4 cache (LRU, TTL, zeroized on every exit), the envelope
+// format (self-describing, bound to its context), the token file.
+import { describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { L4Cache } from '../../src/gateway/cache.ts';
+import { GatewayError, openEnvelope, parseEnvelope, sealEnvelope, wrappedKeyDefect } from '../../src/gateway/envelope.ts';
+import { applicationOf, parseTokenFile, TokenFileError } from '../../src/gateway/tokens.ts';
+
+describe('L4Cache', () => {
+  it('is LRU-bounded, expires at its TTL and zeroizes every key that leaves', () => {
+    let now = 0;
+    const c = new L4Cache({ maxEntries: 2, ttlMs: 100, now: () => now });
+    const keys = [Buffer.alloc(32, 1), Buffer.alloc(32, 2), Buffer.alloc(32, 3)];
+    c.set('a', keys[0]!);
+    c.set('b', keys[1]!);
+    // Internal copies: grab them through a spy on fill.
+    const zeroized: Buffer[] = [];
+    const origFill = Buffer.prototype.fill;
+    Buffer.prototype.fill = function (this: Buffer, ...args: Parameters<Buffer['fill']>) { zeroized.push(this); return origFill.apply(this, args); } as Buffer['fill'];
+    try {
+      expect(c.get('a')?.equals(keys[0]!)).toBe(true); // a is now most recent
+      c.set('c', keys[2]!); // evicts b
+      expect(c.get('b')).toBeUndefined();
+      expect(zeroized.some((z) => z.length === 32 && z.every((x) => x === 0))).toBe(true);
+      now = 150;
+      expect(c.get('a')).toBeUndefined();
+      expect(c.size).toBe(1);
+      expect(c.purge()).toBe(1);
+      expect(c.size).toBe(0);
+    } finally {
+      Buffer.prototype.fill = origFill;
+    }
+    // The caller's buffers were never the cache's.
+    expect(keys[0]!.every((x) => x === 1)).toBe(true);
+  });
+
+  it('hands out copies: a purge does not zero what a request is still using, and vice versa', () => {
+    const c = new L4Cache({ maxEntries: 10, ttlMs: 1000 });
+    c.set('k', Buffer.alloc(16, 9));
+    const got = c.get('k')!;
+    got.fill(0);
+    expect(c.get('k')!.every((x) => x === 9)).toBe(true);
+    const again = c.get('k')!;
+    c.purge();
+    expect(again.every((x) => x === 9)).toBe(true);
+  });
+});
+
+describe('envelope', () => {
+  const wrapped = Buffer.concat([Buffer.of(2, 0, 0, 0, 3), randomBytes(28 + 32)]);
+  it('round-trips and names the wrapped key and its L3 version', () => {
+    const l4 = randomBytes(32);
+    const ct = sealEnvelope(l4, wrapped, Buffer.from('ctx'), Buffer.from('hello'));
+    const env = parseEnvelope(ct);
+    expect(env.wrapped.equals(wrapped)).toBe(true);
+    expect(env.wrapped.readUInt32BE(1)).toBe(3);
+    expect(openEnvelope(l4, env, Buffer.from('ctx'))?.toString()).toBe('hello');
+    expect(openEnvelope(l4, env, Buffer.from('other'))).toBeUndefined();
+    for (let at = 0; at < ct.length; at += 7) {
+      const f = Buffer.from(ct);
+      f[at]! ^= 1;
+      let out: Buffer | undefined;
+      try { out = openEnvelope(l4, parseEnvelope(f), Buffer.from('ctx')); } catch (e) { expect(e).toBeInstanceOf(GatewayError); }
+      expect(out).toBeUndefined();
+    }
+  });
+  it('says where a wrapped key is malformed', () => {
+    expect(wrappedKeyDefect(wrapped)).toBeUndefined();
+    expect(wrappedKeyDefect(wrapped.subarray(0, 3))).toBe('wrapped key is malformed at byte 3: truncated inside the L3 version');
+    expect(wrappedKeyDefect(Buffer.of(9, 1, 2))).toMatch(/^wrapped key is malformed at byte 0/);
+    expect(() => parseEnvelope(Buffer.of(1, 0))).toThrow(/ciphertext is malformed at byte 2/);
+  });
+});
+
+describe('token file', () => {
+  it('maps tokens to applications and refuses short or duplicate tokens with the line', () => {
+    const t = 'a'.repeat(40);
+    const m = parseTokenFile(`# c\n\napp1 ${t}\n`, 'f');
+    expect(applicationOf(m, `Bearer ${t}`)).toBe('app1');
+    expect(applicationOf(m, 'Bearer nope')).toBeUndefined();
+    expect(applicationOf(m, undefined)).toBeUndefined();
+    expect(() => parseTokenFile('app1 short', 'f')).toThrow(TokenFileError);
+    expect(() => parseTokenFile(`a ${t}\nb ${t}`, 'f')).toThrow(/line 2: the token of b is used twice/);
+    expect(() => parseTokenFile('', 'f')).toThrow(/holds no token/);
+  });
+});
