@@ -34,7 +34,7 @@ let p: Planes;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'openkcm-planes-'));
-  p = await setupPlanes(dir, { leaseMs: LEASE_MS });
+  p = await setupPlanes(dir, { leaseMs: LEASE_MS, failOpenB1: true });
 }, 300_000);
 
 afterAll(async () => {
@@ -149,6 +149,13 @@ describe('split planes: a CMK, region eu (a1, a2 on PostgreSQL), region us (b1)'
     await p.cmk.admin.post('/v1/tenants/acme/unseal', {});
     await until(served('a1', p.apps.eu), 20_000, 'unseal on a1');
     await until(served('a2', p.apps.eu), 20_000, 'unseal on a2');
+    // L1 pointer removed (the kill switch's other form) → refused; set again → served.
+    await p.cmk.admin.delete('/v1/tenants/acme/l1');
+    await until(refused('a1', p.apps.eu, /acme is (sealed|killed)/), 20_000, 'l1 remove on a1');
+    await until(refused('a2', p.apps.eu, /acme is (sealed|killed)/), 20_000, 'l1 remove on a2');
+    await p.cmk.admin.put('/v1/tenants/acme/l1', { provider: 'software', config: { keyFile: p.l1KeyFile('acme') } });
+    await until(served('a1', p.apps.eu), 30_000, 'l1 set again on a1');
+    await until(served('a2', p.apps.eu), 30_000, 'l1 set again on a2');
 
     const { default: pg } = await import('pg');
     const db = new pg.Client({ connectionString: p.core('a1').spec.databaseUrl });
@@ -206,13 +213,17 @@ describe('split planes: a CMK, region eu (a1, a2 on PostgreSQL), region us (b1)'
     expect(await get(p.core('b1').port, p.apps.shared, uid)).toBeUndefined();
   }, 240_000);
 
-  it('lease: the CMK gone longer than the lease → sealed with the reason; back → unsealed by itself', async () => {
+  it('lease: the CMK gone longer than the lease → sealed with the reason (fail-open b1 keeps serving, loudly); back → unsealed by itself', async () => {
     await p.stopCmk();
     const stoppedAt = Date.now();
     const m = await until(refused('a1', p.apps.eu, /sealed: governance unreachable since \d{4}-\d\d-\d\dT/), LEASE_MS + 30_000, 'a1 sealed by the lease');
     expect(Date.now() - stoppedAt).toBeGreaterThanOrEqual(LEASE_MS - 1_500);
     expect(m).toMatch(/tenant acme is sealed: governance unreachable since/);
-    await until(refused('b1', p.apps.us, /governance unreachable since/), 30_000, 'b1 sealed by the lease');
+    await until(refused('a2', p.apps.eu, /governance unreachable since/), 30_000, 'a2 sealed by the lease');
+    // b1 runs with --fail-mode open: past the lease it keeps serving, and says so loudly.
+    await until(() => (/FAIL-OPEN: no contact with the CMK for longer than the lease/.test(p.core('b1').proc.output()) ? true : undefined), 30_000, 'b1 fail-open warning');
+    expect(await probe(p.core('b1').port, p.caFile, p.apps.us)).toBeUndefined();
+    expect(p.core('b1').proc.output()).toMatch(/FAIL-OPEN: this core keeps serving when the CMK is unreachable past the lease/);
     await p.startCmkAgain();
     for (const [c, app] of [['a1', p.apps.eu], ['a2', p.apps.eu], ['b1', p.apps.us]] as const) {
       await until(served(c, app), 60_000, `${c} unsealed after the CMK came back`);

@@ -33,7 +33,7 @@ async function ok(p: Promise<{ code: number | null; stdout: string; stderr: stri
   return r.stdout;
 }
 
-export async function setupPlanes(root: string, opts: { leaseMs?: number; shared?: boolean } = {}): Promise<Planes> {
+export async function setupPlanes(root: string, opts: { leaseMs?: number; shared?: boolean; failOpenB1?: boolean } = {}): Promise<Planes> {
   const pg = await startPostgres();
   let cmk: CmkHandle | undefined;
   const cores: CoreHandle[] = [];
@@ -57,7 +57,8 @@ export async function setupPlanes(root: string, opts: { leaseMs?: number; shared
     const specs: CoreSpec[] = [
       { name: 'a1', region: 'eu', linkDir: join(root, 'links', 'a1'), databaseUrl: vault },
       { name: 'a2', region: 'eu', linkDir: join(root, 'links', 'a2'), databaseUrl: vault },
-      { name: 'b1', region: 'us', linkDir: join(root, 'links', 'b1') },
+      // b1 runs with failMode open (the e2e lease test checks both behaviours).
+      { name: 'b1', region: 'us', linkDir: join(root, 'links', 'b1'), ...(opts.failOpenB1 ? { failMode: 'open' as const } : {}) },
     ];
     for (const s of specs) {
       await ok(c.kmipctl(['cert', 'issue', '--role', 'core', '--region', s.region, '--name', s.name, '--out', s.linkDir]), `core certificate for ${s.name}`);
