@@ -42,6 +42,13 @@ export const PG_POOL_MAX = 16;
  * firewall that drops packets) fails the start with a clear error instead of hanging.
  */
 export const PG_CONNECT_TIMEOUT_MS = 10_000;
+/**
+ * Longest a statement may run, lock waits included: a query queued behind a row lock that a
+ * hung node (or an operator's open psql transaction) holds fails with an error the client
+ * sees, instead of holding its request, and a pool connection, forever. Migrations at start
+ * are exempt (they may rewrite large tables).
+ */
+export const PG_STATEMENT_TIMEOUT_MS = 30_000;
 /** Idle connections are closed after this, so a quiet node gives its server slots back. */
 export const PG_IDLE_TIMEOUT_MS = 30_000;
 /**
@@ -91,6 +98,8 @@ export interface PostgresStoreOptions {
   migrations?: readonly Migration[];
   /** LISTEN for hierarchy changes of other nodes (default true). */
   listen?: boolean;
+  /** Statement limit; default PG_STATEMENT_TIMEOUT_MS. */
+  statementTimeoutMs?: number;
 }
 
 interface ObjectRow {
@@ -751,6 +760,7 @@ async function applyMigrations(pool: pg.Pool, migrations: readonly Migration[], 
   const c = await pool.connect();
   try {
     await c.query('BEGIN');
+    await c.query('SET LOCAL statement_timeout = 0');
     // Two nodes starting together: the second waits here and then finds nothing to do.
     await c.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
     await c.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
@@ -788,6 +798,7 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
     max: opts.poolMax ?? PG_POOL_MAX,
     connectionTimeoutMillis: opts.connectTimeoutMs ?? PG_CONNECT_TIMEOUT_MS,
     idleTimeoutMillis: PG_IDLE_TIMEOUT_MS,
+    statement_timeout: opts.statementTimeoutMs ?? PG_STATEMENT_TIMEOUT_MS,
     application_name: 'openkcm',
   });
   // An idle connection dropped by the server emits here; unhandled it would end the process.

@@ -245,4 +245,30 @@ describe('PostgreSQL store: hierarchy change notifications', () => {
       await b.close();
     }
   });
+
+});
+
+describe('PostgreSQL store: a lock held elsewhere', () => {
+  it('a write stuck behind a row lock of a hung transaction fails after the statement limit instead of hanging', async () => {
+    const url = await freshDb();
+    const store = await openPostgresStore(url, { listen: false, statementTimeoutMs: 1_000 });
+    const o = makeStored({ tenant: 'lk' });
+    await store.insert(o);
+    const hung = new pg.Client({ connectionString: url });
+    await hung.connect();
+    try {
+      await hung.query('BEGIN');
+      await hung.query("SELECT 1 FROM objects WHERE tenant = 'lk' FOR UPDATE");
+      const copy = (await store.get('lk', o.uid))!;
+      const err = await store.update(copy).catch((e: unknown) => e);
+      expect((err as Error).message).toMatch(/statement timeout/);
+      await hung.query('ROLLBACK');
+      // Once the lock is gone the same update goes through.
+      await store.update(copy);
+      expect((await store.get('lk', o.uid))!.revision).toBe(1);
+    } finally {
+      await hung.end();
+      await store.close();
+    }
+  });
 });
