@@ -3,6 +3,9 @@
 // retention, core certificates confined to their region and to the link routes, audit
 // ingest once per record, node status in `status`, many streams and dead clients.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startExporters } from '../../src/audit/index.ts';
 import { startCmkEnv, type CertFiles, type CmkEnv, type SseClient } from './helpers.ts';
 
 const admin = (env: CmkEnv) => env.admin;
@@ -227,6 +230,27 @@ describe('link routes of a CMK', () => {
     r = await post([rec(8), rec(7)]);
     expect(r.status).toBe(400);
     expect(count()).toBe(6); // 1-5 and the note for 6
+  });
+
+  it('shipped records reach the SIEM exporters of the CMK', async () => {
+    const path = join(env.dir, 'siem.jsonl');
+    const ex = startExporters(env.cmk.audit, [{ type: 'file', path, from: 'now' }]);
+    try {
+      const r = await env.call(us, 'POST', '/v1/link/audit', { node: 'us-1', region: 'us-east', records: [1, 2].map((n) => ({
+        nodeSeq: n, hash: 'ab'.repeat(32),
+        record: { kind: 'kmip', identity: 'id-y', tenant: 'beta', service: 'web', operation: 'Encrypt', objectId: `siem-${n}`, result: 'success', time: '2026-12-01T11:00:00.000Z' },
+      })) });
+      expect(r.body.acceptedThrough).toBe(2);
+      const deadline = Date.now() + 20_000;
+      const lines = () => (existsSync(path) ? readFileSync(path, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) : []);
+      while (lines().filter((l) => String(l.objectId ?? '').startsWith('siem-')).length < 2 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
+      const got = lines().filter((l) => String(l.objectId ?? '').startsWith('siem-'));
+      expect(got.map((l) => l.objectId)).toEqual(['siem-1', 'siem-2']);
+      expect(got[0]).toMatchObject({ tenant: 'beta', operation: 'Encrypt' });
+      expect(String(got[0].detail)).toContain('[core us-1 us-east #1');
+    } finally {
+      await ex.close();
+    }
   });
 
   it("a node's status shows in GET /v1/status and in l1 check; a CMK never probes an L1", async () => {
