@@ -2,12 +2,19 @@
 // the same ObjectStore and HierarchyStore contracts as SQLite, then what is PostgreSQL's own —
 // migrations, refusal of a newer schema, one-line connection errors, group commit, Locate
 // plans, LISTEN/NOTIFY.
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { LISTEN_APPLICATION_NAME, openPostgresStore, PG_SCAN_PAGE_SIZE, StoreConnectionError, type HierarchyChange } from '../../src/store/postgres.ts';
 import { PG_LATEST_SCHEMA_VERSION, PG_MIGRATIONS } from '../../src/store/pg-migrations.ts';
 import { StoreSchemaError } from '../../src/store/types.ts';
-import { structure, textString, enumeration, integer } from '../../src/kmip/items.ts';
+import { structure, textString, enumeration, integer, byteString } from '../../src/kmip/items.ts';
+import { SoftwareL1Provider } from '../../src/hsm/software.ts';
+import { openHierarchy } from '../../src/hierarchy/hierarchy-protector.ts';
+import { createObjectRepository } from '../../src/hierarchy/repository.ts';
+import { KeyFormatType } from '../../src/ttlv/generated/enumerations.ts';
 import { Tag } from '../../src/ttlv/generated/tags.ts';
 import { CryptographicAlgorithm, ObjectType, State } from '../../src/ttlv/generated/enumerations.ts';
 import { uniqueDatabaseName, usePostgres } from '../helpers/postgres.ts';
@@ -269,6 +276,55 @@ describe('PostgreSQL store: a lock held elsewhere', () => {
     } finally {
       await hung.end();
       await store.close();
+    }
+  });
+});
+
+describe('PostgreSQL store: key material at rest', () => {
+  it('a known 32-byte key written through the hierarchy never appears in the cluster files (WAL and tables), the name next to it does', async () => {
+    const url = await freshDb();
+    const dir = mkdtempSync(join(tmpdir(), 'openkcm-pg-secret-'));
+    const store = await openPostgresStore(url, { listen: false });
+    const l1 = await SoftwareL1Provider.open(join(dir, 'l1.key'));
+    const h = await openHierarchy(store, { defaultL1: l1 });
+    try {
+      const repo = createObjectRepository(store, h.protector, { tenant: 't', service: 's' });
+      const key = Buffer.from('0123456789abcdef'.repeat(2), 'latin1');
+      const marker = 'findable-pg-name-marker';
+      await repo.create({
+        uid: 'secret-1', objectType: ObjectType.SymmetricKey, state: State.Active,
+        attributes: [structure(Tag.Name, [textString(Tag.NameValue, marker)])],
+        value: structure(Tag.SymmetricKey, [structure(Tag.KeyBlock, [
+          enumeration(Tag.KeyFormatType, KeyFormatType.Raw),
+          structure(Tag.KeyValue, [byteString(Tag.KeyMaterial, key)]),
+          enumeration(Tag.CryptographicAlgorithm, CryptographicAlgorithm.AES),
+          integer(Tag.CryptographicLength, 256),
+        ])]),
+      });
+      expect((await repo.load('secret-1'))?.value).toBeDefined();
+      await sql(url, 'CHECKPOINT');
+      let markerSeen = false;
+      const walk = (d: string) => {
+        for (const f of readdirSync(d)) {
+          const p = join(d, f);
+          const st = statSync(p);
+          if (st.isDirectory()) walk(p);
+          else if (st.isFile() && st.size < 64 * 1024 * 1024) {
+            const bytes = readFileSync(p);
+            expect(bytes.includes(key), `${p} holds the key in the clear`).toBe(false);
+            expect(bytes.includes(key.subarray(0, 16)), `${p} holds half the key in the clear`).toBe(false);
+            if (bytes.includes(Buffer.from(marker))) markerSeen = true;
+          }
+        }
+      };
+      walk(cluster().dataDir);
+      // The search works: the (non-secret) name written in the same statement is found.
+      expect(markerSeen).toBe(true);
+    } finally {
+      await h.close();
+      await store.close();
+      await l1.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
