@@ -19,7 +19,8 @@ import { child, enumeration, integer, structure, textString } from '../../src/km
 import { Tag } from '../../src/ttlv/generated/tags.ts';
 import { CryptographicAlgorithm, CryptographicUsageMask, ObjectType, Operation } from '../../src/ttlv/generated/enumerations.ts';
 import { PYTHON, pykmipAvailable } from '../interop/harness.ts';
-import { kmipClient, probe, until } from './harness.ts';
+import { cleanEnv, OPENKCM, run } from '../admin/serve.ts';
+import { freePort, issuedPair, kmipClient, probe, until } from './harness.ts';
 import { setupPlanes, type Planes } from './setup.ts';
 
 /** The issue's bound for the kill switch. */
@@ -252,5 +253,40 @@ describe('split planes: a CMK, region eu (a1, a2 on PostgreSQL), region us (b1)'
     expect(await get(p.core('a1').port, p.apps.eu, uidOnA1)).toBeUndefined();
     expect(await probe(p.core('b1').port, p.caFile, p.apps.us)).toBeUndefined();
     expect(await probe(p.core('b1').port, p.caFile, p.apps.eu)).toMatch(/not served in region us/);
+  }, 300_000);
+
+  it('bad input against a real CMK and PostgreSQL: one line, exit 2 each', async () => {
+    const start = async (extra: string[], cert: { cert: string; key: string }, region = 'eu') => {
+      const r = await run(OPENKCM, ['core', '--region', region, '--cmk', p.cmk.url, '--certs', p.cmk.certs, '--cert', cert.cert, '--key', cert.key,
+        '--listen', `127.0.0.1:${await freePort()}`, '--data', join(dir, 'bad', String(Math.random()).slice(2)), ...extra], { cwd: dir, env: cleanEnv(), timeoutMs: 90_000 });
+      expect(r.code, r.stderr).toBe(2);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+      return lines[0]!;
+    };
+    // A certificate of another role (an application's) as the link certificate: the CMK answers 403.
+    expect(await start([], p.apps.eu)).toMatch(/^openkcm core: the CMK refused this core \(the snapshot request, HTTP 403\).*issue one with kmipctl cert issue --role core --region eu/);
+    // A revoked core certificate: 403 as well.
+    const out = join(dir, 'links', 'revoked');
+    expect((await p.cmk.kmipctl(['cert', 'issue', '--role', 'core', '--region', 'eu', '--name', 'gone', '--out', out])).code).toBe(0);
+    const gone = issuedPair(out);
+    expect((await p.cmk.kmipctl(['cert', 'revoke', '--cert-file', gone.cert])).code).toBe(0);
+    expect(await start([], gone)).toMatch(/the CMK refused this core .*HTTP 403/);
+    // A wrong PostgreSQL URL (a database that does not exist), and a vault at a newer schema version.
+    const link = issuedPair(join(dir, 'links', 'a1'));
+    const wrong = p.pg.urlFor('no_such_database');
+    expect(await start(['--node', 'a1', '--database-url', wrong], link)).toMatch(/^openkcm core: --database-url: cannot connect to PostgreSQL at .*no_such_database.*create it/);
+    const newer = await p.pg.createDatabase('vault_newer');
+    const { default: pg } = await import('pg');
+    const db = new pg.Client({ connectionString: newer });
+    await db.connect();
+    try {
+      await db.query('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+      await db.query("INSERT INTO schema_migrations VALUES (999, 'from the future', '2030-01-01')");
+    } finally {
+      await db.end();
+    }
+    expect(await start(['--node', 'a1', '--database-url', newer], link)).toMatch(/^openkcm core: the vault database: database schema version 999 is newer than this OpenKCM understands/);
   }, 300_000);
 });
