@@ -5,6 +5,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite.ts';
 import { GovernanceStore, GovernanceError } from '../../src/store/governance.ts';
 
@@ -117,4 +119,48 @@ describe('governance change log', () => {
     expect(calls).toBe(1);
     expect(seenInside).toBe(2);
   });
+
+  it('a process killed (SIGKILL) in the middle of mutations leaves every mutation with its change and no change without it', async () => {
+    await open();
+    await store.close();
+    const file = join(dir, 'cmk.db');
+    const src = fileURLToPath(new URL('../../src/', import.meta.url));
+    // A writer that mutates as fast as it can until it is killed.
+    const script = `
+      const { openSqliteStore } = await import(${JSON.stringify(src + 'store/sqlite.ts')});
+      const { GovernanceStore } = await import(${JSON.stringify(src + 'store/governance.ts')});
+      const s = await openSqliteStore(${JSON.stringify(file)});
+      const g = new GovernanceStore(s.database);
+      process.stdout.write('ready\\n');
+      for (let i = 0; ; i++) {
+        g.createTenant({ id: 't' + i, regions: ['eu'] });
+        g.setTenantState('t' + i, i % 2 ? 'sealed' : 'killed');
+      }`;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((res, rej) => {
+      child.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('ready')) res(); });
+      child.on('exit', (code) => rej(new Error(`writer exited with ${code}`)));
+    });
+    await new Promise((r) => setTimeout(r, 700));
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+    store = await openSqliteStore(file);
+    const g = new GovernanceStore(store.database);
+    const tenants = g.listTenants();
+    expect(tenants.length).toBeGreaterThan(10);
+    const changes = g.changesAfter(0, Number.MAX_SAFE_INTEGER, 1_000_000);
+    // Exactly the committed mutations: one create and at most one state change per tenant…
+    const byTenant = new Map<string, typeof changes>();
+    for (const c of changes) byTenant.set(c.tenant!, [...(byTenant.get(c.tenant!) ?? []), c]);
+    expect([...byTenant.keys()].sort()).toEqual(tenants.map((t) => t.id).sort());
+    for (const t of tenants) {
+      const mine = byTenant.get(t.id)!;
+      expect(mine[0]).toMatchObject({ entity: 'tenant', value: { state: 'active' } });
+      // …and the last change says what the row says.
+      expect((mine.at(-1) as { value: { state: string } }).value.state).toBe(t.state);
+      expect(mine.length).toBe(t.state === 'active' ? 1 : 2);
+    }
+    expect(changes.map((c) => c.seq)).toEqual(changes.map((_c, i) => i + 1));
+  }, 60_000);
 });
