@@ -267,7 +267,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     const route = req.method === 'POST' ? routes[req.url ?? ''] : undefined;
     if (req.method === 'GET' && req.url === '/v1/status') {
       const st: LinkState = link.state;
-      return send(res, 200, { tenant: opts.tenant, services: opts.services, core: st.kind, ...('reason' in st ? { reason: st.reason } : {}), cachedKeys: cache.size });
+      return send(res, 200, { tenant: opts.tenant, services: opts.services, core: st.kind, ...('reason' in st ? { reason: st.reason } : {}), cachedKeys: cache.size, coreRoundTrips: link.roundTrips, coreItems: link.itemsSent });
     }
     if (route === undefined) return send(res, 404, { error: `no such endpoint: ${req.method} ${req.url}` });
     const app = applicationOf(opts.tokens, req.headers.authorization);

@@ -1,0 +1,227 @@
+// Krypton Gateway throughput (issue 11 §4). Real processes: `openkcm serve` (the Core) and
+// `openkcm gateway` as children; the load comes from this process over HTTP keep-alive
+// (the data-key API) and over KMIP (straight to the Core, one operation per request), in
+// the same run so the ratios compare like with like. Also in-process figures of the
+// gateway's own work without HTTP: batched wraps through the Core link, cache hits, 1 KiB
+// envelopes; and the kill-switch reach (seal at the Core → first refused request).
+//
+//   npm run bench:gateway [-- --seconds N --concurrency C]
+// bench/README.md records one run.
+import { Agent, request } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServed, type ServedEnv } from '../test/admin/serve.ts';
+import { startGatewayProc, tokenFile, type GatewayProc } from '../test/gateway/helpers.ts';
+import { KmipClient } from '../src/client/index.ts';
+import { byteString, enumeration, integer, structure, textString } from '../src/kmip/items.ts';
+import { Tag } from '../src/ttlv/generated/tags.ts';
+import { BlockCipherMode, CryptographicAlgorithm, CryptographicUsageMask, ObjectType, Operation } from '../src/ttlv/generated/enumerations.ts';
+import { CoreLink } from '../src/gateway/core-link.ts';
+import { L4Cache } from '../src/gateway/cache.ts';
+import { sealEnvelope } from '../src/gateway/envelope.ts';
+
+const arg = (name: string, d: number) => Number(process.argv[process.argv.indexOf(name) + 1] ?? 0) || d;
+const SECONDS = arg('--seconds', 5);
+const CONCURRENCY = arg('--concurrency', 64);
+const TOKEN = randomBytes(32).toString('hex');
+
+function pct(xs: Float64Array | number[], p: number): number {
+  const s = Array.from(xs).sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] ?? NaN;
+}
+
+interface Result { name: string; ops: number; perSec: number; p50: number; p99: number; extra?: string }
+const results: Result[] = [];
+
+/** Closed loop: `concurrency` workers call `op` back to back for SECONDS. */
+async function load(name: string, op: () => Promise<void>, concurrency = CONCURRENCY, extra?: () => string): Promise<Result> {
+  const lat: number[] = [];
+  const end = performance.now() + SECONDS * 1000;
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (performance.now() < end) {
+      const s = performance.now();
+      await op();
+      lat.push(performance.now() - s);
+    }
+  }));
+  const secs = (performance.now() - t0) / 1000;
+  const r: Result = { name, ops: lat.length, perSec: lat.length / secs, p50: pct(lat, 50), p99: pct(lat, 99), ...(extra ? { extra: extra() } : {}) };
+  results.push(r);
+  console.log(`${name.padEnd(46)} ${r.perSec.toFixed(0).padStart(9)}/s  p50 ${r.p50.toFixed(3)} ms  p99 ${r.p99.toFixed(3)} ms${r.extra ? `  ${r.extra}` : ''}`);
+  return r;
+}
+
+/** Same, synchronous op in a tight loop (in-process figures; latency per op from batches of 1000). */
+function loop(name: string, op: () => void): Result {
+  const lat: number[] = [];
+  const end = performance.now() + SECONDS * 1000;
+  let n = 0;
+  const t0 = performance.now();
+  while (performance.now() < end) {
+    const s = performance.now();
+    for (let i = 0; i < 1000; i++) op();
+    lat.push((performance.now() - s) / 1000);
+    n += 1000;
+  }
+  const r: Result = { name, ops: n, perSec: n / ((performance.now() - t0) / 1000), p50: pct(lat, 50), p99: pct(lat, 99) };
+  results.push(r);
+  console.log(`${name.padEnd(46)} ${r.perSec.toFixed(0).padStart(9)}/s  (mean per op ${(1000 / r.perSec).toFixed(4)} ms)`);
+  return r;
+}
+
+const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+function post(port: number, path: string, body: unknown): Promise<Record<string, any>> {
+  const text = JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), authorization: `Bearer ${TOKEN}` } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const b = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, any>;
+        if (res.statusCode !== 200) reject(new Error(`${path} → ${res.statusCode}: ${b.error}`));
+        else resolve(b);
+      });
+    });
+    req.on('error', reject);
+    req.end(text);
+  });
+}
+function getStatus(port: number): Promise<Record<string, any>> {
+  return new Promise((resolve, reject) => {
+    request({ host: '127.0.0.1', port, path: '/v1/status', method: 'GET', agent }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, any>));
+    }).on('error', reject).end();
+  });
+}
+
+async function main(): Promise<void> {
+  let s: ServedEnv | undefined;
+  let gw: GatewayProc | undefined;
+  const clients: KmipClient[] = [];
+  try {
+    s = await startServed();
+    const served = s;
+    const ctl = async (args: string[]) => {
+      const r = await served.kmipctl([...args, '--json']);
+      if (r.code !== 0) throw new Error(`kmipctl ${args.join(' ')}: ${r.stderr}`);
+      return JSON.parse(r.stdout) as Record<string, any>;
+    };
+    await ctl(['tenant', 'create', 'acme']);
+    await ctl(['service', 'create', 'acme', 'billing']);
+    await ctl(['cert', 'issue', '--tenant', 'acme', '--service', 'billing', '--role', 'gateway', '--out', join(s.cwd, 'gw')]);
+    await ctl(['cert', 'issue', '--tenant', 'acme', '--service', 'billing', '--role', 'gateway', '--out', join(s.cwd, 'gw-inproc'), '--cn', 'gw-inproc']);
+    await ctl(['cert', 'issue', '--tenant', 'acme', '--service', 'billing', '--role', 'app', '--out', join(s.cwd, 'app')]);
+    gw = await startGatewayProc(s.cwd, ['--core', `127.0.0.1:${s.kmipPort}`, '--listen', '127.0.0.1:0', '--certs', join(s.cwd, 'gw'), '--token-file', tokenFile(s.cwd, TOKEN)]);
+    const port = gw.port;
+    console.log(`gateway benchmark: ${SECONDS} s per row, ${CONCURRENCY} concurrent requests, node ${process.version}`);
+
+    // ---- through the gateway (HTTP/JSON, keep-alive)
+    const before = await getStatus(port);
+    const dk = await load('gateway POST /v1/datakey (batched wrap)', async () => { await post(port, '/v1/datakey', { service: 'billing', context: 'bench' }); });
+    const after = await getStatus(port);
+    const trips = after.coreRoundTrips - before.coreRoundTrips;
+    const items = after.coreItems - before.coreItems;
+    dk.extra = `core round trips ${(trips / SECONDS).toFixed(0)}/s, mean batch ${(items / Math.max(1, trips)).toFixed(1)} items`;
+    console.log(`  ${dk.extra}`);
+    const one = await post(port, '/v1/datakey', { service: 'billing', context: 'hot' });
+    await load('gateway POST /v1/datakey/unwrap (cached)', async () => { await post(port, '/v1/datakey/unwrap', { service: 'billing', wrapped: one.wrapped, context: 'hot' }); });
+    const kib = randomBytes(1024).toString('base64');
+    await load('gateway POST /v1/encrypt 1 KiB', async () => { await post(port, '/v1/encrypt', { service: 'billing', plaintext: kib, context: 'env' }); });
+
+    // ---- straight to the Core over KMIP, one operation per request
+    const files = (d: string, name: string) => ({ ca: readFileSync(join(d, 'openkcm-ca.crt')), cert: readFileSync(join(d, `${name}.crt`)), key: readFileSync(join(d, `${name}.key`)) });
+    const appFiles = files(join(s.cwd, 'app'), 'acme.billing');
+    for (let i = 0; i < 4; i++) clients.push(await KmipClient.connect({ host: '127.0.0.1', port: s.kmipPort, ...appFiles, timeoutMs: 60_000 }));
+    let rr = 0;
+    const next = () => clients[rr++ % clients.length]!;
+    const createAes = [
+      enumeration(Tag.ObjectType, ObjectType.SymmetricKey),
+      structure(Tag.Attributes, [
+        enumeration(Tag.CryptographicAlgorithm, CryptographicAlgorithm.AES), integer(Tag.CryptographicLength, 256),
+        integer(Tag.CryptographicUsageMask, CryptographicUsageMask.Encrypt | CryptographicUsageMask.Decrypt),
+      ]),
+    ];
+    const created = await clients[0]!.request(Operation.Create, createAes);
+    const uid = (created.value.find((c) => c.tag === Tag.UniqueIdentifier)!.value as string);
+    await clients[0]!.request(Operation.Activate, [textString(Tag.UniqueIdentifier, uid)]);
+    const coreCreate = await load('core KMIP Create AES-256 (one per request)', async () => { await next().request(Operation.Create, createAes); });
+    const coreEnc = await load('core KMIP Encrypt 32 B AES-GCM (one per request)', async () => {
+      await next().request(Operation.Encrypt, [
+        textString(Tag.UniqueIdentifier, uid),
+        structure(Tag.CryptographicParameters, [enumeration(Tag.BlockCipherMode, BlockCipherMode.GCM)]),
+        byteString(Tag.Data, randomBytes(32)),
+      ]);
+    });
+    const coreEnc1k = await load('core KMIP Encrypt 1 KiB AES-GCM (one per request)', async () => {
+      await next().request(Operation.Encrypt, [
+        textString(Tag.UniqueIdentifier, uid),
+        structure(Tag.CryptographicParameters, [enumeration(Tag.BlockCipherMode, BlockCipherMode.GCM)]),
+        byteString(Tag.Data, Buffer.from(kib, 'base64')),
+      ]);
+    });
+    console.log(`ratio gateway datakey / core Create: ${(dk.perSec / coreCreate.perSec).toFixed(2)}; / core Encrypt 32 B: ${(dk.perSec / coreEnc.perSec).toFixed(2)}`);
+    const env = results.find((r) => r.name.startsWith('gateway POST /v1/encrypt'))!;
+    console.log(`ratio gateway encrypt 1 KiB / core Encrypt 1 KiB: ${(env.perSec / coreEnc1k.perSec).toFixed(2)}`);
+
+    // ---- the gateway's own work without HTTP (this process as the gateway)
+    const gwFiles = files(join(s.cwd, 'gw-inproc'), 'acme.billing');
+    const link = new CoreLink({
+      client: { host: '127.0.0.1', port: s.kmipPort, ...gwFiles }, tenant: 'acme', poolSize: 2, maxBatchItems: 256, flushDelayMs: 1,
+      probeIntervalMs: 200, requestTimeoutMs: 60_000, onRefused: () => undefined,
+    });
+    link.start();
+    const key = randomBytes(32);
+    const ctxb = Buffer.from('bench');
+    const t0 = link.roundTrips;
+    const wraps = await load('in-process batched wrap via CoreLink', async () => { await link.wrap('billing', ctxb, key); }, 1024);
+    wraps.extra = `core round trips ${((link.roundTrips - t0) / SECONDS).toFixed(0)}/s, batch ≤ 256`;
+    console.log(`  ${wraps.extra}`);
+    await link.close();
+    const cache = new L4Cache({ maxEntries: 100_000, ttlMs: 60_000 });
+    for (let i = 0; i < 1000; i++) cache.set(`k${i}`, randomBytes(32));
+    let j = 0;
+    loop('in-process cache hit (copy out, zeroize copy)', () => { const k = cache.get(`k${j++ % 1000}`)!; k.fill(0); });
+    const l4 = randomBytes(32);
+    const wrapped = Buffer.concat([Buffer.of(2, 0, 0, 0, 1), randomBytes(60)]);
+    const p1k = randomBytes(1024);
+    loop('in-process envelope seal 1 KiB', () => { sealEnvelope(l4, wrapped, ctxb, p1k); });
+
+    // ---- kill-switch reach: seal at the Core → first refused request at the gateway
+    const reach: number[] = [];
+    const reachFromStart: number[] = [];
+    for (let r = 0; r < 5; r++) {
+      const stop = { v: false };
+      let refusedAt = 0;
+      const poll = (async () => {
+        while (!stop.v) {
+          try { await post(port, '/v1/datakey/unwrap', { service: 'billing', wrapped: one.wrapped, context: 'hot' }); } catch { refusedAt = performance.now(); return; }
+        }
+      })();
+      const t = performance.now();
+      await ctl(['tenant', 'seal', 'acme']);
+      const answered = performance.now();
+      await poll;
+      stop.v = true;
+      reach.push(refusedAt - answered);
+      reachFromStart.push(refusedAt - t);
+      await ctl(['tenant', 'unseal', 'acme']);
+      for (;;) { try { await post(port, '/v1/datakey', { service: 'billing' }); break; } catch { await new Promise((res) => setTimeout(res, 50)); } }
+      await post(port, '/v1/datakey/unwrap', { service: 'billing', wrapped: one.wrapped, context: 'hot' });
+    }
+    // From the kmipctl answer (negative: the gateway refused before kmipctl had printed) and,
+    // an upper bound, from the start of the kmipctl process (includes starting Node).
+    console.log(`kill-switch reach, seal answered → first refusal at the gateway, 5 rounds: ${reach.map((x) => x.toFixed(0)).join(', ')} ms (max ${Math.max(...reach).toFixed(0)} ms)`);
+    console.log(`  upper bound from kmipctl start: ${reachFromStart.map((x) => x.toFixed(0)).join(', ')} ms (max ${Math.max(...reachFromStart).toFixed(0)} ms)`);
+  } finally {
+    for (const c of clients) await c.close();
+    agent.destroy();
+    await gw?.stop();
+    await s?.stop();
+  }
+}
+
+await main();
