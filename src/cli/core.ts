@@ -1,7 +1,7 @@
 // `openkcm core --region R --cmk https://host:port` — a regional Krypton Core (issue 10): the
 // KMIP listener, the hierarchy engine and the regional vault, governed by its CMK. No admin
 // API, no governance of its own. Every bad input stops with one line and exit 2.
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -234,7 +234,13 @@ export function coreCommand(): Command {
     .option('--database-url <url>', 'PostgreSQL vault shared by the nodes of the region (env OPENKCM_DATABASE_URL)')
     .option('--node <name>', 'this node name (default the host name; env OPENKCM_NODE)')
     .option('--lease-ms <ms>', `seal every tenant after this long without the CMK (default ${DEFAULT_LEASE_MS}; env OPENKCM_LEASE_MS)`)
-    .addOption(new Option('--fail-mode <mode>', 'closed: seal past the lease (default); open: keep serving, logged loudly').choices(['closed', 'open']))
-    .addOption(new Option('--log-level <level>', 'log level (env OPENKCM_LOG_LEVEL)').choices([...LOG_LEVELS]))
+    // Values are checked by coreConfig, so a bad one is the same one line and exit 2 as any other.
+    .option('--fail-mode <mode>', 'closed: seal every tenant past the lease (default); open: keep serving, logged loudly (env OPENKCM_FAIL_MODE)')
+    .option('--log-level <level>', `log level: ${LOG_LEVELS.join(', ')} (env OPENKCM_LOG_LEVEL)`)
+    // An unknown option or a missing value is a usage error too: exit 2, not commander's 1.
+    .exitOverride((err) => {
+      if (err.exitCode === 0) process.exit(0); // --help
+      process.exit(EXIT_USAGE);
+    })
     .action(async (flags: CoreFlags) => runCore(flags));
 }

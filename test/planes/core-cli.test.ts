@@ -60,6 +60,12 @@ describe('openkcm core: bad input → one line, exit 2', () => {
     let r = await core(['--region', 'eu', '--cmk', 'https://127.0.0.1:1', '--certs', certs, '--lease-ms', '10']);
     oneLineUsage(r);
     expect(r.stderr).toMatch(/--lease-ms "10"/);
+    r = await core(['--region', 'eu', '--cmk', 'https://127.0.0.1:1', '--certs', certs, '--fail-mode', 'ajar']);
+    oneLineUsage(r);
+    expect(r.stderr).toMatch(/--fail-mode "ajar": expected closed .* or open/);
+    r = await core(['--region', 'eu', '--cmk', 'https://127.0.0.1:1', '--certs', certs, '--no-such-flag']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown option '--no-such-flag'/);
     r = await core(['--region', 'eu', '--cmk', 'https://127.0.0.1:1', '--certs', certs, '--database-url', 'mysql://x']);
     oneLineUsage(r);
     expect(r.stderr).toMatch(/postgres:\/\//);
