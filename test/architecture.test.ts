@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 //   ttlv         —                                                                 yes
 //   kmip         ttlv                                                              yes
 //   crypto       —                                                                 no: node:* only
-//   hsm          crypto                                                            yes
+//   hsm          crypto, client, kmip, ttlv                                        yes
 //   store        kmip, ttlv                                                        yes
 //   policy       kmip, ttlv                                                        yes
 //   audit        kmip, ttlv, store, crypto                                         yes
@@ -55,7 +55,10 @@ export const ALLOWED: Readonly<Record<ModuleName, Rule>> = {
   ttlv: { imports: [], packages: true },
   kmip: { imports: ['ttlv'], packages: true },
   crypto: { imports: [], typeOnly: ['ttlv'], packages: false },
-  hsm: { imports: ['crypto'], packages: true },
+  // The kmip L1 provider (issue 15) is a KMIP client of the customer's own KMIP server:
+  // it drives src/client and builds payloads from kmip/ttlv. client imports only ttlv and
+  // kmip, so no cycle back to hsm is possible.
+  hsm: { imports: ['crypto', 'client', 'kmip', 'ttlv'], packages: true },
   store: { imports: ['kmip', 'ttlv'], packages: true },
   policy: { imports: ['kmip', 'ttlv'], packages: true },
   audit: { imports: ['kmip', 'ttlv', 'store', 'crypto'], packages: true },

@@ -1,8 +1,11 @@
 // The L1 provider factory (DESIGN.md §2): one typed configuration picks the software,
-// pkcs11 or aws-kms provider. The provider modules are imported on demand, and they in turn
-// import pkcs11js / @aws-sdk/client-kms on demand (DESIGN.md §6.9), so a server on the
-// software provider loads neither native addon nor SDK.
+// pkcs11, aws-kms, kmip or vault-transit provider. The provider modules are imported on
+// demand, and they in turn import pkcs11js / @aws-sdk/client-kms on demand (DESIGN.md §6.9),
+// so a server on the software provider loads neither native addon nor SDK, nor the KMIP
+// client the kmip provider drives.
 import type { AwsKmsL1Options } from './aws-kms.ts';
+import type { KmipL1Options } from './kmip.ts';
+import type { VaultTransitL1Options } from './vault-transit.ts';
 import type { Pkcs11L1Options, Pkcs11Mechanism } from './pkcs11.ts';
 import { L1Error } from './errors.ts';
 import type { L1Provider } from './types.ts';
@@ -42,7 +45,47 @@ export interface AwsKmsL1Config {
   sessionTokenEnv?: string;
 }
 
-export type L1Config = SoftwareL1Config | Pkcs11L1Config | AwsKmsL1Config;
+export interface KmipL1Config {
+  provider: 'kmip';
+  host: string;
+  port?: number;
+  /** The key on the other KMIP server: Unique Identifier or Name (exactly one). */
+  keyUid?: string;
+  keyName?: string;
+  /** PEM file paths (the client key by reference: a file, never its content). */
+  caFile: string;
+  certFile: string;
+  clientKeyFile: string;
+  servername?: string;
+  timeoutMs?: number;
+}
+
+export interface VaultTransitL1Config {
+  provider: 'vault-transit';
+  /** Vault's address, e.g. https://vault.example:8200. */
+  address: string;
+  keyName: string;
+  /** Mount path of the Transit engine (default transit). */
+  mount?: string;
+  namespace?: string;
+  /** The token by reference (exactly one way to authenticate: token or AppRole). */
+  tokenEnv?: string;
+  tokenFile?: string;
+  roleIdEnv?: string;
+  roleIdFile?: string;
+  secretIdEnv?: string;
+  secretIdFile?: string;
+  /** Mount path of the AppRole auth method (default approle). */
+  approleMount?: string;
+  /** PEM file of the CA that issued Vault's certificate (default: the system's CAs). */
+  caFile?: string;
+  timeoutMs?: number;
+}
+
+export type L1Config = SoftwareL1Config | Pkcs11L1Config | AwsKmsL1Config | KmipL1Config | VaultTransitL1Config;
+
+/** Every provider name, in the order error messages list them. */
+export const L1_PROVIDERS = ['software', 'pkcs11', 'aws-kms', 'kmip', 'vault-transit'] as const;
 
 type FieldType = 'string' | 'integer';
 const FIELDS: Record<L1Config['provider'], Record<string, { type: FieldType; required?: boolean }>> = {
@@ -66,6 +109,32 @@ const FIELDS: Record<L1Config['provider'], Record<string, { type: FieldType; req
     secretAccessKeyEnv: { type: 'string' },
     sessionTokenEnv: { type: 'string' },
   },
+  kmip: {
+    host: { type: 'string', required: true },
+    port: { type: 'integer' },
+    keyUid: { type: 'string' },
+    keyName: { type: 'string' },
+    caFile: { type: 'string', required: true },
+    certFile: { type: 'string', required: true },
+    clientKeyFile: { type: 'string', required: true },
+    servername: { type: 'string' },
+    timeoutMs: { type: 'integer' },
+  },
+  'vault-transit': {
+    address: { type: 'string', required: true },
+    keyName: { type: 'string', required: true },
+    mount: { type: 'string' },
+    namespace: { type: 'string' },
+    tokenEnv: { type: 'string' },
+    tokenFile: { type: 'string' },
+    roleIdEnv: { type: 'string' },
+    roleIdFile: { type: 'string' },
+    secretIdEnv: { type: 'string' },
+    secretIdFile: { type: 'string' },
+    approleMount: { type: 'string' },
+    caFile: { type: 'string' },
+    timeoutMs: { type: 'integer' },
+  },
 };
 
 /** Fields that would hold a secret in clear; the config names where the secret is instead. */
@@ -79,6 +148,10 @@ const SECRET_VALUE_FIELDS: Record<string, string> = {
   sessionToken: "credential values are not accepted in configuration; use the SDK's default chain or name environment variables (sessionTokenEnv)",
   credentials: "credential values are not accepted in configuration; use the SDK's default chain or name environment variables (accessKeyIdEnv, secretAccessKeyEnv)",
   key: 'key material is not accepted in configuration; the software provider reads it from keyFile',
+  token: 'a token value is not accepted in configuration; name an environment variable (tokenEnv) or a file (tokenFile)',
+  roleId: 'AppRole credentials are not accepted in configuration; name environment variables or files (roleIdEnv/roleIdFile, secretIdEnv/secretIdFile)',
+  secretId: 'AppRole credentials are not accepted in configuration; name environment variables or files (roleIdEnv/roleIdFile, secretIdEnv/secretIdFile)',
+  clientKey: 'a private key is not accepted in configuration; name its PEM file (clientKeyFile)',
 };
 
 /**
@@ -91,10 +164,11 @@ export function parseL1Config(raw: unknown): L1Config {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new L1Error('l1: the L1 configuration must be an object');
   const obj = raw as Record<string, unknown>;
   const provider = obj.provider;
-  if (provider !== 'software' && provider !== 'pkcs11' && provider !== 'aws-kms') {
-    throw new L1Error(`l1.provider: must be software, pkcs11 or aws-kms, not ${JSON.stringify(provider)}`);
+  if (!(L1_PROVIDERS as readonly unknown[]).includes(provider)) {
+    throw new L1Error(`l1.provider: must be ${L1_PROVIDERS.slice(0, -1).join(', ')} or ${L1_PROVIDERS.at(-1)}, not ${JSON.stringify(provider)}`);
   }
-  const fields = FIELDS[provider];
+  const p = provider as L1Config['provider'];
+  const fields = FIELDS[p];
   for (const [name, value] of Object.entries(obj)) {
     if (name === 'provider') continue;
     const why = SECRET_VALUE_FIELDS[name];
@@ -114,6 +188,17 @@ export function parseL1Config(raw: unknown): L1Config {
     if (obj.mechanism !== undefined && !['auto', 'aes-gcm', 'aes-kwp'].includes(obj.mechanism as string)) {
       throw new L1Error(`l1.mechanism: must be auto, aes-gcm or aes-kwp, not ${JSON.stringify(obj.mechanism)}`);
     }
+  }
+  if (provider === 'kmip' && (obj.keyUid === undefined) === (obj.keyName === undefined)) {
+    throw new L1Error('l1.keyUid/keyName: give exactly one of them (the key on the other KMIP server)');
+  }
+  if (provider === 'vault-transit') {
+    const token = obj.tokenEnv !== undefined || obj.tokenFile !== undefined;
+    const approle = obj.roleIdEnv !== undefined || obj.roleIdFile !== undefined || obj.secretIdEnv !== undefined || obj.secretIdFile !== undefined;
+    if (token === approle) throw new L1Error('l1.tokenEnv/tokenFile/roleId*: give a token reference (tokenEnv or tokenFile) or AppRole references (roleIdEnv|roleIdFile and secretIdEnv|secretIdFile), not both or neither');
+    if (token && obj.tokenEnv !== undefined && obj.tokenFile !== undefined) throw new L1Error('l1.tokenEnv/tokenFile: give exactly one of them');
+    if (approle && (obj.roleIdEnv === undefined) === (obj.roleIdFile === undefined)) throw new L1Error('l1.roleIdEnv/roleIdFile: give exactly one of them');
+    if (approle && (obj.secretIdEnv === undefined) === (obj.secretIdFile === undefined)) throw new L1Error('l1.secretIdEnv/secretIdFile: give exactly one of them');
   }
   return { ...obj } as unknown as L1Config;
 }
@@ -144,6 +229,19 @@ export async function openL1Provider(cfg: L1Config, deps: L1OpenDeps = {}): Prom
       const opts: AwsKmsL1Options = { ...rest };
       if (deps.env !== undefined) opts.env = deps.env;
       return AwsKmsL1Provider.open(opts);
+    }
+    case 'kmip': {
+      const { KmipL1Provider } = await import('./kmip.ts');
+      const { provider: _p, ...rest } = c;
+      const opts: KmipL1Options = { ...rest };
+      return KmipL1Provider.open(opts);
+    }
+    case 'vault-transit': {
+      const { VaultTransitL1Provider } = await import('./vault-transit.ts');
+      const { provider: _p, ...rest } = c;
+      const opts: VaultTransitL1Options = { ...rest };
+      if (deps.env !== undefined) opts.env = deps.env;
+      return VaultTransitL1Provider.open(opts);
     }
   }
 }

@@ -39,7 +39,8 @@ export interface Identity {
 }
 /** `fromService` lets `toService` run `operations` ('*' = all) on fromService's objects. */
 export interface Grant { tenant: string; fromService: string; toService: string; operations: string[] }
-export type L1ProviderKind = 'software' | 'pkcs11' | 'aws-kms';
+export type L1ProviderKind = 'software' | 'pkcs11' | 'aws-kms' | 'kmip' | 'vault-transit';
+const L1_PROVIDER_KINDS: readonly L1ProviderKind[] = ['software', 'pkcs11', 'aws-kms', 'kmip', 'vault-transit'];
 export interface L1Pointer {
   tenant: string;
   provider: L1ProviderKind;
@@ -730,8 +731,8 @@ export class GovernanceStore {
 
   setL1Pointer(input: { tenant: string; provider: L1ProviderKind; config: Record<string, unknown> }): L1Pointer {
     const t = this.requireTenant(input.tenant);
-    if (input.provider !== 'software' && input.provider !== 'pkcs11' && input.provider !== 'aws-kms') {
-      throw new GovernanceError('invalid', "provider: expected 'software', 'pkcs11' or 'aws-kms'");
+    if (!L1_PROVIDER_KINDS.includes(input.provider)) {
+      throw new GovernanceError('invalid', `provider: expected one of ${L1_PROVIDER_KINDS.map((k) => `'${k}'`).join(', ')}`);
     }
     const config = checkL1Config(input.config);
     const p: L1Pointer = { tenant: t.id, provider: input.provider, config, state: 'active', updatedAt: this.now() };

@@ -352,6 +352,27 @@ ${['gov_tenant_regions', 'gov_rotations', 'gov_core_identities'].flatMap((t) => 
 BEGIN UPDATE gov_meta SET value = value + 1 WHERE key = 'generation'; END;`)).join('\n')}
 `,
   },
+  {
+    version: 8,
+    name: 'L1 pointers: kmip and vault-transit providers (issue 15)',
+    // SQLite cannot alter a CHECK constraint: the table is rebuilt with the wider list and
+    // its generation triggers recreated (they are dropped with the old table).
+    sql: `
+CREATE TABLE gov_l1_pointers_v8 (
+  tenant TEXT PRIMARY KEY REFERENCES gov_tenants (id),
+  provider TEXT NOT NULL CHECK (provider IN ('software', 'pkcs11', 'aws-kms', 'kmip', 'vault-transit')),
+  config TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('active', 'removed')),
+  updated_at TEXT NOT NULL
+);
+INSERT INTO gov_l1_pointers_v8 (tenant, provider, config, state, updated_at)
+  SELECT tenant, provider, config, state, updated_at FROM gov_l1_pointers;
+DROP TABLE gov_l1_pointers;
+ALTER TABLE gov_l1_pointers_v8 RENAME TO gov_l1_pointers;
+${['INSERT', 'UPDATE', 'DELETE'].map((ev) => `CREATE TRIGGER gov_l1_pointers_${ev.toLowerCase()}_generation AFTER ${ev} ON gov_l1_pointers
+BEGIN UPDATE gov_meta SET value = value + 1 WHERE key = 'generation'; END;`).join('\n')}
+`,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -100,7 +100,7 @@ describe('bad input → 400 naming the field', () => {
     ['POST', '/v1/certificates', { tenant: 'default', service: 'default', role: 'app', days: 0 }, /field "days" must be a whole number from 1 to 825/],
     ['POST', '/v1/certificates', { tenant: 'default', service: 'default', role: 'app', algorithm: 'dsa' }, /field "algorithm" must be one of ec-p256, rsa-2048/],
     ['POST', '/v1/certificates/revoke', { serial: 'zz' }, /field "serial" must be a certificate serial number/],
-    ['PUT', '/v1/tenants/default/l1', { provider: 'hsm', config: {} }, /field "provider" must be one of software, pkcs11, aws-kms/],
+    ['PUT', '/v1/tenants/default/l1', { provider: 'hsm', config: {} }, /field "provider" must be one of software, pkcs11, aws-kms, kmip, vault-transit/],
     ['PUT', '/v1/tenants/default/l1', { provider: 'software' }, /field "config" is required/],
     ['PUT', '/v1/tenants/default/l1', { provider: 'pkcs11', config: { tokenLabel: 't', keyLabel: 'k', pin: '1234' } }, /config\.pin: a PIN value is not accepted/],
     ['PUT', '/v1/tenants/default/l1', { provider: 'aws-kms', config: {} }, /config\.keyId: required/],

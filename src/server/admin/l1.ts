@@ -1,14 +1,14 @@
 // The L1 pointer of a tenant (DESIGN.md §1-2): which external root key (software file for
-// development, PKCS#11 HSM, AWS KMS) wraps the tenant's L2. Credentials only by reference —
+// development, PKCS#11 HSM, AWS KMS, another KMIP server, Vault Transit) wraps the tenant's L2. Credentials only by reference —
 // parseL1Config refuses PINs and keys in clear. Removing the pointer is the kill switch;
 // setting a pointer to a still-valid L1 is the only way back for a killed tenant.
-import { L1Error, openL1Provider, parseL1Config, type L1Config } from '../../hsm/index.ts';
+import { L1_PROVIDERS, L1Error, openL1Provider, parseL1Config, type L1Config } from '../../hsm/index.ts';
 import type { L1Description, L1Provider, L1Status } from '../../hsm/types.ts';
 import { AdminError, badRequest, obj, oneOf, onlyFields, pathName, type Route } from './http.ts';
 import { gov, requireAllowed, requireTenant } from './common.ts';
 import type { AdminContext, L1ProviderName } from './context.ts';
 
-const PROVIDERS = ['software', 'pkcs11', 'aws-kms'] as const;
+const PROVIDERS = L1_PROVIDERS;
 
 /** On a CMK: what the core nodes of the tenant's regions last reported about its L1 (issue 10). */
 function reported(ctx: AdminContext, tenant: string) {
@@ -61,7 +61,10 @@ class L1OpenError extends AdminError {
 function describeConfig(provider: L1ProviderName, config: Record<string, unknown>): L1Description {
   const c = (k: string) => (config[k] === undefined ? undefined : String(config[k]));
   const keyRef = provider === 'pkcs11' ? `token=${c('tokenLabel') ?? '?'};${c('keyLabel') !== undefined ? `object=${c('keyLabel')}` : `id=${c('keyId') ?? '?'}`}`
-    : provider === 'aws-kms' ? c('keyId') ?? '?' : c('keyFile') ?? '?';
+    : provider === 'aws-kms' ? c('keyId') ?? '?'
+    : provider === 'kmip' ? `kmip://${c('host') ?? '?'}:${c('port') ?? 5696}/${c('keyUid') ?? `name:${c('keyName') ?? '?'}`}`
+    : provider === 'vault-transit' ? `${c('address') ?? '?'}/v1/${c('mount') ?? 'transit'}/keys/${c('keyName') ?? '?'}`
+    : c('keyFile') ?? '?';
   return { provider, keyRef, developmentOnly: provider === 'software' };
 }
 
