@@ -108,7 +108,7 @@ function validateOptions(o: VaultTransitL1Options): void {
   if (u.pathname !== '/' || u.search !== '') throw new L1Error('vault-transit.address: give the server only (scheme, host, port), without a path');
   if (typeof o.keyName !== 'string' || !/^[A-Za-z0-9._-]+$/.test(o.keyName)) throw new L1Error('vault-transit.keyName: a Transit key name (letters, digits, . _ -) is required');
   for (const f of ['mount', 'approleMount', 'namespace'] as const) {
-    if (o[f] !== undefined && (typeof o[f] !== 'string' || !PATH_SEGMENT.test(o[f]!))) throw new L1Error(`vault-transit.${f}: must be a path such as transit or team/transit`);
+    if (o[f] !== undefined && (typeof o[f] !== 'string' || !PATH_SEGMENT.test(o[f]!) || o[f]!.split('/').some((x) => /^\.+$/.test(x)))) throw new L1Error(`vault-transit.${f}: must be a path such as transit or team/transit`);
   }
   const envName = /^[A-Za-z_][A-Za-z0-9_]*$/;
   for (const f of ['tokenEnv', 'roleIdEnv', 'secretIdEnv'] as const) {
