@@ -6,6 +6,7 @@ import { structure } from '../kmip/items.ts';
 import { matchesReference, parseAttributeReference, withObjectMeta, type AttributeRef } from '../policy/attributes.ts';
 import { defineOperation, loadObject, resolveUid, uidResponse } from './uid.ts';
 import { assertVisibleObject } from './common/templates.ts';
+import { serviceL3Attributes } from './common/service-l3.ts';
 
 const refKey = (r: AttributeRef): string => ('vendor' in r ? `v:${r.vendor}/${r.name}` : `t:${r.tag}`);
 
@@ -15,9 +16,13 @@ export const getAttributes = defineOperation(Operation.GetAttributes, 'GetAttrib
   const refs = payload.value
     .filter((c) => c.tag === Tag.AttributeReference || c.tag === Tag.AttributeName)
     .map(parseAttributeReference);
-  const obj = await loadObject(ctx, uid);
-  assertVisibleObject(ctx, obj); // a Template exists for 1.x clients only (1.4 s.2.2.6)
-  const all = withObjectMeta(obj);
+  // A service's L3 as a gateway's wrapping object (issue 11): no stored object, fixed attributes.
+  let all = serviceL3Attributes(ctx, uid);
+  if (all === undefined) {
+    const obj = await loadObject(ctx, uid);
+    assertVisibleObject(ctx, obj); // a Template exists for 1.x clients only (1.4 s.2.2.6)
+    all = withObjectMeta(obj);
+  }
   let out: TtlvItem[];
   if (refs.length === 0) {
     out = all; // s.6.1.20: no reference → every attribute of the object

@@ -1,5 +1,6 @@
 // Get (KMIP 2.1 s.6.1.19; 1.4 s.4.11): returns the object, optionally in another Key
 // Format Type.
+import { refuseServiceL3Extraction } from './common/service-l3.ts';
 import { KeyCompressionType, KeyFormatType as KFT, KeyWrapType, ObjectType, Operation, ResultReason, WrappingMethod } from '../ttlv/generated/enumerations.ts';
 import { Tag } from '../ttlv/generated/tags.ts';
 import type { TtlvItem } from '../ttlv/types.ts';
@@ -88,6 +89,8 @@ async function markServed(ctx: OperationContext, obj: ManagedObject): Promise<vo
 
 async function run(ctx: OperationContext, payload: Struct): Promise<Struct> {
   const uid = resolveUid(ctx, payload);
+  // A service's L3 (issue 11) is never extractable; Export runs this too.
+  refuseServiceL3Extraction(ctx, uid);
   const format = optEnum(payload, Tag.KeyFormatType);
   const wrapType = optEnum(payload, Tag.KeyWrapType);
   const compression = optEnum(payload, Tag.KeyCompressionType);

@@ -110,14 +110,32 @@ describe('service L3 as a gateway wrapping object', () => {
     await expectFail(gw, unwrapItem('billing', v0, 'order-1'), ResultReason.CryptographicFailure, /malformed at byte 1/);
   });
 
-  it('is not extractable and not usable by an application identity', async () => {
+  it('is not extractable (Get, Export refused; Sensitive and Never Extractable) and not usable by an application identity', async () => {
     const get = await gw.requestItem(Operation.Get, [L3('billing')]);
     expect(get.resultStatus).toBe(ResultStatus.OperationFailed);
-    // Item Not Found (its 2.1 value, the adapters map it): no object stands behind the identifier.
-    expect(get.resultMessage).toMatch(/no object with Unique Identifier/);
+    expect(get.resultReason).toBe(ResultReason.PermissionDenied);
+    expect(get.resultMessage).toBe('the L3 key of service billing is not extractable: it only wraps and unwraps (Encrypt, Decrypt)');
+    expect(get.payload).toBeUndefined();
+    const exp = await gw.requestItem(Operation.Export, [L3('billing')]);
+    expect(exp.resultStatus).toBe(ResultStatus.OperationFailed);
+    // The gateway role does not allow Export at all; Export of the object by any role runs Get, refused above.
+    expect(exp.resultMessage).toMatch(/not extractable|does not allow Export/);
     const attrs = await gw.requestItem(Operation.GetAttributes, [L3('billing')]);
-    expect(attrs.resultStatus).toBe(ResultStatus.OperationFailed);
-    expect(attrs.resultMessage).toMatch(/openkcm:service-l3:billing not found|no object with Unique Identifier/);
+    expect(attrs.resultStatus).toBe(ResultStatus.Success);
+    const list = (attrs.payload!.value.find((c) => c.tag === Tag.Attributes)!.value as Array<{ tag: number; value: unknown }>);
+    const attr = (tag: number) => list.find((c) => c.tag === tag)?.value;
+    expect(attr(Tag.Sensitive)).toBe(true);
+    expect(attr(Tag.NeverExtractable)).toBe(true);
+    expect(attr(Tag.Extractable)).toBe(false);
+    // Attribute changes find no object to change.
+    const mod = await gw.requestItem(Operation.DeleteAttribute, [L3('billing'), structure(Tag.AttributeReference, [])]);
+    expect(mod.resultStatus).toBe(ResultStatus.OperationFailed);
+    // Another service's wrapping object, and an application identity: refused.
+    const otherAttrs = await gw.requestItem(Operation.GetAttributes, [L3('orders')]);
+    expect(otherAttrs.resultMessage).toBe('service orders is not allowed for this gateway');
+    const appGet = await app.requestItem(Operation.Get, [L3('billing')]);
+    expect(appGet.resultReason).toBe(ResultReason.PermissionDenied);
+    expect(appGet.resultMessage).toMatch(/only a gateway identity/);
     const r = (await app.batch([wrapItem('billing', Buffer.alloc(32, 1), 'x')])).batchItems[0]!;
     expect(r.resultReason).toBe(ResultReason.PermissionDenied);
     expect(r.resultMessage).toMatch(/only a gateway identity/);

@@ -20,10 +20,13 @@
 // of another tenant, service or context, or with a flipped bit, does not open. The L3
 // version in the header keeps old blobs readable after `kmipctl service rotate`.
 // Decrypt: Data = that blob, Authenticated Encryption Additional Data = the same context.
-import { Operation, ResultReason } from '../../ttlv/generated/enumerations.ts';
+import {
+  CryptographicAlgorithm, CryptographicUsageMask, ObjectType, Operation, ResultReason, State,
+} from '../../ttlv/generated/enumerations.ts';
+import type { TtlvItem } from '../../ttlv/types.ts';
 import { Tag } from '../../ttlv/generated/tags.ts';
 import { KmipError } from '../../kmip/errors.ts';
-import { byteString, optBytes, optText, structure, textString, type Struct } from '../../kmip/items.ts';
+import { boolean, byteString, enumeration, integer, optBytes, optText, structure, textString, type Struct } from '../../kmip/items.ts';
 import { KeyProtectionError } from '../../hierarchy/interim.ts';
 import { GATEWAY_ROLE } from '../../policy/roles.ts';
 import type { OperationContext } from '../types.ts';
@@ -40,6 +43,44 @@ export const MAX_CONTEXT_BYTES = 4096;
 /** Header of a wrapped key: format byte, L3 version, nonce, tag. */
 export const WRAPPED_KEY_HEADER_BYTES = 1 + 4 + 12 + 16;
 const WRAPPED_KEY_FORMAT = 0x02;
+
+/** The service a reserved Unique Identifier names, or undefined for an ordinary one. */
+export function serviceL3OfUid(uid: string): string | undefined {
+  return uid.startsWith(SERVICE_L3_PREFIX) ? uid.slice(SERVICE_L3_PREFIX.length) : undefined;
+}
+
+/**
+ * Get and Export (which runs Get) of the wrapping object: refused, the L3 never leaves the
+ * Core. Called with the resolved Unique Identifier; returns for an ordinary one.
+ */
+export function refuseServiceL3Extraction(ctx: OperationContext, uid: string): void {
+  const service = serviceL3OfUid(uid);
+  if (service === undefined) return;
+  admit(ctx, service);
+  throw new KmipError(ResultReason.PermissionDenied, `the L3 key of service ${service} is not extractable: it only wraps and unwraps (Encrypt, Decrypt)`);
+}
+
+/**
+ * What Get Attributes shows of the wrapping object (KMIP 2.1 §4): an active AES-256 key for
+ * Encrypt/Decrypt, Sensitive and Never Extractable (§4.55, §4.34), Extractable false (§4.23).
+ * Undefined for an ordinary Unique Identifier.
+ */
+export function serviceL3Attributes(ctx: OperationContext, uid: string): TtlvItem[] | undefined {
+  const service = serviceL3OfUid(uid);
+  if (service === undefined) return undefined;
+  admit(ctx, service);
+  return [
+    enumeration(Tag.ObjectType, ObjectType.SymmetricKey),
+    enumeration(Tag.CryptographicAlgorithm, CryptographicAlgorithm.AES),
+    integer(Tag.CryptographicLength, 256),
+    integer(Tag.CryptographicUsageMask, CryptographicUsageMask.Encrypt | CryptographicUsageMask.Decrypt),
+    enumeration(Tag.State, State.Active),
+    boolean(Tag.Sensitive, true),
+    boolean(Tag.AlwaysSensitive, true),
+    boolean(Tag.Extractable, false),
+    boolean(Tag.NeverExtractable, true),
+  ];
+}
 
 /** The service a reserved identifier names, or undefined when it is an ordinary UID. */
 export function serviceL3Target(payload: Struct): string | undefined {
