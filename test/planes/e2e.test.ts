@@ -89,6 +89,18 @@ const refused = (name: string, pair: { cert: string; key: string }, re: RegExp) 
 
 let uidOnA1: string;
 
+interface TrailRecord { seq: number; objectId: string | null; operation: string | null; detail: string | null; result: string }
+/** The CMK's whole audit trail, page by page (the pollers of the kill test write many records). */
+async function trail(): Promise<TrailRecord[]> {
+  const all: TrailRecord[] = [];
+  for (let after = 0; ;) {
+    const page = await p.cmk.admin.get<{ records: TrailRecord[]; next: number | null }>(`/v1/audit/export?after=${after}&limit=10000`);
+    all.push(...page.records);
+    if (page.next === null) return all;
+    after = page.next;
+  }
+}
+
 describe('split planes: a CMK, region eu (a1, a2 on PostgreSQL), region us (b1)', () => {
   it('PyKMIP on a1 creates, gets and encrypts; the object is readable on a2 at once', async () => {
     expect(pykmipAvailable()).toBe(true);
@@ -238,14 +250,12 @@ describe('split planes: a CMK, region eu (a1, a2 on PostgreSQL), region us (b1)'
 
   it('the cores\' audit records reach the CMK trail (including the records written while it was down)', async () => {
     const found = await until(async () => {
-      const t = await p.cmk.admin.get<{ records: { objectId: string | null; operation: string | null; detail: string | null }[] }>('/v1/audit/tail?n=1000');
-      return t.records.find((r) => r.objectId === uidOnA1 && r.operation === 'Create');
+      return (await trail()).find((r) => r.objectId === uidOnA1 && r.operation === 'Create');
     }, 60_000, 'the Create of the first object in the CMK trail');
     expect(found.detail ?? '').toMatch(/a1/);
     // While the CMK was down (lease test) the refusals were recorded on the cores; they arrive too.
     await until(async () => {
-      const t = await p.cmk.admin.get<{ records: { detail: string | null; result: string }[] }>('/v1/audit/tail?n=1000');
-      return t.records.some((r) => r.result === 'failure' && /governance unreachable/.test(r.detail ?? '')) ? true : undefined;
+      return (await trail()).some((r) => r.result === 'failure' && /governance unreachable/.test(r.detail ?? '')) ? true : undefined;
     }, 60_000, 'a lease refusal record shipped after the CMK came back');
   }, 120_000);
 
