@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServed, type ServedEnv } from '../test/admin/serve.ts';
-import { startGatewayProc, tokenFile, type GatewayProc } from '../test/gateway/helpers.ts';
+import { startGatewayProc, startRelay, tokenFile, type GatewayProc, type Relay } from '../test/gateway/helpers.ts';
 import { KmipClient } from '../src/client/index.ts';
 import { byteString, enumeration, integer, structure, textString } from '../src/kmip/items.ts';
 import { Tag } from '../src/ttlv/generated/tags.ts';
@@ -101,6 +101,8 @@ function getStatus(port: number): Promise<Record<string, any>> {
 async function main(): Promise<void> {
   let s: ServedEnv | undefined;
   let gw: GatewayProc | undefined;
+  let gwp: GatewayProc | undefined;
+  let relay: Relay | undefined;
   const clients: KmipClient[] = [];
   try {
     s = await startServed();
@@ -115,6 +117,7 @@ async function main(): Promise<void> {
     await ctl(['cert', 'issue', '--tenant', 'acme', '--service', 'billing', '--role', 'gateway', '--out', join(s.cwd, 'gw')]);
     await ctl(['cert', 'issue', '--tenant', 'acme', '--service', 'billing', '--role', 'gateway', '--out', join(s.cwd, 'gw-inproc'), '--cn', 'gw-inproc']);
     await ctl(['cert', 'issue', '--tenant', 'acme', '--service', 'billing', '--role', 'app', '--out', join(s.cwd, 'app')]);
+    await ctl(['cert', 'issue', '--tenant', 'acme', '--service', 'billing', '--role', 'gateway', '--out', join(s.cwd, 'gw-part'), '--cn', 'gw-part']);
     gw = await startGatewayProc(s.cwd, ['--core', `127.0.0.1:${s.kmipPort}`, '--listen', '127.0.0.1:0', '--certs', join(s.cwd, 'gw'), '--token-file', tokenFile(s.cwd, TOKEN)]);
     const port = gw.port;
     console.log(`gateway benchmark: ${SECONDS} s per row, ${CONCURRENCY} concurrent requests, node ${process.version}`);
@@ -216,10 +219,35 @@ async function main(): Promise<void> {
     // an upper bound, from the start of the kmipctl process (includes starting Node).
     console.log(`kill-switch reach, seal answered → first refusal at the gateway, 5 rounds: ${reach.map((x) => x.toFixed(0)).join(', ')} ms (max ${Math.max(...reach).toFixed(0)} ms)`);
     console.log(`  upper bound from kmipctl start: ${reachFromStart.map((x) => x.toFixed(0)).join(', ')} ms (max ${Math.max(...reachFromStart).toFixed(0)} ms)`);
+
+    // ---- partition: a gateway (cache TTL 3 s) behind a relay that the bench cuts
+    const certs = join(s.cwd, 'certs');
+    const part = join(s.cwd, 'gw-part');
+    relay = await startRelay({
+      corePort: s.kmipPort, serverCert: join(certs, 'server.crt'), serverKey: join(certs, 'server.key'), ca: join(part, 'openkcm-ca.crt'),
+      clientCert: join(part, 'acme.billing.crt'), clientKey: join(part, 'acme.billing.key'),
+    });
+    gwp = await startGatewayProc(s.cwd, ['--core', `127.0.0.1:${relay.port}`, '--listen', '127.0.0.1:0', '--certs', part, '--token-file', join(s.cwd, 'tokens'), '--cache-ttl', '3000']);
+    const pport = gwp.port;
+    const pk = await post(pport, '/v1/datakey', { service: 'billing', context: 'part' });
+    const made = performance.now();
+    relay.cut();
+    const cutAt = performance.now();
+    let lastServed = cutAt;
+    for (;;) {
+      try {
+        await post(pport, '/v1/datakey/unwrap', { service: 'billing', wrapped: pk.wrapped, context: 'part' });
+        lastServed = performance.now();
+      } catch { break; }
+    }
+    const refused = performance.now();
+    console.log(`partition, cache TTL 3000 ms: cached key served until ${(lastServed - made).toFixed(0)} ms after it was made, refused from ${(refused - made).toFixed(0)} ms (cut at ${(cutAt - made).toFixed(0)} ms)`);
   } finally {
     for (const c of clients) await c.close();
     agent.destroy();
     await gw?.stop();
+    await gwp?.stop();
+    await relay?.close();
     await s?.stop();
   }
 }

@@ -184,8 +184,9 @@ describe('Krypton Gateway end to end', () => {
     expect(fresh.status).toBe(503);
     expect(fresh.body.error).toMatch(/core is unreachable/);
     const elapsed = await waitFor(async () => (await api('/v1/datakey/unwrap', { service: 'billing', wrapped: dk.body.wrapped, context: 'p' }, gw2)).status === 503, 20_000, 100);
-    // TTL 3 s from the data key's creation: refused after it, never long before.
-    expect(Date.now() - t0 + 200).toBeGreaterThanOrEqual(2500);
+    // TTL 3 s from the data key's creation (a little before t0): refused after it, not long
+    // before (1 s of slack for a slow answer on a loaded machine).
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(2000);
     expect(elapsed).toBeLessThan(15_000);
     relay.heal();
     await waitFor(async () => (await api('/v1/datakey/unwrap', { service: 'billing', wrapped: dk.body.wrapped, context: 'p' }, gw2)).status === 200, 20_000, 100);
