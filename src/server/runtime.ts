@@ -60,6 +60,12 @@ export interface RuntimeOptions {
   l1KeyFile?: string;
   /** Interval of the periodic L1 status check (config l1.statusCheckIntervalMs); default the engine's 30 s. */
   l1StatusCheckIntervalMs?: number;
+  /** How long an unreachable L1 is tolerated before its tenant seals; default the engine's 5 min (issue 16 §4 tests shorten it). */
+  l1UnreachableGraceMs?: number;
+  /** Deadline of each L1 call (wrap, unwrap, status); default the engine's 5 s. */
+  l1TimeoutMs?: number;
+  /** Least time between two unseal attempts of a sealed tenant; default the engine's 5 s. */
+  l1RetryIntervalMs?: number;
   logger?: Logger;
   /** Clock for the engine and operations (tests and vector replays pin it). */
   now?: () => Date;
@@ -266,6 +272,9 @@ export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime
     hierarchy = await openHierarchy(store, {
       defaultL1: l1, tenants: tenantL1, log: logger,
       ...(options.l1StatusCheckIntervalMs !== undefined ? { statusCheckIntervalMs: options.l1StatusCheckIntervalMs } : {}),
+      ...(options.l1UnreachableGraceMs !== undefined ? { unreachableGraceMs: options.l1UnreachableGraceMs } : {}),
+      ...(options.l1TimeoutMs !== undefined ? { l1TimeoutMs: options.l1TimeoutMs } : {}),
+      ...(options.l1RetryIntervalMs !== undefined ? { retryIntervalMs: options.l1RetryIntervalMs } : {}),
     });
     for (const t of hierarchy.unseal.sealed) logger.error({ event: 'tenant_sealed_at_start', ...t }, 'tenant stays sealed');
     const protector = hierarchy.protector;
