@@ -162,13 +162,18 @@ const SECRET_VALUE_FIELDS: Record<string, string> = {
  */
 export function parseL1Config(raw: unknown): L1Config {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new L1Error('l1: the L1 configuration must be an object');
-  const obj = raw as Record<string, unknown>;
+  const obj = { ...(raw as Record<string, unknown>) };
   const provider = obj.provider;
   if (!(L1_PROVIDERS as readonly unknown[]).includes(provider)) {
     throw new L1Error(`l1.provider: must be ${L1_PROVIDERS.slice(0, -1).join(', ')} or ${L1_PROVIDERS.at(-1)}, not ${JSON.stringify(provider)}`);
   }
   const p = provider as L1Config['provider'];
   const fields = FIELDS[p];
+  // A KMIP Unique Identifier is a Text String, but many servers number their objects ("1",
+  // "42") and kmipctl --set types digits as numbers: take the digits as the identifier.
+  if (p === 'kmip') {
+    for (const f of ['keyUid', 'keyName'] as const) if (typeof obj[f] === 'number' && Number.isInteger(obj[f])) obj[f] = String(obj[f]);
+  }
   for (const [name, value] of Object.entries(obj)) {
     if (name === 'provider') continue;
     const why = SECRET_VALUE_FIELDS[name];

@@ -24,6 +24,10 @@
 // below min_available_version → revoked (trimmed: the key material is gone); 5xx (sealed
 // Vault: 503), no connection, no answer by the deadline → unreachable. deletion_allowed is
 // only a permission to delete, not a failure: the key stays active until it is deleted.
+// The versions "our blobs use" are those this provider instance wrapped or unwrapped: the
+// serving provider (which unwrapped the tenant's L2) sees a retired version at its periodic
+// check; a fresh probe (`kmipctl l1 check`) has seen no blob and can judge only deletion,
+// permission and key type — the blob version is not in the L1Provider interface's status().
 //
 // Blob format: 0x56 | the Vault ciphertext string ("vault:v<N>:<base64>") in UTF-8.
 // Credentials by reference only: token or AppRole role_id/secret_id from environment

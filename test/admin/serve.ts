@@ -49,9 +49,10 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
   return { ...env, ...extra };
 }
 
-export async function startServed(): Promise<ServedEnv> {
+/** `args`: extra `openkcm serve` flags (e.g. --l1-status-check-interval). */
+export async function startServed(opts: { args?: string[] } = {}): Promise<ServedEnv> {
   const cwd = mkdtempSync(join(tmpdir(), 'openkcm-kmipctl-'));
-  const child: ChildProcess = spawn(process.execPath, [OPENKCM, 'serve', '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--log-level', 'warn'], {
+  const child: ChildProcess = spawn(process.execPath, [OPENKCM, 'serve', '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--log-level', 'warn', ...(opts.args ?? [])], {
     cwd, env: cleanEnv(), stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';

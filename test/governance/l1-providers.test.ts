@@ -1,0 +1,55 @@
+// Issue 15: the governance store accepts the kmip and vault-transit L1 providers. Migration 8
+// widens the provider CHECK of gov_l1_pointers by rebuilding the table: a pointer stored under
+// schema 7 survives it, and the generation counter still moves on every change.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { MIGRATIONS } from '../../src/store/migrations.ts';
+import { openSqliteStore } from '../../src/store/sqlite.ts';
+import { GovernanceError, GovernanceStore } from '../../src/store/governance.ts';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+describe('L1 pointers for kmip and vault-transit (migration 8)', () => {
+  it('a schema-7 pointer survives the migration; kmip and vault-transit pointers are stored; unknown providers refused', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'openkcm-l1-mig-'));
+    dirs.push(dir);
+    const path = join(dir, 'openkcm.db');
+    const v7 = await openSqliteStore(path, MIGRATIONS.filter((m) => m.version <= 7));
+    const old = new GovernanceStore(v7.database);
+    old.createTenant({ id: 'acme' });
+    old.createTenant({ id: 'hyok' });
+    old.setL1Pointer({ tenant: 'acme', provider: 'aws-kms', config: { keyId: 'alias/acme', region: 'eu-west-1' } });
+    // Before migration 8 the schema itself refuses the new providers.
+    expect(() => v7.database.prepare("INSERT INTO gov_l1_pointers (tenant, provider, config, state, updated_at) VALUES ('hyok', 'kmip', '{}', 'active', 'x')").run()).toThrow(/CHECK constraint/);
+    await v7.close();
+
+    const store = await openSqliteStore(path);
+    try {
+      const gov = new GovernanceStore(store.database);
+      expect(gov.getL1Pointer('acme')).toMatchObject({ provider: 'aws-kms', config: { keyId: 'alias/acme', region: 'eu-west-1' }, state: 'active' });
+      const gen = () => (store.database.prepare("SELECT value FROM gov_meta WHERE key = 'generation'").get() as { value: number }).value;
+      const g0 = gen();
+      gov.setL1Pointer({ tenant: 'hyok', provider: 'kmip', config: { host: 'hsm.example', keyUid: '42', caFile: '/c', certFile: '/c', clientKeyFile: '/k' } });
+      expect(gen()).toBeGreaterThan(g0);
+      gov.setL1Pointer({ tenant: 'acme', provider: 'vault-transit', config: { address: 'https://vault:8200', keyName: 'acme', tokenFile: '/run/vault-token' } });
+      expect(gov.getL1Pointer('hyok')!.provider).toBe('kmip');
+      expect(gov.getL1Pointer('acme')!.provider).toBe('vault-transit');
+      const bad = (() => {
+        try {
+          gov.setL1Pointer({ tenant: 'acme', provider: 'azure' as never, config: {} });
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(bad).toBeInstanceOf(GovernanceError);
+      expect((bad as Error).message).toMatch(/provider: expected one of 'software', 'pkcs11', 'aws-kms', 'kmip', 'vault-transit'/);
+    } finally {
+      await store.close();
+    }
+  });
+});
