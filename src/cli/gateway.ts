@@ -131,6 +131,7 @@ export function gatewayOptionsFromFlags(f: GatewayFlags, logger: GatewayOptions[
     opts.kmipFront = {
       ...hp, cert: readPem(f.kmipCert, '--kmip-cert'), key: readPem(f.kmipKey, '--kmip-key'),
       ca: f.kmipCa !== undefined ? readPem(f.kmipCa, '--kmip-ca') : ca,
+      acceptForeignCertificates: f.kmipCa !== undefined,
     };
   }
   return opts;

@@ -51,7 +51,7 @@ export interface GatewayOptions {
   l4MaxMessages?: number;
   /** …and for at most this long. */
   l4MaxAgeMs?: number;
-  kmipFront?: Omit<KmipFrontOptions, 'link' | 'logger'>;
+  kmipFront?: Omit<KmipFrontOptions, 'link' | 'logger' | 'tenant' | 'services'>;
   logger: Logger;
 }
 
@@ -300,7 +300,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
 
   let front: KmipFront | undefined;
   try {
-    if (opts.kmipFront !== undefined) front = await startKmipFront({ ...opts.kmipFront, link, logger: log });
+    if (opts.kmipFront !== undefined) front = await startKmipFront({ ...opts.kmipFront, tenant: opts.tenant, services: opts.services, link, logger: log });
   } catch (e) {
     await link.close();
     server.close();

@@ -12,6 +12,14 @@ import type { CoreLink } from './core-link.ts';
 export const MAX_FORWARDED_MESSAGE_BYTES = 8 * 1024 * 1024;
 
 export interface KmipFrontOptions {
+  /** The gateway's tenant and services: an application certificate naming others is refused. */
+  tenant: string;
+  services: readonly string[];
+  /**
+   * Whether certificates without an OpenKCM identity URI are accepted: only when the operator
+   * named the application CA (--kmip-ca); with OpenKCM's own CA every certificate names one.
+   */
+  acceptForeignCertificates: boolean;
   host: string;
   port: number;
   cert: string | Buffer;
@@ -27,9 +35,33 @@ export interface KmipFront {
   close(): Promise<void>;
 }
 
+const IDENTITY_URI = /^openkcm:\/\/tenant\/([^/]+)\/service\/([^/]+)\/role\/([^/]+)$/;
+
+/** Why this application certificate may not use the front, or undefined. */
+function frontRefusal(socket: TLSSocket, opts: KmipFrontOptions): string | undefined {
+  const cert = socket.getPeerX509Certificate();
+  if (cert === undefined) return 'no client certificate';
+  const ids = (cert.subjectAltName ?? '').split(/,\s*/).filter((x) => x.startsWith('URI:'))
+    .map((x) => IDENTITY_URI.exec(x.slice(4))).filter((m): m is RegExpExecArray => m !== null);
+  if (ids.length === 0) return opts.acceptForeignCertificates ? undefined : `certificate ${cert.subject.replace(/\n/g, ', ')} carries no OpenKCM identity`;
+  for (const m of ids) {
+    if (m[1] === opts.tenant && opts.services.includes(m[2]!)) return undefined;
+  }
+  const m = ids[0]!;
+  return m[1] !== opts.tenant ? `certificate of tenant ${m[1]}, this gateway serves tenant ${opts.tenant}` : `service ${m[2]} is not allowed for this gateway`;
+}
+
 export async function startKmipFront(opts: KmipFrontOptions): Promise<KmipFront> {
   const sockets = new Set<TLSSocket>();
   const server: Server = createServer({ cert: opts.cert, key: opts.key, ca: opts.ca, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' }, (socket) => {
+    // Requests are forwarded under the gateway's identity: a certificate of OpenKCM's CA made
+    // for another tenant or service must not borrow it (that would cross tenants at the edge).
+    const refusal = frontRefusal(socket, opts);
+    if (refusal !== undefined) {
+      opts.logger.warn({ event: 'kmip_front_refused', reason: refusal }, 'KMIP front connection refused');
+      socket.destroy();
+      return;
+    }
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());

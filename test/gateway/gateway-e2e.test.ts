@@ -201,6 +201,17 @@ describe('Krypton Gateway end to end', () => {
     expect(out).toMatchObject({ ok: true, get: 'SymmetricKey', decrypted_ok: true });
     const tail = (await json(['audit', 'tail', '-n', '100'])).records as Obj[];
     expect(tail.some((x) => x.operation === 'Create' && x.objectId === out.uid && x.tenant === 'acme' && x.service === 'billing')).toBe(true);
+
+    // A certificate of OpenKCM's CA made for another tenant may not borrow the gateway's identity.
+    await json(['tenant', 'create', 'globex']);
+    await json(['service', 'create', 'globex', 'billing']);
+    const foreign = await json(['cert', 'issue', '--tenant', 'globex', '--service', 'billing', '--role', 'app', '--out', join(s.cwd, 'globex')]);
+    const fconf = join(s.cwd, 'pykmip-front-globex.conf');
+    writeFileSync(fconf, (foreign.pykmip as string).replace(/^port=\d+$/m, `port=${gw.kmipPort}`));
+    const fr = spawnSync(PYTHON, [PYKMIP_SCRIPT, fconf, 'client'], { encoding: 'utf8', timeout: 60_000 });
+    const fout = JSON.parse(fr.stdout.trim().split('\n').pop() || '{}') as Obj;
+    expect(fout.ok).not.toBe(true);
+    expect(fout.uid).toBeUndefined();
   }, 120_000);
 
   it('a seal at the Core purges the cache within 1 s (loose bound here), and the gateway refuses until unseal', async () => {
