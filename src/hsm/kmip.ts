@@ -20,7 +20,8 @@
 //
 // Status: Get Attributes State (1.4 s.4.12, s.3.22): Active → active; Pre-Active,
 // Deactivated, Compromised → disabled; Destroyed, Destroyed Compromised, Item Not Found →
-// revoked; no connection, TLS failure, no answer by the deadline → unreachable.
+// revoked; Permission Denied (our identity may not use the key) → disabled; no connection,
+// TLS failure, no answer by the deadline → unreachable.
 // Deactivated keys may still decrypt under the KMIP state model (s.3.22: "process" use is
 // allowed after deactivation), so unwrap checks the State itself before Decrypt: a customer
 // who revokes the key expects the tenant to lock out, whatever the server's policy.
@@ -255,7 +256,10 @@ export class KmipL1Provider implements L1Provider {
   private kmipFailure(op: string, e: KmipResponseError): L1Error {
     const reason = reasonName(e.reason);
     const msg = e.item.resultMessage ? `: ${e.item.resultMessage}` : '';
-    const status = e.reason === ResultReason.ItemNotFound ? 'revoked' : undefined;
+    // Permission Denied: the server no longer lets our identity use the key (the customer
+    // withdrew our access; PyKMIP also answers it for objects of another owner). Reversible
+    // on the customer's side, like a disabled key.
+    const status = e.reason === ResultReason.ItemNotFound ? 'revoked' : e.reason === ResultReason.PermissionDenied ? 'disabled' : undefined;
     return new L1Error(`kmip: ${op} with key ${this.uid ?? this.keyLabel()} at ${this.where()} failed (${reason}${msg})`, status);
   }
 

@@ -2,7 +2,8 @@
 // (Debian python3-pykmip 0.10, a third-party implementation) and a second OpenKCM
 // (`openkcm serve` as a child process). The "customer console" (kmip-console.ts) creates the
 // root key there and revokes or destroys it behind the provider's back.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -128,6 +129,23 @@ describe.skipIf(!havePyKmip)('kmip L1 provider against PyKMIP 0.10', () => {
     }
     expect(await l1.status()).toEqual({ state: 'active' });
     expect((await l1.unwrap(blob, 'c')).toString()).toBe('before');
+  });
+
+  it('a client identity the server does not let use the key (Permission Denied): disabled', async () => {
+    // A second client certificate from the same CA, another common name: PyKMIP makes the
+    // creator the owner, and its default policy denies every other identity.
+    const uid = await admin.createRootKey();
+    const key = join(server.dir, 'other.key');
+    const csr = join(server.dir, 'other.csr');
+    const crt = join(server.dir, 'other.crt');
+    const ext = join(server.dir, 'other.ext');
+    writeFileSync(ext, 'extendedKeyUsage=clientAuth\n');
+    execFileSync('openssl', ['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-subj', '/CN=another-tenant', '-out', csr], { stdio: 'ignore' });
+    execFileSync('openssl', ['x509', '-req', '-in', csr, '-CA', server.pki.caCert, '-CAkey', server.pki.caKey, '-CAcreateserial', '-days', '2', '-extfile', ext, '-out', crt], { stdio: 'ignore' });
+    const l1 = track(await KmipL1Provider.open(options({ keyUid: uid }, { certFile: crt, clientKeyFile: key })));
+    const st = await l1.status();
+    expect(st).toMatchObject({ state: 'disabled', detail: expect.stringMatching(/Get Attributes with key .* failed \(PermissionDenied/) });
+    await expect(l1.wrap(Buffer.alloc(32), 'c')).rejects.toMatchObject({ status: 'disabled' });
   });
 
   it('refuses bad options naming the field, and secret values in configuration', async () => {
