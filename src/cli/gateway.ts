@@ -97,6 +97,17 @@ function certFiles(f: GatewayFlags): { cert: string; key: string; ca: string } {
 export function gatewayOptionsFromFlags(f: GatewayFlags, logger: GatewayOptions['logger']): GatewayOptions {
   if (f.core === undefined) throw new GatewayUsageError('--core HOST:PORT (the KMIP address of openkcm serve or core) is required');
   const core = hostPort(f.core, '--core');
+  let listen: Listen;
+  const l = f.listen ?? '127.0.0.1:8100';
+  if (l.startsWith('unix:')) listen = { kind: 'unix', path: resolve(l.slice(5)) };
+  else {
+    const hp = hostPort(l, '--listen');
+    // Plain HTTP answers plaintext data keys: never beyond this host (issue 11 §2).
+    if (!['127.0.0.1', '::1', 'localhost'].includes(hp.host)) {
+      throw new GatewayUsageError(`--listen ${l}: the data-key API answers plaintext keys over plain HTTP, so it listens on 127.0.0.1, ::1 or unix:/path only`);
+    }
+    listen = { kind: 'tcp', ...hp };
+  }
   const files = certFiles(f);
   const cert = readPem(files.cert, 'certificate');
   const key = readPem(files.key, 'private key');
@@ -104,13 +115,6 @@ export function gatewayOptionsFromFlags(f: GatewayFlags, logger: GatewayOptions[
   const id = gatewayIdentity(cert, files.cert);
   if (f.tokenFile === undefined) throw new GatewayUsageError('--token-file FILE is required: one line "<application-name> <token>" per application (token: openssl rand -hex 32)');
   const tokens = parseTokenFile(readPem(f.tokenFile, 'token file').toString('utf8'), f.tokenFile);
-  let listen: Listen;
-  const l = f.listen ?? '127.0.0.1:8100';
-  if (l.startsWith('unix:')) listen = { kind: 'unix', path: resolve(l.slice(5)) };
-  else {
-    const hp = hostPort(l, '--listen');
-    listen = { kind: 'tcp', ...hp };
-  }
   const opts: GatewayOptions = {
     core: { ...core, ca, cert, key }, tenant: id.tenant, services: id.services, listen, tokens, logger,
   };

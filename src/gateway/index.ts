@@ -14,7 +14,7 @@
 // JSON, keys sorted), bound as associated data. KMIP front: kmip-front.ts.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { existsSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { L4Cache } from './cache.ts';
 import { CoreLink, type LinkState } from './core-link.ts';
@@ -295,6 +295,8 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     if (opts.listen.kind === 'tcp') server.listen(opts.listen.port, opts.listen.host, () => resolve());
     else server.listen(opts.listen.path, () => resolve());
   });
+  // Owner and group only: the applications that may ask for keys share the gateway's group.
+  if (opts.listen.kind === 'unix') chmodSync(opts.listen.path, 0o660);
   const addr = server.address();
   const address = typeof addr === 'string' ? addr : addr!.port;
 

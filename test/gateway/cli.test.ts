@@ -26,6 +26,10 @@ describe('openkcm gateway usage errors', () => {
       const badToken = await gw(['--core', 'nowhere', '--cert', files.clientCert, '--key', files.clientKey, '--ca', files.caCert, '--token-file', tokens]);
       expect(badToken.code).toBe(2);
       expect(badToken.stderr).toMatch(/--core nowhere is not HOST:PORT/);
+      writeFileSync(tokens, `app ${'b'.repeat(40)}\n`);
+      const exposed = await gw(['--core', '127.0.0.1:5696', '--cert', files.clientCert, '--key', files.clientKey, '--ca', files.caCert, '--token-file', tokens, '--listen', '0.0.0.0:8100']);
+      expect(exposed.code).toBe(2);
+      expect(exposed.stderr).toMatch(/listens on 127\.0\.0\.1, ::1 or unix:\/path only/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
