@@ -33,6 +33,11 @@ export interface KmipClientOptions {
   timeoutMs?: number;
   /** Extra TLS options (minVersion, maxVersion… for tests). */
   tls?: Partial<ConnectionOptions>;
+  /**
+   * Deadline of the TCP connection and TLS handshake in ms (default none). A server that
+   * accepts and never answers would otherwise hold the socket until TCP gives up.
+   */
+  connectTimeoutMs?: number;
 }
 
 /** A batch item answered with a failure status. */
@@ -95,9 +100,16 @@ export class KmipClient {
         minVersion: 'TLSv1.2',
         ...opts.tls,
       });
-      const onError = (e: Error) => reject(e);
+      const onError = (e: Error) => {
+        if (timer) clearTimeout(timer);
+        reject(e);
+      };
+      const timer = opts.connectTimeoutMs !== undefined && opts.connectTimeoutMs > 0
+        ? setTimeout(() => socket.destroy(new Error(`TLS connection to ${opts.host}:${opts.port} not established within ${opts.connectTimeoutMs} ms`)), opts.connectTimeoutMs)
+        : undefined;
       socket.once('error', onError);
       socket.once('secureConnect', () => {
+        if (timer) clearTimeout(timer);
         socket.off('error', onError);
         socket.setNoDelay(true);
         resolve(new KmipClient(socket, opts));

@@ -154,7 +154,7 @@ export class KmipL1Provider implements L1Provider {
     } catch (e) {
       return Promise.reject(new L1Error(`kmip: cannot read the TLS files (${(e as Error).message})`, 'unreachable'));
     }
-    const opts = { host: this.opts.host, port: this.port, ca, cert, key, version: VERSION, timeoutMs: this.timeoutMs } as Parameters<typeof KmipClient.connect>[0];
+    const opts = { host: this.opts.host, port: this.port, ca, cert, key, version: VERSION, timeoutMs: this.timeoutMs, connectTimeoutMs: this.timeoutMs } as Parameters<typeof KmipClient.connect>[0];
     if (this.opts.servername !== undefined) opts.servername = this.opts.servername;
     const p = KmipClient.connect(opts);
     this.conn = p;

@@ -182,7 +182,11 @@ describe('kmip L1 provider: deadline', () => {
   const sockets: Socket[] = [];
   let port = 0;
   beforeAll(async () => {
-    silent = createServer((s) => void sockets.push(s));
+    silent = createServer((s) => {
+      sockets.push(s);
+      s.on('error', () => undefined);
+      s.resume();
+    });
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
     port = (silent.address() as { port: number }).port;
   });
@@ -206,6 +210,11 @@ describe('kmip L1 provider: deadline', () => {
         expect(took).toBeLessThan(3000);
         await expect(l1.wrap(Buffer.from('x'), 'c')).rejects.toMatchObject({ status: 'unreachable' });
         await expect(l1.unwrap(Buffer.concat([Buffer.of(KMIP_L1_BLOB_V1, 12), Buffer.alloc(12), Buffer.of(16), Buffer.alloc(17)]), 'c')).rejects.toMatchObject({ status: 'unreachable' });
+        // The abandoned connection attempts are closed, not left open until TCP gives up.
+        const until = Date.now() + 10_000;
+        while (sockets.some((x) => !x.destroyed && !x.closed) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+        expect(sockets.length).toBeGreaterThanOrEqual(3);
+        expect(sockets.filter((x) => !x.destroyed && !x.closed)).toEqual([]);
       } finally {
         await l1.close();
       }
