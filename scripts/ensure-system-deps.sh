@@ -5,6 +5,8 @@ set -euo pipefail
 need=()
 /usr/bin/python3 -c 'import kmip' >/dev/null 2>&1 || need+=(python3-pykmip)
 command -v softhsm2-util >/dev/null 2>&1 || need+=(softhsm2)
+# openssl issues a second client certificate for the kmip L1 provider's tests (test/hsm/kmip.test.ts).
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # A real PostgreSQL server for the PostgreSQL store tests (test/helpers/postgres.ts runs initdb).
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || need+=(postgresql)
 [ ${#need[@]} -eq 0 ] && exit 0
