@@ -12,10 +12,6 @@
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import type { Logger } from 'pino';
-import { decode } from '../ttlv/decode.ts';
-import { encode } from '../ttlv/encode.ts';
-import { Tag } from '../ttlv/generated/tags.ts';
-import { State } from '../ttlv/generated/enumerations.ts';
 import type { StoredObject } from '../kmip/object.ts';
 import {
   StoreConflictError,
@@ -27,7 +23,8 @@ import {
   type VaultStore,
   type WrappedValueRow,
 } from './types.ts';
-import { DATE_COLUMNS, deriveIndexColumns } from './attributes-index.ts';
+import { DATE_COLUMNS } from './attributes-index.ts';
+import { DERIVED_COLUMNS, derivedParams, encodeAttributes, newestHead, rowToObject, scanShapes, type ObjectRow as BaseObjectRow } from './rows.ts';
 import { PG_LATEST_SCHEMA_VERSION, PG_MIGRATIONS } from './pg-migrations.ts';
 import type { Migration } from './migrations.ts';
 
@@ -65,10 +62,6 @@ export const HIERARCHY_CHANNEL = 'openkcm_hierarchy';
 /** Key of the advisory lock that serialises migrations of nodes starting together. */
 const MIGRATION_LOCK_KEY = 0x6f6b636d; // "okcm"
 
-/** States whose value has been erased (KMIP 2.1 §6.1.15 Destroy). */
-const DESTROYED_STATES: readonly number[] = [State.Destroyed, State.DestroyedCompromised];
-const ALL_STATES: readonly number[] = Object.values(State);
-
 /** The database cannot be reached or refuses us: wrong URL, server down, bad credentials. */
 export class StoreConnectionError extends Error {
   override readonly name = 'StoreConnectionError';
@@ -102,62 +95,11 @@ export interface PostgresStoreOptions {
   statementTimeoutMs?: number;
 }
 
-interface ObjectRow {
-  uid: string;
-  tenant: string;
-  service: string;
-  object_type: number;
-  state: number;
-  revision: number;
-  created_seq: string;
-  attributes: Buffer;
-  wrapped_value: Buffer | null;
-}
+type ObjectRow = BaseObjectRow<string>;
 
 /** created_seq is BIGINT: read as text (exact), compared as BigInt. */
 const OBJECT_COLUMNS = ['uid', 'tenant', 'service', 'object_type', 'state', 'revision', 'created_seq::text AS created_seq', 'attributes', 'wrapped_value'];
-const DERIVED_COLUMNS = ['cryptographic_algorithm', 'cryptographic_length', ...DATE_COLUMNS.map(([c]) => c)];
 const DERIVED_TYPES = ['int', 'int', ...DATE_COLUMNS.map(() => 'bigint')];
-
-function encodeAttributes(obj: StoredObject): Buffer {
-  return encode({ tag: Tag.Attributes, type: 'Structure', value: obj.attributes });
-}
-
-function rowToObject(row: ObjectRow): StoredObject {
-  const attrs = decode(row.attributes);
-  if (attrs.tag !== Tag.Attributes || attrs.type !== 'Structure') {
-    throw new StoreSchemaError(`object ${row.uid}: stored attributes are not an Attributes structure`);
-  }
-  const obj: StoredObject = {
-    uid: row.uid,
-    tenant: row.tenant,
-    service: row.service,
-    objectType: row.object_type,
-    state: row.state,
-    revision: row.revision,
-    attributes: attrs.value,
-  };
-  if (row.wrapped_value !== null) obj.wrappedValue = row.wrapped_value;
-  return obj;
-}
-
-function derived(obj: StoredObject) {
-  const d = deriveIndexColumns(obj.attributes);
-  return {
-    values: [d.cryptographicAlgorithm, d.cryptographicLength, ...DATE_COLUMNS.map(([, key]) => d[key])],
-    names: [...new Set(d.names)],
-    groups: [...new Set(d.groups)],
-  };
-}
-
-/** As SQLite's scanShapes: one index walk per state, merged, unless a Name/Group lookup drives. */
-function scanShapes(filter: LocatePrefilter): number[][] {
-  let states = filter.states !== undefined ? [...new Set(filter.states)] : [...ALL_STATES];
-  if (filter.includeDestroyed !== true) states = states.filter((s) => !DESTROYED_STATES.includes(s));
-  if (states.length === 0) return [];
-  if (states.length === 1 || filter.name !== undefined || filter.objectGroup !== undefined) return [states];
-  return states.map((s) => [s]);
-}
 
 function buildScanQuery(tenant: string, filter: LocatePrefilter, states: readonly number[], before: string | undefined, limit: number) {
   const params: unknown[] = [];
@@ -252,7 +194,7 @@ export function parseDatabaseUrl(url: string): URL {
 interface PendingInsert {
   obj: StoredObject;
   attrs: Buffer;
-  d: ReturnType<typeof derived>;
+  d: ReturnType<typeof derivedParams>;
   resolve: () => void;
   reject: (e: unknown) => void;
 }
@@ -311,7 +253,7 @@ export class PostgresStore implements VaultStore {
   async insert(obj: StoredObject): Promise<void> {
     this.assertOpen();
     const attrs = encodeAttributes(obj);
-    const d = derived(obj);
+    const d = derivedParams(obj);
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ obj: { ...obj }, attrs, d, resolve, reject });
       this.flushing ??= this.flushLoop();
@@ -390,7 +332,7 @@ export class PostgresStore implements VaultStore {
    */
   async update(obj: StoredObject): Promise<void> {
     const attrs = encodeAttributes(obj);
-    const d = derived(obj);
+    const d = derivedParams(obj);
     const { uid, tenant, revision } = obj;
     const sets = ['service = $4', 'object_type = $5', 'state = $6', 'revision = revision + 1', 'attributes = $7', 'wrapped_value = $8',
       ...DERIVED_COLUMNS.map((c, i) => `${c} = $${11 + i}::${DERIVED_TYPES[i]}`)];
@@ -436,15 +378,7 @@ export class PostgresStore implements VaultStore {
     const cursors = shapes.map((states) => this.pages(tenant, filter, states)[Symbol.asyncIterator]());
     const heads = await Promise.all(cursors.map((c) => c.next()));
     for (;;) {
-      let best = -1;
-      let bestSeq = -1n;
-      for (let i = 0; i < heads.length; i++) {
-        const h = heads[i]!;
-        if (h.done !== true && BigInt(h.value.created_seq) > bestSeq) {
-          best = i;
-          bestSeq = BigInt(h.value.created_seq);
-        }
-      }
+      const best = newestHead(heads);
       if (best < 0) return;
       const row = heads[best]!.value as ObjectRow;
       heads[best] = await cursors[best]!.next();

@@ -3,17 +3,13 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { decode } from '../ttlv/decode.ts';
-import { encode } from '../ttlv/encode.ts';
-import { Tag } from '../ttlv/generated/tags.ts';
-import { State } from '../ttlv/generated/enumerations.ts';
 import type { StoredObject } from '../kmip/object.ts';
 import {
   StoreConflictError, StoreSchemaError, StoreUnavailableError, type L2KeyRow, type L3KeyRow, type LocatePrefilter, type TenantL1Row, type VaultStore, type WrappedValueRow,
 } from './types.ts';
 
 export { StoreSchemaError, type L2KeyRow, type L3KeyRow, type TenantL1Row, type WrappedValueRow };
-import { DATE_COLUMNS, deriveIndexColumns } from './attributes-index.ts';
+import { DERIVED_COLUMNS, derivedParams, encodeAttributes, newestHead, rowToObject, scanShapes, type ObjectRow as BaseObjectRow } from './rows.ts';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from './migrations.ts';
 
 /** How long a writer waits for another process's write lock before SQLITE_BUSY. */
@@ -25,10 +21,6 @@ export const SCAN_PAGE_SIZE = 256;
  * with MaximumItems 1 (PyKMIP's locate-by-name) then reads a few rows, not a full page.
  */
 export const FIRST_PAGE_SIZE = 8;
-
-/** States whose value has been erased (KMIP 2.1 §6.1.15 Destroy). */
-const DESTROYED_STATES: readonly number[] = [State.Destroyed, State.DestroyedCompromised];
-const ALL_STATES: readonly number[] = Object.values(State);
 
 /**
  * SQLite's result codes for a store that cannot write (https://sqlite.org/rescode.html):
@@ -51,67 +43,9 @@ export function storeUnavailable(e: unknown, path: string): unknown {
   return e;
 }
 
-interface ObjectRow {
-  uid: string;
-  tenant: string;
-  service: string;
-  object_type: number;
-  state: number;
-  revision: number;
-  created_seq: number;
-  attributes: Buffer;
-  wrapped_value: Buffer | null;
-}
+type ObjectRow = BaseObjectRow<number>;
 
 const OBJECT_COLUMNS = 'uid, tenant, service, object_type, state, revision, created_seq, attributes, wrapped_value';
-const DERIVED_COLUMNS = ['cryptographic_algorithm', 'cryptographic_length', ...DATE_COLUMNS.map(([c]) => c)];
-
-function encodeAttributes(obj: StoredObject): Buffer {
-  return encode({ tag: Tag.Attributes, type: 'Structure', value: obj.attributes });
-}
-
-function rowToObject(row: ObjectRow): StoredObject {
-  const attrs = decode(row.attributes);
-  if (attrs.tag !== Tag.Attributes || attrs.type !== 'Structure') {
-    throw new StoreSchemaError(`object ${row.uid}: stored attributes are not an Attributes structure`);
-  }
-  const obj: StoredObject = {
-    uid: row.uid,
-    tenant: row.tenant,
-    service: row.service,
-    objectType: row.object_type,
-    state: row.state,
-    revision: row.revision,
-    attributes: attrs.value,
-  };
-  if (row.wrapped_value !== null) obj.wrappedValue = row.wrapped_value;
-  return obj;
-}
-
-/** Parameters of the derived columns, in DERIVED_COLUMNS order. */
-function derivedParams(obj: StoredObject) {
-  const d = deriveIndexColumns(obj.attributes);
-  return {
-    values: [d.cryptographicAlgorithm, d.cryptographicLength, ...DATE_COLUMNS.map(([, key]) => d[key])],
-    names: d.names,
-    groups: d.groups,
-  };
-}
-
-/**
- * The state sets scan() queries separately. Destroyed objects are left out unless asked for
- * (Storage Status Mask, absent = on-line only; Destroyed Storage 0x4 is 2.x, KMIP 2.1 §6.1.28).
- * Several states over a wide candidate set are walked one index range per state and merged:
- * `state IN (…) ORDER BY created_seq` would sort every matching row for each page. A Name or
- * Object Group lookup is already walked in creation order, so one query suffices there.
- */
-function scanShapes(filter: LocatePrefilter): number[][] {
-  let states = filter.states !== undefined ? [...new Set(filter.states)] : [...ALL_STATES];
-  if (filter.includeDestroyed !== true) states = states.filter((s) => !DESTROYED_STATES.includes(s));
-  if (states.length === 0) return [];
-  if (states.length === 1 || filter.name !== undefined || filter.objectGroup !== undefined) return [states];
-  return states.map((s) => [s]);
-}
 
 function buildScanQuery(tenant: string, filter: LocatePrefilter, states: readonly number[], before: number | undefined, limit: number) {
   // A Name or Object Group filter drives the query from its lookup table, whose index holds
@@ -309,15 +243,7 @@ export class SqliteStore implements VaultStore {
     const cursors = shapes.map((states) => this.pages(tenant, filter, states));
     const heads = cursors.map((c) => c.next());
     for (;;) {
-      let best = -1;
-      let bestSeq = -Infinity;
-      for (let i = 0; i < heads.length; i++) {
-        const h = heads[i]!;
-        if (h.done !== true && h.value.created_seq > bestSeq) {
-          best = i;
-          bestSeq = h.value.created_seq;
-        }
-      }
+      const best = newestHead(heads);
       if (best < 0) return;
       const row = heads[best]!.value as ObjectRow;
       heads[best] = cursors[best]!.next();
