@@ -6,13 +6,13 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { loadConfig, ConfigError, type OpenKcmConfig } from '../config/index.ts';
 import { createLogger, type Logger } from '../log/index.ts';
-import { ensureDevPki, devPkiFiles } from '../server/devpki.ts';
+import { ensureDevPki } from '../server/devpki.ts';
 import { loadCa, type CertificateAuthority } from '../server/ca.ts';
 import { openCmk, startCmkAdmin, CMK_DATABASE_FILE, type Cmk } from '../server/cmk.ts';
 import type { RunningAdminServer } from '../server/admin.ts';
-import { AuditConfigError, startExporters, validateExportConfig, type ExporterConfig, type Exporters } from '../audit/index.ts';
+import { startExporters, type Exporters } from '../audit/index.ts';
+import { closeOnSignals, devPkiLayout, exporterConfigsOrExit, loadConfigOrExit, usageExit } from './lifecycle.ts';
 
 interface CmkFlags {
   data?: string;
@@ -23,41 +23,14 @@ interface CmkFlags {
   changeRetention?: string;
 }
 
-const usage = (msg: string): never => {
-  process.stderr.write(`openkcm cmk: ${msg}\n`);
-  process.exit(2);
-};
-
-function withBaseDir(x: ExporterConfig, base: string): ExporterConfig {
-  if (x.type === 'file') return { ...x, path: resolve(base, x.path) };
-  if (x.tls === undefined) return x;
-  const tls = { ...x.tls };
-  for (const k of ['caFile', 'certFile', 'keyFile'] as const) {
-    const v = tls[k];
-    if (v !== undefined) tls[k] = resolve(base, v);
-  }
-  return { ...x, tls };
-}
+const PROGRAM = 'openkcm cmk';
+const usage = (msg: string): never => usageExit(PROGRAM, msg);
 
 async function cmk(flags: CmkFlags): Promise<void> {
-  let config: OpenKcmConfig;
-  try {
-    config = loadConfig({ flags: flags as Record<string, unknown>, env: process.env });
-  } catch (e) {
-    if (e instanceof ConfigError) usage(e.message);
-    throw e;
-  }
+  const config = loadConfigOrExit(PROGRAM, flags);
   if (!config.admin.enabled) usage('admin.enabled is false, but the admin API is all a CMK serves: remove the setting (or set it to true)');
-  let exporterConfigs: ExporterConfig[] = [];
-  try {
-    exporterConfigs = validateExportConfig(config.audit.exporters, 'audit.exporters').map((x) => withBaseDir(x, config.audit.exportersBaseDir));
-  } catch (e) {
-    if (e instanceof AuditConfigError) usage(`configuration ${config.audit.exportersFrom} ${e.message}`);
-    throw e;
-  }
-  const defaultLayout = devPkiFiles(config.certsDir);
-  const usesDefaultFiles = config.tls.caFile === defaultLayout.caCert && config.tls.certFile === defaultLayout.serverCert
-    && config.tls.keyFile === defaultLayout.serverKey;
+  const exporterConfigs = exporterConfigsOrExit(PROGRAM, config);
+  const { files: defaultLayout, usesDefaultFiles } = devPkiLayout(config);
   if (!(config.devPki && usesDefaultFiles)) {
     // Named files must exist: say which one, before anything opens.
     for (const [what, f] of [['tls.caFile', config.tls.caFile], ['tls.certFile', config.tls.certFile], ['tls.keyFile', config.tls.keyFile]] as const) {
@@ -111,30 +84,12 @@ async function cmk(flags: CmkFlags): Promise<void> {
     '', '',
   ].join('\n'));
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    try {
-      state!.link.close();
-      await admin!.close();
-      await exporters?.close();
-      await state!.close();
-    } catch (e) {
-      log.error({ err: e }, 'error during shutdown');
-      process.exitCode = 1;
-    }
-    log.flush?.();
-  };
-  const onSignal = (signal: string) => {
-    if (stopping) {
-      log.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
-    void stop(signal);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  closeOnSignals(log, async () => {
+    state!.link.close();
+    await admin!.close();
+    await exporters?.close();
+    await state!.close();
+  });
 }
 
 export function registerCmkCommand(program: Command): void {

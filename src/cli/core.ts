@@ -16,8 +16,9 @@ import { openPostgresStore, StoreConnectionError } from '../store/postgres.ts';
 import { StoreSchemaError } from '../store/sqlite.ts';
 import { LinkProtocolError } from '../link/replica.ts';
 import { DEFAULT_LEASE_MS } from '../link/protocol.ts';
+import { closeOnSignals, EXIT_USAGE } from './lifecycle.ts';
 
-export const EXIT_USAGE = 2;
+export { EXIT_USAGE };
 
 interface CoreFlags {
   region?: string;
@@ -199,25 +200,10 @@ export async function runCore(flags: CoreFlags): Promise<void> {
   }
   const a = server.address();
   process.stderr.write(`OpenKCM core of region ${cfg.region} (node ${cfg.node}) is listening on ${a.host}:${a.port} (KMIP 1.0-2.1, mutual TLS); governed by ${cfg.cmkUrl}, lease ${cfg.leaseMs} ms, fail mode ${cfg.failMode}.\n`);
-  let stopping = false;
-  const stop = async (signal: string) => {
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    try {
-      await server!.close();
-      await runtime!.close();
-    } catch (e) {
-      log.error({ err: e }, 'error during shutdown');
-      process.exitCode = 1;
-    }
-    log.flush?.();
-  };
-  const onSignal = (signal: string) => {
-    if (stopping) process.exit(1);
-    void stop(signal);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  closeOnSignals(log, async () => {
+    await server!.close();
+    await runtime!.close();
+  });
 }
 
 export function coreCommand(): Command {

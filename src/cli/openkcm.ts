@@ -3,7 +3,7 @@
 // subcommand and what `npm start` runs.
 import { Command, Option } from 'commander';
 import { relative, resolve } from 'node:path';
-import { loadConfig, ConfigError, type OpenKcmConfig } from '../config/index.ts';
+import type { OpenKcmConfig } from '../config/index.ts';
 import { createLogger, type Logger } from '../log/index.ts';
 import { ensureDevPki, devPkiFiles } from '../server/devpki.ts';
 // Type-only: `openkcm cmk` runs in this program too and must never load the runtime (its
@@ -14,7 +14,8 @@ import { registerCmkCommand } from './cmk.ts';
 import { callerResolver, startAdminServer, type HierarchyPort, type RunningAdminServer } from '../server/admin.ts';
 import { loadCa, type CertificateAuthority } from '../server/ca.ts';
 import { existsSync } from 'node:fs';
-import { AuditConfigError, startExporters, validateExportConfig, type ExporterConfig, type Exporters } from '../audit/index.ts';
+import { startExporters, type Exporters } from '../audit/index.ts';
+import { closeOnSignals, devPkiLayout, exporterConfigsOrExit, loadConfigOrExit } from './lifecycle.ts';
 
 interface ServeFlags {
   listen?: string;
@@ -64,36 +65,15 @@ export function connectionHelp(config: OpenKcmConfig, port: number, cwd = proces
   ].join('\n');
 }
 
+const PROGRAM = 'openkcm';
+
 async function serve(flags: ServeFlags): Promise<void> {
-  let config: OpenKcmConfig;
-  try {
-    config = loadConfig({ flags: flags as Record<string, unknown>, env: process.env });
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      process.stderr.write(`openkcm: ${e.message}\n`);
-      process.exit(2);
-    }
-    throw e;
-  }
-  // SIEM exporters (issue 7) are checked before anything starts: a typo in audit.exporters
-  // is a usage error (exit 2) naming the key, like any other bad setting.
-  let exporterConfigs: ExporterConfig[];
-  try {
-    exporterConfigs = validateExportConfig(config.audit.exporters, 'audit.exporters').map((x) => withBaseDir(x, config.audit.exportersBaseDir));
-  } catch (e) {
-    if (e instanceof AuditConfigError) {
-      process.stderr.write(`openkcm: configuration ${config.audit.exportersFrom} ${e.message}\n`);
-      process.exit(2);
-    }
-    throw e;
-  }
+  const config = loadConfigOrExit(PROGRAM, flags);
+  const exporterConfigs = exporterConfigsOrExit(PROGRAM, config);
   const log: Logger = createLogger({ level: config.log.level });
 
-  // Only the default file layout is generated: a deployment that points at its own
-  // certificates must never get a self-made CA silently.
-  const defaultLayout = devPkiFiles(config.certsDir);
-  const usesDefaultFiles = config.tls.caFile === defaultLayout.caCert && config.tls.certFile === defaultLayout.serverCert
-    && config.tls.keyFile === defaultLayout.serverKey;
+  // Only the default file layout is generated (devPkiLayout).
+  const { files: defaultLayout, usesDefaultFiles } = devPkiLayout(config);
   if (config.devPki && usesDefaultFiles) {
     const { generated } = await ensureDevPki(config.certsDir);
     if (generated) log.warn({ event: 'dev_pki_generated', dir: config.certsDir }, 'generated a DEVELOPMENT PKI (CA key on disk): for development only');
@@ -151,45 +131,14 @@ async function serve(flags: ServeFlags): Promise<void> {
     process.stderr.write(`Admin API: https://${a.host}:${a.port} (mutual TLS, role admin) — try: kmipctl status --server https://${a.host}:${a.port}\n\n`);
   }
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    try {
-      await admin?.close();
-      await server!.close();
-      // After the listener (its last records are committed), before the runtime (the
-      // exporters read the audit log and save their cursors in its database).
-      await exporters?.close();
-      await runtime!.close();
-    } catch (e) {
-      log.error({ err: e }, 'error during shutdown');
-      process.exitCode = 1;
-    }
-    log.flush?.();
-  };
-  // The first signal closes gracefully; a second one while closing forces the exit.
-  const onSignal = (signal: string) => {
-    if (stopping) {
-      log.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
-    void stop(signal);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-}
-
-/** Relative paths of an exporter are relative to the config file, like every path in it. */
-function withBaseDir(x: ExporterConfig, base: string): ExporterConfig {
-  if (x.type === 'file') return { ...x, path: resolve(base, x.path) };
-  if (x.tls === undefined) return x;
-  const tls = { ...x.tls };
-  for (const k of ['caFile', 'certFile', 'keyFile'] as const) {
-    const v = tls[k];
-    if (v !== undefined) tls[k] = resolve(base, v);
-  }
-  return { ...x, tls };
+  closeOnSignals(log, async () => {
+    await admin?.close();
+    await server!.close();
+    // After the listener (its last records are committed), before the runtime (the
+    // exporters read the audit log and save their cursors in its database).
+    await exporters?.close();
+    await runtime!.close();
+  });
 }
 
 /**
