@@ -2,7 +2,7 @@
 // calls process.exit (DESIGN.md §5). `openkcm serve` is also what runs with no
 // subcommand and what `npm start` runs.
 import { Command, Option } from 'commander';
-import { relative, resolve } from 'node:path';
+import { relative } from 'node:path';
 import type { OpenKcmConfig } from '../config/index.ts';
 import { createLogger, type Logger } from '../log/index.ts';
 import { ensureDevPki, devPkiFiles } from '../server/devpki.ts';

@@ -24,7 +24,7 @@
 //
 // Errors use the admin API's shape `{ error: { code, message, hint } }`: 401/403 for a caller
 // that is not a core of a region, 400 for a malformed query or body, 410 as above.
-import type { Grant, Identity, L1Pointer, Role, Service, Tenant } from '../store/governance.ts';
+import type { GovernanceChange, Grant, Identity, L1Pointer, Role, RotationRequest, Service, Tenant } from '../store/governance.ts';
 
 export const LINK_PROTOCOL_VERSION = 1;
 /** The CMK sends a heartbeat this often, so a core can tell a quiet stream from a dead link. */
@@ -55,32 +55,16 @@ export interface LinkSnapshot {
 }
 
 /** `kmipctl service rotate T S` on the CMK: every core makes sure S has an L3 version ≥ minVersion. */
-export interface LinkRotation {
-  tenant: string;
-  service: string;
-  minVersion: number;
-}
+export type LinkRotation = RotationRequest;
 
 /**
  * One change, applied idempotently by upsert/delete of the whole record: a core that
  * applies a change twice, or a change whose effect the snapshot already holds, ends in the
  * same state. `tenant` names the tenant the change concerns (absent for roles, which are
- * global); the CMK filters the stream by it.
+ * global); the CMK filters the stream by it. It is the CMK's change-log entry exactly as the
+ * governance store keeps it (one type, so the wire format cannot drift from the log).
  */
-export type LinkChange = { seq: number; at: string; tenant?: string } & (
-  | { entity: 'tenant'; op: 'put'; value: LinkTenant }
-  | { entity: 'tenant'; op: 'delete'; key: { id: string } }
-  | { entity: 'service'; op: 'put'; value: Service }
-  | { entity: 'service'; op: 'delete'; key: { tenant: string; id: string } }
-  | { entity: 'role'; op: 'put'; value: Role }
-  | { entity: 'role'; op: 'delete'; key: { name: string } }
-  | { entity: 'identity'; op: 'put'; value: Identity }
-  | { entity: 'identity'; op: 'delete'; key: { id: string } }
-  | { entity: 'grant'; op: 'put'; value: Grant }
-  | { entity: 'grant'; op: 'delete'; key: { tenant: string; fromService: string; toService: string } }
-  | { entity: 'l1'; op: 'put'; value: L1Pointer }
-  | { entity: 'rotation'; op: 'put'; value: LinkRotation }
-);
+export type LinkChange = GovernanceChange;
 
 export interface LinkHeartbeat {
   /** The CMK's latest sequence number (for the caller's region). */

@@ -30,17 +30,23 @@ export const AUDITOR_ROLE = 'auditor';
 /** The Krypton Gateway's identity: one tenant, one service (issue 11). */
 export const GATEWAY_ROLE = 'gateway';
 
+/**
+ * What an application may do (role app), and so the gateway, which forwards its
+ * applications' requests (issue 11).
+ */
+const APPLICATION_OPERATIONS: readonly string[] = [
+  'Create', 'Register', 'Get', 'GetAttributes', 'GetAttributeList', 'Locate', 'Activate',
+  'Encrypt', 'Decrypt', 'Sign', 'SignatureVerify', 'MAC', 'MACVerify',
+  'AddAttribute', 'ModifyAttribute', 'SetAttribute', 'DeleteAttribute',
+  'ReKey', 'DiscoverVersions', 'Query', 'RNGRetrieve', 'Hash',
+];
+
 export const BUILT_IN_ROLES: readonly PolicyRole[] = Object.freeze([
   { name: ADMIN_ROLE, operations: ['*'], builtIn: true },
   { name: TENANT_ADMIN_ROLE, operations: ['*'], builtIn: true },
   {
     name: 'app',
-    operations: [
-      'Create', 'Register', 'Get', 'GetAttributes', 'GetAttributeList', 'Locate', 'Activate',
-      'Encrypt', 'Decrypt', 'Sign', 'SignatureVerify', 'MAC', 'MACVerify',
-      'AddAttribute', 'ModifyAttribute', 'SetAttribute', 'DeleteAttribute',
-      'ReKey', 'DiscoverVersions', 'Query', 'RNGRetrieve', 'Hash',
-    ],
+    operations: [...APPLICATION_OPERATIONS],
     builtIn: true,
   },
   {
@@ -55,12 +61,7 @@ export const BUILT_IN_ROLES: readonly PolicyRole[] = Object.freeze([
   // objects (src/operations/common/service-l3.ts).
   {
     name: GATEWAY_ROLE,
-    operations: [
-      'Create', 'Register', 'Get', 'GetAttributes', 'GetAttributeList', 'Locate', 'Activate',
-      'Encrypt', 'Decrypt', 'Sign', 'SignatureVerify', 'MAC', 'MACVerify',
-      'AddAttribute', 'ModifyAttribute', 'SetAttribute', 'DeleteAttribute',
-      'ReKey', 'DiscoverVersions', 'Query', 'RNGRetrieve', 'Hash',
-    ],
+    operations: [...APPLICATION_OPERATIONS],
     builtIn: true,
   },
 ].map((r) => Object.freeze({ ...r, operations: Object.freeze([...r.operations]) as string[] })));

@@ -67,9 +67,9 @@ export interface CoreIdentity {
 export interface RotationRequest { tenant: string; service: string; minVersion: number }
 
 /**
- * One entry of the governance change log (migration 7), the body of a link LinkChange
- * (src/link/protocol.ts, which checks at compile time that both agree; store may not import
- * link, DESIGN.md §5). Each carries the whole record after the change, so applying it twice
+ * One entry of the governance change log (migration 7), shipped to the cores as is: the
+ * link's LinkChange (src/link/protocol.ts) is this type (link imports store, never the
+ * reverse, DESIGN.md §5). Each carries the whole record after the change, so applying it twice
  * ends in the same state.
  */
 export type GovernanceChangeBody =
@@ -109,30 +109,31 @@ export class GovernanceError extends Error {
   }
 }
 
-/** The built-in roles (same table as src/policy/roles.ts BUILT_IN_ROLES). */
+/**
+ * What an application may do (role app), and so the gateway, which forwards its
+ * applications' requests (issue 11).
+ */
+const APPLICATION_OPERATIONS: readonly string[] = [
+  'Create', 'Register', 'Get', 'GetAttributes', 'GetAttributeList', 'Locate', 'Activate',
+  'Encrypt', 'Decrypt', 'Sign', 'SignatureVerify', 'MAC', 'MACVerify',
+  'AddAttribute', 'ModifyAttribute', 'SetAttribute', 'DeleteAttribute',
+  'ReKey', 'DiscoverVersions', 'Query', 'RNGRetrieve', 'Hash',
+];
+
+/** The built-in roles: the same table as src/policy/roles.ts BUILT_IN_ROLES, on purpose (store and policy may not import each other, DESIGN.md §5); test/governance/store.test.ts pins them equal. */
 export const BUILT_IN_ROLE_TABLE: readonly Role[] = Object.freeze([
   { name: 'admin', operations: ['*'], builtIn: true },
   { name: 'tenant-admin', operations: ['*'], builtIn: true },
   {
     name: 'app',
-    operations: [
-      'Create', 'Register', 'Get', 'GetAttributes', 'GetAttributeList', 'Locate', 'Activate',
-      'Encrypt', 'Decrypt', 'Sign', 'SignatureVerify', 'MAC', 'MACVerify',
-      'AddAttribute', 'ModifyAttribute', 'SetAttribute', 'DeleteAttribute',
-      'ReKey', 'DiscoverVersions', 'Query', 'RNGRetrieve', 'Hash',
-    ],
+    operations: [...APPLICATION_OPERATIONS],
     builtIn: true,
   },
   { name: 'read-only', operations: ['Get', 'GetAttributes', 'GetAttributeList', 'Locate', 'Check', 'DiscoverVersions', 'Query'], builtIn: true },
   { name: 'auditor', operations: [], builtIn: true },
   {
     name: 'gateway',
-    operations: [
-      'Create', 'Register', 'Get', 'GetAttributes', 'GetAttributeList', 'Locate', 'Activate',
-      'Encrypt', 'Decrypt', 'Sign', 'SignatureVerify', 'MAC', 'MACVerify',
-      'AddAttribute', 'ModifyAttribute', 'SetAttribute', 'DeleteAttribute',
-      'ReKey', 'DiscoverVersions', 'Query', 'RNGRetrieve', 'Hash',
-    ],
+    operations: [...APPLICATION_OPERATIONS],
     builtIn: true,
   },
 ]);
