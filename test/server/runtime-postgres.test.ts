@@ -10,13 +10,14 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { encode } from '../../src/ttlv/encode.ts';
 import { decode } from '../../src/ttlv/decode.ts';
 import { Tag } from '../../src/ttlv/generated/tags.ts';
-import { Operation, ResultStatus, ObjectType, CryptographicAlgorithm, KeyFormatType, CryptographicUsageMask, ResultReason } from '../../src/ttlv/generated/enumerations.ts';
-import { structure, integer, enumeration, byteString, textString, child, type Struct } from '../../src/kmip/items.ts';
+import { Operation, ResultStatus, ResultReason } from '../../src/ttlv/generated/enumerations.ts';
+import { structure, enumeration, textString, child, type Struct } from '../../src/kmip/items.ts';
 import { parseResponseMessage } from '../../src/kmip/message.ts';
 import { HierarchyEngine } from '../../src/hierarchy/engine.ts';
 import { openRuntime, type Runtime, type RuntimeOptions } from '../../src/server/runtime.ts';
 import { StoreConnectionError } from '../../src/store/postgres.ts';
 import { IDENTITY, request } from './helpers.ts';
+import { aes256KeyItems } from './audit-payloads.ts';
 import { uniqueDatabaseName, usePostgres } from '../helpers/postgres.ts';
 
 const cluster = usePostgres();
@@ -43,21 +44,7 @@ async function call(rt: Runtime, operation: number, payload: Struct) {
 }
 
 function registerPayload(key: Buffer, name: string): Struct {
-  return structure(Tag.RequestPayload, [
-    enumeration(Tag.ObjectType, ObjectType.SymmetricKey),
-    structure(Tag.Attributes, [
-      enumeration(Tag.CryptographicAlgorithm, CryptographicAlgorithm.AES),
-      integer(Tag.CryptographicLength, 256),
-      integer(Tag.CryptographicUsageMask, CryptographicUsageMask.Encrypt | CryptographicUsageMask.Decrypt),
-      structure(Tag.Name, [textString(Tag.NameValue, name), enumeration(Tag.NameType, 1)]),
-    ]),
-    structure(Tag.SymmetricKey, [structure(Tag.KeyBlock, [
-      enumeration(Tag.KeyFormatType, KeyFormatType.Raw),
-      structure(Tag.KeyValue, [byteString(Tag.KeyMaterial, key)]),
-      enumeration(Tag.CryptographicAlgorithm, CryptographicAlgorithm.AES),
-      integer(Tag.CryptographicLength, 256),
-    ])]),
-  ]);
+  return structure(Tag.RequestPayload, aes256KeyItems(key, [structure(Tag.Name, [textString(Tag.NameValue, name), enumeration(Tag.NameType, 1)])]));
 }
 
 async function register(rt: Runtime, key: Buffer, name: string): Promise<string> {

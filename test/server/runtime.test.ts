@@ -4,14 +4,15 @@ import { describe, it, expect } from 'vitest';
 import { encode } from '../../src/ttlv/encode.ts';
 import { decode } from '../../src/ttlv/decode.ts';
 import { Tag } from '../../src/ttlv/generated/tags.ts';
-import { Operation, ResultStatus, ObjectType, CryptographicAlgorithm, KeyFormatType, CryptographicUsageMask, BatchErrorContinuationOption } from '../../src/ttlv/generated/enumerations.ts';
-import { structure, integer, enumeration, byteString, textString, child, type Struct } from '../../src/kmip/items.ts';
+import { Operation, ResultStatus, ObjectType, CryptographicAlgorithm, CryptographicUsageMask, BatchErrorContinuationOption } from '../../src/ttlv/generated/enumerations.ts';
+import { structure, integer, enumeration, textString, child, type Struct } from '../../src/kmip/items.ts';
 import { parseResponseMessage } from '../../src/kmip/message.ts';
 import { SUPPORTED_VERSIONS } from '../../src/kmip/version.ts';
 import { OPERATIONS } from '../../src/operations/registry.ts';
 import type { OperationHandler } from '../../src/operations/types.ts';
 import { openRuntime } from '../../src/server/runtime.ts';
 import { IDENTITY, request, captureLogger } from './helpers.ts';
+import { aes256KeyItems } from './audit-payloads.ts';
 
 describe('runtime', () => {
   it('opens in memory, answers DiscoverVersions in every version 1.0–2.1 in that version, and closes', async () => {
@@ -42,20 +43,7 @@ describe('logging never shows key material', () => {
   const KEY = Buffer.from('8f1e6a5c3b2d4e7f90a1b2c3d4e5f60718293a4b5c6d7e8f9011223344556677', 'hex');
 
   function registerPayload21(): Struct {
-    return structure(Tag.RequestPayload, [
-      enumeration(Tag.ObjectType, ObjectType.SymmetricKey),
-      structure(Tag.Attributes, [
-        enumeration(Tag.CryptographicAlgorithm, CryptographicAlgorithm.AES),
-        integer(Tag.CryptographicLength, 256),
-        integer(Tag.CryptographicUsageMask, CryptographicUsageMask.Encrypt | CryptographicUsageMask.Decrypt),
-      ]),
-      structure(Tag.SymmetricKey, [structure(Tag.KeyBlock, [
-        enumeration(Tag.KeyFormatType, KeyFormatType.Raw),
-        structure(Tag.KeyValue, [byteString(Tag.KeyMaterial, KEY)]),
-        enumeration(Tag.CryptographicAlgorithm, CryptographicAlgorithm.AES),
-        integer(Tag.CryptographicLength, 256),
-      ])]),
-    ]);
+    return structure(Tag.RequestPayload, aes256KeyItems(KEY));
   }
 
   it('Register of a known key then Get: the bytes appear in the response but in no log line', async () => {
