@@ -2,7 +2,8 @@
 // store, the audit log, the hierarchy engine over a software L1, OpenKCM's CA, and the
 // HTTPS mutual-TLS listener on 127.0.0.1 port 0. The development client certificate is the
 // admin (tenant default, service default), as in bootstrap mode.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite.ts';
@@ -77,4 +78,29 @@ export async function startAdminEnv(opts: { dataDir?: boolean; withoutHierarchy?
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * One raw HTTPS call to the env's admin API with a client certificate (default: the admin's),
+ * answering the status and the parsed JSON body ({} when empty). Raw, not AdminClient: the
+ * suites check statuses and bodies the client would turn into errors.
+ */
+export function adminCall(
+  env: AdminEnv, method: string, path: string, body?: unknown, files?: { cert: string; key: string },
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+): Promise<{ status: number; json: Record<string, any> }> {
+  const f = files ?? { cert: env.pki.clientCert, key: env.pki.clientKey };
+  return new Promise((resolve, reject) => {
+    const req = request(new URL(path, env.url), {
+      method, cert: readFileSync(f.cert), key: readFileSync(f.key), ca: readFileSync(env.pki.caCert),
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode!, json: JSON.parse(Buffer.concat(chunks).toString() || '{}') }));
+    });
+    req.on('error', reject);
+    if (body !== undefined) req.write(JSON.stringify(body));
+    req.end();
+  });
 }

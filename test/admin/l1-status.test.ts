@@ -7,12 +7,10 @@
 //   - a failed `l1 set` (the candidate cannot unwrap T's L2) leaves the old pointer in place
 //     and the tenant served.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { ResultReason } from '../../src/ttlv/generated/enumerations.ts';
 import { KmipError } from '../../src/kmip/errors.ts';
 import { SoftHsm } from '../hsm/softhsm.ts';
-import { startAdminEnv, type AdminEnv } from './helpers.ts';
+import { adminCall, startAdminEnv, type AdminEnv } from './helpers.ts';
 import { KMIPCTL, cleanEnv, run } from './serve.ts';
 
 type Obj = Record<string, any>;
@@ -38,21 +36,7 @@ afterAll(async () => {
 
 const pkcs11 = (keyLabel: string, tokenLabel = TOKEN) => ({ provider: 'pkcs11', config: { library: hsm.library, tokenLabel, keyLabel, pinEnv: PIN_ENV } });
 
-function call(method: string, path: string, body?: unknown): Promise<{ status: number; json: Obj }> {
-  return new Promise((resolve, reject) => {
-    const req = request(new URL(path, env.url), {
-      method, cert: readFileSync(env.pki.clientCert), key: readFileSync(env.pki.clientKey), ca: readFileSync(env.pki.caCert),
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, json: JSON.parse(Buffer.concat(chunks).toString() || '{}') as Obj }));
-    });
-    req.on('error', reject);
-    if (body !== undefined) req.write(JSON.stringify(body));
-    req.end();
-  });
-}
+const call = (method: string, path: string, body?: unknown): Promise<{ status: number; json: Obj }> => adminCall(env, method, path, body);
 
 const kmipctl = (args: string[]) => run(KMIPCTL, [...args, '--server', env.url, '--cert', env.pki.clientCert, '--key', env.pki.clientKey, '--ca', env.pki.caCert], {
   cwd: env.dir, env: cleanEnv({ [PIN_ENV]: PIN }),

@@ -7,10 +7,9 @@
 // and nothing changes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { issueLeaf } from '../../src/server/devpki.ts';
 import { openCa } from '../../src/server/ca.ts';
-import { startAdminEnv, type AdminEnv } from './helpers.ts';
+import { adminCall, startAdminEnv, type AdminEnv } from './helpers.ts';
 import { KMIPCTL, cleanEnv, run } from './serve.ts';
 
 type Obj = Record<string, any>;
@@ -26,22 +25,8 @@ async function leafPem(commonName: string): Promise<string> {
   return (await issueLeaf({ cert: ca.cert, keys: { privateKey: ca.privateKey, publicKey: ca.publicKey } }, 'client', commonName)).certPem;
 }
 
-function call(files: Files | undefined, method: string, path: string, body?: unknown): Promise<{ status: number; json: Obj }> {
-  const f = files ?? { cert: env.pki.clientCert, key: env.pki.clientKey };
-  return new Promise((resolve, reject) => {
-    const req = request(new URL(path, env.url), {
-      method, cert: readFileSync(f.cert), key: readFileSync(f.key), ca: readFileSync(env.pki.caCert),
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, json: JSON.parse(Buffer.concat(chunks).toString() || '{}') as Obj }));
-    });
-    req.on('error', reject);
-    if (body !== undefined) req.write(JSON.stringify(body));
-    req.end();
-  });
-}
+const call = (files: Files | undefined, method: string, path: string, body?: unknown): Promise<{ status: number; json: Obj }> =>
+  adminCall(env, method, path, body, files);
 const admin = (method: string, path: string, body?: unknown) => call(undefined, method, path, body);
 const alpha = (method: string, path: string, body?: unknown) => call(alphaAdmin, method, path, body);
 
