@@ -16,9 +16,9 @@ import { get } from '../../src/operations/get.ts';
 import { child, enumeration, structure, textString, type Struct } from '../../src/kmip/items.ts';
 import { Tag } from '../../src/ttlv/generated/tags.ts';
 import { ObjectType } from '../../src/ttlv/generated/enumerations.ts';
+import { CMK_MUST_LOAD, FORBIDDEN, MODULE_RECORDER as RECORDER, takeHeapSnapshot } from './cmk-process-checks.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-const RECORDER = join(here, 'module-recorder.mjs');
 const root = resolve(here, '../..');
 
 interface Proc { child: ChildProcess; stderr: () => string; port: number }
@@ -63,12 +63,6 @@ function call(port: number, certs: string, method: string, path: string, body?: 
     req.end(text);
   });
 }
-
-/** Modules a CMK must never load (DESIGN.md §1: the CMK never holds key material; issue 10: no L1 call). */
-const FORBIDDEN = [
-  /\/src\/hsm\/(software|pkcs11|aws-kms)\.ts$/, /\/node_modules\/(pkcs11js|@aws-sdk)\//, /\/src\/hierarchy\//,
-  /\/src\/server\/(runtime|listener|connection|executor)\.ts$/, /\/src\/operations\//,
-];
 
 describe('openkcm cmk as a process', () => {
   it('bad configuration: one line naming what to fix, exit 2, no stack trace', async () => {
@@ -154,7 +148,7 @@ describe('openkcm cmk as a process', () => {
     it('loads no L1 provider, no hierarchy engine, no KMIP runtime or listener', () => {
       const mods = modules();
       // The recorder sees the TypeScript modules the CMK runs on (else the check below proves nothing).
-      for (const must of ['/src/cli/cmk.ts', '/src/server/cmk.ts', '/src/link/changes.ts', '/src/hsm/index.ts', '/src/server/admin/l1.ts']) {
+      for (const must of CMK_MUST_LOAD) {
         expect(mods.some((m) => m.endsWith(must)), must).toBe(true);
       }
       const bad = mods.filter((m) => FORBIDDEN.some((re) => re.test(m)));
@@ -177,23 +171,7 @@ describe('openkcm cmk as a process', () => {
       // The CMK does hold what it should: the pointer (a file name), not the key.
       expect(Buffer.concat(files.map((f) => readFileSync(join(dataDir, f)))).includes(Buffer.from('"provider":"software"'))).toBe(true);
 
-      const before = new Set(readdirSync(cwd));
-      cmk.child.kill('SIGUSR2');
-      let snapFile: string | undefined;
-      const deadline = Date.now() + 120_000;
-      let lastSize = -1;
-      while (Date.now() < deadline) {
-        snapFile = readdirSync(cwd).find((f) => f.endsWith('.heapsnapshot') && !before.has(f));
-        if (snapFile) {
-          const size = statSync(join(cwd, snapFile)).size;
-          // Written in one go by V8; stable size and a closing bracket mean it is complete.
-          if (size > 0 && size === lastSize && readFileSync(join(cwd, snapFile)).subarray(-4).includes(']'.charCodeAt(0))) break;
-          lastSize = size;
-        }
-        await new Promise((r) => setTimeout(r, 500));
-      }
-      expect(snapFile, 'a heap snapshot was written').toBeDefined();
-      const heap = readFileSync(join(cwd, snapFile!));
+      const heap = await takeHeapSnapshot(cmk.child, cwd);
       expect(heap.length).toBeGreaterThan(1_000_000);
       // Sanity: the snapshot holds the CMK's live strings (its data directory, kept by its configuration).
       expect(heap.includes(Buffer.from(dataDir))).toBe(true);

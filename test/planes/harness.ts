@@ -31,8 +31,15 @@ export interface Proc {
   stop(): Promise<number | null>;
 }
 
-export async function spawnProc(name: string, args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; ready: RegExp }): Promise<{ proc: Proc; match: RegExpExecArray }> {
-  const child = spawn(process.execPath, [OPENKCM, ...args], { cwd: opts.cwd, env: opts.env ?? cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+export interface SpawnExtras {
+  /** Node options before the script (e.g. `--heapsnapshot-signal=SIGUSR2`). */
+  nodeArgs?: string[];
+  /** Launcher instead of bin/openkcm (e.g. test/link/module-recorder.mjs, which runs the same CLI). */
+  script?: string;
+}
+
+export async function spawnProc(name: string, args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; ready: RegExp } & SpawnExtras): Promise<{ proc: Proc; match: RegExpExecArray }> {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.script ?? OPENKCM, ...args], { cwd: opts.cwd, env: opts.env ?? cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
@@ -76,12 +83,12 @@ export interface CmkHandle {
   kmipctl(args: string[]): Promise<RunResult>;
 }
 
-export async function startCmk(root: string, port?: number): Promise<CmkHandle> {
+export async function startCmk(root: string, port?: number, extras: SpawnExtras & { env?: NodeJS.ProcessEnv } = {}): Promise<CmkHandle> {
   const p = port ?? (await freePort());
   const cwd = join(root, 'cmk');
   mkdirSync(cwd, { recursive: true });
   const { proc } = await spawnProc('cmk', ['cmk', '--admin-listen', `127.0.0.1:${p}`, '--data', join(cwd, 'data'), '--certs', join(cwd, 'certs'), '--log-level', 'warn'], {
-    cwd, ready: /Admin API: https:\/\/127\.0\.0\.1:(\d+)/,
+    cwd, ready: /Admin API: https:\/\/127\.0\.0\.1:(\d+)/, ...extras,
   });
   const certs = join(cwd, 'certs');
   const url = `https://127.0.0.1:${p}`;
