@@ -253,6 +253,9 @@ class HierarchyApplier {
       this.log.error({ event: 'core_rotation_failed', tenant: r.tenant, service: r.service, err: (e as Error).message }, 'rotation asked by the CMK failed');
     });
     this.chains.set(r.tenant, next);
+    // Like reconcile(): a settled chain leaves the map, else idle() (close, start) would spin
+    // on it forever in microtasks, starving every timer of the process.
+    void next.finally(() => { if (this.chains.get(r.tenant) === next) this.chains.delete(r.tenant); });
     return next;
   }
 

@@ -182,6 +182,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await listener?.close(0).catch(() => undefined);
+  // Closing a core after a rotation used to spin forever (HierarchyApplier.rotation kept its
+  // settled chain, idle() looped on it in microtasks): this test then hung here.
   await core?.close().catch(() => undefined);
   await cmk?.proc.stop().catch(() => undefined);
   if (root) rmSync(root, { recursive: true, force: true });
