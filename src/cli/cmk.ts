@@ -7,12 +7,11 @@ import { Option } from 'commander';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createLogger, type Logger } from '../log/index.ts';
-import { ensureDevPki } from '../server/devpki.ts';
 import { loadCa, type CertificateAuthority } from '../server/ca.ts';
 import { openCmk, startCmkAdmin, CMK_DATABASE_FILE, type Cmk } from '../server/cmk.ts';
 import type { RunningAdminServer } from '../server/admin.ts';
 import { startExporters, type Exporters } from '../audit/index.ts';
-import { closeOnSignals, devPkiLayout, exporterConfigsOrExit, loadConfigOrExit, usageExit } from './lifecycle.ts';
+import { closeOnSignals, devPkiLayout, ensureDefaultDevPki, exporterConfigsOrExit, loadConfigOrExit, usageExit } from './lifecycle.ts';
 
 interface CmkFlags {
   data?: string;
@@ -38,10 +37,7 @@ async function cmk(flags: CmkFlags): Promise<void> {
     }
   }
   const log: Logger = createLogger({ level: config.log.level });
-  if (config.devPki && usesDefaultFiles) {
-    const { generated } = await ensureDevPki(config.certsDir);
-    if (generated) log.warn({ event: 'dev_pki_generated', dir: config.certsDir }, 'generated a DEVELOPMENT PKI (CA key on disk): for development only');
-  }
+  await ensureDefaultDevPki(config, usesDefaultFiles, log);
 
   let state: Cmk | undefined;
   let admin: RunningAdminServer | undefined;

@@ -6,7 +6,7 @@
 import { resolve } from 'node:path';
 import { loadConfig, ConfigError, type OpenKcmConfig } from '../config/index.ts';
 import type { Logger } from '../log/index.ts';
-import { devPkiFiles } from '../server/devpki.ts';
+import { devPkiFiles, ensureDevPki } from '../server/devpki.ts';
 import { AuditConfigError, validateExportConfig, type ExporterConfig } from '../audit/index.ts';
 
 /** Exit code of bad input (flag, env, configuration file): the operator has something to fix. */
@@ -63,6 +63,13 @@ export function devPkiLayout(config: OpenKcmConfig): { files: ReturnType<typeof 
   const usesDefaultFiles = config.tls.caFile === files.caCert && config.tls.certFile === files.serverCert
     && config.tls.keyFile === files.serverKey;
   return { files, usesDefaultFiles };
+}
+
+/** With the development PKI on and the default layout in use, writes its files when none exist yet (ensureDevPki: a partial set is an error, never overwritten). */
+export async function ensureDefaultDevPki(config: OpenKcmConfig, usesDefaultFiles: boolean, log: Logger): Promise<void> {
+  if (!(config.devPki && usesDefaultFiles)) return;
+  const { generated } = await ensureDevPki(config.certsDir);
+  if (generated) log.warn({ event: 'dev_pki_generated', dir: config.certsDir }, 'generated a DEVELOPMENT PKI (CA key on disk): for development only');
 }
 
 /**

@@ -5,7 +5,7 @@ import { Command, Option } from 'commander';
 import { relative } from 'node:path';
 import type { OpenKcmConfig } from '../config/index.ts';
 import { createLogger, type Logger } from '../log/index.ts';
-import { ensureDevPki, devPkiFiles } from '../server/devpki.ts';
+import { devPkiFiles } from '../server/devpki.ts';
 // Type-only: `openkcm cmk` runs in this program too and must never load the runtime (its
 // L1 provider and hierarchy engine, issue 10); serve() imports them when it runs.
 import type { Runtime } from '../server/runtime.ts';
@@ -15,7 +15,7 @@ import { callerResolver, startAdminServer, type HierarchyPort, type RunningAdmin
 import { loadCa, type CertificateAuthority } from '../server/ca.ts';
 import { existsSync } from 'node:fs';
 import { startExporters, type Exporters } from '../audit/index.ts';
-import { closeOnSignals, devPkiLayout, exporterConfigsOrExit, loadConfigOrExit } from './lifecycle.ts';
+import { closeOnSignals, devPkiLayout, ensureDefaultDevPki, exporterConfigsOrExit, loadConfigOrExit } from './lifecycle.ts';
 
 interface ServeFlags {
   listen?: string;
@@ -74,10 +74,7 @@ async function serve(flags: ServeFlags): Promise<void> {
 
   // Only the default file layout is generated (devPkiLayout).
   const { files: defaultLayout, usesDefaultFiles } = devPkiLayout(config);
-  if (config.devPki && usesDefaultFiles) {
-    const { generated } = await ensureDevPki(config.certsDir);
-    if (generated) log.warn({ event: 'dev_pki_generated', dir: config.certsDir }, 'generated a DEVELOPMENT PKI (CA key on disk): for development only');
-  }
+  await ensureDefaultDevPki(config, usesDefaultFiles, log);
 
   let runtime: Runtime | undefined;
   let server: RunningServer | undefined;
