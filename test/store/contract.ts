@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { StoredObject } from '../../src/kmip/object.ts';
 import { StoreConflictError, type ObjectStore } from '../../src/store/types.ts';
 import type { TtlvItem } from '../../src/ttlv/types.ts';
+import { enumeration, integer, structure, textString } from '../../src/kmip/items.ts';
 import { Tag } from '../../src/ttlv/generated/tags.ts';
 import { CryptographicAlgorithm, LinkType, NameType, ObjectType, State } from '../../src/ttlv/generated/enumerations.ts';
 
@@ -437,4 +438,32 @@ export function runObjectStoreContract(label: string, factory: () => Promise<Con
       await store.close();
     });
   });
+}
+
+/**
+ * Object i of the Locate-plan suites (SQLite and PostgreSQL): every fourth in tenant-b, the
+ * rest in tenant-a; key or secret data by parity; the four states in turn; one Name each,
+ * ten Object Groups; all AES-256.
+ */
+export function planObject(i: number): StoredObject {
+  return makeStored({
+    uid: `p${i}`,
+    tenant: i % 4 === 0 ? 'tenant-b' : 'tenant-a',
+    objectType: i % 2 ? ObjectType.SymmetricKey : ObjectType.SecretData,
+    state: (i % 4) + 1,
+    attributes: [
+      structure(Tag.Name, [textString(Tag.NameValue, `name-${i}`)]),
+      textString(Tag.ObjectGroup, `group-${i % 10}`),
+      enumeration(Tag.CryptographicAlgorithm, CryptographicAlgorithm.AES),
+      integer(Tag.CryptographicLength, 256),
+    ],
+  });
+}
+
+/** The uids a scan of tenant-a for Active or Compromised symmetric keys must give among planObject(0…count-1), newest first, by brute force. */
+export function activeOrCompromisedKeysOfTenantA(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => i)
+    .filter((i) => i % 4 !== 0 && i % 2 === 1 && [State.Active, State.Compromised].includes(((i % 4) + 1) as 2 | 4))
+    .reverse()
+    .map((i) => `p${i}`);
 }

@@ -18,7 +18,7 @@ import { KeyFormatType } from '../../src/ttlv/generated/enumerations.ts';
 import { Tag } from '../../src/ttlv/generated/tags.ts';
 import { CryptographicAlgorithm, ObjectType, State } from '../../src/ttlv/generated/enumerations.ts';
 import { uniqueDatabaseName, usePostgres } from '../helpers/postgres.ts';
-import { makeStored, runObjectStoreContract } from './contract.ts';
+import { activeOrCompromisedKeysOfTenantA, makeStored, planObject, runObjectStoreContract } from './contract.ts';
 import { runHierarchyStoreContract } from './hierarchy-contract.ts';
 
 const cluster = usePostgres();
@@ -145,18 +145,7 @@ describe('PostgreSQL store: Locate queries use indexes', () => {
     try {
       const inserts: Promise<void>[] = [];
       for (let i = 0; i < 3000; i++) {
-        inserts.push(store.insert(makeStored({
-          uid: `p${i}`,
-          tenant: i % 4 === 0 ? 'tenant-b' : 'tenant-a',
-          objectType: i % 2 ? ObjectType.SymmetricKey : ObjectType.SecretData,
-          state: (i % 4) + 1,
-          attributes: [
-            structure(Tag.Name, [textString(Tag.NameValue, `name-${i}`)]),
-            textString(Tag.ObjectGroup, `group-${i % 10}`),
-            enumeration(Tag.CryptographicAlgorithm, CryptographicAlgorithm.AES),
-            integer(Tag.CryptographicLength, 256),
-          ],
-        })));
+        inserts.push(store.insert(planObject(i)));
       }
       await Promise.all(inserts);
       await sql(url, 'ANALYZE');
@@ -188,10 +177,7 @@ describe('PostgreSQL store: Locate queries use indexes', () => {
       }
       const got: string[] = [];
       for await (const o of store.scan('tenant-a', { objectType: ObjectType.SymmetricKey, states: [State.Active, State.Compromised] })) got.push(o.uid);
-      const want = Array.from({ length: 3000 }, (_, i) => i)
-        .filter((i) => i % 4 !== 0 && i % 2 === 1 && [State.Active, State.Compromised].includes(((i % 4) + 1) as 2 | 4))
-        .reverse()
-        .map((i) => `p${i}`);
+      const want = activeOrCompromisedKeysOfTenantA(3000);
       expect(got).toEqual(want);
       expect(want.length).toBeGreaterThan(PG_SCAN_PAGE_SIZE);
     } finally {

@@ -13,7 +13,7 @@ import { byteString, enumeration, integer, structure, textString, dateTime } fro
 import { Tag } from '../../src/ttlv/generated/tags.ts';
 import { encode } from '../../src/ttlv/encode.ts';
 import { CryptographicAlgorithm, KeyFormatType, ObjectType, State } from '../../src/ttlv/generated/enumerations.ts';
-import { makeStored, runObjectStoreContract } from './contract.ts';
+import { activeOrCompromisedKeysOfTenantA, makeStored, planObject, runObjectStoreContract } from './contract.ts';
 
 const dirs: string[] = [];
 const tempDir = () => {
@@ -231,20 +231,7 @@ describe('SQLite store: Locate queries use indexes', () => {
     const store = await openSqliteStore(':memory:');
     try {
       for (let i = 0; i < 1000; i++) {
-        await store.insert(
-          makeStored({
-            uid: `p${i}`,
-            tenant: i % 4 === 0 ? 'tenant-b' : 'tenant-a',
-            objectType: i % 2 ? ObjectType.SymmetricKey : ObjectType.SecretData,
-            state: (i % 4) + 1,
-            attributes: [
-              structure(Tag.Name, [textString(Tag.NameValue, `name-${i}`)]),
-              textString(Tag.ObjectGroup, `group-${i % 10}`),
-              enumeration(Tag.CryptographicAlgorithm, CryptographicAlgorithm.AES),
-              integer(Tag.CryptographicLength, 256),
-            ],
-          }),
-        );
+        await store.insert(planObject(i));
       }
       const cases: Array<[Parameters<typeof store.explainScan>[1], RegExp]> = [
         [{ name: 'name-17' }, /SEARCH l USING COVERING INDEX object_names_by_name \(tenant=\? AND name=\?\)/],
@@ -270,10 +257,7 @@ describe('SQLite store: Locate queries use indexes', () => {
       // And the answers agree with a brute-force filter.
       const got: string[] = [];
       for await (const o of store.scan('tenant-a', { objectType: ObjectType.SymmetricKey, states: [State.Active, State.Compromised] })) got.push(o.uid);
-      const want = Array.from({ length: 1000 }, (_, i) => i)
-        .filter((i) => i % 4 !== 0 && i % 2 === 1 && [State.Active, State.Compromised].includes(((i % 4) + 1) as 2 | 4))
-        .reverse()
-        .map((i) => `p${i}`);
+      const want = activeOrCompromisedKeysOfTenantA(1000);
       expect(got).toEqual(want);
       expect(want.length).toBeGreaterThan(SCAN_PAGE_SIZE);
     } finally {
