@@ -545,13 +545,24 @@ export class HierarchyEngine {
    * L3 rotation: a new version becomes current for wrapping; the old versions stay for
    * unwrapping. Objects move to it lazily (on read and on save) and by rewrapAll.
    * Returns the new version.
+   *
+   * `below`: rotate only while the vault's current version is below it, else answer that
+   * version and insert nothing. Several nodes of a region asked for the same rotation
+   * (issue 10: "version ≥ minVersion") then make exactly one new version between them: the
+   * decision is taken on the rows just read from the vault, not on a ring in memory that may
+   * predate another node's insert, and the insert itself is conditional on that current
+   * version, so of two nodes that read the same rows only one succeeds.
    */
-  rotateL3(tenant: string, service: string): Promise<number> {
+  rotateL3(tenant: string, service: string, opts: { below?: number } = {}): Promise<number> {
     return this.exclusive(this.entry(tenant), async () => {
       const e = await this.ready(tenant);
       const epoch = e.epoch;
       const rows = await this.store.listL3Keys(tenant, service);
       const cur = rows.find((r) => r.current)?.version;
+      if (opts.below !== undefined && (cur ?? 0) >= opts.below) {
+        await this.loadL3(e, service, false).catch(() => undefined);
+        return cur!;
+      }
       const next = rows.reduce((m, r) => Math.max(m, r.version), 0) + 1;
       if (e.epoch !== epoch || e.sealed !== undefined) throw this.sealedError(e);
       const key = freshKey();

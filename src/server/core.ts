@@ -237,8 +237,10 @@ class HierarchyApplier {
         const current = (await this.hierarchy.reloadL3(tenant, r.service)) ?? 0;
         if (current >= r.minVersion) break;
         try {
-          const v = await this.hierarchy.rotateL3(tenant, r.service);
-          this.log.info({ event: 'l3_rotated', tenant, service: r.service, version: v, minVersion: r.minVersion }, 'L3 rotated as the CMK asked');
+          // `below`: decided on the vault's rows, so a node whose ring predates another
+          // node's insert does not add a second version (exactly one per request).
+          const v = await this.hierarchy.rotateL3(tenant, r.service, { below: r.minVersion });
+          if (v >= r.minVersion) this.log.info({ event: 'l3_rotated', tenant, service: r.service, version: v, minVersion: r.minVersion }, 'L3 at the version the CMK asked');
         } catch (e) {
           // Another node of this region inserted that version first: re-read and re-check.
           if (attempt + 1 >= ROTATION_ATTEMPTS) throw e;

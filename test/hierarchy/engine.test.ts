@@ -193,6 +193,24 @@ describe('rotation', () => {
     expect((await repo2.load('c'))?.value).toEqual(value);
   });
 
+  it('rotation to a target version: two engines on one vault, one holding a stale ring, make exactly one new L3 version', async () => {
+    const store = await memStore();
+    const { l1 } = await softwareL1(dirs);
+    const a = await engineOn(store, { defaultL1: l1 });
+    const b = await engineOn(store, { defaultL1: l1 });
+    await a.wrap(place, secret);
+    await b.wrap(place, secret); // b's ring holds v1 and keeps it: nothing tells b of a's rotation
+    expect(await a.rotateL3('acme', 'billing', { below: 2 })).toBe(2);
+    // b asked for the same rotation (the CMK's minVersion 2): the vault already has it.
+    expect(await b.rotateL3('acme', 'billing', { below: 2 })).toBe(2);
+    expect((await store.listL3Keys('acme', 'billing')).map((r) => r.version)).toEqual([1, 2]);
+    // b now wraps under v2 too, and a later request makes v3 once.
+    expect((await b.wrap({ ...place, uid: 'uid-2' }, secret)).readUInt32BE(1)).toBe(2);
+    expect(await b.rotateL3('acme', 'billing', { below: 3 })).toBe(3);
+    expect(await a.rotateL3('acme', 'billing', { below: 3 })).toBe(3);
+    expect((await store.listL3Keys('acme', 'billing')).map((r) => r.version)).toEqual([1, 2, 3]);
+  });
+
   it('L2 rotation re-wraps every L3 under the new L2, leaves one L2, and survives a restart', async () => {
     const store = await memStore();
     const { l1 } = await softwareL1(dirs);
