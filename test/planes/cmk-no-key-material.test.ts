@@ -36,7 +36,7 @@ import { SoftwareL1Provider } from '../../src/hsm/software.ts';
 import { l2Context, l3Aad, l4Aad, l4Version, unwrapL3, unwrapL4 } from '../../src/hierarchy/keyring.ts';
 import { cleanEnv } from '../admin/serve.ts';
 import { CMK_MUST_LOAD, FORBIDDEN, MODULE_RECORDER, takeHeapSnapshot } from '../link/cmk-process-checks.ts';
-import { issuedPair, kmipClient, startCmk, until, type CmkHandle } from './harness.ts';
+import { issuedPair, kmipClient, probe, startCmk, startCore, until, type CmkHandle } from './harness.ts';
 
 /**
  * The tenant's name carries a random 128-bit hex string: a decoy in the very form a key would
@@ -252,4 +252,28 @@ describe('the CMK never holds key material of any level (issue 10 §1)', () => {
     expect(heap.includes(Buffer.from(DECOY)), 'the hex decoy in the CMK heap').toBe(true);
     expect(found(heap)).toEqual([]);
   }, 180_000);
+
+  it('an `openkcm core` that applied a rotation still shuts down on SIGTERM (regression: it spun in close)', async () => {
+    const linkDir = join(root, 'links', 'n2');
+    const l = await cmk.kmipctl(['cert', 'issue', '--role', 'core', '--region', REGION, '--name', 'n2', '--out', linkDir]);
+    expect(l.code, l.stderr).toBe(0);
+    const n2 = await startCore(root, cmk, { name: 'n2', region: REGION, linkDir });
+    try {
+      await until(async () => ((await probe(n2.port, caFile, app)) === undefined ? true : undefined), 60_000, `${TENANT} served on n2`);
+      const vault = () => {
+        const db = new Database(join(root, 'n2', 'data', DATABASE_FILE), { readonly: true, fileMustExist: true });
+        try {
+          return (db.prepare('SELECT max(version) AS v FROM l3_keys WHERE tenant = ? AND service = ?').get(TENANT, SERVICE) as { v: number | null }).v ?? 0;
+        } finally {
+          db.close();
+        }
+      };
+      const before = await until(() => (vault() >= 2 ? vault() : undefined), 60_000, 'n2 at the rotated L3 version');
+      await cmk.admin.post(`/v1/tenants/${TENANT}/services/${SERVICE}/rotate`, {});
+      await until(() => (vault() > before ? true : undefined), 60_000, 'the rotation applied on n2');
+    } finally {
+      // Proc.stop sends SIGTERM and SIGKILLs after 15 s: a clean exit code means close() finished.
+      expect(await n2.proc.stop(), n2.proc.output()).toBe(0);
+    }
+  }, 240_000);
 });
