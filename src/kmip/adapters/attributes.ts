@@ -12,11 +12,14 @@ import { ResultReason } from '../../ttlv/generated/enumerations.ts';
 import type { TtlvItem } from '../../ttlv/types.ts';
 import { KmipError } from '../errors.ts';
 import { enumeration, integer, isStructure, structure, textString, type Struct } from '../items.ts';
-import type { ProtocolVersion } from '../version.ts';
+import { atLeast, type ProtocolVersion } from '../version.ts';
+import { ITEM_TYPE_INFO } from '../../ttlv/generated/itemTypes.ts';
 import { attributeByName, attributeByTag, customName, parseCustomName } from '../attribute-names.ts';
 import { filterAttribute } from './filter.ts';
 
 const invalidField = (msg: string) => new KmipError(ResultReason.InvalidField, msg);
+/** The newest 1.x version: what a 1.x request may carry is what 1.4 defines. */
+const V1_MAX: ProtocolVersion = { major: 1, minor: 4 };
 const invalidMessage = (msg: string) => new KmipError(ResultReason.InvalidMessage, msg);
 
 function tagLabel(tag: number): string {
@@ -54,6 +57,11 @@ export function readV1Attribute(attr: TtlvItem): V1Attribute {
         break;
       case Tag.AttributeValue:
         if (value !== undefined) throw invalidField('Attribute holds two Attribute Values (1.4 s.2.1.1)');
+        // A 1.x message only carries 1.x item types (1.4 s.9.1.1.3); a Date Time Extended
+        // (2.1 s.10.1.2, 2.0+) value would be stored and then be unshowable to this client.
+        if (!atLeast(V1_MAX, ITEM_TYPE_INFO[c.type].since)) {
+          throw invalidField(`Attribute Value of type ${c.type} is not defined in KMIP 1.x (1.4 s.9.1.1.3)`);
+        }
         value = c;
         break;
       default:

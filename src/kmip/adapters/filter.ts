@@ -124,5 +124,13 @@ export function filterForVersion(item: TtlvItem, v: ProtocolVersion): TtlvItem |
 export function filterAttribute(item: TtlvItem, v: ProtocolVersion): TtlvItem | undefined {
   const def = attributeByTag(item.tag);
   if (def !== undefined && !attributeDefinedIn(def, v)) return undefined;
-  return filterForVersion(item, v);
+  const out = filterForVersion(item, v);
+  // A vendor attribute (2.1 s.4.60) whose Attribute Value `v` cannot carry (a Date Time
+  // Extended for a 1.x client) is left out whole: without its value it is no attribute
+  // (1.4 s.2.1.1 requires one), and the 1.x conversion would have nothing to write.
+  if (out !== item && out !== undefined && item.tag === Tag.Attribute && item.type === 'Structure' && out.type === 'Structure'
+    && item.value.some((c) => c.tag === Tag.AttributeValue) && !out.value.some((c) => c.tag === Tag.AttributeValue)) {
+    return undefined;
+  }
+  return out;
 }
