@@ -85,7 +85,7 @@ import { AUDIT_KINDS, AuditInputError, type AuditInput } from '../audit/record.t
 import type { AuditAvailability } from '../audit/log.ts';
 import { uidsInResponse } from '../operations/uid.ts';
 import { DEFAULT_MAX_BATCH_ITEMS } from '../config/defaults.ts';
-import { StoreUnavailableError } from '../store/types.ts';
+import { StoreConflictError, StoreUnavailableError } from '../store/types.ts';
 import type {
   BatchState, ClientIdentity, ObjectRepository, OperationContext, OperationHandler, ServerInfo, ServiceKeyWrapping,
 } from '../operations/types.ts';
@@ -156,6 +156,33 @@ export interface HandledMessage {
   bytes: Buffer;
   version: ProtocolVersion;
 }
+
+/**
+ * Operations whose one write is a read-modify-write of the object they name: one save, at
+ * the end, no creation, no Usage Limits counter, no output computed from the object before
+ * the save. When that save loses the store's optimistic-concurrency race
+ * (StoreConflictError: another connection saved the object between our load and our save),
+ * nothing of the item took effect, so the executor runs it again from a fresh load. Every
+ * other operation is never re-run: a second run could create a second object or count a
+ * usage twice (those handle their own conflicts, e.g. usage-limits.ts allocateUsage).
+ */
+const RERUN_ON_CONFLICT: ReadonlySet<number> = new Set([
+  Operation.AddAttribute, Operation.SetAttribute, Operation.ModifyAttribute, Operation.DeleteAttribute,
+  Operation.AdjustAttribute, Operation.Activate, Operation.Revoke, Operation.Destroy, Operation.Get,
+]);
+/**
+ * Runs of one item on an optimistic-concurrency conflict. Bounded so that many connections
+ * hammering one object cannot keep a request looping (and its connection slot held) forever:
+ * after this many lost races the item is answered, not spun on (at most ~100 ms of waits,
+ * CONFLICT_BACKOFF_MS). With 40 writers on one object at once, about 24 succeed and the
+ * rest get the conflict answer (test/server/fuzz-findings.test.ts).
+ */
+export const MAX_CONFLICT_RUNS = 5;
+/**
+ * Before a re-run, a random wait of up to this many ms × the run number: writers that lost
+ * the same race otherwise reload together and race again, one winner per round.
+ */
+const CONFLICT_BACKOFF_MS = 10;
 
 const LATEST: ProtocolVersion = SUPPORTED_VERSIONS[0]!;
 const OLDEST: ProtocolVersion = { major: 1, minor: 0 };
@@ -689,10 +716,28 @@ export class KmipEngine {
     let payload: Struct;
     try {
       const internalIn = this.opts.adapters.requestToInternal(v, op, item.payload);
-      internalOut = await handler.run(ctx, internalIn);
+      for (let run = 1; ; run++) {
+        try {
+          internalOut = await handler.run(ctx, internalIn);
+          break;
+        } catch (e) {
+          if (!(e instanceof StoreConflictError) || !RERUN_ON_CONFLICT.has(op) || run >= MAX_CONFLICT_RUNS) throw e;
+          log.debug({ event: 'store_conflict_rerun', run }, 'object changed concurrently; running the item again from a fresh load');
+          await new Promise((resolve) => setTimeout(resolve, Math.random() * CONFLICT_BACKOFF_MS * run));
+        }
+      }
       payload = this.opts.adapters.responseFromInternal(v, op, internalOut);
     } catch (e) {
       if (e instanceof KmipError) return fail(e.reason, e.message);
+      // Optimistic concurrency lost (after MAX_CONFLICT_RUNS runs for the re-runnable
+      // operations): a condition of the moment, not a bug, so a clear answer the client can
+      // act on (Server Limit Exceeded, KMIP 2.1 §11.46; General Failure for 1.x, message
+      // kept) instead of an internal error with a reference. Nothing of the item was saved.
+      if (e instanceof StoreConflictError) {
+        log.warn({ event: 'store_conflict', cause: e.message }, 'batch item lost an optimistic-concurrency race');
+        const runs = RERUN_ON_CONFLICT.has(op) ? ` ${MAX_CONFLICT_RUNS} times` : '';
+        return fail(ResultReason.ServerLimitExceeded, `the object was changed concurrently by other requests${runs}; nothing was changed, retry the request`);
+      }
       // Disk full or read-only store (issue 16 §4): a condition of the server, not a bug, so
       // the client gets the store's own explanation under Server Limit Exceeded (KMIP 2.1
       // §11.46; General Failure for 1.x, message kept) and the log a warning without stack.

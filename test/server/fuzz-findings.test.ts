@@ -6,7 +6,8 @@ import { Tag } from '../../src/ttlv/generated/tags.ts';
 import { Operation, ResultReason, ResultStatus } from '../../src/ttlv/generated/enumerations.ts';
 import { structure, textString } from '../../src/kmip/items.ts';
 import type { TtlvItem } from '../../src/ttlv/types.ts';
-import { V14, V21, call, createKey, openWorld, type World } from '../isolation/world.ts';
+import { parseResponseMessage } from '../../src/kmip/message.ts';
+import { V14, V21, call, createKey, message, openWorld, type World } from '../isolation/world.ts';
 
 let w: World;
 beforeAll(async () => { w = await openWorld(); }, 60_000);
@@ -78,4 +79,41 @@ describe('vendor attribute without an Attribute Value (fuzz finding: Error "has 
       expect(r.resultReason, `${label}: ${r.resultMessage}`).toBe(reason);
     }
   });
+});
+
+describe('attribute changes racing on one object (fuzz finding: StoreConflictError → General Failure)', () => {
+  /** Concurrent requests, as from that many connections: each its own message, all in flight at once. */
+  const RACERS = 40;
+
+  it(`${RACERS} concurrent Add/Set/Modify Attribute on one object: each Success or the clear conflict answer, and the object holds exactly what succeeded`, async () => {
+    const uid = await createKey(w, w.who.alphaAdmin, 'fz-race', 'fz');
+    const first = await call(w, w.who.alphaAdmin, Operation.SetAttribute, [UID(uid), structure(Tag.NewAttribute, [textString(Tag.ContactInformation, 'contact-start')])], V21);
+    expect(first.resultStatus, first.resultMessage).toBe(ResultStatus.Success);
+    const items = Array.from({ length: RACERS }, (_, i) => {
+      const kind = i % 4;
+      if (kind === 0) return { kind: 'set', value: `contact-${i}`, v: V21, op: Operation.SetAttribute, payload: [UID(uid), structure(Tag.NewAttribute, [textString(Tag.ContactInformation, `contact-${i}`)])] };
+      if (kind === 2) return { kind: 'set', value: `contact-${i}`, v: V21, op: Operation.ModifyAttribute, payload: [UID(uid), structure(Tag.NewAttribute, [textString(Tag.ContactInformation, `contact-${i}`)])] };
+      if (kind === 3) return { kind: 'add', value: `n-${i}`, v: V14, op: Operation.AddAttribute, payload: [UID(uid), structure(Tag.Attribute, [textString(Tag.AttributeName, 'x-racer'), textString(Tag.AttributeValue, `n-${i}`)])] };
+      return { kind: 'add', value: `n-${i}`, v: V21, op: Operation.AddAttribute, payload: [UID(uid), structure(Tag.NewAttribute, [vendor('racer', textString(Tag.AttributeValue, `n-${i}`))])] };
+    });
+    const answers = await Promise.all(items.map(async (it) =>
+      parseResponseMessage(await w.rt.engine.handleMessage(message(it.v, [{ operation: it.op, payload: it.payload }]), w.who.alphaAdmin)).batchItems[0]!));
+    const ok: typeof items = [];
+    answers.forEach((a, i) => {
+      if (a.resultStatus === ResultStatus.Success) { ok.push(items[i]!); return; }
+      expect(a.resultMessage).not.toMatch(/internal error/);
+      expect(a.resultMessage).toMatch(/changed concurrently.*nothing was changed, retry/);
+      // Server Limit Exceeded is 2.x-only: a 1.x client gets General Failure, message kept (reasons.ts)
+      expect(a.resultReason, a.resultMessage).toBe(items[i]!.v === V21 ? ResultReason.ServerLimitExceeded : ResultReason.GeneralFailure);
+    });
+    expect(ok.length).toBeGreaterThan(0);
+    console.log(`race: ${ok.length} of ${RACERS} succeeded`);
+    const got = await call(w, w.who.alphaAdmin, Operation.GetAttributes, [UID(uid)], V21);
+    const attrs = (got.payload?.value as TtlvItem[]).find((c) => c.tag === Tag.Attributes)!.value as TtlvItem[];
+    const racers = attrs.filter((a) => a.tag === Tag.Attribute).map((a) => (a.value as TtlvItem[]).find((c) => c.tag === Tag.AttributeValue)?.value).sort();
+    expect(racers).toEqual(ok.filter((x) => x.kind === 'add').map((x) => x.value).sort());
+    const sets = ok.filter((x) => x.kind === 'set').map((x) => x.value);
+    const contact = attrs.find((a) => a.tag === Tag.ContactInformation)?.value;
+    expect(sets.length > 0 ? sets : ['contact-start']).toContain(contact);
+  }, 120_000);
 });
