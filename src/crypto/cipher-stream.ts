@@ -4,7 +4,7 @@
 // returns its output at once and memory stays constant. Parameter checks mirror
 // symmetric.ts (same SymmetricParams, same errors) and reuse its IV lengths.
 import { createCipheriv, createDecipheriv, type Cipher, type CipherGCMTypes, type Decipher } from 'node:crypto';
-import { cipherName, CryptoFailure, CryptoParamError, ivLength, type SymmetricParams } from './symmetric.ts';
+import { cipherName, CryptoFailure, CryptoParamError, ivLength, MAX_GCM_IV_BYTES, type SymmetricParams } from './symmetric.ts';
 
 export interface CipherStream {
   /** Output for this part (may be shorter or longer than the input: block modes hold back a partial block). */
@@ -31,6 +31,7 @@ function checkedIv(p: SymmetricParams): Buffer | null {
   if (want === 0) return null;
   if (p.iv === undefined) throw new CryptoParamError(`an IV/Counter/Nonce of ${want} bytes is required`);
   if (p.mode === 'GCM' ? p.iv.length === 0 : p.iv.length !== want) throw new CryptoParamError(`IV/Counter/Nonce must be ${want} bytes, got ${p.iv.length}`);
+  if (p.mode === 'GCM' && p.iv.length > MAX_GCM_IV_BYTES) throw new CryptoParamError(`a GCM IV/Counter/Nonce may be at most ${MAX_GCM_IV_BYTES} bytes, got ${p.iv.length}`);
   return p.iv;
 }
 

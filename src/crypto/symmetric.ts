@@ -31,6 +31,13 @@ export class CryptoFailure extends Error {
   override readonly name = 'CryptoFailure';
 }
 
+/**
+ * Longest GCM IV accepted. SP 800-38D allows any length, but OpenSSL (through Node) refuses
+ * IVs over 128 bytes with a bare "Invalid initialization vector", which would reach the
+ * client as a server fault; no real client sends more than 16 (found by the fuzzer).
+ */
+export const MAX_GCM_IV_BYTES = 128;
+
 /** IV / nonce length each mode takes, in bytes. */
 export function ivLength(algorithm: SymmetricAlgorithm, mode?: BlockMode): number {
   if (algorithm === 'ChaCha20') return 16; // RFC 8439 counter (4) + nonce (12), as OpenSSL takes it
@@ -86,6 +93,7 @@ function checkIv(p: SymmetricParams): Buffer | null {
   if (!p.iv) throw new CryptoParamError(`${p.algorithm}${p.mode ? '-' + p.mode : ''} needs an IV/Counter/Nonce of ${want} bytes`);
   // GCM accepts other IV lengths (SP 800-38D), 12 is only the recommended one.
   if (p.mode === 'GCM' ? p.iv.length === 0 : p.iv.length !== want) throw new CryptoParamError(`IV/Counter/Nonce must be ${want} bytes, got ${p.iv.length}`);
+  if (p.mode === 'GCM' && p.iv.length > MAX_GCM_IV_BYTES) throw new CryptoParamError(`a GCM IV/Counter/Nonce may be at most ${MAX_GCM_IV_BYTES} bytes, got ${p.iv.length}`);
   return p.iv;
 }
 

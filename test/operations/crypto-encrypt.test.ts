@@ -74,6 +74,10 @@ describe('Encrypt / Decrypt, symmetric', () => {
     // a server-chosen GCM nonce is 12 bytes and is returned
     const g = await call(t.ctx, encrypt, [uidField(uid), gcm(), data(plain)]);
     expect(bytesOf(g, Tag.IVCounterNonce).length).toBe(12);
+    // An IV longer than OpenSSL takes is the client's Invalid Field, not a server fault (fuzzer finding).
+    expect(bytesOf(await call(t.ctx, encrypt, [uidField(uid), gcm(), data(plain), iv(Buffer.alloc(128, 1))]), Tag.Data).length).toBe(plain.length);
+    expect(await reasonOf(call(t.ctx, encrypt, [uidField(uid), gcm(), data(plain), iv(Buffer.alloc(129, 1))]))).toBe(ResultReason.InvalidField);
+    expect(await reasonOf(call(t.ctx, decrypt, [uidField(uid), gcm(), data(ct), iv(Buffer.alloc(300, 1)), byteString(Tag.AuthenticatedEncryptionTag, tag)]))).toBe(ResultReason.InvalidField);
   });
 
   it('refuses a mode it does not know and data that does not fill blocks without padding', async () => {
