@@ -45,41 +45,14 @@ export interface AwsKmsL1Config {
   sessionTokenEnv?: string;
 }
 
-export interface KmipL1Config {
+/** The kmip provider's options (src/hsm/kmip.ts), one field per setting. */
+export interface KmipL1Config extends KmipL1Options {
   provider: 'kmip';
-  host: string;
-  port?: number;
-  /** The key on the other KMIP server: Unique Identifier or Name (exactly one). */
-  keyUid?: string;
-  keyName?: string;
-  /** PEM file paths (the client key by reference: a file, never its content). */
-  caFile: string;
-  certFile: string;
-  clientKeyFile: string;
-  servername?: string;
-  timeoutMs?: number;
 }
 
-export interface VaultTransitL1Config {
+/** The vault-transit provider's options (src/hsm/vault-transit.ts); `env` is the caller's, not config. */
+export interface VaultTransitL1Config extends Omit<VaultTransitL1Options, 'env'> {
   provider: 'vault-transit';
-  /** Vault's address, e.g. https://vault.example:8200. */
-  address: string;
-  keyName: string;
-  /** Mount path of the Transit engine (default transit). */
-  mount?: string;
-  namespace?: string;
-  /** The token by reference (exactly one way to authenticate: token or AppRole). */
-  tokenEnv?: string;
-  tokenFile?: string;
-  roleIdEnv?: string;
-  roleIdFile?: string;
-  secretIdEnv?: string;
-  secretIdFile?: string;
-  /** Mount path of the AppRole auth method (default approle). */
-  approleMount?: string;
-  /** PEM file of the CA that issued Vault's certificate (default: the system's CAs). */
-  caFile?: string;
-  timeoutMs?: number;
 }
 
 export type L1Config = SoftwareL1Config | Pkcs11L1Config | AwsKmsL1Config | KmipL1Config | VaultTransitL1Config;

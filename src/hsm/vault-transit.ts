@@ -41,17 +41,22 @@ import type { L1Description, L1Provider, L1Status } from './types.ts';
 type FailState = Exclude<L1Status['state'], 'active'>;
 
 export interface VaultTransitL1Options {
+  /** Vault's address, e.g. https://vault.example:8200. */
   address: string;
   keyName: string;
+  /** Mount path of the Transit engine (default transit). */
   mount?: string;
   namespace?: string;
+  /** The token by reference (exactly one way to authenticate: token or AppRole). */
   tokenEnv?: string;
   tokenFile?: string;
   roleIdEnv?: string;
   roleIdFile?: string;
   secretIdEnv?: string;
   secretIdFile?: string;
+  /** Mount path of the AppRole auth method (default approle). */
   approleMount?: string;
+  /** PEM file of the CA that issued Vault's certificate (default: the system's CAs). */
   caFile?: string;
   timeoutMs?: number;
   /** Where the *Env names are looked up; default process.env. */
