@@ -56,15 +56,7 @@ async function issueCore(ctx: CommandContext, o: Record<string, unknown>): Promi
   const node = String(r.identity.node);
   const stem = `core.${String(o.region)}.${node}`;
   const files = { cert: join(outDir, `${stem}.crt`), key: join(outDir, `${stem}.key`), ca: join(outDir, 'openkcm-ca.crt') };
-  try {
-    mkdirSync(outDir, { recursive: true, mode: 0o700 });
-    writeFileSync(files.key, r.privateKeyPem, { mode: 0o600 });
-    writeFileSync(files.cert, r.certificate.pem, { mode: 0o644 });
-    writeFileSync(files.ca, r.caCertificatePem, { mode: 0o644 });
-  } catch (e) {
-    throw new CliError(EXIT_FAILED, `the certificate was issued (serial ${r.certificate.serial}) but writing it failed: ${(e as Error).message}`,
-      `revoke it with: kmipctl cert revoke --serial ${r.certificate.serial}, then issue again into a writable --out directory`);
-  }
+  writeIssued(outDir, files, r);
   const { privateKeyPem: _k, ...shown } = r;
   ctx.out.print({ ...shown, files }, (d) => [
     keyValues({ identity: d.identity.id, role: 'core', region: d.identity.region, node, uri: d.certificate.uri, serial: d.certificate.serial, expires: d.certificate.notAfter }),
@@ -95,16 +87,7 @@ export function registerCertCommands(program: Command): void {
     if (o.cn !== undefined) body.commonName = o.cn;
     if (o.algorithm !== undefined) body.algorithm = o.algorithm;
     const r = await ctx.admin().post<IssueAnswer>('/v1/certificates', body);
-    try {
-      mkdirSync(outDir, { recursive: true, mode: 0o700 });
-      // The private key exists nowhere else: written owner-only before anything is printed.
-      writeFileSync(files.key, r.privateKeyPem, { mode: 0o600 });
-      writeFileSync(files.cert, r.certificate.pem, { mode: 0o644 });
-      writeFileSync(files.ca, r.caCertificatePem, { mode: 0o644 });
-    } catch (e) {
-      throw new CliError(EXIT_FAILED, `the certificate was issued (serial ${r.certificate.serial}) but writing it failed: ${(e as Error).message}`,
-        `revoke it with: kmipctl cert revoke --serial ${r.certificate.serial}, then issue again into a writable --out directory`);
-    }
+    writeIssued(outDir, files, r);
     const kmip = ctx.flags.kmip !== undefined || !r.kmip ? ctx.settings().kmip : r.kmip;
     const host = kmip.host === '0.0.0.0' || kmip.host === '::' ? '127.0.0.1' : kmip.host;
     const snippet = pykmipSnippet(files, host, kmip.port);
@@ -133,4 +116,18 @@ export function registerCertCommands(program: Command): void {
     .option('--fingerprint <sha256>', 'SHA-256 fingerprint')
     .option('--id <identity>', 'identity id')
     .option('--cert-file <pem>', 'the certificate file itself'));
+}
+
+/** Writes an issued certificate, its private key and the CA certificate into `outDir`. */
+function writeIssued(outDir: string, files: { cert: string; key: string; ca: string }, r: IssueAnswer): void {
+  try {
+    mkdirSync(outDir, { recursive: true, mode: 0o700 });
+    // The private key exists nowhere else: written owner-only before anything is printed.
+    writeFileSync(files.key, r.privateKeyPem, { mode: 0o600 });
+    writeFileSync(files.cert, r.certificate.pem, { mode: 0o644 });
+    writeFileSync(files.ca, r.caCertificatePem, { mode: 0o644 });
+  } catch (e) {
+    throw new CliError(EXIT_FAILED, `the certificate was issued (serial ${r.certificate.serial}) but writing it failed: ${(e as Error).message}`,
+      `revoke it with: kmipctl cert revoke --serial ${r.certificate.serial}, then issue again into a writable --out directory`);
+  }
 }
