@@ -373,6 +373,27 @@ ${['INSERT', 'UPDATE', 'DELETE'].map((ev) => `CREATE TRIGGER gov_l1_pointers_${e
 BEGIN UPDATE gov_meta SET value = value + 1 WHERE key = 'generation'; END;`).join('\n')}
 `,
   },
+  {
+    version: 9,
+    name: 'L1 pointers: azure-keyvault and gcp-kms providers (issue 15)',
+    // Both cloud providers of issue 15 in one rebuild (they were built side by side), the
+    // same way as migration 8: SQLite cannot alter a CHECK constraint.
+    sql: `
+CREATE TABLE gov_l1_pointers_v9 (
+  tenant TEXT PRIMARY KEY REFERENCES gov_tenants (id),
+  provider TEXT NOT NULL CHECK (provider IN ('software', 'pkcs11', 'aws-kms', 'kmip', 'vault-transit', 'azure-keyvault', 'gcp-kms')),
+  config TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('active', 'removed')),
+  updated_at TEXT NOT NULL
+);
+INSERT INTO gov_l1_pointers_v9 (tenant, provider, config, state, updated_at)
+  SELECT tenant, provider, config, state, updated_at FROM gov_l1_pointers;
+DROP TABLE gov_l1_pointers;
+ALTER TABLE gov_l1_pointers_v9 RENAME TO gov_l1_pointers;
+${['INSERT', 'UPDATE', 'DELETE'].map((ev) => `CREATE TRIGGER gov_l1_pointers_${ev.toLowerCase()}_generation AFTER ${ev} ON gov_l1_pointers
+BEGIN UPDATE gov_meta SET value = value + 1 WHERE key = 'generation'; END;`).join('\n')}
+`,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

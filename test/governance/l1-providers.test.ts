@@ -52,4 +52,34 @@ describe('L1 pointers for kmip and vault-transit (migration 8)', () => {
       await store.close();
     }
   });
+
+  it('migration 9: a schema-8 pointer survives; gcp-kms (and azure-keyvault) pointers pass the schema CHECK; the generation still moves', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'openkcm-l1-mig9-'));
+    dirs.push(dir);
+    const path = join(dir, 'openkcm.db');
+    const v8 = await openSqliteStore(path, MIGRATIONS.filter((m) => m.version <= 8));
+    const old = new GovernanceStore(v8.database);
+    old.createTenant({ id: 'acme' });
+    old.createTenant({ id: 'byok' });
+    old.setL1Pointer({ tenant: 'acme', provider: 'vault-transit', config: { address: 'https://vault:8200', keyName: 'acme', tokenFile: '/run/vault-token' } });
+    expect(() => v8.database.prepare("INSERT INTO gov_l1_pointers (tenant, provider, config, state, updated_at) VALUES ('byok', 'gcp-kms', '{}', 'active', 'x')").run()).toThrow(/CHECK constraint/);
+    await v8.close();
+
+    const store = await openSqliteStore(path);
+    try {
+      const gov = new GovernanceStore(store.database);
+      expect(gov.getL1Pointer('acme')).toMatchObject({ provider: 'vault-transit', config: { keyName: 'acme' }, state: 'active' });
+      const gen = () => (store.database.prepare("SELECT value FROM gov_meta WHERE key = 'generation'").get() as { value: number }).value;
+      const g0 = gen();
+      const keyName = 'projects/p/locations/europe-west3/keyRings/r/cryptoKeys/byok-root';
+      gov.setL1Pointer({ tenant: 'byok', provider: 'gcp-kms', config: { keyName, credentialsFile: '/run/secrets/gcp-sa.json' } });
+      expect(gen()).toBeGreaterThan(g0);
+      expect(gov.getL1Pointer('byok')).toMatchObject({ provider: 'gcp-kms', config: { keyName } });
+      // The schema already admits the other cloud provider of issue 15 (one table rebuild for both).
+      expect(() => store.database.prepare("UPDATE gov_l1_pointers SET provider = 'azure-keyvault' WHERE tenant = 'byok'").run()).not.toThrow();
+      expect(() => store.database.prepare("UPDATE gov_l1_pointers SET provider = 'gcp' WHERE tenant = 'byok'").run()).toThrow(/CHECK constraint/);
+    } finally {
+      await store.close();
+    }
+  });
 });
