@@ -56,6 +56,12 @@ export interface AuditRecord {
   detail: string | null;
   prevHash: string;
   hash: string;
+  /**
+   * The core node that wrote the record, in a chain several nodes append to (the regional
+   * vault's chain on PostgreSQL, src/audit/pg-chain.ts). Absent in a chain of one writer.
+   * Hashed when present; a record without it hashes exactly as before it existed.
+   */
+  node?: string;
 }
 
 /**
@@ -286,7 +292,8 @@ export function canonicalForm(r: Omit<AuditRecord, 'hash'>): string {
   // escaped deterministically, null is "null", integers have one form). Built by hand, not
   // JSON.stringify of an object: one allocation less per record on the append path.
   const j = JSON.stringify;
-  return `{"detail":${j(r.detail)},"identity":${j(r.identity)},"kind":${j(r.kind)},"objectId":${j(r.objectId)},"operation":${j(r.operation)},"prevHash":${j(r.prevHash)},"reason":${j(r.reason)},"result":${j(r.result)},"seq":${j(r.seq)},"service":${j(r.service)},"tenant":${j(r.tenant)},"time":${j(r.time)}}`;
+  const node = r.node === undefined ? '' : `,"node":${j(r.node)}`;
+  return `{"detail":${j(r.detail)},"identity":${j(r.identity)},"kind":${j(r.kind)}${node},"objectId":${j(r.objectId)},"operation":${j(r.operation)},"prevHash":${j(r.prevHash)},"reason":${j(r.reason)},"result":${j(r.result)},"seq":${j(r.seq)},"service":${j(r.service)},"tenant":${j(r.tenant)},"time":${j(r.time)}}`;
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;

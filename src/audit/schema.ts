@@ -102,6 +102,8 @@ export interface AuditRow {
   detail: string | null;
   prev_hash: string;
   hash: string;
+  /** Only in a chain several core nodes append to (PostgreSQL, src/audit/pg-chain.ts). */
+  node?: string | null;
 }
 
 export const AUDIT_COLUMNS = 'seq, time, kind, identity, tenant, service, operation, object_id, result, reason, detail, prev_hash, hash';

@@ -54,6 +54,7 @@ export function rowToRecord(row: AuditRow): AuditRecord {
     detail: row.detail,
     prevHash: row.prev_hash,
     hash: row.hash,
+    ...(row.node !== undefined && row.node !== null ? { node: row.node } : {}),
   };
 }
 
@@ -67,22 +68,44 @@ function hashMatches(row: AuditRow, seq: number): boolean {
   }
 }
 
-export function verifyAuditLog(db: Database.Database, options: VerifyOptions = {}): VerifyResult {
-  if (!hasAuditLog(db)) throw new AuditSchemaError('this database has no audit_log table');
-  const firstPage = db.prepare(`SELECT ${AUDIT_COLUMNS} FROM audit_log ORDER BY seq LIMIT ${PAGE}`);
-  const nextPage = db.prepare(`SELECT ${AUDIT_COLUMNS} FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ${PAGE}`);
-  const byHash = db.prepare(`SELECT ${AUDIT_COLUMNS} FROM audit_log WHERE hash = ? ORDER BY seq LIMIT 1`);
-  const bySeq = db.prepare(`SELECT ${AUDIT_COLUMNS} FROM audit_log WHERE seq = ?`);
-  const find = (hash: string) => byHash.get(hash) as AuditRow | undefined;
+/**
+ * What the chain check asks of the table, one question at a time. The check itself
+ * (verifyChain) is a generator that yields these and is resumed with the answer, so one
+ * algorithm serves a synchronous reader (SQLite, verifyAuditLog) and an asynchronous one
+ * (PostgreSQL, verifyAuditChainAsync) without being written twice.
+ */
+export type ChainQuery =
+  | { q: 'page'; afterSeq: number | undefined; limit: number }
+  | { q: 'byHash'; hash: string }
+  | { q: 'bySeq'; seq: number }
+  | { q: 'next'; afterSeq: number };
+
+/** Answers ChainQuery with rows of the audit table (AuditRow shape, oldest first). */
+export interface ChainReader<R> {
+  page(afterSeq: number | undefined, limit: number): R;
+  byHash(hash: string): R;
+  bySeq(seq: number): R;
+  next(afterSeq: number): R;
+}
+
+type Answer = AuditRow[] | AuditRow | undefined;
+
+function* ask(query: ChainQuery): Generator<ChainQuery, Answer, Answer> {
+  return yield query;
+}
+
+/** The chain check over any reader (see ChainQuery). */
+export function* verifyChain(options: VerifyOptions = {}): Generator<ChainQuery, VerifyResult, Answer> {
+  const find = function* (hash: string) { return (yield* ask({ q: 'byHash', hash })) as AuditRow | undefined; };
 
   /** The seq `row` was written at, following prev_hash links back to an intact record. */
-  const writtenSeq = (row: AuditRow): number | null => {
+  const writtenSeq = function* (row: AuditRow): Generator<ChainQuery, number | null, Answer> {
     const moved: AuditRow[] = [row];
     const seen = new Set<number>([row.seq]);
     let base: number | null = null;
     for (let cur = row; moved.length <= MAX_BACKTRACK;) {
       if (cur.prev_hash === GENESIS_HASH) { base = 0; break; }
-      const q = find(cur.prev_hash);
+      const q = yield* find(cur.prev_hash);
       if (!q || seen.has(q.seq)) return null; // gone, or a loop of edited links
       if (hashMatches(q, q.seq)) { base = q.seq; break; }
       seen.add(q.seq);
@@ -99,7 +122,7 @@ export function verifyAuditLog(db: Database.Database, options: VerifyOptions = {
 
   let count = 0;
   let prev: AuditRow | null = null;
-  let page = firstPage.all() as AuditRow[];
+  let page = (yield* ask({ q: 'page', afterSeq: undefined, limit: PAGE })) as AuditRow[];
   const fail = (seq: number, problem: VerifyProblem, detail: string): VerifyResult => ({ ok: false, seq, problem, detail, count });
 
   while (page.length > 0) {
@@ -113,20 +136,20 @@ export function verifyAuditLog(db: Database.Database, options: VerifyOptions = {
         return fail(r.seq, 'inserted', `record ${r.seq} precedes the first record of the chain (seq starts at 1)`);
       }
       if (r.seq > expectedSeq) {
-        if (!intact && writtenSeq(r) === expectedSeq) {
+        if (!intact && (yield* writtenSeq(r)) === expectedSeq) {
           return fail(r.seq, 'reordered', `record at seq ${r.seq} was written as seq ${expectedSeq}`);
         }
         const missing = r.seq - 1 === expectedSeq ? `record ${expectedSeq} is` : `records ${expectedSeq}..${r.seq - 1} are`;
         return fail(expectedSeq, 'deleted', `${missing} missing (next present record: ${r.seq})`);
       }
       if (!intact) {
-        const was = writtenSeq(r);
+        const was = yield* writtenSeq(r);
         if (was !== null && was !== r.seq) return fail(r.seq, 'reordered', `record at seq ${r.seq} was written as seq ${was}`);
         return fail(r.seq, 'modified', `record ${r.seq}: stored hash does not match its content`);
       }
       if (r.prev_hash !== expectedPrev) {
         if (r.prev_hash === GENESIS_HASH) return fail(r.seq, 'inserted', `record ${r.seq} claims to be the first record of the chain`);
-        const q = find(r.prev_hash);
+        const q = yield* find(r.prev_hash);
         if (q && q.seq > r.seq) return fail(r.seq, 'reordered', `record ${r.seq} chains from record ${q.seq}, which comes after it`);
         if (q && q.seq < r.seq - 1) {
           return fail(q.seq + 1, 'inserted', `record ${r.seq} chains from record ${q.seq}: records ${q.seq + 1}..${r.seq - 1} are not part of the chain`);
@@ -134,7 +157,7 @@ export function verifyAuditLog(db: Database.Database, options: VerifyOptions = {
         // No record has the hash r was chained from: either the previous record was replaced
         // by a forged one, or r itself is forged. If the next record chains from r, r is
         // genuine and the previous one is the intruder.
-        const next = (i + 1 < page.length ? page[i + 1] : (nextPage.get(r.seq) as AuditRow | undefined));
+        const next = i + 1 < page.length ? page[i + 1] : ((yield* ask({ q: 'next', afterSeq: r.seq })) as AuditRow | undefined);
         if (prev && next && next.seq === r.seq + 1 && next.prev_hash === r.hash) {
           return fail(prev.seq, 'inserted', `record ${prev.seq} is not the record that ${r.seq} was chained from (it was replaced)`);
         }
@@ -143,7 +166,7 @@ export function verifyAuditLog(db: Database.Database, options: VerifyOptions = {
       prev = r;
       count++;
     }
-    page = nextPage.all(prev!.seq) as AuditRow[];
+    page = (yield* ask({ q: 'page', afterSeq: prev!.seq, limit: PAGE })) as AuditRow[];
   }
 
   const lastSeq = prev ? prev.seq : 0;
@@ -151,14 +174,14 @@ export function verifyAuditLog(db: Database.Database, options: VerifyOptions = {
   if (options.anchor !== undefined) {
     const a = options.anchor;
     if (typeof a === 'string') {
-      if (a !== GENESIS_HASH && !find(a)) {
+      if (a !== GENESIS_HASH && !(yield* find(a))) {
         return fail(lastSeq + 1, 'deleted', `the anchor hash ${a.slice(0, 16)}… is not in the log: its newest records were removed, or the chain was rewritten`);
       }
     } else {
       if (a.seq > lastSeq) {
         return fail(lastSeq + 1, 'deleted', `the log ends at seq ${lastSeq} but the anchor says record ${a.seq} existed: the tail was truncated`);
       }
-      const row = a.seq === 0 ? null : (bySeq.get(a.seq) as AuditRow | undefined);
+      const row = a.seq === 0 ? undefined : ((yield* ask({ q: 'bySeq', seq: a.seq })) as AuditRow | undefined);
       const stored = row ? row.hash : GENESIS_HASH;
       if (stored !== a.hash) {
         return fail(a.seq, 'modified', `record ${a.seq} differs from the anchor: the chain was rewritten up to it`);
@@ -166,4 +189,43 @@ export function verifyAuditLog(db: Database.Database, options: VerifyOptions = {
     }
   }
   return { ok: true, count, lastSeq, head };
+}
+
+function answer<R>(reader: ChainReader<R>, query: ChainQuery): R {
+  switch (query.q) {
+    case 'page': return reader.page(query.afterSeq, query.limit);
+    case 'byHash': return reader.byHash(query.hash);
+    case 'bySeq': return reader.bySeq(query.seq);
+    case 'next': return reader.next(query.afterSeq);
+  }
+}
+
+/** Runs the chain check against a reader that answers at once (SQLite). */
+export function runChainCheck(reader: ChainReader<Answer>, options: VerifyOptions = {}): VerifyResult {
+  const gen = verifyChain(options);
+  for (let step = gen.next(undefined); ; step = gen.next(answer(reader, step.value))) {
+    if (step.done) return step.value;
+  }
+}
+
+/** Runs the chain check against a reader that answers later (PostgreSQL). */
+export async function runChainCheckAsync(reader: ChainReader<Promise<Answer>>, options: VerifyOptions = {}): Promise<VerifyResult> {
+  const gen = verifyChain(options);
+  for (let step = gen.next(undefined); ; step = gen.next(await answer(reader, step.value))) {
+    if (step.done) return step.value;
+  }
+}
+
+export function verifyAuditLog(db: Database.Database, options: VerifyOptions = {}): VerifyResult {
+  if (!hasAuditLog(db)) throw new AuditSchemaError('this database has no audit_log table');
+  const firstPage = db.prepare(`SELECT ${AUDIT_COLUMNS} FROM audit_log ORDER BY seq LIMIT ?`);
+  const nextPage = db.prepare(`SELECT ${AUDIT_COLUMNS} FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?`);
+  const byHash = db.prepare(`SELECT ${AUDIT_COLUMNS} FROM audit_log WHERE hash = ? ORDER BY seq LIMIT 1`);
+  const bySeq = db.prepare(`SELECT ${AUDIT_COLUMNS} FROM audit_log WHERE seq = ?`);
+  return runChainCheck({
+    page: (after, limit) => (after === undefined ? firstPage.all(limit) : nextPage.all(after, limit)) as AuditRow[],
+    byHash: (hash) => byHash.get(hash) as AuditRow | undefined,
+    bySeq: (seq) => bySeq.get(seq) as AuditRow | undefined,
+    next: (after) => nextPage.get(after, 1) as AuditRow | undefined,
+  }, options);
 }

@@ -216,7 +216,7 @@ export function coreCommand(): Command {
     .option('--key <file>', 'its private key (default <certs>/core.key)')
     .option('--ca <file>', 'CA certificate of the CMK (default <certs>/ca.crt)')
     .option('--listen <host:port>', `KMIP address (default ${DEFAULT_HOST}:${DEFAULT_PORT}; env OPENKCM_LISTEN)`)
-    .option('--data <dir>', 'SQLite vault and the node audit chain (default ./data; env OPENKCM_DATA)')
+    .option('--data <dir>', 'SQLite vault, which holds the audit chain too (default ./data; env OPENKCM_DATA)')
     .option('--database-url <url>', 'PostgreSQL vault shared by the nodes of the region (env OPENKCM_DATABASE_URL)')
     .option('--node <name>', 'this node name (default the host name; env OPENKCM_NODE)')
     .option('--lease-ms <ms>', `seal every tenant after this long without the CMK (default ${DEFAULT_LEASE_MS}; env OPENKCM_LEASE_MS)`)

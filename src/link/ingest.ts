@@ -19,6 +19,8 @@ export const LINK_STATUS_MAX_TENANTS = 10_000;
 /** Free text in a status report (reason, L1 status): a line, not a document. */
 const STATUS_TEXT_MAX = 500;
 const NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+/** A core node name (src/cli/core.ts). */
+const NODE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 /** A request the caller must fix (400), or one it may not make (403). */
 export class LinkInputError extends Error {
@@ -68,7 +70,12 @@ export function ingestAuditBatch(db: Database.Database, audit: AuditLog, raw: Re
   checkWho(raw, caller);
   if (!Array.isArray(raw.records)) throw new LinkInputError('invalid', 'field "records" must be an array');
   if (raw.records.length > LINK_AUDIT_MAX_BATCH) throw new LinkInputError('invalid', `at most ${LINK_AUDIT_MAX_BATCH} records per batch, got ${raw.records.length}`);
+  if (raw.chain !== undefined && raw.chain !== 'node' && raw.chain !== 'region') throw new LinkInputError('invalid', 'field "chain" must be "node" or "region"');
   const batch = raw as unknown as LinkAuditBatch;
+  // A region's shared chain has one acknowledgement whoever sends it (a node that dies
+  // leaves its records to another node). The key cannot collide with a node name, which
+  // has no ':' (src/cli/core.ts).
+  const cursorKey = batch.chain === 'region' ? `region:${batch.region}` : batch.node;
   let prev = -1;
   for (const [i, r] of batch.records.entries()) {
     if (!isObj(r) || !seqOk(r.nodeSeq) || r.nodeSeq < 1 || !isObj(r.record) || typeof r.hash !== 'string' || !/^[0-9a-f]{64}$/.test(r.hash)) {
@@ -85,7 +92,7 @@ export function ingestAuditBatch(db: Database.Database, audit: AuditLog, raw: Re
   const saveCursor = db.prepare('INSERT INTO link_audit_cursors (node, region, accepted_through, updated_at) VALUES (?, ?, ?, ?) ' +
     'ON CONFLICT (node) DO UPDATE SET region = excluded.region, accepted_through = excluded.accepted_through, updated_at = excluded.updated_at');
   const result = db.transaction(() => {
-    const through = (cursorOf.get(batch.node) as { accepted_through: number } | undefined)?.accepted_through ?? 0;
+    const through = (cursorOf.get(cursorKey) as { accepted_through: number } | undefined)?.accepted_through ?? 0;
     const fresh = batch.records.filter((r) => r.nodeSeq > through);
     if (fresh.length === 0) return { acceptedThrough: through, stored: 0, first: 0, last: 0 };
     const head = last.get() as { seq: number; hash: string } | undefined;
@@ -101,13 +108,15 @@ export function ingestAuditBatch(db: Database.Database, audit: AuditLog, raw: Re
       hash = full.hash;
     }
     const acceptedThrough = fresh[fresh.length - 1]!.nodeSeq;
-    saveCursor.run(batch.node, batch.region, acceptedThrough, time);
+    saveCursor.run(cursorKey, batch.region, acceptedThrough, time);
     return { acceptedThrough, stored: fresh.length, first: fresh[0]!.nodeSeq, last: acceptedThrough };
   })();
   if (result.stored > 0) {
     audit.append({
       kind: 'system', identity: `core ${batch.node}`, operation: 'link.audit', result: 'success',
-      detail: `ingested ${result.stored} audit record(s) of core ${batch.node} (region ${batch.region}), node seq ${result.first} to ${result.last}`,
+      detail: batch.chain === 'region'
+        ? `ingested ${result.stored} audit record(s) of the region ${batch.region} chain, sent by core ${batch.node}, region seq ${result.first} to ${result.last}`
+        : `ingested ${result.stored} audit record(s) of core ${batch.node} (region ${batch.region}), node seq ${result.first} to ${result.last}`,
     });
     audit.flush();
   }
@@ -116,7 +125,11 @@ export function ingestAuditBatch(db: Database.Database, audit: AuditLog, raw: Re
 
 function fromCore(record: Record<string, unknown>, batch: LinkAuditBatch, nodeSeq: number, nodeHash: string): Omit<AuditRecord, 'seq' | 'time' | 'prevHash' | 'hash'> {
   const when = typeof record.time === 'string' && record.time.length <= 40 ? oneLine(record.time) : '?';
-  const origin = `[core ${batch.node} ${batch.region} #${nodeSeq} ${when} ${nodeHash}]`;
+  // In a region's chain the record names its writer; the position is in the region's chain.
+  const writer = batch.chain === 'region' ? (typeof record.node === 'string' && NODE.test(record.node) ? record.node : '?') : batch.node;
+  const origin = batch.chain === 'region'
+    ? `[core ${writer} ${batch.region} region#${nodeSeq} ${when} ${nodeHash}]`
+    : `[core ${batch.node} ${batch.region} #${nodeSeq} ${when} ${nodeHash}]`;
   const pick = (k: string) => (record[k] === undefined ? null : record[k]);
   const detail = typeof record.detail === 'string' ? `${origin} ${record.detail}` : origin;
   try {

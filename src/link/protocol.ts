@@ -72,7 +72,10 @@ export interface LinkHeartbeat {
   at: string;
 }
 
-/** An audit record written by a core, shipped in order; `nodeSeq` is the node's own chain position. */
+/**
+ * An audit record written by a core, shipped in order; `nodeSeq` is its position in the
+ * chain it was shipped from (the node's own chain, or the region's with `chain: 'region'`).
+ */
 export interface LinkAuditRecord {
   nodeSeq: number;
   /** The record as the core's audit chain stored it (src/audit record JSON). */
@@ -82,8 +85,16 @@ export interface LinkAuditRecord {
 }
 
 export interface LinkAuditBatch {
+  /** The node sending the batch. */
   node: string;
   region: string;
+  /**
+   * Which chain the records come from. Absent or 'node': the sender's own chain (SQLite
+   * vault). 'region': the chain every node of the region appends to (PostgreSQL vault,
+   * src/audit/pg-chain.ts); any node of the region may send it, each record names the node
+   * that wrote it, and the CMK keeps one acknowledgement for the region, not per sender.
+   */
+  chain?: 'node' | 'region';
   records: LinkAuditRecord[];
 }
 

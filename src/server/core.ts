@@ -14,11 +14,12 @@
 //   no contact past the lease          → every tenant sealed (failMode closed), unsealed again
 //                                        when the CMK is back and the pointers still say so
 //
-// The core's audit records go to its own hash chain and are shipped to the CMK in order
-// (src/link/audit-shipper.ts). Its state per tenant is posted to the CMK periodically.
-import { mkdirSync, readFileSync } from 'node:fs';
+// The core's audit records go to the regional vault's hash chain — the SQLite vault's own
+// log, or on PostgreSQL the one chain every node of the region appends to
+// (src/audit/pg-chain.ts) — and are shipped to the CMK in order from a cursor kept in the
+// vault (src/link/audit-shipper.ts). Its state per tenant is posted to the CMK periodically.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { openSqliteStore, type SqliteStore } from '../store/sqlite.ts';
 import type { ObjectStore } from '../store/types.ts';
@@ -30,6 +31,8 @@ import { serviceKeyWrapper } from '../hierarchy/service-wrapping.ts';
 import { createHierarchyProtector, type HierarchyBackingStore } from '../hierarchy/hierarchy-protector.ts';
 import { createObjectRepository, type ObjectAccess } from '../hierarchy/repository.ts';
 import { openAuditLog, type AuditLog } from '../audit/log.ts';
+import { PgAuditChain, PgShipLease } from '../audit/pg-chain.ts';
+import { PostgresStore } from '../store/postgres.ts';
 import { OPERATIONS } from '../operations/registry.ts';
 import type { ClientIdentity, ObjectRepository, ServerInfo } from '../operations/types.ts';
 import * as adapters from '../kmip/adapters/index.ts';
@@ -37,7 +40,7 @@ import { silentLogger } from '../log/index.ts';
 import { LinkClient, LinkError, type LinkTls } from '../link/client.ts';
 import { LinkFollower } from '../link/follower.ts';
 import { GovernanceReplica } from '../link/replica.ts';
-import { AuditShipper } from '../link/audit-shipper.ts';
+import { AuditShipper, regionShipSource, sqliteShipSource, type ShipSource } from '../link/audit-shipper.ts';
 import { DEFAULT_LEASE_MS, type LinkChange, type LinkNodeStatus, type LinkRotation } from '../link/protocol.ts';
 import { KmipEngine, type AccessControl, type Authentication, type VersionAdapters } from './executor.ts';
 import { GovernanceAccess, DATABASE_FILE } from './runtime.ts';
@@ -45,14 +48,15 @@ import { parseIdentityUri } from './ca.ts';
 
 /** How often a core posts its per-tenant state to the CMK (issue 10 §2 "node status"). */
 export const NODE_STATUS_INTERVAL_MS = 5_000;
-/** The core's own audit chain when the vault is PostgreSQL (node-local, in --data). */
-export const CORE_AUDIT_FILE = 'core-audit.db';
 /** Least lease: below a few heartbeats every hiccup of the network would seal the region. */
 export const MIN_LEASE_MS = 3_000;
 /** Rotation attempts when another node of the region inserts the same version first. */
 const ROTATION_ATTEMPTS = 5;
 
 export type FailMode = 'closed' | 'open';
+
+/** Where a core's audit records go (both are the engine's AuditSink). */
+export type CoreAudit = AuditLog | PgAuditChain;
 
 /**
  * A vault the core can run on (SQLite, or PostgreSQL shared by the region's nodes). A shared
@@ -67,9 +71,9 @@ export interface CoreOptions {
   /** This node's name (status, audit shipping); default the host name. */
   node: string;
   cmk: { url: string; tls: LinkTls; requestTimeoutMs?: number };
-  /** SQLite vault + audit chain in this directory (when `vault` is not given), or the audit chain beside an external vault. */
+  /** SQLite vault (and its audit chain) in this directory, when `vault` is not given. */
   dataDir?: string;
-  /** An opened external vault (PostgreSQL); the core closes it at close(). */
+  /** An opened PostgreSQL vault (the region's audit chain lives in it too); the core closes it at close(). */
   vault?: CoreVault;
   leaseMs?: number;
   failMode?: FailMode;
@@ -84,7 +88,8 @@ export interface CoreRuntime {
   hierarchy: HierarchyEngine;
   replica: GovernanceReplica;
   follower: LinkFollower;
-  audit: AuditLog;
+  /** The regional vault's audit chain: the SQLite vault's log, or the region's chain on PostgreSQL. */
+  audit: CoreAudit;
   shipper: AuditShipper;
   logger: Logger;
   region: string;
@@ -284,8 +289,8 @@ export async function openCoreRuntime(opts: CoreOptions): Promise<CoreRuntime> {
   let replica: GovernanceReplica | undefined;
   let sqlite: SqliteStore | undefined;
   let vault: CoreVault | undefined = opts.vault;
-  let auditDb: Database.Database | undefined;
-  let audit: AuditLog | undefined;
+  let audit: CoreAudit | undefined;
+  let source: ShipSource | undefined;
   let hierarchy: HierarchyEngine | undefined;
   let applier: HierarchyApplier | undefined;
   let follower: LinkFollower | undefined;
@@ -298,17 +303,20 @@ export async function openCoreRuntime(opts: CoreOptions): Promise<CoreRuntime> {
       sqlite = await openSqliteStore(join(opts.dataDir, DATABASE_FILE));
       vault = sqlite;
     }
-    // The node's own audit chain: in the SQLite vault, or node-local beside a shared vault.
-    if (sqlite !== undefined) auditDb = sqlite.database;
-    else {
-      if (opts.dataDir === undefined) throw new Error('a core on PostgreSQL needs --data DIR for its node-local audit chain');
-      // Node-local and private to the server's user, like the SQLite vault's directory.
-      mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
-      auditDb = new Database(join(opts.dataDir, CORE_AUDIT_FILE));
-      auditDb.pragma('journal_mode = WAL');
-      auditDb.pragma('synchronous = FULL');
+    // The regional vault's audit chain (issue 10 §2).
+    const onAuditError = (err: Error) => logger.error({ err, event: 'audit_error' }, 'audit log write failed');
+    if (sqlite !== undefined) {
+      const log = openAuditLog(sqlite.database, { onError: onAuditError });
+      audit = log;
+      source = sqliteShipSource(log);
+    } else if (vault instanceof PostgresStore) {
+      // One chain for every node of the region, in the vault's database; shipped by one node at a time.
+      const chain = await PgAuditChain.open(vault.url, { node: opts.node, onError: onAuditError });
+      audit = chain;
+      source = regionShipSource(chain, new PgShipLease(vault.url, `openkcm-audit-ship ${opts.node}`.slice(0, 63)));
+    } else {
+      throw new Error('a core runs on its SQLite vault (--data) or on a PostgreSQL vault (--database-url)');
     }
-    audit = openAuditLog(auditDb, { onError: (err) => logger.error({ err, event: 'audit_error' }, 'audit log write failed') });
     const hier = new HierarchyEngine({ store: vault, log: logger });
     hierarchy = hier;
     const app = new HierarchyApplier(hier, replica, logger, failMode);
@@ -390,7 +398,7 @@ export async function openCoreRuntime(opts: CoreOptions): Promise<CoreRuntime> {
 
     const node = { node: opts.node, region: opts.region };
     const aud = audit;
-    shipper = new AuditShipper(aud, client, node, logger);
+    shipper = new AuditShipper(source, client, node, logger);
     const version = productVersion();
     const server: ServerInfo = {
       vendor: 'OpenKCM', product: `OpenKCM Krypton Core (region ${opts.region})`, version,
@@ -439,7 +447,6 @@ export async function openCoreRuntime(opts: CoreOptions): Promise<CoreRuntime> {
     fol.start();
     postStatus();
     const ship = shipper;
-    const db = auditDb;
     let closed = false;
     return {
       engine, hierarchy: hier, replica: rep, follower: fol, audit: aud, shipper: ship, logger, region: opts.region, node: opts.node,
@@ -452,14 +459,14 @@ export async function openCoreRuntime(opts: CoreOptions): Promise<CoreRuntime> {
         unlisten?.();
         await fol.stop();
         await app.close();
-        aud.flush();
-        // Last records out, briefly: what is not acknowledged ships at the next start.
+        try { await aud.flush(); } catch { /* the chain is unreachable: its queue is lost with this process, as any crash loses the last group */ }
+        // Last records out, briefly: what is not acknowledged ships at the next start (or,
+        // on a shared chain, from another node of the region).
         await ship.drained(1_000);
         await ship.stop();
-        aud.close();
+        await aud.close();
         await hier.close();
         await v.close();
-        if (sqlite === undefined) db.close();
         await rep.close();
         client.close();
       },
@@ -469,10 +476,9 @@ export async function openCoreRuntime(opts: CoreOptions): Promise<CoreRuntime> {
     await follower?.stop().catch(() => undefined);
     await applier?.close().catch(() => undefined);
     await shipper?.stop().catch(() => undefined);
-    try { audit?.close(); } catch { /* closing after a failed open */ }
+    try { await audit?.close(); } catch { /* closing after a failed open */ }
     await hierarchy?.close().catch(() => undefined);
     await vault?.close().catch(() => undefined);
-    if (sqlite === undefined) auditDb?.close();
     await replica?.close().catch(() => undefined);
     client.close();
     throw e;

@@ -1,10 +1,60 @@
 // kmipctl audit tail|verify|export
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, existsSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import type { Command } from 'commander';
-import { CliError, EXIT_FAILED, table } from '../output.ts';
+import { AuditSchemaError, verifyAuditLog } from '../../audit/index.ts';
+import { CliError, EXIT_CONNECT, EXIT_FAILED, EXIT_USAGE, table } from '../output.ts';
 import { leaf, positiveInt, when } from './common.ts';
 
 type Obj = Record<string, unknown>;
+type VerifyAnswer = { ok: boolean; count: number; lastSeq?: number; head?: string; seq?: number; problem?: string; detail?: string; scope?: string; tenant?: string };
+
+/** Verifies a chain straight from its database (read only: never migrates, never writes). */
+async function verifyLocal(url: string | undefined, file: string | undefined): Promise<VerifyAnswer> {
+  if (file !== undefined) {
+    if (!existsSync(file)) throw new CliError(EXIT_USAGE, `--database ${file}: no such file`);
+    let db: Database.Database;
+    try {
+      db = new Database(file, { readonly: true, fileMustExist: true });
+    } catch (e) {
+      throw new CliError(EXIT_FAILED, `--database ${file}: cannot open it as a SQLite database (${(e as Error).message})`);
+    }
+    try {
+      return verifyAuditLog(db);
+    } catch (e) {
+      if (e instanceof AuditSchemaError || /not a database/i.test((e as Error).message)) throw new CliError(EXIT_FAILED, `--database ${file}: ${(e as Error).message}`);
+      throw e;
+    } finally {
+      db.close();
+    }
+  }
+  // Loaded only here: every other kmipctl command starts without the PostgreSQL driver.
+  const { parseDatabaseUrl, redactDatabaseUrl } = await import('../../store/postgres.ts');
+  const { verifyPgAuditChain } = await import('../../audit/pg-chain.ts');
+  try {
+    parseDatabaseUrl(url!);
+  } catch (e) {
+    throw new CliError(EXIT_USAGE, `--database-url: ${(e as Error).message}`);
+  }
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: url, application_name: 'kmipctl', connectionTimeoutMillis: 10_000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+  } catch (e) {
+    throw new CliError(EXIT_CONNECT, `--database-url: cannot connect to PostgreSQL at ${redactDatabaseUrl(url!)}: ${(e as Error).message}`,
+      'check the host, port, user, password and database name in the URL');
+  }
+  try {
+    await client.query('BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    return await verifyPgAuditChain(client);
+  } catch (e) {
+    if (e instanceof AuditSchemaError) throw new CliError(EXIT_FAILED, `--database-url ${redactDatabaseUrl(url!)}: ${e.message} (is it a core's vault database?)`);
+    throw e;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
 
 export function registerAuditCommands(program: Command): void {
   const g = program.command('audit').description('the hash-chained audit log');
@@ -14,8 +64,13 @@ export function registerAuditCommands(program: Command): void {
     ctx.out.print(r, (d) => table(d.records.map((x) => ({ ...x, time: when(x.time) })),
       ['seq', 'time', 'kind', 'tenant', 'service', 'operation', ['objectId', 'OBJECT'], 'result', 'reason', 'identity', 'detail']));
   }, (c) => c.option('-n <count>', 'how many (default 20)'));
-  leaf(g, 'verify', 'recompute the hash chain; names the first modified, deleted or reordered record', async (ctx) => {
-    const r = await ctx.admin().get<{ result: { ok: boolean; count: number; lastSeq?: number; head?: string; seq?: number; problem?: string; detail?: string; scope?: string; tenant?: string } }>('/v1/audit/verify');
+  leaf(g, 'verify', 'recompute the hash chain; names the first modified, deleted or reordered record', async (ctx, _a, o) => {
+    const local = o.databaseUrl !== undefined || o.database !== undefined;
+    if (o.databaseUrl !== undefined && o.database !== undefined) throw new CliError(EXIT_USAGE, 'give --database-url or --database, not both');
+    // A core has no admin API: its region's chain is checked in the vault database itself.
+    const r: { result: VerifyAnswer } = local
+      ? { result: await verifyLocal(o.databaseUrl as string | undefined, o.database as string | undefined) }
+      : await ctx.admin().get<{ result: VerifyAnswer }>('/v1/audit/verify');
     const v = r.result;
     // A tenant-admin's answer (scope 'tenant'): the whole chain was verified, the figures are its tenant's.
     ctx.out.print(r, () => (!v.ok ? '' : v.scope === 'tenant'
@@ -25,7 +80,9 @@ export function registerAuditCommands(program: Command): void {
       throw new CliError(EXIT_FAILED, `audit chain BROKEN at record seq ${v.seq}: ${v.problem} — ${v.detail}`,
         'the audit table was changed outside OpenKCM; keep the database for investigation and compare with your SIEM copy');
     }
-  });
+  }, (c) => c
+    .option('--database-url <url>', "check the chain in a core's PostgreSQL vault (the region's chain) instead of asking the admin API")
+    .option('--database <file>', 'check the chain in a SQLite database file (a core\'s vault, or a server\'s) instead of asking the admin API'));
   leaf(g, 'export', 'write audit records as JSON lines (all, or after --after SEQ)', async (ctx, _a, o) => {
     let after = o.after === undefined ? 0 : Number(o.after);
     if (!Number.isSafeInteger(after) || after < 0) throw new CliError(EXIT_FAILED, `--after must be a record seq (0 or more), not "${String(o.after)}"`);
