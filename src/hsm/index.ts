@@ -1,9 +1,10 @@
 // The L1 provider factory (DESIGN.md §2): one typed configuration picks the software,
-// pkcs11, aws-kms, kmip or vault-transit provider. The provider modules are imported on
+// pkcs11, aws-kms, kmip, vault-transit or azure-keyvault provider. The provider modules are imported on
 // demand, and they in turn import pkcs11js / @aws-sdk/client-kms on demand (DESIGN.md §6.9),
 // so a server on the software provider loads neither native addon nor SDK, nor the KMIP
 // client the kmip provider drives.
 import type { AwsKmsL1Options } from './aws-kms.ts';
+import type { AzureKeyVaultL1Options } from './azure-keyvault.ts';
 import type { KmipL1Options } from './kmip.ts';
 import type { VaultTransitL1Options } from './vault-transit.ts';
 import type { Pkcs11L1Options, Pkcs11Mechanism } from './pkcs11.ts';
@@ -55,10 +56,15 @@ export interface VaultTransitL1Config extends Omit<VaultTransitL1Options, 'env'>
   provider: 'vault-transit';
 }
 
-export type L1Config = SoftwareL1Config | Pkcs11L1Config | AwsKmsL1Config | KmipL1Config | VaultTransitL1Config;
+/** The azure-keyvault provider's options (src/hsm/azure-keyvault.ts); `env` is the caller's, not config. */
+export interface AzureKeyVaultL1Config extends Omit<AzureKeyVaultL1Options, 'env'> {
+  provider: 'azure-keyvault';
+}
+
+export type L1Config = SoftwareL1Config | Pkcs11L1Config | AwsKmsL1Config | KmipL1Config | VaultTransitL1Config | AzureKeyVaultL1Config;
 
 /** Every provider name, in the order error messages list them. */
-export const L1_PROVIDERS = ['software', 'pkcs11', 'aws-kms', 'kmip', 'vault-transit'] as const;
+export const L1_PROVIDERS = ['software', 'pkcs11', 'aws-kms', 'kmip', 'vault-transit', 'azure-keyvault'] as const;
 
 type FieldType = 'string' | 'integer';
 const FIELDS: Record<L1Config['provider'], Record<string, { type: FieldType; required?: boolean }>> = {
@@ -108,6 +114,20 @@ const FIELDS: Record<L1Config['provider'], Record<string, { type: FieldType; req
     caFile: { type: 'string' },
     timeoutMs: { type: 'integer' },
   },
+  'azure-keyvault': {
+    vaultUrl: { type: 'string', required: true },
+    keyName: { type: 'string', required: true },
+    keyVersion: { type: 'string' },
+    credential: { type: 'string', required: true },
+    tenantId: { type: 'string' },
+    clientId: { type: 'string' },
+    clientSecretEnv: { type: 'string' },
+    clientCertificateFile: { type: 'string' },
+    federatedTokenFile: { type: 'string' },
+    authorityHost: { type: 'string' },
+    caFile: { type: 'string' },
+    timeoutMs: { type: 'integer' },
+  },
 };
 
 /** Fields that would hold a secret in clear; the config names where the secret is instead. */
@@ -125,6 +145,9 @@ const SECRET_VALUE_FIELDS: Record<string, string> = {
   roleId: 'AppRole credentials are not accepted in configuration; name environment variables or files (roleIdEnv/roleIdFile, secretIdEnv/secretIdFile)',
   secretId: 'AppRole credentials are not accepted in configuration; name environment variables or files (roleIdEnv/roleIdFile, secretIdEnv/secretIdFile)',
   clientKey: 'a private key is not accepted in configuration; name its PEM file (clientKeyFile)',
+  clientSecret: 'a client secret is not accepted in configuration; name an environment variable (clientSecretEnv), a certificate file (clientCertificateFile), or use a managed or workload identity',
+  clientCertificate: 'a certificate with its private key is not accepted in configuration; name its PEM file (clientCertificateFile)',
+  federatedToken: 'a federated token is not accepted in configuration; name its file (federatedTokenFile)',
 };
 
 /**
@@ -178,6 +201,9 @@ export function parseL1Config(raw: unknown): L1Config {
     if (approle && (obj.roleIdEnv === undefined) === (obj.roleIdFile === undefined)) throw new L1Error('l1.roleIdEnv/roleIdFile: give exactly one of them');
     if (approle && (obj.secretIdEnv === undefined) === (obj.secretIdFile === undefined)) throw new L1Error('l1.secretIdEnv/secretIdFile: give exactly one of them');
   }
+  if (provider === 'azure-keyvault' && !['client-secret', 'client-certificate', 'managed-identity', 'workload-identity'].includes(obj.credential as string)) {
+    throw new L1Error(`l1.credential: must be client-secret, client-certificate, managed-identity or workload-identity, not ${JSON.stringify(obj.credential)}`);
+  }
   return { ...obj } as unknown as L1Config;
 }
 
@@ -220,6 +246,13 @@ export async function openL1Provider(cfg: L1Config, deps: L1OpenDeps = {}): Prom
       const opts: VaultTransitL1Options = { ...rest };
       if (deps.env !== undefined) opts.env = deps.env;
       return VaultTransitL1Provider.open(opts);
+    }
+    case 'azure-keyvault': {
+      const { AzureKeyVaultL1Provider } = await import('./azure-keyvault.ts');
+      const { provider: _p, ...rest } = c;
+      const opts: AzureKeyVaultL1Options = { ...rest };
+      if (deps.env !== undefined) opts.env = deps.env;
+      return AzureKeyVaultL1Provider.open(opts);
     }
   }
 }

@@ -15,10 +15,7 @@
 //         CKM_AES_KEY_WRAP_PAD (RFC 5649 / SP 800-38F §6.3) of an inner record
 //           0x01 | nonce (16) | SHA-256(context) (32) | plaintext length (u32 BE) | plaintext
 //         KWP has no associated data, so the context is bound by encrypting its digest with
-//         the plaintext: KWP is a wide-block authenticated cipher, so no ciphertext change
-//         can keep the embedded digest while altering anything else, and a blob presented
-//         under another context fails the digest comparison. The random nonce makes two wraps
-//         of the same plaintext differ (KWP itself is deterministic). The plaintext travels to
+//         the plaintext (context-record.ts says why that binds, and why a nonce). The plaintext travels to
 //         the token as a short-lived session object (CKA_TOKEN false) that is destroyed right
 //         after the call. Chosen when GCM is unavailable and the key allows CKA_WRAP/UNWRAP.
 //         SoftHSM 2.6 returns the unwrapped value without removing the KWP padding, hence
@@ -31,10 +28,11 @@
 //
 // Cryptoki keeps global state per process: a library is loaded and C_Initialize'd once,
 // shared by every provider that names it, and C_Finalize'd when the last one closes.
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, openSync, readdirSync, readSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as Pkcs11Types from 'pkcs11js';
+import { openContextRecord, sealContextRecord } from './context-record.ts';
 import { L1Error } from './software.ts';
 import type { L1Description, L1Provider, L1Status } from './types.ts';
 
@@ -67,11 +65,8 @@ export interface Pkcs11L1Options {
 
 export const PKCS11_BLOB_GCM_V1 = 0x21;
 export const PKCS11_BLOB_KWP_V1 = 0x22;
-const KWP_INNER_V1 = 0x01;
 const GCM_IV_BYTES = 12;
 const GCM_TAG_BYTES = 16;
-const KWP_NONCE_BYTES = 16;
-const KWP_INNER_HEADER = 1 + KWP_NONCE_BYTES + 32 + 4;
 const DEFAULT_MAX_SESSIONS = 4;
 const MAX_PIN_FILE_BYTES = 256;
 // Session states of PKCS#11 v2.40 §5.6 (pkcs11t.h); pkcs11js does not export the CKS_ values.
@@ -683,12 +678,7 @@ export class Pkcs11L1Provider implements L1Provider {
   private async wrapKwp(s: Handle, key: Handle, plaintext: Buffer, context: string): Promise<Buffer> {
     const p = this.p11;
     if (plaintext.length > 0xffff) throw new L1Error(`pkcs11: ${plaintext.length} bytes is too much to wrap with AES key wrap (limit 65535)`);
-    const inner = Buffer.alloc(KWP_INNER_HEADER + plaintext.length);
-    inner[0] = KWP_INNER_V1;
-    randomBytes(KWP_NONCE_BYTES).copy(inner, 1);
-    createHash('sha256').update(context, 'utf8').digest().copy(inner, 1 + KWP_NONCE_BYTES);
-    inner.writeUInt32BE(plaintext.length, 1 + KWP_NONCE_BYTES + 32);
-    plaintext.copy(inner, KWP_INNER_HEADER);
+    const inner = sealContextRecord(plaintext, context);
     let obj: Handle;
     try {
       obj = this.m.C_CreateObject(s, [
@@ -800,18 +790,8 @@ export class Pkcs11L1Provider implements L1Provider {
       }
     }
     try {
-      if (inner.length < KWP_INNER_HEADER || inner[0] !== KWP_INNER_V1) throw new L1Error('pkcs11: unwrap failed: the unwrapped record has an unknown layout');
-      const digest = createHash('sha256').update(context, 'utf8').digest();
-      if (!timingSafeEqual(digest, inner.subarray(1 + KWP_NONCE_BYTES, 1 + KWP_NONCE_BYTES + 32))) {
-        throw new L1Error('pkcs11: unwrap failed: the blob is bound to another context');
-      }
-      const len = inner.readUInt32BE(1 + KWP_NONCE_BYTES + 32);
-      const rest = inner.length - KWP_INNER_HEADER;
       // Up to 7 bytes of zero padding may remain (SoftHSM 2.6 does not strip RFC 5649 padding).
-      if (len > rest || rest - len > 7 || inner.subarray(KWP_INNER_HEADER + len).some((b) => b !== 0)) {
-        throw new L1Error('pkcs11: unwrap failed: the unwrapped record has an inconsistent length');
-      }
-      return Buffer.from(inner.subarray(KWP_INNER_HEADER, KWP_INNER_HEADER + len));
+      return openContextRecord(inner, context, 'pkcs11');
     } finally {
       inner.fill(0);
     }

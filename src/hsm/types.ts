@@ -7,7 +7,7 @@ export type L1Status =
   | { state: 'disabled' | 'revoked' | 'unreachable'; detail: string };
 
 export interface L1Description {
-  provider: 'software' | 'pkcs11' | 'aws-kms' | 'kmip' | 'vault-transit' | 'gcp-kms';
+  provider: 'software' | 'pkcs11' | 'aws-kms' | 'kmip' | 'vault-transit' | 'azure-keyvault' | 'gcp-kms';
   keyRef: string;
   /** Shown in Query server information and at start; true for the development provider. */
   developmentOnly: boolean;

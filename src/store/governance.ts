@@ -39,8 +39,8 @@ export interface Identity {
 }
 /** `fromService` lets `toService` run `operations` ('*' = all) on fromService's objects. */
 export interface Grant { tenant: string; fromService: string; toService: string; operations: string[] }
-export type L1ProviderKind = 'software' | 'pkcs11' | 'aws-kms' | 'kmip' | 'vault-transit' | 'gcp-kms';
-const L1_PROVIDER_KINDS: readonly L1ProviderKind[] = ['software', 'pkcs11', 'aws-kms', 'kmip', 'vault-transit', 'gcp-kms'];
+export type L1ProviderKind = 'software' | 'pkcs11' | 'aws-kms' | 'kmip' | 'vault-transit' | 'azure-keyvault' | 'gcp-kms';
+const L1_PROVIDER_KINDS: readonly L1ProviderKind[] = ['software', 'pkcs11', 'aws-kms', 'kmip', 'vault-transit', 'azure-keyvault', 'gcp-kms'];
 export interface L1Pointer {
   tenant: string;
   provider: L1ProviderKind;

@@ -104,7 +104,7 @@ export function runL1ProviderContract(label: string, factory: () => Promise<L1Co
       const l1 = await open();
       expect(await l1.status()).toEqual({ state: 'active' });
       const d = l1.describe();
-      expect(['software', 'pkcs11', 'aws-kms', 'kmip', 'vault-transit']).toContain(d.provider);
+      expect(['software', 'pkcs11', 'aws-kms', 'kmip', 'vault-transit', 'azure-keyvault']).toContain(d.provider);
       expect(d.keyRef.length).toBeGreaterThan(0);
       expect(typeof d.developmentOnly).toBe('boolean');
     });

@@ -64,6 +64,7 @@ function describeConfig(provider: L1ProviderName, config: Record<string, unknown
     : provider === 'aws-kms' ? c('keyId') ?? '?'
     : provider === 'kmip' ? `kmip://${c('host') ?? '?'}:${c('port') ?? 5696}/${c('keyUid') ?? `name:${c('keyName') ?? '?'}`}`
     : provider === 'vault-transit' ? `${c('address') ?? '?'}/v1/${c('mount') ?? 'transit'}/keys/${c('keyName') ?? '?'}`
+    : provider === 'azure-keyvault' ? `${(c('vaultUrl') ?? '?').replace(/\/$/, '')}/keys/${c('keyName') ?? '?'}${c('keyVersion') !== undefined ? `/${c('keyVersion')}` : ''}`
     : c('keyFile') ?? '?';
   return { provider, keyRef, developmentOnly: provider === 'software' };
 }
