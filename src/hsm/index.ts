@@ -1,12 +1,13 @@
 // The L1 provider factory (DESIGN.md §2): one typed configuration picks the software,
-// pkcs11, aws-kms, kmip, vault-transit or azure-keyvault provider. The provider modules are imported on
-// demand, and they in turn import pkcs11js / @aws-sdk/client-kms on demand (DESIGN.md §6.9),
+// pkcs11, aws-kms, kmip, vault-transit, azure-keyvault or gcp-kms provider. The provider modules are imported on
+// demand, and they in turn import pkcs11js / @aws-sdk/client-kms / @google-cloud/kms on demand (DESIGN.md §6.9),
 // so a server on the software provider loads neither native addon nor SDK, nor the KMIP
 // client the kmip provider drives.
 import type { AwsKmsL1Options } from './aws-kms.ts';
 import type { AzureKeyVaultL1Options } from './azure-keyvault.ts';
 import type { KmipL1Options } from './kmip.ts';
 import type { VaultTransitL1Options } from './vault-transit.ts';
+import type { GcpKmsL1Options } from './gcp-kms.ts';
 import type { Pkcs11L1Options, Pkcs11Mechanism } from './pkcs11.ts';
 import { L1Error } from './errors.ts';
 import type { L1Provider } from './types.ts';
@@ -61,10 +62,15 @@ export interface AzureKeyVaultL1Config extends Omit<AzureKeyVaultL1Options, 'env
   provider: 'azure-keyvault';
 }
 
-export type L1Config = SoftwareL1Config | Pkcs11L1Config | AwsKmsL1Config | KmipL1Config | VaultTransitL1Config | AzureKeyVaultL1Config;
+/** The gcp-kms provider's options (src/hsm/gcp-kms.ts); `env` is the caller's, not config. */
+export interface GcpKmsL1Config extends Omit<GcpKmsL1Options, 'env'> {
+  provider: 'gcp-kms';
+}
+
+export type L1Config = SoftwareL1Config | Pkcs11L1Config | AwsKmsL1Config | KmipL1Config | VaultTransitL1Config | AzureKeyVaultL1Config | GcpKmsL1Config;
 
 /** Every provider name, in the order error messages list them. */
-export const L1_PROVIDERS = ['software', 'pkcs11', 'aws-kms', 'kmip', 'vault-transit', 'azure-keyvault'] as const;
+export const L1_PROVIDERS = ['software', 'pkcs11', 'aws-kms', 'kmip', 'vault-transit', 'azure-keyvault', 'gcp-kms'] as const;
 
 type FieldType = 'string' | 'integer';
 const FIELDS: Record<L1Config['provider'], Record<string, { type: FieldType; required?: boolean }>> = {
@@ -128,6 +134,13 @@ const FIELDS: Record<L1Config['provider'], Record<string, { type: FieldType; req
     caFile: { type: 'string' },
     timeoutMs: { type: 'integer' },
   },
+  'gcp-kms': {
+    keyName: { type: 'string', required: true },
+    endpoint: { type: 'string' },
+    timeoutMs: { type: 'integer' },
+    credentialsFile: { type: 'string' },
+    credentialsEnv: { type: 'string' },
+  },
 };
 
 /** Fields that would hold a secret in clear; the config names where the secret is instead. */
@@ -149,6 +162,9 @@ const SECRET_VALUE_FIELDS: Record<string, string> = {
   clientCertificate: 'a certificate with its private key is not accepted in configuration; name its PEM file (clientCertificateFile)',
   federatedToken: 'a federated token is not accepted in configuration; name its file (federatedTokenFile)',
 };
+/** The same, worded for gcp-kms, whose credentials are a JSON document named by reference. */
+const GCP_CREDENTIAL_FIELDS = ['credentials', 'privateKey', 'private_key', 'apiKey', 'accessToken'];
+const GCP_CREDENTIAL_WHY = 'credential values are not accepted in configuration; name a credentials file (credentialsFile) or an environment variable (credentialsEnv), or use Application Default Credentials';
 
 /**
  * Checks an L1 configuration as read from a file or built by the CLI, naming the first bad
@@ -172,7 +188,7 @@ export function parseL1Config(raw: unknown): L1Config {
   }
   for (const [name, value] of Object.entries(obj)) {
     if (name === 'provider') continue;
-    const why = SECRET_VALUE_FIELDS[name];
+    const why = p === 'gcp-kms' && GCP_CREDENTIAL_FIELDS.includes(name) ? GCP_CREDENTIAL_WHY : SECRET_VALUE_FIELDS[name];
     if (why !== undefined) throw new L1Error(`l1.${name}: ${why}`);
     const spec = fields[name];
     if (spec === undefined) throw new L1Error(`l1.${name}: unknown field for provider ${provider} (known: ${Object.keys(fields).join(', ')})`);
@@ -203,6 +219,9 @@ export function parseL1Config(raw: unknown): L1Config {
   }
   if (provider === 'azure-keyvault' && !['client-secret', 'client-certificate', 'managed-identity', 'workload-identity'].includes(obj.credential as string)) {
     throw new L1Error(`l1.credential: must be client-secret, client-certificate, managed-identity or workload-identity, not ${JSON.stringify(obj.credential)}`);
+  }
+  if (provider === 'gcp-kms' && obj.credentialsFile !== undefined && obj.credentialsEnv !== undefined) {
+    throw new L1Error('l1.credentialsFile/credentialsEnv: give at most one of them (neither: Application Default Credentials)');
   }
   return { ...obj } as unknown as L1Config;
 }
@@ -253,6 +272,13 @@ export async function openL1Provider(cfg: L1Config, deps: L1OpenDeps = {}): Prom
       const opts: AzureKeyVaultL1Options = { ...rest };
       if (deps.env !== undefined) opts.env = deps.env;
       return AzureKeyVaultL1Provider.open(opts);
+    }
+    case 'gcp-kms': {
+      const { GcpKmsL1Provider } = await import('./gcp-kms.ts');
+      const { provider: _p, ...rest } = c;
+      const opts: GcpKmsL1Options = { ...rest };
+      if (deps.env !== undefined) opts.env = deps.env;
+      return GcpKmsL1Provider.open(opts);
     }
   }
 }

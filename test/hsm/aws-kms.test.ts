@@ -274,7 +274,7 @@ describe('openL1Provider / parseL1Config', () => {
   it('names the bad field: provider, required, unknown, type, secrets in clear, PIN/key choices', () => {
     const bad = (raw: unknown, msg: string | RegExp) => expect(() => parseL1Config(raw), JSON.stringify(raw)).toThrow(msg);
     bad(null, 'l1: the L1 configuration must be an object');
-    bad({ provider: 'vault' }, 'l1.provider: must be software, pkcs11, aws-kms, kmip, vault-transit or azure-keyvault, not "vault"');
+    bad({ provider: 'vault' }, 'l1.provider: must be software, pkcs11, aws-kms, kmip, vault-transit, azure-keyvault or gcp-kms, not "vault"');
     bad({ provider: 'software' }, 'l1.keyFile: required for provider software');
     bad({ provider: 'software', keyFile: '/k', keyfile: '/k' }, /^l1\.keyfile: unknown field for provider software \(known: keyFile\)$/);
     bad({ provider: 'software', keyFile: '/k', key: 'ab'.repeat(32) }, /^l1\.key: key material is not accepted/);

@@ -34,13 +34,13 @@ export function registerL1Commands(program: Command): void {
   const g = program.command('l1').description("the tenant's L1 pointer (its root key in an HSM or KMS); removing it is the kill switch");
   leaf(g, 'set <tenant>', 'point the tenant at an L1 that answers "active" (also brings back a killed tenant)', async (ctx, [t], o) => {
     const config = l1Config(o);
-    if (!config) throw new CliError(EXIT_USAGE, 'give the provider configuration with --config or --set', 'software: --set keyFile=PATH; pkcs11: --set tokenLabel=… --set keyLabel=… --set pinEnv=…; aws-kms: --set keyId=… --set region=…; kmip: --set host=… --set keyUid=… --set caFile=… --set certFile=… --set clientKeyFile=…; vault-transit: --set address=… --set keyName=… --set tokenEnv=…; azure-keyvault: --set vaultUrl=https://….vault.azure.net --set keyName=… --set credential=managed-identity|workload-identity|client-secret|client-certificate');
+    if (!config) throw new CliError(EXIT_USAGE, 'give the provider configuration with --config or --set', 'software: --set keyFile=PATH; pkcs11: --set tokenLabel=… --set keyLabel=… --set pinEnv=…; aws-kms: --set keyId=… --set region=…; kmip: --set host=… --set keyUid=… --set caFile=… --set certFile=… --set clientKeyFile=…; vault-transit: --set address=… --set keyName=… --set tokenEnv=…; azure-keyvault: --set vaultUrl=https://….vault.azure.net --set keyName=… --set credential=managed-identity|workload-identity|client-secret|client-certificate; gcp-kms: --set keyName=projects/…/cryptoKeys/… --set credentialsFile=…');
     const r = await ctx.admin().put<{ pointer: Obj; l1: Obj | null; status: Obj | null; verifiedBy?: string }>(`/v1/tenants/${seg(t!)}/l1`, { provider: o.provider, config });
     ctx.out.print(r, (d) => (d.l1 && d.status
       ? `tenant ${t}: L1 set to ${String(d.l1.provider)} ${String(d.l1.keyRef)} (${String(d.status.state)})\n`
       // On a CMK (issue 10): stored and published, the cores open the L1 and report.
       : `tenant ${t}: L1 pointer (${String(d.pointer.provider)}) stored and published; the cores verify it — see: kmipctl l1 check ${t}\n`));
-  }, (c) => c.requiredOption('--provider <provider>', 'software, pkcs11, aws-kms, kmip, vault-transit or azure-keyvault')
+  }, (c) => c.requiredOption('--provider <provider>', 'software, pkcs11, aws-kms, kmip, vault-transit, azure-keyvault or gcp-kms')
     .option('--config <json>', 'provider configuration as JSON (references only: pinEnv, pinFile, *Env names, *File paths)')
     .option('--set <key=value>', 'one configuration field (repeatable)', collect));
   leaf(g, 'show <tenant>', "show the tenant's L1 pointer and seal status", async (ctx, [t]) => {

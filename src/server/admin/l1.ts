@@ -1,5 +1,5 @@
 // The L1 pointer of a tenant (DESIGN.md §1-2): which external root key (software file for
-// development, PKCS#11 HSM, AWS KMS, another KMIP server, Vault Transit) wraps the tenant's L2. Credentials only by reference —
+// development, PKCS#11 HSM, AWS KMS, another KMIP server, Vault Transit, Google Cloud KMS) wraps the tenant's L2. Credentials only by reference —
 // parseL1Config refuses PINs and keys in clear. Removing the pointer is the kill switch;
 // setting a pointer to a still-valid L1 is the only way back for a killed tenant.
 import { L1_PROVIDERS, L1Error, openL1Provider, parseL1Config, type L1Config } from '../../hsm/index.ts';
@@ -65,6 +65,7 @@ function describeConfig(provider: L1ProviderName, config: Record<string, unknown
     : provider === 'kmip' ? `kmip://${c('host') ?? '?'}:${c('port') ?? 5696}/${c('keyUid') ?? `name:${c('keyName') ?? '?'}`}`
     : provider === 'vault-transit' ? `${c('address') ?? '?'}/v1/${c('mount') ?? 'transit'}/keys/${c('keyName') ?? '?'}`
     : provider === 'azure-keyvault' ? `${(c('vaultUrl') ?? '?').replace(/\/$/, '')}/keys/${c('keyName') ?? '?'}${c('keyVersion') !== undefined ? `/${c('keyVersion')}` : ''}`
+    : provider === 'gcp-kms' ? c('keyName') ?? '?'
     : c('keyFile') ?? '?';
   return { provider, keyRef, developmentOnly: provider === 'software' };
 }
