@@ -9,6 +9,8 @@ import { GATEWAY_DEFAULTS, startGateway, type GatewayOptions, type Listen, type 
 import { parseTokenFile, TokenFileError } from '../gateway/tokens.ts';
 
 const EXIT_USAGE = 2;
+/** A service id as governance spells it (src/store/governance.ts ID_PATTERN). */
+const SERVICE_ID = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 interface GatewayFlags {
@@ -19,6 +21,7 @@ interface GatewayFlags {
   key?: string;
   ca?: string;
   tokenFile?: string;
+  services?: string;
   kmipListen?: string;
   kmipCert?: string;
   kmipKey?: string;
@@ -56,7 +59,7 @@ function readPem(file: string, what: string): Buffer {
 }
 
 /** The gateway's identity from its certificate's SAN URI (openkcm://tenant/T/service/S/role/gateway, src/server/ca.ts). */
-export function gatewayIdentity(certPem: Buffer, file: string): { tenant: string; services: string[] } {
+export function gatewayIdentity(certPem: Buffer, file: string): { tenant: string; service: string } {
   let cert: X509Certificate;
   try {
     cert = new X509Certificate(certPem);
@@ -70,7 +73,7 @@ export function gatewayIdentity(certPem: Buffer, file: string): { tenant: string
     if (m[3] !== 'gateway') {
       throw new GatewayUsageError(`${file} is a certificate of role ${m[3]}; issue one with: kmipctl cert issue --role gateway --tenant ${m[1]} --service ${m[2]}`);
     }
-    return { tenant: m[1]!, services: [m[2]!] };
+    return { tenant: m[1]!, service: m[2]! };
   }
   throw new GatewayUsageError(`${file} carries no OpenKCM identity; issue one with: kmipctl cert issue --role gateway --tenant T --service S`);
 }
@@ -116,8 +119,16 @@ export function gatewayOptionsFromFlags(f: GatewayFlags, logger: GatewayOptions[
   if (f.tokenFile === undefined) throw new GatewayUsageError('--token-file FILE is required: one line "<application-name> <token>" per application (token: openssl rand -hex 32)');
   const tokens = parseTokenFile(readPem(f.tokenFile, 'token file').toString('utf8'), f.tokenFile);
   const opts: GatewayOptions = {
-    core: { ...core, ca, cert, key }, tenant: id.tenant, services: id.services, listen, tokens, logger,
+    core: { ...core, ca, cert, key }, tenant: id.tenant, service: id.service, listen, tokens, logger,
   };
+  if (f.services !== undefined) {
+    // A local list on top of the Core's (which always decides, issue 11 §1): requests for
+    // other services are refused here without a round trip.
+    const list = [...new Set(f.services.split(',').map((s) => s.trim()).filter((s) => s !== ''))];
+    const bad = list.find((s) => !SERVICE_ID.test(s));
+    if (list.length === 0 || bad !== undefined) throw new GatewayUsageError(`--services ${f.services}: expected service ids separated by commas${bad !== undefined ? ` ("${bad}" is not one)` : ''}`);
+    opts.services = list;
+  }
   const set = <K extends keyof GatewayOptions>(k: K, v: GatewayOptions[K] | undefined) => { if (v !== undefined) opts[k] = v; };
   set('cacheTtlMs', intFlag(f.cacheTtl, '--cache-ttl', 1, 3_600_000));
   set('cacheMaxEntries', intFlag(f.cacheMax, '--cache-max', 1, 10_000_000));
@@ -158,7 +169,8 @@ async function runGateway(f: GatewayFlags): Promise<void> {
     process.exit(line !== undefined ? EXIT_USAGE : 1);
   }
   const where = typeof gw.address === 'number' ? `http://127.0.0.1:${gw.address}` : `unix:${gw.address}`;
-  process.stderr.write(`OpenKCM gateway data-key API on ${where} for tenant ${opts.tenant}, services ${opts.services.join(', ')} (core ${f.core}).\n`);
+  const services = opts.services !== undefined ? `services ${opts.services.join(', ')}` : `service ${opts.service} and those the core allows it`;
+  process.stderr.write(`OpenKCM gateway data-key API on ${where} for tenant ${opts.tenant}, ${services} (core ${f.core}).\n`);
   if (gw.kmipFront) process.stderr.write(`OpenKCM gateway KMIP front listening on port ${gw.kmipFront.port}.\n`);
   let stopping = false;
   const onSignal = (signal: string) => {
@@ -181,6 +193,7 @@ export function gatewayCommand(): Command {
     .option('--key <file>', 'its private key')
     .option('--ca <file>', "CA certificate of the core (OpenKCM's CA)")
     .option('--token-file <file>', 'application bearer tokens, one "<name> <token>" per line')
+    .option('--services <list>', "serve only these services, comma-separated (default: every service the core lets this gateway act for)")
     .option('--kmip-listen <host:port>', 'also serve a KMIP front (TTLV over mutual TLS) forwarding to the core')
     .option('--kmip-cert <file>', 'server certificate of the KMIP front')
     .option('--kmip-key <file>', 'its private key')

@@ -25,6 +25,9 @@ import type { KmipClientOptions } from '../client/index.ts';
 
 export { GatewayError } from './envelope.ts';
 
+/** A service id as governance spells it (src/store/governance.ts ID_PATTERN). */
+const SERVICE_ID = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+
 /** Largest request body: data keys and 1 KiB-class envelopes need little; stops memory floods. */
 export const MAX_BODY_BYTES = 1024 * 1024;
 /** Largest context, as the Core's MAX_CONTEXT_BYTES (src/operations/common/service-l3.ts). */
@@ -35,8 +38,13 @@ export type Listen = { kind: 'tcp'; host: string; port: number } | { kind: 'unix
 export interface GatewayOptions {
   core: Omit<KmipClientOptions, 'timeoutMs'>;
   tenant: string;
-  /** Services this gateway acts for (its certificate's). */
-  services: string[];
+  /** The gateway's own service (its certificate's): what a KMIP request of a foreign application certificate acts for. */
+  service: string;
+  /**
+   * Services served here (a local filter). Undefined: every service the Core lets this
+   * gateway act for — the Core's list (the identity's alsoServices) always decides.
+   */
+  services?: string[];
   listen: Listen;
   /** SHA-256(token) → application name (tokens.ts). */
   tokens: ReadonlyMap<string, string>;
@@ -151,11 +159,13 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
   sweeper.unref();
   link.start();
 
-  const services = new Set(opts.services);
+  const services = opts.services === undefined ? undefined : new Set(opts.services);
   const serviceOf = (body: Record<string, unknown>): string => {
     const s = body.service;
     if (typeof s !== 'string' || s === '') throw new GatewayError(400, 'service is required');
-    if (!services.has(s)) throw new GatewayError(403, `service ${s} is not allowed for this gateway`);
+    if (!SERVICE_ID.test(s)) throw new GatewayError(400, `service ${JSON.stringify(s).slice(0, 80)} is not a service id`);
+    // Same line as the Core's refusal (src/operations/common/service-l3.ts), which decides when there is no local list.
+    if (services !== undefined && !services.has(s)) throw new GatewayError(403, `service ${s} is not allowed for this gateway`);
     return s;
   };
   const assertServing = () => {
@@ -267,7 +277,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     const route = req.method === 'POST' ? routes[req.url ?? ''] : undefined;
     if (req.method === 'GET' && req.url === '/v1/status') {
       const st: LinkState = link.state;
-      return send(res, 200, { tenant: opts.tenant, services: opts.services, core: st.kind, ...('reason' in st ? { reason: st.reason } : {}), cachedKeys: cache.size, coreRoundTrips: link.roundTrips, coreItems: link.itemsSent });
+      return send(res, 200, { tenant: opts.tenant, service: opts.service, services: opts.services ?? 'as the core allows', core: st.kind, ...('reason' in st ? { reason: st.reason } : {}), cachedKeys: cache.size, coreRoundTrips: link.roundTrips, coreItems: link.itemsSent });
     }
     if (route === undefined) return send(res, 404, { error: `no such endpoint: ${req.method} ${req.url}` });
     const app = applicationOf(opts.tokens, req.headers.authorization);

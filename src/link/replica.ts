@@ -180,10 +180,12 @@ export class GovernanceReplica {
 
   private putIdentity(i: Identity): void {
     const value = i.match.kind === 'fingerprint' ? i.match.sha256 : i.match.kind === 'subject' ? i.match.pattern : i.match.uri;
-    this.store.database.prepare('INSERT INTO gov_identities (id, tenant, service, role, match_kind, match_value, revoked, cert_serial, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ' +
+    this.store.database.prepare('INSERT INTO gov_identities (id, tenant, service, role, match_kind, match_value, revoked, cert_serial, created_at, also_services) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ' +
       'ON CONFLICT (id) DO UPDATE SET tenant = excluded.tenant, service = excluded.service, role = excluded.role, match_kind = excluded.match_kind, ' +
-      'match_value = excluded.match_value, revoked = excluded.revoked, cert_serial = excluded.cert_serial, created_at = excluded.created_at')
-      .run(i.id, i.tenant, i.service, i.role, i.match.kind, value, i.revoked ? 1 : 0, i.certSerial ?? null, i.createdAt);
+      'match_value = excluded.match_value, revoked = excluded.revoked, cert_serial = excluded.cert_serial, created_at = excluded.created_at, also_services = excluded.also_services')
+      // A gateway's other services (migration 10) travel inside the identity record.
+      .run(i.id, i.tenant, i.service, i.role, i.match.kind, value, i.revoked ? 1 : 0, i.certSerial ?? null, i.createdAt,
+        i.alsoServices !== undefined && i.alsoServices.length > 0 ? JSON.stringify(i.alsoServices) : null);
   }
 
   private putGrant(g: Grant): void {

@@ -19,6 +19,11 @@ export interface ClientIdentity {
   identityId?: string;
   /** Its role name. */
   role?: string;
+  /**
+   * Role gateway: every service it may act for (its own first; issue 11 §1). `service` is the
+   * one this message acts for; the service wrapping objects admit any of these.
+   */
+  services?: string[];
 }
 
 /**

@@ -21,6 +21,13 @@ export interface PolicyIdentity {
   revoked: boolean;
   /** Serial of the one certificate this identity stands for (upper-case hex, no leading zeros). */
   certSerial?: string;
+  /** Role gateway only: the other services it may act for besides `service` (issue 11 §1). */
+  alsoServices?: string[];
+}
+
+/** The services an identity may act for: its own, then a gateway's others (issue 11 §1). */
+export function servicesOf(identity: Pick<PolicyIdentity, 'service' | 'alsoServices'>): string[] {
+  return identity.alsoServices === undefined ? [identity.service] : [identity.service, ...identity.alsoServices];
 }
 
 /** `fromService` lets `toService` run `operations` ('*' = all) on fromService's objects. */

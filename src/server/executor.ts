@@ -78,8 +78,9 @@ import {
   SUPPORTED_VERSIONS, isSupportedVersion, is1x, atLeast, versionString, type ProtocolVersion,
 } from '../kmip/version.ts';
 import type { ManagedObject } from '../kmip/object.ts';
-import { authorize, type PolicyGrant, type PolicyIdentity } from '../policy/access.ts';
-import type { PolicyRole } from '../policy/roles.ts';
+import { authorize, servicesOf, type PolicyGrant, type PolicyIdentity } from '../policy/access.ts';
+import { GATEWAY_ROLE, type PolicyRole } from '../policy/roles.ts';
+import { actingForService } from '../kmip/acting-for.ts';
 import type { ObjectAccess, ObjectMeta } from '../hierarchy/repository.ts';
 import { AUDIT_KINDS, AuditInputError, type AuditInput } from '../audit/record.ts';
 import type { AuditAvailability } from '../audit/log.ts';
@@ -467,7 +468,7 @@ export class KmipEngine {
       });
       return this.refusal(v, header, first, ResultReason.PermissionDenied, `the client certificate is not authorised: ${auth.reason}`);
     }
-    const p = auth.principal;
+    let p = auth.principal;
     if (this.opts.tenantGate) {
       try {
         await this.opts.tenantGate(p.identity.tenant);
@@ -493,9 +494,39 @@ export class KmipEngine {
         return this.refusal(v, header, first, reason, message);
       }
     }
+    // A gateway acting for several services names the one of this message (issue 11 §1,
+    // src/kmip/acting-for.ts); every other identity acts for its own service, credentials or not.
+    let services: string[] | undefined;
+    if (p.role.name === GATEWAY_ROLE) {
+      services = servicesOf(p.identity);
+      let refused: { reason: number; message: string } | undefined;
+      try {
+        const acting = actingForService(header.authentication);
+        if (acting !== undefined && !services.includes(acting)) {
+          refused = { reason: ResultReason.PermissionDenied, message: `service ${acting} is not allowed for this gateway` };
+        } else if (acting !== undefined && acting !== p.identity.service) {
+          p = { ...p, identity: { ...p.identity, service: acting } };
+        }
+      } catch (e) {
+        if (!(e instanceof KmipError)) throw e;
+        refused = { reason: e.reason, message: e.message };
+      }
+      if (refused !== undefined) {
+        log.warn({ event: 'gateway_service_refused', identity: p.identity.id, reason: refused.message }, 'request refused');
+        batchItems.forEach((item, i) => {
+          trail[i] = {
+            kind: 'kmip', identity: p.identity.id, tenant: p.identity.tenant, service: p.identity.service,
+            operation: OPERATION_NAME.get(item.operation) ?? null, objectId: uidOf(item.payload) ?? null, result: 'failure',
+            reason: auditReason(refused.reason), detail: i === 0 ? refused.message : `not processed: ${refused.message}`,
+          };
+        });
+        return this.refusal(v, header, first, refused.reason, refused.message);
+      }
+    }
     // The caller's tenant and service are the governance identity's, whatever was handed in.
     const caller: ClientIdentity = {
       ...identity, tenant: p.identity.tenant, service: p.identity.service, identityId: p.identity.id, role: p.role.name,
+      ...(services !== undefined ? { services } : {}),
     };
     const items = await this.runBatch(v, header, batchItems, caller, p, log, trail);
     return buildResponseMessage(this.responseHeader(v, header), items);

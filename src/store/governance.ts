@@ -35,6 +35,11 @@ export interface Identity {
   match: IdentityMatch;
   revoked: boolean;
   certSerial?: string;
+  /**
+   * Role gateway only (issue 11 §1, migration 10): the other services of the tenant this
+   * gateway may act for, besides `service` (its own, named in its certificate).
+   */
+  alsoServices?: string[];
   createdAt: string;
 }
 /** `fromService` lets `toService` run `operations` ('*' = all) on fromService's objects. */
@@ -271,15 +276,16 @@ function coreFromRow(r: CoreRow): CoreIdentity {
 
 interface IdentityRow {
   id: string; tenant: string; service: string; role: string; match_kind: IdentityMatch['kind']; match_value: string;
-  revoked: number; cert_serial: string | null; created_at: string;
+  revoked: number; cert_serial: string | null; created_at: string; also_services: string | null;
 }
-const IDENTITY_COLUMNS = 'id, tenant, service, role, match_kind, match_value, revoked, cert_serial, created_at';
+const IDENTITY_COLUMNS = 'id, tenant, service, role, match_kind, match_value, revoked, cert_serial, created_at, also_services';
 
 function identityFromRow(r: IdentityRow): Identity {
   const match: IdentityMatch = r.match_kind === 'fingerprint' ? { kind: 'fingerprint', sha256: r.match_value }
     : r.match_kind === 'subject' ? { kind: 'subject', pattern: r.match_value } : { kind: 'san-uri', uri: r.match_value };
   const i: Identity = { id: r.id, tenant: r.tenant, service: r.service, role: r.role, match, revoked: r.revoked === 1, createdAt: r.created_at };
   if (r.cert_serial !== null) i.certSerial = r.cert_serial;
+  if (r.also_services !== null) i.alsoServices = JSON.parse(r.also_services) as string[];
   return i;
 }
 const matchValue = (m: IdentityMatch) => (m.kind === 'fingerprint' ? m.sha256 : m.kind === 'subject' ? m.pattern : m.uri);
@@ -292,7 +298,22 @@ function roleFromRow(r: RoleRow): Role {
   return role;
 }
 
-export type IdentityInput = { tenant: string; service: string; role: string; match: IdentityMatch; certSerial?: string; id?: string };
+export type IdentityInput = { tenant: string; service: string; role: string; match: IdentityMatch; certSerial?: string; id?: string; alsoServices?: string[] };
+
+/** The built-in role whose identities may act for several services (issue 11 §1); policy's GATEWAY_ROLE. */
+export const GATEWAY_ROLE_NAME = 'gateway';
+/** Services one gateway identity may act for besides its own: bounds the list every message check scans. */
+export const MAX_GATEWAY_SERVICES = 64;
+
+/** The other services of a gateway identity: valid ids, not its own, no duplicates, at most MAX_GATEWAY_SERVICES. */
+function checkAlsoServices(v: unknown, service: string, role: string): string[] | undefined {
+  if (v === undefined) return undefined;
+  if (role !== GATEWAY_ROLE_NAME) throw new GovernanceError('invalid', `alsoServices: only an identity of role ${GATEWAY_ROLE_NAME} acts for several services (this one is role ${role})`);
+  if (!Array.isArray(v)) throw new GovernanceError('invalid', 'alsoServices: expected a list of service ids');
+  const list = [...new Set(v.map((x) => checkId('alsoServices', x)))].filter((x) => x !== service);
+  if (list.length > MAX_GATEWAY_SERVICES) throw new GovernanceError('invalid', `alsoServices: at most ${MAX_GATEWAY_SERVICES} services per gateway identity`);
+  return list.length === 0 ? undefined : list;
+}
 export type RevokeSelector = { id: string } | { fingerprint: string } | { certSerial: string };
 
 export class GovernanceStore {
@@ -612,10 +633,12 @@ export class GovernanceStore {
     const service = checkId('service', input.service);
     const role = checkId('role', input.role);
     const match = checkMatch(input.match, tenant, service, role);
+    const alsoServices = checkAlsoServices(input.alsoServices, service, role);
     const certSerial = input.certSerial === undefined ? undefined : normalizeCertSerial(input.certSerial);
     const id = input.id === undefined ? `id-${randomUUID()}` : checkId('id', input.id);
     return this.db.transaction(() => {
       this.requireService(tenant, service);
+      for (const s of alsoServices ?? []) this.requireService(tenant, s);
       if (this.getRole(role) === undefined) throw new GovernanceError('not-found', `role ${role} does not exist`);
       if (this.getIdentity(id) !== undefined) throw new GovernanceError('exists', `identity ${id} exists already`);
       const dup = (this.stmt(`SELECT ${IDENTITY_COLUMNS} FROM gov_identities WHERE match_kind = ? AND match_value = ?`).all(match.kind, matchValue(match)) as IdentityRow[])
@@ -623,8 +646,9 @@ export class GovernanceStore {
       if (dup) throw new GovernanceError('exists', `identity ${dup.id} already matches this ${match.kind}${certSerial ? ` and serial ${certSerial}` : ''}`);
       const i: Identity = { id, tenant, service, role, match, revoked: false, createdAt: this.now() };
       if (certSerial !== undefined) i.certSerial = certSerial;
-      this.stmt(`INSERT INTO gov_identities (${IDENTITY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)`)
-        .run(id, tenant, service, role, match.kind, matchValue(match), certSerial ?? null, i.createdAt);
+      if (alsoServices !== undefined) i.alsoServices = alsoServices;
+      this.stmt(`INSERT INTO gov_identities (${IDENTITY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`)
+        .run(id, tenant, service, role, match.kind, matchValue(match), certSerial ?? null, i.createdAt, alsoServices ? JSON.stringify(alsoServices) : null);
       this.markInitialised();
       this.appendChange({ entity: 'identity', op: 'put', value: i }, tenant);
       return i;

@@ -394,6 +394,17 @@ ${['INSERT', 'UPDATE', 'DELETE'].map((ev) => `CREATE TRIGGER gov_l1_pointers_${e
 BEGIN UPDATE gov_meta SET value = value + 1 WHERE key = 'generation'; END;`).join('\n')}
 `,
   },
+  {
+    version: 10,
+    name: 'gateway identities act for several services (issue 11 §1)',
+    // The services a gateway identity may act for besides its own `service`, as a JSON list
+    // (NULL: none). A column rather than a table: the list travels inside the identity record
+    // (change log, link snapshot) and is only ever read with it. Only role gateway has one
+    // (src/store/governance.ts addIdentity checks it).
+    sql: `
+ALTER TABLE gov_identities ADD COLUMN also_services TEXT;
+`,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -34,7 +34,7 @@ describe('gateway on a Unix socket, Core unreachable', () => {
     const sock = join(dir, 'gw.sock');
     const gw = await startGateway({
       core: { host: '127.0.0.1', port: 1, ca: readFileSync(files.caCert), cert: readFileSync(files.clientCert), key: readFileSync(files.clientKey) },
-      tenant: 'acme', services: ['billing'], listen: { kind: 'unix', path: sock }, tokens: parseTokenFile(`app ${token}`, 'tokens'),
+      tenant: 'acme', service: 'billing', services: ['billing'], listen: { kind: 'unix', path: sock }, tokens: parseTokenFile(`app ${token}`, 'tokens'),
       logger: silentLogger(), probeIntervalMs: 50,
     });
     try {

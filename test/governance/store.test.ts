@@ -109,6 +109,31 @@ describe('GovernanceStore', () => {
     expect(gov.listIdentities({ tenant: 'acme', service: 'other' })).toHaveLength(0);
   });
 
+  it('a gateway identity carries the other services it may act for (migration 10); no other role does', () => {
+    gov.createTenant({ id: 'acme' });
+    for (const id of ['billing', 'orders', 'search']) gov.createService({ tenant: 'acme', id });
+    gov.createTenant({ id: 'beta' });
+    gov.createService({ tenant: 'beta', id: 'ledger' });
+    const g = gov.addIdentity({ tenant: 'acme', service: 'billing', role: 'gateway', match: { kind: 'fingerprint', sha256: FP }, alsoServices: ['orders', 'search', 'orders', 'billing'] });
+    // Deduplicated, its own service left out.
+    expect(g.alsoServices).toEqual(['orders', 'search']);
+    expect(gov.getIdentity(g.id)?.alsoServices).toEqual(['orders', 'search']);
+    expect(gov.changesAfter(0, Number.MAX_SAFE_INTEGER, 100).find((c) => c.entity === 'identity')).toMatchObject({ op: 'put', value: { alsoServices: ['orders', 'search'] } });
+    const plain = gov.addIdentity({ tenant: 'acme', service: 'billing', role: 'gateway', match: { kind: 'fingerprint', sha256: 'cd'.repeat(32) } });
+    expect(plain.alsoServices).toBeUndefined();
+    expect('alsoServices' in gov.getIdentity(plain.id)!).toBe(false);
+    const fp = 'ef'.repeat(32);
+    expect(code(() => gov.addIdentity({ tenant: 'acme', service: 'billing', role: 'app', match: { kind: 'fingerprint', sha256: fp }, alsoServices: ['orders'] })))
+      .toBe('invalid: alsoServices: only an identity of role gateway acts for several services (this one is role app)');
+    // Services of another tenant do not exist in this one.
+    expect(code(() => gov.addIdentity({ tenant: 'acme', service: 'billing', role: 'gateway', match: { kind: 'fingerprint', sha256: fp }, alsoServices: ['ledger'] })))
+      .toBe('not-found: service ledger does not exist in tenant acme');
+    expect(code(() => gov.addIdentity({ tenant: 'acme', service: 'billing', role: 'gateway', match: { kind: 'fingerprint', sha256: fp }, alsoServices: ['Bad'] }))).toMatch(/^invalid: alsoServices: "Bad" is not a valid identifier/);
+    expect(code(() => gov.addIdentity({ tenant: 'acme', service: 'billing', role: 'gateway', match: { kind: 'fingerprint', sha256: fp }, alsoServices: 'orders' as never }))).toMatch(/^invalid: alsoServices: expected a list/);
+    // Nothing was written by the refused calls.
+    expect(gov.listIdentities({ tenant: 'acme' })).toHaveLength(2);
+  });
+
   it('identities: revoke by id, fingerprint or serial; remove', () => {
     gov.createTenant({ id: 'acme' });
     gov.createService({ tenant: 'acme', id: 'billing' });

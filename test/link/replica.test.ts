@@ -65,6 +65,20 @@ describe('GovernanceReplica', () => {
     expect(!k.ok && k.reason).toBe('tenant acme is killed');
   });
 
+  it("a gateway identity's other services (migration 10) reach the core with the identity record", async () => {
+    replica = await GovernanceReplica.open('eu');
+    const gw = { id: 'id-gw', tenant: 'acme', service: 'web', role: 'gateway', match: { kind: 'fingerprint' as const, sha256: FP }, revoked: false, createdAt: AT, alsoServices: ['batch'] };
+    replica.loadSnapshot(snapshot({ identities: [gw] }));
+    const access = new GovernanceAccess(replica.governance);
+    const a = access.authenticate(who());
+    expect(a.ok && a.principal.identity.alsoServices).toEqual(['batch']);
+    // A change that drops the list takes it away.
+    const { alsoServices: _dropped, ...without } = gw;
+    replica.apply({ seq: 11, at: AT, tenant: 'acme', entity: 'identity', op: 'put', value: without });
+    const b = access.authenticate(who());
+    expect(b.ok && b.principal.identity.alsoServices).toBeUndefined();
+  });
+
   it('every entity kind: grant, role, service, l1, rotation, tenant delete', async () => {
     replica = await GovernanceReplica.open('eu');
     replica.loadSnapshot(snapshot());

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { CliError, EXIT_FAILED, EXIT_USAGE, keyValues } from '../output.ts';
 import { exactlyOne, leaf, positiveInt, type CommandContext } from './common.ts';
-import { certificateFacts } from './identity.ts';
+import { alsoServicesFlag, certificateFacts } from './identity.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -82,6 +82,8 @@ export function registerCertCommands(program: Command): void {
       }
     }
     const body: Obj = { tenant: o.tenant, service: o.service, role: o.role };
+    const also = alsoServicesFlag(o.alsoServices);
+    if (also !== undefined) body.alsoServices = also;
     const days = positiveInt(o.days, '--days', 825);
     if (days !== undefined) body.days = days;
     if (o.cn !== undefined) body.commonName = o.cn;
@@ -99,6 +101,7 @@ export function registerCertCommands(program: Command): void {
     ].join(''));
   }, (c) => c
     .option('--tenant <tenant>', 'tenant').option('--service <service>', 'service').option('--role <role>', 'role (core: a core node certificate, with --region)')
+    .option('--also-services <list>', 'with --role gateway: the other services of the tenant it may act for, comma-separated')
     .option('--region <region>', 'with --role core: the region the node serves')
     .option('--name <node>', 'with --role core: the node name (default: generated)')
     .option('--out <dir>', 'directory for <tenant>.<service>.key/.crt and openkcm-ca.crt (default: current directory)')

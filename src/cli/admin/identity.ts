@@ -19,6 +19,14 @@ export function certificateFacts(file: string): { fingerprint: string; serial: s
   return { fingerprint: createHash('sha256').update(cert.raw).digest('hex'), serial: cert.serialNumber.toLowerCase() };
 }
 
+/** `--also-services a,b`: a gateway's other services (issue 11 §1). */
+export function alsoServicesFlag(v: unknown): string[] | undefined {
+  if (v === undefined) return undefined;
+  const list = String(v).split(',').map((x) => x.trim()).filter((x) => x !== '');
+  if (list.length === 0) throw new CliError(EXIT_USAGE, '--also-services needs at least one service', 'e.g. --also-services orders,search');
+  return list;
+}
+
 const matchText = (m: Obj) => (m.kind === 'fingerprint' ? `sha256:${String(m.sha256).slice(0, 16)}…` : m.kind === 'subject' ? `subject ${String(m.pattern)}` : `uri ${String(m.uri)}`);
 
 export function registerIdentityCommands(program: Command): void {
@@ -26,6 +34,8 @@ export function registerIdentityCommands(program: Command): void {
   leaf(g, 'add', 'map a client certificate to a tenant, service and role', async (ctx, _a, o) => {
     const how = exactlyOne(o, ['fingerprint', 'certFile', 'subject', 'sanUri']);
     const body: Obj = { tenant: o.tenant, service: o.service, role: o.role };
+    const also = alsoServicesFlag(o.alsoServices);
+    if (also !== undefined) body.alsoServices = also;
     if (how === 'certFile') {
       // The certificate itself: registered by its fingerprint, and checkable by the server
       // (a tenant-admin's must not already stand for another tenant's identity).
@@ -39,11 +49,12 @@ export function registerIdentityCommands(program: Command): void {
     .option('--fingerprint <sha256>', 'SHA-256 fingerprint of the certificate (hex, colons allowed)')
     .option('--cert-file <pem>', 'compute the fingerprint from this certificate file')
     .option('--subject <pattern>', "subject pattern, e.g. 'CN=app-*, O=Acme'")
-    .option('--san-uri <uri>', 'a SAN URI the certificate carries'));
+    .option('--san-uri <uri>', 'a SAN URI the certificate carries')
+    .option('--also-services <list>', 'role gateway: the other services it may act for, comma-separated'));
   leaf(g, 'list', 'list identities', async (ctx, _a, o) => {
     const r = await ctx.admin().get<{ identities: Obj[] }>(`/v1/identities${o.tenant ? `?tenant=${seg(String(o.tenant))}` : ''}`);
     ctx.out.print(r, (d) => table(d.identities.map((i) => ({ ...i, match: matchText(i.match as Obj), revoked: i.revoked ? 'REVOKED' : '', createdAt: when(i.createdAt) })),
-      ['id', 'tenant', 'service', 'role', 'match', ['certSerial', 'SERIAL'], 'revoked', ['createdAt', 'CREATED']]));
+      ['id', 'tenant', 'service', 'role', 'match', ['alsoServices', 'ALSO'], ['certSerial', 'SERIAL'], 'revoked', ['createdAt', 'CREATED']]));
   }, (c) => c.option('--tenant <tenant>', 'only this tenant'));
   leaf(g, 'remove <id>', 'remove an identity (to refuse a certificate but keep the record, use cert revoke)', async (ctx, [id]) => {
     const r = await ctx.admin().delete<{ removed: Obj }>(`/v1/identities/${seg(id!)}`);

@@ -7,7 +7,8 @@
 // resolved by the Core to the caller's tenant and the named service. No managed object
 // stands behind it: Get, Export, Locate and attribute operations never find one (Item Not
 // Found), so the L3 has no way out of the Core (DESIGN.md §2: no process but a core holds an
-// L2 or L3). Only an identity of role `gateway` reaches it, and only for its own service.
+// L2 or L3). Only an identity of role `gateway` reaches it, and only for the services it may
+// act for (its own and its identity's alsoServices, issue 11 §1).
 //
 // Encrypt: Data = the L4 (at most MAX_WRAPPED_KEY_BYTES), Authenticated Encryption Additional
 // Data = the application's context (optional); the server makes the nonce (an IV in the
@@ -97,7 +98,8 @@ function admit(ctx: OperationContext, service: string): NonNullable<OperationCon
   if (ctx.identity.role !== GATEWAY_ROLE) {
     throw new KmipError(ResultReason.PermissionDenied, `only a ${GATEWAY_ROLE} identity may use ${SERVICE_L3_PREFIX}${service}`);
   }
-  if (service !== ctx.identity.service) {
+  // A gateway may wrap for any service on its list (issue 11 §1), whichever one the message acts for.
+  if (!(ctx.identity.services ?? [ctx.identity.service]).includes(service)) {
     throw new KmipError(ResultReason.PermissionDenied, `service ${service} is not allowed for this gateway`);
   }
   if (ctx.serviceKeys === undefined) throw new KmipError(ResultReason.OperationNotSupported, 'this server has no key hierarchy to wrap with');

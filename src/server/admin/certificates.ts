@@ -1,6 +1,6 @@
 // `kmipctl cert issue|revoke`: certificates signed by OpenKCM's CA with the identity in a SAN
 // URI, registered as an identity by fingerprint (and serial, for revocation) in one step.
-import { AdminError, badRequest, int, name, oneOf, onlyFields, str, type Route } from './http.ts';
+import { AdminError, badRequest, int, name, oneOf, onlyFields, str, strList, type Route } from './http.ts';
 import { gov, normalizeFingerprint, normalizeSerial, requireAllowed, requireRole, requireService, scopedTenant } from './common.ts';
 import { mayRegisterIdentity } from '../../policy/admin-scope.ts';
 import { CaError, issueClientCertificate, MAX_CERT_DAYS } from '../ca.ts';
@@ -57,10 +57,12 @@ export const certificateRoutes: Route[] = [
     name: 'cert.issue', method: 'POST', path: '/v1/certificates', access: 'tenant', scope: { body: 'tenant' },
     async handler(ctx, { body }) {
       if (body.role === 'core') return issueCore(ctx, body);
-      onlyFields(body, ['tenant', 'service', 'role', 'commonName', 'days', 'algorithm']);
+      onlyFields(body, ['tenant', 'service', 'role', 'commonName', 'days', 'algorithm', 'alsoServices']);
       const tenant = name(body, 'tenant');
       const service = name(body, 'service');
       const role = name(body, 'role');
+      // A gateway's other services (issue 11 §1); the store refuses them for any other role.
+      const alsoServices = strList(body, 'alsoServices', { optional: true });
       const commonName = str(body, 'commonName', { optional: true, max: 64 });
       const days = int(body, 'days', 1, MAX_CERT_DAYS);
       const algorithm = oneOf(body, 'algorithm', ['ec-p256', 'rsa-2048'] as const, { optional: true });
@@ -71,6 +73,7 @@ export const certificateRoutes: Route[] = [
           'start the server with the development PKI (certs/ca.key) or configure admin.caKeyFile');
       }
       requireService(ctx, tenant, service);
+      for (const s of alsoServices ?? []) requireService(ctx, tenant, s);
       requireRole(ctx, role);
       let issued;
       try {
@@ -86,8 +89,10 @@ export const certificateRoutes: Route[] = [
       }
       const identity = gov(() => ctx.governance.addIdentity({
         tenant, service, role, match: { kind: 'fingerprint', sha256: issued.fingerprint }, certSerial: issued.serial,
+        ...(alsoServices !== undefined ? { alsoServices } : {}),
       }));
-      ctx.audited('cert.issue', { tenant, service, objectId: identity.id, detail: `serial ${issued.serial} role ${role} until ${issued.notAfter}` });
+      const acting = identity.alsoServices ? `, also acting for ${identity.alsoServices.join(', ')}` : '';
+      ctx.audited('cert.issue', { tenant, service, objectId: identity.id, detail: `serial ${issued.serial} role ${role}${acting} until ${issued.notAfter}` });
       // The private key exists only in this response: OpenKCM keeps no copy.
       return {
         status: 201,

@@ -1,7 +1,7 @@
 // Identities: which client certificate acts as which (tenant, service, role) — DESIGN.md §3.
 // A certificate is matched by its SHA-256 fingerprint, by a subject pattern, or by a SAN URI.
 import { createHash, X509Certificate } from 'node:crypto';
-import { AdminError, badRequest, name, onlyFields, str, type Route } from './http.ts';
+import { AdminError, badRequest, name, onlyFields, str, strList, type Route } from './http.ts';
 import { gov, normalizeFingerprint, requireAllowed, requireRole, requireScope, requireService, scopedTenant } from './common.ts';
 import { mayRegisterIdentity } from '../../policy/admin-scope.ts';
 import { resolveIdentity, type CertificateInfo } from '../../policy/access.ts';
@@ -54,10 +54,12 @@ export const identityRoutes: Route[] = [
   {
     name: 'identity.add', method: 'POST', path: '/v1/identities', access: 'tenant', scope: { body: 'tenant' },
     handler(ctx, { body }) {
-      onlyFields(body, ['tenant', 'service', 'role', 'fingerprint', 'subject', 'sanUri', 'certificate']);
+      onlyFields(body, ['tenant', 'service', 'role', 'fingerprint', 'subject', 'sanUri', 'certificate', 'alsoServices']);
       const tenant = name(body, 'tenant');
       const service = name(body, 'service');
       const role = name(body, 'role');
+      // A gateway's other services (issue 11 §1); the store refuses them for any other role.
+      const alsoServices = strList(body, 'alsoServices', { optional: true });
       const given = (['fingerprint', 'subject', 'sanUri', 'certificate'] as const).filter((k) => body[k] !== undefined);
       if (given.length !== 1) {
         throw badRequest('give exactly one of the fields "fingerprint", "certificate", "subject" or "sanUri" (how the certificate is recognised)');
@@ -79,9 +81,11 @@ export const identityRoutes: Route[] = [
       requireAllowed(mayRegisterIdentity(ctx.scope, { tenant, role, match }));
       if (match.kind === 'fingerprint') checkNotCaptured(ctx, info, tenant);
       requireService(ctx, tenant, service);
+      for (const s of alsoServices ?? []) requireService(ctx, tenant, s);
       requireRole(ctx, role);
-      const identity = gov(() => ctx.governance.addIdentity({ tenant, service, role, match }));
-      ctx.audited('identity.add', { tenant, service, objectId: identity.id, detail: `${match.kind} role ${role}` });
+      const identity = gov(() => ctx.governance.addIdentity({ tenant, service, role, match, ...(alsoServices !== undefined ? { alsoServices } : {}) }));
+      const acting = identity.alsoServices ? `, also acting for ${identity.alsoServices.join(', ')}` : '';
+      ctx.audited('identity.add', { tenant, service, objectId: identity.id, detail: `${match.kind} role ${role}${acting}` });
       return { status: 201, body: { identity } };
     },
   },

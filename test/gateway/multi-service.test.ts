@@ -1,0 +1,183 @@
+// Issue 11 §1: one gateway identity for several services of its tenant, end to end with real
+// processes (`openkcm serve`, `openkcm gateway`, kmipctl). The identity of role gateway is
+// issued with `--also-services`; the data-key API, the KMIP front and the Core's own checks
+// follow the list, and a service not on it is refused in one line by the Core itself.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServed, type ServedEnv } from '../admin/serve.ts';
+import { post, startGatewayProc, tokenFile, type GatewayProc } from './helpers.ts';
+import { KmipClient } from '../../src/client/index.ts';
+import { actingForAuthentication } from '../../src/kmip/acting-for.ts';
+import { enumeration, integer, structure, textString } from '../../src/kmip/items.ts';
+import { CredentialType, CryptographicAlgorithm, CryptographicUsageMask, ObjectType, Operation, ResultReason, ResultStatus } from '../../src/ttlv/generated/enumerations.ts';
+import { Tag } from '../../src/ttlv/generated/tags.ts';
+
+type Obj = Record<string, any>;
+let s: ServedEnv;
+let gw: GatewayProc;
+let gwLocal: GatewayProc;
+const TOKEN = randomBytes(32).toString('hex');
+const clients: KmipClient[] = [];
+
+async function json(args: string[]): Promise<Obj> {
+  const r = await s.kmipctl([...args, '--json']);
+  if (r.code !== 0) throw new Error(`kmipctl ${args.join(' ')} → ${r.code}\n${r.stderr}`);
+  return JSON.parse(r.stdout) as Obj;
+}
+
+async function client(port: number, dir: string, base: string): Promise<KmipClient> {
+  const c = await KmipClient.connect({
+    host: '127.0.0.1', port, ca: readFileSync(join(dir, 'openkcm-ca.crt')),
+    cert: readFileSync(join(dir, `${base}.crt`)), key: readFileSync(join(dir, `${base}.key`)), timeoutMs: 60_000,
+  });
+  clients.push(c);
+  return c;
+}
+
+const createPayload = () => structure(Tag.RequestPayload, [
+  enumeration(Tag.ObjectType, ObjectType.SymmetricKey),
+  structure(Tag.Attributes, [
+    enumeration(Tag.CryptographicAlgorithm, CryptographicAlgorithm.AES),
+    integer(Tag.CryptographicLength, 256),
+    integer(Tag.CryptographicUsageMask, CryptographicUsageMask.Encrypt | CryptographicUsageMask.Decrypt),
+  ]),
+]);
+const uidOf = (p: Obj | undefined) => (p?.value as Obj[]).find((c) => c.tag === Tag.UniqueIdentifier)!.value as string;
+const uidPayload = (uid: string) => structure(Tag.RequestPayload, [textString(Tag.UniqueIdentifier, uid)]);
+/** What KMIP 2.1 answers for an object that does not exist (Object Not Found, §11.34): a foreign one looks the same. */
+const MISSING = ResultReason.ObjectNotFound;
+
+beforeAll(async () => {
+  s = await startServed();
+  await json(['tenant', 'create', 'acme']);
+  for (const svc of ['billing', 'orders', 'search']) await json(['service', 'create', 'acme', svc]);
+  await json(['tenant', 'create', 'beta']);
+  await json(['service', 'create', 'beta', 'orders']);
+  const issued = await json(['cert', 'issue', '--tenant', 'acme', '--service', 'billing', '--role', 'gateway', '--also-services', 'orders', '--out', join(s.cwd, 'gw')]);
+  expect(issued.identity).toMatchObject({ tenant: 'acme', service: 'billing', role: 'gateway', alsoServices: ['orders'] });
+  // Application certificates for the KMIP front.
+  await json(['cert', 'issue', '--tenant', 'acme', '--service', 'orders', '--role', 'app', '--out', join(s.cwd, 'app-orders')]);
+  await json(['cert', 'issue', '--tenant', 'acme', '--service', 'search', '--role', 'app', '--out', join(s.cwd, 'app-search')]);
+  await json(['cert', 'issue', '--tenant', 'acme', '--service', 'billing', '--role', 'app', '--out', join(s.cwd, 'app-billing')]);
+  const tokens = tokenFile(s.cwd, TOKEN);
+  const certs = join(s.cwd, 'certs');
+  gw = await startGatewayProc(s.cwd, [
+    '--core', `127.0.0.1:${s.kmipPort}`, '--listen', '127.0.0.1:0', '--certs', join(s.cwd, 'gw'), '--token-file', tokens,
+    '--kmip-listen', '127.0.0.1:0', '--kmip-cert', join(certs, 'server.crt'), '--kmip-key', join(certs, 'server.key'),
+  ]);
+  // The same identity with a local list narrower than the Core's.
+  gwLocal = await startGatewayProc(s.cwd, [
+    '--core', `127.0.0.1:${s.kmipPort}`, '--listen', '127.0.0.1:0', '--certs', join(s.cwd, 'gw'), '--token-file', tokens, '--services', 'billing',
+  ]);
+}, 180_000);
+
+afterAll(async () => {
+  for (const c of clients) await c.close().catch(() => undefined);
+  await gw?.stop();
+  await gwLocal?.stop();
+  await s?.stop();
+});
+
+describe('one gateway identity, several services', () => {
+  it('kmipctl refuses a service list for another role, and unknown services, in one line', async () => {
+    const app = await s.kmipctl(['cert', 'issue', '--tenant', 'acme', '--service', 'billing', '--role', 'app', '--also-services', 'orders', '--out', join(s.cwd, 'x1')]);
+    expect(app.code).not.toBe(0);
+    expect(app.stderr).toMatch(/only an identity of role gateway acts for several services/);
+    const unknown = await s.kmipctl(['cert', 'issue', '--tenant', 'acme', '--service', 'billing', '--role', 'gateway', '--also-services', 'nope', '--out', join(s.cwd, 'x2')]);
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toMatch(/service "nope" does not exist in tenant "acme"/);
+    const other = await s.kmipctl(['cert', 'issue', '--tenant', 'acme', '--service', 'billing', '--role', 'gateway', '--also-services', 'orders,', '--out', join(s.cwd, 'x3')]);
+    expect(other.code).toBe(0);
+    const list = await json(['identity', 'list', '--tenant', 'acme']);
+    expect(list.identities.filter((i: Obj) => i.role === 'gateway').every((i: Obj) => JSON.stringify(i.alsoServices) === '["orders"]')).toBe(true);
+  });
+
+  it('makes and opens data keys for every service on the list, bound to their service', async () => {
+    const ctx = { table: 't' };
+    const bill = await post(gw.port, '/v1/datakey', { service: 'billing', context: ctx }, TOKEN);
+    const ord = await post(gw.port, '/v1/datakey', { service: 'orders', context: ctx }, TOKEN);
+    expect(bill.status).toBe(200);
+    expect(ord.status).toBe(200);
+    // A fresh gateway process has no cache: the Core unwraps.
+    const un = await post(gwLocal.port, '/v1/datakey/unwrap', { service: 'billing', wrapped: bill.body.wrapped, context: ctx }, TOKEN);
+    expect(un.body.plaintext).toBe(bill.body.plaintext);
+    // An orders blob presented as billing's does not open (the service is in the AAD).
+    const swapped = await post(gwLocal.port, '/v1/datakey/unwrap', { service: 'billing', wrapped: ord.body.wrapped, context: ctx }, TOKEN);
+    expect(swapped.status).toBe(422);
+    expect(swapped.body.plaintext).toBeUndefined();
+    const env = await post(gw.port, '/v1/encrypt', { service: 'orders', plaintext: Buffer.from('order 1').toString('base64') }, TOKEN);
+    const dec = await post(gw.port, '/v1/decrypt', { service: 'orders', ciphertext: env.body.ciphertext }, TOKEN);
+    expect(Buffer.from(dec.body.plaintext, 'base64').toString()).toBe('order 1');
+  });
+
+  it('a service not on the list is refused in one line: by the Core, or by the local --services list', async () => {
+    const core = await post(gw.port, '/v1/datakey', { service: 'search' }, TOKEN);
+    expect(core).toEqual({ status: 403, body: { error: 'service search is not allowed for this gateway' } });
+    const local = await post(gwLocal.port, '/v1/datakey', { service: 'orders' }, TOKEN);
+    expect(local).toEqual({ status: 403, body: { error: 'service orders is not allowed for this gateway' } });
+    // The refusal of one service leaves the gateway serving the others.
+    expect((await post(gw.port, '/v1/datakey', { service: 'billing' }, TOKEN)).status).toBe(200);
+    const bad = await post(gw.port, '/v1/datakey', { service: 'Bad Name' }, TOKEN);
+    expect(bad.status).toBe(400);
+  });
+
+  it('the KMIP front acts for the service of the application certificate', async () => {
+    const front = await client(gw.kmipPort!, join(s.cwd, 'app-orders'), 'acme.orders');
+    const uid = uidOf(await front.request(Operation.Create, createPayload()) as Obj);
+    // The object is the orders service's: an orders application reaches it straight at the
+    // Core, a billing application does not (answered as a missing one).
+    const orders = await client(s.kmipPort, join(s.cwd, 'app-orders'), 'acme.orders');
+    expect((await orders.requestItem(Operation.GetAttributes, uidPayload(uid))).resultStatus).toBe(ResultStatus.Success);
+    const billing = await client(s.kmipPort, join(s.cwd, 'app-billing'), 'acme.billing');
+    const foreign = await billing.requestItem(Operation.GetAttributes, uidPayload(uid));
+    expect(foreign.resultReason).toBe(MISSING);
+    // The audit trail names the service acted for and the gateway's identity.
+    const audit = await json(['audit', 'tail', '-n', '5000']);
+    const rec = (audit.records as Obj[]).find((r) => r.operation === 'Create' && r.service === 'orders');
+    expect(rec).toBeDefined();
+    expect(String(rec!.identity)).toMatch(/^id-/);
+  });
+
+  it('an application of a service not on the list is refused by the Core through the front', async () => {
+    const front = await client(gw.kmipPort!, join(s.cwd, 'app-search'), 'acme.search');
+    const item = await front.requestItem(Operation.Create, createPayload());
+    expect(item.resultReason).toBe(ResultReason.PermissionDenied);
+    expect(item.resultMessage).toBe('service search is not allowed for this gateway');
+  });
+
+  it('an application cannot choose the service: credentials it sends are replaced by the gateway', async () => {
+    // An orders application names billing in its own Authentication; the gateway drops it.
+    const front = await client(gw.kmipPort!, join(s.cwd, 'app-orders'), 'acme.orders');
+    const r = await front.batch([{ operation: Operation.Create, payload: createPayload() }], { authentication: actingForAuthentication('billing') });
+    const uid = uidOf(r.batchItems[0]!.payload as Obj);
+    const billing = await client(s.kmipPort, join(s.cwd, 'app-billing'), 'acme.billing');
+    expect((await billing.requestItem(Operation.GetAttributes, uidPayload(uid))).resultReason).toBe(MISSING);
+  });
+
+  it('at the Core: the gateway names one service of its list per message; others are refused', async () => {
+    const gwc = await client(s.kmipPort, join(s.cwd, 'gw'), 'acme.billing');
+    const ok = await gwc.batch([{ operation: Operation.Create, payload: createPayload() }], { authentication: actingForAuthentication('orders') });
+    expect(ok.batchItems[0]!.resultStatus).toBe(ResultStatus.Success);
+    const no = await gwc.batch([{ operation: Operation.Create, payload: createPayload() }], { authentication: actingForAuthentication('search') });
+    expect(no.batchItems[0]).toMatchObject({ resultReason: ResultReason.PermissionDenied, resultMessage: 'service search is not allowed for this gateway' });
+    // Another tenant's service of the same name is never reachable: the tenant is the identity's.
+    const uid = uidOf(ok.batchItems[0]!.payload as Obj);
+    const orders = await client(s.kmipPort, join(s.cwd, 'app-orders'), 'acme.orders');
+    expect((await orders.requestItem(Operation.GetAttributes, uidPayload(uid))).resultStatus).toBe(ResultStatus.Success);
+    // Two services in one message: which one would the Core believe? Refused.
+    const two = structure(Tag.Authentication, [
+      ...actingForAuthentication('orders').value,
+      structure(Tag.Credential, [enumeration(Tag.CredentialType, CredentialType.UsernameAndPassword), structure(Tag.CredentialValue, [textString(Tag.Username, 'billing')])]),
+    ]);
+    const amb = await gwc.batch([{ operation: Operation.Create, payload: createPayload() }], { authentication: two });
+    expect(amb.batchItems[0]).toMatchObject({ resultReason: ResultReason.InvalidField });
+    expect(amb.batchItems[0]!.resultMessage).toMatch(/names two services/);
+    // An application identity's credentials mean nothing: it acts for its own service.
+    const app = await client(s.kmipPort, join(s.cwd, 'app-search'), 'acme.search');
+    const own = await app.batch([{ operation: Operation.Create, payload: createPayload() }], { authentication: actingForAuthentication('orders') });
+    const appUid = uidOf(own.batchItems[0]!.payload as Obj);
+    expect((await orders.requestItem(Operation.GetAttributes, uidPayload(appUid))).resultReason).toBe(MISSING);
+  });
+});
