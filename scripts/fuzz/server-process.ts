@@ -7,7 +7,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(fileURLToPath(import.meta.url), '../../..');
-export const OPENKCM_BIN = join(root, 'bin', 'openkcm.js');
+// The sources (through tsx), like the tests: a stale dist/ must not decide a fuzz run (issue 14 §1).
+export const OPENKCM_BIN = join(root, 'scripts', 'dev-bin', 'openkcm.js');
 
 export interface ServerProcessOptions {
   /** Working directory: `certs/` and `data/` are created under it on first start. */

@@ -4,12 +4,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 
-const root = resolve(fileURLToPath(import.meta.url), '../../..');
-export const OPENKCM = join(root, 'bin', 'openkcm.js');
-export const KMIPCTL = join(root, 'bin', 'kmipctl.js');
+// The sources, not bin/ (test/helpers/cli.ts says why).
+import { KMIPCTL, OPENKCM } from '../helpers/cli.ts';
+
+export { KMIPCTL, OPENKCM };
 
 export interface RunResult {
   code: number | null;

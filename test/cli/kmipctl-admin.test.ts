@@ -1,4 +1,4 @@
-// kmipctl as a child process (bin/kmipctl.js) against `openkcm serve` as a child process:
+// kmipctl as a child process (from its sources, test/helpers/cli.ts) against `openkcm serve` as a child process:
 // every command group, --json output, and the exit codes scripts rely on (0 ok, 1 failed,
 // 2 usage, 3 cannot connect), with errors on stderr that say what to do.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

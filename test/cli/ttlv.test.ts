@@ -1,5 +1,5 @@
 // `kmipctl ttlv decode|encode`: the pure conversion helpers directly, then the real program
-// through bin/kmipctl.js in a child process (exit codes, stdout, stderr).
+// from its sources (test/helpers/cli.ts) in a child process (exit codes, stdout, stderr).
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -11,9 +11,10 @@ import { encode } from '../../src/ttlv/encode.ts';
 import { TtlvError } from '../../src/ttlv/errors.ts';
 import { Tag } from '../../src/ttlv/generated/tags.ts';
 import { decodeStream, detectFormat, formatHex, formatTree, parseHexDump } from '../../src/cli/ttlv.ts';
+import { KMIPCTL } from '../helpers/cli.ts';
 
 const root = resolve(fileURLToPath(import.meta.url), '../../..');
-const BIN = join(root, 'bin', 'kmipctl.js');
+const BIN = KMIPCTL;
 
 // NOTES.md §1, "Whole request: Discover Versions", exactly as printed there.
 const DISCOVER_VERSIONS_DUMP = `

@@ -5,9 +5,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { OPENKCM } from '../helpers/cli.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/openkcm.js', import.meta.url));
+const BIN = OPENKCM;
 
 export interface OpenKcmChild {
   host: string;

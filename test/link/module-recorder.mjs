@@ -1,4 +1,4 @@
-// Launcher for test/link/cmk-process.test.ts: runs the `openkcm` CLI like bin/openkcm.js,
+// Launcher for test/link/cmk-process.test.ts: runs the `openkcm` CLI like scripts/dev-bin/openkcm.js,
 // with one more module hook registered after the TypeScript loader, so that it sees every
 // module the process loads (its own resolution first, then tsx's) and writes each URL to
 // the file named by CMK_TEST_MODULE_LOG.

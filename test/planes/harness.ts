@@ -34,7 +34,7 @@ export interface Proc {
 export interface SpawnExtras {
   /** Node options before the script (e.g. `--heapsnapshot-signal=SIGUSR2`). */
   nodeArgs?: string[];
-  /** Launcher instead of bin/openkcm (e.g. test/link/module-recorder.mjs, which runs the same CLI). */
+  /** Launcher instead of scripts/dev-bin/openkcm.js (e.g. test/link/module-recorder.mjs, which runs the same CLI). */
   script?: string;
 }
 

@@ -5,11 +5,11 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, statSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Operation, ResultStatus } from '../../src/ttlv/generated/enumerations.ts';
 import { KmipClient } from '../../src/client/index.ts';
+import { OPENKCM } from '../helpers/cli.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/openkcm.js', import.meta.url));
+const BIN = OPENKCM;
 
 function run(args: string[], cwd: string) {
   const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });

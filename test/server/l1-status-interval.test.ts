@@ -7,12 +7,12 @@ import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { ConfigError, DEFAULT_L1_STATUS_CHECK_INTERVAL_MS, loadConfig } from '../../src/config/index.ts';
 import { openRuntime } from '../../src/server/runtime.ts';
+import { OPENKCM } from '../helpers/cli.ts';
 
-const BIN = resolve(fileURLToPath(import.meta.url), '../../../bin/openkcm.js');
+const BIN = OPENKCM;
 const dir = mkdtempSync(join(tmpdir(), 'openkcm-l1int-'));
 
 const refused = (f: () => unknown): string => {

@@ -4,7 +4,6 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CryptographicAlgorithm, ObjectType, Operation, ResultStatus } from '../../src/ttlv/generated/enumerations.ts';
@@ -14,8 +13,9 @@ import { KmipClient } from '../../src/client/index.ts';
 import { PG_LATEST_SCHEMA_VERSION } from '../../src/store/pg-migrations.ts';
 import { openPostgresStore } from '../../src/store/postgres.ts';
 import { uniqueDatabaseName, usePostgres } from '../helpers/postgres.ts';
+import { OPENKCM } from '../helpers/cli.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/openkcm.js', import.meta.url));
+const BIN = OPENKCM;
 const cluster = usePostgres();
 const dirs: string[] = [];
 afterAll(() => {

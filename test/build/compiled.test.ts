@@ -1,0 +1,116 @@
+// Issue 14 §1: the compiled program, built fresh from the sources of this checkout (never
+// the checkout's own dist/, which may be stale), laid out as the npm package lays it out
+// (package.json, bin/, dist/) with only the production dependencies beside it: no tsx, no
+// TypeScript, no src/. It must answer --help, start `openkcm serve` on a fresh directory
+// with the default file layout, serve KMIP over mutual TLS and the admin API to kmipctl,
+// and stop cleanly on SIGTERM. scripts/check-package.sh does the same from a real
+// `npm pack` + `npm install` in an empty directory (CI step; it needs the registry).
+import { execFile, spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KmipClient } from '../../src/client/index.ts';
+import { Operation, ResultStatus } from '../../src/ttlv/generated/enumerations.ts';
+import { cleanEnv } from '../admin/serve.ts';
+
+const run = promisify(execFile);
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const tmp = mkdtempSync(join(tmpdir(), 'openkcm-compiled-'));
+const pkg = join(tmp, 'package');
+/** No loader, no inherited options: the compiled program alone. */
+const env = (() => { const e = cleanEnv(); delete e.NODE_OPTIONS; return e; })();
+
+/** Production packages of the lock file (what `npm install openkcm` brings), top-level names. */
+function productionPackages(): string[] {
+  const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean; optional?: boolean }> };
+  return Object.entries(lock.packages)
+    .filter(([p, info]) => p.startsWith('node_modules/') && !p.slice('node_modules/'.length).includes('/node_modules/') && !info.dev)
+    .map(([p]) => p.slice('node_modules/'.length))
+    .filter((name) => existsSync(join(root, 'node_modules', name)));
+}
+
+beforeAll(async () => {
+  mkdirSync(pkg);
+  cpSync(join(root, 'package.json'), join(pkg, 'package.json'));
+  cpSync(join(root, 'bin'), join(pkg, 'bin'), { recursive: true });
+  // The project's own build configuration, with the output redirected into the package.
+  await run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json'), '--outDir', join(pkg, 'dist')], { cwd: root });
+  for (const name of productionPackages()) {
+    mkdirSync(dirname(join(pkg, 'node_modules', name)), { recursive: true });
+    symlinkSync(join(root, 'node_modules', name), join(pkg, 'node_modules', name), 'dir');
+  }
+}, 600_000);
+
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+function files(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true }).filter((d) => d.isFile()).map((d) => join(d.parentPath, d.name).slice(dir.length + 1));
+}
+
+describe('the compiled program (dist/, production dependencies only)', () => {
+  it('is JavaScript with source maps, and no dev dependency is within its reach', () => {
+    const out = files(join(pkg, 'dist'));
+    expect(out).toContain('cli/openkcm.js');
+    expect(out).toContain('cli/kmipctl.js');
+    expect(out.filter((f) => f.endsWith('.ts'))).toEqual([]);
+    for (const js of out.filter((f) => f.endsWith('.js'))) expect(out, `${js} has no source map`).toContain(`${js}.map`);
+    // Relative imports were rewritten from .ts to .js (rewriteRelativeImportExtensions).
+    expect(readFileSync(join(pkg, 'dist', 'cli', 'kmipctl.js'), 'utf8')).toMatch(/from '\.\/ttlv\.js'/);
+    const map = JSON.parse(readFileSync(join(pkg, 'dist', 'cli', 'openkcm.js.map'), 'utf8')) as { sources: string[] };
+    expect(map.sources[0]).toMatch(/src\/cli\/openkcm\.ts$/);
+    for (const dev of ['tsx', 'typescript', 'vitest', 'fast-check']) expect(existsSync(join(pkg, 'node_modules', dev)), dev).toBe(false);
+    expect(existsSync(join(pkg, 'node_modules', 'better-sqlite3'))).toBe(true);
+  });
+
+  it('answers kmipctl --help and openkcm --help', async () => {
+    const k = await run(process.execPath, [join(pkg, 'bin', 'kmipctl.js'), '--help'], { cwd: tmp, env });
+    expect(k.stdout).toMatch(/^Usage: kmipctl/);
+    expect(k.stdout).toContain('status');
+    const o = await run(process.execPath, [join(pkg, 'bin', 'openkcm.js'), '--help'], { cwd: tmp, env });
+    expect(o.stdout).toMatch(/^Usage: openkcm/);
+    expect(o.stdout).toContain('serve');
+  });
+
+  it('serves KMIP and the admin API from a fresh directory, then stops on SIGTERM', async () => {
+    const cwd = join(tmp, 'run');
+    mkdirSync(cwd);
+    // The defaults (./data, ./certs, development PKI and L1), on ports of the system's choice.
+    const child = spawn(process.execPath, [join(pkg, 'bin', 'openkcm.js'), 'serve', '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0'], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '', err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    try {
+      const banner = await new Promise<RegExpExecArray>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no banner within 120 s:\n${out}\n${err}`)), 120_000);
+        const check = () => {
+          const m = /listening on 127\.0\.0\.1:(\d+)[\s\S]*Admin API: (https:\/\/127\.0\.0\.1:\d+)/.exec(err);
+          if (m) { clearTimeout(timer); resolve(m); }
+        };
+        child.stderr.on('data', check);
+        void exited.then((code) => { clearTimeout(timer); reject(new Error(`exited with ${code}:\n${out}\n${err}`)); });
+      });
+      const port = Number(banner[1]);
+      const certs = join(cwd, 'certs');
+      const c = await KmipClient.connect({
+        host: '127.0.0.1', port, ca: readFileSync(join(certs, 'ca.crt')), cert: readFileSync(join(certs, 'client.crt')),
+        key: readFileSync(join(certs, 'client.key')), servername: 'localhost', version: { major: 1, minor: 4 },
+      });
+      try {
+        expect((await c.requestItem(Operation.DiscoverVersions)).resultStatus).toBe(ResultStatus.Success);
+      } finally {
+        await c.close();
+      }
+      // kmipctl from the package, on its defaults (./certs), with the admin URL the banner printed.
+      const status = await run(process.execPath, [join(pkg, 'bin', 'kmipctl.js'), 'status', '--server', banner[2]!, '--json'], { cwd, env });
+      expect(JSON.parse(status.stdout)).toBeTypeOf('object');
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});

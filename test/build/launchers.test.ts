@@ -1,0 +1,74 @@
+// Issue 14 §1: bin/ runs the compiled dist/, but the tests judge the sources of the
+// checkout: a dist/ that is missing or older than src/ must never make a test pass or fail.
+// Every test, benchmark and script that spawns the CLI goes through test/helpers/cli.ts
+// (scripts/dev-bin/, tsx on src/). This file keeps it so: nothing outside test/build/ (which
+// checks the compiled package on purpose, built fresh) names bin/'s launchers or dist/.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { KMIPCTL, OPENKCM } from '../helpers/cli.ts';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+
+/** What points at the compiled program: bin/openkcm.js, join(…, 'bin', 'kmipctl.js'), '…/dist/…', 'dist'. */
+const COMPILED_REFERENCES: RegExp[] = [
+  /(?<![\w-])bin\/(openkcm|kmipctl)\b/,
+  /['"`]bin['"`]\s*,\s*['"`](openkcm|kmipctl)/,
+  /['"`/.]dist\//,
+  /['"`]dist['"`]/,
+];
+
+/** Blanks block comments and whole-line or trailing `//` comments (keeping line numbers), not `://` in URLs. */
+function withoutComments(source: string): string {
+  return source
+    .replace(/\/\*[\s\S]*?\*\//g, (c) => c.replace(/[^\n]/g, ' '))
+    .replace(/(^|[\s;,)}])\/\/.*$/gm, '$1');
+}
+
+export function compiledReferences(source: string): { line: number; text: string }[] {
+  const out: { line: number; text: string }[] = [];
+  withoutComments(source).split('\n').forEach((text, i) => {
+    if (COMPILED_REFERENCES.some((re) => re.test(text))) out.push({ line: i + 1, text: text.trim() });
+  });
+  return out;
+}
+
+function listCode(dir: string): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...listCode(p));
+    else if (/\.(m|c)?[jt]s$/.test(name) && !name.endsWith('.d.ts')) out.push(p);
+  }
+  return out;
+}
+
+describe('tests run the sources, never the compiled dist/ (issue 14 §1)', () => {
+  it('the scanner sees a spawn of bin/ or a dist/ path, and not a comment that mentions them', () => {
+    expect(compiledReferences(`const BIN = join(root, 'bin', 'openkcm.js');`)).toHaveLength(1);
+    expect(compiledReferences(`spawn(process.execPath, ['bin/kmipctl.js', '--help'])`)).toHaveLength(1);
+    expect(compiledReferences(`await import('../../dist/cli/openkcm.js')`)).toHaveLength(1);
+    expect(compiledReferences(`const out = resolve(root, "dist");`)).toHaveLength(1);
+    expect(compiledReferences(`// bin/openkcm.js runs dist/ instead\nconst distance = 3; // not 'dist/'\n/* bin/kmipctl.js */`)).toEqual([]);
+    expect(compiledReferences(`const DEV = new URL('../../scripts/dev-bin/openkcm.js', import.meta.url);`)).toEqual([]);
+  });
+
+  it('no test, benchmark, conformance or script file outside test/build/ names bin/ launchers or dist/', () => {
+    const files = ['test', 'bench', 'conformance', 'scripts']
+      .flatMap((d) => listCode(join(root, d)))
+      .map((p) => relative(root, p).split(sep).join('/'))
+      .filter((p) => !p.startsWith('test/build/'));
+    expect(files.length).toBeGreaterThan(100);
+    const found = files.flatMap((f) => compiledReferences(readFileSync(join(root, f), 'utf8')).map((r) => `${f}:${r.line}  ${r.text}`));
+    expect(found, 'spawn the CLI through test/helpers/cli.ts (OPENKCM, KMIPCTL) instead').toEqual([]);
+  });
+
+  it('the launchers the tests spawn load src/ through tsx', () => {
+    for (const [launcher, program] of [[OPENKCM, 'openkcm'], [KMIPCTL, 'kmipctl']] as const) {
+      const text = readFileSync(launcher, 'utf8');
+      expect(text).toContain(`from 'tsx/esm/api'`);
+      expect(text).toContain(`import('../../src/cli/${program}.ts')`);
+    }
+  });
+});
