@@ -1,4 +1,5 @@
-// `npm run conformance -- <folder> [options]`: replays the OASIS KMIP vectors below a folder.
+// `npm run conformance -- [folder] [options]`: replays the OASIS KMIP vectors below a folder
+// (default: the repository's copy, spec/kmip-vectors).
 // See conformance/README.md for the options, the gate and the comparison rules.
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -35,11 +36,14 @@ function line(r: FileResult): string {
   return `${mark}  ${r.file}  ${r.detail}${r.status !== 'skip' ? `  [${r.ms} ms]` : ''}`;
 }
 
+/** The OASIS vectors kept in the repository (spec/kmip-vectors/README.md). */
+const DEFAULT_VECTORS = join(here, '..', 'spec', 'kmip-vectors');
+
 async function main(argv: string[]): Promise<number> {
   const program = new Command()
     .name('conformance')
     .description('Replay OASIS KMIP test-vector files (XML) against OpenKCM and compare the responses')
-    .argument('<folder>', 'folder of vector files (searched recursively), or one file')
+    .argument('[folder]', 'folder of vector files (searched recursively), or one file', DEFAULT_VECTORS)
     .option('--json <file>', 'write {"files":[{file,status,detail}],"summary":{…}} to this file')
     .option('--report <file>', 'write a Markdown pass table (conformance/REPORT.md)')
     .option('--target <host:port>', 'replay against a running server over mutual TLS instead of in-process', parseTarget)
@@ -62,7 +66,7 @@ async function main(argv: string[]): Promise<number> {
     json?: string; report?: string; chains: string; target?: { host: string; port: number }; certs?: string; skip: string; gate?: string;
     updateGate?: boolean; only?: string; encodings: boolean; timeout: number; quiet?: boolean;
   }>();
-  const folder = resolve(program.args[0]!);
+  const folder = resolve(program.args[0] ?? DEFAULT_VECTORS);
   if (!existsSync(folder)) {
     console.error(`conformance: ${folder} does not exist`);
     return 2;
@@ -123,7 +127,7 @@ async function main(argv: string[]): Promise<number> {
         JSON.stringify(
           {
             description:
-              'Vector files (relative to ../shared/kmip-vectors) that must pass in CI. Regenerate with `npm run conformance -- ../shared/kmip-vectors --gate conformance/gate.json --update-gate` when operations land; files are only ever added.',
+              'Vector files (relative to spec/kmip-vectors) that must pass in CI. Regenerate with `npm run conformance -- --gate conformance/gate.json --update-gate` when operations land; files are only ever added.',
             files: [...next].sort(naturalCompare),
           },
           null,

@@ -1,7 +1,7 @@
 // Compares a server's Response Message with the one an OASIS test vector expects.
 //
 // The rules are the profiles' "permitted test case variations" (KMIP Profiles 2.1 §5.x;
-// ../shared/kmip-vectors/README.md "Comparing responses"), made precise here:
+// spec/kmip-vectors/README.md "Comparing responses"), made precise here:
 //
 //  1. Result Status and Result Reason are compared exactly (a step that expects a failure
 //     must fail with that reason); a status mismatch is reported before anything else in

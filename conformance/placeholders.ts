@@ -1,5 +1,5 @@
 // Test-vector variables (KMIP Profiles 2.1 §5 "test case" conventions, and
-// ../shared/kmip-vectors/README.md "Format"):
+// spec/kmip-vectors/README.md "Format"):
 //
 // - `$NOW`, `$NOW-3600`, `$NOW+3600`: a time relative to the run. In a request they become
 //   the run's base time plus the offset; in an expected response they match any server time

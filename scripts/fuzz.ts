@@ -66,7 +66,7 @@ async function main(): Promise<void> {
   const connections = whole(args, 'connections', 16);
   const deadlineMs = whole(args, 'deadline', 30_000);
   const root = resolve(fileURLToPath(import.meta.url), '../..');
-  const vectors = resolve(args.vectors ?? join(root, '..', 'shared', 'kmip-vectors'));
+  const vectors = resolve(args.vectors ?? join(root, 'spec', 'kmip-vectors'));
   let corpus;
   try {
     corpus = await loadCorpus(vectors);

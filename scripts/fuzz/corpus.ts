@@ -1,5 +1,5 @@
 // The fuzzer's seed corpus: every request of the OASIS KMIP test vectors
-// (../shared/kmip-vectors, 2.1 and 1.4 profiles), read from their XML encoding
+// (spec/kmip-vectors, 2.1 and 1.4 profiles), read from their XML encoding
 // (src/ttlv/xml.ts) as TTLV trees. Placeholders (`$UNIQUE_IDENTIFIER_0`, `$NOW-3600`, …)
 // are resolved per message at send time (resolvePlaceholders), so a mutated Get can name
 // an object the live server really holds and reach deeper than ItemNotFound.

@@ -1,5 +1,5 @@
 // KMIP XML encoding ⇄ TTLV tree (KMIP Profiles 2.1 §5.4 "XML Profile"; the form of the
-// OASIS test cases in ../shared/kmip-vectors):
+// OASIS test cases in spec/kmip-vectors):
 //
 //   <RequestMessage>                                       Structure: children, no type
 //     <BatchCount type="Integer" value="1"/>               scalar: type + value attributes

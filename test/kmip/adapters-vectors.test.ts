@@ -19,8 +19,9 @@ import { Operation } from '../../src/ttlv/generated/enumerations.ts';
 import type { TtlvItem } from '../../src/ttlv/types.ts';
 import { structure, type Struct } from '../../src/kmip/items.ts';
 import { attributeFromV1, requestToInternal, responseFromInternal } from '../../src/kmip/adapters/index.ts';
+import { VECTORS as VECTOR_ROOT } from '../helpers/vectors.ts';
 
-const VECTORS = new URL('../../../shared/kmip-vectors/', import.meta.url).pathname;
+const VECTORS = `${VECTOR_ROOT}/`;
 const V1_4 = { major: 1, minor: 4 };
 
 /** file#message → why the pair differs in content. */

@@ -5,8 +5,7 @@
 // message answered by a close, RSS not running away, and a sane Create works afterwards.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cloneItem, loadCorpus, resolvePlaceholders, type CorpusEntry } from '../../scripts/fuzz/corpus.ts';
 import { runFuzz } from '../../scripts/fuzz/driver.ts';
@@ -14,8 +13,8 @@ import { mutate, Rng } from '../../scripts/fuzz/mutate.ts';
 import { startServerProcess, type ServerProcess } from '../../scripts/fuzz/server-process.ts';
 import { formatSummary } from '../../scripts/fuzz.ts';
 import { decode } from '../../src/ttlv/decode.ts';
+import { VECTORS } from '../helpers/vectors.ts';
 
-const VECTORS = resolve(fileURLToPath(import.meta.url), '../../../../shared/kmip-vectors');
 /** Messages of the CI run: enough for every mutation family hundreds of times, ~1 min loaded. */
 const CI_MESSAGES = 6_000;
 

@@ -1,11 +1,10 @@
-// Every OASIS test-case file (../shared/kmip-vectors, KMIP 2.1 and 1.4 profiles) through
+// Every OASIS test-case file (spec/kmip-vectors, KMIP 2.1 and 1.4 profiles) through
 // every encoding: XML → tree → binary TTLV → tree → XML → tree, and the same through JSON.
 // Placeholders ($UNIQUE_IDENTIFIER_0, $NOW, …) cannot reach the binary encoder, so each is
 // swapped for a typed dummy value first, and put back after the binary round trip; the
 // dummy must come back unchanged, which also checks that the binary codec kept it.
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { decode } from '../../src/ttlv/decode.ts';
 import { encode } from '../../src/ttlv/encode.ts';
@@ -13,9 +12,9 @@ import { Tag } from '../../src/ttlv/generated/tags.ts';
 import { fromJson, toJson } from '../../src/ttlv/json.ts';
 import type { TtlvItem } from '../../src/ttlv/types.ts';
 import { fromXml, toXml } from '../../src/ttlv/xml.ts';
+import { VECTORS } from '../helpers/vectors.ts';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const vectorRoot = path.resolve(repoRoot, '../shared/kmip-vectors');
+const vectorRoot = VECTORS;
 
 function listVectors(): string[] {
   const out: string[] = [];
