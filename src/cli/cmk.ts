@@ -75,7 +75,7 @@ async function cmk(flags: CmkFlags): Promise<void> {
   process.stderr.write([
     '',
     `OpenKCM CMK (governance only: no KMIP listener, no key material) — database ${resolve(config.dataDir, CMK_DATABASE_FILE)}`,
-    `Admin API: https://${a.host}:${a.port} (mutual TLS, role admin) — try: kmipctl status --server https://${a.host}:${a.port}`,
+    `Admin API: https://${a.host}:${a.port} (mutual TLS, role admin) — try: npx kmipctl status --server https://${a.host}:${a.port}`,
     `Link for cores: https://${a.host}:${a.port}/v1/link/… (certificates of role core: kmipctl cert issue --role core --region <region>)`,
     '', '',
   ].join('\n'));

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { registerTtlvCommands, UsageError } from './ttlv.ts';
 import { registerAdminCommands } from './admin/index.ts';
+import { withConnectionOptions } from './admin/connection.ts';
 
 export const EXIT_USAGE = 2;
 
@@ -21,6 +22,10 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     // Set before registering: subcommands inherit it, so commander throws instead of exiting.
     .exitOverride();
+  // The connection options (--server, --cert, --json, …) on the program as well: commander
+  // takes a program option anywhere on the line, so `kmipctl --server URL status` and
+  // `kmipctl status --server URL` mean the same (issue 14 §1b); leaves read optsWithGlobals().
+  withConnectionOptions(program);
   registerTtlvCommands(program);
   registerAdminCommands(program);
   return program;

@@ -125,7 +125,7 @@ async function serve(flags: ServeFlags): Promise<void> {
   process.stderr.write(connectionHelp(config, server.address().port));
   if (admin) {
     const a = admin.address();
-    process.stderr.write(`Admin API: https://${a.host}:${a.port} (mutual TLS, role admin) — try: kmipctl status --server https://${a.host}:${a.port}\n\n`);
+    process.stderr.write(`Admin API: https://${a.host}:${a.port} (mutual TLS, role admin) — try: npx kmipctl status --server https://${a.host}:${a.port}\n\n`);
   }
 
   closeOnSignals(log, async () => {

@@ -58,7 +58,7 @@ describe('the compiled program (dist/, production dependencies only)', () => {
     expect(out.filter((f) => f.endsWith('.ts'))).toEqual([]);
     for (const js of out.filter((f) => f.endsWith('.js'))) expect(out, `${js} has no source map`).toContain(`${js}.map`);
     // Relative imports were rewritten from .ts to .js (rewriteRelativeImportExtensions).
-    expect(readFileSync(join(pkg, 'dist', 'cli', 'kmipctl.js'), 'utf8')).toMatch(/from '\.\/ttlv\.js'/);
+    expect(readFileSync(join(pkg, 'dist', 'cli', 'kmipctl.js'), 'utf8')).toMatch(/from ["']\.\/ttlv\.js["']/);
     const map = JSON.parse(readFileSync(join(pkg, 'dist', 'cli', 'openkcm.js.map'), 'utf8')) as { sources: string[] };
     expect(map.sources[0]).toMatch(/src\/cli\/openkcm\.ts$/);
     for (const dev of ['tsx', 'typescript', 'vitest', 'fast-check']) expect(existsSync(join(pkg, 'node_modules', dev)), dev).toBe(false);
@@ -94,6 +94,8 @@ describe('the compiled program (dist/, production dependencies only)', () => {
         void exited.then((code) => { clearTimeout(timer); reject(new Error(`exited with ${code}:\n${out}\n${err}`)); });
       });
       const port = Number(banner[1]);
+      // A clone has no kmipctl on PATH: the banner says how to run it (issue 14 §1b).
+      expect(err).toContain(`try: npx kmipctl status --server ${banner[2]}`);
       const certs = join(cwd, 'certs');
       const c = await KmipClient.connect({
         host: '127.0.0.1', port, ca: readFileSync(join(certs, 'ca.crt')), cert: readFileSync(join(certs, 'client.crt')),

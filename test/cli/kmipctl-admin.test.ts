@@ -172,6 +172,26 @@ describe('exit codes and error messages', () => {
     expect(notFound.stderr).toMatch(/role "nope" does not exist \(not-found\)\n {2}hint: list roles with: kmipctl role list/);
   }, 120_000);
 
+  it('connection options before the subcommand, between group and command, or after it (issue 14 §1b)', async () => {
+    // The environment points at a closed port: only the --server on the line can reach the server.
+    const env = { OPENKCM_ADMIN_SERVER: 'https://127.0.0.1:1' };
+    const url = `https://127.0.0.1:${s.adminPort}`;
+    const [before, between, after, cert] = await Promise.all([
+      s.kmipctl(['--server', url, '--json', 'status'], env),
+      s.kmipctl(['tenant', '--server', url, 'list', '--json'], env),
+      s.kmipctl(['tenant', 'list', '--server', url], env),
+      s.kmipctl(['--cert', '/nonexistent/before.crt', 'status']),
+    ]);
+    expect(before.code, before.stderr).toBe(0);
+    expect(JSON.parse(before.stdout).caller.role).toBe('admin');
+    expect(between.code, between.stderr).toBe(0);
+    expect(JSON.parse(between.stdout).tenants.map((t: Obj) => t.id)).toContain('default');
+    expect(after.code, after.stderr).toBe(0);
+    expect(after.stdout).toMatch(/^TENANT +STATE/);
+    expect(cert.code).toBe(2);
+    expect(cert.stderr).toMatch(/cannot read the client certificate \/nonexistent\/before.crt: ENOENT/);
+  }, 120_000);
+
   it('settings from an --admin-config file (relative paths from the file) when flags and env are silent', async () => {
     const missing = await s.kmipctl(['status', '--json', '--admin-config', join(s.cwd, 'nope.json')]);
     expect(missing.code).toBe(2);

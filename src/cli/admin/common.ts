@@ -23,7 +23,8 @@ export function leaf(
   const cmd = configure(withConnectionOptions(parent.command(spec).description(description)));
   cmd.action(async (...a: unknown[]) => {
     const command = a[a.length - 1] as Command;
-    const opts = command.opts() as ConnectionFlags & Record<string, unknown>;
+    // The connection options may come before the subcommand too (kmipctl.ts adds them to the program).
+    const opts = command.optsWithGlobals() as ConnectionFlags & Record<string, unknown>;
     const args = a.slice(0, -2).flatMap((x) => (Array.isArray(x) ? x : [x])).filter((x): x is string => typeof x === 'string');
     let settings: ConnectionSettings | undefined;
     let client: AdminClient | undefined;
