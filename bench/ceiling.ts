@@ -19,7 +19,7 @@
 import { createDecipheriv, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { decode } from '../src/ttlv/decode.ts';
 import { encode } from '../src/ttlv/encode.ts';
 import { Operation, ResultStatus } from '../src/ttlv/generated/enumerations.ts';
@@ -47,6 +47,7 @@ import {
 
 const BARE = 'bare loop';
 const OPENKCM = 'OpenKCM';
+const BEFORE = 'OpenKCM (before)';
 const PYKMIP = 'PyKMIP';
 const WORKLOADS = ['encrypt', 'get', 'create'] as const;
 type WorkloadName = (typeof WORKLOADS)[number];
@@ -60,6 +61,7 @@ const FLAGS: FlagSpec[] = [
   { flag: '--no-pykmip', value: false, help: 'bare loop and OpenKCM only' },
   { flag: '--no-half', value: false, help: 'skip the runs at half the saturating load' },
   { flag: '--log-level', env: 'BENCH_LOG_LEVEL', value: true, help: 'OpenKCM log level (default info, to a file as `openkcm serve` would write it)' },
+  { flag: '--before', value: true, help: 'also run OpenKCM from this other checkout (e.g. a worktree of the previous commit) as "OpenKCM (before)": a lever measured before/after in one run' },
   { flag: '--json', value: true, help: 'also write the results as JSON to this file' },
   { flag: '--cpu-prof', value: true, help: 'write a V8 CPU profile of the OpenKCM server into this directory' },
   { flag: '--keep', value: false, help: 'keep the temporary directory (databases, logs, PKI)' },
@@ -210,6 +212,11 @@ async function main(): Promise<number> {
       pki, dataDir: join(dir, 'openkcm'), logLevel, logFile: join(dir, 'openkcm.log'),
       ...(f.has('--cpu-prof') ? { cpuProfileDir: f.get('--cpu-prof')! } : {}),
     }));
+    if (f.has('--before')) {
+      // The other checkout's own launcher, so its server runs its own code.
+      const other = (await import(join(resolve(f.get('--before')!), 'bench/lib/openkcm-server.ts'))) as typeof import('./lib/openkcm-server.ts');
+      servers.push(await other.startOpenKcm(BEFORE, { pki, dataDir: join(dir, 'openkcm-before'), logLevel, logFile: join(dir, 'openkcm-before.log') }));
+    }
     if (withPyKmip) servers.push(await startPyKmip(PYKMIP, { pki, dir: join(dir, 'pykmip'), loggingLevel: logLevel === 'silent' ? 'WARNING' : 'INFO' }));
     log(`servers: ${servers.map((s) => `${s.name} on ${s.host}:${s.port} (pid ${s.pid})`).join(', ')}`);
 
@@ -259,7 +266,9 @@ async function main(): Promise<number> {
       console.log('');
     }
     console.log(`### Targets (issue 12 §1)\n`);
-    console.log(markdownTable(['workload', 'connections', 'OpenKCM req/s', 'OpenKCM ÷ bare loop', 'target', withPyKmip ? 'OpenKCM ÷ PyKMIP' : ''].filter(Boolean), targetRows(results, withPyKmip)));
+    const withBefore = f.has('--before');
+    console.log(markdownTable(['workload', 'connections', 'OpenKCM req/s', 'OpenKCM ÷ bare loop', 'target', withPyKmip ? 'OpenKCM ÷ PyKMIP' : '',
+      ...(withBefore ? ['req/s ÷ before', 'CPU/req ÷ before'] : [])].filter(Boolean), targetRows(results, withPyKmip, withBefore)));
     console.log('');
     if (half.length > 0) {
       console.log(`### At half the saturating load (${Math.max(...conns)} connections, paced)\n`);
@@ -267,7 +276,7 @@ async function main(): Promise<number> {
         h.workload, h.server, fmtRate(h.paced.rate), fmtRate(h.paced.perSecond), String(h.paced.late),
         fmtUs(h.paced.latency.percentile(50)), fmtUs(h.paced.latency.percentile(99)),
         h.cpuUsPerRequest !== undefined ? fmtUs(h.cpuUsPerRequest) : '—',
-        h.server === OPENKCM && RATIO_TARGET[h.workload] ? `< ${fmtUs(HALF_LOAD_P99_TARGET_US)}: ${h.paced.latency.percentile(99) < HALF_LOAD_P99_TARGET_US ? 'met' : 'missed'}` : '',
+        h.server.startsWith(OPENKCM) && RATIO_TARGET[h.workload] ? `< ${fmtUs(HALF_LOAD_P99_TARGET_US)}: ${h.paced.latency.percentile(99) < HALF_LOAD_P99_TARGET_US ? 'met' : 'missed'}` : '',
       ])));
       console.log('');
     }
@@ -308,7 +317,7 @@ async function main(): Promise<number> {
   }
 }
 
-function targetRows(results: readonly CellResult[], withPyKmip: boolean): string[][] {
+function targetRows(results: readonly CellResult[], withPyKmip: boolean, withBefore: boolean): string[][] {
   const rows: string[][] = [];
   for (const r of results) {
     if (r.server !== OPENKCM) continue;
@@ -322,6 +331,10 @@ function targetRows(results: readonly CellResult[], withPyKmip: boolean): string
     else if (r.workload.startsWith('Create') && r.connections >= 16) target = `≥ ${CREATE_TARGET_PER_SECOND.toLocaleString('en-US')}/s: ${r.load.perSecond >= CREATE_TARGET_PER_SECOND ? 'met' : 'missed'}`;
     const row = [r.workload, label(r), fmtRate(r.load.perSecond), Number.isFinite(ratio) ? `${(ratio * 100).toFixed(0)} %` : '—', target];
     if (withPyKmip) row.push(py ? fmtRatio(r.load.perSecond / py.load.perSecond) : '—');
+    if (withBefore) {
+      const b = same(BEFORE);
+      row.push(b ? fmtRatio(r.load.perSecond / b.load.perSecond) : '—', b && r.cpuUsPerRequest !== undefined && b.cpuUsPerRequest !== undefined ? fmtRatio(r.cpuUsPerRequest / b.cpuUsPerRequest) : '—');
+    }
     rows.push(row);
   }
   return rows;

@@ -74,9 +74,9 @@ async function childMain(launch: OpenKcmLaunch): Promise<void> {
     const { startServer } = await import('../../src/server/listener.ts');
     const level = launch.logLevel;
     const { pino } = await import('pino');
-    // Synchronous writes, as pino does by default on the stdout of `openkcm serve`: the
-    // server pays for its log lines as it would in production.
-    const destination = launch.logFile && level !== 'silent' ? pino.destination({ dest: launch.logFile, sync: true }) : undefined;
+    // Asynchronous writes (sonic-boom, flushed on stop), as pino's default destination on the
+    // stdout of `openkcm serve`: the server pays for its log lines as it would in production.
+    const destination = launch.logFile && level !== 'silent' ? pino.destination({ dest: launch.logFile, sync: false }) : undefined;
     const logger = createLogger({ level, ...(destination ? { destination } : {}) });
     if (launch.dataDir) mkdirSync(launch.dataDir, { recursive: true });
     // As `openkcm serve` does on a first start with its development PKI: the client

@@ -1,16 +1,25 @@
-// The audit log writer: synchronous appends chained in memory, group-committed to SQLite.
+// The audit log writer: synchronous appends queued in memory, hash-chained and
+// group-committed to SQLite.
 //
-// append() validates, assigns seq/time, computes the hash and queues the record; it never
-// waits for the disk. A group is written in one transaction when it reaches maxRecords or
-// maxDelayMs after its first record, whichever comes first, and on flush()/close(). One
-// fsync per group instead of per record is what keeps KMIP traffic from slowing down
-// (bench/audit.ts). The price: a crash loses at most the last maxDelayMs of records;
-// maxRecords: 1 makes every append durable before it returns.
+// append() validates the record (escaping and cutting text), gives it its seq and time and
+// queues it; it never hashes and never waits for the disk, so a KMIP request pays only for
+// its fields. A group is chained (each record's hash over the previous one, record.ts) and
+// written in one transaction when it reaches maxRecords or maxDelayMs after its first
+// record, whichever comes first, and on flush()/close(). One disk flush per group instead of
+// per record is what keeps KMIP traffic from slowing down (bench/audit.ts).
+//
+// The guarantee (issue 12 §2, kept from before): a KMIP reply is sent once its records are
+// queued, so a crash loses at most the records of the last maxDelayMs plus the disk flush
+// under way (a few ms). With `durability` (the WAL flush of an on-disk database, shared
+// with the object store: src/store/wal-durability.ts) that flush runs off the event loop;
+// subscribers (SIEM exporters, the shipper to the CMK) see a group only once it is on disk,
+// so nothing leaves the server that a crash could take back. whenDurable() lets a caller
+// wait until its records are on disk (`audit.durable: true`); maxRecords: 1 still makes
+// every append commit at once.
 //
 // Several writers on one database (a server and `kmipctl` in another process) stay on one
-// chain: each group checks, inside its write transaction, that the database still ends
-// where this writer thinks it does, and re-chains its queued records after the real head
-// when it does not.
+// chain: each group reads, inside its write transaction, where the database ends, and
+// chains (and numbers) its records after that head.
 import type Database from 'better-sqlite3';
 import { GENESIS_HASH, recordHash, validateAuditInput, type AuditInput, type AuditRecord, type ExactAuditInput } from './record.ts';
 import { AUDIT_COLUMNS, ensureAuditSchema, type AuditRow } from './schema.ts';
@@ -23,8 +32,18 @@ export interface GroupCommitOptions {
   maxDelayMs?: number;
 }
 
+/** A WAL flushed off the event loop (src/store/wal-durability.ts WalDurability). */
+export interface AuditDurability {
+  /** Runs a synchronous transaction without SQLite's own flush; durable after a later sync(). */
+  commitLazily<T>(commit: () => T): T;
+  /** Resolves once everything committed before the call is on disk. */
+  sync(): Promise<void>;
+}
+
 export interface AuditLogOptions {
   groupCommit?: GroupCommitOptions;
+  /** Absent: commits are flushed by SQLite itself (synchronous = FULL), on the calling thread. */
+  durability?: AuditDurability;
   /**
    * Most records queued while the database refuses writes (disk full, locked). Beyond it
    * append() throws AuditUnavailableError: the caller decides whether to refuse service —
@@ -57,8 +76,14 @@ export interface AuditLog {
    * reason/operation) and AuditUnavailableError when closed or maxPending records are queued.
    */
   append<T extends AuditInput>(record: ExactAuditInput<T>): void;
-  /** Commits every queued record now. */
+  /** Commits every queued record now (durable at once without `durability`, else after its sync). */
   flush(): void;
+  /**
+   * Resolves once every record appended before the call is on disk (committed in a group
+   * soon, not at once: the records of other callers in this turn of the event loop join the
+   * group). Rejects when the commit or the flush fails.
+   */
+  whenDurable(): Promise<void>;
   /** Flushes, then recomputes the whole chain (anchored at this writer's own head by default). */
   verify(options?: VerifyOptions): VerifyResult;
   /** The newest n committed records (after a flush), oldest first. */
@@ -96,8 +121,15 @@ function positiveInt(name: string, v: number | undefined, dflt: number, min: num
   return v;
 }
 
+/** A queued record: fields, seq and time; chained (prevHash, hash) when its group commits. */
+type QueuedRecord = Omit<AuditRecord, 'prevHash' | 'hash'>;
+
 class SqliteAuditLog implements AuditLog {
-  private pending: AuditRecord[] = [];
+  private pending: QueuedRecord[] = [];
+  /** whenDurable() callers waiting for the next group. */
+  private durableWaiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
+  private immediate: NodeJS.Immediate | undefined;
+  private readonly durability: AuditDurability | undefined;
   private seq: number;
   private hash: string;
   private timer: NodeJS.Timeout | undefined;
@@ -114,7 +146,7 @@ class SqliteAuditLog implements AuditLog {
   private readonly lastRow: Database.Statement;
   private readonly tailStmt: Database.Statement;
   private readonly afterStmt: Database.Statement;
-  private readonly commitGroup: (group: AuditRecord[]) => AuditRecord[];
+  private readonly commitGroup: (group: QueuedRecord[]) => AuditRecord[];
 
   constructor(readonly db: Database.Database, options: AuditLogOptions) {
     this.maxRecords = positiveInt('groupCommit.maxRecords', options.groupCommit?.maxRecords, DEFAULT_MAX_RECORDS, 1);
@@ -122,6 +154,7 @@ class SqliteAuditLog implements AuditLog {
     this.maxPending = positiveInt('maxPending', options.maxPending, DEFAULT_MAX_PENDING, 1);
     this.clock = options.clock ?? (() => new Date());
     this.onError = options.onError ?? (() => {});
+    this.durability = options.durability;
     ensureAuditSchema(db);
     this.insert = db.prepare(`INSERT INTO audit_log (${AUDIT_COLUMNS}) VALUES (@seq, @time, @kind, @identity, @tenant, @service, @operation, @objectId, @result, @reason, @detail, @prevHash, @hash)`);
     this.lastRow = db.prepare('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
@@ -130,25 +163,21 @@ class SqliteAuditLog implements AuditLog {
     const last = this.lastRow.get() as { seq: number; hash: string } | undefined;
     this.seq = last?.seq ?? 0;
     this.hash = last?.hash ?? GENESIS_HASH;
-    this.commitGroup = db.transaction((group: AuditRecord[]) => {
+    this.commitGroup = db.transaction((group: QueuedRecord[]) => {
+      // Chained here, in the group commit, from the head the database really has: another
+      // writer may have appended since this one last committed, and then the group is
+      // numbered after its records too.
       const dbLast = this.lastRow.get() as { seq: number; hash: string } | undefined;
-      const dbSeq = dbLast?.seq ?? 0;
-      const dbHash = dbLast?.hash ?? GENESIS_HASH;
-      let records = group;
-      if (dbSeq !== group[0]!.seq - 1 || dbHash !== group[0]!.prevHash) {
-        records = this.rechain(group, dbSeq, dbHash); // another writer appended meanwhile
+      let seq = dbLast?.seq ?? 0;
+      let hash = dbLast?.hash ?? GENESIS_HASH;
+      const records = new Array<AuditRecord>(group.length);
+      for (let i = 0; i < group.length; i++) {
+        const r: AuditRecord = { ...group[i]!, seq: ++seq, prevHash: hash, hash: '' };
+        r.hash = hash = recordHash(r);
+        this.insert.run(r);
+        records[i] = r;
       }
-      for (const r of records) this.insert.run(r);
       return records;
-    });
-  }
-
-  private rechain(group: readonly AuditRecord[], seq: number, hash: string): AuditRecord[] {
-    return group.map((r) => {
-      const { hash: _old, ...rest } = r;
-      const moved = { ...rest, seq: ++seq, prevHash: hash };
-      hash = recordHash(moved);
-      return { ...moved, hash };
     });
   }
 
@@ -158,13 +187,22 @@ class SqliteAuditLog implements AuditLog {
     if (this.pending.length >= this.maxPending) {
       throw new AuditUnavailableError(`audit log cannot commit (${this.pending.length} records queued); the database refuses writes`);
     }
-    const record: AuditRecord = { ...fields, seq: this.seq + 1, time: this.clock().toISOString(), prevHash: this.hash, hash: '' };
-    record.hash = recordHash(record);
-    this.pending.push(record);
-    this.seq = record.seq;
-    this.hash = record.hash;
+    this.pending.push({ ...fields, seq: ++this.seq, time: this.clock().toISOString() });
     if (this.pending.length >= this.maxRecords) this.backgroundFlush();
     else this.timer ??= setTimeout(() => this.backgroundFlush(), this.maxDelayMs).unref();
+  }
+
+  whenDurable(): Promise<void> {
+    if (this.closed) return Promise.reject(new AuditUnavailableError('audit log is closed'));
+    if (this.pending.length === 0) {
+      // Committed already; on disk once the flush that covers the last commit returns.
+      return this.durability?.sync() ?? Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.durableWaiters.push({ resolve, reject });
+      // Soon, not now: the callers of this turn of the event loop share the group and its flush.
+      this.immediate ??= setImmediate(() => { this.immediate = undefined; this.backgroundFlush(); });
+    });
   }
 
   /** A flush nobody waits for: errors are reported, records stay queued and are retried. */
@@ -190,20 +228,40 @@ class SqliteAuditLog implements AuditLog {
       throw new AuditUnavailableError('audit log cannot commit inside an open transaction of the same connection');
     }
     const group = this.pending;
+    const waiters = this.durableWaiters;
     let committed: AuditRecord[];
     try {
-      committed = this.commitGroup(group);
+      committed = this.durability !== undefined ? this.durability.commitLazily(() => this.commitGroup(group)) : this.commitGroup(group);
     } catch (err) {
       this.commitError = err instanceof Error ? err : new Error(String(err));
+      // The records stay queued and are retried; whoever waits for them hears of the failure.
+      this.durableWaiters = [];
+      for (const w of waiters) w.reject(err);
       throw err;
     }
     this.commitError = undefined;
     this.pending = [];
-    if (committed !== group) {
-      const last = committed[committed.length - 1]!;
-      this.seq = last.seq;
-      this.hash = last.hash;
+    this.durableWaiters = [];
+    const last = committed[committed.length - 1]!;
+    this.hash = last.hash;
+    // Another writer moved the chain on: this writer's numbering follows the database's.
+    if (last.seq > this.seq) this.seq = last.seq;
+    if (this.durability === undefined) {
+      this.publish(committed);
+      for (const w of waiters) w.resolve();
+      return;
     }
+    this.durability.sync().then(() => {
+      this.publish(committed);
+      for (const w of waiters) w.resolve();
+    }, (err: unknown) => {
+      const e = err instanceof Error ? err : new Error(String(err));
+      this.onError(e);
+      for (const w of waiters) w.reject(e);
+    });
+  }
+
+  private publish(committed: readonly AuditRecord[]): void {
     for (const fn of this.subscribers) {
       try { fn(committed); } catch (err) { this.onError(err instanceof Error ? err : new Error(String(err))); }
     }
@@ -260,6 +318,7 @@ class SqliteAuditLog implements AuditLog {
 
   close(): void {
     if (this.closed) return;
+    if (this.immediate !== undefined) { clearImmediate(this.immediate); this.immediate = undefined; }
     this.flush();
     this.closed = true;
     this.subscribers.clear();

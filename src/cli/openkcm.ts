@@ -90,6 +90,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     runtime = await openRuntime({
       dataDir: config.dataDir, l1KeyFile: config.l1.keyFile, l1StatusCheckIntervalMs: config.l1.statusCheckIntervalMs, logger: log, ...bootstrap,
       ...(config.store.url !== undefined ? { databaseUrl: config.store.url } : {}),
+      ...(config.audit.durable ? { auditDurable: true } : {}),
     });
     const l1 = runtime.server.l1;
     if (l1.developmentOnly) {

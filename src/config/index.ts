@@ -56,7 +56,15 @@ export interface OpenKcmConfig {
    * resolves the entries' relative paths against `exportersBaseDir` (the file's directory,
    * like every other path of the file; the working directory for the environment).
    */
-  audit: { exporters: readonly unknown[]; exportersFrom: string; exportersBaseDir: string };
+  audit: {
+    exporters: readonly unknown[]; exportersFrom: string; exportersBaseDir: string;
+    /**
+     * A KMIP reply waits until its audit records are on disk (default false: sent once they
+     * are queued; a crash then loses at most the last group-commit window, ~5 ms plus one
+     * disk flush — src/audit/log.ts).
+     */
+    durable: boolean;
+  };
   /**
    * The vault (issue 10 §4): `url` undefined keeps objects and hierarchy keys in the SQLite
    * database of dataDir; a postgres:// URL puts them in PostgreSQL, shared by every server
@@ -113,6 +121,7 @@ export const SETTINGS: Readonly<Record<string, Setting>> = {
   'admin.caKeyFile': { kind: 'path', env: 'OPENKCM_ADMIN_CA_KEY', help: 'the PEM key of the CA in tls.caFile, for kmipctl cert issue' },
   'store.url': { kind: 'dburl', env: 'OPENKCM_DATABASE_URL', flag: 'databaseUrl', help: 'a PostgreSQL URL, postgres://USER:PASSWORD@HOST:PORT/DATABASE' },
   'cmk.changeRetention': { kind: 'int', env: 'OPENKCM_CMK_CHANGE_RETENTION', flag: 'changeRetention', min: 1, max: 100_000_000, help: 'a count of changes, 1 to 100000000 (default 50000)' },
+  'audit.durable': { kind: 'bool', env: 'OPENKCM_AUDIT_DURABLE', help: 'true or false (a reply waits until its audit records are on disk)' },
   'audit.exporters': { kind: 'list', env: 'OPENKCM_AUDIT_EXPORTERS', help: 'a JSON list of SIEM exporters, e.g. [{"type":"syslog","transport":"tcp","host":"siem.example","port":514}]' },
 };
 
@@ -143,7 +152,7 @@ export function defaultConfig(cwd = process.cwd()): OpenKcmConfig {
     log: { level: 'info' },
     l1: { keyFile: join(dataDir, 'l1-software.key'), statusCheckIntervalMs: DEFAULT_L1_STATUS_CHECK_INTERVAL_MS },
     admin: { enabled: true, listen: { host: DEFAULT_HOST, port: DEFAULT_ADMIN_PORT }, caKeyFile: join(certsDir, 'ca.key') },
-    audit: { exporters: [], exportersFrom: 'defaults', exportersBaseDir: cwd },
+    audit: { exporters: [], exportersFrom: 'defaults', exportersBaseDir: cwd, durable: false },
     store: { url: undefined },
     cmk: { changeRetention: DEFAULT_CMK_CHANGE_RETENTION },
   };
@@ -345,7 +354,7 @@ export function loadConfig(sources: ConfigSources = {}): OpenKcmConfig {
   };
   c.cmk = { changeRetention: get<number>('cmk.changeRetention') ?? c.cmk.changeRetention };
   c.audit = { exporters: get<readonly unknown[]>('audit.exporters') ?? c.audit.exporters, exportersFrom: sourceOf.get('audit.exporters') ?? 'defaults',
-    exportersBaseDir: baseOf.get('audit.exporters') ?? cwd };
+    exportersBaseDir: baseOf.get('audit.exporters') ?? cwd, durable: get<boolean>('audit.durable') ?? c.audit.durable };
   c.store = { url: get<string>('store.url') };
   // Two listeners on one port: the second would fail to bind with a less helpful message.
   if (c.admin.enabled && c.admin.listen.port !== 0 && c.admin.listen.port === c.listen.port) {

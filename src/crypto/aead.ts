@@ -8,21 +8,34 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 export const GCM_NONCE_BYTES = 12;
 export const GCM_TAG_BYTES = 16;
 
-// randomBytes costs about the same for 12 bytes as for 3 KiB (one call into the CSPRNG),
-// and a wrap is otherwise a few microseconds: nonces are cut from a pooled random buffer.
-const NONCE_POOL_BYTES = GCM_NONCE_BYTES * 256;
+// randomBytes costs about the same for 12 bytes as for 3 KiB (one call into the CSPRNG, plus
+// a Buffer), and a wrap or a 64-byte Encrypt is otherwise a few microseconds: IVs and nonces
+// are cut from a pooled random buffer (issue 12 §2). Each is copied out, so a caller owns its
+// bytes and never holds a view of the IVs still to come; nothing else draws from the pool.
+const NONCE_POOL_BYTES = 4096;
+/** Larger requests go straight to the CSPRNG (a pool refill would be wasted on them). */
+const MAX_POOLED_NONCE_BYTES = 64;
 let noncePool = Buffer.alloc(0);
 let noncePos = 0;
 
-/** A fresh random 96-bit nonce (copied out of the pool, so callers own it). */
-export function gcmNonce(): Buffer {
-  if (noncePos + GCM_NONCE_BYTES > noncePool.length) {
+/** `n` fresh random bytes for an IV, nonce or counter block (public values, never keys). */
+export function randomNonce(n: number): Buffer {
+  if (n > MAX_POOLED_NONCE_BYTES) return randomBytes(n);
+  if (noncePos + n > noncePool.length) {
     noncePool = randomBytes(NONCE_POOL_BYTES);
     noncePos = 0;
   }
-  const n = Buffer.from(noncePool.subarray(noncePos, noncePos + GCM_NONCE_BYTES));
-  noncePos += GCM_NONCE_BYTES;
-  return n;
+  const out = Buffer.allocUnsafe(n);
+  noncePool.copy(out, 0, noncePos, noncePos + n);
+  // Used bytes are not left behind in the pool.
+  noncePool.fill(0, noncePos, noncePos + n);
+  noncePos += n;
+  return out;
+}
+
+/** A fresh random 96-bit nonce. */
+export function gcmNonce(): Buffer {
+  return randomNonce(GCM_NONCE_BYTES);
 }
 
 const aadBytes = (aad: Buffer | string) => (typeof aad === 'string' ? Buffer.from(aad, 'utf8') : aad);

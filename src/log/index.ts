@@ -60,6 +60,17 @@ export function createLogger(config: LoggerConfig = {}): Logger {
   return config.destination ? pino(options, config.destination) : pino(options);
 }
 
+/**
+ * A child of `log` (same bindings, serializers, level and destination) that skips the
+ * redaction walk: for hot lines whose fields are all named by the caller and none of which
+ * can hold key material (the batch-item line, src/server/executor.ts). The redaction walk
+ * over the wildcard paths costs ~40× the line itself (issue 12 §2); the serializers, which
+ * copy only named safe fields of identities and errors, still apply.
+ */
+export function withoutRedaction(log: Logger): Logger {
+  return log.child({}, { redact: { paths: [] } });
+}
+
 /** A logger that writes nothing (tests, the conformance runner). */
 export function silentLogger(): Logger {
   return createLogger({ level: 'silent' });

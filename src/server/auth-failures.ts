@@ -222,5 +222,6 @@ export function rateLimitedAuthFailures(sink: AuditSink, opts: Omit<AuthFailureA
   // The engine refuses service while the log cannot take records: that answer must come
   // from the real log, not from this wrapper.
   if (sink.availability) limited.availability = () => sink.availability!();
+  if (sink.whenDurable) limited.whenDurable = () => sink.whenDurable!();
   return limited;
 }

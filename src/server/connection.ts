@@ -63,6 +63,8 @@ export class KmipConnection {
   private busy = false;
   private closing = false;
   private paused = false;
+  /** Pending uncork of gathered answers (see pump()). */
+  private uncork: NodeJS.Immediate | undefined;
   /** Deadline of the message being received, armed while a partial message is buffered. */
   private messageTimer: NodeJS.Timeout | undefined;
   private closeReason: CloseReason = 'peer';
@@ -166,6 +168,15 @@ export class KmipConnection {
         this.messages++;
         if (this.socket.destroyed) return;
         this.bytesOut += out.length;
+        // Pipelined requests (issue 12 §2): while more requests are queued, answers are
+        // gathered (cork) and written together at the end of this turn of the event loop —
+        // one TLS record and one system call for the lot instead of one per answer. An answer
+        // is never held past that turn, so a later request that waits for the disk does not
+        // delay it.
+        if (this.queue.length > 0 && this.uncork === undefined) {
+          this.socket.cork();
+          this.uncork = setImmediate(() => { this.uncork = undefined; this.socket.uncork(); });
+        }
         if (!this.socket.write(out)) await new Promise<void>((resolve) => {
           const done = () => { this.socket.off('drain', done); this.socket.off('close', done); resolve(); };
           this.socket.on('drain', done);

@@ -86,6 +86,7 @@ import { AUDIT_KINDS, AuditInputError, type AuditInput } from '../audit/record.t
 import type { AuditAvailability } from '../audit/log.ts';
 import { uidsInResponse } from '../operations/uid.ts';
 import { DEFAULT_MAX_BATCH_ITEMS } from '../config/defaults.ts';
+import { withoutRedaction } from '../log/index.ts';
 import { StoreConflictError, StoreUnavailableError } from '../store/types.ts';
 import type {
   BatchState, ClientIdentity, ObjectRepository, OperationContext, OperationHandler, ServerInfo, ServiceKeyWrapping,
@@ -123,6 +124,8 @@ export interface AuditSink {
    * serve unaudited). Absent: always available.
    */
   availability?(): AuditAvailability;
+  /** Resolves once the records appended so far are on disk (AuditLog.whenDurable). */
+  whenDurable?(): Promise<void>;
 }
 
 export interface EngineOptions {
@@ -132,6 +135,12 @@ export interface EngineOptions {
   access: AccessControl;
   /** Audit trail; absent only in tests of message semantics. */
   audit?: AuditSink;
+  /**
+   * `audit.durable: true`: a reply waits until the records of its message are on disk.
+   * Default false: it is sent once they are queued, and a crash loses at most the records
+   * of the audit log's last group-commit window (src/audit/log.ts).
+   */
+  auditDurable?: boolean;
   /** The repository of a caller's tenant and service, with its rights over objects. */
   repositoryFor(identity: ClientIdentity, access: ObjectAccess): ObjectRepository;
   /** Physically removes an object created by a batch item that is being undone. Without it Undo cannot remove creations. */
@@ -442,7 +451,7 @@ export class KmipEngine {
       });
     }
     // Recorded before the answer is encoded: whatever happens next, the records exist.
-    if (this.commitTrail(trail, batchItems, identity, log)) return this.finish(response, header.maximumResponseSize);
+    if (this.commitTrail(trail, batchItems, identity, log) && await this.auditDurable(log)) return this.finish(response, header.maximumResponseSize);
     // The operations ran but their records cannot be stored: their results are withheld.
     return this.finish(this.refusal(v, header, batchItems[0]!, ResultReason.GeneralFailure,
       'the audit log cannot take records; the results of this request are withheld and requests are refused until it can (no request is served unaudited)'), header.maximumResponseSize);
@@ -596,6 +605,19 @@ export class KmipEngine {
     });
   }
 
+  /** With `auditDurable`, waits until the records appended so far are on disk; false when that failed. */
+  private async auditDurable(log: Logger): Promise<boolean> {
+    const sink = this.opts.audit;
+    if (this.opts.auditDurable !== true || sink?.whenDurable === undefined) return true;
+    try {
+      await sink.whenDurable();
+      return true;
+    } catch (e) {
+      log.error({ err: e, event: 'audit_failed' }, 'audit records could not be made durable');
+      return false;
+    }
+  }
+
   /** Appends a message's records in item order; false when any could not be stored. */
   private commitTrail(trail: ReadonlyArray<AuditInput | undefined>, items: RequestBatchItem[], identity: ClientIdentity, log: Logger): boolean {
     if (!this.opts.audit) return true;
@@ -675,7 +697,11 @@ export class KmipEngine {
   ): Promise<ResponseBatchItem> {
     const started = process.hrtime.bigint();
     const op = item.operation;
-    const log = parentLog.child({ item: batch.itemIndex, operation: operationName(op) });
+    // No child logger per item (issue 12 §2: a child and its bindings cost more than the
+    // item's own work): the batch-item line names item and operation itself, and the child
+    // with those bindings is made only if something else is logged for the item.
+    let child: Logger | undefined;
+    const log = (): Logger => (child ??= parentLog.child({ item: batch.itemIndex, operation: operationName(op) }));
     const base: ResponseBatchItem = { operation: op, resultStatus: ResultStatus.Success };
     if (item.uniqueBatchItemId !== undefined) base.uniqueBatchItemId = item.uniqueBatchItemId;
     // The item's one record. Client text (a UID with control characters, 10 000 characters
@@ -691,25 +717,25 @@ export class KmipEngine {
     };
     const fail = (reason: number, message: string): ResponseBatchItem => {
       const r = reasonForVersion(reason, v);
-      this.logItem(log, identity, started, { result: reasonName(r), detail: message, uid: uidOf(item.payload) });
+      this.logItem(parentLog, identity, started, batch.itemIndex, op, { result: reasonName(r), detail: message, uid: uidOf(item.payload) });
       auditItem('failure', r, uidOf(item.payload), OPERATION_NAME.has(op) ? undefined : `operation ${operationName(op)}`);
       return { ...base, resultStatus: ResultStatus.OperationFailed, resultReason: r, resultMessage: message };
     };
 
     try {
-      return await this.runItemChecked(v, header, item, identity, principal, objects, batch, log, ordered, count, started, base, fail, auditItem);
+      return await this.runItemChecked(v, header, item, identity, principal, objects, batch, parentLog, log, ordered, count, started, base, fail, auditItem);
     } catch (e) {
       // Whatever throws outside the operation (a policy table, an adapter, a logger) still
       // ends as one answer and one record.
       const ref = randomBytes(6).toString('hex');
-      log.error({ err: e, ref }, 'batch item failed unexpectedly');
+      log().error({ err: e, ref }, 'batch item failed unexpectedly');
       return fail(ResultReason.GeneralFailure, `internal error (reference ${ref})`);
     }
   }
 
   private async runItemChecked(
     v: ProtocolVersion, header: RequestHeader, item: RequestBatchItem, identity: ClientIdentity, principal: Principal,
-    objects: ObjectRepository, batch: BatchState, log: Logger, ordered: boolean, count: number, started: bigint,
+    objects: ObjectRepository, batch: BatchState, parentLog: Logger, log: () => Logger, ordered: boolean, count: number, started: bigint,
     base: ResponseBatchItem, fail: (reason: number, message: string) => ResponseBatchItem,
     auditItem: (result: 'success' | 'failure', reason: number | undefined, objectId: string | undefined, detail?: string) => void,
   ): Promise<ResponseBatchItem> {
@@ -740,7 +766,7 @@ export class KmipEngine {
     // spec does not ask for one and real 1.0 clients (HPE Ezmeral, CLIENTS.md) send
     // Discover Versions, a 1.1 operation, as a ping. The adapters shape the payloads by version.
     const ctx: OperationContext = {
-      version: v, identity, objects, batch, now: this.now, log, server: this.opts.server, operations: this.opts.operations,
+      version: v, identity, objects, batch, now: this.now, get log() { return log(); }, server: this.opts.server, operations: this.opts.operations,
       ...(this.opts.serviceKeys !== undefined ? { serviceKeys: this.opts.serviceKeys } : {}),
     };
     let internalOut: Struct;
@@ -753,7 +779,7 @@ export class KmipEngine {
           break;
         } catch (e) {
           if (!(e instanceof StoreConflictError) || !RERUN_ON_CONFLICT.has(op) || run >= MAX_CONFLICT_RUNS) throw e;
-          log.debug({ event: 'store_conflict_rerun', run }, 'object changed concurrently; running the item again from a fresh load');
+          log().debug({ event: 'store_conflict_rerun', run }, 'object changed concurrently; running the item again from a fresh load');
           await new Promise((resolve) => setTimeout(resolve, Math.random() * CONFLICT_BACKOFF_MS * run));
         }
       }
@@ -765,7 +791,7 @@ export class KmipEngine {
       // act on (Server Limit Exceeded, KMIP 2.1 §11.46; General Failure for 1.x, message
       // kept) instead of an internal error with a reference. Nothing of the item was saved.
       if (e instanceof StoreConflictError) {
-        log.warn({ event: 'store_conflict', cause: e.message }, 'batch item lost an optimistic-concurrency race');
+        log().warn({ event: 'store_conflict', cause: e.message }, 'batch item lost an optimistic-concurrency race');
         const runs = RERUN_ON_CONFLICT.has(op) ? ` ${MAX_CONFLICT_RUNS} times` : '';
         return fail(ResultReason.ServerLimitExceeded, `the object was changed concurrently by other requests${runs}; nothing was changed, retry the request`);
       }
@@ -773,13 +799,13 @@ export class KmipEngine {
       // the client gets the store's own explanation under Server Limit Exceeded (KMIP 2.1
       // §11.46; General Failure for 1.x, message kept) and the log a warning without stack.
       if (e instanceof StoreUnavailableError) {
-        log.warn({ event: 'store_unavailable', condition: e.condition, cause: (e.cause as Error | undefined)?.message }, e.message);
+        log().warn({ event: 'store_unavailable', condition: e.condition, cause: (e.cause as Error | undefined)?.message }, e.message);
         return fail(ResultReason.ServerLimitExceeded, e.message);
       }
       // DESIGN.md §6.4: unknown errors become General Failure with a generic message; the
       // full error goes to the log under a reference the client sees.
       const ref = randomBytes(6).toString('hex');
-      log.error({ err: e, ref, ...('identity' in log.bindings() ? {} : { identity }) }, 'operation failed unexpectedly');
+      log().error({ err: e, ref, ...('identity' in parentLog.bindings() ? {} : { identity }) }, 'operation failed unexpectedly');
       return fail(ResultReason.GeneralFailure, `internal error (reference ${ref})`);
     }
     // Contract with src/operations/uid.ts: the executor records every item's identifiers
@@ -790,18 +816,33 @@ export class KmipEngine {
       payload = structure(payload.tag, payload.value.filter((c) => c.tag !== Tag.Data));
     }
     const uid = texts(internalOut, Tag.UniqueIdentifier)[0] ?? uidOf(item.payload);
-    this.logItem(log, identity, started, { result: 'Success', uid, ...(count > 1 ? { ordered } : {}) });
+    this.logItem(parentLog, identity, started, batch.itemIndex, op, { result: 'Success', uid, ...(count > 1 ? { ordered } : {}) });
     auditItem('success', undefined, uid);
     return { ...base, payload };
   }
 
-  /** One line per batch item (issue 3 §5): identity, operation, object id, result, duration. */
-  private logItem(log: Logger, identity: ClientIdentity, started: bigint, fields: Record<string, unknown>): void {
+  /**
+   * One line per batch item (issue 3 §5): identity, item, operation, object id, result,
+   * duration. Written without pino's redaction walk (itemLineLogger): every field is named
+   * here and none can hold key material, which is what redaction is a second net for.
+   */
+  private logItem(log: Logger, identity: ClientIdentity, started: bigint, index: number, op: number, fields: { result: string; uid: string | undefined; detail?: string; ordered?: boolean }): void {
+    if (!log.isLevelEnabled('info')) return;
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
-    // A connection's child logger already carries the identity; repeating it would write the key twice.
-    const who = 'identity' in log.bindings() ? {} : { identity };
-    log.info({ event: 'batch_item', ...who, ...fields, durationMs: Math.round(ms * 1000) / 1000 }, 'batch item');
+    const line = itemLineLogger(log);
+    const f: Record<string, unknown> = { event: 'batch_item', item: index, operation: operationName(op), ...fields, durationMs: Math.round(ms * 1000) / 1000 };
+    // A connection's child logger already carries the identity (through the identity serializer); repeating it would write it twice.
+    if (!('identity' in log.bindings())) f.identity = identity;
+    line.info(f, 'batch item');
   }
+}
+
+const itemLoggers = new WeakMap<Logger, Logger>();
+/** Per connection logger, once: its sibling without redaction, for the batch-item line. */
+function itemLineLogger(log: Logger): Logger {
+  let l = itemLoggers.get(log);
+  if (l === undefined) itemLoggers.set(log, (l = withoutRedaction(log)));
+  return l;
 }
 
 /** A ResultReason name for the audit record (null for a value the tables do not name). */

@@ -76,6 +76,8 @@ export interface RuntimeOptions {
    * service `default`, role admin (the development client certificate of `openkcm serve`).
    */
   bootstrapClientCertFile?: string;
+  /** Config audit.durable: a KMIP reply waits until its audit records are on disk (EngineOptions.auditDurable). */
+  auditDurable?: boolean;
 }
 
 export interface Runtime {
@@ -284,7 +286,11 @@ export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime
     const loc = local;
     if (s.kind === 'postgres' && options.vaultNotifications !== false) unlisten = followVaultChanges(s as PostgresStore, hier.engine, logger);
     const governance = new GovernanceStore(loc.database);
-    audit = openAuditLog(loc.database, { onError: (err) => logger.error({ err, event: 'audit_error' }, 'audit log write failed') });
+    // The audit log shares the object store's WAL flush (off the event loop, one flush for both).
+    audit = openAuditLog(loc.database, {
+      onError: (err) => logger.error({ err, event: 'audit_error' }, 'audit log write failed'),
+      ...(loc.durability !== undefined ? { durability: loc.durability } : {}),
+    });
     if (options.bootstrapClientCertFile !== undefined) registerBootstrapIdentity(governance, audit, options.bootstrapClientCertFile, logger);
     const access = new GovernanceAccess(governance);
     if (access.isBootstrap()) {
@@ -299,6 +305,7 @@ export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime
       adapters: adapters satisfies VersionAdapters,
       access,
       audit: engineAudit,
+      ...(options.auditDurable === true ? { auditDurable: true } : {}),
       // One per batch: it carries the batch's access decision (cheap: a closure over the store).
       repositoryFor: (id: { tenant: string; service: string }, objectAccess: ObjectAccess): ObjectRepository =>
         createObjectRepository(s, protector, { tenant: id.tenant, service: id.service, access: objectAccess }),

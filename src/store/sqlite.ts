@@ -11,6 +11,7 @@ import {
 export { StoreSchemaError, type L2KeyRow, type L3KeyRow, type TenantL1Row, type WrappedValueRow };
 import { DERIVED_COLUMNS, derivedParams, encodeAttributes, newestHead, rowToObject, scanShapes, type ObjectRow as BaseObjectRow } from './rows.ts';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from './migrations.ts';
+import { WalDurability } from './wal-durability.ts';
 
 /** How long a writer waits for another process's write lock before SQLITE_BUSY. */
 export const BUSY_TIMEOUT_MS = 5_000;
@@ -109,8 +110,16 @@ export class SqliteStore implements VaultStore {
   private queue: Array<{ work: () => void; resolve: () => void; reject: (e: unknown) => void }> = [];
   private flushTimer: NodeJS.Immediate | undefined;
 
+  /**
+   * Flushes the WAL off the event loop for the group commits (wal-durability.ts); undefined
+   * in memory. The audit log on this database shares it, so one flush serves both.
+   */
+  readonly durability: WalDurability | undefined;
+
   /** Use openSqliteStore(). */
-  constructor(private readonly db: Database.Database, readonly path: string) {}
+  constructor(private readonly db: Database.Database, readonly path: string) {
+    this.durability = WalDurability.for(db, path);
+  }
 
   /** Prepared statements are cached by their text: the scan builds a handful of shapes. */
   private stmt(sql: string): Database.Statement {
@@ -133,10 +142,11 @@ export class SqliteStore implements VaultStore {
 
   /**
    * Group commit: writes issued in the same turn of the event loop share one transaction,
-   * so one fsync (synchronous=FULL) makes a whole burst of Creates durable instead of one
-   * each. Each write runs in its own SAVEPOINT (better-sqlite3 nests transactions that way):
-   * a conflict rolls back that write alone and rejects only its promise. Every promise
-   * settles after the COMMIT, so a resolved insert is durable.
+   * and one WAL flush makes a whole burst of Creates durable instead of one each. Each write
+   * runs in its own SAVEPOINT (better-sqlite3 nests transactions that way): a conflict rolls
+   * back that write alone and rejects only its promise. Every promise settles after the WAL
+   * flush that covers the COMMIT (on disk: WalDurability, off the event loop), so a resolved
+   * insert is durable.
    */
   private enqueue(work: () => void): Promise<void> {
     if (this.closed) return Promise.reject(new Error('the object store is closed'));
@@ -152,16 +162,18 @@ export class SqliteStore implements VaultStore {
     this.queue = [];
     if (batch.length === 0) return;
     const failures = new Map<number, unknown>();
+    const commit = () => this.db.transaction(() => {
+      batch.forEach((w, i) => {
+        try {
+          this.db.transaction(w.work)();
+        } catch (e) {
+          failures.set(i, storeUnavailable(e, this.path));
+        }
+      });
+    }).immediate();
     try {
-      this.db.transaction(() => {
-        batch.forEach((w, i) => {
-          try {
-            this.db.transaction(w.work)();
-          } catch (e) {
-            failures.set(i, storeUnavailable(e, this.path));
-          }
-        });
-      }).immediate();
+      if (this.durability !== undefined) this.durability.commitLazily(commit);
+      else commit();
     } catch (e) {
       // BEGIN or COMMIT failed (busy past the timeout, disk full…): nothing of the batch is
       // stored, and SQLite has rolled it back, so the next batch starts clean.
@@ -169,7 +181,13 @@ export class SqliteStore implements VaultStore {
       for (const w of batch) w.reject(err);
       return;
     }
-    batch.forEach((w, i) => (failures.has(i) ? w.reject(failures.get(i)) : w.resolve()));
+    const settle = () => batch.forEach((w, i) => (failures.has(i) ? w.reject(failures.get(i)) : w.resolve()));
+    if (this.durability === undefined) { settle(); return; }
+    this.durability.sync().then(settle, (e: unknown) => {
+      // Committed but not known to be on disk: nobody is told it was stored.
+      const err = new StoreUnavailableError('io', `the key store cannot flush its log to disk (${this.path}: ${(e as Error).message}); the write may not be durable, retry`, { cause: e });
+      batch.forEach((w, i) => w.reject(failures.get(i) ?? err));
+    });
   }
 
   async insert(obj: StoredObject): Promise<void> {
@@ -459,6 +477,8 @@ export class SqliteStore implements VaultStore {
     // Writes already accepted are committed, not dropped.
     if (this.flushTimer !== undefined) clearImmediate(this.flushTimer);
     this.flush();
+    await this.durability?.sync().catch(() => undefined);
+    await this.durability?.close();
     this.closed = true;
     this.statements.clear();
     this.db.close();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { aes256GcmOpen, aes256GcmSeal, gcmNonce, GCM_NONCE_BYTES } from '../../src/crypto/aead.ts';
+import { aes256GcmOpen, aes256GcmSeal, gcmNonce, randomNonce, GCM_NONCE_BYTES } from '../../src/crypto/aead.ts';
 
 const key = Buffer.alloc(32, 7);
 
@@ -26,5 +26,18 @@ describe('AES-256-GCM key blobs', () => {
     const copy = Buffer.from(a);
     gcmNonce();
     expect(a).toEqual(copy);
+  });
+
+  it('IVs of any length from the pool (issue 12 §2): distinct across refills, large ones straight from the CSPRNG', () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 3000; i++) {
+      const n = randomNonce(i % 2 === 0 ? 12 : 16); // GCM, CBC: ~20 pool refills
+      expect(n.length).toBe(i % 2 === 0 ? 12 : 16);
+      seen.add(n.toString('hex'));
+    }
+    expect(seen.size).toBe(3000);
+    const big = randomNonce(1000);
+    expect(big.length).toBe(1000);
+    expect(big.equals(Buffer.alloc(1000))).toBe(false);
   });
 });

@@ -5,9 +5,10 @@
 // bytes — those of every earlier round too. Register sends known random bytes; for Create
 // the bytes are read back with Get right after the acknowledgement (a Create acknowledged
 // but killed before its Get is still checked for existence and length).
-// The store commits before it answers (group commit, synchronous=FULL, src/store/sqlite.ts),
+// The store answers only after the WAL flush that covers its commit (group commit,
+// src/store/wal-durability.ts: fdatasync off the event loop, as durable as synchronous=FULL),
 // so the expected number of lost acknowledged objects is 0. SIGKILL kills the process, not
-// the machine: power loss is not simulated here (synchronous=FULL is what covers it).
+// the machine: power loss is not simulated here (the fdatasync before the answer covers it).
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -304,4 +304,40 @@ describe('exceptions and an audit log that cannot take records (real SQLite cond
     expect(r2.batchItems[0]!.payload).toBeUndefined();
     db2.close();
   });
+
+  it('audit.durable: a reply waits until its records are on disk; a failed flush withholds the results (issue 12 §2)', async () => {
+    const db = new Database(':memory:');
+    const real = openAuditLog(db);
+    let release!: () => void;
+    let fail = false;
+    const sink = {
+      append: (r: Parameters<AuditLog['append']>[0]) => real.append(r),
+      availability: () => real.availability(),
+      whenDurable: () => new Promise<void>((resolve, reject) => { release = () => (fail ? reject(new Error('EIO: fdatasync')) : resolve()); }),
+    };
+    try {
+      const e = engineOn(real, { audit: sink, auditDurable: true });
+      let answered = false;
+      const reply = e.handleMessage(items([Operation.DiscoverVersions]), IDENTITY).then((r) => { answered = true; return r; });
+      await new Promise((r) => setTimeout(r, 50));
+      expect(answered).toBe(false);
+      release();
+      expect(parseResponseMessage(await reply).batchItems[0]!.resultStatus).toBe(ResultStatus.Success);
+
+      fail = true;
+      const refused = e.handleMessage(items([Operation.DiscoverVersions]), IDENTITY);
+      await new Promise((r) => setTimeout(r, 20));
+      release();
+      const out = parseResponseMessage(await refused).batchItems[0]!;
+      expect(out.resultReason).toBe(ResultReason.GeneralFailure);
+      expect(out.resultMessage).toMatch(/results of this request are withheld/);
+
+      // Without the setting the same sink is never waited for.
+      const quick = engineOn(real, { audit: { ...sink, whenDurable: () => new Promise<void>(() => undefined) } });
+      expect(parseResponseMessage(await quick.handleMessage(items([Operation.DiscoverVersions]), IDENTITY)).batchItems[0]!.resultStatus).toBe(ResultStatus.Success);
+    } finally {
+      real.close();
+      db.close();
+    }
+  });
 });

@@ -11,6 +11,10 @@ import { startServer, type RunningServer } from '../../src/server/listener.ts';
 import { KmipClient, type KmipClientOptions } from '../../src/client/index.ts';
 import { generateDevPki, createCa, issueLeaf } from '../../certs/devpki.ts';
 import { testEngine, request, captureLogger } from './helpers.ts';
+import { EventEmitter } from 'node:events';
+import type { TLSSocket } from 'node:tls';
+import { KmipConnection } from '../../src/server/connection.ts';
+import { silentLogger } from '../../src/log/index.ts';
 
 const V21 = { major: 2, minor: 1 }, V14 = { major: 1, minor: 4 };
 type Pki = Awaited<ReturnType<typeof generateDevPki>>;
@@ -285,5 +289,35 @@ describe('TLS transport limits', () => {
     } finally {
       await s.server.close();
     }
+  });
+});
+
+describe('pipelined answers are written together (issue 12 §2)', () => {
+  /** The socket calls a connection makes, recorded in order (a stand-in for the TLSSocket, whose records we cannot count from outside). */
+  function recordingSocket() {
+    const calls: string[] = [];
+    const sock = Object.assign(new EventEmitter(), {
+      remoteAddress: '127.0.0.1', remotePort: 1, destroyed: false,
+      getPeerCertificate: () => ({ raw: Buffer.from('cert'), subject: { CN: 'client' }, subjectaltname: '', serialNumber: '01' }),
+      setNoDelay: () => sock, setTimeout: () => sock, pause: () => sock, resume: () => sock,
+      cork: () => { calls.push('cork'); }, uncork: () => { calls.push('uncork'); },
+      write: (_b: Buffer) => { calls.push('write'); return true; },
+      end: () => sock, destroy: () => { sock.destroyed = true; return sock; },
+    });
+    return { sock, calls };
+  }
+
+  it('8 requests arriving together: their 8 answers are written under one cork and released at once; a lone request is written as is', async () => {
+    const { engine } = testEngine();
+    const { sock, calls } = recordingSocket();
+    new KmipConnection(sock as unknown as TLSSocket, engine, silentLogger(), { maxMessageSize: 1 << 20, idleTimeoutMs: 60_000, maxPipelineDepth: 32, messageTimeoutMs: 30_000 });
+    sock.emit('data', Buffer.concat(Array.from({ length: 8 }, (_, i) => discover(V21, i))));
+    await waitFor(() => calls.filter((c) => c === 'write').length === 8 && calls.includes('uncork'));
+    expect(calls).toEqual(['cork', ...Array<string>(8).fill('write'), 'uncork']);
+    calls.length = 0;
+    sock.emit('data', discover(V21, 9));
+    await waitFor(() => calls.includes('write'));
+    await new Promise((r) => setImmediate(r));
+    expect(calls).toEqual(['write']);
   });
 });

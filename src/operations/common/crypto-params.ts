@@ -3,7 +3,7 @@
 // (s.7.6 / 1.4 s.2.1.5) from the request and from the key, mapping KMIP enumerations to the
 // crypto module's names, extracting usable key material, and the checks every use of a key
 // passes (usage mask, lifecycle, usage limits).
-import { createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import {
   BlockCipherMode, CryptographicAlgorithm as Alg, DigitalSignatureAlgorithm, HashingAlgorithm, MaskGenerator, ObjectType, PaddingMethod,
   ResultReason, UsageLimitsUnit,
@@ -13,6 +13,7 @@ import { KmipError } from '../../kmip/errors.ts';
 import { child, isStructure, optBytes, optEnum, optStruct, type Struct } from '../../kmip/items.ts';
 import type { ManagedObject } from '../../kmip/object.ts';
 import { parseKeyMaterial } from '../../crypto/formats.ts';
+import { randomNonce } from '../../crypto/aead.ts';
 import type { HashName } from '../../crypto/hash.ts';
 import { KeyMaterialError } from '../../crypto/keys.ts';
 import { MacParamError, type MacAlgorithm } from '../../crypto/mac.ts';
@@ -348,7 +349,8 @@ export function symmetricSetup(key: OperationKey, p: CryptoParams, payload: Stru
       const n = algorithm === 'ChaCha20' || algorithm === 'ChaCha20Poly1305' ? 12
         : mode === 'GCM' ? (p.ivLength !== undefined && p.ivLength > 0 && p.ivLength % 8 === 0 ? p.ivLength / 8 : 12)
           : ivLength(algorithm, mode);
-      iv = generatedIv = randomBytes(n);
+      // From the pooled CSPRNG buffer (src/crypto/aead.ts): one CSPRNG call per ~300 IVs.
+      iv = generatedIv = randomNonce(n);
     }
   } else if (needsIv && iv === undefined) {
     throw new KmipError(ResultReason.InvalidMessage, `${algorithm}${mode ? '-' + mode : ''} decryption needs the IV/Counter/Nonce used to encrypt`);
