@@ -55,7 +55,7 @@ export interface AzureKeyVaultL1Options {
   keyName: string;
   /** Pins one key version (32 hex digits); default: the latest version at each wrap. */
   keyVersion?: string;
-  credential: AzureCredentialKind;
+  credentialType: AzureCredentialKind;
   /** Directory (tenant) id; default AZURE_TENANT_ID. Not used by managed-identity. */
   tenantId?: string;
   /** Application (client) id; default AZURE_CLIENT_ID. For managed-identity: a user-assigned identity. */
@@ -134,8 +134,8 @@ function validateOptions(o: AzureKeyVaultL1Options): void {
   if (o.keyVersion !== undefined && (typeof o.keyVersion !== 'string' || !KEY_VERSION.test(o.keyVersion))) {
     throw new L1Error(`azure-keyvault.keyVersion: ${JSON.stringify(o.keyVersion)} is not a key version (the last segment of the key identifier)`);
   }
-  if (!AZURE_CREDENTIAL_KINDS.includes(o.credential)) {
-    throw new L1Error(`azure-keyvault.credential: must be ${AZURE_CREDENTIAL_KINDS.slice(0, -1).join(', ')} or ${AZURE_CREDENTIAL_KINDS.at(-1)}, not ${JSON.stringify(o.credential)}`);
+  if (!AZURE_CREDENTIAL_KINDS.includes(o.credentialType)) {
+    throw new L1Error(`azure-keyvault.credentialType: must be ${AZURE_CREDENTIAL_KINDS.slice(0, -1).join(', ')} or ${AZURE_CREDENTIAL_KINDS.at(-1)}, not ${JSON.stringify(o.credentialType)}`);
   }
   for (const f of ['tenantId', 'clientId'] as const) {
     if (o[f] !== undefined && (typeof o[f] !== 'string' || !GUID_OR_NAME.test(o[f]!))) throw new L1Error(`azure-keyvault.${f}: must be an id (a GUID or a domain name)`);
@@ -151,10 +151,10 @@ function validateOptions(o: AzureKeyVaultL1Options): void {
     ['authorityHost', ['client-secret', 'client-certificate', 'workload-identity']],
   ];
   for (const [f, kinds] of onlyFor) {
-    if (o[f] !== undefined && !kinds.includes(o.credential)) throw new L1Error(`azure-keyvault.${f}: only used with credential ${kinds.join(' or ')}, not ${o.credential}`);
+    if (o[f] !== undefined && !kinds.includes(o.credentialType)) throw new L1Error(`azure-keyvault.${f}: only used with credentialType ${kinds.join(' or ')}, not ${o.credentialType}`);
   }
-  if (o.credential === 'client-certificate' && o.clientCertificateFile === undefined) {
-    throw new L1Error('azure-keyvault.clientCertificateFile: required with credential client-certificate (a PEM file with the certificate and its private key)');
+  if (o.credentialType === 'client-certificate' && o.clientCertificateFile === undefined) {
+    throw new L1Error('azure-keyvault.clientCertificateFile: required with credentialType client-certificate (a PEM file with the certificate and its private key)');
   }
   if (o.authorityHost !== undefined) httpsUrl('authorityHost', o.authorityHost, 'e.g. https://login.microsoftonline.us');
   for (const f of ['caFile', 'clientCertificateFile'] as const) {
@@ -262,7 +262,7 @@ export class AzureKeyVaultL1Provider implements L1Provider {
     if (CREDENTIAL_ERRORS.has(name)) {
       // The identity gave no token (missing environment, unreachable authority, refused
       // client): the key may be fine, but we cannot reach it.
-      return new L1Error(`${where} failed: no token from the ${this.opts.credential} credential (${name}: ${firstLine(err.message ?? '')})`, 'unreachable');
+      return new L1Error(`${where} failed: no token from the ${this.opts.credentialType} credential (${name}: ${firstLine(err.message ?? '')})`, 'unreachable');
     }
     if (name === 'AbortError') return new L1Error(`${where} got no answer within ${this.timeoutMs} ms`, 'unreachable');
     const http = err.statusCode;
@@ -452,7 +452,7 @@ function makeCredential(
   const authority = o.authorityHost !== undefined ? { authorityHost: o.authorityHost } : {};
   const need = (value: string | undefined, name: string, field: string): string => {
     if (value === undefined || value === '') {
-      throw new L1Error(`azure-keyvault: the ${o.credential} credential needs ${field} in configuration or the environment variable ${name}`, 'unreachable');
+      throw new L1Error(`azure-keyvault: the ${o.credentialType} credential needs ${field} in configuration or the environment variable ${name}`, 'unreachable');
     }
     return value;
   };
@@ -461,7 +461,7 @@ function makeCredential(
   const lazy = (build: () => IdentityTypes.TokenCredential): IdentityTypes.TokenCredential => ({
     getToken: (scopes, options) => build().getToken(scopes, options),
   });
-  switch (o.credential) {
+  switch (o.credentialType) {
     case 'managed-identity': {
       // No agent: the platform's identity endpoints (IMDS, App Service) are plain HTTP on the
       // host or link-local network, so the vault's CA has nothing to do with them.

@@ -124,7 +124,7 @@ const FIELDS: Record<L1Config['provider'], Record<string, { type: FieldType; req
     vaultUrl: { type: 'string', required: true },
     keyName: { type: 'string', required: true },
     keyVersion: { type: 'string' },
-    credential: { type: 'string', required: true },
+    credentialType: { type: 'string', required: true },
     tenantId: { type: 'string' },
     clientId: { type: 'string' },
     clientSecretEnv: { type: 'string' },
@@ -217,8 +217,8 @@ export function parseL1Config(raw: unknown): L1Config {
     if (approle && (obj.roleIdEnv === undefined) === (obj.roleIdFile === undefined)) throw new L1Error('l1.roleIdEnv/roleIdFile: give exactly one of them');
     if (approle && (obj.secretIdEnv === undefined) === (obj.secretIdFile === undefined)) throw new L1Error('l1.secretIdEnv/secretIdFile: give exactly one of them');
   }
-  if (provider === 'azure-keyvault' && !['client-secret', 'client-certificate', 'managed-identity', 'workload-identity'].includes(obj.credential as string)) {
-    throw new L1Error(`l1.credential: must be client-secret, client-certificate, managed-identity or workload-identity, not ${JSON.stringify(obj.credential)}`);
+  if (provider === 'azure-keyvault' && !['client-secret', 'client-certificate', 'managed-identity', 'workload-identity'].includes(obj.credentialType as string)) {
+    throw new L1Error(`l1.credentialType: must be client-secret, client-certificate, managed-identity or workload-identity, not ${JSON.stringify(obj.credentialType)}`);
   }
   if (provider === 'gcp-kms' && obj.credentialsFile !== undefined && obj.credentialsEnv !== undefined) {
     throw new L1Error('l1.credentialsFile/credentialsEnv: give at most one of them (neither: Application Default Credentials)');

@@ -49,11 +49,15 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
   return { ...env, ...extra };
 }
 
-/** `args`: extra `openkcm serve` flags (e.g. --l1-status-check-interval). */
-export async function startServed(opts: { args?: string[] } = {}): Promise<ServedEnv> {
+/**
+ * `args`: extra `openkcm serve` flags (e.g. --l1-status-check-interval); `nodeArgs`: node
+ * flags before the program (e.g. --import of a test-only module); `env`: extra variables of
+ * the server process (e.g. a managed-identity endpoint of a test L1).
+ */
+export async function startServed(opts: { args?: string[]; nodeArgs?: string[]; env?: Record<string, string> } = {}): Promise<ServedEnv> {
   const cwd = mkdtempSync(join(tmpdir(), 'openkcm-kmipctl-'));
-  const child: ChildProcess = spawn(process.execPath, [OPENKCM, 'serve', '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--log-level', 'warn', ...(opts.args ?? [])], {
-    cwd, env: cleanEnv(), stdio: ['ignore', 'ignore', 'pipe'],
+  const child: ChildProcess = spawn(process.execPath, [...(opts.nodeArgs ?? []), OPENKCM, 'serve', '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--log-level', 'warn', ...(opts.args ?? [])], {
+    cwd, env: cleanEnv(opts.env), stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
   const ports = await new Promise<{ admin: number; kmip: number }>((resolvePromise, reject) => {

@@ -41,7 +41,7 @@ afterAll(async () => {
 const options = (vaultUrl: string, keyName: string, extra: Partial<AzureKeyVaultL1Options> = {}): AzureKeyVaultL1Options => ({
   vaultUrl,
   keyName,
-  credential: 'managed-identity',
+  credentialType: 'managed-identity',
   caFile: endpoint.caFile,
   timeoutMs: 10_000,
   ...extra,
@@ -260,12 +260,12 @@ describe('AzureKeyVaultL1Provider', () => {
   it('credentials by reference: a missing client-secret variable or tenant is named, and reported unreachable', async () => {
     const { name } = await rsaKey();
     const noSecret = track(await AzureKeyVaultL1Provider.open(options(endpoint.vaultUrl(), name, {
-      credential: 'client-secret', tenantId: endpoint.tenantId, clientId: 'c0ffee00-0000-4000-8000-000000000001', clientSecretEnv: 'OPENKCM_TEST_NO_SUCH_SECRET', env: {},
+      credentialType: 'client-secret', tenantId: endpoint.tenantId, clientId: 'c0ffee00-0000-4000-8000-000000000001', clientSecretEnv: 'OPENKCM_TEST_NO_SUCH_SECRET', env: {},
     })));
     const st = await noSecret.status();
     expect(st.state).toBe('unreachable');
     expect(st.state !== 'active' && st.detail).toMatch(/the client secret environment variable OPENKCM_TEST_NO_SUCH_SECRET is not set/);
-    const noTenant = track(await AzureKeyVaultL1Provider.open(options(endpoint.vaultUrl(), name, { credential: 'workload-identity', env: {} })));
+    const noTenant = track(await AzureKeyVaultL1Provider.open(options(endpoint.vaultUrl(), name, { credentialType: 'workload-identity', env: {} })));
     const st2 = await noTenant.status();
     expect(st2.state !== 'active' && st2.detail).toMatch(/the workload-identity credential needs tenantId in configuration or the environment variable AZURE_TENANT_ID/);
   });
@@ -279,12 +279,12 @@ describe('AzureKeyVaultL1Provider', () => {
     await bad({ ...ok, vaultUrl: 'vault' }, /^azure-keyvault\.vaultUrl: "vault" is not a URL/);
     await bad({ ...ok, keyName: 'a/b' }, /^azure-keyvault\.keyName/);
     await bad({ ...ok, keyVersion: '../x' }, /^azure-keyvault\.keyVersion: "\.\.\/x" is not a key version/);
-    await bad({ ...ok, credential: 'password' }, /^azure-keyvault\.credential: must be client-secret, client-certificate, managed-identity or workload-identity, not "password"/);
-    await bad({ ...ok, clientSecretEnv: 'X' }, /^azure-keyvault\.clientSecretEnv: only used with credential client-secret, not managed-identity/);
-    await bad({ ...ok, credential: 'client-certificate' }, /^azure-keyvault\.clientCertificateFile: required with credential client-certificate/);
-    await bad({ ...ok, credential: 'client-secret', clientSecretEnv: 'not a name' }, /^azure-keyvault\.clientSecretEnv: must be an environment variable name/);
+    await bad({ ...ok, credentialType: 'password' }, /^azure-keyvault\.credentialType: must be client-secret, client-certificate, managed-identity or workload-identity, not "password"/);
+    await bad({ ...ok, clientSecretEnv: 'X' }, /^azure-keyvault\.clientSecretEnv: only used with credentialType client-secret, not managed-identity/);
+    await bad({ ...ok, credentialType: 'client-certificate' }, /^azure-keyvault\.clientCertificateFile: required with credentialType client-certificate/);
+    await bad({ ...ok, credentialType: 'client-secret', clientSecretEnv: 'not a name' }, /^azure-keyvault\.clientSecretEnv: must be an environment variable name/);
     await bad({ ...ok, caFile: '/nonexistent/ca.pem' }, /^azure-keyvault\.caFile: cannot read \/nonexistent\/ca\.pem \(ENOENT\)/);
-    await bad({ ...ok, credential: 'client-secret', authorityHost: 'http://login' }, /^azure-keyvault\.authorityHost: must be an https URL/);
+    await bad({ ...ok, credentialType: 'client-secret', authorityHost: 'http://login' }, /^azure-keyvault\.authorityHost: must be an https URL/);
     await bad({ ...ok, timeoutMs: 0 }, /^azure-keyvault\.timeoutMs/);
   });
 
@@ -311,7 +311,7 @@ describe('AzureKeyVaultL1Provider', () => {
 describe('openL1Provider / parseL1Config: azure-keyvault', () => {
   it('opens azure-keyvault from a typed config', async () => {
     const { name } = await rsaKey();
-    const l1 = await openL1Provider({ provider: 'azure-keyvault', vaultUrl: endpoint.vaultUrl(), keyName: name, credential: 'managed-identity', caFile: endpoint.caFile });
+    const l1 = await openL1Provider({ provider: 'azure-keyvault', vaultUrl: endpoint.vaultUrl(), keyName: name, credentialType: 'managed-identity', caFile: endpoint.caFile });
     try {
       expect(l1.describe().provider).toBe('azure-keyvault');
       expect(await l1.unwrap(await l1.wrap(Buffer.from('f'), 'c'), 'c')).toEqual(Buffer.from('f'));
@@ -322,13 +322,13 @@ describe('openL1Provider / parseL1Config: azure-keyvault', () => {
 
   it('names the bad field', () => {
     const bad = (raw: unknown, msg: string | RegExp) => expect(() => parseL1Config(raw), JSON.stringify(raw)).toThrow(msg);
-    const base = { provider: 'azure-keyvault', vaultUrl: 'https://v.vault.azure.net', keyName: 'k', credential: 'managed-identity' };
+    const base = { provider: 'azure-keyvault', vaultUrl: 'https://v.vault.azure.net', keyName: 'k', credentialType: 'managed-identity' };
     bad({ ...base, vaultUrl: undefined }, 'l1.vaultUrl: required for provider azure-keyvault');
-    bad({ ...base, credential: undefined }, 'l1.credential: required for provider azure-keyvault');
-    bad({ ...base, credential: 'cli' }, 'l1.credential: must be client-secret, client-certificate, managed-identity or workload-identity, not "cli"');
+    bad({ ...base, credentialType: undefined }, 'l1.credentialType: required for provider azure-keyvault');
+    bad({ ...base, credentialType: 'cli' }, 'l1.credentialType: must be client-secret, client-certificate, managed-identity or workload-identity, not "cli"');
     bad({ ...base, clientSecret: 'x' }, /^l1\.clientSecret: a client secret is not accepted in configuration/);
     bad({ ...base, clientCertificate: '-----BEGIN' }, /^l1\.clientCertificate: a certificate with its private key is not accepted/);
-    bad({ ...base, keyname: 'k' }, /^l1\.keyname: unknown field for provider azure-keyvault \(known: vaultUrl, keyName, keyVersion, credential,/);
+    bad({ ...base, keyname: 'k' }, /^l1\.keyname: unknown field for provider azure-keyvault \(known: vaultUrl, keyName, keyVersion, credentialType,/);
     bad({ ...base, timeoutMs: '5s' }, 'l1.timeoutMs: must be an integer');
     expect(parseL1Config(base)).toEqual(base);
   });
@@ -343,7 +343,7 @@ describe('openL1Provider / parseL1Config: azure-keyvault', () => {
       const out = [];
       const p = await m.openL1Provider({ provider: 'software', keyFile: ${JSON.stringify(join(dir, 'k', 'l1.key'))} });
       out.push(p.describe().provider);
-      try { await m.openL1Provider({ provider: 'azure-keyvault', vaultUrl: 'https://v.vault.azure.net', keyName: 'k', credential: 'managed-identity' }); out.push('opened?!'); } catch (e) { out.push(e.message); }
+      try { await m.openL1Provider({ provider: 'azure-keyvault', vaultUrl: 'https://v.vault.azure.net', keyName: 'k', credentialType: 'managed-identity' }); out.push('opened?!'); } catch (e) { out.push(e.message); }
       process.stdout.write(JSON.stringify(out));`;
     const out = execFileSync(process.execPath, ['--import', 'tsx', '--import', join(dir, 'register.mjs'), '--input-type=module', '-e', script], {
       cwd: new URL('../..', import.meta.url).pathname,
@@ -369,7 +369,7 @@ describe.skipIf(!live)('azure-keyvault against a real vault (opt-in)', () => {
     const o: AzureKeyVaultL1Options = {
       vaultUrl: process.env.OPENKCM_AZURE_VAULT_URL!,
       keyName: process.env.OPENKCM_AZURE_KEY_NAME!,
-      credential: process.env.OPENKCM_AZURE_CREDENTIAL as AzureKeyVaultL1Options['credential'],
+      credentialType: process.env.OPENKCM_AZURE_CREDENTIAL as AzureKeyVaultL1Options['credentialType'],
       timeoutMs: 30_000,
     };
     if (process.env.OPENKCM_AZURE_CLIENT_CERTIFICATE_FILE) o.clientCertificateFile = process.env.OPENKCM_AZURE_CLIENT_CERTIFICATE_FILE;

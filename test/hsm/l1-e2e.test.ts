@@ -6,59 +6,20 @@
 // an application certificate of the tenant serves KMIP traffic (Create, Get: the object
 // value goes through L3 → L2 → L1), then the customer revokes/deletes the key on its side:
 // `kmipctl l1 check` reports it, the tenant is sealed at once and its KMIP requests refused.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KmipClient, KmipResponseError } from '../../src/client/index.ts';
-import { enumeration, integer, structure, textString } from '../../src/kmip/items.ts';
-import { CryptographicAlgorithm, CryptographicUsageMask, ObjectType, Operation, ResultReason } from '../../src/ttlv/generated/enumerations.ts';
-import { Tag } from '../../src/ttlv/generated/tags.ts';
+import type { KmipClient } from '../../src/client/index.ts';
 import { startServed, type ServedEnv } from '../admin/serve.ts';
 import { KmipConsole } from './kmip-console.ts';
+import { appClient as appClientOf, createAndGet, expectSealedRefusal, kmipctlJson, sealedWithin as sealedWithinOf, type Obj } from './l1-e2e-helpers.ts';
 import { pykmipAvailable, startPyKmipServer, type PyKmipServer } from './pykmip-server.ts';
 import { VaultTransitEndpoint } from './vault-endpoint.ts';
 
-type Obj = Record<string, any>;
 let s: ServedEnv;
-
-async function json(args: string[]): Promise<Obj> {
-  const r = await s.kmipctl([...args, '--json']);
-  if (r.code !== 0) throw new Error(`kmipctl ${args.join(' ')} → ${r.code}\n${r.stderr}`);
-  return JSON.parse(r.stdout) as Obj;
-}
-
-/** A KMIP client of tenant `tenant`, service billing, role app (certificate issued by kmipctl). */
-async function appClient(tenant: string): Promise<KmipClient> {
-  const r = await json(['cert', 'issue', '--tenant', tenant, '--service', 'billing', '--role', 'app', '--out', join(s.cwd, `app-${tenant}`)]);
-  return KmipClient.connect({
-    host: '127.0.0.1', port: s.kmipPort, servername: 'localhost', timeoutMs: 30_000,
-    ca: readFileSync(r.files.ca), cert: readFileSync(r.files.cert), key: readFileSync(r.files.key),
-  });
-}
-
-
-/** Create an AES key and Get it back: KMIP traffic that needs the tenant's L2 (so its L1). */
-async function createAndGet(c: KmipClient): Promise<string> {
-  const created = await c.request(Operation.Create, [
-    enumeration(Tag.ObjectType, ObjectType.SymmetricKey),
-    structure(Tag.Attributes, [
-      enumeration(Tag.CryptographicAlgorithm, CryptographicAlgorithm.AES),
-      integer(Tag.CryptographicLength, 256),
-      integer(Tag.CryptographicUsageMask, CryptographicUsageMask.Encrypt | CryptographicUsageMask.Decrypt),
-    ]),
-  ]);
-  const uid = String(created.value.find((i) => i.tag === Tag.UniqueIdentifier)!.value);
-  const got = await c.request(Operation.Get, [textString(Tag.UniqueIdentifier, uid)]);
-  expect(got.value.some((i) => i.tag === Tag.SymmetricKey)).toBe(true);
-  return uid;
-}
-
-async function expectSealedRefusal(c: KmipClient, uid: string): Promise<void> {
-  const e = await c.request(Operation.Get, [textString(Tag.UniqueIdentifier, uid)]).then(() => undefined, (x: unknown) => x);
-  expect(e).toBeInstanceOf(KmipResponseError);
-  expect((e as KmipResponseError).reason).toBe(ResultReason.PermissionDenied);
-  expect((e as Error).message).toMatch(/sealed/);
-}
+const json = (args: string[]) => kmipctlJson(s, args);
+const appClient = (tenant: string): Promise<KmipClient> => appClientOf(s, tenant);
+const sealedWithin = (tenant: string, ms: number) => sealedWithinOf(s, tenant, ms);
 
 /** The periodic L1 status check of the server (default 30 s), short so the test sees it act. */
 const CHECK_INTERVAL_MS = 1000;
@@ -66,15 +27,6 @@ beforeAll(async () => {
   s = await startServed({ args: ['--l1-status-check-interval', String(CHECK_INTERVAL_MS)] });
 }, 90_000);
 
-async function sealedWithin(tenant: string, ms: number): Promise<Obj> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const h = (await json(['l1', 'show', tenant])).hierarchy as Obj;
-    if (h?.sealed) return h;
-    if (Date.now() > until) throw new Error(`tenant ${tenant} not sealed within ${ms} ms: ${JSON.stringify(h)}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 afterAll(async () => {
   await s?.stop();
 });
