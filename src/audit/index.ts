@@ -47,6 +47,7 @@ export * from './record.ts';
 export * from './schema.ts';
 export * from './verify.ts';
 export * from './log.ts';
+export * from './trail.ts';
 export * from './export/config.ts';
 export * from './export/format.ts';
 export * from './export/transports.ts';

@@ -14,7 +14,8 @@ import { registerCmkCommand } from './cmk.ts';
 import { callerResolver, startAdminServer, type HierarchyPort, type RunningAdminServer } from '../server/admin.ts';
 import { loadCa, type CertificateAuthority } from '../server/ca.ts';
 import { existsSync } from 'node:fs';
-import { startExporters, type Exporters } from '../audit/index.ts';
+import { sqliteAuditTrail, startExporters, type Exporters } from '../audit/index.ts';
+import { sqliteGovernance } from '../store/governance-async.ts';
 import { closeOnSignals, devPkiLayout, ensureDefaultDevPki, exporterConfigsOrExit, loadConfigOrExit } from './lifecycle.ts';
 
 interface ServeFlags {
@@ -149,6 +150,7 @@ async function startAdmin(config: OpenKcmConfig, runtime: Runtime, kmipPort: num
   if (existsSync(config.admin.caKeyFile)) ca = await loadCa(config.tls.caFile, config.admin.caKeyFile);
   else log.warn({ event: 'admin_no_ca', caKeyFile: config.admin.caKeyFile }, 'no CA key: kmipctl cert issue is unavailable');
   const hierarchy: HierarchyPort = runtime.hierarchy.engine;
+  const adminGovernance = sqliteGovernance(runtime.governance);
   const started = Date.now();
   const kmipHost = config.listen.host === '0.0.0.0' || config.listen.host === '::' ? '127.0.0.1' : config.listen.host;
   return startAdminServer({
@@ -156,11 +158,13 @@ async function startAdmin(config: OpenKcmConfig, runtime: Runtime, kmipPort: num
     tls: config.tls,
     logger: log,
     deps: {
-      governance: runtime.governance,
-      audit: runtime.audit,
+      // The admin API awaits governance and audit (the contract the CMK shares on PostgreSQL);
+      // the KMIP path keeps reading the same SQLite store synchronously.
+      governance: adminGovernance,
+      audit: sqliteAuditTrail(runtime.audit),
       hierarchy,
       ...(ca ? { ca } : {}),
-      resolveCaller: callerResolver(runtime.governance),
+      resolveCaller: callerResolver(adminGovernance),
       kmip: { host: kmipHost, port: kmipPort, caFile: config.tls.caFile },
       ...(exporters ? { exporters: () => exporters.stats() } : {}),
       info: () => ({ product: runtime.server.product, version: runtime.server.version, uptimeSeconds: Math.round((Date.now() - started) / 1000), l1: `${runtime.server.l1.provider} ${runtime.server.l1.keyRef}` }),

@@ -9,7 +9,8 @@
 // identities, grants, L1 pointers, rotations), plus the roles (global). A tenant of another
 // region is absent from the snapshot and from the stream, as if it did not exist.
 import type { ServerResponse } from 'node:http';
-import type { GovernanceChange, GovernanceStore } from '../store/governance.ts';
+import type { GovernanceChange } from '../store/governance.ts';
+import type { Governance } from '../store/governance-async.ts';
 import {
   LINK_HEARTBEAT_MS, LINK_PROTOCOL_VERSION,
   type LinkChange, type LinkHeartbeat, type LinkSnapshot, type LinkTenant,
@@ -39,27 +40,23 @@ export class LinkGoneError extends Error {
 }
 
 /** The region's snapshot, consistent with the change log: follow the stream after `seq`. */
-export function buildSnapshot(gov: GovernanceStore, region: string, now: () => Date = () => new Date()): LinkSnapshot {
-  return gov.readConsistent(() => {
-    const seq = gov.changeBounds().latest;
-    const ids = new Set(gov.tenantsInRegion(region));
-    const regions = gov.allTenantRegions();
-    const tenants: LinkTenant[] = gov.listTenants().filter((t) => ids.has(t.id)).map((t) => ({ ...t, regions: regions.get(t.id) ?? [] }));
-    const mine = <T extends { tenant: string }>(xs: T[]) => xs.filter((x) => ids.has(x.tenant));
-    return {
-      protocol: LINK_PROTOCOL_VERSION,
-      seq,
-      region,
-      at: now().toISOString(),
-      tenants,
-      services: tenants.flatMap((t) => gov.listServices(t.id)),
-      roles: gov.listRoles(),
-      identities: mine(gov.listIdentities()),
-      grants: mine(gov.listGrants()),
-      l1Pointers: tenants.map((t) => gov.getL1Pointer(t.id)).filter((p) => p !== undefined),
-      rotations: mine(gov.listRotations()),
-    };
-  });
+export async function buildSnapshot(gov: Pick<Governance, 'regionSnapshot'>, region: string, now: () => Date = () => new Date()): Promise<LinkSnapshot> {
+  // One consistent read of the store (a transaction on either backend), framed for the wire.
+  const g = await gov.regionSnapshot(region);
+  const tenants: LinkTenant[] = g.tenants;
+  return {
+    protocol: LINK_PROTOCOL_VERSION,
+    seq: g.seq,
+    region,
+    at: now().toISOString(),
+    tenants,
+    services: g.services,
+    roles: g.roles,
+    identities: g.identities,
+    grants: g.grants,
+    l1Pointers: g.l1Pointers,
+    rotations: g.rotations,
+  };
 }
 
 /**
@@ -68,8 +65,8 @@ export function buildSnapshot(gov: GovernanceStore, region: string, now: () => D
  * when it is ahead of this CMK's log (a log restored from a backup): either way the client
  * must reload the snapshot (410 Gone).
  */
-export function checkResumable(gov: GovernanceStore, after: number): void {
-  const { latest, oldest } = gov.changeBounds();
+export async function checkResumable(gov: Pick<Governance, 'changeBounds'>, after: number): Promise<void> {
+  const { latest, oldest } = await gov.changeBounds();
   if (after > latest) {
     throw new LinkGoneError(`seq ${after} is ahead of this CMK's change log (latest ${latest}): reload the snapshot`);
   }
@@ -111,7 +108,7 @@ export class LinkChangeHub {
   readonly now: () => Date;
   private closed = false;
 
-  constructor(readonly gov: GovernanceStore, private readonly options: LinkHubOptions = {}) {
+  constructor(readonly gov: Pick<Governance, 'onChange' | 'changeBounds' | 'changesAfter'>, private readonly options: LinkHubOptions = {}) {
     this.heartbeatMs = options.heartbeatMs ?? LINK_HEARTBEAT_MS;
     this.maxStreams = options.maxStreams ?? LINK_MAX_STREAMS;
     this.maxBufferedBytes = options.maxBufferedBytes ?? LINK_STREAM_MAX_BUFFERED_BYTES;
@@ -237,14 +234,14 @@ class LinkStream {
     try {
       while (!this.done) {
         this.pending = false;
-        const { latest, oldest } = this.hub.gov.changeBounds();
+        const { latest, oldest } = await this.hub.gov.changeBounds();
         if (this.cursor < latest && oldest !== undefined && this.cursor < oldest - 1) {
           // This client fell behind the retention while connected: closing makes it
           // reconnect from its cursor, and that answer is 410 (reload the snapshot).
           this.kill(`fell behind the change log retention at seq ${this.cursor}`);
           break;
         }
-        const page = this.hub.gov.changesAfter(this.cursor, latest, LINK_STREAM_PAGE, this.region);
+        const page = await this.hub.gov.changesAfter(this.cursor, latest, LINK_STREAM_PAGE, this.region);
         for (const c of page) if (!this.write(sseFrame('change', c, c.seq))) break;
         if (this.done) break;
         this.cursor = page.length === LINK_STREAM_PAGE ? page[page.length - 1]!.seq : latest;

@@ -2,19 +2,18 @@
 // and node statuses over one governance store, one audit log and their database. The admin
 // API's link routes (src/server/admin/link.ts) call it through its LinkPort; nothing here
 // holds or asks for key material.
-import type Database from 'better-sqlite3';
 import type { ServerResponse } from 'node:http';
-import type { AuditLog } from '../audit/index.ts';
-import type { GovernanceStore } from '../store/governance.ts';
+import type { AuditTrail } from '../audit/index.ts';
+import type { Governance } from '../store/governance-async.ts';
 import { buildSnapshot, checkResumable, LinkChangeHub, type LinkStreamInfo } from './changes.ts';
 import { ingestAuditBatch, listNodeStatuses, recordNodeStatus, type LinkCaller, type StoredNodeStatus } from './ingest.ts';
 import type { LinkAuditAck, LinkSnapshot } from './protocol.ts';
 
 export interface CmkLinkOptions {
-  governance: GovernanceStore;
-  audit: AuditLog;
-  /** The database of both (the CMK's SQLite file). */
-  db: Database.Database;
+  /** The CMK's governance (SQLite or PostgreSQL, src/store/governance-async.ts). */
+  governance: Governance;
+  /** The CMK's global audit trail, on the same database. */
+  audit: AuditTrail;
   heartbeatMs?: number;
   maxStreams?: number;
   now?: () => Date;
@@ -22,13 +21,13 @@ export interface CmkLinkOptions {
 }
 
 export interface CmkLink {
-  snapshot(region: string): LinkSnapshot;
-  checkResumable(after: number): void;
+  snapshot(region: string): Promise<LinkSnapshot>;
+  checkResumable(after: number): Promise<void>;
   hasRoom(): boolean;
   openStream(res: ServerResponse, who: LinkCaller, after: number): void;
-  ingestAudit(body: Record<string, unknown>, caller: LinkCaller): LinkAuditAck;
-  recordStatus(body: Record<string, unknown>, caller: LinkCaller): StoredNodeStatus;
-  nodes(): StoredNodeStatus[];
+  ingestAudit(body: Record<string, unknown>, caller: LinkCaller): Promise<LinkAuditAck>;
+  recordStatus(body: Record<string, unknown>, caller: LinkCaller): Promise<StoredNodeStatus>;
+  nodes(): Promise<StoredNodeStatus[]>;
   streams(): LinkStreamInfo[];
   /** Ends every open stream (their clients reconnect elsewhere or later). */
   close(): void;
@@ -47,9 +46,9 @@ export function createCmkLink(o: CmkLinkOptions): CmkLink {
     checkResumable: (after) => checkResumable(o.governance, after),
     hasRoom: () => hub.hasRoom(),
     openStream: (res, who, after) => hub.open(res, who, after),
-    ingestAudit: (body, caller) => ingestAuditBatch(o.db, o.audit, body, caller, now),
-    recordStatus: (body, caller) => recordNodeStatus(o.db, body, caller, new Set(o.governance.tenantsInRegion(caller.region)), now),
-    nodes: () => listNodeStatuses(o.db),
+    ingestAudit: (body, caller) => ingestAuditBatch(o.audit, body, caller, now),
+    recordStatus: async (body, caller) => recordNodeStatus(o.governance, body, caller, new Set(await o.governance.tenantsInRegion(caller.region)), now),
+    nodes: () => listNodeStatuses(o.governance),
     streams: () => hub.list(),
     close: () => hub.close(),
   };

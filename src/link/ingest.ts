@@ -3,11 +3,11 @@
 // state and L1 status per tenant), which `kmipctl status` and `l1 check` on the CMK show.
 // Both are checked against the caller: a core of region A speaks for itself only, and about
 // tenants of region A only.
-import type Database from 'better-sqlite3';
 import {
-  AUDIT_COLUMNS, AuditInputError, FIELD_LIMITS, GENESIS_HASH, recordHash, validateAuditInput,
-  type AuditLog, type AuditRecord,
+  AuditInputError, FIELD_LIMITS, validateAuditInput,
+  type AuditRecord, type AuditTrail, type ShippedRecord,
 } from '../audit/index.ts';
+import type { Governance } from '../store/governance-async.ts';
 import type { LinkAuditAck, LinkAuditBatch, LinkNodeStatus } from './protocol.ts';
 
 /** Records in one POST /v1/link/audit: a core ships in slices; one huge batch would hold the write lock long. */
@@ -66,7 +66,7 @@ const oneLine = (s: string) => s.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?').r
  * any other writer, src/audit/log.ts); one summary record appended through `audit`
  * afterwards wakes the SIEM exporters, which pick the ingested records up from the table.
  */
-export function ingestAuditBatch(db: Database.Database, audit: AuditLog, raw: Record<string, unknown>, caller: LinkCaller, now: () => Date = () => new Date()): LinkAuditAck {
+export async function ingestAuditBatch(audit: AuditTrail, raw: Record<string, unknown>, caller: LinkCaller, now: () => Date = () => new Date()): Promise<LinkAuditAck> {
   checkWho(raw, caller);
   if (!Array.isArray(raw.records)) throw new LinkInputError('invalid', 'field "records" must be an array');
   if (raw.records.length > LINK_AUDIT_MAX_BATCH) throw new LinkInputError('invalid', `at most ${LINK_AUDIT_MAX_BATCH} records per batch, got ${raw.records.length}`);
@@ -84,33 +84,10 @@ export function ingestAuditBatch(db: Database.Database, audit: AuditLog, raw: Re
     if (r.nodeSeq <= prev) throw new LinkInputError('invalid', `records[${i}]: nodeSeq ${r.nodeSeq} is not above the previous one (${prev}); ship records in order`);
     prev = r.nodeSeq;
   }
-  // Our own queued records first: the ingested ones follow them on the chain.
-  audit.flush();
-  const cursorOf = db.prepare('SELECT accepted_through FROM link_audit_cursors WHERE node = ?');
-  const last = db.prepare('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
-  const insert = db.prepare(`INSERT INTO audit_log (${AUDIT_COLUMNS}) VALUES (@seq, @time, @kind, @identity, @tenant, @service, @operation, @objectId, @result, @reason, @detail, @prevHash, @hash)`);
-  const saveCursor = db.prepare('INSERT INTO link_audit_cursors (node, region, accepted_through, updated_at) VALUES (?, ?, ?, ?) ' +
-    'ON CONFLICT (node) DO UPDATE SET region = excluded.region, accepted_through = excluded.accepted_through, updated_at = excluded.updated_at');
-  const result = db.transaction(() => {
-    const through = (cursorOf.get(cursorKey) as { accepted_through: number } | undefined)?.accepted_through ?? 0;
-    const fresh = batch.records.filter((r) => r.nodeSeq > through);
-    if (fresh.length === 0) return { acceptedThrough: through, stored: 0, first: 0, last: 0 };
-    const head = last.get() as { seq: number; hash: string } | undefined;
-    let seq = head?.seq ?? 0;
-    let hash = head?.hash ?? GENESIS_HASH;
-    const time = now().toISOString();
-    for (const r of fresh) {
-      const fields = fromCore(r.record, batch, r.nodeSeq, r.hash);
-      const rec: Omit<AuditRecord, 'hash'> = { ...fields, seq: seq + 1, time, prevHash: hash };
-      const full: AuditRecord = { ...rec, hash: recordHash(rec) };
-      insert.run(full);
-      seq = full.seq;
-      hash = full.hash;
-    }
-    const acceptedThrough = fresh[fresh.length - 1]!.nodeSeq;
-    saveCursor.run(cursorKey, batch.region, acceptedThrough, time);
-    return { acceptedThrough, stored: fresh.length, first: fresh[0]!.nodeSeq, last: acceptedThrough };
-  })();
+  const shipped: ShippedRecord[] = batch.records.map((r) => ({ nodeSeq: r.nodeSeq, fields: fromCore(r.record, batch, r.nodeSeq, r.hash) }));
+  // The trail skips what it holds already and moves the node's cursor in the same
+  // transaction (src/audit/trail.ts appendShipped, on SQLite or PostgreSQL).
+  const result = await audit.appendShipped(cursorKey, batch.region, shipped, now().toISOString());
   if (result.stored > 0) {
     audit.append({
       kind: 'system', identity: `core ${batch.node}`, operation: 'link.audit', result: 'success',
@@ -118,7 +95,7 @@ export function ingestAuditBatch(db: Database.Database, audit: AuditLog, raw: Re
         ? `ingested ${result.stored} audit record(s) of the region ${batch.region} chain, sent by core ${batch.node}, region seq ${result.first} to ${result.last}`
         : `ingested ${result.stored} audit record(s) of core ${batch.node} (region ${batch.region}), node seq ${result.first} to ${result.last}`,
     });
-    audit.flush();
+    await audit.flush();
   }
   return { node: batch.node, acceptedThrough: result.acceptedThrough };
 }
@@ -157,7 +134,7 @@ export interface StoredNodeStatus extends LinkNodeStatus {
  * Checks and stores a node's status (the last one per node wins). `regionTenants` is the set
  * of tenants pinned to the caller's region: a report about any other tenant is refused.
  */
-export function recordNodeStatus(db: Database.Database, raw: Record<string, unknown>, caller: LinkCaller, regionTenants: ReadonlySet<string>, now: () => Date = () => new Date()): StoredNodeStatus {
+export async function recordNodeStatus(gov: Pick<Governance, 'recordNodeStatus'>, raw: Record<string, unknown>, caller: LinkCaller, regionTenants: ReadonlySet<string>, now: () => Date = () => new Date()): Promise<StoredNodeStatus> {
   checkWho(raw, caller);
   if (typeof raw.at !== 'string' || raw.at.length > 40 || Number.isNaN(Date.parse(raw.at))) throw new LinkInputError('invalid', 'field "at" must be an ISO 8601 time');
   if (!seqOk(raw.seq)) throw new LinkInputError('invalid', 'field "seq" must be a whole number ≥ 0');
@@ -178,14 +155,11 @@ export function recordNodeStatus(db: Database.Database, raw: Record<string, unkn
     tenants.push(e);
   }
   const status: StoredNodeStatus = { node: caller.node, region: caller.region, at: raw.at, seq: raw.seq, tenants, receivedAt: now().toISOString() };
-  db.prepare('INSERT INTO link_node_status (node, region, status, received_at) VALUES (?, ?, ?, ?) ' +
-    'ON CONFLICT (node) DO UPDATE SET region = excluded.region, status = excluded.status, received_at = excluded.received_at')
-    .run(status.node, status.region, JSON.stringify(status), status.receivedAt);
+  await gov.recordNodeStatus({ node: status.node, region: status.region, status: JSON.stringify(status), receivedAt: status.receivedAt });
   return status;
 }
 
 /** The last status of every node that ever reported, by region then node. */
-export function listNodeStatuses(db: Database.Database): StoredNodeStatus[] {
-  return (db.prepare('SELECT status FROM link_node_status ORDER BY region, node').all() as { status: string }[])
-    .map((r) => JSON.parse(r.status) as StoredNodeStatus);
+export async function listNodeStatuses(gov: Pick<Governance, 'listNodeStatuses'>): Promise<StoredNodeStatus[]> {
+  return (await gov.listNodeStatuses()).map((r) => JSON.parse(r.status) as StoredNodeStatus);
 }

@@ -104,14 +104,14 @@ function appendAudit(audit: AuditPort, log: Logger, rec: Parameters<AuditPort['a
  * patterns). A revoked identity is no caller at all.
  */
 export function callerResolver(governance: Pick<AdminDeps['governance'], 'listIdentities'> & Partial<Pick<AdminDeps['governance'], 'findCoreIdentity'>>): AdminDeps['resolveCaller'] {
-  return (cert) => {
-    const i = resolveIdentity(cert, governance.listIdentities());
+  return async (cert) => {
+    const i = resolveIdentity(cert, await governance.listIdentities());
     if (i) {
       if (i.revoked) return undefined;
       return { id: i.id, tenant: i.tenant, service: i.service, role: i.role, fingerprint: cert.fingerprint, subject: cert.subject };
     }
     // A core node certificate (issue 10): registered by fingerprint when it was issued.
-    const c = governance.findCoreIdentity?.(cert.fingerprint);
+    const c = await governance.findCoreIdentity?.(cert.fingerprint);
     if (!c || c.revoked) return undefined;
     return { id: c.id, tenant: '', service: '', role: 'core', region: c.region, node: c.node, fingerprint: cert.fingerprint, subject: cert.subject };
   };
@@ -170,7 +170,16 @@ export async function handleAdminRequest(
     send(res, 401, { error: { code: 'unauthenticated', message: 'no client certificate', hint: 'connect with --cert and --key' } });
     return;
   }
-  const caller = deps.resolveCaller(peer);
+  let caller: AdminCaller | undefined;
+  try {
+    caller = await deps.resolveCaller(peer);
+  } catch (e) {
+    // The governance store cannot answer (PostgreSQL down, database closed): a clear 503,
+    // never a stack trace, and nobody is let in on a guess.
+    log.error({ err: e, event: 'admin_resolve_failed' }, 'cannot resolve the caller: governance store unavailable');
+    send(res, 503, { error: { code: 'unavailable', message: 'the governance store cannot be read right now', hint: 'retry shortly; see the server log' } });
+    return;
+  }
   if (!caller) {
     appendAudit(deps.audit, log, {
       kind: 'auth-failure', identity: `${peer.subject} sha256:${peer.fingerprint}`, operation: 'admin.authenticate',

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { openSqliteStore, type SqliteStore } from '../store/sqlite.ts';
 import { GovernanceStore } from '../store/governance.ts';
-import { openAuditLog, type AuditLog } from '../audit/index.ts';
+import { sqliteGovernance, type Governance } from '../store/governance-async.ts';
+import { openAuditLog, sqliteAuditTrail, type AuditLog, type AuditTrail } from '../audit/index.ts';
 import { createCmkLink, type CmkLink } from '../link/cmk.ts';
 import { LINK_MAX_STREAMS } from '../link/changes.ts';
 import { ADMIN_MAX_CONNECTIONS, callerResolver, startAdminServer, type AdminPem, type ExporterStatsView, type RunningAdminServer } from './admin.ts';
@@ -33,58 +34,62 @@ export interface CmkOptions {
 }
 
 export interface Cmk {
-  store: SqliteStore;
-  governance: GovernanceStore;
-  audit: AuditLog;
+  /** Where governance and the audit trail live. */
+  database: { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string };
+  /** The SQLite store (cmk.db) when the CMK runs on SQLite. */
+  sqlite?: SqliteStore;
+  governance: Governance;
+  audit: AuditTrail;
   link: CmkLink;
   close(): Promise<void>;
 }
 
 export async function openCmk(o: CmkOptions): Promise<Cmk> {
-  const store = await openSqliteStore(o.dataDir !== undefined ? join(o.dataDir, CMK_DATABASE_FILE) : ':memory:');
-  let audit: AuditLog | undefined;
+  const file = o.dataDir !== undefined ? join(o.dataDir, CMK_DATABASE_FILE) : ':memory:';
+  const store = await openSqliteStore(file);
+  let log: AuditLog | undefined;
   try {
-    const governance = new GovernanceStore(store.database, o.changeRetention !== undefined ? { changeRetention: o.changeRetention } : {});
-    audit = openAuditLog(store.database, {
+    const governance = sqliteGovernance(new GovernanceStore(store.database, o.changeRetention !== undefined ? { changeRetention: o.changeRetention } : {}));
+    log = openAuditLog(store.database, {
       onError: (err) => o.logger.error({ err, event: 'audit_error' }, 'audit log write failed'),
       ...(o.auditGroupCommit ? { groupCommit: o.auditGroupCommit } : {}),
     });
-    if (o.bootstrapClientCertFile !== undefined && !governance.isInitialised()) bootstrapAdmin(governance, audit, o.bootstrapClientCertFile, o.logger);
+    const audit = sqliteAuditTrail(log);
+    if (o.bootstrapClientCertFile !== undefined && !(await governance.isInitialised())) await bootstrapAdmin(governance, audit, o.bootstrapClientCertFile, o.logger);
     const link = createCmkLink({
-      governance, audit, db: store.database,
+      governance, audit,
       ...(o.heartbeatMs !== undefined ? { heartbeatMs: o.heartbeatMs } : {}),
       onStreamError: (info, err) => o.logger.info({ event: 'link_stream_closed', node: info.node, region: info.region, cursor: info.cursor, reason: err.message }, 'link stream closed'),
     });
-    const a = audit;
     let closed = false;
     return {
-      store, governance, audit: a, link,
+      database: { kind: 'sqlite', file }, sqlite: store, governance, audit, link,
       async close() {
         if (closed) return;
         closed = true;
         link.close();
-        a.close();
+        await audit.close();
         await store.close();
       },
     };
   } catch (e) {
-    try { audit?.close(); } catch { /* after a failed open */ }
+    try { log?.close(); } catch { /* after a failed open */ }
     await store.close().catch(() => undefined);
     throw e;
   }
 }
 
 /** As `openkcm serve` does at its first start (src/server/runtime.ts), without opening anything else. */
-function bootstrapAdmin(gov: GovernanceStore, audit: AuditLog, certFile: string, logger: Logger): void {
+async function bootstrapAdmin(gov: Governance, audit: AuditTrail, certFile: string, logger: Logger): Promise<void> {
   let fingerprint: string;
   try {
     fingerprint = createHash('sha256').update(new X509Certificate(readFileSync(certFile)).raw).digest('hex');
   } catch (e) {
     throw new Error(`cannot read the bootstrap client certificate ${certFile}: ${(e as Error).message}`, { cause: e });
   }
-  if (!gov.getTenant('default')) gov.createTenant({ id: 'default', name: 'Default tenant' });
-  if (!gov.getService('default', 'default')) gov.createService({ tenant: 'default', id: 'default', name: 'Default service' });
-  const id = gov.addIdentity({ tenant: 'default', service: 'default', role: 'admin', match: { kind: 'fingerprint', sha256: fingerprint } });
+  if (!(await gov.getTenant('default'))) await gov.createTenant({ id: 'default', name: 'Default tenant' });
+  if (!(await gov.getService('default', 'default'))) await gov.createService({ tenant: 'default', id: 'default', name: 'Default service' });
+  const id = await gov.addIdentity({ tenant: 'default', service: 'default', role: 'admin', match: { kind: 'fingerprint', sha256: fingerprint } });
   audit.append({
     kind: 'system', identity: id.id, tenant: 'default', service: 'default', operation: 'governance.bootstrap',
     result: 'success', detail: 'first start of the CMK: development client certificate registered as admin of default/default',

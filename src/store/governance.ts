@@ -45,7 +45,7 @@ export interface Identity {
 /** `fromService` lets `toService` run `operations` ('*' = all) on fromService's objects. */
 export interface Grant { tenant: string; fromService: string; toService: string; operations: string[] }
 export type L1ProviderKind = 'software' | 'pkcs11' | 'aws-kms' | 'kmip' | 'vault-transit' | 'azure-keyvault' | 'gcp-kms';
-const L1_PROVIDER_KINDS: readonly L1ProviderKind[] = ['software', 'pkcs11', 'aws-kms', 'kmip', 'vault-transit', 'azure-keyvault', 'gcp-kms'];
+export const L1_PROVIDER_KINDS: readonly L1ProviderKind[] = ['software', 'pkcs11', 'aws-kms', 'kmip', 'vault-transit', 'azure-keyvault', 'gcp-kms'];
 export interface L1Pointer {
   tenant: string;
   provider: L1ProviderKind;
@@ -153,26 +153,26 @@ export const BUILT_IN_ROLE_TABLE: readonly Role[] = Object.freeze([
 const ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 const OPERATION_NAMES: ReadonlySet<string> = new Set(Object.keys(Operation));
-const OBJECT_TYPE_NAMES: ReadonlySet<string> = new Set(Object.keys(ObjectType));
+export const OBJECT_TYPE_NAMES: ReadonlySet<string> = new Set(Object.keys(ObjectType));
 /** Field names that would carry a secret in clear (cf. src/hsm/index.ts parseL1Config). */
 const SECRET_FIELD = /^(pin|userpin|sopin|password|passphrase|secret|secretaccesskey|accesskeyid|sessiontoken|token|credentials?|key|privatekey|keymaterial)$/i;
 const MAX_CONFIG_JSON = 4096;
 
-function checkId(what: string, v: unknown): string {
+export function checkId(what: string, v: unknown): string {
   if (typeof v !== 'string' || !ID_PATTERN.test(v)) {
     throw new GovernanceError('invalid', `${what}: ${JSON.stringify(v)} is not a valid identifier (lower-case letters, digits, '.', '_' and '-', starting with a letter or digit, at most 63 characters)`);
   }
   return v;
 }
 
-function checkName(what: string, v: unknown): string {
+export function checkName(what: string, v: unknown): string {
   if (typeof v !== 'string' || v.trim() === '' || v.length > 128 || CONTROL.test(v)) {
     throw new GovernanceError('invalid', `${what}: expected 1 to 128 printable characters`);
   }
   return v;
 }
 
-function checkOperations(what: string, v: unknown, allowEmpty: boolean): string[] {
+export function checkOperations(what: string, v: unknown, allowEmpty: boolean): string[] {
   if (!Array.isArray(v) || (!allowEmpty && v.length === 0)) throw new GovernanceError('invalid', `${what}: expected a${allowEmpty ? '' : ' non-empty'} list of KMIP operation names or '*'`);
   for (const op of v) {
     if (op !== '*' && (typeof op !== 'string' || !OPERATION_NAMES.has(op))) {
@@ -182,7 +182,7 @@ function checkOperations(what: string, v: unknown, allowEmpty: boolean): string[
   return [...new Set(v as string[])];
 }
 
-function checkList(what: string, v: unknown, known?: ReadonlySet<string>): string[] | undefined {
+export function checkList(what: string, v: unknown, known?: ReadonlySet<string>): string[] | undefined {
   if (v === undefined) return undefined;
   if (!Array.isArray(v) || v.length === 0) throw new GovernanceError('invalid', `${what}: expected a non-empty list (omit it for no limit)`);
   for (const x of v) {
@@ -204,7 +204,7 @@ export function normalizeCertSerial(v: unknown): string {
   return hex.replace(/^0+/, '') || '0';
 }
 
-function checkMatch(v: unknown, tenant: string, service: string, role: string): IdentityMatch {
+export function checkMatch(v: unknown, tenant: string, service: string, role: string): IdentityMatch {
   const m = v as Partial<Record<string, unknown>> | undefined;
   switch (m?.kind) {
     case 'fingerprint':
@@ -237,7 +237,7 @@ function checkMatch(v: unknown, tenant: string, service: string, role: string): 
   }
 }
 
-function checkL1Config(v: unknown): Record<string, string | number | boolean> {
+export function checkL1Config(v: unknown): Record<string, string | number | boolean> {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new GovernanceError('invalid', 'config: expected an object of references (key id, token label, env/file names)');
   const out: Record<string, string | number | boolean> = {};
   for (const [k, x] of Object.entries(v)) {
@@ -258,7 +258,7 @@ function checkL1Config(v: unknown): Record<string, string | number | boolean> {
 /** The built-in role of core node certificates (issue 10 §2); never a KMIP role. */
 export const CORE_ROLE = 'core';
 
-function checkRegions(v: unknown): string[] {
+export function checkRegions(v: unknown): string[] {
   if (v === undefined) return [];
   if (!Array.isArray(v)) throw new GovernanceError('invalid', 'regions: expected a list of region names');
   if (v.length > MAX_TENANT_REGIONS) throw new GovernanceError('invalid', `regions: at most ${MAX_TENANT_REGIONS} regions per tenant`);
@@ -267,20 +267,20 @@ function checkRegions(v: unknown): string[] {
 
 // --- rows ------------------------------------------------------------------------------
 
-interface CoreRow { id: string; region: string; node: string; fingerprint: string; cert_serial: string | null; revoked: number; created_at: string }
-function coreFromRow(r: CoreRow): CoreIdentity {
+export interface CoreRow { id: string; region: string; node: string; fingerprint: string; cert_serial: string | null; revoked: number; created_at: string }
+export function coreFromRow(r: CoreRow): CoreIdentity {
   const c: CoreIdentity = { id: r.id, region: r.region, node: r.node, fingerprint: r.fingerprint, revoked: r.revoked === 1, createdAt: r.created_at };
   if (r.cert_serial !== null) c.certSerial = r.cert_serial;
   return c;
 }
 
-interface IdentityRow {
+export interface IdentityRow {
   id: string; tenant: string; service: string; role: string; match_kind: IdentityMatch['kind']; match_value: string;
   revoked: number; cert_serial: string | null; created_at: string; also_services: string | null;
 }
-const IDENTITY_COLUMNS = 'id, tenant, service, role, match_kind, match_value, revoked, cert_serial, created_at, also_services';
+export const IDENTITY_COLUMNS = 'id, tenant, service, role, match_kind, match_value, revoked, cert_serial, created_at, also_services';
 
-function identityFromRow(r: IdentityRow): Identity {
+export function identityFromRow(r: IdentityRow): Identity {
   const match: IdentityMatch = r.match_kind === 'fingerprint' ? { kind: 'fingerprint', sha256: r.match_value }
     : r.match_kind === 'subject' ? { kind: 'subject', pattern: r.match_value } : { kind: 'san-uri', uri: r.match_value };
   const i: Identity = { id: r.id, tenant: r.tenant, service: r.service, role: r.role, match, revoked: r.revoked === 1, createdAt: r.created_at };
@@ -288,14 +288,29 @@ function identityFromRow(r: IdentityRow): Identity {
   if (r.also_services !== null) i.alsoServices = JSON.parse(r.also_services) as string[];
   return i;
 }
-const matchValue = (m: IdentityMatch) => (m.kind === 'fingerprint' ? m.sha256 : m.kind === 'subject' ? m.pattern : m.uri);
+export const matchValue = (m: IdentityMatch) => (m.kind === 'fingerprint' ? m.sha256 : m.kind === 'subject' ? m.pattern : m.uri);
 
-interface RoleRow { name: string; operations: string; object_types: string | null; object_groups: string | null }
-function roleFromRow(r: RoleRow): Role {
+export interface RoleRow { name: string; operations: string; object_types: string | null; object_groups: string | null }
+export function roleFromRow(r: RoleRow): Role {
   const role: Role = { name: r.name, operations: JSON.parse(r.operations) as string[], builtIn: false };
   if (r.object_types !== null) role.objectTypes = JSON.parse(r.object_types) as string[];
   if (r.object_groups !== null) role.objectGroups = JSON.parse(r.object_groups) as string[];
   return role;
+}
+
+/** A core node's last status report as stored (the link checks and parses `status`, JSON). */
+export interface NodeStatusRow { node: string; region: string; status: string; receivedAt: string }
+
+/** Everything of one region's governance, consistent with the change log at `seq`. */
+export interface RegionGovernance {
+  seq: number;
+  tenants: (Tenant & { regions: string[] })[];
+  services: Service[];
+  roles: Role[];
+  identities: Identity[];
+  grants: Grant[];
+  l1Pointers: L1Pointer[];
+  rotations: RotationRequest[];
 }
 
 export type IdentityInput = { tenant: string; service: string; role: string; match: IdentityMatch; certSerial?: string; id?: string; alsoServices?: string[] };
@@ -306,7 +321,7 @@ export const GATEWAY_ROLE_NAME = 'gateway';
 export const MAX_GATEWAY_SERVICES = 64;
 
 /** The other services of a gateway identity: valid ids, not its own, no duplicates, at most MAX_GATEWAY_SERVICES. */
-function checkAlsoServices(v: unknown, service: string, role: string): string[] | undefined {
+export function checkAlsoServices(v: unknown, service: string, role: string): string[] | undefined {
   if (v === undefined) return undefined;
   if (role !== GATEWAY_ROLE_NAME) throw new GovernanceError('invalid', `alsoServices: only an identity of role ${GATEWAY_ROLE_NAME} acts for several services (this one is role ${role})`);
   if (!Array.isArray(v)) throw new GovernanceError('invalid', 'alsoServices: expected a list of service ids');
@@ -484,6 +499,45 @@ export class GovernanceStore {
     const upd = this.stmt('UPDATE gov_core_identities SET revoked = 1 WHERE id = ?');
     this.db.transaction(() => { for (const r of rows) upd.run(r.id); })();
     return rows.map((r) => ({ ...coreFromRow(r), revoked: true }));
+  }
+
+  // --- link bookkeeping (migration 7): what each core node last reported ---
+
+  /** Stores a node's last status (the caller checked it; `status` is its JSON). The last one per node wins. */
+  recordNodeStatus(r: NodeStatusRow): void {
+    this.stmt('INSERT INTO link_node_status (node, region, status, received_at) VALUES (?, ?, ?, ?) ' +
+      'ON CONFLICT (node) DO UPDATE SET region = excluded.region, status = excluded.status, received_at = excluded.received_at')
+      .run(r.node, r.region, r.status, r.receivedAt);
+  }
+
+  /** Every node's last status, by region then node. */
+  listNodeStatuses(): NodeStatusRow[] {
+    return (this.stmt('SELECT node, region, status, received_at FROM link_node_status ORDER BY region, node').all() as
+      { node: string; region: string; status: string; received_at: string }[]).map((r) => ({ node: r.node, region: r.region, status: r.status, receivedAt: r.received_at }));
+  }
+
+  /**
+   * The governance a region's cores receive, read in one transaction so that it is exactly
+   * the state after change `seq` (src/link/changes.ts frames it as the link snapshot).
+   */
+  regionSnapshot(region: string): RegionGovernance {
+    return this.readConsistent(() => {
+      const seq = this.changeBounds().latest;
+      const ids = new Set(this.tenantsInRegion(region));
+      const regions = this.allTenantRegions();
+      const tenants = this.listTenants().filter((t) => ids.has(t.id)).map((t) => ({ ...t, regions: regions.get(t.id) ?? [] }));
+      const mine = <T extends { tenant: string }>(xs: T[]) => xs.filter((x) => ids.has(x.tenant));
+      return {
+        seq,
+        tenants,
+        services: tenants.flatMap((t) => this.listServices(t.id)),
+        roles: this.listRoles(),
+        identities: mine(this.listIdentities()),
+        grants: mine(this.listGrants()),
+        l1Pointers: tenants.map((t) => this.getL1Pointer(t.id)).filter((p) => p !== undefined),
+        rotations: mine(this.listRotations()),
+      };
+    });
   }
 
   private stmt(sql: string): Database.Statement {
@@ -810,7 +864,7 @@ export class GovernanceStore {
   }
 }
 
-function cloneRole(r: Role): Role {
+export function cloneRole(r: Role): Role {
   const c: Role = { name: r.name, operations: [...r.operations], builtIn: r.builtIn };
   if (r.objectTypes) c.objectTypes = [...r.objectTypes];
   if (r.objectGroups) c.objectGroups = [...r.objectGroups];

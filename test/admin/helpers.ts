@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite.ts';
 import { GovernanceStore } from '../../src/store/governance.ts';
-import { openAuditLog, type AuditLog } from '../../src/audit/index.ts';
+import { openAuditLog, sqliteAuditTrail, type AuditLog } from '../../src/audit/index.ts';
+import { sqliteGovernance } from '../../src/store/governance-async.ts';
 import { HierarchyEngine } from '../../src/hierarchy/engine.ts';
 import { SoftwareL1Provider } from '../../src/hsm/software.ts';
 import { ensureDevPki, describeCertificate, type DevPkiFiles } from '../../src/server/devpki.ts';
@@ -53,7 +54,7 @@ export async function startAdminEnv(opts: { dataDir?: boolean; withoutHierarchy?
     listen: { host: '127.0.0.1', port: 0 },
     tls: { caFile: pki.caCert, certFile: pki.serverCert, keyFile: pki.serverKey },
     deps: {
-      governance, audit, ...(opts.withoutHierarchy ? {} : { hierarchy }), ca, resolveCaller: callerResolver(governance),
+      governance: sqliteGovernance(governance), audit: sqliteAuditTrail(audit), ...(opts.withoutHierarchy ? {} : { hierarchy }), ca, resolveCaller: callerResolver(sqliteGovernance(governance)),
       kmip: { host: '127.0.0.1', port: 5696 }, info: () => ({ version: 'test' }),
     },
     logger: silentLogger(),

@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite.ts';
 import { GovernanceStore } from '../../src/store/governance.ts';
+import { sqliteGovernance } from '../../src/store/governance-async.ts';
 import { LinkChangeHub, type LinkStreamInfo } from '../../src/link/changes.ts';
 
 let store: SqliteStore | undefined;
@@ -26,7 +27,7 @@ describe('change stream backpressure', () => {
     store = await openSqliteStore(':memory:');
     const gov = new GovernanceStore(store.database);
     const closed: Array<{ info: LinkStreamInfo; err: string }> = [];
-    hub = new LinkChangeHub(gov, { heartbeatMs: 200, stallMs: 1_500, maxBufferedBytes: 256 * 1024, onStreamError: (info, err) => closed.push({ info, err: err.message }) });
+    hub = new LinkChangeHub(sqliteGovernance(gov), { heartbeatMs: 200, stallMs: 1_500, maxBufferedBytes: 256 * 1024, onStreamError: (info, err) => closed.push({ info, err: err.message }) });
     const h = hub;
     server = createServer((req, res) => h.open(res, { region: 'eu', node: req.url === '/slow' ? 'slow' : 'fast' }, 0));
     await new Promise<void>((r) => server!.listen(0, '127.0.0.1', () => r()));

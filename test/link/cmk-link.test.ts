@@ -62,7 +62,7 @@ describe('link routes of a CMK', () => {
     expect(text).not.toContain('"beta"');
     expect(text).not.toContain('key/beta');
     expect(text).not.toContain('"default"');
-    expect(s.seq).toBe(env.cmk.governance.changeBounds().latest);
+    expect(s.seq).toBe((await env.cmk.governance.changeBounds()).latest);
 
     const u = (await env.call(us, 'GET', '/v1/link/snapshot')).body;
     expect(u.tenants.map((t: { id: string }) => t.id).sort()).toEqual(['beta', 'gamma']);
@@ -92,8 +92,8 @@ describe('link routes of a CMK', () => {
       expect(r.status, `${m} ${p}`).toBe(403);
       expect(r.body.error.hint).toContain('link routes');
     }
-    expect(env.cmk.governance.getTenant('x')).toBeUndefined();
-    expect(env.cmk.governance.getTenant('acme')!.state).toBe('active');
+    expect(await env.cmk.governance.getTenant('x')).toBeUndefined();
+    expect((await env.cmk.governance.getTenant('acme'))!.state).toBe('active');
     const r = await env.call(admin(env), 'GET', '/v1/link/snapshot');
     expect(r.status).toBe(403);
     expect(r.body.error.hint).toContain('--role core');
@@ -167,7 +167,7 @@ describe('link routes of a CMK', () => {
   });
 
   it('a stream resumed from Last-Event-ID misses nothing and repeats nothing', async () => {
-    const start = env.cmk.governance.changeBounds().latest;
+    const start = (await env.cmk.governance.changeBounds()).latest;
     const first = await env.stream(us, `/v1/link/changes?after=${start}`);
     await env.call(admin(env), 'POST', '/v1/tenants/beta/services', { name: 's1' });
     await first.until((c) => c.changes().length === 1, 'one change');
@@ -203,33 +203,35 @@ describe('link routes of a CMK', () => {
       record: { seq: n, time: '2026-12-01T10:00:00.000Z', kind: 'kmip', identity: 'id-x', tenant: 'acme', service: 'web', operation: 'Get', objectId: `obj-${n}`, result: 'success', reason: null, detail: null },
     });
     const post = (recs: unknown[]) => env.call(eu, 'POST', '/v1/link/audit', { node: 'eu-1', region: 'eu-central', records: recs });
-    const count = () => (env.cmk.store.database.prepare("SELECT COUNT(*) AS n FROM audit_log WHERE detail LIKE '[core eu-1 eu-central #%'").get() as { n: number }).n;
+    // Read through the trail (SQLite or PostgreSQL alike), not by SQL.
+    const shippedRecords = async (prefix: string) => (await env.cmk.audit.readAfter(0, 100_000)).filter((x) => x.detail?.startsWith(prefix));
+    const count = async () => (await shippedRecords('[core eu-1 eu-central #')).length;
     let r = await post([rec(1), rec(2), rec(3)]);
     expect(r.status).toBe(200);
     expect(r.body).toEqual({ node: 'eu-1', acceptedThrough: 3 });
-    expect(count()).toBe(3);
+    expect(await count()).toBe(3);
     // The answer was lost; the core sends an overlapping batch again.
     r = await post([rec(2), rec(3), rec(4), rec(5)]);
     expect(r.body.acceptedThrough).toBe(5);
-    expect(count()).toBe(5);
+    expect(await count()).toBe(5);
     r = await post([rec(4), rec(5)]);
     expect(r.body.acceptedThrough).toBe(5);
-    expect(count()).toBe(5);
-    const stored = env.cmk.store.database.prepare("SELECT kind, tenant, operation, object_id, detail FROM audit_log WHERE detail LIKE '[core eu-1 eu-central #%' ORDER BY seq").all() as Array<{ object_id: string; detail: string; kind: string; operation: string }>;
-    expect(stored.map((x) => x.object_id)).toEqual(['obj-1', 'obj-2', 'obj-3', 'obj-4', 'obj-5']);
+    expect(await count()).toBe(5);
+    const stored = await shippedRecords('[core eu-1 eu-central #');
+    expect(stored.map((x) => x.objectId)).toEqual(['obj-1', 'obj-2', 'obj-3', 'obj-4', 'obj-5']);
     expect(stored[0]).toMatchObject({ kind: 'kmip', operation: 'Get' });
     expect(stored[4]!.detail).toContain(`#5 2026-12-01T10:00:00.000Z ${rec(5).hash}`);
     // A record that breaks the audit rules is kept as a note, not lost, and the chain holds.
     r = await post([{ ...rec(6), record: { ...rec(6).record, kind: 'no-such-kind' } }]);
     expect(r.body.acceptedThrough).toBe(6);
-    const note = env.cmk.store.database.prepare("SELECT kind, result, detail FROM audit_log WHERE detail LIKE '[core eu-1 eu-central #6 %'").get() as { kind: string; detail: string };
+    const note = (await shippedRecords('[core eu-1 eu-central #6 '))[0];
     expect(note).toMatchObject({ kind: 'system', result: 'failure' });
     const v = await env.call(admin(env), 'GET', '/v1/audit/verify');
     expect(v.body.result).toMatchObject({ ok: true });
     // Out of order inside one batch: refused as a whole, nothing stored.
     r = await post([rec(8), rec(7)]);
     expect(r.status).toBe(400);
-    expect(count()).toBe(6); // 1-5 and the note for 6
+    expect(await count()).toBe(6); // 1-5 and the note for 6
   });
 
   it('shipped records reach the SIEM exporters of the CMK', async () => {
@@ -274,7 +276,7 @@ describe('link routes of a CMK', () => {
     const set = await env.call(admin(env), 'PUT', '/v1/tenants/gamma/l1', { provider: 'software', config: { keyFile: '/nonexistent/l1.key' } });
     expect(set.status).toBe(200);
     expect(set.body.verifiedBy).toBe('cores');
-    expect(env.cmk.governance.getL1Pointer('gamma')).toMatchObject({ provider: 'software', state: 'active' });
+    expect(await env.cmk.governance.getL1Pointer('gamma')).toMatchObject({ provider: 'software', state: 'active' });
   });
 
   it('what needs key material is answered as such on a CMK', async () => {
@@ -302,7 +304,7 @@ describe('change log retention, many streams, dead clients', () => {
     const eu = await env.issueCore('eu', 'n1');
     await env.call(env.admin, 'POST', '/v1/tenants', { name: 't', regions: ['eu'] });
     for (let i = 0; i < 12; i++) await env.call(env.admin, 'POST', '/v1/tenants/t/services', { name: `s${i}` });
-    const { latest, oldest } = env.cmk.governance.changeBounds();
+    const { latest, oldest } = await env.cmk.governance.changeBounds();
     expect(latest - oldest! + 1).toBe(5);
     const gone = await env.call(eu, 'GET', `/v1/link/changes?after=${oldest! - 2}`);
     expect(gone.status).toBe(410);
@@ -328,7 +330,7 @@ describe('change log retention, many streams, dead clients', () => {
     env = await startCmkEnv({ heartbeatMs: 100 });
     const eu = await env.issueCore('eu', 'n1');
     await env.call(env.admin, 'POST', '/v1/tenants', { name: 't', regions: ['eu'] });
-    const after = env.cmk.governance.changeBounds().latest;
+    const after = (await env.cmk.governance.changeBounds()).latest;
     const N = 40;
     const streams: SseClient[] = await Promise.all(Array.from({ length: N }, () => env.stream(eu, `/v1/link/changes?after=${after}`)));
     try {

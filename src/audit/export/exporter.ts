@@ -7,8 +7,8 @@
 // (droppedFromBuffer) and reads them back from the store, in order, once its buffer has
 // drained. Delivery is in seq order and at least once: after a crash or a broken connection
 // a few records may be sent twice (the seq in every line identifies them).
-import type Database from 'better-sqlite3';
 import type { AuditLog } from '../log.ts';
+import { asAuditTrail, type AuditTrail } from '../trail.ts';
 import type { AuditRecord } from '../record.ts';
 import { validateExportConfig, type ExporterConfig, type ExporterConfigInput } from './config.ts';
 import { formatCef, formatJson, formatRfc5424, productVersion } from './format.ts';
@@ -81,32 +81,60 @@ class Exporter {
   private sleepTimer: NodeJS.Timeout | undefined;
   private readonly format: (r: AuditRecord) => string;
   private readonly transport: Transport;
-  private readonly saveCursor: Database.Statement;
+  /** False until the persisted cursor is read: commits before it are read back from the store, not counted as dropped. */
+  private ready = false;
+  /** Commits left to the store by onCommitted (a catch-up read must not end while one came in during it). */
+  private missed = 0;
   readonly done: Promise<void>;
 
-  constructor(private readonly log: AuditLog, readonly cfg: ExporterConfig) {
+  constructor(private readonly log: AuditTrail, readonly cfg: ExporterConfig) {
     this.format = formatter(cfg);
     this.transport = transportFor(cfg);
     this.delay = cfg.retry.minDelayMs;
-    const db = log.db;
-    this.saveCursor = db.prepare('INSERT INTO audit_export_cursor (name, seq, updated) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET seq = excluded.seq, updated = excluded.updated');
-    const row = db.prepare('SELECT seq FROM audit_export_cursor WHERE name = ?').get(cfg.name) as { seq: number } | undefined;
-    if (row) {
-      this.cursor = row.seq;
+    this.cursor = 0;
+    this.queuedUpTo = 0;
+    // 'now' is the moment of the call, not of the first read: a record appended right after
+    // startExporters() returns is exported.
+    const nowSeq = log.lastSeq();
+    if (log.placeExportCursorNow) {
+      // A synchronous store (SQLite) places the cursor before this returns, as it always has:
+      // stats() and the first commits see it at once.
+      this.cursor = this.queuedUpTo = log.placeExportCursorNow(cfg.name, cfg.from === 'now' ? nowSeq : 0);
+      this.ready = true;
+      this.done = this.run();
     } else {
-      this.cursor = cfg.from === 'now' ? log.anchor().seq : 0;
-      this.persist();
+      this.done = this.start(nowSeq).then(() => this.run());
     }
-    this.queuedUpTo = this.cursor;
-    this.done = this.run();
+  }
+
+  /** Reads (or, at the first start, places) the persisted cursor; retried while the store cannot answer. */
+  private async start(nowSeq: number): Promise<void> {
+    while (!this.stopped) {
+      try {
+        const saved = await this.log.readExportCursor(this.cfg.name);
+        if (saved !== undefined) {
+          this.cursor = saved;
+        } else {
+          this.cursor = this.cfg.from === 'now' ? nowSeq : 0;
+          await this.persist();
+        }
+        this.queuedUpTo = this.cursor;
+        this.ready = true;
+        return;
+      } catch (err) {
+        if (await this.failed(err)) return;
+      }
+    }
   }
 
   /** Called by the audit log after each commit, synchronously: must stay cheap. */
   onCommitted(records: readonly AuditRecord[]): void {
+    if (!this.ready) return;
     for (const r of records) {
       if (r.seq <= this.queuedUpTo) continue;
       if (this.catchingUp || this.buffer.length >= this.cfg.bufferSize || r.seq !== this.queuedUpTo + 1) {
         this.droppedFromBuffer++;
+        this.missed++;
         this.catchingUp = true;
         continue;
       }
@@ -116,20 +144,20 @@ class Exporter {
     if (this.idle) this.wake?.();
   }
 
-  private persist(): void {
-    // Inside a foreign transaction the write would share its fate; the cursor is saved on
-    // the next batch instead (at worst a few records are sent again after a crash).
-    if (this.log.db.inTransaction) return;
-    this.saveCursor.run(this.cfg.name, this.cursor, new Date().toISOString());
+  private async persist(): Promise<void> {
+    await this.log.saveExportCursor(this.cfg.name, this.cursor);
   }
 
-  private refill(): void {
+  private async refill(): Promise<void> {
     while (this.catchingUp && this.buffer.length < this.cfg.bufferSize) {
-      const page = this.log.readAfter(this.queuedUpTo, Math.min(CATCH_UP_PAGE, this.cfg.bufferSize - this.buffer.length));
+      const missedBefore = this.missed;
+      const page = await this.log.readAfter(this.queuedUpTo, Math.min(CATCH_UP_PAGE, this.cfg.bufferSize - this.buffer.length));
       for (const r of page) this.buffer.push(r);
       if (page.length > 0) this.queuedUpTo = page[page.length - 1]!.seq;
-      // Everything committed is now buffered; later commits arrive through onCommitted.
-      if (page.length === 0) this.catchingUp = false;
+      // Everything committed is now buffered; later commits arrive through onCommitted —
+      // unless a commit came in while the read was on its way (the read is asynchronous):
+      // that one was left to the store, so read again.
+      if (page.length === 0 && this.missed === missedBefore) this.catchingUp = false;
     }
   }
 
@@ -153,7 +181,7 @@ class Exporter {
   private async run(): Promise<void> {
     while (!this.stopped) {
       try {
-        this.refill();
+        await this.refill();
       } catch (err) {
         // The store cannot be read (I/O error, closed handle): nothing is lost, try later.
         if (await this.failed(err)) break;
@@ -178,7 +206,7 @@ class Exporter {
       this.delay = this.cfg.retry.minDelayMs;
       this.lastError = null;
       try {
-        this.persist();
+        await this.persist();
       } catch (err) {
         // Delivered all the same; an unsaved cursor only means resending after a restart.
         this.lastError = `delivered, but the cursor could not be saved: ${err instanceof Error ? err.message : String(err)}`;
@@ -203,14 +231,16 @@ class Exporter {
   }
 
   isDrained(): boolean {
-    return this.log.pendingCount() === 0 && this.cursor >= this.log.lastSeq();
+    return this.ready && this.log.pendingCount() === 0 && this.cursor >= this.log.lastSeq();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     this.wake?.();
     await this.done;
-    try { this.persist(); } catch { /* database already closed: the last saved cursor stands */ }
+    if (this.ready) {
+      try { await this.persist(); } catch { /* database already closed: the last saved cursor stands */ }
+    }
     await this.transport.close();
   }
 }
@@ -221,15 +251,16 @@ class Exporter {
  * whose result this accepts. Each exporter keeps its cursor in audit_export_cursor under
  * its name, so a restart resumes where it stopped.
  */
-export function startExporters(log: AuditLog, config: readonly ExporterConfigInput[] | { exporters: readonly ExporterConfigInput[] }): Exporters {
+export function startExporters(source: AuditLog | AuditTrail, config: readonly ExporterConfigInput[] | { exporters: readonly ExporterConfigInput[] }): Exporters {
   const configs = validateExportConfig(config);
+  const log = asAuditTrail(source);
   const exporters = configs.map((c) => new Exporter(log, c));
   const unsubscribe = log.subscribe((records) => { for (const e of exporters) e.onCommitted(records); });
   let closed = false;
 
   const drain = async (timeoutMs = 5_000): Promise<boolean> => {
     const until = Date.now() + timeoutMs;
-    log.flush();
+    await log.flush().catch(() => undefined);
     while (!exporters.every((e) => e.isDrained())) {
       if (Date.now() >= until) return false;
       await new Promise((r) => setTimeout(r, 10));

@@ -21,14 +21,14 @@ export const MAX_SCAN_RECORDS = 200_000;
 interface Rec { seq: number; tenant: string | null }
 
 /** The newest n records of `tenant`, oldest first, reading backwards from the head. */
-function tenantTail(audit: AuditPort, tenant: string, n: number): unknown[] {
-  const last = (audit.tail(1)[0] as Rec | undefined)?.seq ?? 0;
+async function tenantTail(audit: AuditPort, tenant: string, n: number): Promise<unknown[]> {
+  const last = ((await audit.tail(1))[0] as Rec | undefined)?.seq ?? 0;
   const out: Rec[] = [];
   let hi = last;
   let scanned = 0;
   while (hi > 0 && out.length < n && scanned < MAX_SCAN_RECORDS) {
     const lo = Math.max(0, hi - SCAN_PAGE);
-    const page = audit.readAfter(lo, hi - lo) as Rec[];
+    const page = await audit.readAfter(lo, hi - lo) as Rec[];
     scanned += hi - lo;
     out.unshift(...page.filter((r) => r.tenant === tenant));
     hi = lo;
@@ -37,12 +37,12 @@ function tenantTail(audit: AuditPort, tenant: string, n: number): unknown[] {
 }
 
 /** Up to `limit` records of `tenant` after `after`; `next` says where to go on (null: the end). */
-function tenantExport(audit: AuditPort, tenant: string, after: number, limit: number): { records: Rec[]; next: number | null } {
+async function tenantExport(audit: AuditPort, tenant: string, after: number, limit: number): Promise<{ records: Rec[]; next: number | null }> {
   const records: Rec[] = [];
   let cursor = after;
   let scanned = 0;
   for (;;) {
-    const page = audit.readAfter(cursor, SCAN_PAGE) as Rec[];
+    const page = await audit.readAfter(cursor, SCAN_PAGE) as Rec[];
     if (page.length === 0) return { records, next: null };
     for (const r of page) {
       cursor = r.seq;
@@ -57,11 +57,11 @@ function tenantExport(audit: AuditPort, tenant: string, after: number, limit: nu
 }
 
 /** How many records of `tenant` the log holds, and the seq of its newest. */
-function tenantCount(audit: AuditPort, tenant: string): { count: number; lastSeq: number } {
+async function tenantCount(audit: AuditPort, tenant: string): Promise<{ count: number; lastSeq: number }> {
   let count = 0;
   let lastSeq = 0;
   for (let cursor = 0; ;) {
-    const page = audit.readAfter(cursor, SCAN_PAGE) as Rec[];
+    const page = await audit.readAfter(cursor, SCAN_PAGE) as Rec[];
     if (page.length === 0) return { count, lastSeq };
     for (const r of page) {
       if (r.tenant === tenant) { count++; lastSeq = r.seq; }
@@ -73,17 +73,17 @@ function tenantCount(audit: AuditPort, tenant: string): { count: number; lastSeq
 export const auditRoutes: Route[] = [
   {
     name: 'audit.tail', method: 'GET', path: '/v1/audit/tail', access: 'audit-read', scope: 'filter',
-    handler(ctx, { query }) {
+    async handler(ctx, { query }) {
       const n = queryInt(query, 'n', 20, 1, 10_000);
-      ctx.audit.flush();
+      await ctx.audit.flush();
       const only = scopedTenant(ctx);
-      return { body: { records: only === undefined ? ctx.audit.tail(n) : tenantTail(ctx.audit, only, n) } };
+      return { body: { records: only === undefined ? await ctx.audit.tail(n) : await tenantTail(ctx.audit, only, n) } };
     },
   },
   {
     name: 'audit.verify', method: 'GET', path: '/v1/audit/verify', access: 'audit-read', scope: 'filter',
-    handler(ctx) {
-      const result = ctx.audit.verify();
+    async handler(ctx) {
+      const result = await ctx.audit.verify();
       const only = scopedTenant(ctx);
       if (only === undefined) return { body: { result } };
       // What verify means for a tenant's view: its records are links of the one chain of all
@@ -92,20 +92,20 @@ export const auditRoutes: Route[] = [
       // verified; the answer counts the tenant's own records and names the broken record by
       // seq only (no other tenant's content, no global record count).
       if (!result.ok) return { body: { result: { ok: false, scope: 'tenant', tenant: only, seq: result.seq, problem: result.problem, detail: result.detail } } };
-      const mine = tenantCount(ctx.audit, only);
+      const mine = await tenantCount(ctx.audit, only);
       return { body: { result: { ok: true, scope: 'tenant', tenant: only, count: mine.count, lastSeq: mine.lastSeq, head: result.head } } };
     },
   },
   {
     name: 'audit.export', method: 'GET', path: '/v1/audit/export', access: 'audit-read', scope: 'filter',
-    handler(ctx, { query }) {
+    async handler(ctx, { query }) {
       const after = queryInt(query, 'after', 0, 0, Number.MAX_SAFE_INTEGER);
       const limit = queryInt(query, 'limit', 1000, 1, 10_000);
-      ctx.audit.flush();
+      await ctx.audit.flush();
       const only = scopedTenant(ctx);
-      if (only !== undefined) return { body: tenantExport(ctx.audit, only, after, limit) };
-      const records = ctx.audit.readAfter(after, limit) as { seq: number }[];
-      if (records.length === 0 && after > 0 && ctx.audit.tail(1).length === 0) {
+      if (only !== undefined) return { body: await tenantExport(ctx.audit, only, after, limit) };
+      const records = await ctx.audit.readAfter(after, limit) as { seq: number }[];
+      if (records.length === 0 && after > 0 && (await ctx.audit.tail(1)).length === 0) {
         throw new AdminError('not-found', 'the audit log is empty');
       }
       return { body: { records, next: records.length === limit ? records[records.length - 1]!.seq : null } };

@@ -38,7 +38,7 @@ async function issueCore(ctx: AdminContext, body: RouteRequest['body']): Promise
     if (e instanceof CaError) throw badRequest(e.message);
     throw e;
   }
-  const identity = gov(() => ctx.governance.addCoreIdentity({ region, node, fingerprint: issued.fingerprint, certSerial: issued.serial }));
+  const identity = await gov(() => ctx.governance.addCoreIdentity({ region, node, fingerprint: issued.fingerprint, certSerial: issued.serial }));
   ctx.audited('cert.issue', { objectId: identity.id, detail: `serial ${issued.serial} role core region ${region} node ${node} until ${issued.notAfter}` });
   return {
     status: 201,
@@ -72,9 +72,9 @@ export const certificateRoutes: Route[] = [
         throw new AdminError('unavailable', 'this server has no CA key to issue certificates with',
           'start the server with the development PKI (certs/ca.key) or configure admin.caKeyFile');
       }
-      requireService(ctx, tenant, service);
-      for (const s of alsoServices ?? []) requireService(ctx, tenant, s);
-      requireRole(ctx, role);
+      await requireService(ctx, tenant, service);
+      for (const s of alsoServices ?? []) await requireService(ctx, tenant, s);
+      await requireRole(ctx, role);
       let issued;
       try {
         issued = await issueClientCertificate(ctx.ca, {
@@ -87,7 +87,7 @@ export const certificateRoutes: Route[] = [
         if (e instanceof CaError) throw badRequest(e.message);
         throw e;
       }
-      const identity = gov(() => ctx.governance.addIdentity({
+      const identity = await gov(() => ctx.governance.addIdentity({
         tenant, service, role, match: { kind: 'fingerprint', sha256: issued.fingerprint }, certSerial: issued.serial,
         ...(alsoServices !== undefined ? { alsoServices } : {}),
       }));
@@ -108,7 +108,7 @@ export const certificateRoutes: Route[] = [
   },
   {
     name: 'cert.revoke', method: 'POST', path: '/v1/certificates/revoke', access: 'tenant', scope: 'filter',
-    handler(ctx, { body }) {
+    async handler(ctx, { body }) {
       onlyFields(body, ['serial', 'fingerprint', 'id']);
       const given = (['serial', 'fingerprint', 'id'] as const).filter((k) => body[k] !== undefined);
       if (given.length !== 1) throw badRequest('give exactly one of the fields "serial", "fingerprint" or "id"');
@@ -119,7 +119,7 @@ export const certificateRoutes: Route[] = [
       if (only !== undefined) {
         // A tenant-admin revokes only certificates of its own tenant: every identity the
         // selector reaches must be one (none at all is refused the same way, no probing).
-        const reached = ctx.governance.listIdentities().filter((i) => ('id' in by ? i.id === by.id
+        const reached = (await ctx.governance.listIdentities()).filter((i) => ('id' in by ? i.id === by.id
           : 'fingerprint' in by ? i.match.kind === 'fingerprint' && i.match.sha256 === by.fingerprint
             : i.certSerial !== undefined && i.certSerial.toLowerCase().replace(/^0+(?=.)/, '') === by.certSerial));
         if (reached.length === 0 || reached.some((i) => i.tenant !== only)) {
@@ -127,12 +127,12 @@ export const certificateRoutes: Route[] = [
         }
       }
       // Core node certificates (issue 10) are revoked the same way, by serial, fingerprint or id.
-      const cores = ctx.scope.kind === 'global' ? ctx.governance.revokeCoreIdentity(by) : [];
+      const cores = ctx.scope.kind === 'global' ? await ctx.governance.revokeCoreIdentity(by) : [];
       for (const c of cores) ctx.audited('cert.revoke', { objectId: c.id, detail: `core ${c.node} of region ${c.region}${c.certSerial ? `, serial ${c.certSerial}` : ''}` });
-      if (cores.length > 0 && !ctx.governance.listIdentities().some((i) => matchesSelector(i, by))) {
+      if (cores.length > 0 && !(await ctx.governance.listIdentities()).some((i) => matchesSelector(i, by))) {
         return { body: { revoked: cores.map((c) => ({ ...c, role: 'core' })) } };
       }
-      const revoked = gov(() => ctx.governance.revokeIdentity(by));
+      const revoked = await gov(() => ctx.governance.revokeIdentity(by));
       if (revoked.some((i) => i.id === ctx.caller.id)) {
         // Already done (the store has it), but say so: this certificate will not work again.
         ctx.audited('cert.revoke', { detail: 'the revoking admin revoked its own certificate' });

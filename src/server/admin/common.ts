@@ -19,21 +19,21 @@ export function scopedTenant(ctx: { scope: AdminScope }): string | undefined {
   return ctx.scope.kind === 'tenant' ? ctx.scope.tenant : undefined;
 }
 
-export function requireTenant(ctx: AdminContext, tenant: string): Tenant {
-  const t = ctx.governance.getTenant(tenant);
+export async function requireTenant(ctx: AdminContext, tenant: string): Promise<Tenant> {
+  const t = await ctx.governance.getTenant(tenant);
   if (!t) throw new AdminError('not-found', `tenant "${tenant}" does not exist`, `create it with: kmipctl tenant create ${tenant}`);
   return t;
 }
 
-export function requireService(ctx: AdminContext, tenant: string, service: string): void {
-  requireTenant(ctx, tenant);
-  if (!ctx.governance.getService(tenant, service)) {
+export async function requireService(ctx: AdminContext, tenant: string, service: string): Promise<void> {
+  await requireTenant(ctx, tenant);
+  if (!await ctx.governance.getService(tenant, service)) {
     throw new AdminError('not-found', `service "${service}" does not exist in tenant "${tenant}"`, `create it with: kmipctl service create ${tenant} ${service}`);
   }
 }
 
-export function requireRole(ctx: AdminContext, role: string): void {
-  if (!ctx.governance.getRole(role)) throw new AdminError('not-found', `role "${role}" does not exist`, 'list roles with: kmipctl role list');
+export async function requireRole(ctx: AdminContext, role: string): Promise<void> {
+  if (!await ctx.governance.getRole(role)) throw new AdminError('not-found', `role "${role}" does not exist`, 'list roles with: kmipctl role list');
 }
 
 export function requireHierarchy(ctx: AdminContext, what = 'this operation'): HierarchyPort {
@@ -49,9 +49,9 @@ export function requireHierarchy(ctx: AdminContext, what = 'this operation'): Hi
 }
 
 /** Runs a governance call, turning GovernanceError into the matching API error. */
-export function gov<T>(fn: () => T): T {
+export async function gov<T>(fn: () => Promise<T>): Promise<T> {
   try {
-    return fn();
+    return await fn();
   } catch (e) {
     throw fromGovernanceError(e) ?? e;
   }

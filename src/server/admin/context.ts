@@ -9,15 +9,19 @@ import type { LinkAuditAck, LinkSnapshot } from '../../link/protocol.ts';
 import type { LinkCaller, StoredNodeStatus } from '../../link/ingest.ts';
 import type { LinkStreamInfo } from '../../link/changes.ts';
 
-import type { GovernanceStore } from '../../store/governance.ts';
+import type { Governance } from '../../store/governance-async.ts';
+import type { AuditTrail } from '../../audit/trail.ts';
 
 export type {
   Tenant, TenantState, Service, Role, Identity, IdentityMatch, Grant, L1Pointer, L1ProviderKind,
 } from '../../store/governance.ts';
 export type L1ProviderName = import('../../store/governance.ts').L1ProviderKind;
 
-/** The methods of the governance contract the admin API calls (issue 7; GovernanceStore). */
-export type GovernancePort = Pick<GovernanceStore,
+/**
+ * The methods of the governance contract the admin API calls (issue 7), asynchronous so that
+ * the same routes run over SQLite and PostgreSQL (src/store/governance-async.ts).
+ */
+export type GovernancePort = Pick<Governance,
   | 'createTenant' | 'listTenants' | 'getTenant' | 'setTenantState'
   | 'createService' | 'listServices' | 'getService'
   | 'addIdentity' | 'listIdentities' | 'getIdentity' | 'removeIdentity' | 'revokeIdentity'
@@ -26,19 +30,15 @@ export type GovernancePort = Pick<GovernanceStore,
   | 'setL1Pointer' | 'getL1Pointer' | 'removeL1Pointer' | 'restoreL1Pointer'
   | 'tenantRegions' | 'allTenantRegions' | 'requestRotation' | 'addCoreIdentity' | 'revokeCoreIdentity' | 'findCoreIdentity' | 'listCoreIdentities'>;
 
-/** The audit log as the admin API uses it (src/audit/log.ts AuditLog satisfies it). */
-export interface AuditPort {
+/** The audit trail as the admin API uses it (src/audit/trail.ts; sqliteAuditTrail adapts an AuditLog). */
+export type AuditPort = Pick<AuditTrail, 'flush' | 'verify' | 'tail' | 'readAfter'> & {
   append(record: {
     kind: 'admin' | 'seal' | 'unseal' | 'kill' | 'auth-failure';
     identity?: string | null; tenant?: string | null; service?: string | null; operation?: string | null;
     objectId?: string | null; result: 'success' | 'failure'; reason?: 'PermissionDenied' | 'InvalidField' | 'ItemNotFound' | 'GeneralFailure' | null;
     detail?: string | null;
   }): void;
-  flush(): void;
-  verify(): { ok: true; count: number; lastSeq: number; head: string } | { ok: false; seq: number; problem: string; detail: string; count: number };
-  tail(n: number): unknown[];
-  readAfter(afterSeq: number, limit: number): unknown[];
-}
+};
 
 /** The hierarchy engine's governance entry points (HierarchyEngine satisfies it). */
 export interface HierarchyPort {
@@ -89,16 +89,16 @@ export interface AdminCaller {
  * no L1 call — routes that would need either answer differently (see each route).
  */
 export interface LinkPort {
-  snapshot(region: string): LinkSnapshot;
+  snapshot(region: string): Promise<LinkSnapshot>;
   /** Throws LinkGoneError when the stream cannot resume after `after` (410). */
-  checkResumable(after: number): void;
+  checkResumable(after: number): Promise<void>;
   /** False when LINK_MAX_STREAMS streams are open already. */
   hasRoom(): boolean;
   openStream(res: import('node:http').ServerResponse, who: LinkCaller, after: number): void;
-  ingestAudit(body: Record<string, unknown>, caller: LinkCaller): LinkAuditAck;
-  recordStatus(body: Record<string, unknown>, caller: LinkCaller): StoredNodeStatus;
+  ingestAudit(body: Record<string, unknown>, caller: LinkCaller): Promise<LinkAuditAck>;
+  recordStatus(body: Record<string, unknown>, caller: LinkCaller): Promise<StoredNodeStatus>;
   /** Last status of every core node that ever reported. */
-  nodes(): StoredNodeStatus[];
+  nodes(): Promise<StoredNodeStatus[]>;
   /** Change streams open now. */
   streams(): LinkStreamInfo[];
 }
@@ -121,7 +121,7 @@ export interface AdminDeps {
   /** OpenKCM's CA for `cert issue`; absent → 503 with a hint to configure it. */
   ca?: CertificateAuthority;
   /** Maps the peer certificate to an identity (G1's resolveIdentity over the governance store). */
-  resolveCaller(cert: PeerCertificateInfo): AdminCaller | undefined;
+  resolveCaller(cert: PeerCertificateInfo): Promise<AdminCaller | undefined>;
   /** Opens an L1 provider from a pointer's configuration (default: src/hsm openL1Provider). */
   openL1?(provider: L1ProviderName, config: Record<string, unknown>): Promise<L1Provider>;
   /** The KMIP endpoint, for the PyKMIP snippet of `cert issue` and for `status`. */

@@ -37,14 +37,14 @@ function certificateInfo(pem: string): CertificateInfo {
  * fingerprint would capture it. With the certificate in hand the server checks which identity
  * it stands for today, and refuses when that is another tenant's.
  */
-function checkNotCaptured(ctx: AdminContext, info: CertificateInfo | undefined, tenant: string): void {
+async function checkNotCaptured(ctx: AdminContext, info: CertificateInfo | undefined, tenant: string): Promise<void> {
   if (ctx.scope.kind !== 'tenant') return;
   if (info === undefined) {
     requireAllowed({ allowed: false, reason: 'a tenant-admin registers a certificate by the certificate itself, not by a bare fingerprint (it is checked against the identities of other tenants)' },
       'give the certificate: kmipctl identity add --cert-file FILE (or issue one with kmipctl cert issue)');
     return;
   }
-  const now = resolveIdentity(info, ctx.governance.listIdentities());
+  const now = resolveIdentity(info, await ctx.governance.listIdentities());
   if (now !== undefined && now.tenant !== tenant) {
     requireAllowed({ allowed: false, reason: 'this certificate already stands for an identity of another tenant' }, 'use a certificate of your own tenant');
   }
@@ -53,7 +53,7 @@ function checkNotCaptured(ctx: AdminContext, info: CertificateInfo | undefined, 
 export const identityRoutes: Route[] = [
   {
     name: 'identity.add', method: 'POST', path: '/v1/identities', access: 'tenant', scope: { body: 'tenant' },
-    handler(ctx, { body }) {
+    async handler(ctx, { body }) {
       onlyFields(body, ['tenant', 'service', 'role', 'fingerprint', 'subject', 'sanUri', 'certificate', 'alsoServices']);
       const tenant = name(body, 'tenant');
       const service = name(body, 'service');
@@ -79,11 +79,11 @@ export const identityRoutes: Route[] = [
       }
       // No privilege escalation (issue 16 §2): decided before anything is looked up.
       requireAllowed(mayRegisterIdentity(ctx.scope, { tenant, role, match }));
-      if (match.kind === 'fingerprint') checkNotCaptured(ctx, info, tenant);
-      requireService(ctx, tenant, service);
-      for (const s of alsoServices ?? []) requireService(ctx, tenant, s);
-      requireRole(ctx, role);
-      const identity = gov(() => ctx.governance.addIdentity({ tenant, service, role, match, ...(alsoServices !== undefined ? { alsoServices } : {}) }));
+      if (match.kind === 'fingerprint') await checkNotCaptured(ctx, info, tenant);
+      await requireService(ctx, tenant, service);
+      for (const s of alsoServices ?? []) await requireService(ctx, tenant, s);
+      await requireRole(ctx, role);
+      const identity = await gov(() => ctx.governance.addIdentity({ tenant, service, role, match, ...(alsoServices !== undefined ? { alsoServices } : {}) }));
       const acting = identity.alsoServices ? `, also acting for ${identity.alsoServices.join(', ')}` : '';
       ctx.audited('identity.add', { tenant, service, objectId: identity.id, detail: `${match.kind} role ${role}${acting}` });
       return { status: 201, body: { identity } };
@@ -91,19 +91,19 @@ export const identityRoutes: Route[] = [
   },
   {
     name: 'identity.list', method: 'GET', path: '/v1/identities', access: 'tenant', scope: 'filter',
-    handler(ctx, { query }) {
+    async handler(ctx, { query }) {
       const only = scopedTenant(ctx);
       const asked = query.get('tenant') ?? undefined;
       if (asked !== undefined) requireScope(ctx, asked);
       const tenant = asked ?? only;
-      return { body: { identities: ctx.governance.listIdentities(tenant !== undefined ? { tenant } : {}) } };
+      return { body: { identities: await ctx.governance.listIdentities(tenant !== undefined ? { tenant } : {}) } };
     },
   },
   {
     name: 'identity.remove', method: 'DELETE', path: '/v1/identities/:id', access: 'tenant', scope: 'filter',
-    handler(ctx, { params }) {
+    async handler(ctx, { params }) {
       const id = params.id!;
-      const existing = ctx.governance.getIdentity(id);
+      const existing = await ctx.governance.getIdentity(id);
       const only = scopedTenant(ctx);
       if (only !== undefined && existing?.tenant !== only) {
         // Missing or another tenant's: the same 403, so ids of other tenants cannot be probed.
@@ -114,7 +114,7 @@ export const identityRoutes: Route[] = [
         // Removing the identity this request authenticated with could lock every admin out.
         throw new AdminError('conflict', `identity "${id}" is the one making this request`, 'remove it using another admin certificate');
       }
-      gov(() => ctx.governance.removeIdentity(id));
+      await gov(() => ctx.governance.removeIdentity(id));
       ctx.audited('identity.remove', { tenant: existing.tenant, service: existing.service, objectId: id });
       return { body: { removed: existing } };
     },

@@ -11,9 +11,9 @@ import type { AdminContext, L1ProviderName } from './context.ts';
 const PROVIDERS = L1_PROVIDERS;
 
 /** On a CMK: what the core nodes of the tenant's regions last reported about its L1 (issue 10). */
-function reported(ctx: AdminContext, tenant: string) {
-  const regions = ctx.governance.tenantRegions(tenant);
-  return (ctx.link?.nodes() ?? []).filter((n) => regions.includes(n.region)).map((n) => {
+async function reported(ctx: AdminContext, tenant: string) {
+  const regions = await ctx.governance.tenantRegions(tenant);
+  return (ctx.link ? await ctx.link.nodes() : []).filter((n) => regions.includes(n.region)).map((n) => {
     const t = n.tenants.find((x) => x.tenant === tenant);
     return { node: n.node, region: n.region, at: n.at, state: t?.state ?? null, l1Status: t?.l1Status ?? null, reason: t?.reason ?? null };
   });
@@ -90,15 +90,15 @@ export const l1Routes: Route[] = [
     async handler(ctx, { params, body }) {
       onlyFields(body, ['provider', 'config']);
       const t = pathName(params, 'tenant');
-      const tenant = requireTenant(ctx, t);
+      const tenant = await requireTenant(ctx, t);
       const provider = oneOf(body, 'provider', PROVIDERS)!;
       const config = validated(provider, obj(body, 'config'));
       if (ctx.link) {
         // A CMK makes no L1 call (issue 10): the pointer is stored and published; each core
         // of the tenant's regions opens the L1, unwraps its L2 and reports the outcome
         // (kmipctl l1 check / tenant show list it per node).
-        const pointer = gov(() => ctx.governance.setL1Pointer({ tenant: t, provider, config }));
-        if (tenant.state !== 'active') gov(() => ctx.governance.setTenantState(t, 'active'));
+        const pointer = await gov(() => ctx.governance.setL1Pointer({ tenant: t, provider, config }));
+        if (tenant.state !== 'active') await gov(() => ctx.governance.setTenantState(t, 'active'));
         ctx.audited('l1.set', { tenant: t, detail: `${provider} pointer published to the cores` });
         return { body: { pointer, l1: null, status: null, hierarchy: null, verifiedBy: 'cores' } };
       }
@@ -120,47 +120,47 @@ export const l1Routes: Route[] = [
             "point at the tenant's original root key (kmipctl l1 show shows the current pointer)");
         }
       }
-      const previous = ctx.governance.getL1Pointer(t);
-      const pointer = gov(() => ctx.governance.setL1Pointer({ tenant: t, provider, config }));
+      const previous = await ctx.governance.getL1Pointer(t);
+      const pointer = await gov(() => ctx.governance.setL1Pointer({ tenant: t, provider, config }));
       let hierarchy: unknown = null;
       if (ctx.hierarchy) {
         hierarchy = await ctx.hierarchy.enableTenant(t, l1);
         const st = ctx.hierarchy.status(t);
         if (st.sealed) {
           // Verified a moment ago, failed now (the L1 went away in between): undo the pointer.
-          gov(() => ctx.governance.restoreL1Pointer(t, previous));
+          await gov(() => ctx.governance.restoreL1Pointer(t, previous));
           throw new AdminError('l1-failed', `the L1 pointer of "${t}" is unchanged: the tenant did not unseal under the new L1: ${st.reason ?? 'unseal failed'}`,
             `check the L1 with: kmipctl l1 check ${t} --provider ${provider} …`);
         }
       } else {
         await l1.close().catch(() => undefined);
       }
-      if (tenant.state !== 'active') gov(() => ctx.governance.setTenantState(t, 'active'));
+      if (tenant.state !== 'active') await gov(() => ctx.governance.setTenantState(t, 'active'));
       ctx.audited('l1.set', { tenant: t, detail: `${provider} ${description.keyRef}` });
       return { body: { pointer, l1: description, status, hierarchy } };
     },
   },
   {
     name: 'l1.show', method: 'GET', path: '/v1/tenants/:tenant/l1', access: 'tenant', scope: { param: 'tenant' },
-    handler(ctx, { params }) {
+    async handler(ctx, { params }) {
       const t = pathName(params, 'tenant');
-      requireTenant(ctx, t);
-      const pointer = ctx.governance.getL1Pointer(t);
-      return { body: { pointer: pointer ?? null, hierarchy: ctx.hierarchy?.status(t) ?? null, ...(ctx.link ? { nodes: reported(ctx, t) } : {}) } };
+      await requireTenant(ctx, t);
+      const pointer = await ctx.governance.getL1Pointer(t);
+      return { body: { pointer: pointer ?? null, hierarchy: ctx.hierarchy?.status(t) ?? null, ...(ctx.link ? { nodes: await reported(ctx, t) } : {}) } };
     },
   },
   {
     name: 'l1.remove', method: 'DELETE', path: '/v1/tenants/:tenant/l1', access: 'tenant', scope: { param: 'tenant' },
     async handler(ctx, { params }) {
       const t = pathName(params, 'tenant');
-      requireTenant(ctx, t);
-      if (ctx.governance.getL1Pointer(t)?.state !== 'active') {
+      await requireTenant(ctx, t);
+      if ((await ctx.governance.getL1Pointer(t))?.state !== 'active') {
         throw new AdminError('not-found', `tenant "${t}" has no active L1 pointer of its own`, `show it with: kmipctl l1 show ${t}`);
       }
       // Removing the pointer is the kill switch (DESIGN.md §1): seal at once, then record it.
       const killing = ctx.hierarchy?.killSwitch(t, `L1 pointer removed by ${ctx.caller.id}`);
-      gov(() => ctx.governance.setTenantState(t, 'killed'));
-      gov(() => ctx.governance.removeL1Pointer(t));
+      await gov(() => ctx.governance.setTenantState(t, 'killed'));
+      await gov(() => ctx.governance.removeL1Pointer(t));
       await killing;
       ctx.audited('l1.remove', { tenant: t, kind: 'kill' });
       return { body: { tenant: t, status: ctx.hierarchy?.status(t) ?? null } };
@@ -171,15 +171,15 @@ export const l1Routes: Route[] = [
     async handler(ctx, { params, body }) {
       onlyFields(body, ['provider', 'config']);
       const t = pathName(params, 'tenant');
-      requireTenant(ctx, t);
+      await requireTenant(ctx, t);
       if (ctx.link) {
         // The CMK never calls an L1 (issue 10): the answer is what the cores last reported.
         if (body.provider !== undefined || body.config !== undefined) {
           throw new AdminError('conflict', 'a CMK never calls an L1, so it cannot probe a candidate pointer',
             `set it with kmipctl l1 set ${t} …: the cores verify it and kmipctl l1 check ${t} shows what they report`);
         }
-        const nodes = reported(ctx, t);
-        return { body: { tenant: t, l1: ctx.governance.getL1Pointer(t) ?? null, status: null, checkedBy: 'cores', nodes } };
+        const nodes = await reported(ctx, t);
+        return { body: { tenant: t, l1: await ctx.governance.getL1Pointer(t) ?? null, status: null, checkedBy: 'cores', nodes } };
       }
       let provider: L1ProviderName;
       let config: Record<string, unknown>;
@@ -194,7 +194,7 @@ export const l1Routes: Route[] = [
         provider = oneOf(body, 'provider', PROVIDERS)!;
         config = validated(provider, obj(body, 'config'));
       } else {
-        const p = ctx.governance.getL1Pointer(t);
+        const p = await ctx.governance.getL1Pointer(t);
         if (!p || p.state !== 'active') {
           throw new AdminError('not-found', `tenant "${t}" has no L1 pointer of its own`, 'give a candidate (--provider, --config) or set one with: kmipctl l1 set');
         }

@@ -31,16 +31,16 @@ function who(ctx: AdminContext, query: URLSearchParams): LinkCaller {
 export const linkRoutes: Route[] = [
   {
     name: 'link.snapshot', method: 'GET', path: '/v1/link/snapshot', access: 'link', scope: 'none',
-    handler(ctx, { query }) {
+    async handler(ctx, { query }) {
       const w = who(ctx, query);
-      const snap = link(ctx).snapshot(w.region);
+      const snap = await link(ctx).snapshot(w.region);
       ctx.audited('link.snapshot', { detail: `core ${w.node} of region ${w.region} loaded the snapshot at seq ${snap.seq} (${snap.tenants.length} tenant(s))` });
       return { body: snap };
     },
   },
   {
     name: 'link.changes', method: 'GET', path: '/v1/link/changes', access: 'link', scope: 'none',
-    handler(ctx, { query }) {
+    async handler(ctx, { query }) {
       const w = who(ctx, query);
       const l = link(ctx);
       // `after` in the query, else the SSE reconnection header (WHATWG HTML §9.2.4: a
@@ -56,21 +56,21 @@ export const linkRoutes: Route[] = [
         }
         after = Number(v.trim());
       }
-      l.checkResumable(after);
+      await l.checkResumable(after);
       if (!l.hasRoom()) throw new AdminError('unavailable', 'too many change streams are open on this CMK', 'retry later; see LINK_MAX_STREAMS');
       return { takeover: (res) => l.openStream(res, w, after) };
     },
   },
   {
     name: 'link.audit', method: 'POST', path: '/v1/link/audit', access: 'link', scope: 'none', maxBodyBytes: LINK_AUDIT_MAX_BODY_BYTES,
-    handler(ctx, { query, body }) {
-      return { body: link(ctx).ingestAudit(body, who(ctx, query)) };
+    async handler(ctx, { query, body }) {
+      return { body: await link(ctx).ingestAudit(body, who(ctx, query)) };
     },
   },
   {
     name: 'link.status', method: 'POST', path: '/v1/link/status', access: 'link', scope: 'none',
-    handler(ctx, { query, body }) {
-      link(ctx).recordStatus(body, who(ctx, query));
+    async handler(ctx, { query, body }) {
+      await link(ctx).recordStatus(body, who(ctx, query));
       return { status: 204, body: null };
     },
   },

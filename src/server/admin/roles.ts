@@ -20,7 +20,7 @@ export function checkOperations(ops: string[], field: string): void {
 export const roleRoutes: Route[] = [
   {
     name: 'role.create', method: 'POST', path: '/v1/roles', access: 'admin',
-    handler(ctx, { body }) {
+    async handler(ctx, { body }) {
       onlyFields(body, ['name', 'operations', 'objectTypes', 'objectGroups']);
       const roleName = name(body, 'name');
       const operations = strList(body, 'operations')!;
@@ -30,7 +30,7 @@ export const roleRoutes: Route[] = [
         if (!OBJECT_TYPES.has(t)) throw badRequest(`field "objectTypes": "${t}" is not a KMIP object type (known: ${[...OBJECT_TYPES].join(', ')})`);
       }
       const objectGroups = strList(body, 'objectGroups', { optional: true });
-      const role = gov(() => ctx.governance.createRole({
+      const role = await gov(() => ctx.governance.createRole({
         name: roleName, operations, ...(objectTypes ? { objectTypes } : {}), ...(objectGroups ? { objectGroups } : {}),
       }));
       ctx.audited('role.create', { objectId: roleName, detail: `operations ${operations.join(' ')}`.slice(0, 1000) });
@@ -39,19 +39,19 @@ export const roleRoutes: Route[] = [
   },
   {
     name: 'role.list', method: 'GET', path: '/v1/roles', access: 'tenant', scope: 'filter',
-    handler(ctx) {
-      return { body: { roles: ctx.governance.listRoles() } };
+    async handler(ctx) {
+      return { body: { roles: await ctx.governance.listRoles() } };
     },
   },
   {
     name: 'role.show', method: 'GET', path: '/v1/roles/:role', access: 'tenant', scope: 'filter',
-    handler(ctx, { params }) {
+    async handler(ctx, { params }) {
       const r = pathName(params, 'role');
-      const role = ctx.governance.getRole(r);
+      const role = await ctx.governance.getRole(r);
       if (!role) throw new AdminError('not-found', `role "${r}" does not exist`, 'list roles with: kmipctl role list');
       // A tenant-admin counts the identities of its own tenant only.
       const only = scopedTenant(ctx);
-      return { body: { role, identities: ctx.governance.listIdentities(only !== undefined ? { tenant: only } : {}).filter((i) => i.role === r).length } };
+      return { body: { role, identities: (await ctx.governance.listIdentities(only !== undefined ? { tenant: only } : {})).filter((i) => i.role === r).length } };
     },
   },
 ];

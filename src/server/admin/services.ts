@@ -5,21 +5,21 @@ import { gov, requireHierarchy, requireService, requireTenant } from './common.t
 export const serviceRoutes: Route[] = [
   {
     name: 'service.create', method: 'POST', path: '/v1/tenants/:tenant/services', access: 'tenant', scope: { param: 'tenant' },
-    handler(ctx, { params, body }) {
+    async handler(ctx, { params, body }) {
       onlyFields(body, ['name']);
       const t = pathName(params, 'tenant');
-      requireTenant(ctx, t);
-      const service = gov(() => ctx.governance.createService({ tenant: t, id: name(body, 'name') }));
+      await requireTenant(ctx, t);
+      const service = await gov(() => ctx.governance.createService({ tenant: t, id: name(body, 'name') }));
       ctx.audited('service.create', { tenant: t, service: service.id });
       return { status: 201, body: { service } };
     },
   },
   {
     name: 'service.list', method: 'GET', path: '/v1/tenants/:tenant/services', access: 'tenant', scope: { param: 'tenant' },
-    handler(ctx, { params }) {
+    async handler(ctx, { params }) {
       const t = pathName(params, 'tenant');
-      requireTenant(ctx, t);
-      return { body: { services: ctx.governance.listServices(t) } };
+      await requireTenant(ctx, t);
+      return { body: { services: await ctx.governance.listServices(t) } };
     },
   },
   {
@@ -28,13 +28,13 @@ export const serviceRoutes: Route[] = [
       onlyFields(body, []);
       const t = pathName(params, 'tenant');
       const s = pathName(params, 'service');
-      requireService(ctx, t, s);
+      await requireService(ctx, t, s);
       if (ctx.link) {
         // A CMK holds no L3 (issue 10): it publishes the rotation, each core of the tenant's
         // regions creates the new L3 version when the change reaches it.
-        const r = gov(() => ctx.governance.requestRotation(t, s));
+        const r = await gov(() => ctx.governance.requestRotation(t, s));
         ctx.audited('service.rotate', { tenant: t, service: s, detail: `rotation published: cores bring the L3 to version ${r.minVersion} at least` });
-        return { status: 202, body: { tenant: t, service: s, l3Version: null, minVersion: r.minVersion, executedBy: 'cores', regions: ctx.governance.tenantRegions(t) } };
+        return { status: 202, body: { tenant: t, service: s, l3Version: null, minVersion: r.minVersion, executedBy: 'cores', regions: await ctx.governance.tenantRegions(t) } };
       }
       const version = await requireHierarchy(ctx).rotateL3(t, s);
       ctx.audited('service.rotate', { tenant: t, service: s, detail: `L3 version ${version}` });
@@ -48,7 +48,7 @@ export const serviceRoutes: Route[] = [
     async handler(ctx, { params, body }) {
       onlyFields(body, []);
       const t = pathName(params, 'tenant');
-      requireTenant(ctx, t);
+      await requireTenant(ctx, t);
       const report = await requireHierarchy(ctx, 'rewrap').rewrapAll(t);
       ctx.audited('tenant.rewrap', { tenant: t, detail: rewrapDetail(report) });
       return { body: { tenant: t, service: null, ...report } };
@@ -60,7 +60,7 @@ export const serviceRoutes: Route[] = [
       onlyFields(body, []);
       const t = pathName(params, 'tenant');
       const s = pathName(params, 'service');
-      requireService(ctx, t, s);
+      await requireService(ctx, t, s);
       const report = await requireHierarchy(ctx, 'rewrap').rewrapAll(t, s);
       ctx.audited('service.rewrap', { tenant: t, service: s, detail: rewrapDetail(report) });
       return { body: { tenant: t, service: s, ...report } };

@@ -5,24 +5,24 @@ import { scopedTenant } from './common.ts';
 export const statusRoutes: Route[] = [
   {
     name: 'status', method: 'GET', path: '/v1/status', access: 'tenant', scope: 'filter',
-    handler(ctx) {
+    async handler(ctx) {
       // A tenant-admin sees its own tenant; the audit chain head and the SIEM exporters are
       // about every tenant, so they are the global admin's (issue 16 §2).
       const only = scopedTenant(ctx);
-      const tenants = ctx.governance.listTenants().filter((t) => only === undefined || t.id === only).map((t) => {
-      const regions = ctx.governance.allTenantRegions();
+      const regions = await ctx.governance.allTenantRegions();
+      const tenants = (await ctx.governance.listTenants()).filter((t) => only === undefined || t.id === only).map((t) => {
         const h = ctx.hierarchy?.status(t.id);
         return { name: t.id, state: t.state, regions: regions.get(t.id) ?? [], sealed: h ? h.sealed : null, reason: h?.reason ?? null };
       });
       // On a CMK (issue 10): the last status each core node reported, and the open streams.
       const open = ctx.link?.streams() ?? [];
-      const nodes = ctx.link?.nodes().map((n) => ({
+      const nodes = ctx.link && (await ctx.link.nodes()).map((n) => ({
         node: n.node, region: n.region, seq: n.seq, at: n.at, receivedAt: n.receivedAt,
         connected: open.some((s) => s.node === n.node && s.region === n.region),
         tenants: n.tenants,
       }));
-      ctx.audit.flush();
-      const last = ctx.audit.tail(1)[0] as { seq?: number; hash?: string } | undefined;
+      await ctx.audit.flush();
+      const last = (await ctx.audit.tail(1))[0] as { seq?: number; hash?: string } | undefined;
       return {
         body: {
           caller: ctx.caller,
@@ -43,7 +43,7 @@ export const statusRoutes: Route[] = [
   },
   {
     name: 'whoami', method: 'GET', path: '/v1/whoami', access: 'audit-read', scope: 'none',
-    handler(ctx) {
+    async handler(ctx) {
       return { body: { caller: ctx.caller } };
     },
   },

@@ -9,9 +9,9 @@ function hierarchyStatus(ctx: AdminContext, tenant: string) {
 }
 
 /** On a CMK: what each core node of the tenant's regions last reported about it (issue 10). */
-function nodesView(ctx: AdminContext, tenant: string, regions: string[]) {
+async function nodesView(ctx: AdminContext, tenant: string, regions: string[]) {
   if (!ctx.link) return undefined;
-  return ctx.link.nodes().filter((n) => regions.includes(n.region)).map((n) => {
+  return (await ctx.link.nodes()).filter((n) => regions.includes(n.region)).map((n) => {
     const t = n.tenants.find((x) => x.tenant === tenant);
     return { node: n.node, region: n.region, at: n.at, seq: n.seq, state: t?.state ?? null, reason: t?.reason ?? null, l1Status: t?.l1Status ?? null };
   });
@@ -20,7 +20,7 @@ function nodesView(ctx: AdminContext, tenant: string, regions: string[]) {
 export const tenantRoutes: Route[] = [
   {
     name: 'tenant.create', method: 'POST', path: '/v1/tenants', access: 'admin',
-    handler(ctx, { body }) {
+    async handler(ctx, { body }) {
       onlyFields(body, ['name', 'regions']);
       const id = name(body, 'name');
       // Regions (issue 10 §3): the tenant's data lives only in the cores of these regions.
@@ -28,41 +28,42 @@ export const tenantRoutes: Route[] = [
       for (const r of regions) {
         if (!NAME_RE.test(r)) throw badRequest(`field "regions": "${r}" is not a valid region name (lower-case letters, digits, '.', '_', '-', at most 63)`);
       }
-      const tenant = gov(() => ctx.governance.createTenant({ id, regions }));
-      const pinned = ctx.governance.tenantRegions(tenant.id);
+      const tenant = await gov(() => ctx.governance.createTenant({ id, regions }));
+      const pinned = await ctx.governance.tenantRegions(tenant.id);
       ctx.audited('tenant.create', { tenant: tenant.id, ...(pinned.length ? { detail: `regions ${pinned.join(' ')}` } : {}) });
       return { status: 201, body: { tenant: { ...tenant, regions: pinned } } };
     },
   },
   {
     name: 'tenant.list', method: 'GET', path: '/v1/tenants', access: 'tenant', scope: 'filter',
-    handler(ctx) {
+    async handler(ctx) {
       // A tenant-admin sees its own tenant only (issue 16 §2).
       const only = scopedTenant(ctx);
-      const tenants = ctx.governance.listTenants().filter((t) => only === undefined || t.id === only).map((t) => {
-      const regions = ctx.governance.allTenantRegions();
+      const regions = await ctx.governance.allTenantRegions();
+      const tenants = [];
+      for (const t of (await ctx.governance.listTenants()).filter((x) => only === undefined || x.id === only)) {
         const h = hierarchyStatus(ctx, t.id);
-        const p = ctx.governance.getL1Pointer(t.id);
-        return { ...t, regions: regions.get(t.id) ?? [], sealed: h?.sealed ?? null, l1: p?.state === 'active' ? p.provider : null };
-      });
+        const p = await ctx.governance.getL1Pointer(t.id);
+        tenants.push({ ...t, regions: regions.get(t.id) ?? [], sealed: h?.sealed ?? null, l1: p?.state === 'active' ? p.provider : null });
+      }
       return { body: { tenants } };
     },
   },
   {
     name: 'tenant.show', method: 'GET', path: '/v1/tenants/:tenant', access: 'tenant', scope: { param: 'tenant' },
-    handler(ctx, { params }) {
+    async handler(ctx, { params }) {
       const t = pathName(params, 'tenant');
-      const tenant = requireTenant(ctx, t);
-      const regions = ctx.governance.tenantRegions(t);
-      const nodes = nodesView(ctx, t, regions);
+      const tenant = await requireTenant(ctx, t);
+      const regions = await ctx.governance.tenantRegions(t);
+      const nodes = await nodesView(ctx, t, regions);
       return {
         body: {
           tenant: { ...tenant, regions },
           ...(nodes ? { nodes } : {}),
-          services: ctx.governance.listServices(t),
-          identities: ctx.governance.listIdentities({ tenant: t }).length,
-          grants: ctx.governance.listGrants(t),
-          l1: ctx.governance.getL1Pointer(t) ?? null,
+          services: await ctx.governance.listServices(t),
+          identities: (await ctx.governance.listIdentities({ tenant: t })).length,
+          grants: await ctx.governance.listGrants(t),
+          l1: await ctx.governance.getL1Pointer(t) ?? null,
           hierarchy: hierarchyStatus(ctx, t) ?? null,
         },
       };
@@ -70,18 +71,18 @@ export const tenantRoutes: Route[] = [
   },
   {
     name: 'tenant.seal', method: 'POST', path: '/v1/tenants/:tenant/seal', access: 'tenant', scope: { param: 'tenant' },
-    handler(ctx, { params, body }) {
+    async handler(ctx, { params, body }) {
       onlyFields(body, ['reason']);
       const t = pathName(params, 'tenant');
-      const tenant = requireTenant(ctx, t);
+      const tenant = await requireTenant(ctx, t);
       const reason = str(body, 'reason', { optional: true, max: 200 }) ?? `sealed by ${ctx.caller.id}`;
       // Keys first (zeroized in memory), then the governance state that the KMIP access
       // control refuses requests by; either alone already stops the tenant's traffic.
       ctx.hierarchy?.seal(t, reason);
       // A killed tenant stays killed: sealing it again must not relabel it.
-      if (tenant.state === 'active') gov(() => ctx.governance.setTenantState(t, 'sealed'));
+      if (tenant.state === 'active') await gov(() => ctx.governance.setTenantState(t, 'sealed'));
       ctx.audited('tenant.seal', { tenant: t, kind: 'seal', detail: reason });
-      return { body: { tenant: t, state: ctx.governance.getTenant(t)!.state, status: hierarchyStatus(ctx, t) ?? null } };
+      return { body: { tenant: t, state: (await ctx.governance.getTenant(t))!.state, status: hierarchyStatus(ctx, t) ?? null } };
     },
   },
   {
@@ -89,7 +90,7 @@ export const tenantRoutes: Route[] = [
     async handler(ctx, { params, body }) {
       onlyFields(body, []);
       const t = pathName(params, 'tenant');
-      const tenant = requireTenant(ctx, t);
+      const tenant = await requireTenant(ctx, t);
       const h = ctx.hierarchy;
       if (tenant.state === 'killed' || h?.status(t).killed) {
         throw new AdminError('conflict', `tenant "${t}" was killed: its L1 pointer is removed and unseal cannot bring it back`,
@@ -104,7 +105,7 @@ export const tenantRoutes: Route[] = [
             `check the tenant's L1 with: kmipctl l1 check ${t}`);
         }
       }
-      gov(() => ctx.governance.setTenantState(t, 'active'));
+      await gov(() => ctx.governance.setTenantState(t, 'active'));
       ctx.audited('tenant.unseal', { tenant: t, kind: 'unseal' });
       return { body: { tenant: t, state: 'active', status } };
     },
@@ -114,15 +115,15 @@ export const tenantRoutes: Route[] = [
     async handler(ctx, { params, body }) {
       onlyFields(body, ['reason']);
       const t = pathName(params, 'tenant');
-      requireTenant(ctx, t);
+      await requireTenant(ctx, t);
       const reason = str(body, 'reason', { optional: true, max: 200 }) ?? `kill switch by ${ctx.caller.id}`;
       // Seal first (synchronous inside killSwitch): from this line on the tenant's keys are
       // zeroized, whatever happens to the bookkeeping below. The promise persists the
       // disabled pointer so that a restart keeps the tenant locked. The governance state
       // 'killed' makes the KMIP access control refuse the tenant's every request.
       const killing = ctx.hierarchy?.killSwitch(t, reason);
-      gov(() => ctx.governance.setTenantState(t, 'killed'));
-      if (ctx.governance.getL1Pointer(t)?.state === 'active') gov(() => ctx.governance.removeL1Pointer(t));
+      await gov(() => ctx.governance.setTenantState(t, 'killed'));
+      if ((await ctx.governance.getL1Pointer(t))?.state === 'active') await gov(() => ctx.governance.removeL1Pointer(t));
       await killing;
       ctx.audited('tenant.kill', { tenant: t, kind: 'kill', detail: reason });
       return { body: { tenant: t, state: 'killed', status: hierarchyStatus(ctx, t) ?? null } };
@@ -135,7 +136,7 @@ export const tenantRoutes: Route[] = [
     async handler(ctx, { params, body }) {
       onlyFields(body, []);
       const t = pathName(params, 'tenant');
-      requireTenant(ctx, t);
+      await requireTenant(ctx, t);
       const version = await requireHierarchy(ctx, 'L2 rotation').rotateL2(t);
       ctx.audited('tenant.rotate-l2', { tenant: t, detail: `L2 version ${version}` });
       return { body: { tenant: t, l2Version: version } };
