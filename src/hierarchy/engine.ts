@@ -630,6 +630,7 @@ export class HierarchyEngine {
       const old = e.l2;
       e.l2 = new Map([[cur.version, key]]);
       e.l2Current = cur.version;
+      for (const v of old.keys()) if (v !== cur.version) l1.forgetContext?.(l2Context(tenant, v));
       zeroize(old);
       for (const service of [...e.l3.keys()]) await this.loadL3(e, service, false);
       this.log?.info({ tenant, version: cur.version }, 'L2 rotated by another node: reloaded');
@@ -686,6 +687,8 @@ export class HierarchyEngine {
         e.l2.set(next, newL2);
         e.l2Current = next;
         installed = true;
+        // The old L2 blob is deleted: its L1 key version need not stay usable for this tenant.
+        l1.forgetContext?.(l2Context(tenant, cur));
       } finally {
         if (!installed) newL2.fill(0);
         for (const k of opened) k.fill(0);

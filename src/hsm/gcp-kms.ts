@@ -24,11 +24,13 @@
 // rotate-l2`) use the new primary; blobs wrapped under an older version keep unwrapping as
 // long as that version is ENABLED — KMS decrypts with any enabled version, so rotating the
 // root key never locks a tenant out by itself. Disabling or destroying that older version
-// does: status() checks the primary AND every version of the blobs this provider instance
-// wrapped or unwrapped, and reports the worst state (revoked > disabled > unreachable). To
-// retire an old version, rotate the tenant's L2 first (it moves to the new primary), then
-// reopen the provider (restart, or `kmipctl l1 set` again) before disabling the old version:
-// an open provider remembers the versions it used since it was opened.
+// does: status() checks the primary AND the version of the last blob wrapped or unwrapped
+// under each context still in use, and reports the worst state (revoked > disabled >
+// unreachable). To retire an old version, rotate the tenant's L2 (`kmipctl tenant
+// rotate-l2`): the new L2 is wrapped under the new primary and the hierarchy releases the
+// old L2's context (L1Provider.forgetContext), so the old version is no longer watched and may be
+// disabled or destroyed. A fresh probe (`kmipctl l1 check`) has seen no blob and judges the
+// primary only: the blob's version is not in the L1Provider interface's status().
 //
 // Status (CryptoKeyVersion.state): ENABLED → active; DISABLED → disabled; DESTROY_SCHEDULED,
 // DESTROYED, NOT_FOUND, and versions that never got key material (PENDING_IMPORT,
@@ -243,8 +245,11 @@ export function rpcError(e: unknown): { code: number | undefined; name: string; 
 export class GcpKmsL1Provider implements L1Provider {
   private closed = false;
   private client: Promise<KmsClient> | undefined;
-  /** CryptoKeyVersion ids of the blobs this provider wrapped or unwrapped: status checks them. */
-  private readonly versionsInUse = new Set<string>();
+  /**
+   * The CryptoKeyVersion id of the last blob wrapped or unwrapped under each context, until
+   * the hierarchy forgets the context: status checks these versions.
+   */
+  private readonly versionsInUse = new Map<string, string>();
   private readonly timeoutMs: number;
   private readonly endpoint: URL;
   private readonly env: NodeJS.ProcessEnv;
@@ -409,7 +414,7 @@ export class GcpKmsL1Provider implements L1Provider {
     const prefix = `${this.opts.keyName}/cryptoKeyVersions/`;
     const versionId = typeof out.name === 'string' && out.name.startsWith(prefix) ? out.name.slice(prefix.length) : '';
     if (!VERSION_ID.test(versionId)) throw new L1Error(`gcp-kms: Encrypt${this.where()} named no version of ${this.opts.keyName} (${JSON.stringify(out.name)})`);
-    this.versionsInUse.add(versionId);
+    this.versionsInUse.set(context, versionId);
     return Buffer.concat([Buffer.of(GCP_KMS_BLOB_V1, versionId.length), Buffer.from(versionId, 'latin1'), ct]);
   }
 
@@ -439,7 +444,7 @@ export class GcpKmsL1Provider implements L1Provider {
       throw new L1Error(`gcp-kms: Decrypt${this.where()} returned a plaintext that does not match its checksum (corrupted in transit)`, 'unreachable');
     }
     if (pt.length === 0) throw new L1Error(`gcp-kms: Decrypt${this.where()} returned no plaintext`);
-    this.versionsInUse.add(versionId);
+    this.versionsInUse.set(context, versionId);
     return pt;
   }
 
@@ -462,7 +467,7 @@ export class GcpKmsL1Provider implements L1Provider {
       if (key.primary == null) return { state: 'disabled', detail: `gcp-kms: key ${this.opts.keyName} has no primary version` };
       const found: L1Status[] = [this.versionStatus(key.primary, 'primary version')];
       const primaryId = String(key.primary.name ?? '').split('/').at(-1);
-      for (const id of [...this.versionsInUse].sort((a, b) => Number(a) - Number(b))) {
+      for (const id of [...new Set(this.versionsInUse.values())].sort((a, b) => Number(a) - Number(b))) {
         if (id === primaryId) continue;
         try {
           const [v] = await this.call('GetCryptoKeyVersion', (c, o) => c.getCryptoKeyVersion({ name: this.versionName(id) }, o));
@@ -479,6 +484,11 @@ export class GcpKmsL1Provider implements L1Provider {
       const err = this.mapError('GetCryptoKey', e);
       return { state: err.status ?? 'unreachable', detail: err.message };
     }
+  }
+
+  /** The blob of `context` is gone (e.g. the L2 before a rotation): its version is no longer watched. */
+  forgetContext(context: string): void {
+    this.versionsInUse.delete(context);
   }
 
   describe(): L1Description {

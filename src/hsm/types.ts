@@ -18,6 +18,12 @@ export interface L1Provider {
   wrap(plaintext: Buffer, context: string): Promise<Buffer>;
   unwrap(blob: Buffer, context: string): Promise<Buffer>;
   status(): Promise<L1Status>;
+  /**
+   * Optional: the blob wrapped under `context` is gone (the hierarchy replaced it, e.g. the
+   * old L2 after an L2 rotation). A provider whose status() watches the key versions its
+   * blobs use (gcp-kms) stops watching the one of that blob, so a customer may retire it.
+   */
+  forgetContext?(context: string): void;
   describe(): L1Description;
   close(): Promise<void>;
 }

@@ -115,23 +115,27 @@ describe('GcpKmsL1Provider', () => {
     await expect(b.unwrap(blob, 'c')).rejects.toThrow(/correct CryptoKey.*the blob was altered, made under another key/);
   });
 
-  it('rotation at Google: new wraps use the new primary, blobs of the old version still open; disabling that old version is seen by status', async () => {
+  it('rotation at Google: new wraps use the new primary, blobs of the old version still open; disabling that old version is seen by status until its context is forgotten', async () => {
     const keyName = await createKey();
     const l1 = track(await GcpKmsL1Provider.open(options(keyName)));
-    const old = await l1.wrap(Buffer.from('under v1'), 'c');
+    const [c1, c2] = ['l2|acme|1', 'l2|acme|2'];
+    const old = await l1.wrap(Buffer.from('under v1'), c1);
     const [v2] = await admin.createCryptoKeyVersion({ parent: keyName, cryptoKeyVersion: {} });
     await admin.updateCryptoKeyPrimaryVersion({ name: keyName, cryptoKeyVersionId: '2' });
-    const fresh = await l1.wrap(Buffer.from('under v2'), 'c');
+    const fresh = await l1.wrap(Buffer.from('under v2'), c2);
     expect(fresh.subarray(1, 3)).toEqual(Buffer.from([1, 0x32]));
-    expect((await l1.unwrap(old, 'c')).toString()).toBe('under v1');
-    expect((await l1.unwrap(fresh, 'c')).toString()).toBe('under v2');
+    expect((await l1.unwrap(old, c1)).toString()).toBe('under v1');
+    expect((await l1.unwrap(fresh, c2)).toString()).toBe('under v2');
     expect(await l1.status()).toEqual({ state: 'active' });
 
-    // The customer disables version 1 (not the primary): our blobs use it, so the key is not usable for us.
+    // The customer disables version 1 (not the primary): a blob in use is under it, so the key is not usable for us.
     await setState(`${keyName}/cryptoKeyVersions/1`, 'DISABLED');
     expect(await l1.status()).toEqual({ state: 'disabled', detail: `gcp-kms: version ${keyName}/cryptoKeyVersions/1 is DISABLED` });
-    await expect(l1.unwrap(old, 'c')).rejects.toMatchObject({ status: 'disabled' });
-    expect((await l1.unwrap(fresh, 'c')).toString()).toBe('under v2');
+    await expect(l1.unwrap(old, c1)).rejects.toMatchObject({ status: 'disabled' });
+    expect((await l1.unwrap(fresh, c2)).toString()).toBe('under v2');
+    // The hierarchy replaced the blob of c1 (an L2 rotation): version 1 is no longer watched.
+    l1.forgetContext(c1);
+    expect(await l1.status()).toEqual({ state: 'active' });
     // A provider that has seen no blob of version 1 can judge the primary only (see gcp-kms.ts's header).
     const probe = track(await GcpKmsL1Provider.open(options(keyName)));
     expect(await probe.status()).toEqual({ state: 'active' });
