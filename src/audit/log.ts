@@ -146,7 +146,7 @@ class SqliteAuditLog implements AuditLog {
   private readonly lastRow: Database.Statement;
   private readonly tailStmt: Database.Statement;
   private readonly afterStmt: Database.Statement;
-  private readonly commitGroup: (group: QueuedRecord[]) => AuditRecord[];
+  private readonly commitGroup: Database.Transaction<(group: QueuedRecord[]) => AuditRecord[]>;
 
   constructor(readonly db: Database.Database, options: AuditLogOptions) {
     this.maxRecords = positiveInt('groupCommit.maxRecords', options.groupCommit?.maxRecords, DEFAULT_MAX_RECORDS, 1);
@@ -231,7 +231,11 @@ class SqliteAuditLog implements AuditLog {
     const waiters = this.durableWaiters;
     let committed: AuditRecord[];
     try {
-      committed = this.durability !== undefined ? this.durability.commitLazily(() => this.commitGroup(group)) : this.commitGroup(group);
+      // IMMEDIATE: the write lock is taken before the head is read. A deferred transaction
+      // would read under a snapshot and then fail at once with SQLITE_BUSY_SNAPSHOT (no busy
+      // wait) whenever another process (a second worker, kmipctl) committed in between.
+      const commit = () => this.commitGroup.immediate(group);
+      committed = this.durability !== undefined ? this.durability.commitLazily(commit) : commit();
     } catch (err) {
       this.commitError = err instanceof Error ? err : new Error(String(err));
       // The records stay queued and are retried; whoever waits for them hears of the failure.
