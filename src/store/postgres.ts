@@ -147,7 +147,7 @@ export function redactDatabaseUrl(url: string): string {
 }
 
 /** One line saying what is wrong with the connection and what to fix. */
-function connectionError(url: string, err: unknown): StoreConnectionError {
+export function connectionError(url: string, err: unknown): StoreConnectionError {
   const e = err as { code?: string; message?: string };
   const where = redactDatabaseUrl(url);
   let what: string;
@@ -690,15 +690,21 @@ export class PostgresStore implements VaultStore {
 
 class L3RaceLost extends Error {}
 
-async function applyMigrations(pool: pg.Pool, migrations: readonly Migration[], latest: number): Promise<void> {
+/**
+ * Applies every migration above the database's version, in one transaction under an advisory
+ * lock. `table` names the version table: the vault's is schema_migrations; the CMK's
+ * governance (src/store/pg-governance.ts) keeps its own numbers in another table, so neither
+ * schema can be mistaken for the other.
+ */
+export async function applyMigrations(pool: pg.Pool, migrations: readonly Migration[], latest: number, table = 'schema_migrations', lockKey = MIGRATION_LOCK_KEY): Promise<void> {
   const c = await pool.connect();
   try {
     await c.query('BEGIN');
     await c.query('SET LOCAL statement_timeout = 0');
     // Two nodes starting together: the second waits here and then finds nothing to do.
-    await c.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
-    await c.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
-    const current = Number((await c.query<{ v: number }>('SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations')).rows[0]!.v);
+    await c.query('SELECT pg_advisory_xact_lock($1)', [lockKey]);
+    await c.query(`CREATE TABLE IF NOT EXISTS ${table} (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`);
+    const current = Number((await c.query<{ v: number }>(`SELECT COALESCE(MAX(version), 0) AS v FROM ${table}`)).rows[0]!.v);
     if (current > latest) {
       throw new StoreSchemaError(
         `database schema version ${current} is newer than this OpenKCM understands (${latest}); ` +
@@ -708,7 +714,7 @@ async function applyMigrations(pool: pg.Pool, migrations: readonly Migration[], 
     for (const m of migrations) {
       if (m.version <= current) continue;
       await c.query(m.sql);
-      await c.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [m.version, m.name, new Date().toISOString()]);
+      await c.query(`INSERT INTO ${table} (version, name, applied_at) VALUES ($1, $2, $3)`, [m.version, m.name, new Date().toISOString()]);
     }
     await c.query('COMMIT');
   } catch (e) {
