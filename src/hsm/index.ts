@@ -220,6 +220,10 @@ export function parseL1Config(raw: unknown): L1Config {
   if (provider === 'azure-keyvault' && !['client-secret', 'client-certificate', 'managed-identity', 'workload-identity'].includes(obj.credentialType as string)) {
     throw new L1Error(`l1.credentialType: must be client-secret, client-certificate, managed-identity or workload-identity, not ${JSON.stringify(obj.credentialType)}`);
   }
+  // The shape only (a CryptoKey, not a version); gcp-kms.ts checks each id's syntax at open.
+  if (provider === 'gcp-kms' && !/^projects\/[^/]+\/locations\/[^/]+\/keyRings\/[^/]+\/cryptoKeys\/[^/]+$/.test(obj.keyName as string)) {
+    throw new L1Error(`l1.keyName: ${JSON.stringify(obj.keyName)} is not a CryptoKey resource name (projects/<project>/locations/<location>/keyRings/<ring>/cryptoKeys/<key>)`);
+  }
   if (provider === 'gcp-kms' && obj.credentialsFile !== undefined && obj.credentialsEnv !== undefined) {
     throw new L1Error('l1.credentialsFile/credentialsEnv: give at most one of them (neither: Application Default Credentials)');
   }

@@ -344,6 +344,8 @@ describe('openL1Provider / parseL1Config: gcp-kms', () => {
     bad({ provider: 'gcp-kms', keyName, credentialsFile: '/a', credentialsEnv: 'B' }, 'l1.credentialsFile/credentialsEnv: give at most one of them (neither: Application Default Credentials)');
     bad({ provider: 'gcp-kms', keyName, keyRing: 'r' }, /^l1\.keyRing: unknown field for provider gcp-kms \(known: keyName, endpoint, timeoutMs, credentialsFile, credentialsEnv\)$/);
     bad({ provider: 'gcp-kms', keyName, timeoutMs: '5s' }, 'l1.timeoutMs: must be an integer');
+    bad({ provider: 'gcp-kms', keyName: 'acme-root' }, 'l1.keyName: "acme-root" is not a CryptoKey resource name (projects/<project>/locations/<location>/keyRings/<ring>/cryptoKeys/<key>)');
+    bad({ provider: 'gcp-kms', keyName: `${keyName}/cryptoKeyVersions/1` }, /^l1\.keyName: ".*cryptoKeyVersions\/1" is not a CryptoKey resource name/);
     expect(parseL1Config({ provider: 'gcp-kms', keyName, credentialsFile: '/run/secrets/sa.json' })).toEqual({ provider: 'gcp-kms', keyName, credentialsFile: '/run/secrets/sa.json' });
   });
 
