@@ -66,7 +66,7 @@ export interface AzureKeyVaultL1Options {
   clientCertificateFile?: string;
   /** workload-identity: the federated token file; default AZURE_FEDERATED_TOKEN_FILE. */
   federatedTokenFile?: string;
-  /** Microsoft Entra authority (sovereign clouds); default https://login.microsoftonline.com. */
+  /** Microsoft Entra authority (sovereign clouds); default https://login.microsoftonline.com. Trusted as named (no instance discovery). */
   authorityHost?: string;
   /** PEM file of the CA that issued the vault's (and authority's) certificate; default: the system's CAs. */
   caFile?: string;
@@ -449,7 +449,9 @@ function makeCredential(
   env: NodeJS.ProcessEnv,
   common: { agent?: Agent; retryOptions: { maxRetries: number; retryDelayInMs: number; maxRetryDelayInMs: number } },
 ): IdentityTypes.TokenCredential {
-  const authority = o.authorityHost !== undefined ? { authorityHost: o.authorityHost } : {};
+  // A configured authority (a sovereign cloud, Azure Stack) is trusted as named: MSAL's
+  // instance discovery always asks login.microsoftonline.com, which such a network may not reach.
+  const authority = o.authorityHost !== undefined ? { authorityHost: o.authorityHost, disableInstanceDiscovery: true } : {};
   const need = (value: string | undefined, name: string, field: string): string => {
     if (value === undefined || value === '') {
       throw new L1Error(`azure-keyvault: the ${o.credentialType} credential needs ${field} in configuration or the environment variable ${name}`, 'unreachable');

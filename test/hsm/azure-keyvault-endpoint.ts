@@ -166,6 +166,11 @@ export class AzureKeyVaultEndpoint {
     return `https://${name}.managedhsm.azure.net:${this.port}`;
   }
 
+  /** The Entra ID authority host served here (give it as the provider's authorityHost). */
+  authorityHost(): string {
+    return `https://login.microsoftonline.com:${this.port}`;
+  }
+
   /** The environment of App Service's managed identity, pointing at this endpoint. */
   managedIdentityEnv(): Record<string, string> {
     return { IDENTITY_ENDPOINT: `http://127.0.0.1:${this.msiPort}/msi/token`, IDENTITY_HEADER: this.identityHeader };
@@ -364,6 +369,7 @@ export class AzureKeyVaultEndpoint {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'https://x');
     const host = (req.headers.host ?? '').replace(/:\d+$/, '');
+    if (host.toLowerCase() === 'login.microsoftonline.com') return this.handleEntra(req, res, url);
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const c of req as AsyncIterable<Buffer>) {
@@ -417,6 +423,82 @@ export class AzureKeyVaultEndpoint {
       else send(500, { error: { code: 'InternalServerError', message: (e as Error).message } });
     }
   }
+
+  /**
+   * Registers an application (service principal) of the tenant at the Entra endpoint: its
+   * client secret, or the federated token (workload identity) it may present as assertion.
+   */
+  addApplication(app: { clientId: string; secret?: string; federatedToken?: string }): void {
+    this.apps.set(app.clientId, app);
+  }
+
+  private readonly apps = new Map<string, { clientId: string; secret?: string; federatedToken?: string }>();
+
+  /**
+   * Microsoft Entra ID's v2.0 endpoints as MSAL uses them for the client-credentials grant
+   * ("Microsoft identity platform and the OAuth 2.0 client credentials flow"): instance
+   * discovery, the tenant's OpenID configuration, and POST /<tenant>/oauth2/v2.0/token with a
+   * client_secret or a client_assertion (workload identity: the federated token itself).
+   * Errors as Entra answers them: 400/401 {error, error_description, error_codes}.
+   */
+  private async handleEntra(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const c of req as AsyncIterable<Buffer>) chunks.push(c);
+    this.entraRequests.push(`${req.method} ${url.pathname}`);
+    const base = `https://login.microsoftonline.com:${this.port}`;
+    const reply = (status: number, payload: unknown) => {
+      const out = JSON.stringify(payload);
+      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(out)) });
+      res.end(out);
+    };
+    if (this.stalled) return;
+    const parts = url.pathname.split('/').filter(Boolean);
+    if (req.method === 'GET' && parts.join('/') === 'common/discovery/instance') {
+      return reply(200, {
+        tenant_discovery_endpoint: `${base}/${this.tenantId}/v2.0/.well-known/openid-configuration`,
+        'api-version': '1.1',
+        metadata: [{ preferred_network: 'login.microsoftonline.com', preferred_cache: 'login.windows.net', aliases: ['login.microsoftonline.com', 'login.windows.net'] }],
+      });
+    }
+    const tenant = parts[0];
+    if (req.method === 'GET' && parts.slice(1).join('/') === 'v2.0/.well-known/openid-configuration') {
+      return reply(200, {
+        token_endpoint: `${base}/${tenant}/oauth2/v2.0/token`,
+        authorization_endpoint: `${base}/${tenant}/oauth2/v2.0/authorize`,
+        end_session_endpoint: `${base}/${tenant}/oauth2/v2.0/logout`,
+        issuer: `https://login.microsoftonline.com/${tenant}/v2.0`,
+        jwks_uri: `${base}/${tenant}/discovery/v2.0/keys`,
+        token_endpoint_auth_methods_supported: ['client_secret_post', 'private_key_jwt', 'client_secret_basic'],
+        response_types_supported: ['code', 'id_token', 'code id_token', 'id_token token'],
+        scopes_supported: ['openid', 'profile', 'email', 'offline_access'],
+      });
+    }
+    if (req.method === 'POST' && parts.slice(1).join('/') === 'oauth2/v2.0/token') {
+      const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+      const fail = (status: number, error: string, code: number, description: string) =>
+        reply(status, { error, error_description: `AADSTS${code}: ${description}`, error_codes: [code], timestamp: new Date().toISOString() });
+      if (tenant !== this.tenantId) return fail(400, 'invalid_request', 90002, `Tenant '${tenant}' not found.`);
+      if (form.get('grant_type') !== 'client_credentials') return fail(400, 'unsupported_grant_type', 70003, 'The app requested an unsupported grant type.');
+      const app = this.apps.get(form.get('client_id') ?? '');
+      if (app === undefined) return fail(400, 'unauthorized_client', 700016, `Application with identifier '${form.get('client_id')}' was not found in the directory.`);
+      const assertion = form.get('client_assertion');
+      const ok = assertion !== null
+        ? form.get('client_assertion_type') === 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer' && app.federatedToken !== undefined && assertion === app.federatedToken
+        : app.secret !== undefined && form.get('client_secret') === app.secret;
+      if (!ok) return fail(401, 'invalid_client', 7000215, 'Invalid client secret or assertion provided.');
+      const scope = form.get('scope') ?? '';
+      const resource = scope.split(' ').find((x) => x.endsWith('/.default'))?.replace(/\/\.default$/, '');
+      if (resource === undefined) return fail(400, 'invalid_scope', 1002012, 'The provided value for scope is not valid.');
+      const token = `kvtest.${randomBytes(24).toString('base64url')}`;
+      this.tokens.set(token, resource);
+      this.tokenRequests++;
+      return reply(200, { token_type: 'Bearer', expires_in: 3599, ext_expires_in: 3599, access_token: token });
+    }
+    reply(404, { error: 'not_found', error_description: `${req.method} ${url.pathname}` });
+  }
+
+  /** What the Entra endpoint was asked, in order ("POST /<tenant>/oauth2/v2.0/token"). */
+  readonly entraRequests: string[] = [];
 
   /** App Service managed identity: GET ?api-version=2019-08-01&resource=… with X-IDENTITY-HEADER. */
   private handleMsi(req: IncomingMessage, res: ServerResponse): void {

@@ -257,6 +257,39 @@ describe('AzureKeyVaultL1Provider', () => {
     expect((await l1b.unwrap(blob, 'c')).toString()).toBe('b');
   });
 
+  it('client-secret: the secret from the named environment variable, exchanged at Entra ID for the vault token; a wrong secret is unreachable (AADSTS7000215)', async () => {
+    const { name } = await rsaKey();
+    const clientId = 'c0ffee00-0000-4000-8000-000000000010';
+    endpoint.addApplication({ clientId, secret: 'the-app-secret' });
+    const env: NodeJS.ProcessEnv = { OPENKCM_TEST_AZ_SECRET: 'the-app-secret' };
+    const l1 = track(await AzureKeyVaultL1Provider.open(options(endpoint.vaultUrl(), name, {
+      credentialType: 'client-secret', authorityHost: endpoint.authorityHost(), tenantId: endpoint.tenantId, clientId, clientSecretEnv: 'OPENKCM_TEST_AZ_SECRET', env,
+    })));
+    const before = endpoint.entraRequests.length;
+    expect(await l1.unwrap(await l1.wrap(Buffer.from('sp'), 'c'), 'c')).toEqual(Buffer.from('sp'));
+    expect(endpoint.entraRequests.slice(before)).toContain(`POST /${endpoint.tenantId}/oauth2/v2.0/token`);
+    const wrong = track(await AzureKeyVaultL1Provider.open(options(endpoint.vaultUrl(), name, {
+      credentialType: 'client-secret', authorityHost: endpoint.authorityHost(), tenantId: endpoint.tenantId, clientId, clientSecretEnv: 'OPENKCM_TEST_AZ_SECRET', env: { OPENKCM_TEST_AZ_SECRET: 'not-the-secret' },
+    })));
+    const st = await wrong.status();
+    expect(st.state).toBe('unreachable');
+    expect(st.state !== 'active' && st.detail).toMatch(/no token from the client-secret credential \(Authentication\w*Error: .*AADSTS7000215: Invalid client secret/);
+  });
+
+  it('workload-identity: the federated token file (AKS) is the client assertion; tenant and client from AZURE_TENANT_ID/AZURE_CLIENT_ID', async () => {
+    const { name } = await rsaKey();
+    const clientId = 'c0ffee00-0000-4000-8000-000000000020';
+    const federated = `eyJhbGciOiJSUzI1NiJ9.${Buffer.from(JSON.stringify({ sub: 'system:serviceaccount:openkcm:core' })).toString('base64url')}.c2ln`;
+    endpoint.addApplication({ clientId, federatedToken: federated });
+    const tokenFile = join(dir, 'azure-identity-token');
+    writeFileSync(tokenFile, federated);
+    const l1 = track(await AzureKeyVaultL1Provider.open(options(endpoint.vaultUrl(), name, {
+      credentialType: 'workload-identity', authorityHost: endpoint.authorityHost(), env: { AZURE_TENANT_ID: endpoint.tenantId, AZURE_CLIENT_ID: clientId, AZURE_FEDERATED_TOKEN_FILE: tokenFile },
+    })));
+    expect(await l1.status()).toEqual({ state: 'active' });
+    expect(await l1.unwrap(await l1.wrap(Buffer.from('wi'), 'c'), 'c')).toEqual(Buffer.from('wi'));
+  });
+
   it('credentials by reference: a missing client-secret variable or tenant is named, and reported unreachable', async () => {
     const { name } = await rsaKey();
     const noSecret = track(await AzureKeyVaultL1Provider.open(options(endpoint.vaultUrl(), name, {
