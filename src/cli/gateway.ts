@@ -30,6 +30,7 @@ interface GatewayFlags {
   cacheMax?: string;
   pool?: string;
   maxBatch?: string;
+  maxKeysPerItem?: string;
   flushDelay?: string;
   probeInterval?: string;
   l4MaxMessages?: string;
@@ -134,6 +135,7 @@ export function gatewayOptionsFromFlags(f: GatewayFlags, logger: GatewayOptions[
   set('cacheMaxEntries', intFlag(f.cacheMax, '--cache-max', 1, 10_000_000));
   set('poolSize', intFlag(f.pool, '--pool', 1, 64));
   set('maxBatchItems', intFlag(f.maxBatch, '--max-batch', 1, 1000));
+  set('maxKeysPerItem', intFlag(f.maxKeysPerItem, '--max-keys-per-item', 1, 1024));
   set('flushDelayMs', intFlag(f.flushDelay, '--flush-delay', 0, 1000));
   set('probeIntervalMs', intFlag(f.probeInterval, '--probe-interval', 10, 250));
   set('l4MaxMessages', intFlag(f.l4MaxMessages, '--l4-max-messages', 1, 2 ** 32));
@@ -202,6 +204,7 @@ export function gatewayCommand(): Command {
     .option('--cache-max <n>', `cached keys at most (default ${GATEWAY_DEFAULTS.cacheMaxEntries})`)
     .option('--pool <n>', `connections to the core (default ${GATEWAY_DEFAULTS.poolSize})`)
     .option('--max-batch <n>', `batch items per message to the core (default ${GATEWAY_DEFAULTS.maxBatchItems})`)
+    .option('--max-keys-per-item <n>', `data keys of one service and context wrapped by one batch item, 1 to 1024 (default ${GATEWAY_DEFAULTS.maxKeysPerItem}; 1 for a core without bulk wrap)`)
     .option('--flush-delay <ms>', `wait at most this long to fill a batch (default ${GATEWAY_DEFAULTS.flushDelayMs})`)
     .option('--probe-interval <ms>', `core status probe, 10 to 250 (default ${GATEWAY_DEFAULTS.probeIntervalMs})`)
     .option('--l4-max-messages <n>', `envelopes sealed by one data key at most (default ${GATEWAY_DEFAULTS.l4MaxMessages})`)

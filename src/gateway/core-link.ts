@@ -6,6 +6,11 @@
 // switch or a revoked certificate (the Core refuses every message of a sealed tenant before
 // any item runs, DESIGN.md §2), so the gateway purges its cached keys within a second.
 //
+// Wraps with the same service and context that wait together go as one bulk-wrap item (many
+// Data in one Encrypt, at most `maxKeysPerItem`; src/operations/common/service-l3.ts): one
+// policy check, one audit record and one response item at the Core for all of them. Unwraps
+// stay one item each, so that a forged blob fails alone.
+//
 // The gateway never asks for anything above L4: only Encrypt/Decrypt on the service's
 // wrapping object `openkcm:service-l3:<service>` (the Core's src/operations/common/service-l3.ts).
 import { KmipClient, type KmipClientOptions } from '../client/index.ts';
@@ -24,6 +29,8 @@ export interface CoreLinkOptions {
   poolSize: number;
   /** Batch items per message at most (the Core's own limit is higher; see README). */
   maxBatchItems: number;
+  /** Keys one bulk-wrap item carries at most (1: every wrap its own item). Default 1024, the Core's limit. */
+  maxKeysPerItem?: number;
   /** How long the first queued item waits for company before its batch is sent. */
   flushDelayMs: number;
   /** Status probe period; ≤ 250 ms keeps a kill switch's reach within 1 s (issue 11 §3). */
@@ -43,10 +50,22 @@ export type LinkState =
   | { kind: 'unreachable'; reason: string; since: number };
 
 interface Job {
-  item: RequestBatchItemOptions;
+  operation: number;
+  service: string;
+  context: Buffer;
+  data: Buffer;
   resolve(b: Buffer): void;
   reject(e: Error): void;
 }
+
+/** One batch item of a message and the jobs it answers (several for a bulk wrap). */
+interface Slot {
+  item: RequestBatchItemOptions;
+  jobs: Job[];
+}
+
+/** The Core's MAX_KEYS_PER_WRAP_ITEM (src/operations/common/service-l3.ts; the gateway may not import operations). */
+export const DEFAULT_MAX_KEYS_PER_ITEM = 1024;
 
 /** One line for the application from a failed batch item. */
 export function itemError(tenant: string, item: ResponseBatchItem): GatewayError {
@@ -64,6 +83,7 @@ export class CoreLink {
   private next = 0;
   private queue: Job[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private flushQueued = false;
   private probeTimer: NodeJS.Timeout | undefined;
   private probing = false;
   private closed = false;
@@ -126,11 +146,15 @@ export class CoreLink {
     const refused = this.refusal();
     if (refused !== undefined) return Promise.reject(refused);
     return new Promise((resolve, reject) => {
-      const payload = [textString(Tag.UniqueIdentifier, SERVICE_L3_PREFIX + service), byteString(Tag.Data, data)];
-      if (context.length > 0) payload.push(byteString(Tag.AuthenticatedEncryptionAdditionalData, context));
-      this.queue.push({ item: { operation, payload: structure(Tag.RequestPayload, payload) }, resolve, reject });
-      if (this.queue.length >= this.opts.maxBatchItems) this.flush();
-      else this.timer ??= setTimeout(() => this.flush(), this.opts.flushDelayMs);
+      this.queue.push({ operation, service, context, data, resolve, reject });
+      if (this.queue.length >= this.opts.maxBatchItems) {
+        // After the current synchronous code: a bulk request that queues many keys in one
+        // loop leaves in one message, not in slices of maxBatchItems.
+        if (!this.flushQueued) {
+          this.flushQueued = true;
+          queueMicrotask(() => this.flush());
+        }
+      } else this.timer ??= setTimeout(() => this.flush(), this.opts.flushDelayMs);
     });
   }
 
@@ -140,44 +164,72 @@ export class CoreLink {
   }
 
   private flush(): void {
+    this.flushQueued = false;
     if (this.timer !== undefined) { clearTimeout(this.timer); this.timer = undefined; }
-    while (this.queue.length > 0) {
-      const jobs = this.queue.splice(0, this.opts.maxBatchItems);
-      void this.send(jobs);
-    }
+    if (this.queue.length === 0) return;
+    const slots = this.slots(this.queue.splice(0));
+    for (let i = 0; i < slots.length; i += this.opts.maxBatchItems) void this.send(slots.slice(i, i + this.opts.maxBatchItems));
   }
 
-  private async send(jobs: Job[]): Promise<void> {
+  /** Batch items for the queued jobs, in queue order: wraps grouped by (service, context), unwraps one each. */
+  private slots(jobs: Job[]): Slot[] {
+    const perItem = this.opts.maxKeysPerItem ?? DEFAULT_MAX_KEYS_PER_ITEM;
+    const groups: Job[][] = [];
+    const open = new Map<string, Job[]>();
+    for (const j of jobs) {
+      if (j.operation !== Operation.Encrypt || perItem <= 1) { groups.push([j]); continue; }
+      const key = `${j.service}\u0000${j.context.toString('latin1')}`;
+      let group = open.get(key);
+      if (group === undefined || group.length >= perItem) {
+        group = [];
+        open.set(key, group);
+        groups.push(group);
+      }
+      group.push(j);
+    }
+    return groups.map((group) => {
+      const j0 = group[0]!;
+      const payload = [textString(Tag.UniqueIdentifier, SERVICE_L3_PREFIX + j0.service)];
+      for (const j of group) payload.push(byteString(Tag.Data, j.data));
+      if (j0.context.length > 0) payload.push(byteString(Tag.AuthenticatedEncryptionAdditionalData, j0.context));
+      return { item: { operation: j0.operation, payload: structure(Tag.RequestPayload, payload) }, jobs: group };
+    });
+  }
+
+  private async send(slots: Slot[]): Promise<void> {
     let items: ResponseBatchItem[];
+    const rejectAll = (err: Error) => { for (const s of slots) for (const j of s.jobs) j.reject(err); };
     try {
       const c = await this.client();
       this.roundTrips++;
-      this.itemsSent += jobs.length;
-      const resp = await c.batch(jobs.map((j) => j.item), { batchErrorContinuationOption: BatchErrorContinuationOption.Continue });
+      for (const s of slots) this.itemsSent += s.jobs.length;
+      const resp = await c.batch(slots.map((s) => s.item), { batchErrorContinuationOption: BatchErrorContinuationOption.Continue });
       items = resp.batchItems;
     } catch (e) {
-      const err = new GatewayError(503, `the core is unreachable: ${(e as Error).message}`);
-      for (const j of jobs) j.reject(err);
+      rejectAll(new GatewayError(503, `the core is unreachable: ${(e as Error).message}`));
       return;
     }
     // A message refused as a whole (sealed tenant, refused certificate) answers its first item only.
-    if (items.length < jobs.length && items[0] !== undefined && items[0].resultStatus !== ResultStatus.Success) {
+    if (items.length < slots.length && items[0] !== undefined && items[0].resultStatus !== ResultStatus.Success) {
       const err = itemError(this.opts.tenant, items[0]);
       this.noteRefusal(err.message);
-      for (const j of jobs) j.reject(err);
+      rejectAll(err);
       return;
     }
-    jobs.forEach((j, i) => {
+    slots.forEach((s, i) => {
       const it = items[i];
-      if (it === undefined) return j.reject(new GatewayError(502, 'the core answered fewer items than it was sent'));
+      const fail = (err: Error) => { for (const j of s.jobs) j.reject(err); };
+      if (it === undefined) return fail(new GatewayError(502, 'the core answered fewer items than it was sent'));
       if (it.resultStatus !== ResultStatus.Success) {
         const err = itemError(this.opts.tenant, it);
         if (err.status === 503) this.noteRefusal(err.message);
-        return j.reject(err);
+        return fail(err);
       }
-      const data = it.payload?.value.find((c) => c.tag === Tag.Data);
-      if (data?.type !== 'ByteString') return j.reject(new GatewayError(502, 'the core answered without Data'));
-      j.resolve(data.value);
+      const data = (it.payload?.value ?? []).filter((c) => c.tag === Tag.Data);
+      if (data.length !== s.jobs.length || data.some((d) => d.type !== 'ByteString')) {
+        return fail(new GatewayError(502, `the core answered ${data.length} keys for ${s.jobs.length} (a core without bulk wrap? run --max-keys-per-item 1)`));
+      }
+      s.jobs.forEach((j, k) => j.resolve(data[k]!.value as Buffer));
     });
   }
 

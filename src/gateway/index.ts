@@ -10,6 +10,11 @@
 //   POST /v1/datakey/rewrap  {service, wrapped, context?}                      → {wrapped, l3Version}
 //   POST /v1/encrypt         {service, plaintext, context?}                    → {ciphertext, l3Version}
 //   POST /v1/decrypt         {service, ciphertext, context?}                   → {plaintext}
+// Bulk forms (issue 11 §4: one HTTP round trip and one JSON parse for many keys; at most
+// MAX_BULK_ITEMS each, one service and one context per request):
+//   POST /v1/datakeys        {service, keySpec?, context?, count}              → {keys: [{plaintext, wrapped}], l3Version}
+//   POST /v1/datakeys/unwrap {service, wrapped: [..], context?}                → {results: [{plaintext} | {error}]}
+//   POST /v1/encrypt/bulk    {service, plaintexts: [..], context?}             → {ciphertexts: [..], l3Version}
 // Bytes travel in base64; `context` is a string (UTF-8) or an object of strings (canonical
 // JSON, keys sorted), bound as associated data. KMIP front: kmip-front.ts.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -28,8 +33,10 @@ export { GatewayError } from './envelope.ts';
 /** A service id as governance spells it (src/store/governance.ts ID_PATTERN). */
 const SERVICE_ID = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 
-/** Largest request body: data keys and 1 KiB-class envelopes need little; stops memory floods. */
-export const MAX_BODY_BYTES = 1024 * 1024;
+/** Largest request body: a bulk request of 1 KiB envelopes needs about 1.4 MiB; stops memory floods. */
+export const MAX_BODY_BYTES = 4 * 1024 * 1024;
+/** Entries of one bulk request at most: bounds the work and the answer of one HTTP request. */
+export const MAX_BULK_ITEMS = 1000;
 /** Largest context, as the Core's MAX_CONTEXT_BYTES (src/operations/common/service-l3.ts). */
 export const MAX_CONTEXT_BYTES = 4096;
 
@@ -52,6 +59,8 @@ export interface GatewayOptions {
   cacheMaxEntries?: number;
   poolSize?: number;
   maxBatchItems?: number;
+  /** Wraps of one (service, context) per bulk-wrap item at the Core (1: one item per wrap). */
+  maxKeysPerItem?: number;
   flushDelayMs?: number;
   probeIntervalMs?: number;
   requestTimeoutMs?: number;
@@ -68,6 +77,7 @@ export const GATEWAY_DEFAULTS = {
   cacheMaxEntries: 100_000,
   poolSize: 2,
   maxBatchItems: 256,
+  maxKeysPerItem: 1024,
   flushDelayMs: 1,
   probeIntervalMs: 200,
   requestTimeoutMs: 10_000,
@@ -146,7 +156,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     current.clear();
   };
   const link = new CoreLink({
-    client: opts.core, tenant: opts.tenant, poolSize: o.poolSize, maxBatchItems: o.maxBatchItems, flushDelayMs: o.flushDelayMs,
+    client: opts.core, tenant: opts.tenant, poolSize: o.poolSize, maxBatchItems: o.maxBatchItems, maxKeysPerItem: o.maxKeysPerItem, flushDelayMs: o.flushDelayMs,
     probeIntervalMs: o.probeIntervalMs, requestTimeoutMs: o.requestTimeoutMs,
     onRefused(reason) {
       // Kill switch at the edge (issue 11 §3): every cached L4 of the tenant goes, now.
@@ -174,6 +184,38 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
   };
   const cacheId = (service: string, ctx: Buffer, wrapped: Buffer) => `${service}\u0000${ctx.toString('base64')}\u0000${wrapped.toString('base64')}`;
 
+  function keyLength(body: Record<string, unknown>): number {
+    const spec = body.keySpec ?? 'AES_256';
+    if (spec !== 'AES_256' && spec !== 'AES_128') throw new GatewayError(400, `keySpec must be AES_256 or AES_128, not ${String(spec)}`);
+    return spec === 'AES_256' ? 32 : 16;
+  }
+
+  /** The envelope L4 of (service, context) for one more message: reused within its budget, else a new one wrapped by the Core. */
+  async function envelopeKey(service: string, ctx: Buffer): Promise<CurrentL4> {
+    const slot = `${service}\u0000${ctx.toString('base64')}`;
+    let cur = current.get(slot);
+    const now = Date.now();
+    if (cur === undefined || cur.uses >= o.l4MaxMessages || now - cur.created >= o.l4MaxAgeMs) {
+      if (cur !== undefined) { cur.key.fill(0); current.delete(slot); }
+      const key = randomBytes(32);
+      const wrapped = await link.wrap(service, ctx, key);
+      const raced = current.get(slot);
+      if (raced !== undefined && raced.uses < o.l4MaxMessages) { key.fill(0); cur = raced; } else {
+        cur = { key, wrapped, uses: 0, created: now };
+        current.set(slot, cur);
+      }
+    }
+    cur.uses++;
+    return cur;
+  }
+
+  function bulkList(body: Record<string, unknown>, name: string): string[] {
+    const v = body[name];
+    if (!Array.isArray(v) || v.length === 0) throw new GatewayError(400, `${name} must be a non-empty list of base64 strings`);
+    if (v.length > MAX_BULK_ITEMS) throw new GatewayError(400, `${name} has ${v.length} entries; at most ${MAX_BULK_ITEMS} per request`);
+    return v as string[];
+  }
+
   async function unwrapCached(service: string, ctx: Buffer, wrapped: Buffer): Promise<Buffer> {
     const defect = wrappedKeyDefect(wrapped);
     if (defect !== undefined) throw new GatewayError(400, defect);
@@ -188,11 +230,10 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
   const routes: Record<string, (body: Record<string, unknown>) => Promise<Record<string, unknown>>> = {
     async '/v1/datakey'(body) {
       const service = serviceOf(body);
-      const spec = body.keySpec ?? 'AES_256';
-      if (spec !== 'AES_256' && spec !== 'AES_128') throw new GatewayError(400, `keySpec must be AES_256 or AES_128, not ${String(spec)}`);
+      const length = keyLength(body);
       const ctx = contextBytes(body.context);
       assertServing();
-      const key = randomBytes(spec === 'AES_256' ? 32 : 16);
+      const key = randomBytes(length);
       try {
         const wrapped = await link.wrap(service, ctx, key);
         cache.set(cacheId(service, ctx, wrapped), key);
@@ -200,6 +241,68 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
       } finally {
         key.fill(0);
       }
+    },
+    async '/v1/datakeys'(body) {
+      const service = serviceOf(body);
+      const length = keyLength(body);
+      const count = body.count;
+      if (typeof count !== 'number' || !Number.isInteger(count) || count < 1 || count > MAX_BULK_ITEMS) {
+        throw new GatewayError(400, `count must be an integer from 1 to ${MAX_BULK_ITEMS}`);
+      }
+      const ctx = contextBytes(body.context);
+      assertServing();
+      // One CSPRNG call for all of them; each key is its own copy, zeroized once answered.
+      const pool = randomBytes(length * count);
+      const keys = Array.from({ length: count }, (_, i) => Buffer.from(pool.subarray(i * length, (i + 1) * length)));
+      pool.fill(0);
+      try {
+        const wrapped = await Promise.all(keys.map((k) => link.wrap(service, ctx, k)));
+        const out = keys.map((k, i) => {
+          cache.set(cacheId(service, ctx, wrapped[i]!), k);
+          return { plaintext: k.toString('base64'), wrapped: wrapped[i]!.toString('base64') };
+        });
+        return { keys: out, l3Version: l3VersionOf(wrapped[0]!) };
+      } finally {
+        for (const k of keys) k.fill(0);
+      }
+    },
+    async '/v1/datakeys/unwrap'(body) {
+      const service = serviceOf(body);
+      const list = bulkList(body, 'wrapped');
+      const ctx = contextBytes(body.context);
+      assertServing();
+      // Each entry stands alone: a forged blob is refused in its own slot, the others open.
+      const results = await Promise.all(list.map(async (w, i) => {
+        try {
+          if (typeof w !== 'string') throw new GatewayError(400, `wrapped[${i}] is not a base64 string`);
+          const key = await unwrapCached(service, ctx, base64Field({ w }, 'w'));
+          try { return { plaintext: key.toString('base64') }; } finally { key.fill(0); }
+        } catch (e) {
+          // The tenant, the gateway or the service refused: the whole request says so, once.
+          if (e instanceof GatewayError && (e.status === 503 || e.status === 403)) throw e;
+          if (e instanceof GatewayError) return { error: e.message.replace(/^w /, `wrapped[${i}] `) };
+          throw e;
+        }
+      }));
+      return { results };
+    },
+    async '/v1/encrypt/bulk'(body) {
+      const service = serviceOf(body);
+      const list = bulkList(body, 'plaintexts');
+      const plaintexts = list.map((p, i) => {
+        if (typeof p !== 'string') throw new GatewayError(400, `plaintexts[${i}] is not a base64 string`);
+        try { return base64Field({ p }, 'p'); } catch { throw new GatewayError(400, `plaintexts[${i}] is not base64`); }
+      });
+      const ctx = contextBytes(body.context);
+      assertServing();
+      const out: string[] = [];
+      let version = 0;
+      for (const p of plaintexts) {
+        const cur = await envelopeKey(service, ctx);
+        version = l3VersionOf(cur.wrapped);
+        out.push(sealEnvelope(cur.key, cur.wrapped, ctx, p).toString('base64'));
+      }
+      return { ciphertexts: out, l3Version: version };
     },
     async '/v1/datakey/unwrap'(body) {
       const service = serviceOf(body);
@@ -234,20 +337,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
       const plaintext = base64Field(body, 'plaintext');
       const ctx = contextBytes(body.context);
       assertServing();
-      const slot = `${service}\u0000${ctx.toString('base64')}`;
-      let cur = current.get(slot);
-      const now = Date.now();
-      if (cur === undefined || cur.uses >= o.l4MaxMessages || now - cur.created >= o.l4MaxAgeMs) {
-        if (cur !== undefined) { cur.key.fill(0); current.delete(slot); }
-        const key = randomBytes(32);
-        const wrapped = await link.wrap(service, ctx, key);
-        const raced = current.get(slot);
-        if (raced !== undefined && raced.uses < o.l4MaxMessages) { key.fill(0); cur = raced; } else {
-          cur = { key, wrapped, uses: 0, created: now };
-          current.set(slot, cur);
-        }
-      }
-      cur.uses++;
+      const cur = await envelopeKey(service, ctx);
       const ct = sealEnvelope(cur.key, cur.wrapped, ctx, plaintext);
       return { ciphertext: ct.toString('base64'), l3Version: l3VersionOf(cur.wrapped) };
     },

@@ -81,6 +81,7 @@ import type { ManagedObject } from '../kmip/object.ts';
 import { authorize, servicesOf, type PolicyGrant, type PolicyIdentity } from '../policy/access.ts';
 import { GATEWAY_ROLE, type PolicyRole } from '../policy/roles.ts';
 import { actingForService } from '../kmip/acting-for.ts';
+import { SERVICE_L3_PREFIX } from '../operations/common/service-l3.ts';
 import type { ObjectAccess, ObjectMeta } from '../hierarchy/repository.ts';
 import { AUDIT_KINDS, AuditInputError, type AuditInput } from '../audit/record.ts';
 import type { AuditAvailability } from '../audit/log.ts';
@@ -817,7 +818,7 @@ export class KmipEngine {
     }
     const uid = texts(internalOut, Tag.UniqueIdentifier)[0] ?? uidOf(item.payload);
     this.logItem(parentLog, identity, started, batch.itemIndex, op, { result: 'Success', uid, ...(count > 1 ? { ordered } : {}) });
-    auditItem('success', undefined, uid);
+    auditItem('success', undefined, uid, bulkWrapDetail(op, uid, internalOut));
     return { ...base, payload };
   }
 
@@ -843,6 +844,17 @@ function itemLineLogger(log: Logger): Logger {
   let l = itemLoggers.get(log);
   if (l === undefined) itemLoggers.set(log, (l = withoutRedaction(log)));
   return l;
+}
+
+/**
+ * A gateway's bulk wrap (src/operations/common/service-l3.ts) is one batch item and so one
+ * record (issue 16 §1); the record says how many keys it wrapped and under which service.
+ */
+function bulkWrapDetail(op: number, uid: string | undefined, out: Struct): string | undefined {
+  if (op !== Operation.Encrypt || uid === undefined || !uid.startsWith(SERVICE_L3_PREFIX)) return undefined;
+  let n = 0;
+  for (const c of out.value) if (c.tag === Tag.Data) n++;
+  return n > 1 ? `${n} keys wrapped under service ${uid.slice(SERVICE_L3_PREFIX.length)}` : undefined;
 }
 
 /** A ResultReason name for the audit record (null for a value the tables do not name). */

@@ -141,6 +141,32 @@ describe('service L3 as a gateway wrapping object', () => {
     expect(r.resultMessage).toMatch(/only a gateway identity/);
   });
 
+  it('bulk wrap: one Encrypt item with many Data wraps each key (own nonce), one audit record naming the count', async () => {
+    const keys = Array.from({ length: 300 }, (_, i) => Buffer.alloc(i % 2 ? 16 : 32, i + 1));
+    const payload = structure(Tag.RequestPayload, [L3('billing'), ...keys.map((k) => byteString(Tag.Data, k)), byteString(Tag.AuthenticatedEncryptionAdditionalData, Buffer.from('bulk'))]);
+    const r = (await gw.batch([{ operation: Operation.Encrypt, payload }])).batchItems[0]!;
+    expect(r.resultStatus).toBe(ResultStatus.Success);
+    const blobs = r.payload!.value.filter((c) => c.tag === Tag.Data).map((c) => c.value as Buffer);
+    expect(blobs).toHaveLength(300);
+    // Every blob has its own nonce, and each opens alone to its own key.
+    expect(new Set(blobs.map((b) => b.subarray(5, 17).toString('hex'))).size).toBe(300);
+    const un = await gw.batch(blobs.slice(0, 20).map((b) => unwrapItem('billing', b, 'bulk')));
+    un.batchItems.forEach((it, i) => expect(dataOf(it).equals(keys[i]!)).toBe(true));
+    const tail = (await json(['audit', 'tail', '-n', '2000'])).records as Obj[];
+    const bulk = tail.filter((x) => x.operation === 'Encrypt' && x.detail === '300 keys wrapped under service billing');
+    expect(bulk).toHaveLength(1);
+    expect(bulk[0]).toMatchObject({ tenant: 'acme', service: 'billing', objectId: 'openkcm:service-l3:billing', result: 'success' });
+    // Bounded: 1025 keys in one item, or one oversized key among them, fail the item and wrap nothing.
+    const tooMany = structure(Tag.RequestPayload, [L3('billing'), ...Array.from({ length: 1025 }, () => byteString(Tag.Data, Buffer.alloc(32, 1)))]);
+    const big = (await gw.batch([{ operation: Operation.Encrypt, payload: tooMany }])).batchItems[0]!;
+    expect(big).toMatchObject({ resultReason: ResultReason.InvalidField, resultMessage: 'one Encrypt item wraps at most 1024 keys, not 1025' });
+    expect(big.payload).toBeUndefined();
+    const mixed = structure(Tag.RequestPayload, [L3('billing'), byteString(Tag.Data, Buffer.alloc(32, 1)), byteString(Tag.Data, Buffer.alloc(65, 1))]);
+    const m = (await gw.batch([{ operation: Operation.Encrypt, payload: mixed }])).batchItems[0]!;
+    expect(m.resultReason).toBe(ResultReason.InvalidField);
+    expect(m.payload).toBeUndefined();
+  });
+
   it('after rotation new keys carry the new L3 version and old blobs still unwrap', async () => {
     const key = Buffer.alloc(16, 3);
     const old = dataOf((await gw.batch([wrapItem('billing', key, 'r')])).batchItems[0]!);

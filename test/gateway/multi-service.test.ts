@@ -123,6 +123,36 @@ describe('one gateway identity, several services', () => {
     expect(bad.status).toBe(400);
   });
 
+  it('bulk requests: many data keys, unwraps and envelopes per HTTP call (issue 11 §4)', async () => {
+    const ctx = { table: 'bulk' };
+    const many = await post(gw.port, '/v1/datakeys', { service: 'orders', count: 500, context: ctx }, TOKEN);
+    expect(many.status).toBe(200);
+    const keys = many.body.keys as Obj[];
+    expect(keys).toHaveLength(500);
+    expect(new Set(keys.map((k) => k.plaintext)).size).toBe(500);
+    // Another gateway process (no cache) unwraps them through the Core; a forged one fails in its own slot.
+    const forged = Buffer.from(keys[1]!.wrapped, 'base64');
+    forged[forged.length - 1]! ^= 1;
+    const un = await post(gwLocal.port, '/v1/datakeys/unwrap', { service: 'billing', wrapped: [keys[0]!.wrapped], context: ctx }, TOKEN);
+    expect(un.status).toBe(200);
+    expect(un.body.results[0].error).toMatch(/does not open/); // an orders key presented as billing's
+    const un2 = await post(gw.port, '/v1/datakeys/unwrap', { service: 'orders', wrapped: [keys[0]!.wrapped, forged.toString('base64'), keys[2]!.wrapped, 'AAA'], context: ctx }, TOKEN);
+    expect(un2.body.results[0]).toEqual({ plaintext: keys[0]!.plaintext });
+    expect(un2.body.results[1].error).toMatch(/does not open/);
+    expect(un2.body.results[1].plaintext).toBeUndefined();
+    expect(un2.body.results[2]).toEqual({ plaintext: keys[2]!.plaintext });
+    expect(un2.body.results[3]).toEqual({ error: 'wrapped[3] is not base64' });
+    const plain = Array.from({ length: 50 }, (_, i) => Buffer.from(`message ${i}`).toString('base64'));
+    const enc = await post(gw.port, '/v1/encrypt/bulk', { service: 'orders', plaintexts: plain, context: 'c' }, TOKEN);
+    expect(enc.body.ciphertexts).toHaveLength(50);
+    const dec = await post(gw.port, '/v1/decrypt', { service: 'orders', ciphertext: enc.body.ciphertexts[49], context: 'c' }, TOKEN);
+    expect(Buffer.from(dec.body.plaintext, 'base64').toString()).toBe('message 49');
+    // Limits and refusals in one line.
+    expect(await post(gw.port, '/v1/datakeys', { service: 'orders', count: 1001 }, TOKEN)).toEqual({ status: 400, body: { error: 'count must be an integer from 1 to 1000' } });
+    expect(await post(gw.port, '/v1/datakeys', { service: 'search', count: 3 }, TOKEN)).toEqual({ status: 403, body: { error: 'service search is not allowed for this gateway' } });
+    expect((await post(gw.port, '/v1/encrypt/bulk', { service: 'orders', plaintexts: [] }, TOKEN)).status).toBe(400);
+  });
+
   it('the KMIP front acts for the service of the application certificate', async () => {
     const front = await client(gw.kmipPort!, join(s.cwd, 'app-orders'), 'acme.orders');
     const uid = uidOf(await front.request(Operation.Create, createPayload()) as Obj);

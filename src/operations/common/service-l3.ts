@@ -21,6 +21,14 @@
 // of another tenant, service or context, or with a flipped bit, does not open. The L3
 // version in the header keeps old blobs readable after `kmipctl service rotate`.
 // Decrypt: Data = that blob, Authenticated Encryption Additional Data = the same context.
+//
+// Bulk wrap (issue 11 §4): an Encrypt on the wrapping object may carry Data several times (at
+// most MAX_KEYS_PER_WRAP_ITEM), all under the one context; each is wrapped on its own (own
+// nonce) and the response carries one Data per key, in request order. One batch item, so one
+// audit record, which names the count (src/server/executor.ts). This departs from KMIP's one
+// Data per Encrypt only for this reserved object, which no client but a gateway reaches: it
+// spares the Core the per-item policy, audit and encoding cost of thousands of data keys.
+// Decrypt stays one blob per item, so that a forged blob fails alone.
 import {
   CryptographicAlgorithm, CryptographicUsageMask, ObjectType, Operation, ResultReason, State,
 } from '../../ttlv/generated/enumerations.ts';
@@ -41,6 +49,8 @@ export const SERVICE_L3_PREFIX = 'openkcm:service-l3:';
 export const MAX_WRAPPED_KEY_BYTES = 64;
 /** Largest context (associated data): it is bound into the AAD string; bounds memory per item. */
 export const MAX_CONTEXT_BYTES = 4096;
+/** Keys one bulk-wrap Encrypt item may carry: bounds the work and the response of one item. */
+export const MAX_KEYS_PER_WRAP_ITEM = 1024;
 /** Header of a wrapped key: format byte, L3 version, nonce, tag. */
 export const WRAPPED_KEY_HEADER_BYTES = 1 + 4 + 12 + 16;
 const WRAPPED_KEY_FORMAT = 0x02;
@@ -140,14 +150,25 @@ export function wrappedKeyDefect(blob: Buffer): string | undefined {
 export async function serviceL3Encrypt(ctx: OperationContext, payload: Struct, service: string): Promise<Struct> {
   const keys = admit(ctx, service);
   refuseExtras(payload, 'Encrypt');
-  const data = optBytes(payload, Tag.Data);
-  if (data === undefined || data.length === 0) throw new KmipError(ResultReason.InvalidField, 'Data (the key to wrap) is required');
-  if (data.length > MAX_WRAPPED_KEY_BYTES) {
-    throw new KmipError(ResultReason.InvalidField, `the service wrapping object wraps keys of at most ${MAX_WRAPPED_KEY_BYTES} bytes, not ${data.length}`);
+  const data: Buffer[] = [];
+  for (const c of payload.value) {
+    if (c.tag !== Tag.Data) continue;
+    if (c.type !== 'ByteString') throw new KmipError(ResultReason.InvalidField, `Data must be a Byte String, got ${c.type}`);
+    if (c.value.length === 0) throw new KmipError(ResultReason.InvalidField, 'Data (the key to wrap) is empty');
+    if (c.value.length > MAX_WRAPPED_KEY_BYTES) {
+      throw new KmipError(ResultReason.InvalidField, `the service wrapping object wraps keys of at most ${MAX_WRAPPED_KEY_BYTES} bytes, not ${c.value.length}`);
+    }
+    data.push(c.value);
   }
-  const blob = await keys.wrap(ctx.identity.tenant, service, contextOf(payload), data);
-  // s.6.1.17 response order: Unique Identifier, Data.
-  return structure(Tag.ResponsePayload, [uidItem(service), byteString(Tag.Data, blob)]);
+  if (data.length === 0) throw new KmipError(ResultReason.InvalidField, 'Data (the key to wrap) is required');
+  if (data.length > MAX_KEYS_PER_WRAP_ITEM) {
+    throw new KmipError(ResultReason.InvalidField, `one Encrypt item wraps at most ${MAX_KEYS_PER_WRAP_ITEM} keys, not ${data.length}`);
+  }
+  const context = contextOf(payload);
+  const out: TtlvItem[] = [uidItem(service)];
+  // s.6.1.17 response order: Unique Identifier, then Data (one per key, in request order).
+  for (const d of data) out.push(byteString(Tag.Data, await keys.wrap(ctx.identity.tenant, service, context, d)));
+  return structure(Tag.ResponsePayload, out);
 }
 
 export async function serviceL3Decrypt(ctx: OperationContext, payload: Struct, service: string): Promise<Struct> {
