@@ -25,9 +25,13 @@
 //   - soft delete: a deleted key is 404 on /keys and visible on /deletedkeys until purged.
 // Tokens come from the App Service managed-identity protocol ("Managed identities for App
 // Service", REST endpoint reference: GET $IDENTITY_ENDPOINT?api-version=2019-08-01&resource=…
-// with the X-IDENTITY-HEADER secret) on a plain-HTTP listener of its own, as on App Service.
+// with the X-IDENTITY-HEADER secret) on a plain-HTTP listener of its own, as on App Service;
+// or from Entra ID's v2.0 endpoints on host login.microsoftonline.com ("Microsoft identity
+// platform and the OAuth 2.0 client credentials flow": OpenID configuration, POST
+// /<tenant>/oauth2/v2.0/token with client_secret or client_assertion).
 //
-// NOT checked: token validation. Tokens are opaque random strings this endpoint issued; it
+// NOT checked: token validation; client assertions other than the registered federated
+// token (a certificate's signed assertion is not verified). Tokens are opaque random strings this endpoint issued; it
 // checks that a request carries one of them (and that it was issued for the vault's
 // resource), not a signature, audience claims or RBAC roles. Also not modelled: key
 // rotation policies, nbf/exp enforcement by the service, key release, backup/restore,
