@@ -24,7 +24,9 @@
 // below min_available_version → revoked (trimmed: the key material is gone); 5xx (sealed
 // Vault: 503), no connection, no answer by the deadline → unreachable. deletion_allowed is
 // only a permission to delete, not a failure: the key stays active until it is deleted.
-// The versions "our blobs use" are those this provider instance wrapped or unwrapped: the
+// The versions "our blobs use" are those of the last blob this provider instance wrapped or
+// unwrapped under each context the hierarchy has not forgotten (L1Provider.forgetContext:
+// after an L2 rotation the old L2's version may be retired without sealing the tenant): the
 // serving provider (which unwrapped the tenant's L2) sees a retired version at its periodic
 // check; a fresh probe (`kmipctl l1 check`) has seen no blob and can judge only deletion,
 // permission and key type — the blob version is not in the L1Provider interface's status().
@@ -149,8 +151,11 @@ function parseVersion(ciphertext: string): number | undefined {
 export class VaultTransitL1Provider implements L1Provider {
   private closed = false;
   private token: { value: string; until: number } | undefined;
-  /** Key versions of the blobs this provider wrapped or unwrapped: status checks them. */
-  private readonly versionsInUse = new Set<number>();
+  /**
+   * The key version of the last blob wrapped or unwrapped under each context, until the
+   * hierarchy forgets the context (an L2 rotation replaced that blob): status checks them.
+   */
+  private readonly versionsInUse = new Map<string, number>();
   private readonly mount: string;
   private readonly timeoutMs: number;
   private readonly ca: Buffer | undefined;
@@ -321,7 +326,7 @@ export class VaultTransitL1Provider implements L1Provider {
     if (!k.derived && !AEAD_TYPES.has(k.type)) {
       return { state: 'disabled', detail: `vault-transit: key ${name} of type ${k.type} is neither derived nor AEAD, so it cannot bind the context; create it with derived=true or as aes256-gcm96` };
     }
-    const used = [...this.versionsInUse];
+    const used = [...new Set(this.versionsInUse.values())];
     const trimmed = used.filter((v) => v < k.minAvailableVersion);
     if (trimmed.length > 0) return { state: 'revoked', detail: `vault-transit: key ${name} was trimmed below version ${k.minAvailableVersion}; our blobs use version ${Math.min(...trimmed)}` };
     const retired = used.filter((v) => v < k.minDecryptionVersion);
@@ -364,7 +369,7 @@ export class VaultTransitL1Provider implements L1Provider {
     if (typeof ct !== 'string' || version === undefined || ct.length > MAX_CIPHERTEXT_CHARS) {
       throw new L1Error(`vault-transit: encrypt at ${this.where()} returned no vault:v<N>: ciphertext`);
     }
-    this.versionsInUse.add(version);
+    this.versionsInUse.set(context, version);
     return Buffer.concat([Buffer.of(VAULT_BLOB_V1), Buffer.from(ct, 'utf8')]);
   }
 
@@ -389,7 +394,7 @@ export class VaultTransitL1Provider implements L1Provider {
     }
     const pt = (out.data as { plaintext?: unknown } | undefined)?.plaintext;
     if (typeof pt !== 'string') throw new L1Error(`vault-transit: decrypt at ${this.where()} returned no plaintext`);
-    this.versionsInUse.add(version);
+    this.versionsInUse.set(context, version);
     return Buffer.from(pt, 'base64');
   }
 
@@ -401,6 +406,11 @@ export class VaultTransitL1Provider implements L1Provider {
       const err = this.mapError('read key', e);
       return { state: err.status ?? 'unreachable', detail: err.message };
     }
+  }
+
+  /** The blob of `context` is gone (the L2 before a rotation): its key version is no longer watched. */
+  forgetContext(context: string): void {
+    this.versionsInUse.delete(context);
   }
 
   describe(): L1Description {

@@ -137,6 +137,19 @@ describe('VaultTransitL1Provider', () => {
     await expect(l1.unwrap(blob, 'c')).rejects.toMatchObject({ status: 'revoked' });
   });
 
+  it('after an L2 rotation the hierarchy forgets the old blob\'s context: its version may then be retired without a disabled status', async () => {
+    const name = await createKey();
+    const l1 = track(await VaultTransitL1Provider.open(options(name)));
+    const oldL2 = await l1.wrap(Buffer.alloc(32, 1), 'l2|acme|1');
+    await admin('POST', `transit/keys/${name}/rotate`);
+    await l1.wrap(Buffer.alloc(32, 2), 'l2|acme|2');
+    await admin('POST', `transit/keys/${name}/config`, { min_decryption_version: 2 });
+    expect(await l1.status()).toMatchObject({ state: 'disabled', detail: expect.stringMatching(/our blobs use version 1/) });
+    l1.forgetContext('l2|acme|1');
+    expect(await l1.status()).toEqual({ state: 'active' });
+    await expect(l1.unwrap(oldL2, 'l2|acme|1')).rejects.toMatchObject({ status: 'disabled' });
+  });
+
   it('a rotated key: new wraps use the new version, old blobs still unwrap', async () => {
     const name = await createKey();
     const l1 = track(await VaultTransitL1Provider.open(options(name)));
