@@ -26,13 +26,17 @@
 // key hierarchy) keeps FULL: the pragma is set to NORMAL only around the hot commits.
 //
 // The WAL file is opened once and kept: SQLite deletes it only when the last connection to
-// the database closes, and this one stays open; sync() still checks that the path names the
-// file it holds (a restored backup, a file replaced by hand) and reopens it otherwise.
+// the database closes, and this one stays open; sync() still checks, once a second, that the
+// path names the file it holds (a file replaced by hand) and reopens it otherwise.
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import type Database from 'better-sqlite3';
 
+/** How often sync() checks that the WAL path still names the file it holds. */
+const INODE_CHECK_INTERVAL_MS = 1000;
+
 export class WalDurability {
   private handle: FileHandle | undefined;
+  private checkedAt = 0;
   private ino: number | bigint | undefined;
   private inflight: Promise<void> | undefined;
   /** Callers that arrived while a flush was running: they need the next one. */
@@ -92,11 +96,17 @@ export class WalDurability {
   }
 
   private async flushOnce(): Promise<void> {
-    const st = await stat(this.walPath, { bigint: true });
-    if (this.handle === undefined || st.ino !== this.ino) {
-      await this.handle?.close().catch(() => undefined);
-      this.handle = await open(this.walPath, 'r');
-      this.ino = st.ino;
+    // The identity check costs a stat per flush (a few % of a Create's CPU in a profile):
+    // once a second is enough for a file that is only replaced by hand.
+    const now = Date.now();
+    if (this.handle === undefined || now - this.checkedAt >= INODE_CHECK_INTERVAL_MS) {
+      const st = await stat(this.walPath, { bigint: true });
+      this.checkedAt = now;
+      if (this.handle === undefined || st.ino !== this.ino) {
+        await this.handle?.close().catch(() => undefined);
+        this.handle = await open(this.walPath, 'r');
+        this.ino = st.ino;
+      }
     }
     await this.handle.datasync();
     this.flushes++;
