@@ -9,6 +9,8 @@ command -v softhsm2-util >/dev/null 2>&1 || need+=(softhsm2)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # A real PostgreSQL server for the PostgreSQL store tests (test/helpers/postgres.ts runs initdb).
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || need+=(postgresql)
+# systemd-analyze verifies the hardened unit of deploy/systemd (test/deploy/systemd.test.ts).
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ]; then
   echo "installing ${need[*]} from apt (needed by the interoperability, HSM and PostgreSQL tests)" >&2
