@@ -11,7 +11,10 @@ import type { Logger } from 'pino';
 import { openSqliteStore, type SqliteStore } from '../store/sqlite.ts';
 import { GovernanceStore } from '../store/governance.ts';
 import { sqliteGovernance, type Governance } from '../store/governance-async.ts';
+import { openPgGovernance, type PgGovernance } from '../store/pg-governance.ts';
+import { redactDatabaseUrl } from '../store/postgres.ts';
 import { openAuditLog, sqliteAuditTrail, type AuditLog, type AuditTrail } from '../audit/index.ts';
+import { PgAuditTrail } from '../audit/pg-trail.ts';
 import { createCmkLink, type CmkLink } from '../link/cmk.ts';
 import { LINK_MAX_STREAMS } from '../link/changes.ts';
 import { ADMIN_MAX_CONNECTIONS, callerResolver, startAdminServer, type AdminPem, type ExporterStatsView, type RunningAdminServer } from './admin.ts';
@@ -21,8 +24,14 @@ import type { CertificateAuthority } from './ca.ts';
 export const CMK_DATABASE_FILE = 'cmk.db';
 
 export interface CmkOptions {
-  /** Directory of cmk.db; undefined → in memory (tests). */
+  /** Directory of cmk.db; undefined → in memory (tests). Unused with databaseUrl. */
   dataDir?: string;
+  /**
+   * PostgreSQL instead of cmk.db (issue 10 §4): governance and the audit trail in that
+   * database (postgres://USER:PASSWORD@HOST:PORT/DATABASE). Never a regional vault's
+   * database: the CMK holds no key material, and its schema has numbers of its own.
+   */
+  databaseUrl?: string;
   logger: Logger;
   /** Changes kept in the log (default DEFAULT_CHANGE_RETENTION of src/store/governance.ts). */
   changeRetention?: number;
@@ -45,6 +54,7 @@ export interface Cmk {
 }
 
 export async function openCmk(o: CmkOptions): Promise<Cmk> {
+  if (o.databaseUrl !== undefined) return openPgCmk(o, o.databaseUrl);
   const file = o.dataDir !== undefined ? join(o.dataDir, CMK_DATABASE_FILE) : ':memory:';
   const store = await openSqliteStore(file);
   let log: AuditLog | undefined;
@@ -75,6 +85,50 @@ export async function openCmk(o: CmkOptions): Promise<Cmk> {
   } catch (e) {
     try { log?.close(); } catch { /* after a failed open */ }
     await store.close().catch(() => undefined);
+    throw e;
+  }
+}
+
+/**
+ * The CMK on PostgreSQL: governance (src/store/pg-governance.ts) and the audit trail
+ * (src/audit/pg-trail.ts) on one pool. A bad URL, a server that does not answer or a database
+ * at a newer schema fail here with one line (StoreConnectionError / StoreSchemaError).
+ */
+async function openPgCmk(o: CmkOptions, url: string): Promise<Cmk> {
+  const governance: PgGovernance = await openPgGovernance(url, {
+    logger: o.logger,
+    ...(o.changeRetention !== undefined ? { changeRetention: o.changeRetention } : {}),
+  });
+  let audit: PgAuditTrail | undefined;
+  try {
+    audit = await PgAuditTrail.open(governance.pool, {
+      onError: (err) => o.logger.error({ err, event: 'audit_error' }, 'audit log write failed'),
+      ...(o.auditGroupCommit?.maxRecords !== undefined ? { maxRecords: o.auditGroupCommit.maxRecords } : {}),
+      ...(o.auditGroupCommit?.maxDelayMs !== undefined ? { maxDelayMs: o.auditGroupCommit.maxDelayMs } : {}),
+    });
+    const a = audit;
+    if (o.bootstrapClientCertFile !== undefined && !(await governance.isInitialised())) await bootstrapAdmin(governance, a, o.bootstrapClientCertFile, o.logger);
+    const link = createCmkLink({
+      governance, audit: a,
+      ...(o.heartbeatMs !== undefined ? { heartbeatMs: o.heartbeatMs } : {}),
+      onStreamError: (info, err) => o.logger.info({ event: 'link_stream_closed', node: info.node, region: info.region, cursor: info.cursor, reason: err.message }, 'link stream closed'),
+    });
+    let closed = false;
+    return {
+      database: { kind: 'postgres', url: redactDatabaseUrl(url) }, governance, audit: a, link,
+      async close() {
+        if (closed) return;
+        closed = true;
+        link.close();
+        await a.close().catch((err: unknown) => o.logger.error({ err, event: 'audit_error' }, 'audit records could not be committed at close'));
+        await governance.close();
+        await governance.pool.end();
+      },
+    };
+  } catch (e) {
+    await audit?.close().catch(() => undefined);
+    await governance.close();
+    await governance.pool.end().catch(() => undefined);
     throw e;
   }
 }

@@ -104,13 +104,15 @@ export class SseClient {
   }
 }
 
-export async function startCmkEnv(opts: { changeRetention?: number; heartbeatMs?: number } = {}): Promise<CmkEnv> {
+export async function startCmkEnv(opts: { changeRetention?: number; heartbeatMs?: number; databaseUrl?: string } = {}): Promise<CmkEnv> {
   const dir = mkdtempSync(join(tmpdir(), 'openkcm-cmk-'));
   const { files: pki } = await ensureDevPki(join(dir, 'certs'));
   const cmk = await openCmk({
     dataDir: dir, logger: silentLogger(), bootstrapClientCertFile: pki.clientCert, auditGroupCommit: { maxRecords: 1 },
     ...(opts.changeRetention !== undefined ? { changeRetention: opts.changeRetention } : {}),
     ...(opts.heartbeatMs !== undefined ? { heartbeatMs: opts.heartbeatMs } : {}),
+    // The CMK on PostgreSQL (issue 10 §4) when a database is given, else cmk.db in `dir`.
+    ...(opts.databaseUrl !== undefined ? { databaseUrl: opts.databaseUrl } : {}),
   });
   const ca = await loadCa(pki.caCert, pki.caKey);
   const server = await startCmkAdmin(cmk, {

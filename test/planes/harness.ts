@@ -83,12 +83,15 @@ export interface CmkHandle {
   kmipctl(args: string[]): Promise<RunResult>;
 }
 
-export async function startCmk(root: string, port?: number, extras: SpawnExtras & { env?: NodeJS.ProcessEnv } = {}): Promise<CmkHandle> {
+export async function startCmk(root: string, port?: number, extras: SpawnExtras & { env?: NodeJS.ProcessEnv; databaseUrl?: string } = {}): Promise<CmkHandle> {
   const p = port ?? (await freePort());
   const cwd = join(root, 'cmk');
   mkdirSync(cwd, { recursive: true });
-  const { proc } = await spawnProc('cmk', ['cmk', '--admin-listen', `127.0.0.1:${p}`, '--data', join(cwd, 'data'), '--certs', join(cwd, 'certs'), '--log-level', 'warn'], {
-    cwd, ready: /Admin API: https:\/\/127\.0\.0\.1:(\d+)/, ...extras,
+  const { databaseUrl, ...spawnExtras } = extras;
+  // --database-url: the CMK on PostgreSQL (issue 10 §4); without it, cmk.db in --data.
+  const db = databaseUrl !== undefined ? ['--database-url', databaseUrl] : [];
+  const { proc } = await spawnProc('cmk', ['cmk', '--admin-listen', `127.0.0.1:${p}`, '--data', join(cwd, 'data'), '--certs', join(cwd, 'certs'), '--log-level', 'warn', ...db], {
+    cwd, ready: /Admin API: https:\/\/127\.0\.0\.1:(\d+)/, ...spawnExtras,
   });
   const certs = join(cwd, 'certs');
   const url = `https://127.0.0.1:${p}`;
