@@ -19,6 +19,12 @@ export interface ServerProcessOptions {
   env?: Record<string, string>;
   /** How long start-up may take (a loaded 2-core machine: generous). */
   startTimeoutMs?: number;
+  /**
+   * `openkcm serve --workers N` (default 1: the fuzzer and the RSS checks watch one process;
+   * the server's own default is one worker per CPU). With more than one, the server runs in
+   * a process group of its own, so that crashAll() kills the primary and every worker at once.
+   */
+  workers?: number;
 }
 
 export interface ServerProcess {
@@ -32,6 +38,8 @@ export interface ServerProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Client TLS material of the development PKI. */
   tls(): { ca: Buffer; cert: Buffer; key: Buffer };
+  /** SIGKILL to the server and, with several workers, to every worker at the same instant (its process group). */
+  crashAll(): void;
   /** SIGTERM, then SIGKILL after `graceMs`. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -53,8 +61,10 @@ export function rssOf(pid: number): number | undefined {
 }
 
 export async function startServerProcess(opts: ServerProcessOptions): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [OPENKCM_BIN, 'serve', '--listen', '127.0.0.1:0', '--data', 'data', '--certs', 'certs', ...(opts.args ?? [])], {
-    cwd: opts.cwd, env: cleanEnv(opts.env ?? {}), stdio: ['ignore', 'pipe', 'pipe'],
+  const workers = opts.workers ?? 1;
+  const group = workers > 1;
+  const child = spawn(process.execPath, [OPENKCM_BIN, 'serve', '--listen', '127.0.0.1:0', '--data', 'data', '--certs', 'certs', '--workers', String(workers), ...(opts.args ?? [])], {
+    cwd: opts.cwd, env: cleanEnv(opts.env ?? {}), stdio: ['ignore', 'pipe', 'pipe'], detached: group,
   });
   let out = '';
   let err = '';
@@ -88,6 +98,13 @@ export async function startServerProcess(opts: ServerProcessOptions): Promise<Se
       cert: readFileSync(join(opts.cwd, 'certs', 'client.crt')),
       key: readFileSync(join(opts.cwd, 'certs', 'client.key')),
     }),
+    crashAll() {
+      if (group) {
+        try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* already gone */ }
+      } else {
+        child.kill('SIGKILL');
+      }
+    },
     async stop(graceMs = 10_000) {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');

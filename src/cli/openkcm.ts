@@ -2,6 +2,7 @@
 // calls process.exit (DESIGN.md §5). `openkcm serve` is also what runs with no
 // subcommand and what `npm start` runs.
 import { Command, Option } from 'commander';
+import cluster from 'node:cluster';
 import { relative } from 'node:path';
 import type { OpenKcmConfig } from '../config/index.ts';
 import { createLogger, type Logger } from '../log/index.ts';
@@ -10,6 +11,7 @@ import { devPkiFiles } from '../server/devpki.ts';
 // L1 provider and hierarchy engine, issue 10); serve() imports them when it runs.
 import type { Runtime } from '../server/runtime.ts';
 import type { RunningServer } from '../server/listener.ts';
+import type { WorkerLink } from './serve-workers.ts';
 import { registerCmkCommand } from './cmk.ts';
 import { callerResolver, startAdminServer, type HierarchyPort, type RunningAdminServer } from '../server/admin.ts';
 import { loadCa, type CertificateAuthority } from '../server/ca.ts';
@@ -30,6 +32,7 @@ interface ServeFlags {
   adminListen?: string;
   l1StatusCheckInterval?: string;
   databaseUrl?: string;
+  workers?: string;
 }
 
 /** The ready-to-paste client instructions, including a PyKMIP `pykmip.conf` section. */
@@ -71,22 +74,41 @@ const PROGRAM = 'openkcm';
 async function serve(flags: ServeFlags): Promise<void> {
   const config = loadConfigOrExit(PROGRAM, flags);
   const exporterConfigs = exporterConfigsOrExit(PROGRAM, config);
-  const log: Logger = createLogger({ level: config.log.level });
+  const slot = cluster.isWorker ? (await import('./serve-workers.ts')).workerSlot() : undefined;
+  const log: Logger = slot === undefined ? createLogger({ level: config.log.level }) : createLogger({ level: config.log.level }).child({ worker: slot });
 
-  // Only the default file layout is generated (devPkiLayout).
+  // Only the default file layout is generated (devPkiLayout), once, before any worker runs.
   const { files: defaultLayout, usesDefaultFiles } = devPkiLayout(config);
-  await ensureDefaultDevPki(config, usesDefaultFiles, log);
+  if (slot === undefined) await ensureDefaultDevPki(config, usesDefaultFiles, log);
+
+  if (slot === undefined && config.workers > 1) {
+    const { runPrimary } = await import('./serve-workers.ts');
+    await runPrimary(config, log, ({ kmipPort, adminPort }) => {
+      process.stderr.write(connectionHelp(config, kmipPort));
+      if (adminPort !== null) {
+        const host = config.admin.listen.host;
+        process.stderr.write(`Admin API: https://${host}:${adminPort} (mutual TLS, role admin) — try: kmipctl status --server https://${host}:${adminPort}\n\n`);
+      }
+      process.stderr.write(`${config.workers} worker processes serve KMIP (--workers; the admin API and SIEM export run in worker 1).\n\n`);
+    });
+    return;
+  }
+  // Worker 1 (the lead) runs the admin API and the SIEM exporters; every worker serves KMIP.
+  const lead = slot === undefined || slot === 1;
 
   let runtime: Runtime | undefined;
   let server: RunningServer | undefined;
   let admin: RunningAdminServer | undefined;
   let exporters: Exporters | undefined;
+  let link: WorkerLink | undefined;
+  let stop: (() => Promise<void>) | undefined;
   try {
     // First start on the development PKI: its client certificate becomes the admin of
     // tenant default, service default (bootstrap, issue 7), so `npm start` + PyKMIP and
     // `kmipctl status` work with the files printed below.
     const bootstrap = config.devPki && usesDefaultFiles && existsSync(defaultLayout.clientCert) ? { bootstrapClientCertFile: defaultLayout.clientCert } : {};
     const { openRuntime } = await import('../server/runtime.ts');
+    if (slot !== undefined && slot > 1) await (await import('./serve-workers.ts')).waitForLead();
     const { startServer } = await import('../server/listener.ts');
     runtime = await openRuntime({
       dataDir: config.dataDir, l1KeyFile: config.l1.keyFile, l1StatusCheckIntervalMs: config.l1.statusCheckIntervalMs, logger: log, ...bootstrap,
@@ -100,12 +122,26 @@ async function serve(flags: ServeFlags): Promise<void> {
     }
     // Before the listener: the first request's record already has somewhere to go. A new
     // exporter starts from its saved cursor, so nothing committed meanwhile is lost.
-    if (exporterConfigs.length > 0) {
-      exporters = startExporters(runtime.audit, exporterConfigs);
+    if (exporterConfigs.length > 0 && lead) {
+      // Other workers commit records too: the exporter looks for them (src/audit/export).
+      exporters = startExporters(runtime.audit, exporterConfigs, slot !== undefined ? { foreignCommitPollMs: FOREIGN_COMMIT_POLL_MS } : {});
       log.info({ event: 'audit_exporters_started', exporters: exporterConfigs.map((x) => x.name) }, 'SIEM export started');
     }
+    if (slot !== undefined) {
+      const { attachWorker } = await import('./serve-workers.ts');
+      const rt = runtime;
+      link = attachWorker({
+        slot, engine: rt.hierarchy.engine, governance: rt.governance, log,
+        shutdown: (why) => { log.info({ event: 'worker_shutdown', why }, 'worker stopping'); void stop?.(); },
+      });
+      // A worker started after a seal (a restart) must not serve what its siblings sealed:
+      // the governance state says which tenants are not active.
+      for (const t of rt.governance.listTenants()) {
+        if (t.state !== 'active' && !rt.hierarchy.engine.isSealed(t.id)) rt.hierarchy.engine.seal(t.id, `tenant is ${t.state} (found at worker start)`);
+      }
+    }
     server = await startServer(config, runtime);
-    if (config.admin.enabled) admin = await startAdmin(config, runtime, server.address().port, log, exporters);
+    if (config.admin.enabled && lead) admin = await startAdmin(config, runtime, server.address().port, log, exporters, link);
   } catch (e) {
     // A vault that cannot be used (wrong URL, server down, credentials refused, database at a
     // newer schema) is bad input: one line saying what to fix, exit 2, no stack trace.
@@ -119,9 +155,33 @@ async function serve(flags: ServeFlags): Promise<void> {
     if (badVault) {
       process.stderr.write(`openkcm: ${(e as Error).message}\n`);
       process.exitCode = 2;
-      return;
+    } else {
+      process.exitCode = 1;
     }
-    process.exitCode = 1;
+    // A worker's IPC channel would keep it alive: let go, so the primary sees the exit code.
+    if (slot !== undefined) process.disconnect?.();
+    return;
+  }
+  const closeAll = async () => {
+    await admin?.close();
+    await server!.close();
+    // After the listener (its last records are committed), before the runtime (the
+    // exporters read the audit log and save their cursors in its database).
+    await exporters?.close();
+    await runtime!.close();
+    for (const p of link?.providers() ?? []) await p.close().catch(() => undefined);
+  };
+  if (link !== undefined) {
+    // A worker: the primary prints the banner once every worker listens.
+    let stopping: Promise<void> | undefined;
+    stop = () => (stopping ??= closeAll().catch((e: unknown) => {
+      log.error({ err: e }, 'error during shutdown');
+      process.exitCode = 1;
+    }).finally(() => { log.flush?.(); process.disconnect?.(); }));
+    // Ctrl-C reaches the whole process group; the primary asks the workers to stop as well.
+    process.on('SIGINT', () => void stop?.());
+    process.on('SIGTERM', () => void stop?.());
+    link.ready({ kmipPort: server.address().port, adminPort: admin?.address().port ?? null });
     return;
   }
   process.stderr.write(connectionHelp(config, server.address().port));
@@ -130,26 +190,25 @@ async function serve(flags: ServeFlags): Promise<void> {
     process.stderr.write(`Admin API: https://${a.host}:${a.port} (mutual TLS, role admin) — try: npx kmipctl status --server https://${a.host}:${a.port}\n\n`);
   }
 
-  closeOnSignals(log, async () => {
-    await admin?.close();
-    await server!.close();
-    // After the listener (its last records are committed), before the runtime (the
-    // exporters read the audit log and save their cursors in its database).
-    await exporters?.close();
-    await runtime!.close();
-  });
+  closeOnSignals(log, closeAll);
 }
+
+/** How often the lead worker's SIEM exporters look for records other workers committed. */
+const FOREIGN_COMMIT_POLL_MS = 200;
 
 /**
  * The admin API next to the KMIP listener, on the same runtime (governance, audit, and the
  * hierarchy engine when the runtime has one). Without the CA key the API runs, but
  * `cert issue` answers that it cannot issue.
  */
-async function startAdmin(config: OpenKcmConfig, runtime: Runtime, kmipPort: number, log: Logger, exporters?: Exporters): Promise<RunningAdminServer> {
+async function startAdmin(config: OpenKcmConfig, runtime: Runtime, kmipPort: number, log: Logger, exporters?: Exporters, link?: WorkerLink): Promise<RunningAdminServer> {
   let ca: CertificateAuthority | undefined;
   if (existsSync(config.admin.caKeyFile)) ca = await loadCa(config.tls.caFile, config.admin.caKeyFile);
   else log.warn({ event: 'admin_no_ca', caKeyFile: config.admin.caKeyFile }, 'no CA key: kmipctl cert issue is unavailable');
-  const hierarchy: HierarchyPort = runtime.hierarchy.engine;
+  // With workers, each act reaches the other workers' engines too (src/server/cluster.ts).
+  const hierarchy: HierarchyPort = link !== undefined
+    ? (await import('../server/cluster.ts')).broadcastingHierarchy(runtime.hierarchy.engine, (c) => link.publish(c), log)
+    : runtime.hierarchy.engine;
   const adminGovernance = sqliteGovernance(runtime.governance);
   const started = Date.now();
   const kmipHost = config.listen.host === '0.0.0.0' || config.listen.host === '::' ? '127.0.0.1' : config.listen.host;
@@ -167,6 +226,7 @@ async function startAdmin(config: OpenKcmConfig, runtime: Runtime, kmipPort: num
       resolveCaller: callerResolver(adminGovernance),
       kmip: { host: kmipHost, port: kmipPort, caFile: config.tls.caFile },
       ...(exporters ? { exporters: () => exporters.stats() } : {}),
+      ...(link ? { workers: (tenant: string) => link.collect(tenant) } : {}),
       info: () => ({ product: runtime.server.product, version: runtime.server.version, uptimeSeconds: Math.round((Date.now() - started) / 1000), l1: `${runtime.server.l1.provider} ${runtime.server.l1.keyRef}` }),
     },
   });
@@ -188,6 +248,7 @@ export function buildProgram(more: readonly Command[] = []): Command {
     .option('--max-connections <n>', 'concurrent connections (env OPENKCM_MAX_CONNECTIONS)')
     .option('--admin-listen <host:port>', 'admin API address (default 127.0.0.1:5697; env OPENKCM_ADMIN_LISTEN)')
     .option('--database-url <url>', 'PostgreSQL vault for objects and hierarchy keys, shared by several servers (env OPENKCM_DATABASE_URL; default: SQLite in --data)')
+    .option('--workers <n>', 'KMIP worker processes, 1 = one process (default: the number of CPUs; env OPENKCM_WORKERS)')
     .option('--l1-status-check-interval <ms>', 'periodic L1 status check, 1000 to 86400000 ms (default 30000; env OPENKCM_L1_STATUS_CHECK_INTERVAL_MS)')
     .addOption(new Option('--log-level <level>', 'log level (env OPENKCM_LOG_LEVEL)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
     .action(async (flags: ServeFlags) => serve(flags));

@@ -3,6 +3,7 @@
 // once in SETTINGS with its type; an unknown key or a bad value is refused with a
 // ConfigError that names the key, where it came from, and how to fix it.
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname, resolve, join } from 'node:path';
 import {
   DEFAULT_HOST, DEFAULT_PORT, DEFAULT_DATA_DIR, DEFAULT_CERTS_DIR, DEFAULT_MAX_MESSAGE_BYTES,
@@ -73,6 +74,20 @@ export interface OpenKcmConfig {
   store: { url: string | undefined };
   /** `openkcm cmk` (issue 10): changes kept in the governance change log for the cores' streams. */
   cmk: { changeRetention: number };
+  /**
+   * `openkcm serve`: KMIP worker processes (node:cluster, src/cli/serve-workers.ts). Default:
+   * the number of CPUs the process may use (os.availableParallelism()); 1 runs the server in
+   * one process, exactly as before workers existed.
+   */
+  workers: number;
+}
+
+/** More workers than this is a typo, not a machine: each one holds its tenants' keys and a database handle. */
+export const MAX_WORKERS = 256;
+
+/** One worker per CPU this process may run on (cgroup/affinity aware), at most MAX_WORKERS. */
+export function defaultWorkers(): number {
+  return Math.max(1, Math.min(MAX_WORKERS, availableParallelism()));
 }
 
 export class ConfigError extends Error {
@@ -120,6 +135,7 @@ export const SETTINGS: Readonly<Record<string, Setting>> = {
   'admin.listen': { kind: 'hostport', env: 'OPENKCM_ADMIN_LISTEN', flag: 'adminListen', help: 'HOST:PORT of the admin API, e.g. 127.0.0.1:5697' },
   'admin.caKeyFile': { kind: 'path', env: 'OPENKCM_ADMIN_CA_KEY', help: 'the PEM key of the CA in tls.caFile, for kmipctl cert issue' },
   'store.url': { kind: 'dburl', env: 'OPENKCM_DATABASE_URL', flag: 'databaseUrl', help: 'a PostgreSQL URL, postgres://USER:PASSWORD@HOST:PORT/DATABASE' },
+  workers: { kind: 'int', env: 'OPENKCM_WORKERS', flag: 'workers', min: 1, max: MAX_WORKERS, help: `a count of processes, 1 to ${MAX_WORKERS} (default: the number of CPUs)` },
   'cmk.changeRetention': { kind: 'int', env: 'OPENKCM_CMK_CHANGE_RETENTION', flag: 'changeRetention', min: 1, max: 100_000_000, help: 'a count of changes, 1 to 100000000 (default 50000)' },
   'audit.durable': { kind: 'bool', env: 'OPENKCM_AUDIT_DURABLE', help: 'true or false (a reply waits until its audit records are on disk)' },
   'audit.exporters': { kind: 'list', env: 'OPENKCM_AUDIT_EXPORTERS', help: 'a JSON list of SIEM exporters, e.g. [{"type":"syslog","transport":"tcp","host":"siem.example","port":514}]' },
@@ -127,7 +143,7 @@ export const SETTINGS: Readonly<Record<string, Setting>> = {
 
 /** Environment variables that are not settings but are ours (kmipctl's connection settings among them). */
 const OTHER_ENV = new Set([
-  'OPENKCM_CONFIG', 'OPENKCM_ADMIN_SERVER', 'OPENKCM_ADMIN_KMIP', 'OPENKCM_ADMIN_CERT', 'OPENKCM_ADMIN_KEY', 'OPENKCM_ADMIN_CA', 'OPENKCM_ADMIN_CONFIG',
+  'OPENKCM_CONFIG', 'OPENKCM_WORKER_SLOT', 'OPENKCM_ADMIN_SERVER', 'OPENKCM_ADMIN_KMIP', 'OPENKCM_ADMIN_CERT', 'OPENKCM_ADMIN_KEY', 'OPENKCM_ADMIN_CA', 'OPENKCM_ADMIN_CONFIG',
 ]);
 
 export function defaultConfig(cwd = process.cwd()): OpenKcmConfig {
@@ -155,6 +171,7 @@ export function defaultConfig(cwd = process.cwd()): OpenKcmConfig {
     audit: { exporters: [], exportersFrom: 'defaults', exportersBaseDir: cwd, durable: false },
     store: { url: undefined },
     cmk: { changeRetention: DEFAULT_CMK_CHANGE_RETENTION },
+    workers: defaultWorkers(),
   };
 }
 
@@ -353,6 +370,7 @@ export function loadConfig(sources: ConfigSources = {}): OpenKcmConfig {
     caKeyFile: get<string>('admin.caKeyFile') ?? join(c.certsDir, 'ca.key'),
   };
   c.cmk = { changeRetention: get<number>('cmk.changeRetention') ?? c.cmk.changeRetention };
+  c.workers = get<number>('workers') ?? c.workers;
   c.audit = { exporters: get<readonly unknown[]>('audit.exporters') ?? c.audit.exporters, exportersFrom: sourceOf.get('audit.exporters') ?? 'defaults',
     exportersBaseDir: baseOf.get('audit.exporters') ?? cwd, durable: get<boolean>('audit.durable') ?? c.audit.durable };
   c.store = { url: get<string>('store.url') };

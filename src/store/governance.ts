@@ -449,7 +449,7 @@ export class GovernanceStore {
         'ON CONFLICT (tenant, service) DO UPDATE SET min_version = excluded.min_version, updated_at = excluded.updated_at').run(tenant, service, r.minVersion, this.now());
       this.appendChange({ entity: 'rotation', op: 'put', value: r }, tenant);
       return r;
-    })();
+    }).immediate();
   }
 
   listRotations(tenant?: string): RotationRequest[] {
@@ -477,7 +477,7 @@ export class GovernanceStore {
       // A CMK that issued a core certificate has an administrator: never bootstrap mode again.
       this.markInitialised();
       return c;
-    })();
+    }).immediate();
   }
 
   listCoreIdentities(): CoreIdentity[] {
@@ -497,7 +497,7 @@ export class GovernanceStore {
       : 'fingerprint' in sel ? this.stmt(`SELECT ${cols} FROM gov_core_identities WHERE fingerprint = ?`).all(normalizeFingerprint(sel.fingerprint))
         : this.stmt(`SELECT ${cols} FROM gov_core_identities WHERE cert_serial = ?`).all(normalizeCertSerial(sel.certSerial))) as CoreRow[];
     const upd = this.stmt('UPDATE gov_core_identities SET revoked = 1 WHERE id = ?');
-    this.db.transaction(() => { for (const r of rows) upd.run(r.id); })();
+    this.db.transaction(() => { for (const r of rows) upd.run(r.id); }).immediate();
     return rows.map((r) => ({ ...coreFromRow(r), revoked: true }));
   }
 
@@ -581,7 +581,7 @@ export class GovernanceStore {
       this.markInitialised();
       this.appendChange(this.tenantChange(t), t.id);
       return t;
-    })();
+    }).immediate();
   }
 
   listTenants(): Tenant[] {
@@ -609,7 +609,7 @@ export class GovernanceStore {
       const out = { ...t, state };
       this.appendChange(this.tenantChange(out), t.id);
       return out;
-    })();
+    }).immediate();
   }
 
   // --- services ---
@@ -625,7 +625,7 @@ export class GovernanceStore {
       this.stmt('INSERT INTO gov_services (tenant, id, name, created_at) VALUES (?, ?, ?, ?)').run(tenant, id, name, s.createdAt);
       this.appendChange({ entity: 'service', op: 'put', value: s }, tenant);
       return s;
-    })();
+    }).immediate();
   }
 
   listServices(tenant: string): Service[] {
@@ -665,7 +665,7 @@ export class GovernanceStore {
       if (objectGroups) role.objectGroups = objectGroups;
       this.appendChange({ entity: 'role', op: 'put', value: role }, undefined);
       return role;
-    })();
+    }).immediate();
   }
 
   listRoles(): Role[] {
@@ -706,7 +706,7 @@ export class GovernanceStore {
       this.markInitialised();
       this.appendChange({ entity: 'identity', op: 'put', value: i }, tenant);
       return i;
-    })();
+    }).immediate();
   }
 
   listIdentities(filter: { tenant?: string; service?: string } = {}): Identity[] {
@@ -730,7 +730,7 @@ export class GovernanceStore {
       this.stmt('DELETE FROM gov_identities WHERE id = ?').run(id);
       this.appendChange({ entity: 'identity', op: 'delete', key: { id } }, i.tenant);
       return i;
-    })();
+    }).immediate();
   }
 
   /**
@@ -763,7 +763,7 @@ export class GovernanceStore {
         upd.run(i.id);
         this.appendChange({ entity: 'identity', op: 'put', value: i }, i.tenant);
       }
-    })();
+    }).immediate();
     return revoked;
   }
 
@@ -785,7 +785,7 @@ export class GovernanceStore {
       const g: Grant = { tenant, fromService, toService, operations };
       this.appendChange({ entity: 'grant', op: 'put', value: g }, tenant);
       return g;
-    })();
+    }).immediate();
   }
 
   listGrants(tenant?: string): Grant[] {
@@ -803,7 +803,7 @@ export class GovernanceStore {
       this.stmt('DELETE FROM gov_grants WHERE tenant = ? AND from_service = ? AND to_service = ?').run(g.tenant, g.fromService, g.toService);
       this.appendChange({ entity: 'grant', op: 'delete', key: { tenant: g.tenant, fromService: g.fromService, toService: g.toService } }, g.tenant);
       return g;
-    })();
+    }).immediate();
   }
 
   // --- L1 pointers ---
@@ -821,7 +821,7 @@ export class GovernanceStore {
         .run(p.tenant, p.provider, JSON.stringify(config), p.state, p.updatedAt);
       this.appendChange({ entity: 'l1', op: 'put', value: p }, p.tenant);
       return p;
-    })();
+    }).immediate();
   }
 
   getL1Pointer(tenant: string): L1Pointer | undefined {
@@ -847,7 +847,7 @@ export class GovernanceStore {
       this.appendChange({ entity: 'l1', op: 'put', value: previous }, tenant);
       // (No previous row: nothing to publish — the LinkChange contract has no pointer
       // deletion, and this undo runs only where the L1 is probed, i.e. never on a CMK.)
-    })();
+    }).immediate();
   }
 
   /** The kill switch's half in CMK: the pointer stays, marked removed, so status can say what was there. */
@@ -860,7 +860,7 @@ export class GovernanceStore {
       const out: L1Pointer = { ...p, state: 'removed', updatedAt };
       this.appendChange({ entity: 'l1', op: 'put', value: out }, tenant);
       return out;
-    })();
+    }).immediate();
   }
 }
 

@@ -42,11 +42,18 @@ export function run(cmd: string, args: string[], opts: { cwd: string; env: NodeJ
   });
 }
 
-/** The environment without any OPENKCM_* variable of the caller's shell. */
+/**
+ * The environment without any OPENKCM_* variable of the caller's shell, and with one worker
+ * process: these suites test what a server does, not how many processes it does it in, and
+ * on the shared 2-core test machine a primary plus one worker per CPU for every suite is load
+ * without coverage. The multi-worker server has its own tests (test/server/workers.test.ts,
+ * test/reliability/crash.test.ts, and the default start in test/server/cli.test.ts); a
+ * `--workers` flag (startServed args) overrides this.
+ */
 export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('OPENKCM_')) env[k] = v;
-  return { ...env, ...extra };
+  return { ...env, OPENKCM_WORKERS: '1', ...extra };
 }
 
 /**

@@ -23,7 +23,8 @@ export async function startOpenKcmChild(): Promise<OpenKcmChild> {
   const dir = mkdtempSync(join(tmpdir(), 'openkcm-l1-peer-'));
   const child: ChildProcess = spawn(process.execPath, [BIN, 'serve', '--listen', '127.0.0.1:0', '--data', 'data', '--certs', 'certs'], {
     cwd: dir,
-    env: { PATH: process.env.PATH ?? '' },
+    // One process (test/admin/serve.ts cleanEnv says why).
+    env: { PATH: process.env.PATH ?? '', OPENKCM_WORKERS: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -30,7 +30,7 @@ const LOAD_MS = 15_000;
 const dirs: string[] = [];
 let server: ServerProcess | undefined;
 afterAll(async () => {
-  if (server) { server.child.kill('SIGKILL'); await server.exited; }
+  if (server) { server.crashAll(); await server.exited; }
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
@@ -94,14 +94,20 @@ async function load(s: ServerProcess, ack: Acknowledged, roundAcks: { n: number 
   }
 }
 
-describe('crash durability', () => {
-  it(`SIGKILL under ${CONNECTIONS}-connection Create/Register load, ${ROUNDS} times: nothing acknowledged is lost, integrity ok`, async () => {
+// One process as before workers existed, and `--workers 2` (issue 12): there the primary and
+// both workers are SIGKILLed at the same instant (the process group), each worker having
+// its own group commit on the shared database.
+describe.each([
+  { workers: 1, rounds: ROUNDS },
+  { workers: 2, rounds: 2 },
+])('crash durability, $workers worker(s)', ({ workers, rounds }) => {
+  it(`SIGKILL under ${CONNECTIONS}-connection Create/Register load, ${rounds} times: nothing acknowledged is lost, integrity ok`, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'openkcm-crash-'));
     dirs.push(dir);
     const ack: Acknowledged = { objects: new Map() };
     const perRound: Array<{ acknowledged: number; checked: number; integrity: string }> = [];
-    for (let round = 1; round <= ROUNDS; round++) {
-      server = await startServerProcess({ cwd: dir, args: ['--log-level', 'warn'] });
+    for (let round = 1; round <= rounds; round++) {
+      server = await startServerProcess({ cwd: dir, args: ['--log-level', 'warn'], workers });
       const s = server;
       const roundAcks = { n: 0 };
       const loops = Array.from({ length: CONNECTIONS }, (_, w) => load(s, ack, roundAcks, w));
@@ -111,7 +117,7 @@ describe('crash durability', () => {
       }
       expect(s.child.exitCode, `server died on its own in round ${round}:\n${s.stderr()}`).toBeNull();
       // Mid-load: 32 connections have requests in flight at this moment.
-      s.child.kill('SIGKILL');
+      s.crashAll();
       const exit = await s.exited;
       expect(exit.signal).toBe('SIGKILL');
       await Promise.all(loops);
@@ -124,7 +130,7 @@ describe('crash durability', () => {
       expect(integrity).toBe('ok');
 
       // Restart on the same data; every object ever acknowledged, with its exact bytes.
-      server = await startServerProcess({ cwd: dir, args: ['--log-level', 'warn'] });
+      server = await startServerProcess({ cwd: dir, args: ['--log-level', 'warn'], workers });
       const c = await KmipClient.connect({ host: '127.0.0.1', port: server.port, ...server.tls(), servername: 'localhost', timeoutMs: 60_000 });
       const lost: string[] = [];
       for (const [uid, key] of ack.objects) {

@@ -3,7 +3,7 @@
 import { describe, it, expect } from 'vitest';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, statSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Operation, ResultStatus } from '../../src/ttlv/generated/enumerations.ts';
 import { KmipClient } from '../../src/client/index.ts';
@@ -34,7 +34,11 @@ describe('openkcm serve', () => {
     const p = run(['serve', '--listen', '127.0.0.1:0', '--data', 'data', '--certs', 'certs'], dir);
     try {
       // The listener logs `listening` before the admin API starts and the banner is written.
-      await until(() => p.out().includes('"event":"listening"') && p.err().includes('Admin API:'), 45_000);
+      // No --workers: what `npm start` runs, one worker per CPU (a primary and N workers to
+      // start on a loaded machine: generous).
+      await until(() => p.out().includes('"event":"listening"') && p.err().includes('Admin API:'), 120_000);
+      const cpus = availableParallelism();
+      if (cpus > 1) expect(p.err()).toContain(`${cpus} worker processes serve KMIP`);
       const port = JSON.parse(p.out().split('\n').find((l) => l.includes('"event":"listening"'))!).port as number;
       expect(p.out()).toContain('DEVELOPMENT L1 PROVIDER IN USE');
       expect(p.err()).toContain('[client]');
@@ -56,7 +60,7 @@ describe('openkcm serve', () => {
     } finally {
       p.child.kill('SIGKILL');
     }
-  });
+  }, 180_000);
 
   it('refuses a bad setting with exit code 2 and a message naming it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'openkcm-cli-'));

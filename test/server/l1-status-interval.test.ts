@@ -40,7 +40,7 @@ describe('l1.statusCheckIntervalMs', () => {
 
   it('openkcm serve with a bad value exits 2 with the message, no stack trace', async () => {
     const child = spawn(process.execPath, [BIN, 'serve', '--listen', '127.0.0.1:0', '--l1-status-check-interval', '500'], {
-      cwd: dir, env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'ignore', 'pipe'],
+      cwd: dir, env: { PATH: process.env.PATH ?? '', OPENKCM_WORKERS: '1' }, stdio: ['ignore', 'ignore', 'pipe'],
     });
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));

@@ -127,6 +127,24 @@ class Exporter {
     }
   }
 
+  /**
+   * Records committed by another writer of the database (another worker process) reach no
+   * subscriber here: when idle and up to date, look for one past what is queued and catch up.
+   */
+  pollForeign(): void {
+    if (this.stopped || !this.ready || this.catchingUp || !this.idle || this.polling) return;
+    this.polling = true;
+    this.log.readAfter(this.queuedUpTo, 1).then((page) => {
+      this.polling = false;
+      if (page.length === 0 || this.stopped || this.catchingUp) return;
+      this.catchingUp = true;
+      if (this.idle) this.wake?.();
+    }, () => {
+      this.polling = false; // unreadable now; the next poll tries again
+    });
+  }
+  private polling = false;
+
   /** Called by the audit log after each commit, synchronously: must stay cheap. */
   onCommitted(records: readonly AuditRecord[]): void {
     if (!this.ready) return;
@@ -245,17 +263,30 @@ class Exporter {
   }
 }
 
+export interface StartExportersOptions {
+  /**
+   * Other processes append to the same audit log (`openkcm serve --workers N`): every this
+   * many ms, an idle exporter checks the database for records it was not told about.
+   */
+  foreignCommitPollMs?: number;
+}
+
 /**
  * Starts one exporter per config entry (validated again here; throws AuditConfigError).
  * Configuration read from a file (unknown) goes through validateExportConfig() first,
  * whose result this accepts. Each exporter keeps its cursor in audit_export_cursor under
  * its name, so a restart resumes where it stopped.
  */
-export function startExporters(source: AuditLog | AuditTrail, config: readonly ExporterConfigInput[] | { exporters: readonly ExporterConfigInput[] }): Exporters {
+export function startExporters(
+  source: AuditLog | AuditTrail, config: readonly ExporterConfigInput[] | { exporters: readonly ExporterConfigInput[] }, options: StartExportersOptions = {},
+): Exporters {
   const configs = validateExportConfig(config);
   const log = asAuditTrail(source);
   const exporters = configs.map((c) => new Exporter(log, c));
   const unsubscribe = log.subscribe((records) => { for (const e of exporters) e.onCommitted(records); });
+  const poll = options.foreignCommitPollMs !== undefined
+    ? setInterval(() => { for (const e of exporters) e.pollForeign(); }, options.foreignCommitPollMs).unref()
+    : undefined;
   let closed = false;
 
   const drain = async (timeoutMs = 5_000): Promise<boolean> => {
@@ -276,6 +307,7 @@ export function startExporters(source: AuditLog | AuditTrail, config: readonly E
       closed = true;
       if (drainTimeoutMs > 0) await drain(drainTimeoutMs);
       unsubscribe();
+      if (poll) clearInterval(poll);
       await Promise.all(exporters.map((e) => e.stop()));
     },
   };

@@ -4,6 +4,7 @@
 // (src/hierarchy/engine.ts) satisfy them, and a route never reaches past them.
 import type { L1Provider, L1Status } from '../../hsm/types.ts';
 import type { CertificateAuthority } from '../ca.ts';
+import type { WorkerTenantReport } from '../cluster.ts';
 import type { AdminScope } from '../../policy/admin-scope.ts';
 import type { LinkAuditAck, LinkSnapshot } from '../../link/protocol.ts';
 import type { LinkCaller, StoredNodeStatus } from '../../link/ingest.ts';
@@ -128,6 +129,8 @@ export interface AdminDeps {
   kmip?: { host: string; port: number; caFile?: string };
   /** The running SIEM exporters, for `status` (absent or empty: none configured). */
   exporters?(): ExporterStatsView[];
+  /** `openkcm serve --workers N`: what each worker process holds of a tenant (src/server/cluster.ts). */
+  workers?(tenant: string): Promise<WorkerTenantReport[]>;
   /** Extra facts for `status` (version, uptime…). */
   info?(): Record<string, unknown>;
   /** Present on a CMK (`openkcm cmk`): the link routes, and governance-only behaviour. */

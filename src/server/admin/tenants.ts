@@ -56,10 +56,13 @@ export const tenantRoutes: Route[] = [
       const tenant = await requireTenant(ctx, t);
       const regions = await ctx.governance.tenantRegions(t);
       const nodes = await nodesView(ctx, t, regions);
+      // Several worker processes: each holds its own keys; show what each holds (issue 12).
+      const workers = ctx.workers ? await ctx.workers(t) : undefined;
       return {
         body: {
           tenant: { ...tenant, regions },
           ...(nodes ? { nodes } : {}),
+          ...(workers ? { workers } : {}),
           services: await ctx.governance.listServices(t),
           identities: (await ctx.governance.listIdentities({ tenant: t })).length,
           grants: await ctx.governance.listGrants(t),
