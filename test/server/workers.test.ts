@@ -14,6 +14,8 @@ import { createKey, keyMaterialOf, uidPayload } from '../../bench/lib/kmip.ts';
 import { startServed, type ServedEnv } from '../admin/serve.ts';
 
 const CONNECTIONS = 6;
+/** Each kmipctl call starts a Node process: seconds apiece on the loaded 2-core test machine. */
+const TEST_TIMEOUT_MS = 300_000;
 
 let s: ServedEnv;
 let clients: KmipClient[] = [];
@@ -84,7 +86,7 @@ describe('openkcm serve --workers 2', () => {
     // Creates of this test alone: 6 + 240, each one record.
     expect(records).toBeGreaterThanOrEqual(CONNECTIONS * 41);
     expect(before.audit.lastSeq).toBeGreaterThanOrEqual(CONNECTIONS * 41);
-  });
+  }, TEST_TIMEOUT_MS);
 
   it('an L3 rotation reaches every worker: both wrap new values under the new version', async () => {
     const before = (await workers()).map((w) => w.services.find((x) => x.service === 'default')?.currentVersion);
@@ -95,7 +97,7 @@ describe('openkcm serve --workers 2', () => {
     expect(after).toEqual([2, 2]);
     const uid = await createKey(clients[1]!);
     expect(new Set(await getOnEveryConnection(uid)).size).toBe(1);
-  });
+  }, TEST_TIMEOUT_MS);
 
   it('seal and unseal reach every worker', async () => {
     const uid = await createKey(clients[0]!);
@@ -117,7 +119,7 @@ describe('openkcm serve --workers 2', () => {
     const got = await getOnEveryConnection(uid);
     expect(new Set(got).size).toBe(1);
     expect(got[0]).toMatch(/^[0-9a-f]{64}$/);
-  });
+  }, TEST_TIMEOUT_MS);
 
   it('the kill switch refuses on every connection of every worker and leaves no key bytes in any', async () => {
     const uid = await createKey(clients[2]!);
@@ -132,5 +134,5 @@ describe('openkcm serve --workers 2', () => {
     for (const g of got) expect(g).toMatch(/^refused: /);
     const verify = await s.kmipctl(['audit', 'verify']);
     expect(verify.code, verify.stderr).toBe(0);
-  });
+  }, TEST_TIMEOUT_MS);
 });

@@ -1,0 +1,146 @@
+// Get and Locate by Name on a large store (issue 12 §1: 1 000 000 stored objects, p99 < 2 ms,
+// server RSS < 300 MB). Seed first with bench/seed.ts, then:
+//
+//   node --import tsx bench/scale.ts --dir DIR [--workers 1,2] [--seconds 10] [--connections 1,4]
+//
+// For each worker count, `openkcm serve --workers N` runs in DIR (its certs/ and data/, on-disk
+// SQLite, WAL, synchronous=FULL, logs at warn) as a child process; the load comes from this
+// process over mutual TLS with the development client certificate, on the same cores.
+// Workloads, each a closed loop of one request in flight per connection:
+//   get     Get of a uniformly random stored object (its uid read from the database first);
+//           every answer must carry 32 bytes of key material;
+//   locate  Locate by Name of a uniformly random `seed-<n>` (bench/seed.ts names); every
+//           answer must carry exactly one Unique Identifier.
+// RSS is the sum over the server's processes (primary and workers) after the load, and the
+// peak seen while it ran (sampled every 200 ms).
+import { readFileSync, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { loadavg } from 'node:os';
+import Database from 'better-sqlite3';
+import { KmipClient } from '../src/client/index.ts';
+import { Operation, NameType } from '../src/ttlv/generated/enumerations.ts';
+import { Tag } from '../src/ttlv/generated/tags.ts';
+import { enumeration, structure, textString } from '../src/kmip/items.ts';
+import { startServerProcess } from '../scripts/fuzz/server-process.ts';
+import { runClosedLoop } from './lib/load.ts';
+import { keyMaterialOf, uidPayload } from './lib/kmip.ts';
+import { fmtUs, markdownTable } from './lib/matrix.ts';
+import { parseFlags, positiveIntegers, positiveNumber, usage, OptionError, type FlagSpec } from './lib/options.ts';
+import { SEED_TENANT } from './seed.ts';
+
+const FLAGS: FlagSpec[] = [
+  { flag: '--dir', value: true, help: 'a directory seeded by bench/seed.ts' },
+  { flag: '--workers', value: true, help: 'worker counts to measure, e.g. 1,2 (default 1)' },
+  { flag: '--connections', value: true, help: 'connections per workload, e.g. 1,4 (default 1,4)' },
+  { flag: '--seconds', value: true, help: 'measured seconds per cell (default 10)' },
+  { flag: '--warmup', value: true, help: 'warm-up seconds per cell (default 2)' },
+  { flag: '--json', value: false, help: 'print the results as JSON as well' },
+  { flag: '--help', value: false, help: 'this text' },
+];
+
+/** The resident set of a process and of all its descendants (Linux /proc), in bytes. */
+export function treeRss(pid: number): number {
+  let total = 0;
+  const visit = (p: number) => {
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+      if (m) total += Number(m[1]) * 1024;
+      for (const c of readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim().split(/\s+/)) if (c) visit(Number(c));
+    } catch {
+      // gone meanwhile
+    }
+  };
+  visit(pid);
+  return total;
+}
+
+const locateByName = (name: string) => structure(Tag.RequestPayload, [
+  structure(Tag.Attributes, [structure(Tag.Name, [textString(Tag.NameValue, name), enumeration(Tag.NameType, NameType.UninterpretedTextString)])]),
+]);
+
+interface Row { workers: number; workload: string; connections: number; perSecond: number; p50: number; p99: number; errors: number; rssMB: number; peakRssMB: number; load: string }
+
+async function main(): Promise<void> {
+  let flags: Map<string, string>;
+  try {
+    flags = parseFlags(process.argv.slice(2), FLAGS);
+  } catch (e) {
+    if (e instanceof OptionError) {
+      process.stderr.write(`scale: ${e.message}\n${usage('node --import tsx bench/scale.ts', FLAGS)}\n`);
+      process.exit(2);
+    }
+    throw e;
+  }
+  if (flags.has('--help')) {
+    process.stdout.write(`${usage('node --import tsx bench/scale.ts', FLAGS)}\n`);
+    return;
+  }
+  const dirFlag = flags.get('--dir');
+  if (dirFlag === undefined || !existsSync(join(resolve(dirFlag), 'data', 'openkcm.db'))) {
+    process.stderr.write('scale: --dir must name a directory seeded by bench/seed.ts (data/openkcm.db missing)\n');
+    process.exit(2);
+  }
+  const dir = resolve(dirFlag);
+  const workerCounts = positiveIntegers(flags.get('--workers'), 'workers', [1]);
+  const connectionCounts = positiveIntegers(flags.get('--connections'), 'connections', [1, 4]);
+  const seconds = positiveNumber(flags.get('--seconds'), 'seconds', 10);
+  const warmup = positiveNumber(flags.get('--warmup'), 'warmup', 2);
+
+  // The ids to Get, and how many seeded names exist (read before the server opens the file).
+  const db = new Database(join(dir, 'data', 'openkcm.db'), { readonly: true });
+  const uids = (db.prepare('SELECT uid FROM objects WHERE tenant = ?').pluck().all(SEED_TENANT) as string[]);
+  // Names as stored: several seeders on disjoint ranges may leave gaps between them.
+  const names = (db.prepare("SELECT name FROM object_names WHERE tenant = ? AND name LIKE 'seed-%'").pluck().all(SEED_TENANT) as string[]);
+  const fileMB = (db.prepare('SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()').pluck().get() as number) / 2 ** 20;
+  db.close();
+  process.stderr.write(`scale: ${uids.length} objects, ${names.length} seeded names, database ${fileMB.toFixed(0)} MB\n`);
+  const random = (n: number) => Math.floor(Math.random() * n);
+
+  const rows: Row[] = [];
+  for (const workers of workerCounts) {
+    const server = await startServerProcess({ cwd: dir, args: ['--admin-listen', '127.0.0.1:0', '--log-level', 'warn'], workers, startTimeoutMs: 300_000 });
+    let peak = 0;
+    const sampler = setInterval(() => { peak = Math.max(peak, treeRss(server.pid)); }, 200);
+    try {
+      for (const connections of connectionCounts) {
+        const clients: KmipClient[] = [];
+        for (let i = 0; i < connections; i++) clients.push(await KmipClient.connect({ host: '127.0.0.1', port: server.port, ...server.tls(), servername: 'localhost', timeoutMs: 60_000 }));
+        try {
+          const workloads: Array<[string, (c: KmipClient) => Promise<void>]> = [
+            ['get', async (c) => {
+              const km = keyMaterialOf(await c.request(Operation.Get, uidPayload(uids[random(uids.length)]!)));
+              if (km.length !== 32) throw new Error(`Get: ${km.length} bytes of key material`);
+            }],
+            ['locate by name', async (c) => {
+              const p = await c.request(Operation.Locate, locateByName(names[random(names.length)]!));
+              const found = p.value.filter((x) => x.tag === Tag.UniqueIdentifier).length;
+              if (found !== 1) throw new Error(`Locate by Name: ${found} identifiers`);
+            }],
+          ];
+          for (const [workload, request] of workloads) {
+            const r = await runClosedLoop({ connections: clients, request, durationMs: seconds * 1000, warmupMs: warmup * 1000 });
+            const row: Row = {
+              workers, workload, connections, perSecond: r.perSecond, p50: r.latency.percentile(50), p99: r.latency.percentile(99), errors: r.errors,
+              rssMB: treeRss(server.pid) / 2 ** 20, peakRssMB: peak / 2 ** 20, load: loadavg()[0]!.toFixed(1),
+            };
+            rows.push(row);
+            process.stderr.write(`scale: ${workers} worker(s), ${workload}, ${connections} conn: ${Math.round(r.perSecond)}/s p50 ${fmtUs(row.p50)} p99 ${fmtUs(row.p99)} RSS ${row.rssMB.toFixed(0)} MB${r.errors ? `, ${r.errors} errors: ${r.errorSamples.join('; ')}` : ''}\n`);
+          }
+        } finally {
+          await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+        }
+      }
+    } finally {
+      clearInterval(sampler);
+      await server.stop(20_000);
+    }
+  }
+  process.stdout.write(`\n${uids.length} objects, database ${fileMB.toFixed(0)} MB, ${seconds} s per cell after ${warmup} s warm-up\n\n`);
+  process.stdout.write(`${markdownTable(
+    ['workers', 'workload', 'connections', 'req/s', 'p50', 'p99', 'errors', 'RSS after', 'peak RSS', 'load avg'],
+    rows.map((r) => [String(r.workers), r.workload, String(r.connections), String(Math.round(r.perSecond)), fmtUs(r.p50), fmtUs(r.p99), String(r.errors), `${r.rssMB.toFixed(0)} MB`, `${r.peakRssMB.toFixed(0)} MB`, r.load]),
+  )}\n`);
+  if (flags.has('--json')) process.stdout.write(`${JSON.stringify({ objects: uids.length, fileMB, rows })}\n`);
+}
+
+await main();
