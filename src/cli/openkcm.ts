@@ -71,6 +71,10 @@ export function connectionHelp(config: OpenKcmConfig, port: number, cwd = proces
 
 const PROGRAM = 'openkcm';
 
+/** The admin API line of the start banner (one process or the primary of several workers). */
+const adminBanner = (host: string, port: number): string =>
+  `Admin API: https://${host}:${port} (mutual TLS, role admin) — try: npx kmipctl status --server https://${host}:${port}\n\n`;
+
 async function serve(flags: ServeFlags): Promise<void> {
   const config = loadConfigOrExit(PROGRAM, flags);
   const exporterConfigs = exporterConfigsOrExit(PROGRAM, config);
@@ -87,7 +91,7 @@ async function serve(flags: ServeFlags): Promise<void> {
       process.stderr.write(connectionHelp(config, kmipPort));
       if (adminPort !== null) {
         const host = config.admin.listen.host;
-        process.stderr.write(`Admin API: https://${host}:${adminPort} (mutual TLS, role admin) — try: kmipctl status --server https://${host}:${adminPort}\n\n`);
+        process.stderr.write(adminBanner(host, adminPort));
       }
       process.stderr.write(`${config.workers} worker processes serve KMIP (--workers; the admin API and SIEM export run in worker 1).\n\n`);
     });
@@ -187,7 +191,7 @@ async function serve(flags: ServeFlags): Promise<void> {
   process.stderr.write(connectionHelp(config, server.address().port));
   if (admin) {
     const a = admin.address();
-    process.stderr.write(`Admin API: https://${a.host}:${a.port} (mutual TLS, role admin) — try: npx kmipctl status --server https://${a.host}:${a.port}\n\n`);
+    process.stderr.write(adminBanner(a.host, a.port));
   }
 
   closeOnSignals(log, closeAll);
