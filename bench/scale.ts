@@ -16,6 +16,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadavg } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
 import { KmipClient } from '../src/client/index.ts';
 import { Operation, NameType } from '../src/ttlv/generated/enumerations.ts';
@@ -34,6 +35,8 @@ const FLAGS: FlagSpec[] = [
   { flag: '--connections', value: true, help: 'connections per workload, e.g. 1,4 (default 1,4)' },
   { flag: '--seconds', value: true, help: 'measured seconds per cell (default 10)' },
   { flag: '--warmup', value: true, help: 'warm-up seconds per cell (default 2)' },
+  { flag: '--in-process', value: true, help: 'also time N Get-like and N Locate-like store reads in this process, no TLS or scheduler hops (default 20000; 0 = skip)' },
+  { flag: '--no-server', value: false, help: 'skip the server runs (the in-process pass only)' },
   { flag: '--json', value: false, help: 'print the results as JSON as well' },
   { flag: '--help', value: false, help: 'this text' },
 ];
@@ -97,7 +100,7 @@ async function main(): Promise<void> {
   const random = (n: number) => Math.floor(Math.random() * n);
 
   const rows: Row[] = [];
-  for (const workers of workerCounts) {
+  for (const workers of flags.has('--no-server') ? [] : workerCounts) {
     const server = await startServerProcess({ cwd: dir, args: ['--admin-listen', '127.0.0.1:0', '--log-level', 'warn'], workers, startTimeoutMs: 300_000 });
     let peak = 0;
     const sampler = setInterval(() => { peak = Math.max(peak, treeRss(server.pid)); }, 200);
@@ -135,12 +138,48 @@ async function main(): Promise<void> {
       await server.stop(20_000);
     }
   }
+  // The server's own share, without the client, TLS and the scheduler's hops between three
+  // processes: the store read and the L4 unwrap of a Get, the name lookup of a Locate.
+  const inProcessN = Math.floor(Number(flags.get('--in-process') ?? 20_000));
+  const inProcess: Array<{ what: string; n: number; p50: number; p99: number; cpuUs: number }> = [];
+  if (inProcessN > 0) {
+    const { openRuntime } = await import('../src/server/runtime.ts');
+    const { LatencyHistogram } = await import('./lib/histogram.ts');
+    const rt = await openRuntime({ dataDir: join(dir, 'data') });
+    try {
+      const place = (uid: string) => ({ tenant: SEED_TENANT, service: 'default', uid });
+      const measure = async (what: string, op: () => Promise<void>) => {
+        for (let i = 0; i < 200; i++) await op(); // warm-up (unseal, JIT)
+        const h = new LatencyHistogram();
+        const cpu0 = process.cpuUsage();
+        for (let i = 0; i < inProcessN; i++) {
+          const t0 = performance.now();
+          await op();
+          h.record((performance.now() - t0) * 1000);
+        }
+        const cpu = process.cpuUsage(cpu0);
+        inProcess.push({ what, n: inProcessN, p50: h.percentile(50), p99: h.percentile(99), cpuUs: (cpu.user + cpu.system) / inProcessN });
+      };
+      await measure('store get + L4 unwrap (Get without TLS, policy, audit)', async () => {
+        const o = await rt.store.get(SEED_TENANT, uids[random(uids.length)]!);
+        if (o?.wrappedValue === undefined) throw new Error('seeded object without a value');
+        (await rt.hierarchy.protector.unprotect(place(o.uid), o.wrappedValue)).fill(0);
+      });
+      await measure('store scan by Name, first match (Locate without TLS, policy, audit)', async () => {
+        for await (const o of rt.store.scan(SEED_TENANT, { name: names[random(names.length)]! })) { void o; break; }
+      });
+    } finally {
+      await rt.close();
+    }
+    process.stdout.write(`\n${markdownTable(['in process', 'ops', 'p50', 'p99', 'CPU per op'],
+      inProcess.map((r) => [r.what, String(r.n), fmtUs(r.p50), fmtUs(r.p99), fmtUs(r.cpuUs)]))}\n`);
+  }
   process.stdout.write(`\n${uids.length} objects, database ${fileMB.toFixed(0)} MB, ${seconds} s per cell after ${warmup} s warm-up\n\n`);
   process.stdout.write(`${markdownTable(
     ['workers', 'workload', 'connections', 'req/s', 'p50', 'p99', 'errors', 'RSS after', 'peak RSS', 'load avg'],
     rows.map((r) => [String(r.workers), r.workload, String(r.connections), String(Math.round(r.perSecond)), fmtUs(r.p50), fmtUs(r.p99), String(r.errors), `${r.rssMB.toFixed(0)} MB`, `${r.peakRssMB.toFixed(0)} MB`, r.load]),
   )}\n`);
-  if (flags.has('--json')) process.stdout.write(`${JSON.stringify({ objects: uids.length, fileMB, rows })}\n`);
+  if (flags.has('--json')) process.stdout.write(`${JSON.stringify({ objects: uids.length, fileMB, rows, inProcess })}\n`);
 }
 
 await main();
