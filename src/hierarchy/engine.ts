@@ -654,51 +654,69 @@ export class HierarchyEngine {
    * under it, and the old L2 is deleted, all in one store transaction. Returns the new version.
    */
   rotateL2(tenant: string): Promise<number> {
+    return this.exclusive(this.entry(tenant), async () => this.rotateL2Now(tenant, await this.ready(tenant)));
+  }
+
+  /**
+   * L2 rotation decided on the vault's rows (issue 10: one rotation per region however many
+   * nodes share the vault): rotates only while the vault's current L2 version is `current`,
+   * else rotates nothing and answers the vault's version (the caller reloads it). Two nodes
+   * that both read `current` both try; the store's replace is conditional on that version
+   * (row-locked on PostgreSQL), so one succeeds and the other gets an error and re-reads.
+   */
+  rotateL2If(tenant: string, current: number): Promise<{ version: number; rotated: boolean }> {
     return this.exclusive(this.entry(tenant), async () => {
       const e = await this.ready(tenant);
-      const epoch = e.epoch;
-      const l1 = e.l1;
-      if (l1 === undefined) throw this.sealedError(e);
-      const rows = await this.store.listL2Keys(tenant);
-      const cur = e.l2Current;
-      const next = rows.reduce((m, r) => Math.max(m, r.version), 0) + 1;
-      const newL2 = freshKey();
-      let installed = false;
-      const opened: Buffer[] = [];
-      try {
-        const wrapped = await this.l1Call(l1.wrap(newL2, l2Context(tenant, next)), this.l1TimeoutMs, `wrap L2 v${next} of ${tenant}`);
-        const l3rows = await this.store.listL3Keys(tenant);
-        if (e.epoch !== epoch || e.sealed !== undefined) throw this.sealedError(e);
-        const l3s = l3rows.map((r) => {
-          let key = e.l3.get(r.service)?.keys.get(r.version);
-          if (key === undefined) {
-            const parent = e.l2.get(r.l2Version);
-            if (parent === undefined) throw new HierarchyBlobError(`L3 ${r.service} v${r.version} is wrapped by L2 v${r.l2Version}, which is not open`);
-            key = unwrapL3(parent, l3Aad(tenant, r.service, r.version, r.l2Version), r.wrapped);
-            opened.push(key);
-          }
-          return { service: r.service, version: r.version, wrapped: wrapL3(newL2, l3Aad(tenant, r.service, r.version, next), key) };
-        });
-        if (!(await this.store.replaceL2Key(tenant, cur, { version: next, wrapped }, l3s))) {
-          throw new Error(`L2 of ${tenant} changed concurrently (rotation or new service); retry`);
-        }
-        if (e.epoch !== epoch || e.sealed !== undefined) throw this.sealedError(e);
-        zeroize(e.l2);
-        e.l2.set(next, newL2);
-        e.l2Current = next;
-        installed = true;
-        // The old L2 blob is deleted: its L1 key version need not stay usable for this tenant.
-        l1.forgetContext?.(l2Context(tenant, cur));
-      } finally {
-        if (!installed) newL2.fill(0);
-        for (const k of opened) k.fill(0);
-      }
-      // Reload the L3 rings from the re-wrapped rows, which also proves they open under the new L2.
-      const services = new Set((await this.store.listL3Keys(tenant)).map((r) => r.service));
-      for (const s of services) await this.loadL3(e, s, false);
-      this.log?.info({ tenant, version: next }, 'L2 rotated');
-      return next;
+      const vaultCurrent = (await this.store.listL2Keys(tenant)).find((r) => r.current)?.version;
+      if (vaultCurrent === undefined || vaultCurrent !== current) return { version: vaultCurrent ?? 0, rotated: false };
+      if (e.l2Current !== current) throw new Error(`L2 of ${tenant} in memory is v${e.l2Current}, the vault's is v${current}: reload it first`);
+      return { version: await this.rotateL2Now(tenant, e), rotated: true };
     });
+  }
+
+  private async rotateL2Now(tenant: string, e: TenantEntry): Promise<number> {
+    const epoch = e.epoch;
+    const l1 = e.l1;
+    if (l1 === undefined) throw this.sealedError(e);
+    const rows = await this.store.listL2Keys(tenant);
+    const cur = e.l2Current;
+    const next = rows.reduce((m, r) => Math.max(m, r.version), 0) + 1;
+    const newL2 = freshKey();
+    let installed = false;
+    const opened: Buffer[] = [];
+    try {
+      const wrapped = await this.l1Call(l1.wrap(newL2, l2Context(tenant, next)), this.l1TimeoutMs, `wrap L2 v${next} of ${tenant}`);
+      const l3rows = await this.store.listL3Keys(tenant);
+      if (e.epoch !== epoch || e.sealed !== undefined) throw this.sealedError(e);
+      const l3s = l3rows.map((r) => {
+        let key = e.l3.get(r.service)?.keys.get(r.version);
+        if (key === undefined) {
+          const parent = e.l2.get(r.l2Version);
+          if (parent === undefined) throw new HierarchyBlobError(`L3 ${r.service} v${r.version} is wrapped by L2 v${r.l2Version}, which is not open`);
+          key = unwrapL3(parent, l3Aad(tenant, r.service, r.version, r.l2Version), r.wrapped);
+          opened.push(key);
+        }
+        return { service: r.service, version: r.version, wrapped: wrapL3(newL2, l3Aad(tenant, r.service, r.version, next), key) };
+      });
+      if (!(await this.store.replaceL2Key(tenant, cur, { version: next, wrapped }, l3s))) {
+        throw new Error(`L2 of ${tenant} changed concurrently (rotation or new service); retry`);
+      }
+      if (e.epoch !== epoch || e.sealed !== undefined) throw this.sealedError(e);
+      zeroize(e.l2);
+      e.l2.set(next, newL2);
+      e.l2Current = next;
+      installed = true;
+      // The old L2 blob is deleted: its L1 key version need not stay usable for this tenant.
+      l1.forgetContext?.(l2Context(tenant, cur));
+    } finally {
+      if (!installed) newL2.fill(0);
+      for (const k of opened) k.fill(0);
+    }
+    // Reload the L3 rings from the re-wrapped rows, which also proves they open under the new L2.
+    const services = new Set((await this.store.listL3Keys(tenant)).map((r) => r.service));
+    for (const s of services) await this.loadL3(e, s, false);
+    this.log?.info({ tenant, version: next }, 'L2 rotated');
+    return next;
   }
 
   /**

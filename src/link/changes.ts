@@ -56,6 +56,7 @@ export async function buildSnapshot(gov: Pick<Governance, 'regionSnapshot'>, reg
     grants: g.grants,
     l1Pointers: g.l1Pointers,
     rotations: g.rotations,
+    l2Rotations: g.l2Rotations,
   };
 }
 

@@ -24,7 +24,7 @@
 //
 // Errors use the admin API's shape `{ error: { code, message, hint } }`: 401/403 for a caller
 // that is not a core of a region, 400 for a malformed query or body, 410 as above.
-import type { GovernanceChange, Grant, Identity, L1Pointer, Role, RotationRequest, Service, Tenant } from '../store/governance.ts';
+import type { GovernanceChange, Grant, Identity, L1Pointer, L2RotationRequest, Role, RotationRequest, Service, Tenant } from '../store/governance.ts';
 
 export const LINK_PROTOCOL_VERSION = 1;
 /** The CMK sends a heartbeat this often, so a core can tell a quiet stream from a dead link. */
@@ -52,10 +52,20 @@ export interface LinkSnapshot {
   l1Pointers: L1Pointer[];
   /** Current L3 version each service must have at least (rotation requested on the CMK). */
   rotations: LinkRotation[];
+  /** The latest L2 rotation requested per tenant (absent from a CMK that publishes none). */
+  l2Rotations?: LinkL2Rotation[];
 }
 
 /** `kmipctl service rotate T S` on the CMK: every core makes sure S has an L3 version ≥ minVersion. */
 export type LinkRotation = RotationRequest;
+
+/**
+ * `kmipctl tenant rotate-l2 T` on the CMK: every region serving T rotates its own L2 (the CMK
+ * has none) once for this generation. Nodes of one region race; the vault decides: the first
+ * node to see a generation records the region's current L2 version for it, and a rotation
+ * happens only while the vault's current version is still that one (src/server/core.ts).
+ */
+export type LinkL2Rotation = L2RotationRequest;
 
 /**
  * One change, applied idempotently by upsert/delete of the whole record: a core that

@@ -14,7 +14,7 @@
 // tenant must not fail because the CMK sends its services' deletes afterwards.
 import { openSqliteStore, type SqliteStore } from '../store/sqlite.ts';
 import { BUILT_IN_ROLE_TABLE, GovernanceStore, type Grant, type Identity, type L1Pointer, type Role, type Service } from '../store/governance.ts';
-import type { LinkChange, LinkRotation, LinkSnapshot, LinkTenant } from './protocol.ts';
+import type { LinkChange, LinkL2Rotation, LinkRotation, LinkSnapshot, LinkTenant } from './protocol.ts';
 import { LINK_PROTOCOL_VERSION } from './protocol.ts';
 
 export class LinkProtocolError extends Error {
@@ -31,6 +31,8 @@ export class GovernanceReplica {
   readonly governance: GovernanceStore;
   private seqApplied = 0;
   private readonly rotations = new Map<string, LinkRotation>();
+  /** The latest L2 rotation request per tenant. */
+  private readonly l2Rotations = new Map<string, LinkL2Rotation>();
   private readonly regionsOf = new Map<string, string[]>();
 
   private constructor(private readonly store: SqliteStore, readonly region: string) {
@@ -62,6 +64,7 @@ export class GovernanceReplica {
       for (const t of ['gov_tenants', 'gov_services', 'gov_roles', 'gov_identities', 'gov_grants', 'gov_l1_pointers']) db.prepare(`DELETE FROM ${t}`).run();
       this.regionsOf.clear();
       this.rotations.clear();
+      this.l2Rotations.clear();
       for (const t of s.tenants) this.putTenant(t);
       for (const x of s.services) this.putService(x);
       for (const r of s.roles) this.putRole(r);
@@ -69,6 +72,7 @@ export class GovernanceReplica {
       for (const g of s.grants) this.putGrant(g);
       for (const p of s.l1Pointers) this.putL1(p);
       for (const r of s.rotations) this.rotations.set(rotationKey(r), r);
+      for (const r of s.l2Rotations ?? []) this.l2Rotations.set(r.tenant, r);
       this.seqApplied = s.seq;
     })();
   }
@@ -109,6 +113,9 @@ export class GovernanceReplica {
         case 'rotation':
           this.rotations.set(rotationKey(c.value), c.value);
           break;
+        case 'l2rotation':
+          this.l2Rotations.set(c.value.tenant, c.value);
+          break;
         default:
           throw new LinkProtocolError(`unknown change entity ${JSON.stringify((c as { entity?: unknown }).entity)} (seq ${seq}): upgrade this core`);
       }
@@ -129,6 +136,11 @@ export class GovernanceReplica {
     const t = this.governance.getTenant(id);
     if (t === undefined) return undefined;
     return { tenant: { ...t, regions: this.regionsOf.get(t.id) ?? [this.region] }, l1: this.governance.getL1Pointer(id) };
+  }
+
+  /** The latest L2 rotation requested for the tenant on the CMK, if any. */
+  l2RotationOf(tenant: string): LinkL2Rotation | undefined {
+    return this.l2Rotations.get(tenant);
   }
 
   rotationList(): LinkRotation[] {
@@ -162,6 +174,7 @@ export class GovernanceReplica {
     db.prepare('DELETE FROM gov_tenants WHERE id = ?').run(id);
     this.regionsOf.delete(id);
     for (const [k, r] of this.rotations) if (r.tenant === id) this.rotations.delete(k);
+    this.l2Rotations.delete(id);
   }
 
   private putService(s: Service): void {

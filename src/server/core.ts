@@ -11,6 +11,8 @@
 //                                        region's L2 (recursive unsealing; the CMK never calls an L1)
 //   rotation (minVersion)              → the service gets an L3 version ≥ minVersion, once per
 //                                        region however many nodes share the vault
+//   L2 rotation (generation)           → the region's L2 is rotated once per generation; the
+//                                        vault decides which node does it, the others reload
 //   no contact past the lease          → every tenant sealed (failMode closed), unsealed again
 //                                        when the CMK is back and the pointers still say so
 //
@@ -41,7 +43,7 @@ import { LinkClient, LinkError, type LinkTls } from '../link/client.ts';
 import { LinkFollower } from '../link/follower.ts';
 import { GovernanceReplica } from '../link/replica.ts';
 import { AuditShipper, regionShipSource, sqliteShipSource, type ShipSource } from '../link/audit-shipper.ts';
-import { DEFAULT_LEASE_MS, type LinkChange, type LinkNodeStatus, type LinkRotation } from '../link/protocol.ts';
+import { DEFAULT_LEASE_MS, type LinkChange, type LinkL2Rotation, type LinkNodeStatus, type LinkRotation } from '../link/protocol.ts';
 import { KmipEngine, type AccessControl, type Authentication, type VersionAdapters } from './executor.ts';
 import { GovernanceAccess, DATABASE_FILE } from './runtime.ts';
 import { parseIdentityUri } from './ca.ts';
@@ -52,6 +54,12 @@ export const NODE_STATUS_INTERVAL_MS = 5_000;
 export const MIN_LEASE_MS = 3_000;
 /** Rotation attempts when another node of the region inserts the same version first. */
 const ROTATION_ATTEMPTS = 5;
+/**
+ * System blob (vault) naming the region's L2 version when a node first saw L2 rotation
+ * request `generation` of `tenant`: the rotation is done once the vault's current version is
+ * above it. Written once (insert-if-absent), so every node of the region reads the same.
+ */
+export const l2RotationMarker = (tenant: string, generation: number): string => `l2-rotation/${tenant}/${generation}`;
 
 export type FailMode = 'closed' | 'open';
 
@@ -147,7 +155,18 @@ class HierarchyApplier {
     private readonly replica: GovernanceReplica,
     private readonly log: Logger,
     private readonly failMode: FailMode,
+    private readonly vault: CoreVault,
+    private readonly audit: CoreAudit,
   ) {}
+
+  /** A rotation this node carried out for the CMK: one record in the region's chain. */
+  private audited(tenant: string, service: string | null, operation: string, detail: string): void {
+    try {
+      this.audit.append({ kind: 'system', identity: 'cmk', tenant, service, operation, result: 'success', detail });
+    } catch (e) {
+      this.log.error({ event: 'audit_failed', err: (e as Error).message, operation }, 'could not append an audit record');
+    }
+  }
 
   private leaseReason(): string {
     return `governance unreachable since ${new Date(this.leaseSince!).toISOString()}`;
@@ -230,7 +249,68 @@ class HierarchyApplier {
     }
     const st = this.hierarchy.status(tenant);
     if (st.sealed) this.log.warn({ event: 'tenant_still_sealed', tenant, reason: st.reason }, 'tenant stays sealed');
-    else await this.ensureRotations(tenant);
+    else {
+      await this.ensureL2Rotation(tenant);
+      await this.ensureRotations(tenant);
+    }
+  }
+
+  /**
+   * L2 rotation requested on the CMK: the region's L2 is rotated once for the request's
+   * generation, whichever node of the region gets there first. The first node to see the
+   * generation records the vault's current L2 version for it (insert-if-absent, so every
+   * node reads the same value); the rotation is done once the vault's current version is
+   * above that, and a node rotates only while it is still that version (rotateL2If: the
+   * store's replace is conditional on it, so two racing nodes make one new version). A node
+   * that dies between the marker and the rotation leaves the work to the next node or start.
+   */
+  async ensureL2Rotation(tenant: string, only?: LinkL2Rotation): Promise<void> {
+    const r = only ?? this.replica.l2RotationOf(tenant);
+    if (r === undefined || this.hierarchy.status(tenant).sealed) return; // done at the next unseal
+    const current = async () => (await this.vault.listL2Keys(tenant)).find((x) => x.current)?.version;
+    const seen = await current();
+    if (seen === undefined) return; // no L2 in this region yet: the first unseal makes one
+    const from = Number((await this.vault.putSystemBlobIfAbsent(l2RotationMarker(tenant, r.generation), Buffer.from(String(seen), 'utf8'))).toString('utf8'));
+    let last = 'none';
+    for (let attempt = 0; ; attempt++) {
+      const cur = (await current()) ?? 0;
+      if (cur > from) {
+        // Done (by us or another node of the region): wrap under the vault's L2 from now on.
+        await this.hierarchy.reloadL2(tenant, cur);
+        return;
+      }
+      if (attempt >= ROTATION_ATTEMPTS) throw new Error(`L2 of ${tenant} not rotated after ${attempt} attempts (vault at v${cur}, request ${r.generation} from v${from}; last error: ${last})`);
+      try {
+        const done = await this.hierarchy.rotateL2If(tenant, from);
+        if (done.rotated) {
+          this.log.info({ event: 'l2_rotated', tenant, version: done.version, generation: r.generation }, 'L2 rotated as the CMK asked');
+          this.audited(tenant, null, 'l2.rotate', `L2 rotated to version ${done.version} in this region's vault (request ${r.generation} of the CMK)`);
+        }
+      } catch (e) {
+        // Another node of the region rotated first, or our L2 in memory is behind the vault's.
+        last = (e as Error).message;
+        await this.hierarchy.reloadL2(tenant, cur + 1).catch(() => undefined);
+      }
+    }
+  }
+
+  l2Rotation(r: LinkL2Rotation): Promise<void> {
+    return this.queue(r.tenant, () => this.ensureL2Rotation(r.tenant, r), 'L2 rotation asked by the CMK failed');
+  }
+
+  /**
+   * Runs `work` behind the tenant's queued work. Like reconcile(): a settled chain leaves the
+   * map, else idle() (close, start) would spin on it forever in microtasks, starving every
+   * timer of the process.
+   */
+  private queue(tenant: string, work: () => Promise<void>, failure: string): Promise<void> {
+    const prev = this.chains.get(tenant) ?? Promise.resolve();
+    const next = prev.then(work).catch((e) => {
+      this.log.error({ event: 'core_rotation_failed', tenant, err: (e as Error).message }, failure);
+    });
+    this.chains.set(tenant, next);
+    void next.finally(() => { if (this.chains.get(tenant) === next) this.chains.delete(tenant); });
+    return next;
   }
 
   /** Rotation requested on the CMK: make sure each service has an L3 version ≥ minVersion. */
@@ -244,8 +324,10 @@ class HierarchyApplier {
         try {
           // `below`: decided on the vault's rows, so a node whose ring predates another
           // node's insert does not add a second version (exactly one per request).
+          const before = current;
           const v = await this.hierarchy.rotateL3(tenant, r.service, { below: r.minVersion });
           if (v >= r.minVersion) this.log.info({ event: 'l3_rotated', tenant, service: r.service, version: v, minVersion: r.minVersion }, 'L3 at the version the CMK asked');
+          if (v > before) this.audited(tenant, r.service, 'l3.rotate', `L3 rotated to version ${v} in this region's vault (the CMK asked for version ${r.minVersion} at least)`);
         } catch (e) {
           // Another node of this region inserted that version first: re-read and re-check.
           if (attempt + 1 >= ROTATION_ATTEMPTS) throw e;
@@ -255,15 +337,7 @@ class HierarchyApplier {
   }
 
   rotation(r: LinkRotation): Promise<void> {
-    const prev = this.chains.get(r.tenant) ?? Promise.resolve();
-    const next = prev.then(() => this.ensureRotations(r.tenant, r)).catch((e) => {
-      this.log.error({ event: 'core_rotation_failed', tenant: r.tenant, service: r.service, err: (e as Error).message }, 'rotation asked by the CMK failed');
-    });
-    this.chains.set(r.tenant, next);
-    // Like reconcile(): a settled chain leaves the map, else idle() (close, start) would spin
-    // on it forever in microtasks, starving every timer of the process.
-    void next.finally(() => { if (this.chains.get(r.tenant) === next) this.chains.delete(r.tenant); });
-    return next;
+    return this.queue(r.tenant, () => this.ensureRotations(r.tenant, r), `rotation of service ${r.service} asked by the CMK failed`);
   }
 
   async idle(): Promise<void> {
@@ -319,7 +393,7 @@ export async function openCoreRuntime(opts: CoreOptions): Promise<CoreRuntime> {
     }
     const hier = new HierarchyEngine({ store: vault, log: logger });
     hierarchy = hier;
-    const app = new HierarchyApplier(hier, replica, logger, failMode);
+    const app = new HierarchyApplier(hier, replica, logger, failMode, vault, audit);
     applier = app;
     // Another node of the region rotated an L3 or the L2: this node wraps with the new version
     // at once instead of at its next miss (a stale ring would keep wrapping under the old L3).
@@ -328,9 +402,13 @@ export async function openCoreRuntime(opts: CoreOptions): Promise<CoreRuntime> {
       if (c.kind === 'l3') {
         hier.reloadL3(c.tenant, c.service).catch((e) => logger.debug({ event: 'l3_reload_failed', tenant: c.tenant, err: (e as Error).message }, 'L3 reload after a change of another node failed'));
       } else if (c.kind === 'l2') {
-        // Our L2 ring is stale: open the tenant again under the same L1.
-        hier.seal(c.tenant, 'L2 rotated by another node of the region: re-opening');
-        void app.reconcile(c.tenant);
+        // Our L2 is stale: open the new one with the tenant's L1 and re-read the L3 rings,
+        // without refusing anything meanwhile. Should that fail, open the tenant again.
+        hier.reloadL2(c.tenant, c.version).catch((e) => {
+          logger.warn({ event: 'l2_reload_failed', tenant: c.tenant, err: (e as Error).message }, 'L2 rotated by another node: reload failed, re-opening the tenant');
+          hier.seal(c.tenant, 'L2 rotated by another node of the region: re-opening');
+          void app.reconcile(c.tenant);
+        });
       }
     });
     const rep = replica;
@@ -345,6 +423,10 @@ export async function openCoreRuntime(opts: CoreOptions): Promise<CoreRuntime> {
         if (c.entity === 'rotation') {
           // Queued behind the tenant's other work; the stream does not wait for it.
           void app.rotation(c.value);
+          return;
+        }
+        if (c.entity === 'l2rotation') {
+          void app.l2Rotation(c.value);
           return;
         }
         if (tenant === undefined) return; // roles: the access control re-reads the replica

@@ -14,7 +14,7 @@
 // same whatever the backend.
 import type {
   CoreIdentity, GovernanceChange, GovernanceStore, Grant, Identity, IdentityInput, L1Pointer, L1ProviderKind,
-  NodeStatusRow, RegionGovernance, RevokeSelector, Role, RotationRequest, Service, Tenant, TenantState,
+  L2RotationRequest, NodeStatusRow, RegionGovernance, RevokeSelector, Role, RotationRequest, Service, Tenant, TenantState,
 } from './governance.ts';
 
 export interface Governance {
@@ -37,6 +37,8 @@ export interface Governance {
   tenantsInRegion(region: string): Promise<string[]>;
   requestRotation(tenant: string, service: string): Promise<RotationRequest>;
   listRotations(tenant?: string): Promise<RotationRequest[]>;
+  requestL2Rotation(tenant: string): Promise<L2RotationRequest>;
+  listL2Rotations(tenant?: string): Promise<L2RotationRequest[]>;
   addCoreIdentity(input: { region: string; node: string; fingerprint: string; certSerial?: string }): Promise<CoreIdentity>;
   listCoreIdentities(): Promise<CoreIdentity[]>;
   findCoreIdentity(fingerprint: string): Promise<CoreIdentity | undefined>;
@@ -92,6 +94,8 @@ export class SqliteGovernance implements Governance {
   async tenantsInRegion(region: string) { return this.store.tenantsInRegion(region); }
   async requestRotation(tenant: string, service: string) { return this.store.requestRotation(tenant, service); }
   async listRotations(tenant?: string) { return this.store.listRotations(tenant); }
+  async requestL2Rotation(tenant: string) { return this.store.requestL2Rotation(tenant); }
+  async listL2Rotations(tenant?: string) { return this.store.listL2Rotations(tenant); }
   async addCoreIdentity(input: { region: string; node: string; fingerprint: string; certSerial?: string }) { return this.store.addCoreIdentity(input); }
   async listCoreIdentities() { return this.store.listCoreIdentities(); }
   async findCoreIdentity(fingerprint: string) { return this.store.findCoreIdentity(fingerprint); }

@@ -70,6 +70,11 @@ export interface CoreIdentity {
 }
 /** `service rotate` on a CMK: every core serving the tenant brings the service's L3 to at least this version. */
 export interface RotationRequest { tenant: string; service: string; minVersion: number }
+/**
+ * `tenant rotate-l2` on a CMK: every region serving the tenant rotates its own L2 once for
+ * this generation (the region's vault decides which node does it, src/server/core.ts).
+ */
+export interface L2RotationRequest { tenant: string; generation: number }
 
 /**
  * One entry of the governance change log (migration 7), shipped to the cores as is: the
@@ -89,7 +94,8 @@ export type GovernanceChangeBody =
   | { entity: 'grant'; op: 'put'; value: Grant }
   | { entity: 'grant'; op: 'delete'; key: { tenant: string; fromService: string; toService: string } }
   | { entity: 'l1'; op: 'put'; value: L1Pointer }
-  | { entity: 'rotation'; op: 'put'; value: RotationRequest };
+  | { entity: 'rotation'; op: 'put'; value: RotationRequest }
+  | { entity: 'l2rotation'; op: 'put'; value: L2RotationRequest };
 export type GovernanceChange = { seq: number; at: string; tenant?: string } & GovernanceChangeBody;
 
 /**
@@ -311,6 +317,7 @@ export interface RegionGovernance {
   grants: Grant[];
   l1Pointers: L1Pointer[];
   rotations: RotationRequest[];
+  l2Rotations: L2RotationRequest[];
 }
 
 export type IdentityInput = { tenant: string; service: string; role: string; match: IdentityMatch; certSerial?: string; id?: string; alsoServices?: string[] };
@@ -452,6 +459,26 @@ export class GovernanceStore {
     }).immediate();
   }
 
+  /** Records that every region serving the tenant must rotate its L2 once more; publishes it (migration 11). */
+  requestL2Rotation(tenant: string): L2RotationRequest {
+    return this.db.transaction(() => {
+      this.requireTenant(tenant);
+      const cur = this.stmt('SELECT generation FROM gov_l2_rotations WHERE tenant = ?').get(tenant) as { generation: number } | undefined;
+      const r: L2RotationRequest = { tenant, generation: (cur?.generation ?? 0) + 1 };
+      this.stmt('INSERT INTO gov_l2_rotations (tenant, generation, updated_at) VALUES (?, ?, ?) ' +
+        'ON CONFLICT (tenant) DO UPDATE SET generation = excluded.generation, updated_at = excluded.updated_at').run(tenant, r.generation, this.now());
+      this.appendChange({ entity: 'l2rotation', op: 'put', value: r }, tenant);
+      return r;
+    })();
+  }
+
+  listL2Rotations(tenant?: string): L2RotationRequest[] {
+    const rows = (tenant === undefined
+      ? this.stmt('SELECT tenant, generation FROM gov_l2_rotations ORDER BY tenant').all()
+      : this.stmt('SELECT tenant, generation FROM gov_l2_rotations WHERE tenant = ?').all(tenant)) as L2RotationRequest[];
+    return rows.map((r) => ({ tenant: r.tenant, generation: r.generation }));
+  }
+
   listRotations(tenant?: string): RotationRequest[] {
     const rows = (tenant === undefined
       ? this.stmt('SELECT tenant, service, min_version FROM gov_rotations ORDER BY tenant, service').all()
@@ -536,6 +563,7 @@ export class GovernanceStore {
         grants: mine(this.listGrants()),
         l1Pointers: tenants.map((t) => this.getL1Pointer(t.id)).filter((p) => p !== undefined),
         rotations: mine(this.listRotations()),
+        l2Rotations: mine(this.listL2Rotations()),
       };
     });
   }

@@ -405,6 +405,23 @@ BEGIN UPDATE gov_meta SET value = value + 1 WHERE key = 'generation'; END;`).joi
 ALTER TABLE gov_identities ADD COLUMN also_services TEXT;
 `,
   },
+  {
+    version: 11,
+    name: 'split planes: L2 rotation requests published to the cores (issue 10 §2)',
+    sql: `
+-- \`kmipctl tenant rotate-l2 T\` on a CMK: the CMK holds no L2 (each region's vault has its
+-- own, opened by the tenant's L1 in that region) and publishes a request instead. generation
+-- counts the requests; each region rotates its L2 once per generation it sees (requests
+-- made while a region is away coalesce into one rotation there).
+CREATE TABLE gov_l2_rotations (
+  tenant TEXT PRIMARY KEY REFERENCES gov_tenants (id),
+  generation INTEGER NOT NULL CHECK (generation > 0),
+  updated_at TEXT NOT NULL
+);
+${['INSERT', 'UPDATE', 'DELETE'].map((ev) => `CREATE TRIGGER gov_l2_rotations_${ev.toLowerCase()}_generation AFTER ${ev} ON gov_l2_rotations
+BEGIN UPDATE gov_meta SET value = value + 1 WHERE key = 'generation'; END;`).join('\n')}
+`,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -286,8 +286,8 @@ describe(`link routes of a CMK on ${backend}`, () => {
     expect(await env.cmk.governance.getL1Pointer('gamma')).toMatchObject({ provider: 'software', state: 'active' });
   });
 
-  it('what needs key material is answered as such on a CMK', async () => {
-    for (const p of ['/v1/tenants/gamma/rewrap', '/v1/tenants/gamma/services/web/rewrap', '/v1/tenants/gamma/rotate-l2']) {
+  it('what needs key material is answered as such on a CMK; rotations are published for the cores', async () => {
+    for (const p of ['/v1/tenants/gamma/rewrap', '/v1/tenants/gamma/services/web/rewrap']) {
       const r = await env.call(admin(env), 'POST', p);
       expect(r.status, p).toBe(409);
       expect(r.body.error.message).toContain('holds no key material');
@@ -299,6 +299,17 @@ describe(`link routes of a CMK on ${backend}`, () => {
     expect(b.body.regions).toEqual(['eu-central', 'us-east']);
     const snap = (await env.call(us, 'GET', '/v1/link/snapshot')).body;
     expect(snap.rotations).toContainEqual({ tenant: 'gamma', service: 'batch', minVersion: 3 });
+    // L2: each request is a generation; the snapshot carries the latest, the stream each one.
+    const seq = snap.seq as number;
+    const l2a = await env.call(admin(env), 'POST', '/v1/tenants/gamma/rotate-l2');
+    const l2b = await env.call(admin(env), 'POST', '/v1/tenants/gamma/rotate-l2');
+    expect([l2a.status, l2b.status]).toEqual([202, 202]);
+    expect(l2b.body).toMatchObject({ tenant: 'gamma', l2Version: null, generation: 2, executedBy: 'cores', regions: ['eu-central', 'us-east'] });
+    expect((await env.call(us, 'GET', '/v1/link/snapshot')).body.l2Rotations).toContainEqual({ tenant: 'gamma', generation: 2 });
+    const changes = await env.cmk.governance.changesAfter(seq, (await env.cmk.governance.changeBounds()).latest, 100, 'us-east');
+    expect(changes.filter((c) => c.entity === 'l2rotation').map((c) => c.entity === 'l2rotation' && c.value)).toEqual([{ tenant: 'gamma', generation: 1 }, { tenant: 'gamma', generation: 2 }]);
+    expect((await env.cmk.audit.tail(3)).filter((r) => r.operation === 'tenant.rotate-l2').map((r) => r.detail)).toEqual([
+      expect.stringMatching(/published \(generation 1\)/), expect.stringMatching(/published \(generation 2\)/)]);
   });
 });
 

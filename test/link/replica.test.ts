@@ -42,6 +42,19 @@ describe('GovernanceReplica', () => {
     expect(replica.governance.getRole('reader')?.operations).toEqual(['Get']);
   });
 
+  it('keeps the latest L2 rotation request per tenant, from the snapshot and from the stream', async () => {
+    replica = await GovernanceReplica.open('eu');
+    replica.loadSnapshot(snapshot());
+    expect(replica.l2RotationOf('acme')).toBeUndefined(); // a CMK that published none
+    replica.loadSnapshot(snapshot({ l2Rotations: [{ tenant: 'acme', generation: 3 }] }));
+    expect(replica.l2RotationOf('acme')).toEqual({ tenant: 'acme', generation: 3 });
+    expect(replica.apply({ seq: 11, at: AT, tenant: 'acme', entity: 'l2rotation', op: 'put', value: { tenant: 'acme', generation: 4 } })).toBe(true);
+    expect(replica.l2RotationOf('acme')).toEqual({ tenant: 'acme', generation: 4 });
+    // The tenant leaves the region: its request goes with it.
+    expect(replica.apply({ seq: 12, at: AT, tenant: 'acme', entity: 'tenant', op: 'delete', key: { id: 'acme' } })).toBe(true);
+    expect(replica.l2RotationOf('acme')).toBeUndefined();
+  });
+
   it('a change takes effect on the next authenticate; old or repeated changes are ignored', async () => {
     replica = await GovernanceReplica.open('eu');
     replica.loadSnapshot(snapshot());

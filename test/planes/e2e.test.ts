@@ -3,14 +3,16 @@
 // Driven with PyKMIP (Debian python3-pykmip) and the project's client. Checks: an object
 // created on a1 is readable on a2; regions are isolated; every kind of governance change
 // reaches the cores; the kill switch stops every core serving the tenant within the bound
-// (also across a core restart); the lease seals when the CMK is gone and unseals when it is
-// back; the cores' audit records reach the CMK's trail; every process restarts.
+// (also across a core restart); an L2 rotation asked on the CMK is done once per region and
+// used by every node; the lease seals when the CMK is gone and unseals when it is back; the
+// cores' audit records reach the CMK's trail; every process restarts.
 //
 // Timing: the kill-switch bound of the issue is 1 s (bench/planes.ts measures p50/p99 on a
 // quiet machine, bench/README.md). This suite runs beside other suites on a loaded 2-core
 // machine, so it asserts KILL_BOUND_MS = 1 s plus a documented slack for scheduling.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,6 +24,7 @@ import { PYTHON, pykmipAvailable } from '../interop/harness.ts';
 import { cleanEnv, OPENKCM, run } from '../admin/serve.ts';
 import { freePort, issuedPair, kmipClient, probe, until } from './harness.ts';
 import { setupPlanes, type Planes } from './setup.ts';
+import { DATABASE_FILE } from '../../src/server/runtime.ts';
 
 /** The issue's bound for the kill switch. */
 const KILL_BOUND_MS = 1_000;
@@ -189,6 +192,66 @@ describe('split planes: a CMK, region eu (a1, a2 on PostgreSQL), region us (b1)'
     const uid = await createKey(p.core('a2').port, p.apps.eu);
     expect(await get(p.core('a1').port, p.apps.eu, uid)).toBeUndefined();
   }, 180_000);
+
+  it('rotate-l2 on the CMK: each region serving initech rotates its own L2 exactly once (the vault decides between a1 and a2); every node uses the new L2', async () => {
+    const before = await createKey(p.core('a1').port, p.apps.shared); // under the old L2 (through its L3)
+    const beforeUs = await createKey(p.core('b1').port, p.apps.shared);
+    const { default: pg } = await import('pg');
+    const db = new pg.Client({ connectionString: p.core('a1').spec.databaseUrl });
+    await db.connect();
+    const usFile = join(p.root, 'b1', 'data', DATABASE_FILE);
+    const l2 = async () => {
+      const eu = (await db.query<{ version: number }>("SELECT version FROM l2_keys WHERE tenant = 'initech' ORDER BY version")).rows.map((r) => Number(r.version));
+      const sq = new Database(usFile, { readonly: true, fileMustExist: true });
+      try {
+        const us = (sq.prepare("SELECT version FROM l2_keys WHERE tenant = 'initech' ORDER BY version").all() as { version: number }[]).map((r) => r.version);
+        return { eu, us };
+      } finally {
+        sq.close();
+      }
+    };
+    try {
+      const start = await l2();
+      expect(start.eu).toHaveLength(1);
+      expect(start.us).toHaveLength(1);
+      const r = await p.cmk.kmipctl(['tenant', 'rotate-l2', 'initech']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/tenant initech: L2 rotation published \(request 1\); the cores of eu, us rotate their region's L2 once/);
+      const want = { eu: [start.eu[0]! + 1], us: [start.us[0]! + 1] };
+      await until(async () => (JSON.stringify(await l2()) === JSON.stringify(want) ? true : undefined), 30_000, 'one new L2 version in each region');
+      // Exactly once per region: both eu nodes saw the change, one new version between them.
+      await new Promise((res) => setTimeout(res, 2_000));
+      expect(await l2()).toEqual(want);
+      const done = (await db.query<{ n: string }>("SELECT COUNT(*) AS n FROM audit_log WHERE operation = 'l2.rotate' AND tenant = 'initech'")).rows[0]!.n;
+      expect(Number(done)).toBe(1);
+      expect((await db.query("SELECT 1 FROM system_blobs WHERE name = 'l2-rotation/initech/1'")).rowCount).toBe(1);
+      // Every L3 of initech in the eu vault is wrapped under the new L2.
+      expect(new Set((await db.query<{ l2_version: number }>("SELECT l2_version FROM l3_keys WHERE tenant = 'initech'")).rows.map((x) => Number(x.l2_version)))).toEqual(new Set(want.eu));
+      // Every node opens what the others wrapped after the rotation: an L3 made on one node
+      // under its L2 is opened by the other with its own, so both hold the new L2.
+      for (const [maker, reader] of [['a1', 'a2'], ['a2', 'a1']] as const) {
+        const uid = await createKey(p.core(maker).port, p.apps.shared);
+        expect(await get(p.core(reader).port, p.apps.shared, uid), `${reader} reads what ${maker} made`).toBeUndefined();
+      }
+      await p.cmk.admin.post('/v1/tenants/initech/services', { name: 'after-l2' });
+      const out = join(dir, 'apps', 'initech-after-l2');
+      expect((await p.cmk.kmipctl(['cert', 'issue', '--tenant', 'initech', '--service', 'after-l2', '--role', 'app', '--out', out])).code).toBe(0);
+      const fresh = issuedPair(out);
+      await until(served('a2', fresh), 20_000, 'the new service on a2');
+      const uid = await createKey(p.core('a2').port, fresh); // its first L3, wrapped under a2's L2
+      expect(await get(p.core('a1').port, fresh, uid)).toBeUndefined();
+      expect((await db.query<{ l2_version: number }>("SELECT l2_version FROM l3_keys WHERE tenant = 'initech' AND service = 'after-l2'")).rows.map((x) => Number(x.l2_version))).toEqual(want.eu);
+      // Objects from before the rotation stay readable everywhere.
+      expect(await get(p.core('a2').port, p.apps.shared, before)).toBeUndefined();
+      expect(await get(p.core('b1').port, p.apps.shared, beforeUs)).toBeUndefined();
+      // A node restarting (the snapshot carries the request) does not rotate again.
+      await p.restartCore('a2');
+      await until(served('a2', p.apps.shared), 60_000, 'a2 serving initech after its restart');
+      expect(await l2()).toEqual(want);
+    } finally {
+      await db.end();
+    }
+  }, 300_000);
 
   it(`kill switch: every core serving initech refuses within ${KILL_BOUND_MS} ms (+ slack); it stays refused across a core restart`, async () => {
     const uid = await createKey(p.core('b1').port, p.apps.shared);

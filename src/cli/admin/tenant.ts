@@ -50,7 +50,10 @@ export function registerTenantCommands(program: Command): void {
     ctx.out.print(r, (d) => `tenant ${t} killed: ${statusLine(d.status)}`);
   }, (c) => c.option('--reason <text>', 'why (kept in the audit trail)'));
   leaf(g, 'rotate-l2 <tenant>', "rotate the tenant's L2 key under its L1 (every L3 key is re-wrapped under the new L2)", async (ctx, [t]) => {
-    const r = await ctx.admin().post<{ l2Version: number }>(`/v1/tenants/${seg(t!)}/rotate-l2`);
-    ctx.out.print(r, (d) => `tenant ${t}: L2 key now at version ${d.l2Version}\n`);
+    const r = await ctx.admin().post<{ l2Version: number | null; generation?: number; regions?: string[] }>(`/v1/tenants/${seg(t!)}/rotate-l2`);
+    // On a CMK (issue 10) the rotation is published and the cores of each region execute it.
+    ctx.out.print(r, (d) => (d.l2Version === null && d.generation !== undefined
+      ? `tenant ${t}: L2 rotation published (request ${d.generation}); the cores of ${(d.regions ?? []).join(', ') || 'no region'} rotate their region's L2 once\n`
+      : `tenant ${t}: L2 key now at version ${d.l2Version}\n`));
   });
 }

@@ -29,7 +29,7 @@ export type GovernancePort = Pick<Governance,
   | 'createRole' | 'listRoles' | 'getRole'
   | 'addGrant' | 'listGrants' | 'removeGrant'
   | 'setL1Pointer' | 'getL1Pointer' | 'removeL1Pointer' | 'restoreL1Pointer'
-  | 'tenantRegions' | 'allTenantRegions' | 'requestRotation' | 'addCoreIdentity' | 'revokeCoreIdentity' | 'findCoreIdentity' | 'listCoreIdentities'>;
+  | 'tenantRegions' | 'allTenantRegions' | 'requestRotation' | 'requestL2Rotation' | 'addCoreIdentity' | 'revokeCoreIdentity' | 'findCoreIdentity' | 'listCoreIdentities'>;
 
 /** The audit trail as the admin API uses it (src/audit/trail.ts; sqliteAuditTrail adapts an AuditLog). */
 export type AuditPort = Pick<AuditTrail, 'flush' | 'verify' | 'tail' | 'readAfter'> & {

@@ -140,6 +140,13 @@ export const tenantRoutes: Route[] = [
       onlyFields(body, []);
       const t = pathName(params, 'tenant');
       await requireTenant(ctx, t);
+      if (ctx.link) {
+        // A CMK holds no L2 (issue 10): it publishes the request and every region serving the
+        // tenant rotates its own L2 once, whichever of its nodes gets there first.
+        const r = await gov(() => ctx.governance.requestL2Rotation(t));
+        ctx.audited('tenant.rotate-l2', { tenant: t, detail: `L2 rotation published (generation ${r.generation}): the cores of each region rotate their L2 once` });
+        return { status: 202, body: { tenant: t, l2Version: null, generation: r.generation, executedBy: 'cores', regions: await ctx.governance.tenantRegions(t) } };
+      }
       const version = await requireHierarchy(ctx, 'L2 rotation').rotateL2(t);
       ctx.audited('tenant.rotate-l2', { tenant: t, detail: `L2 version ${version}` });
       return { body: { tenant: t, l2Version: version } };
