@@ -138,6 +138,18 @@ BEGIN UPDATE gov_meta SET value = value + 1 WHERE key = 'generation'; RETURN NUL
 ${GENERATION_TABLES.map((t) => `CREATE TRIGGER ${t}_generation AFTER INSERT OR UPDATE OR DELETE ON ${t} FOR EACH STATEMENT EXECUTE FUNCTION gov_bump_generation();`).join('\n')}
 `,
   },
+  {
+    version: 2,
+    name: 'L2 rotation requests published to the cores (SQLite migration 11)',
+    sql: `
+CREATE TABLE gov_l2_rotations (
+  tenant TEXT PRIMARY KEY REFERENCES gov_tenants (id),
+  generation INTEGER NOT NULL CHECK (generation > 0),
+  updated_at TEXT NOT NULL
+);
+CREATE TRIGGER gov_l2_rotations_generation AFTER INSERT OR UPDATE OR DELETE ON gov_l2_rotations FOR EACH STATEMENT EXECUTE FUNCTION gov_bump_generation();
+`,
+  },
 ];
 
 export const PG_GOVERNANCE_LATEST_VERSION = PG_GOVERNANCE_MIGRATIONS[PG_GOVERNANCE_MIGRATIONS.length - 1]!.version;

@@ -23,7 +23,7 @@ import {
   coreFromRow, identityFromRow, matchValue, normalizeCertSerial, normalizeFingerprint, roleFromRow,
   type CoreIdentity, type CoreRow, type GovernanceChange, type GovernanceChangeBody, type Grant, type Identity, type IdentityInput,
   type IdentityRow, type L1Pointer, type L1ProviderKind, type NodeStatusRow, type RegionGovernance, type RevokeSelector, type Role,
-  type RoleRow, type RotationRequest, type Service, type Tenant, type TenantState,
+  type RoleRow, type L2RotationRequest, type RotationRequest, type Service, type Tenant, type TenantState,
 } from './governance.ts';
 import type { Governance } from './governance-async.ts';
 import { PG_GOVERNANCE_LATEST_VERSION, PG_GOVERNANCE_MIGRATIONS } from './pg-governance-migrations.ts';
@@ -182,6 +182,7 @@ export class PgGovernance implements Governance {
         grants: mine(await this.listGrants(undefined, c)),
         l1Pointers,
         rotations: mine(await this.listRotations(undefined, c)),
+        l2Rotations: mine(await this.listL2Rotations(undefined, c)),
       };
       await c.query('COMMIT');
       return out;
@@ -239,6 +240,26 @@ export class PgGovernance implements Governance {
       await log({ entity: 'rotation', op: 'put', value: r }, tenant);
       return r;
     });
+  }
+
+  async requestL2Rotation(tenant: string): Promise<L2RotationRequest> {
+    return this.mutate(async (c, log) => {
+      await this.requireTenant(c, tenant);
+      // Read under the mutation lock: two racing requests give generations 1 then 2.
+      const cur = (await this.q<{ generation: number }>(c, 'SELECT generation FROM gov_l2_rotations WHERE tenant = $1', [tenant]))[0];
+      const r: L2RotationRequest = { tenant, generation: (cur?.generation ?? 0) + 1 };
+      await c.query('INSERT INTO gov_l2_rotations (tenant, generation, updated_at) VALUES ($1, $2, $3) ' +
+        'ON CONFLICT (tenant) DO UPDATE SET generation = excluded.generation, updated_at = excluded.updated_at', [tenant, r.generation, this.now()]);
+      await log({ entity: 'l2rotation', op: 'put', value: r }, tenant);
+      return r;
+    });
+  }
+
+  async listL2Rotations(tenant?: string, c: Q = this.pool): Promise<L2RotationRequest[]> {
+    const rows = tenant === undefined
+      ? await this.q<{ tenant: string; generation: number }>(c, 'SELECT tenant, generation FROM gov_l2_rotations ORDER BY tenant')
+      : await this.q<{ tenant: string; generation: number }>(c, 'SELECT tenant, generation FROM gov_l2_rotations WHERE tenant = $1', [tenant]);
+    return rows.map((r) => ({ tenant: r.tenant, generation: Number(r.generation) }));
   }
 
   async listRotations(tenant?: string, c: Q = this.pool): Promise<RotationRequest[]> {

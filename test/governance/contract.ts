@@ -169,6 +169,22 @@ export function governanceContract(name: string, backend: GovernanceBackend): vo
       expect(mins).toEqual([2, 3, 4, 5, 6, 7, 8, 9]);
     }));
 
+    it('L2 rotation requests: generations 1, 2, … per tenant, even when racing; published to the tenant\'s regions and in their snapshot', withGov(async (g) => {
+      await g.createTenant({ id: 'a', regions: ['eu'] });
+      await g.createTenant({ id: 'b', regions: ['us'] });
+      await refused(g.requestL2Rotation('nope'), 'not-found');
+      const before = (await g.changeBounds()).latest;
+      const racing = await Promise.all(Array.from({ length: 6 }, () => g.requestL2Rotation('a')));
+      expect(racing.map((r) => r.generation).sort((x, y) => x - y)).toEqual([1, 2, 3, 4, 5, 6]);
+      await g.requestL2Rotation('b');
+      expect(await g.listL2Rotations()).toEqual([{ tenant: 'a', generation: 6 }, { tenant: 'b', generation: 1 }]);
+      expect(await g.listL2Rotations('b')).toEqual([{ tenant: 'b', generation: 1 }]);
+      const eu = await g.changesAfter(before, Number.MAX_SAFE_INTEGER, 100, 'eu');
+      expect(eu.map((c) => c.entity === 'l2rotation' && c.value.generation)).toEqual([1, 2, 3, 4, 5, 6]);
+      expect((await g.regionSnapshot('eu')).l2Rotations).toEqual([{ tenant: 'a', generation: 6 }]);
+      expect((await g.regionSnapshot('us')).l2Rotations).toEqual([{ tenant: 'b', generation: 1 }]);
+    }));
+
     it('listeners are told after a committed change, not after a refused one', withGov(async (g) => {
       let calls = 0;
       const off = g.onChange(() => { calls++; });
