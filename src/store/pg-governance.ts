@@ -27,7 +27,7 @@ import {
 } from './governance.ts';
 import type { Governance } from './governance-async.ts';
 import { PG_GOVERNANCE_LATEST_VERSION, PG_GOVERNANCE_MIGRATIONS } from './pg-governance-migrations.ts';
-import { applyMigrations, connectionError, parseDatabaseUrl, PG_CONNECT_TIMEOUT_MS, PG_IDLE_TIMEOUT_MS, PG_STATEMENT_TIMEOUT_MS } from './postgres.ts';
+import { applyMigrations, openCheckedPool } from './postgres.ts';
 import type { Migration } from './migrations.ts';
 
 /** Version table of the governance schema (the vault's is schema_migrations). */
@@ -607,24 +607,14 @@ export class PgGovernance implements Governance {
  * (StoreSchemaError).
  */
 export async function openPgGovernance(url: string, options: PgGovernanceOptions = {}): Promise<PgGovernance> {
-  parseDatabaseUrl(url);
-  const pool = new pg.Pool({
-    connectionString: url,
+  const pool = await openCheckedPool(url, {
     max: options.poolMax ?? PG_GOVERNANCE_POOL_MAX,
-    connectionTimeoutMillis: options.connectTimeoutMs ?? PG_CONNECT_TIMEOUT_MS,
-    idleTimeoutMillis: PG_IDLE_TIMEOUT_MS,
-    statement_timeout: options.statementTimeoutMs ?? PG_STATEMENT_TIMEOUT_MS,
-    application_name: 'openkcm-cmk',
+    connectTimeoutMs: options.connectTimeoutMs,
+    statementTimeoutMs: options.statementTimeoutMs,
+    applicationName: 'openkcm-cmk',
+    logger: options.logger,
   });
-  // An idle connection dropped by the server emits here; unhandled it would end the process.
-  pool.on('error', (err) => options.logger?.error({ event: 'pg_pool_error', err: err.message }, 'PostgreSQL connection lost (the pool reconnects)'));
   try {
-    try {
-      const c = await pool.connect();
-      c.release();
-    } catch (e) {
-      throw connectionError(url, e);
-    }
     const migrations = options.migrations ?? PG_GOVERNANCE_MIGRATIONS;
     const latest = options.migrations === undefined ? PG_GOVERNANCE_LATEST_VERSION : (migrations.at(-1)?.version ?? 0);
     await applyMigrations(pool, migrations, latest, GOVERNANCE_MIGRATIONS_TABLE, GOVERNANCE_MIGRATION_LOCK_KEY);

@@ -726,30 +726,53 @@ export async function applyMigrations(pool: pg.Pool, migrations: readonly Migrat
 }
 
 /**
+ * A pool on `url` whose first connection has been made: a URL that is not one, a server that
+ * does not answer or refused credentials fail here with a one-line StoreConnectionError (the
+ * pool is closed again), not at the first query. Shared by the vault and the CMK's governance.
+ */
+export async function openCheckedPool(url: string, o: {
+  max: number;
+  connectTimeoutMs?: number | undefined;
+  statementTimeoutMs?: number | undefined;
+  applicationName: string;
+  logger?: Logger | undefined;
+}): Promise<pg.Pool> {
+  parseDatabaseUrl(url);
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: o.max,
+    connectionTimeoutMillis: o.connectTimeoutMs ?? PG_CONNECT_TIMEOUT_MS,
+    idleTimeoutMillis: PG_IDLE_TIMEOUT_MS,
+    statement_timeout: o.statementTimeoutMs ?? PG_STATEMENT_TIMEOUT_MS,
+    application_name: o.applicationName,
+  });
+  // An idle connection dropped by the server emits here; unhandled it would end the process.
+  pool.on('error', (err) => o.logger?.error({ event: 'pg_pool_error', err: err.message }, 'PostgreSQL connection lost (the pool reconnects)'));
+  try {
+    const c = await pool.connect();
+    c.release();
+  } catch (e) {
+    await pool.end().catch(() => undefined);
+    throw connectionError(url, e);
+  }
+  return pool;
+}
+
+/**
  * Connects to PostgreSQL at `url` (postgres://USER:PASSWORD@HOST:PORT/DATABASE), brings the
  * schema up to date and returns the store. A URL that is not one, a server that does not
  * answer, refused credentials or a missing database fail with a one-line
  * StoreConnectionError; a database at a newer schema with StoreSchemaError.
  */
 export async function openPostgresStore(url: string, opts: PostgresStoreOptions = {}): Promise<PostgresStore> {
-  parseDatabaseUrl(url);
-  const pool = new pg.Pool({
-    connectionString: url,
+  const pool = await openCheckedPool(url, {
     max: opts.poolMax ?? PG_POOL_MAX,
-    connectionTimeoutMillis: opts.connectTimeoutMs ?? PG_CONNECT_TIMEOUT_MS,
-    idleTimeoutMillis: PG_IDLE_TIMEOUT_MS,
-    statement_timeout: opts.statementTimeoutMs ?? PG_STATEMENT_TIMEOUT_MS,
-    application_name: 'openkcm',
+    connectTimeoutMs: opts.connectTimeoutMs,
+    statementTimeoutMs: opts.statementTimeoutMs,
+    applicationName: 'openkcm',
+    logger: opts.logger,
   });
-  // An idle connection dropped by the server emits here; unhandled it would end the process.
-  pool.on('error', (err) => opts.logger?.error({ event: 'pg_pool_error', err: err.message }, 'PostgreSQL connection lost (the pool reconnects)'));
   try {
-    try {
-      const c = await pool.connect();
-      c.release();
-    } catch (e) {
-      throw connectionError(url, e);
-    }
     const migrations = opts.migrations ?? PG_MIGRATIONS;
     const latest = opts.migrations === undefined ? PG_LATEST_SCHEMA_VERSION : (migrations.at(-1)?.version ?? 0);
     await applyMigrations(pool, migrations, latest);
