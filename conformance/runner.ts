@@ -175,18 +175,43 @@ export interface ReplayOptions {
   checkEncodings?: boolean;
   /** Clock for `$NOW` (tests). */
   clock?: () => number;
-  /** File name → file names (same folder) to replay first on the same server (conformance/chains.json). */
+  /** Case name → case names to replay first on the same server (conformance/chains.json). */
   chains?: Chains;
 }
 
+/**
+ * Case name (the file name without its version suffix and `.xml`: `SASED-M-3`) → the cases
+ * that must run before it. Keyed by case, not by file, so one entry chains the same case in
+ * every version's set (SASED-M-3-21 after SASED-M-2-21, SASED-M-3-14 after SASED-M-2-14).
+ */
 export interface Chains {
-  [fileName: string]: string[];
+  [caseName: string]: string[];
 }
+
+/** `SASED-M-3-21.xml` → `SASED-M-3`; a name without a version suffix stays as it is. */
+export function caseNameOf(file: string): string {
+  return basename(file).replace(/\.xml$/i, '').replace(/-\d\d$/, '');
+}
+
+/**
+ * The prerequisite file names of one vector file: its case's prerequisites, in the file's own
+ * version (`SASED-M-3-14.xml` → `SASED-M-2-14.xml`), to be found in the same folder.
+ */
+export function prerequisitesOf(file: string, chains: Chains | undefined): string[] {
+  const name = basename(file);
+  const suffix = /(-\d\d)?\.xml$/i.exec(name)?.[0] ?? '.xml';
+  return (chains?.[caseNameOf(name)] ?? []).map((c) => `${c}${suffix}`);
+}
+
 export async function loadChains(path: string): Promise<Chains> {
   const raw = JSON.parse(await readFile(path, 'utf8')) as { chains?: Chains };
   const c = raw.chains;
-  if (!c || typeof c !== 'object' || Object.values(c).some((v) => !Array.isArray(v))) {
-    throw new Error(`${path}: expected {"chains": {"<file name>": ["<prerequisite file name>", …]}}`);
+  const bad = (why: string) => new Error(`${path}: ${why}; expected {"chains": {"<case name>": ["<prerequisite case name>", …]}} with case names such as "SASED-M-3" (no version suffix, no .xml)`);
+  if (!c || typeof c !== 'object' || Array.isArray(c)) throw bad('no "chains" object');
+  for (const [k, v] of Object.entries(c)) {
+    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw bad(`"${k}" is not a list of case names`);
+    // A file name here would silently chain nothing: refuse it.
+    for (const n of [k, ...v]) if (caseNameOf(n) !== n) throw bad(`"${n}" is a file name, not a case name (write "${caseNameOf(n)}")`);
   }
   return c;
 }
@@ -325,8 +350,9 @@ async function runScenario(path: string, transport: Transport, tracker: Randomne
 
 /**
  * Replays one vector file. Never throws: every problem becomes a failed result.
- * Files listed in `opts.chains` first replay their prerequisites (same folder) against the
- * same server: a few OASIS cases continue the state another case left behind.
+ * Files whose case is listed in `opts.chains` first replay their prerequisites (same folder,
+ * same version suffix) against the same server: a few OASIS cases continue the state another
+ * case left behind.
  */
 export async function replayFile(path: string, rel: string, opts: ReplayOptions): Promise<FileResult> {
   const started = Date.now();
@@ -335,7 +361,7 @@ export async function replayFile(path: string, rel: string, opts: ReplayOptions)
   try {
     transport = await opts.transport(path);
     const tracker = new RandomnessTracker();
-    for (const pre of opts.chains?.[basename(path)] ?? []) {
+    for (const pre of prerequisitesOf(path, opts.chains)) {
       try {
         await runScenario(join(dirname(path), pre), transport, tracker, opts);
       } catch (e) {

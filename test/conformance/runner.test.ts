@@ -3,7 +3,7 @@
 // checks that every request it receives carries its values back (so substitution and
 // binding are proven end to end), and can be told to deviate in one place.
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decode } from '../../src/ttlv/decode.ts';
 import { encode } from '../../src/ttlv/encode.ts';
@@ -13,7 +13,7 @@ import { State } from '../../src/ttlv/generated/enumerations.ts';
 import type { TtlvItem } from '../../src/ttlv/types.ts';
 import { parsePlaceholder } from '../../conformance/placeholders.ts';
 import {
-  familyOf, listVectorFiles, withRequestVersion, pairMessages, relativeName, replayFile, runFolder, summaryTable, versionFromName,
+  caseNameOf, familyOf, listVectorFiles, loadChains, prerequisitesOf, withRequestVersion, pairMessages, relativeName, replayFile, runFolder, summaryTable, versionFromName,
   type Transport, type TransportFactory,
 } from '../../conformance/runner.ts';
 import { VECTORS } from '../helpers/vectors.ts';
@@ -166,12 +166,59 @@ describe('chained scenarios', () => {
       let n = 0;
       return { send: (buf) => (n++ < steps ? a.send(buf) : b.send(buf)), close: async () => undefined };
     };
-    const chains = { 'SASED-M-3-21.xml': ['SASED-M-2-21.xml'] };
+    const chains = { 'SASED-M-3': ['SASED-M-2'] };
     const ok = await replayFile(file, 'SASED-M-3-21.xml', { transport: chained(false), chains, checkEncodings: false });
     expect(ok.status).toBe('pass');
     const bad = await replayFile(file, 'SASED-M-3-21.xml', { transport: chained(true), chains, checkEncodings: false });
     expect(bad.status).toBe('fail');
     expect(bad.detail).toMatch(/^prerequisite SASED-M-2-21.xml \(replayed first on the same server\) failed: step 0 \(Locate\): /);
+  });
+
+  it('chains by case name: one entry chains the case in every version, each after its own version\'s prerequisite', () => {
+    const chains = { 'SASED-M-3': ['SASED-M-2'], 'TL-M-3': ['TL-M-2'] };
+    expect(caseNameOf('SASED-M-3-21.xml')).toBe('SASED-M-3');
+    expect(caseNameOf('2.1/mandatory/CS-BC-M-GCM-1-21.xml')).toBe('CS-BC-M-GCM-1');
+    expect(caseNameOf('LOCAL-CASE.xml')).toBe('LOCAL-CASE');
+    expect(prerequisitesOf('/v/1.4/mandatory/SASED-M-3-14.xml', chains)).toEqual(['SASED-M-2-14.xml']);
+    expect(prerequisitesOf('/v/2.1/mandatory/SASED-M-3-21.xml', chains)).toEqual(['SASED-M-2-21.xml']);
+    // A version the corpus does not have yet (a 2.0 or 3.0 set) chains the same way.
+    expect(prerequisitesOf('/v/3.0/TL-M-3-30.xml', chains)).toEqual(['TL-M-2-30.xml']);
+    expect(prerequisitesOf('/v/TL-M-3.xml', chains)).toEqual(['TL-M-2.xml']);
+    expect(prerequisitesOf('/v/TL-M-2-21.xml', chains)).toEqual([]);
+    expect(prerequisitesOf('/v/SASED-M-3-21.xml', undefined)).toEqual([]);
+  });
+
+  it('conformance/chains.json is by case name and every chained file of the corpus finds its prerequisite', async () => {
+    const chains = await loadChains(join(import.meta.dirname, '../../conformance/chains.json'));
+    expect(chains).toMatchObject({ 'SASED-M-3': ['SASED-M-2'], 'TL-M-3': ['TL-M-2'] });
+    const files = await listVectorFiles(VECTORS);
+    const chained = files.filter((f) => prerequisitesOf(f, chains).length > 0).map((f) => relativeName(VECTORS, f));
+    // Both versions of both cases, from the one entry each.
+    expect(chained.sort()).toEqual(['1.4/mandatory/SASED-M-3-14.xml', '1.4/mandatory/TL-M-3-14.xml', '2.1/mandatory/SASED-M-3-21.xml', '2.1/mandatory/TL-M-3-21.xml']);
+    for (const f of files) for (const p of prerequisitesOf(f, chains)) expect(existsSync(join(dirname(f), p)), `${p} next to ${f}`).toBe(true);
+  });
+
+  it('refuses a chains file keyed by file name (it would chain nothing)', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'chains-'));
+    const p = join(dir, 'chains.json');
+    writeFileSync(p, JSON.stringify({ chains: { 'SASED-M-3-21.xml': ['SASED-M-2-21.xml'] } }));
+    await expect(loadChains(p)).rejects.toThrow(/"SASED-M-3-21.xml" is a file name, not a case name \(write "SASED-M-3"\)/);
+    writeFileSync(p, JSON.stringify({ chains: { 'TL-M-3': 'TL-M-2' } }));
+    await expect(loadChains(p)).rejects.toThrow(/"TL-M-3" is not a list of case names/);
+  });
+
+  it('replays SASED-M-3-14 and TL-M-3-14 through the real engine after their 1.4 prerequisites', async () => {
+    const { inProcessTransport } = await import('../../conformance/runner.ts');
+    const chains = await loadChains(join(import.meta.dirname, '../../conformance/chains.json'));
+    for (const f of ['1.4/mandatory/SASED-M-3-14.xml', '1.4/mandatory/TL-M-3-14.xml']) {
+      const r = await replayFile(join(VECTORS, f), f, { transport: inProcessTransport, chains, checkEncodings: false });
+      expect(r.status, r.detail).toBe('pass');
+      // Without the chain the same file fails: the prerequisite really ran.
+      const alone = await replayFile(join(VECTORS, f), f, { transport: inProcessTransport, checkEncodings: false });
+      expect(alone.status).toBe('fail');
+    }
   });
 });
 
