@@ -494,13 +494,7 @@ export class KmipEngine {
           message = `internal error (reference ${ref})`;
         }
         log.warn({ event: 'tenant_refused', tenant: p.identity.tenant, reason: message }, 'request refused');
-        batchItems.forEach((item, i) => {
-          trail[i] = {
-            kind: 'kmip', identity: p.identity.id, tenant: p.identity.tenant, service: p.identity.service,
-            operation: OPERATION_NAME.get(item.operation) ?? null, objectId: uidOf(item.payload) ?? null, result: 'failure',
-            reason: auditReason(reason), detail: i === 0 ? message : `not processed: ${message}`,
-          };
-        });
+        fillRefusedTrail(trail, batchItems, p.identity, reason, message);
         return this.refusal(v, header, first, reason, message);
       }
     }
@@ -523,13 +517,7 @@ export class KmipEngine {
       }
       if (refused !== undefined) {
         log.warn({ event: 'gateway_service_refused', identity: p.identity.id, reason: refused.message }, 'request refused');
-        batchItems.forEach((item, i) => {
-          trail[i] = {
-            kind: 'kmip', identity: p.identity.id, tenant: p.identity.tenant, service: p.identity.service,
-            operation: OPERATION_NAME.get(item.operation) ?? null, objectId: uidOf(item.payload) ?? null, result: 'failure',
-            reason: auditReason(refused.reason), detail: i === 0 ? refused.message : `not processed: ${refused.message}`,
-          };
-        });
+        fillRefusedTrail(trail, batchItems, p.identity, refused.reason, refused.message);
         return this.refusal(v, header, first, refused.reason, refused.message);
       }
     }
@@ -858,6 +846,24 @@ function bulkWrapDetail(op: number, uid: string | undefined, out: Struct): strin
 }
 
 /** A ResultReason name for the audit record (null for a value the tables do not name). */
+/**
+ * A whole message refused after authentication (sealed tenant, gateway service not on its
+ * list): one failure record per batch item (issue 16 §1), naming the authenticated identity;
+ * the first carries the reason, the others say they were not processed.
+ */
+function fillRefusedTrail(
+  trail: Array<AuditInput | undefined>, batchItems: readonly RequestBatchItem[],
+  who: { id: string; tenant: string; service: string }, reason: number, message: string,
+): void {
+  batchItems.forEach((item, i) => {
+    trail[i] = {
+      kind: 'kmip', identity: who.id, tenant: who.tenant, service: who.service,
+      operation: OPERATION_NAME.get(item.operation) ?? null, objectId: uidOf(item.payload) ?? null, result: 'failure',
+      reason: auditReason(reason), detail: i === 0 ? message : `not processed: ${message}`,
+    };
+  });
+}
+
 function auditReason(reason: number): AuditInput['reason'] {
   return (REASON_NAME.get(reason) as AuditInput['reason'] | undefined) ?? null;
 }
