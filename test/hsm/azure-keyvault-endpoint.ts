@@ -38,13 +38,13 @@
 // import, encrypt/decrypt/sign/verify, paging of list operations, throttling.
 import { constants, createCipheriv, createDecipheriv, generateKeyPairSync, privateDecrypt, publicEncrypt, randomBytes, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCa, issueLeaf } from '../../src/server/devpki.ts';
 import './azure-hosts.mjs';
+import { readBody, sendJson, TestEndpoint } from './http-endpoint.ts';
 
 export type KeyType = 'RSA' | 'RSA-HSM' | 'EC' | 'oct-HSM';
 
@@ -93,7 +93,7 @@ const b64u = (b: Buffer) => b.toString('base64url');
 const now = () => Math.floor(Date.now() / 1000);
 const AES_KW_IV = Buffer.from('A6A6A6A6A6A6A6A6', 'hex'); // RFC 3394 §2.2.3.1 default initial value
 
-export class AzureKeyVaultEndpoint {
+export class AzureKeyVaultEndpoint extends TestEndpoint {
   readonly tenantId = '72f988bf-86f1-41af-91ab-2d7cd011db47';
   readonly requests: AzureRequestRecord[] = [];
   /** The X-IDENTITY-HEADER value the managed-identity endpoint expects. */
@@ -102,12 +102,6 @@ export class AzureKeyVaultEndpoint {
   private readonly tokens = new Map<string, string>();
   /** Vault host (lower case, without port) → key name (lower case) → key. */
   private readonly vaults = new Map<string, Map<string, StoredKey>>();
-  private server: Server | undefined;
-  private msiServer: Server | undefined;
-  private readonly sockets = new Set<Socket>();
-  private stalled = false;
-  private port = 0;
-  private msiPort = 0;
   private tls: { key: string; cert: string } | undefined;
   private readonly dir = mkdtempSync(join(tmpdir(), 'openkcm-azure-endpoint-'));
   /** PEM of the CA that issued the endpoint's certificate (give it as the provider's caFile). */
@@ -122,42 +116,19 @@ export class AzureKeyVaultEndpoint {
       writeFileSync(this.caFile, ca.certPem);
       this.tls = { key: leaf.keyPem, cert: leaf.certPem };
     }
-    const track = (s: Server) =>
-      s.on('connection', (sock: Socket) => {
-        this.sockets.add(sock);
-        sock.on('close', () => this.sockets.delete(sock));
-      });
-    const server = track(createHttpsServer(this.tls, (req, res) => void this.handle(req, res)));
-    const msi = track(createHttpServer((req, res) => void this.handleMsi(req, res)));
-    const listen = (s: Server, port: number) =>
-      new Promise<number>((resolve, reject) => {
-        s.once('error', reject);
-        s.listen(port, '127.0.0.1', () => resolve((s.address() as AddressInfo).port));
-      });
-    this.port = await listen(server, this.port);
-    this.msiPort = await listen(msi, this.msiPort);
-    this.server = server;
-    this.msiServer = msi;
+    await this.listen(createHttpsServer(this.tls, (req, res) => void this.handle(req, res)), 'vault');
+    await this.listen(createHttpServer((req, res) => void this.handleMsi(req, res)), 'msi');
   }
 
-  /** Closes the listeners and every open connection: the vault (and the identity endpoint) are down. */
-  async stop(): Promise<void> {
-    const servers = [this.server, this.msiServer].filter((s): s is Server => s !== undefined);
-    this.server = undefined;
-    this.msiServer = undefined;
-    for (const sock of this.sockets) sock.destroy();
-    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  /** The vault's (and Entra's) port. */
+  private get port(): number {
+    return this.portOf('vault');
   }
 
   /** Stops and removes the CA file. */
   async dispose(): Promise<void> {
     await this.stop();
     rmSync(this.dir, { recursive: true, force: true });
-  }
-
-  /** While stalled, vault requests are accepted and never answered (a black-holed network path). */
-  stall(on: boolean): void {
-    this.stalled = on;
   }
 
   /** https://<name>.vault.azure.net:<port> */
@@ -177,7 +148,7 @@ export class AzureKeyVaultEndpoint {
 
   /** The environment of App Service's managed identity, pointing at this endpoint. */
   managedIdentityEnv(): Record<string, string> {
-    return { IDENTITY_ENDPOINT: `http://127.0.0.1:${this.msiPort}/msi/token`, IDENTITY_HEADER: this.identityHeader };
+    return { IDENTITY_ENDPOINT: `http://127.0.0.1:${this.portOf('msi')}/msi/token`, IDENTITY_HEADER: this.identityHeader };
   }
 
   private vault(host: string): Map<string, StoredKey> {
@@ -374,17 +345,9 @@ export class AzureKeyVaultEndpoint {
     const url = new URL(req.url ?? '/', 'https://x');
     const host = (req.headers.host ?? '').replace(/:\d+$/, '');
     if (host.toLowerCase() === 'login.microsoftonline.com') return this.handleEntra(req, res, url);
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const c of req as AsyncIterable<Buffer>) {
-      size += c.length;
-      if (size > MAX_BODY) {
-        req.destroy();
-        return;
-      }
-      chunks.push(c);
-    }
-    const text = Buffer.concat(chunks).toString('utf8');
+    const raw = await readBody(req, MAX_BODY);
+    if (raw === undefined) return;
+    const text = raw.toString('utf8');
     let body: unknown;
     let parseError = false;
     try {
@@ -397,16 +360,8 @@ export class AzureKeyVaultEndpoint {
     const authorized = auth !== undefined && this.tokens.get(auth) === resource;
     this.requests.push({ method: req.method ?? '', host, path: url.pathname, apiVersion: url.searchParams.get('api-version'), authorized, body });
     if (this.stalled) return; // never answer; the client's deadline must fire
-    const send = (status: number, payload?: unknown, headers: Record<string, string> = {}) => {
-      const out = payload === undefined ? '' : JSON.stringify(payload);
-      res.writeHead(status, {
-        ...(payload !== undefined ? { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(out)) } : { 'content-length': '0' }),
-        'x-ms-request-id': randomBytes(16).toString('hex'),
-        'x-ms-keyvault-service-version': '1.9.0.0',
-        ...headers,
-      });
-      res.end(out);
-    };
+    const send = (status: number, payload?: unknown, headers: Record<string, string> = {}) =>
+      sendJson(res, status, payload, { 'x-ms-request-id': randomBytes(16).toString('hex'), 'x-ms-keyvault-service-version': '1.9.0.0', ...headers }, 'application/json; charset=utf-8');
     try {
       if (!/^(7\.\d+(-preview(\.\d+)?)?|\d{4}-\d{2}-\d{2}(-preview)?)$/.test(url.searchParams.get('api-version') ?? '')) {
         throw new KvError(400, 'BadParameter', 'The api-version query parameter is missing or not a version this service supports.');
@@ -446,15 +401,11 @@ export class AzureKeyVaultEndpoint {
    * Errors as Entra answers them: 400/401 {error, error_description, error_codes}.
    */
   private async handleEntra(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const c of req as AsyncIterable<Buffer>) chunks.push(c);
+    const raw = await readBody(req, MAX_BODY);
+    if (raw === undefined) return;
     this.entraRequests.push(`${req.method} ${url.pathname}`);
     const base = `https://login.microsoftonline.com:${this.port}`;
-    const reply = (status: number, payload: unknown) => {
-      const out = JSON.stringify(payload);
-      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(out)) });
-      res.end(out);
-    };
+    const reply = (status: number, payload: unknown) => sendJson(res, status, payload, {}, 'application/json; charset=utf-8');
     if (this.stalled) return;
     const parts = url.pathname.split('/').filter(Boolean);
     if (req.method === 'GET' && parts.join('/') === 'common/discovery/instance') {
@@ -478,7 +429,7 @@ export class AzureKeyVaultEndpoint {
       });
     }
     if (req.method === 'POST' && parts.slice(1).join('/') === 'oauth2/v2.0/token') {
-      const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+      const form = new URLSearchParams(raw.toString('utf8'));
       const fail = (status: number, error: string, code: number, description: string) =>
         reply(status, { error, error_description: `AADSTS${code}: ${description}`, error_codes: [code], timestamp: new Date().toISOString() });
       if (tenant !== this.tenantId) return fail(400, 'invalid_request', 90002, `Tenant '${tenant}' not found.`);
@@ -507,11 +458,7 @@ export class AzureKeyVaultEndpoint {
   /** App Service managed identity: GET ?api-version=2019-08-01&resource=… with X-IDENTITY-HEADER. */
   private handleMsi(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://x');
-    const reply = (status: number, payload: unknown) => {
-      const out = JSON.stringify(payload);
-      res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(out)) });
-      res.end(out);
-    };
+    const reply = (status: number, payload: unknown) => sendJson(res, status, payload);
     if (this.stalled) return;
     if (req.headers['x-identity-header'] !== this.identityHeader) return reply(401, { statusCode: 401, message: 'X-IDENTITY-HEADER is missing or wrong' });
     if (url.searchParams.get('api-version') !== '2019-08-01') return reply(400, { statusCode: 400, message: 'api-version 2019-08-01 is required' });

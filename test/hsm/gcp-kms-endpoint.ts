@@ -36,10 +36,10 @@
 // version | AES-256-GCM iv, tag, ciphertext — opaque to the client, as Google's is), the
 // scheduled destruction completing by itself (completeDestruction() does it).
 import { createCipheriv, createDecipheriv, generateKeyPairSync, randomBytes, verify, type KeyObject } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { protos } from '@google-cloud/kms';
 import { crc32c } from '../../src/crypto/crc32c.ts';
+import { readBody, TestEndpoint } from './http-endpoint.ts';
 
 const kmsv1 = protos.google.cloud.kms.v1;
 const VersionState = kmsv1.CryptoKeyVersion.CryptoKeyVersionState;
@@ -142,52 +142,24 @@ function checksum(field: string, dataField: string, data: Buffer, sent: unknown)
   return true;
 }
 
-export class GcpKmsEndpoint {
+export class GcpKmsEndpoint extends TestEndpoint {
   readonly requests: GcpRequestRecord[] = [];
   private readonly keyRings = new Map<string, Date>();
   private readonly keys = new Map<string, CryptoKey>();
   private readonly accounts = new Map<string, { email: string; publicKey: KeyObject }>();
   private readonly denied = new Set<string>();
   private failures: { status: string; remaining: number } | undefined;
-  private server: Server | undefined;
-  private readonly sockets = new Set<Socket>();
-  private stalled = false;
-  private port = 0;
   /** Changes the next successful answer before it is sent (a network or proxy that corrupts it). */
   rewriteNextAnswer: ((answer: Record<string, unknown>) => void) | undefined;
 
   /** Listens on 127.0.0.1 (port 0 the first time, the same port again after stop()). */
   async start(): Promise<string> {
-    const server = createServer((req, res) => void this.handle(req, res));
-    server.on('connection', (s) => {
-      this.sockets.add(s);
-      s.on('close', () => this.sockets.delete(s));
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', () => resolve());
-    });
-    this.server = server;
-    this.port = (server.address() as AddressInfo).port;
+    await this.listen(createServer((req, res) => void this.handle(req, res)));
     return this.url;
   }
 
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
-  }
-
-  /** Closes the listener and every open connection: the endpoint is down. */
-  async stop(): Promise<void> {
-    const s = this.server;
-    this.server = undefined;
-    if (!s) return;
-    for (const sock of this.sockets) sock.destroy();
-    await new Promise<void>((resolve) => s.close(() => resolve()));
-  }
-
-  /** While stalled, requests are accepted and never answered (a black-holed network path). */
-  stall(on: boolean): void {
-    this.stalled = on;
+    return `http://127.0.0.1:${this.portOf()}`;
   }
 
   /** The next `count` requests fail with this google.rpc.Code name (e.g. UNAVAILABLE, a transient 503). */
@@ -277,23 +249,15 @@ export class GcpKmsEndpoint {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const c of req) {
-      size += (c as Buffer).length;
-      if (size > MAX_BODY) {
-        res.writeHead(413).end();
-        return;
-      }
-      chunks.push(c as Buffer);
-    }
+    const raw = await readBody(req, MAX_BODY);
+    if (raw === undefined) return;
     if (this.stalled) return; // never answered
     const url = new URL(req.url ?? '/', 'http://localhost');
     const intEnums = /enum-encoding=int/.test(url.searchParams.get('$alt') ?? '');
     const record: GcpRequestRecord = { method: req.method ?? '', path: decodeURIComponent(url.pathname), query: url.search, principal: undefined, body: undefined };
     this.requests.push(record);
     try {
-      const text = Buffer.concat(chunks).toString('utf8');
+      const text = raw.toString('utf8');
       let body: Record<string, unknown> = {};
       if (text.trim() !== '') {
         let parsed: unknown;

@@ -14,8 +14,8 @@
 // PendingDeletion. Encrypt really encrypts: AES-256-GCM under a per-key secret, with the
 // canonical EncryptionContext as associated data, in a ciphertext blob that names its key.
 import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { readBody, sendJson, TestEndpoint } from './http-endpoint.ts';
 
 export type KmsKeyState = 'Enabled' | 'Disabled' | 'PendingDeletion' | 'PendingImport' | 'Unavailable';
 
@@ -66,53 +66,26 @@ function base64Field(body: Record<string, unknown>, name: string): Buffer {
   return Buffer.from(v, 'base64');
 }
 
-export class KmsEndpoint {
+export class KmsEndpoint extends TestEndpoint {
   readonly region: string;
   readonly account = '111122223333';
   readonly requests: KmsRequestRecord[] = [];
   private readonly keys = new Map<string, KmsKey>();
   private readonly aliases = new Map<string, string>();
-  private server: Server | undefined;
-  private readonly sockets = new Set<Socket>();
-  private stalled = false;
-  private port = 0;
 
   constructor(region = 'eu-central-1') {
+    super();
     this.region = region;
   }
 
   /** Listens on 127.0.0.1 (port 0 the first time, the same port again after stop()). */
   async start(): Promise<string> {
-    const server = createServer((req, res) => void this.handle(req, res));
-    server.on('connection', (s) => {
-      this.sockets.add(s);
-      s.on('close', () => this.sockets.delete(s));
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', () => resolve());
-    });
-    this.server = server;
-    this.port = (server.address() as AddressInfo).port;
+    await this.listen(createServer((req, res) => void this.handle(req, res)));
     return this.url;
   }
 
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
-  }
-
-  /** Closes the listener and every open connection: the endpoint is down. */
-  async stop(): Promise<void> {
-    const s = this.server;
-    this.server = undefined;
-    if (!s) return;
-    for (const sock of this.sockets) sock.destroy();
-    await new Promise<void>((resolve) => s.close(() => resolve()));
-  }
-
-  /** While stalled, requests are accepted and never answered (a black-holed network path). */
-  stall(on: boolean): void {
-    this.stalled = on;
+    return `http://127.0.0.1:${this.portOf()}`;
   }
 
   /** Test back door, as an AWS operator would see it in the console. */
@@ -274,34 +247,17 @@ export class KmsEndpoint {
       signed: /^AWS4-HMAC-SHA256 Credential=/.test(req.headers.authorization ?? ''),
       contentType: req.headers['content-type'],
     });
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const c of req as AsyncIterable<Buffer>) {
-      size += c.length;
-      if (size > MAX_BODY) {
-        req.destroy();
-        return;
-      }
-      chunks.push(c);
-    }
+    const raw = await readBody(req, MAX_BODY);
+    if (raw === undefined) return;
     if (this.stalled) return; // never answer; the client's timeout must fire
-    const send = (status: number, payload: unknown, errorType?: string) => {
-      const text = JSON.stringify(payload);
-      const headers: Record<string, string> = {
-        'content-type': 'application/x-amz-json-1.1',
-        'content-length': String(Buffer.byteLength(text)),
-        'x-amzn-requestid': randomUUID(),
-      };
-      if (errorType !== undefined) headers['x-amzn-errortype'] = errorType;
-      res.writeHead(status, headers);
-      res.end(text);
-    };
+    const send = (status: number, payload: unknown, errorType?: string) =>
+      sendJson(res, status, payload, { 'x-amzn-requestid': randomUUID(), ...(errorType !== undefined ? { 'x-amzn-errortype': errorType } : {}) }, 'application/x-amz-json-1.1');
     try {
       if (req.method !== 'POST') throw new KmsException('UnknownOperationException', '', 404);
       if (!full.startsWith('TrentService.')) throw new KmsException('UnknownOperationException', '');
       let body: unknown;
       try {
-        body = chunks.length === 0 ? {} : JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        body = raw.length === 0 ? {} : JSON.parse(raw.toString('utf8'));
       } catch {
         throw new KmsException('SerializationException', 'Start of structure or map found where not expected.');
       }

@@ -18,8 +18,8 @@
 // convergent encryption, batch_input, encryption with key types other than aes256-gcm96
 // (rsa-2048 and ed25519 keys exist as metadata only), and namespaces beyond keeping each namespace's keys apart.
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { readBody, sendJson, TestEndpoint } from './http-endpoint.ts';
 
 interface TransitKey {
   type: string;
@@ -32,6 +32,9 @@ interface TransitKey {
   minAvailable: number;
 }
 
+/** Vault's own default max_request_size is 32 MiB; nothing a provider sends comes near 1 MiB. */
+const MAX_BODY = 1 << 20;
+
 export interface VaultRequestLog {
   method: string;
   path: string;
@@ -40,42 +43,26 @@ export interface VaultRequestLog {
   body: Record<string, unknown> | undefined;
 }
 
-export class VaultTransitEndpoint {
-  private server: Server | undefined;
-  private readonly sockets = new Set<Socket>();
+export class VaultTransitEndpoint extends TestEndpoint {
   /** namespace ('' = root) → mount → name → key */
   private readonly keys = new Map<string, Map<string, Map<string, TransitKey>>>();
   private readonly tokens = new Set<string>();
   private readonly approles = new Map<string, { secretId: string; leaseSeconds: number }>();
   readonly mounts = new Set<string>(['transit']);
   readonly requests: VaultRequestLog[] = [];
-  private stalled = false;
   sealed = false;
-  port = 0;
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
   }
 
+  /** The listening port (kept across stop/start). */
+  get port(): number {
+    return this.portOf();
+  }
+
   async start(): Promise<void> {
-    this.server = createServer((req, res) => void this.handle(req, res));
-    this.server.on('connection', (s) => {
-      this.sockets.add(s);
-      s.once('close', () => this.sockets.delete(s));
-    });
-    await new Promise<void>((r) => this.server!.listen(this.port, '127.0.0.1', () => r()));
-    this.port = (this.server.address() as { port: number }).port;
-  }
-
-  async stop(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise((r) => this.server?.close(r));
-    this.server = undefined;
-  }
-
-  /** Accept requests and never answer (a hung Vault). */
-  stall(on: boolean): void {
-    this.stalled = on;
+    await this.listen(createServer((req, res) => void this.handle(req, res)));
   }
 
   addToken(): string {
@@ -122,22 +109,18 @@ export class VaultTransitEndpoint {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
+    const raw = await readBody(req, MAX_BODY);
+    if (raw === undefined) return;
     if (this.stalled) return; // never answer
-    const send = (status: number, body?: unknown) => {
-      const text = body === undefined ? '' : JSON.stringify(body);
-      res.writeHead(status, body === undefined ? {} : { 'content-type': 'application/json' });
-      res.end(text);
-    };
+    const send = (status: number, body?: unknown) => sendJson(res, status, body);
     const fail = (status: number, ...errors: string[]) => send(status, { errors });
     const url = new URL(req.url ?? '/', 'http://x');
     const token = req.headers['x-vault-token'] as string | undefined;
     const ns = ((req.headers['x-vault-namespace'] as string | undefined) ?? '').replace(/^\/|\/$/g, '');
     let body: Record<string, unknown> | undefined;
-    if (chunks.length > 0) {
+    if (raw.length > 0) {
       try {
-        body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
+        body = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
       } catch {
         return fail(400, 'failed to parse JSON input');
       }
