@@ -845,7 +845,6 @@ function bulkWrapDetail(op: number, uid: string | undefined, out: Struct): strin
   return n > 1 ? `${n} keys wrapped under service ${uid.slice(SERVICE_L3_PREFIX.length)}` : undefined;
 }
 
-/** A ResultReason name for the audit record (null for a value the tables do not name). */
 /**
  * A whole message refused after authentication (sealed tenant, gateway service not on its
  * list): one failure record per batch item (issue 16 §1), naming the authenticated identity;
@@ -864,6 +863,7 @@ function fillRefusedTrail(
   });
 }
 
+/** A ResultReason name for the audit record (null for a value the tables do not name). */
 function auditReason(reason: number): AuditInput['reason'] {
   return (REASON_NAME.get(reason) as AuditInput['reason'] | undefined) ?? null;
 }
