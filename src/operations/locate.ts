@@ -7,7 +7,7 @@ import { integer, optEnum, optInt, optStruct, structure, textString } from '../k
 import type { ManagedObject } from '../kmip/object.ts';
 import type { LocatePrefilter } from '../store/types.ts';
 import { ATTRIBUTE_RULES, itemsEqual, sameAttribute, withObjectMeta } from '../policy/attributes.ts';
-import { applyTimeTransitions, isDestroyed } from '../policy/lifecycle.ts';
+import { applyTimeTransitions, isArchived, isDestroyed } from '../policy/lifecycle.ts';
 import { defineOperation, recordResult } from './uid.ts';
 
 type Candidate = Omit<ManagedObject, 'value'>;
@@ -104,10 +104,11 @@ export const locate = defineOperation(Operation.Locate, 'Locate', '1.0', async (
   if (maxItems !== undefined && maxItems < 0) throw new KmipError(ResultReason.InvalidField, 'Maximum Items must not be negative');
   if (offsetItems !== undefined && offsetItems < 0) throw new KmipError(ResultReason.InvalidField, 'Offset Items must not be negative');
   const is2x = ctx.version.major >= 2;
-  // s.6.1.28: absent = on-line objects only. Destroyed Storage exists from 2.0; this server
-  // archives nothing, so Archival Storage alone finds nothing.
+  // s.6.1.28: absent = on-line objects only. Archival Storage finds archived objects
+  // (Archive, s.6.1.2); Destroyed Storage exists from 2.0.
   const mask = optInt(payload, Tag.StorageStatusMask) ?? StorageStatusMask.OnLineStorage;
   const wantOnline = (mask & StorageStatusMask.OnLineStorage) !== 0;
+  const wantArchived = (mask & StorageStatusMask.ArchivalStorage) !== 0;
   const wantDestroyed = is2x && (mask & StorageStatusMask.DestroyedStorage) !== 0;
   const member = optEnum(payload, Tag.ObjectGroupMember);
   if (member !== undefined && member !== ObjectGroupMember.GroupMemberFresh && member !== ObjectGroupMember.GroupMemberDefault) {
@@ -126,12 +127,14 @@ export const locate = defineOperation(Operation.Locate, 'Locate', '1.0', async (
   const now = ctx.now();
 
   const found: string[] = [];
-  if (wantOnline || wantDestroyed) {
+  if (wantOnline || wantArchived || wantDestroyed) {
     for await (const obj of ctx.objects.scan(prefilterOf(attrs, wantDestroyed))) {
       const o: Candidate = { ...obj, attributes: [...obj.attributes] };
       applyTimeTransitions(o, now);
       const destroyed = isDestroyed(o.state);
-      if (destroyed ? !wantDestroyed : !wantOnline) continue;
+      // A destroyed object is in destroyed storage whether or not it was archived before.
+      const wanted = destroyed ? wantDestroyed : isArchived(o) ? wantArchived : wantOnline;
+      if (!wanted) continue;
       // Template objects (1.4 s.2.2.6) do not exist for 2.x clients (Reserved, 2.1 s.11.29).
       if (is2x && o.objectType === ObjectType.Template) continue;
       if (member === ObjectGroupMember.GroupMemberFresh) {

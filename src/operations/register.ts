@@ -18,6 +18,8 @@ import {
 } from '../crypto/formats.ts';
 import { KeyMaterialError } from '../crypto/keys.ts';
 import { recordResult } from './uid.ts';
+import { checkSplitParams } from '../crypto/split-key.ts';
+import { readSplitKeyValue, withSplitErrors } from './common/split-parts.ts';
 import { isWrappedValue, unwrapObjectValue } from './common/key-wrapping.ts';
 import {
   OBJECT_TAG, assertNamesFree, attrEnum, attrInt, attributesOf, checkProtectionStorageMasks, clientAttributes,
@@ -222,8 +224,14 @@ async function run(ctx: OperationContext, request: Struct): Promise<Struct> {
   else if (objectType === ObjectType.SecretData) prepared = prepareSecretData(value);
   else if (objectType === ObjectType.OpaqueObject) prepared = prepareOpaque(value);
   else if (objectType === ObjectType.Certificate) prepared = prepareCertificate(value, attrs);
-  else {
-    // Split Key and PGP Key carry a Key Block the server stores without converting.
+  else if (objectType === ObjectType.SplitKey) {
+    // s.2.2.5: the split fields must be complete and consistent, so that Join Split Key can use the part.
+    const part = readSplitKeyValue(value, 'being registered');
+    withSplitErrors(() => checkSplitParams(part.params));
+    if (part.id < 1 || part.id > part.params.parts) throw new KmipError(ResultReason.InvalidField, `Key Part Identifier ${part.id} is outside 1..${part.params.parts}`);
+    prepared = { derived: [] };
+  } else {
+    // A PGP Key carries a Key Block the server stores without converting.
     required(optStruct(value, Tag.KeyBlock), Tag.KeyBlock);
     prepared = { derived: [] };
   }

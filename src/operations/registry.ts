@@ -8,10 +8,12 @@ import type { OperationHandler } from './types.ts';
 import { activate } from './activate.ts';
 import { addAttribute } from './add-attribute.ts';
 import { adjustAttribute } from './adjust-attribute.ts';
+import { archive } from './archive.ts';
 import { cancel, poll } from './async.ts';
 import { check } from './check.ts';
 import { create } from './create.ts';
 import { createKeyPair } from './create-key-pair.ts';
+import { createSplitKey } from './create-split-key.ts';
 import { deleteAttribute } from './delete-attribute.ts';
 import { destroy } from './destroy.ts';
 import { discoverVersions } from './discover-versions.ts';
@@ -22,11 +24,13 @@ import { getAttributes } from './get-attributes.ts';
 import { getUsageAllocation } from './get-usage-allocation.ts';
 import { importObject } from './import.ts';
 import { interop } from './interop.ts';
+import { joinSplitKey } from './join-split-key.ts';
 import { locate } from './locate.ts';
 import { log } from './log.ts';
 import { modifyAttribute } from './modify-attribute.ts';
 import { obtainLease } from './obtain-lease.ts';
 import { query } from './query.ts';
+import { recover } from './recover.ts';
 import { register } from './register.ts';
 import { reKey } from './re-key.ts';
 import { reKeyKeyPair } from './re-key-key-pair.ts';
@@ -56,6 +60,8 @@ const HANDLERS: readonly OperationHandler[] = [
   activate, addAttribute, adjustAttribute, cancel, check, deleteAttribute, destroy, discoverVersions, exportObject,
   getAttributeList, getAttributes, getUsageAllocation, importObject, interop, locate, log, modifyAttribute, obtainLease, poll, query, revoke, setAttribute,
   setEndpointRole,
+  // issue 13 §1: the remaining operations
+  archive, recover, createSplitKey, joinSplitKey,
 ];
 
 function byOperation(handlers: readonly OperationHandler[]): ReadonlyMap<number, OperationHandler> {

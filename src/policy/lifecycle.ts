@@ -77,6 +77,34 @@ const wrongState = (what: string, s: number): never => {
 
 export const isDestroyed = (s: number): boolean => s === State.Destroyed || s === State.DestroyedCompromised;
 
+/**
+ * Archival storage (KMIP 2.1 s.6.1.2 Archive, s.6.1.42 Recover; 1.4 s.4.22, s.4.23): an
+ * archived object carries the Archive Date the server set (s.4 Archive Date: "deleted
+ * whenever a Recover operation is performed"), so that attribute is the storage status.
+ * Its attributes stay readable; its key material is off-line until Recover.
+ */
+export const isArchived = (obj: Pick<ManagedObject, 'attributes'>): boolean => getAttr(obj.attributes, Tag.ArchiveDate) !== undefined;
+
+/** Operations that need an object's key material answer Object Archived while it is archived (s.11.46). */
+export function assertOnline(obj: LifecycleObject): void {
+  if (isArchived(obj)) throw new KmipError(ResultReason.ObjectArchived, 'the object is archived; Recover it first');
+}
+
+/** s.6.1.2: Archive sets the Archive Date; a destroyed object has nothing left to archive. */
+export function archive(obj: LifecycleObject, now: Date): void {
+  if (isDestroyed(obj.state)) throw new KmipError(ResultReason.ObjectDestroyed, 'the object is destroyed; there is nothing to archive');
+  // Archiving an archived object again changes nothing: its Archive Date stays the first one.
+  if (!isArchived(obj)) setAttr(obj.attributes, dateTime(Tag.ArchiveDate, now));
+}
+
+/** s.6.1.42: Recover brings the object back on-line (its Archive Date is deleted). Returns true when it was archived. */
+export function recover(obj: LifecycleObject): boolean {
+  const i = obj.attributes.findIndex((a) => a.tag === Tag.ArchiveDate);
+  if (i < 0) return false;
+  obj.attributes.splice(i, 1);
+  return true;
+}
+
 /** s.6.1.1: only a Pre-Active object can be activated. */
 export function assertCanActivate(obj: LifecycleObject): void {
   if (obj.state !== State.PreActive) wrongState('Activate', obj.state);
@@ -143,6 +171,7 @@ export function revoke(obj: LifecycleObject, reason: TtlvItem, now: Date, occurr
  * and not after its Protect Stop Date (s.4 Protect Stop Date).
  */
 export function assertCanProtect(obj: LifecycleObject, now: Date): void {
+  assertOnline(obj);
   if (obj.state !== State.Active) wrongState('Using the object to protect data', obj.state);
   const stop = dateAttr(obj.attributes, Tag.ProtectStopDate);
   if (stop !== undefined && seconds(now) >= stop) {
@@ -156,6 +185,7 @@ export function assertCanProtect(obj: LifecycleObject, now: Date): void {
  * policy), never Pre-Active or destroyed, and not before its Process Start Date.
  */
 export function assertCanProcess(obj: LifecycleObject, now: Date): void {
+  assertOnline(obj);
   if (obj.state === State.PreActive || isDestroyed(obj.state)) wrongState('Using the object to process data', obj.state);
   const start = dateAttr(obj.attributes, Tag.ProcessStartDate);
   if (start !== undefined && seconds(now) < start) {
@@ -166,6 +196,7 @@ export function assertCanProcess(obj: LifecycleObject, now: Date): void {
 /** Get and other reads of the key material: destroyed objects have none (BL-M-8: Object Destroyed). */
 export function assertHasValue(obj: LifecycleObject): void {
   if (isDestroyed(obj.state)) throw new KmipError(ResultReason.ObjectDestroyed, 'the object is destroyed; its key material is gone');
+  assertOnline(obj);
 }
 
 // ---- reasons per version -----------------------------------------------------------------

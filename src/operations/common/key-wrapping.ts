@@ -37,7 +37,7 @@ import {
   type WrapAuthentication, type WrapCipher, type WrappingKeyMaterial,
 } from '../../crypto/wrapping.ts';
 import { getAttr, matchesReference, parseAttributeReference } from '../../policy/attributes.ts';
-import { assertCanProcess, assertCanProtect, isDestroyed } from '../../policy/lifecycle.ts';
+import { assertCanProcess, assertCanProtect, isArchived, isDestroyed } from '../../policy/lifecycle.ts';
 import {
   algorithmName, assertUsageAllowed, macAlgorithm, modeName, operationKey, resolveCryptoParams, rsaEncryption, signatureScheme,
   type CryptoParams,
@@ -71,6 +71,7 @@ async function loadWrappingKey(ctx: OperationContext, info: Struct, direction: D
   const obj = await ctx.objects.load(uids[0]!);
   if (obj === undefined) throw new KmipError(ResultReason.WrappingObjectNotFound, `the ${what} ${uids[0]} does not exist`);
   if (isDestroyed(obj.state)) throw new KmipError(ResultReason.WrappingObjectDestroyed, `the ${what} ${obj.uid} is destroyed`);
+  if (isArchived(obj)) throw new KmipError(ResultReason.WrappingObjectArchived, `the ${what} ${obj.uid} is archived`);
   if (direction === 'wrap') assertCanProtect(obj, ctx.now());
   else assertCanProcess(obj, ctx.now());
   return obj;
@@ -92,6 +93,7 @@ async function privateKeyFor(ctx: OperationContext, obj: ManagedObject): Promise
   const priv = await ctx.objects.load(uid.value);
   if (priv === undefined) throw new KmipError(ResultReason.WrappingObjectNotFound, `the private key ${uid.value} of public key ${obj.uid} does not exist`);
   if (isDestroyed(priv.state)) throw new KmipError(ResultReason.WrappingObjectDestroyed, `the private key ${priv.uid} is destroyed`);
+  if (isArchived(priv)) throw new KmipError(ResultReason.WrappingObjectArchived, `the private key ${priv.uid} is archived`);
   assertCanProcess(priv, ctx.now());
   return priv;
 }
