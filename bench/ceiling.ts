@@ -40,7 +40,7 @@ import { cpuSecondsTree } from './lib/proc.ts';
 import { startOpenKcm, type ServerHandle } from './lib/openkcm-server.ts';
 import { startBareLoop } from './lib/bare-loop.ts';
 import { startPyKmip, pykmipVersion } from './lib/pykmip.ts';
-import { machineNotes, loadNow } from './lib/machine.ts';
+import { machineNotes, loadTriple } from './lib/machine.ts';
 import {
   parseFlags, positiveNumber, nonNegativeNumber, positiveIntegers, oneOf, usage, OptionError, type FlagSpec,
 } from './lib/options.ts';
@@ -224,7 +224,7 @@ async function main(): Promise<number> {
     const workloads = chosen.map((w) => all[w]());
     const cells: CellSpec[] = conns.map((c) => ({ connections: c, depth: 1 }));
     const started = new Date();
-    const loadAtStart = loadNow();
+    const loadAtStart = loadTriple();
     const { results, notes: cipherNotes } = await runMatrix(servers, workloads, cells, { pki, version, durationMs: seconds * 1000, warmupMs: warmup * 1000, log });
 
     // Half the saturating load, per server: half of its own rate at the largest connection count.
@@ -256,7 +256,6 @@ async function main(): Promise<number> {
         }
       }
     }
-    const loadAtEnd = loadNow();
 
     const names = servers.map((s) => s.name);
     console.log(`\n## bench:ceiling — OpenKCM against the bare TLS loop${withPyKmip ? ' and PyKMIP' : ''}\n`);
@@ -280,10 +279,9 @@ async function main(): Promise<number> {
       ])));
       console.log('');
     }
-    const notes = machineNotes({
+    const notes = machineNotes(loadAtStart, {
       'PyKMIP': pyVersion ? `${pyVersion} (Debian python3-pykmip)` : undefined,
       'run': `${started.toISOString()}; ${seconds} s measured + ${warmup} s warm-up per cell and server; KMIP ${version.major}.${version.minor} requests encoded once, answers decoded and checked; TLS 1.2 (ECDHE-ECDSA, P-256)`,
-      'load average (1 min)': `${loadAtStart} at start, ${loadAtEnd} at end — the load generator runs on the same cores as the servers`,
       'OpenKCM': `on-disk SQLite (WAL; an acknowledged Create is on disk), audit group-committed, log level ${logLevel} to a file`,
     });
     for (const n of [

@@ -33,7 +33,7 @@ import { rateOf } from './lib/load.ts';
 import type { ServerHandle } from './lib/openkcm-server.ts';
 import { startComparedServers } from './lib/servers.ts';
 import { pykmipVersion } from './lib/pykmip.ts';
-import { machineNotes } from './lib/machine.ts';
+import { machineNotes, loadTriple } from './lib/machine.ts';
 import {
   parseFlags, positiveNumber, nonNegativeNumber, positiveIntegers, oneOf, usage, OptionError, type FlagSpec,
 } from './lib/options.ts';
@@ -181,6 +181,7 @@ async function main(): Promise<number> {
     });
 
     const started = new Date();
+    const loadAtStart = loadTriple();
     // The in-process baseline first, while the servers are idle (they were just started).
     const rawMs = Math.min(seconds, 3) * 1000;
     const rawGcm = rawGcmRate(rawMs);
@@ -217,7 +218,7 @@ async function main(): Promise<number> {
     });
     console.log(markdownTable(['server cell', 'req/s', 'in-process ops/s ÷ req/s', 'server CPU/req ÷ in-process CPU/op'], fracRows));
     console.log('');
-    const notes = machineNotes({
+    const notes = machineNotes(loadAtStart, {
       'PyKMIP': pyVersion ? `${pyVersion} (Debian python3-pykmip)` : undefined,
       'run': `${started.toISOString()}; ${seconds} s measured + ${warmup} s warm-up per cell and server; KMIP ${version.major}.${version.minor}; TLS 1.2 (ECDHE-ECDSA, P-256) for every server`,
     });

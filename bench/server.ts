@@ -28,7 +28,7 @@ import { runMatrix, renderTable, resultsJson, type CellSpec, type Workload } fro
 import type { ServerHandle } from './lib/openkcm-server.ts';
 import { startComparedServers } from './lib/servers.ts';
 import { pykmipVersion } from './lib/pykmip.ts';
-import { machineNotes } from './lib/machine.ts';
+import { machineNotes, loadTriple } from './lib/machine.ts';
 import { startPostgres, type PostgresCluster } from '../test/helpers/pg-cluster.ts';
 import {
   parseFlags, positiveNumber, nonNegativeNumber, positiveIntegers, oneOf, usage, OptionError, type FlagSpec,
@@ -98,11 +98,12 @@ async function main(): Promise<number> {
 
     const workloads = [createWorkload(version), getWorkload()];
     const started = new Date();
+    const loadAtStart = loadTriple();
     const { results } = await runMatrix(servers, workloads, cells, { pki, version, durationMs: seconds * 1000, warmupMs: warmup * 1000, log });
 
     const names = servers.map((s) => s.name);
     const table = renderTable(results, names, withPyKmip ? 'PyKMIP' : undefined);
-    const notes = machineNotes({
+    const notes = machineNotes(loadAtStart, {
       'PyKMIP': pyVersion ? `${pyVersion} (Debian python3-pykmip)` : undefined,
       'run': `${started.toISOString()}; ${seconds} s measured + ${warmup} s warm-up per cell and server; KMIP ${version.major}.${version.minor}; TLS 1.2 (ECDHE-ECDSA, P-256) for every server`,
     });

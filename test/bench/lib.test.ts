@@ -12,6 +12,7 @@ import { parseFlags, positiveIntegers, positiveNumber, oneOf, OptionError, type 
 import { renderConfig } from '../../bench/lib/pykmip.ts';
 import { cpuSeconds, cpuSecondsTree, stopChild } from '../../bench/lib/proc.ts';
 import { markdownTable, renderTable, type CellResult } from '../../bench/lib/matrix.ts';
+import { machineNotes } from '../../bench/lib/machine.ts';
 import { encryptPayload, AES_GCM, AES_CBC_PKCS5, createSymmetricKeyPayload, findItem } from '../../bench/lib/kmip.ts';
 import { Tag } from '../../src/ttlv/generated/tags.ts';
 import { encode } from '../../src/ttlv/encode.ts';
@@ -248,5 +249,15 @@ describe('process control', () => {
     const child = spawn(process.execPath, ['-e', "setInterval(() => {}, 1000); console.log('up')"], { detached: true, stdio: ['ignore', 'pipe', 'ignore'] });
     await new Promise<void>((r) => child.stdout!.once('data', () => r()));
     expect(await stopChild(child, 10_000)).toBe('exited');
+  });
+});
+
+describe('machine notes', () => {
+  it('prints the load average taken at the start as "at start", and the one of the moment as "at end"', () => {
+    const notes = machineNotes([97.5, 42.25, 1], { run: 'x' });
+    const line = notes.find((n) => n.startsWith('load average'))!;
+    // The start triple is what was passed in (a machine never has these exact figures now).
+    expect(line).toMatch(/^load average at start: 97\.50 \/ 42\.25 \/ 1\.00 \(1\/5\/15 min\); at end: [\d.]+ \/ [\d.]+ \/ [\d.]+ /);
+    expect(notes).toContain('run: x');
   });
 });

@@ -1,0 +1,235 @@
+// `npm run bench:hotpath` (issue 12 §1–2): the server's own CPU per request, without TLS, the
+// load generator or the scheduler in the figure. The same KMIP 1.4 request bytes as
+// bench:ceiling (Encrypt AES-256-GCM of 64 B with a server-chosen IV, Get of a 32-byte key,
+// durable Create) go through `engine.handleBytes` of a real runtime — on-disk SQLite (WAL),
+// audit group-committed, the development certificate registered as admin so identity
+// mapping and access control run, logs at info to a file through pino's asynchronous
+// destination — from N concurrent callers (as N connections would), and every answer is
+// checked. The figure is CPU time of the whole process (process.cpuUsage: the main thread,
+// the flushes on libuv's pool, GC) per request, and requests per CPU-second.
+//
+// On a machine shared with other work, req/s says how much CPU the process was given;
+// CPU per request says what the server spends, and moves far less with the load. With
+// `--before DIR` the same measurement runs from another checkout's sources in alternation
+// with this one (rounds A B A B …), so a lever is measured before/after side by side.
+//
+//   npm run bench:hotpath [-- --seconds 3] [-- --rounds 3] [-- --concurrency 16]
+//                         [-- --workloads encrypt,get,create] [-- --before DIR] [-- --log-level info] [-- --cpu-prof DIR]
+import { execFileSync, spawn } from 'node:child_process';
+import { X509Certificate, randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { machineNotes, loadTriple } from './lib/machine.ts';
+import { markdownTable } from './lib/matrix.ts';
+import { parseFlags, positiveNumber, positiveIntegers, OptionError, usage, type FlagSpec } from './lib/options.ts';
+
+const SELF = fileURLToPath(import.meta.url);
+const HERE_ROOT = resolve(SELF, '../..');
+const WORKLOADS = ['encrypt', 'get', 'create'] as const;
+type WorkloadName = (typeof WORKLOADS)[number];
+
+const FLAGS: FlagSpec[] = [
+  { flag: '--seconds', value: true, help: 'measured seconds per workload and round (default 3)' },
+  { flag: '--rounds', value: true, help: 'rounds per checkout, alternating with --before (default 3; the median is printed)' },
+  { flag: '--concurrency', value: true, help: 'concurrent callers, as connections (default 16)' },
+  { flag: '--workloads', value: true, help: `comma-separated subset of ${WORKLOADS.join(',')} (default all)` },
+  { flag: '--before', value: true, help: 'also measure the sources of this other checkout, in alternation' },
+  { flag: '--log-level', value: true, help: 'log level of the runtime (default info, to a file)' },
+  { flag: '--cpu-prof', value: true, help: 'write V8 CPU profiles of the measuring processes into this directory' },
+  { flag: '--help', value: false, help: 'this text' },
+];
+
+interface ChildArgs { root: string; workload: WorkloadName; seconds: number; concurrency: number; logLevel: string; dir: string }
+interface ChildResult { ops: number; cpuUs: number; wallMs: number; errors: number; error?: string }
+
+// ---------------------------------------------------------------------------
+// The measuring child: imports the runtime from `root` (this checkout or --before).
+
+async function child(a: ChildArgs): Promise<ChildResult> {
+  const src = (p: string) => import(join(a.root, 'src', p));
+  const { createLogger } = await src('log/index.ts') as typeof import('../src/log/index.ts');
+  const { openRuntime } = await src('server/runtime.ts') as typeof import('../src/server/runtime.ts');
+  const { ensureDevPki } = await src('server/devpki.ts') as typeof import('../src/server/devpki.ts');
+  const { encode } = await src('ttlv/encode.ts') as typeof import('../src/ttlv/encode.ts');
+  const { decode } = await src('ttlv/decode.ts') as typeof import('../src/ttlv/decode.ts');
+  const { buildRequestMessage, parseResponseMessage } = await src('kmip/message.ts') as typeof import('../src/kmip/message.ts');
+  const { Operation, ResultStatus } = await src('ttlv/generated/enumerations.ts') as typeof import('../src/ttlv/generated/enumerations.ts');
+  const { Tag } = await src('ttlv/generated/tags.ts') as typeof import('../src/ttlv/generated/tags.ts');
+  const { structure } = await src('kmip/items.ts') as typeof import('../src/kmip/items.ts');
+  const kmip = await import('./lib/kmip.ts');
+  const { pino } = await import('pino');
+
+  const { files: pki } = await ensureDevPki(join(a.dir, 'pki'), { algorithm: 'ec-p256' });
+  const destination = a.logLevel !== 'silent' ? pino.destination({ dest: join(a.dir, 'openkcm.log'), sync: false, mkdir: true }) : undefined;
+  const logger = createLogger({ level: a.logLevel as 'info', ...(destination ? { destination } : {}) });
+  mkdirSync(join(a.dir, 'data'), { recursive: true });
+  const runtime = await openRuntime({ dataDir: join(a.dir, 'data'), logger, bootstrapClientCertFile: pki.clientCert });
+  // The identity a TLS connection of the development client certificate would carry.
+  const cert = new X509Certificate(readFileSync(pki.clientCert));
+  const sans = (cert.subjectAltName ?? '').split(/,\s*/).map((s) => s.trim()).filter(Boolean);
+  const identity = runtime.engine.identify({
+    subject: cert.subject.split('\n').reverse().join(', '), sans, fingerprint: cert.fingerprint256.replace(/:/g, '').toLowerCase(),
+    tenant: 'default', service: 'default', serial: cert.serialNumber,
+  });
+  const connLog = logger.child({ identity });
+  const v = { major: 1, minor: 4 };
+  const bytesOf = (operation: number, payload: ReturnType<typeof structure>) => encode(buildRequestMessage({ protocolVersion: v }, [{ operation, payload }]));
+  const exchange = async (bytes: Buffer) => {
+    const resp = parseResponseMessage(decode(await runtime.engine.handleBytes(bytes, identity, connLog)));
+    const item = resp.batchItems[0];
+    if (item?.resultStatus !== ResultStatus.Success) throw new Error(`operation failed: ${item?.resultReason} ${item?.resultMessage ?? ''}`);
+    return item.payload ?? structure(Tag.ResponsePayload, []);
+  };
+
+  let bytes: Buffer;
+  let check: (p: ReturnType<typeof structure>) => void;
+  const createBytes = bytesOf(Operation.Create, kmip.createSymmetricKeyPayload(v, 256, kmip.AES256_ENCRYPT_DECRYPT));
+  if (a.workload === 'create') {
+    bytes = createBytes;
+    check = (p) => { kmip.uniqueIdentifierOf(p, 'Create'); };
+  } else {
+    const uid = kmip.uniqueIdentifierOf(await exchange(createBytes), 'Create');
+    if (a.workload === 'get') {
+      bytes = bytesOf(Operation.Get, kmip.uidPayload(uid));
+      const material = kmip.keyMaterialOf(await exchange(bytes));
+      check = (p) => { if (!kmip.keyMaterialOf(p).equals(material)) throw new Error('Get: key material differs from the first answer'); };
+    } else {
+      await exchange(bytesOf(Operation.Activate, kmip.uidPayload(uid)));
+      bytes = bytesOf(Operation.Encrypt, kmip.encryptPayload(uid, randomBytes(64), kmip.AES_GCM));
+      check = (p) => {
+        const r = kmip.readEncryptResponse(p);
+        if (r.data.length !== 64 || r.tag?.length !== 16 || r.iv === undefined) throw new Error('Encrypt: unexpected answer');
+      };
+    }
+  }
+
+  let measuring = false;
+  let stop = false;
+  let ops = 0;
+  let errors = 0;
+  let firstError: string | undefined;
+  // Each request starts in a turn of its own, as one read from a socket does: the engine may
+  // answer within microtasks, which would otherwise starve the timers (and the audit flush).
+  const nextTurn = () => new Promise<void>((r) => setImmediate(r));
+  const loop = async () => {
+    while (!stop) {
+      await nextTurn();
+      try {
+        check(await exchange(bytes));
+        if (measuring) ops++;
+      } catch (e) {
+        errors++;
+        firstError ??= (e as Error).message;
+      }
+    }
+  };
+  const loops = Array.from({ length: a.concurrency }, loop);
+  await new Promise((r) => setTimeout(r, 1000)); // warm-up: JIT, caches, the first group commits
+  measuring = true;
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, a.seconds * 1000));
+  const cpu = process.cpuUsage(cpu0);
+  const wallMs = performance.now() - t0;
+  measuring = false;
+  stop = true;
+  await Promise.all(loops);
+  await runtime.close();
+  destination?.flushSync();
+  return { ops, cpuUs: cpu.user + cpu.system, wallMs, errors, ...(firstError !== undefined ? { error: firstError } : {}) };
+}
+
+// ---------------------------------------------------------------------------
+// The parent: alternates checkouts and workloads, prints medians.
+
+function runChild(a: ChildArgs, profDir: string | undefined): ChildResult {
+  const out = execFileSync(process.execPath, [
+    '--import', 'tsx', ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), SELF, '--child', JSON.stringify(a),
+  ], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: (a.seconds + 120) * 1000 });
+  const line = out.trim().split('\n').pop()!;
+  return JSON.parse(line) as ChildResult;
+}
+
+const median = (xs: number[]) => { const s = [...xs].sort((x, y) => x - y); return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2; };
+const fmt = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
+
+async function main(): Promise<number> {
+  let f: Map<string, string>;
+  let seconds: number, rounds: number, concurrency: number, chosen: WorkloadName[];
+  try {
+    f = parseFlags(process.argv.slice(2), FLAGS);
+    if (f.has('--help')) { console.log(usage('npm run bench:hotpath -- [options]', FLAGS)); return 0; }
+    seconds = positiveNumber(f.get('--seconds'), '--seconds', 3);
+    rounds = positiveIntegers(f.get('--rounds'), '--rounds', [3])[0]!;
+    concurrency = positiveIntegers(f.get('--concurrency'), '--concurrency', [16])[0]!;
+    const w = (f.get('--workloads') ?? WORKLOADS.join(',')).split(',').map((s) => s.trim());
+    for (const x of w) if (!(WORKLOADS as readonly string[]).includes(x)) throw new OptionError(`--workloads: unknown workload "${x}" (${WORKLOADS.join(', ')})`);
+    chosen = w as WorkloadName[];
+  } catch (e) {
+    console.error(`bench:hotpath: ${(e as Error).message}`);
+    return 2;
+  }
+  const logLevel = f.get('--log-level') ?? 'info';
+  const checkouts: Array<{ name: string; root: string }> = [{ name: 'this checkout', root: HERE_ROOT }];
+  if (f.has('--before')) checkouts.push({ name: 'before', root: resolve(f.get('--before')!) });
+  const tmp = mkdtempSync(join(tmpdir(), 'openkcm-bench-hotpath-'));
+  const loadAtStart = loadTriple();
+  const started = new Date();
+  const results = new Map<string, ChildResult[]>();
+  try {
+    for (let r = 0; r < rounds; r++) {
+      for (const w of chosen) {
+        // Alternate which checkout goes first, so a drift of the machine's load hits both.
+        const order = r % 2 === 0 ? checkouts : [...checkouts].reverse();
+        for (const c of order) {
+          const dir = join(tmp, `${c.name.replace(/\W/g, '_')}-${w}-${r}`);
+          const res = runChild({ root: c.root, workload: w, seconds, concurrency, logLevel, dir },
+            f.has('--cpu-prof') ? join(resolve(f.get('--cpu-prof')!), `${c.name.replace(/\W/g, '_')}-${w}`) : undefined);
+          rmSync(dir, { recursive: true, force: true });
+          const key = `${w}|${c.name}`;
+          results.set(key, [...(results.get(key) ?? []), res]);
+          console.error(`[bench:hotpath] round ${r + 1} ${w} ${c.name}: ${fmt(res.ops / (res.wallMs / 1000))} req/s, ${fmt(res.cpuUs / res.ops, 1)} µs CPU/req${res.errors ? `, ${res.errors} errors (${res.error})` : ''}`);
+        }
+      }
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  const rows: string[][] = [];
+  let failed = false;
+  for (const w of chosen) {
+    const base = results.get(`${w}|this checkout`)!;
+    const cpuHere = median(base.map((x) => x.cpuUs / x.ops));
+    for (const c of checkouts) {
+      const rs = results.get(`${w}|${c.name}`)!;
+      if (rs.some((x) => x.errors > 0 || x.ops === 0)) failed = true;
+      const cpu = median(rs.map((x) => x.cpuUs / x.ops));
+      rows.push([w, c.name, fmt(median(rs.map((x) => x.ops / (x.wallMs / 1000)))), fmt(cpu, 1), fmt(1e6 / cpu),
+        rs.map((x) => fmt(x.cpuUs / x.ops, 0)).join(' / '), c.name === 'this checkout' ? '1' : `${(cpuHere / cpu).toFixed(2)}×`]);
+    }
+  }
+  console.log(`\n## bench:hotpath — the server's CPU per request in process (engine.handleBytes, ${concurrency} concurrent callers)\n`);
+  console.log(markdownTable(['workload', 'code', 'req/s (median)', 'CPU µs/req (median)', 'req per CPU-second', 'CPU µs/req per round', 'CPU/req ÷ before'], rows));
+  console.log('');
+  for (const n of [
+    `${rounds} round(s) of ${seconds} s (+1 s warm-up) per workload and checkout, alternating; on-disk SQLite (WAL), audit group-committed, log ${logLevel} to a file (async); KMIP 1.4 requests encoded once, answers decoded and checked (the decode of the answer is in the figure)`,
+    ...machineNotes(loadAtStart, { run: started.toISOString() }),
+  ]) console.log(`- ${n}`);
+  return failed ? 1 : 0;
+}
+
+if (process.argv[2] === '--child') {
+  const a = JSON.parse(process.argv[3]!) as ChildArgs;
+  try {
+    const r = await child(a);
+    process.stdout.write(`${JSON.stringify(r)}\n`);
+    process.exit(0);
+  } catch (e) {
+    console.error(`bench:hotpath child (${a.workload}, ${a.root}): ${(e as Error).stack ?? String(e)}`);
+    process.exit(1);
+  }
+} else {
+  process.exitCode = await main();
+}
