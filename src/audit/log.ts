@@ -99,6 +99,12 @@ export interface AuditLog {
   /** Records queued but not yet committed. */
   pendingCount(): number;
   /**
+   * `fn(seconds, records)` after each group commit that succeeded: the time of its
+   * transaction (the WAL flush that follows is shared with the store and timed there).
+   * The server's audit commit latency metric; one observer, a later call replaces it.
+   */
+  observeCommits(fn: ((seconds: number, records: number) => void) | undefined): void;
+  /**
    * Not ok when the log or its database is closed, when the last commit failed (database
    * read-only, full, locked past its busy timeout…) and no commit has succeeded since, or
    * when maxPending records are queued. Queued records are retried in the background; the
@@ -126,6 +132,7 @@ type QueuedRecord = Omit<AuditRecord, 'prevHash' | 'hash'>;
 
 class SqliteAuditLog implements AuditLog {
   private pending: QueuedRecord[] = [];
+  private commitObserver: ((seconds: number, records: number) => void) | undefined;
   /** whenDurable() callers waiting for the next group. */
   private durableWaiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
   private immediate: NodeJS.Immediate | undefined;
@@ -192,6 +199,10 @@ class SqliteAuditLog implements AuditLog {
     else this.timer ??= setTimeout(() => this.backgroundFlush(), this.maxDelayMs).unref();
   }
 
+  observeCommits(fn: ((seconds: number, records: number) => void) | undefined): void {
+    this.commitObserver = fn;
+  }
+
   whenDurable(): Promise<void> {
     if (this.closed) return Promise.reject(new AuditUnavailableError('audit log is closed'));
     if (this.pending.length === 0) {
@@ -235,7 +246,9 @@ class SqliteAuditLog implements AuditLog {
       // would read under a snapshot and then fail at once with SQLITE_BUSY_SNAPSHOT (no busy
       // wait) whenever another process (a second worker, kmipctl) committed in between.
       const commit = () => this.commitGroup.immediate(group);
+      const started = this.commitObserver !== undefined ? process.hrtime.bigint() : 0n;
       committed = this.durability !== undefined ? this.durability.commitLazily(commit) : commit();
+      this.commitObserver?.(Number(process.hrtime.bigint() - started) / 1e9, group.length);
     } catch (err) {
       this.commitError = err instanceof Error ? err : new Error(String(err));
       // The records stay queued and are retried; whoever waits for them hears of the failure.

@@ -12,6 +12,8 @@ import { devPkiFiles } from '../server/devpki.ts';
 import type { Runtime } from '../server/runtime.ts';
 import type { RunningServer } from '../server/listener.ts';
 import type { WorkerLink } from './serve-workers.ts';
+import type { OpenKcmMetrics } from '../server/metrics.ts';
+import type { RunningMetricsServer } from '../server/metrics-http.ts';
 import { registerCmkCommand } from './cmk.ts';
 import { callerResolver, startAdminServer, type HierarchyPort, type RunningAdminServer } from '../server/admin.ts';
 import { loadCa, type CertificateAuthority } from '../server/ca.ts';
@@ -30,6 +32,7 @@ interface ServeFlags {
   maxConnections?: string;
   logLevel?: string;
   adminListen?: string;
+  metricsListen?: string;
   l1StatusCheckInterval?: string;
   databaseUrl?: string;
   workers?: string;
@@ -87,12 +90,13 @@ async function serve(flags: ServeFlags): Promise<void> {
 
   if (slot === undefined && config.workers > 1) {
     const { runPrimary } = await import('./serve-workers.ts');
-    await runPrimary(config, log, ({ kmipPort, adminPort }) => {
+    await runPrimary(config, log, async ({ kmipPort, adminPort, metrics }) => {
       process.stderr.write(connectionHelp(config, kmipPort));
       if (adminPort !== null) {
         const host = config.admin.listen.host;
         process.stderr.write(adminBanner(host, adminPort));
       }
+      if (metrics !== undefined) process.stderr.write((await import('./metrics.ts')).metricsBanner(metrics));
       process.stderr.write(`${config.workers} worker processes serve KMIP (--workers; the admin API and SIEM export run in worker 1).\n\n`);
     });
     return;
@@ -106,6 +110,9 @@ async function serve(flags: ServeFlags): Promise<void> {
   let exporters: Exporters | undefined;
   let link: WorkerLink | undefined;
   let stop: (() => Promise<void>) | undefined;
+  let metricsServer: RunningMetricsServer | undefined;
+  // Counted only when someone can read them (metrics.listen): nothing is measured otherwise.
+  const metrics: OpenKcmMetrics | undefined = config.metrics.listen !== undefined ? await (await import('./metrics.ts')).openMetrics('serve') : undefined;
   try {
     // First start on the development PKI: its client certificate becomes the admin of
     // tenant default, service default (bootstrap, issue 7), so `npm start` + PyKMIP and
@@ -118,6 +125,7 @@ async function serve(flags: ServeFlags): Promise<void> {
       dataDir: config.dataDir, l1KeyFile: config.l1.keyFile, l1StatusCheckIntervalMs: config.l1.statusCheckIntervalMs, logger: log, ...bootstrap,
       ...(config.store.url !== undefined ? { databaseUrl: config.store.url } : {}),
       ...(config.audit.durable ? { auditDurable: true } : {}),
+      ...(metrics !== undefined ? { metrics } : {}),
     });
     const l1 = runtime.server.l1;
     if (l1.developmentOnly) {
@@ -130,12 +138,19 @@ async function serve(flags: ServeFlags): Promise<void> {
       // Other workers commit records too: the exporter looks for them (src/audit/export).
       exporters = startExporters(runtime.audit, exporterConfigs, slot !== undefined ? { foreignCommitPollMs: FOREIGN_COMMIT_POLL_MS } : {});
       log.info({ event: 'audit_exporters_started', exporters: exporterConfigs.map((x) => x.name) }, 'SIEM export started');
+      const ex = exporters;
+      metrics?.watchExporters(() => ex.stats());
     }
     if (slot !== undefined) {
       const { attachWorker } = await import('./serve-workers.ts');
       const rt = runtime;
+      const { readiness } = await import('../server/health.ts');
+      const { runtimeReadinessSources } = await import('../server/runtime.ts');
+      const sources = runtimeReadinessSources(rt);
+      if (metrics !== undefined) await (await import('./metrics.ts')).answerClusterScrapes(metrics);
       link = attachWorker({
         slot, engine: rt.hierarchy.engine, governance: rt.governance, log,
+        readiness: () => readiness(sources),
         shutdown: (why) => { log.info({ event: 'worker_shutdown', why }, 'worker stopping'); void stop?.(); },
       });
       // A worker started after a seal (a restart) must not serve what its siblings sealed:
@@ -144,14 +159,23 @@ async function serve(flags: ServeFlags): Promise<void> {
         if (t.state !== 'active' && !rt.hierarchy.engine.isSealed(t.id)) rt.hierarchy.engine.seal(t.id, `tenant is ${t.state} (found at worker start)`);
       }
     }
-    server = await startServer(config, runtime);
+    server = await startServer(config, metrics !== undefined ? { engine: runtime.engine, logger: runtime.logger, audit: runtime.audit, metrics } : runtime);
     if (config.admin.enabled && lead) admin = await startAdmin(config, runtime, server.address().port, log, exporters, link);
+    // One process: its own listener. Workers: the primary's gathers theirs.
+    if (metrics !== undefined && slot === undefined) {
+      const { readiness } = await import('../server/health.ts');
+      const { runtimeReadinessSources } = await import('../server/runtime.ts');
+      const sources = runtimeReadinessSources(runtime);
+      const m = metrics;
+      metricsServer = await (await import('./metrics.ts')).startMetricsListener(config, log, async () => ({ contentType: m.contentType, body: await m.text() }), () => readiness(sources));
+    }
   } catch (e) {
     // A vault that cannot be used (wrong URL, server down, credentials refused, database at a
     // newer schema) is bad input: one line saying what to fix, exit 2, no stack trace.
     const name = (e as Error | undefined)?.name;
     const badVault = name === 'StoreConnectionError' || name === 'StoreSchemaError';
     if (!badVault) log.fatal({ err: e }, 'cannot start');
+    await metricsServer?.close().catch(() => undefined);
     await admin?.close().catch(() => undefined);
     await server?.close(0).catch(() => undefined);
     await exporters?.close().catch(() => undefined);
@@ -167,6 +191,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     return;
   }
   const closeAll = async () => {
+    await metricsServer?.close();
     await admin?.close();
     await server!.close();
     // After the listener (its last records are committed), before the runtime (the
@@ -193,6 +218,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     const a = admin.address();
     process.stderr.write(adminBanner(a.host, a.port));
   }
+  if (metricsServer !== undefined) process.stderr.write((await import('./metrics.ts')).metricsBanner(metricsServer));
 
   closeOnSignals(log, closeAll);
 }
@@ -251,6 +277,7 @@ export function buildProgram(more: readonly Command[] = []): Command {
     .option('--idle-timeout <ms>', 'close connections idle this long (env OPENKCM_IDLE_TIMEOUT_MS)')
     .option('--max-connections <n>', 'concurrent connections (env OPENKCM_MAX_CONNECTIONS)')
     .option('--admin-listen <host:port>', 'admin API address (default 127.0.0.1:5697; env OPENKCM_ADMIN_LISTEN)')
+    .option('--metrics-listen <host:port>', '/metrics, /healthz and /readyz address, e.g. 127.0.0.1:9464 (default: not served; env OPENKCM_METRICS_LISTEN)')
     .option('--database-url <url>', 'PostgreSQL vault for objects and hierarchy keys, shared by several servers (env OPENKCM_DATABASE_URL; default: SQLite in --data)')
     .option('--workers <n>', 'KMIP worker processes, 1 = one process (default: the number of CPUs; env OPENKCM_WORKERS)')
     .option('--l1-status-check-interval <ms>', 'periodic L1 status check, 1000 to 86400000 ms (default 30000; env OPENKCM_L1_STATUS_CHECK_INTERVAL_MS)')

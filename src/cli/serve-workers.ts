@@ -24,6 +24,8 @@ import {
   applyPeerChange, isPrimaryMessage, isWorkerMessage, PEER_ACK_TIMEOUT_MS, workerTenantReport,
   type HierarchyChange, type PrimaryMessage, type WorkerMessage, type WorkerTenantReport,
 } from '../server/cluster.ts';
+import { withDeadline, type Readiness, type RunningMetricsServer } from '../server/metrics-http.ts';
+import { startMetricsListener } from './metrics.ts';
 
 /** The environment variable that tells a forked worker its slot (1…N; 1 is the lead). */
 export const WORKER_SLOT_ENV = 'OPENKCM_WORKER_SLOT';
@@ -73,6 +75,8 @@ interface Collect {
 export interface PrimaryResult {
   kmipPort: number;
   adminPort: number | null;
+  /** The metrics listener the primary runs (config metrics.listen), for the banner. */
+  metrics: RunningMetricsServer | undefined;
 }
 
 /**
@@ -80,10 +84,12 @@ export interface PrimaryResult {
  * listening (the banner); a worker that fails to start makes the whole start fail with its
  * exit code (its one-line error is already on stderr).
  */
-export async function runPrimary(config: OpenKcmConfig, log: Logger, onReady: (r: PrimaryResult) => void): Promise<void> {
+export async function runPrimary(config: OpenKcmConfig, log: Logger, onReady: (r: PrimaryResult) => void | Promise<void>): Promise<void> {
   const slots: Slot[] = Array.from({ length: config.workers }, (_, i) => ({ slot: i + 1, worker: undefined, ready: false, crashes: 0, startedAt: 0, timer: undefined }));
   const bySlot = (w: Worker) => slots.find((s) => s.worker === w);
   const relays = new Map<number, Relay>();
+  const readinessWaits = new Map<number, { waiting: Set<number>; got: Map<number, Readiness>; done: () => void }>();
+  let metricsServer: RunningMetricsServer | undefined;
   const collects = new Map<number, Collect>();
   let nextId = 1;
   let stopping = false;
@@ -140,7 +146,7 @@ export async function runPrimary(config: OpenKcmConfig, log: Logger, onReady: (r
           waiting.clear();
         }
         readyWaiters.get(s.slot)?.();
-        if (!started) result ??= { kmipPort: msg.kmipPort, adminPort: msg.adminPort };
+        if (!started) result ??= { kmipPort: msg.kmipPort, adminPort: msg.adminPort, metrics: undefined };
         log.info({ event: 'worker_ready', worker: s.slot, pid: w.process.pid }, 'worker ready');
         return;
       }
@@ -167,6 +173,14 @@ export async function runPrimary(config: OpenKcmConfig, log: Logger, onReady: (r
         collects.set(id, c);
         for (const p of live()) if (send(p.worker, { openkcm: 'report-request', id, tenant: msg.tenant })) c.waiting.add(p.slot);
         if (c.waiting.size === 0) finishCollect(id);
+        return;
+      }
+      case 'readiness': {
+        const r = readinessWaits.get(msg.id);
+        if (r === undefined || s === undefined) return;
+        r.got.set(s.slot, msg.readiness);
+        r.waiting.delete(s.slot);
+        if (r.waiting.size === 0) r.done();
         return;
       }
       case 'report': {
@@ -206,6 +220,35 @@ export async function runPrimary(config: OpenKcmConfig, log: Logger, onReady: (r
     });
   };
 
+  /**
+   * The node is ready when every worker is (each answers for its own runtime: a worker that
+   * sealed or lost its database must not receive connections the primary hands it).
+   */
+  const readiness = (): Promise<Readiness> => new Promise<Readiness>((resolve) => {
+    const id = nextId++;
+    const got = new Map<number, Readiness>();
+    const waiting = new Set<number>();
+    let timer: NodeJS.Timeout | undefined;
+    const done = () => {
+      clearTimeout(timer);
+      readinessWaits.delete(id);
+      const checks: Readiness['checks'] = [];
+      for (const sl of slots) {
+        const r = got.get(sl.slot);
+        if (r === undefined) {
+          checks.push({ name: `worker ${sl.slot}`, ok: false, detail: sl.worker !== undefined && sl.ready ? 'did not answer in time' : 'not running' });
+          continue;
+        }
+        for (const c of r.checks) checks.push({ ...c, name: `worker ${sl.slot} ${c.name}` });
+      }
+      resolve({ ready: checks.every((c) => c.ok), checks });
+    };
+    readinessWaits.set(id, { waiting, got, done });
+    for (const p of live()) if (send(p.worker, { openkcm: 'readiness-request', id })) waiting.add(p.slot);
+    if (waiting.size === 0) { done(); return; }
+    timer = setTimeout(done, PEER_ACK_TIMEOUT_MS);
+  });
+
   const startTimers = new Set<NodeJS.Timeout>();
   const waitReady = (s: Slot) => new Promise<void>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`worker ${s.slot} did not start within ${WORKER_START_TIMEOUT_MS / 1000} s`)), WORKER_START_TIMEOUT_MS);
@@ -215,6 +258,7 @@ export async function runPrimary(config: OpenKcmConfig, log: Logger, onReady: (r
 
   const stopAll = async (): Promise<void> => {
     stopping = true;
+    await metricsServer?.close().catch(() => undefined);
     for (const t of startTimers) clearTimeout(t);
     for (const s of slots) if (s.timer) clearTimeout(s.timer);
     const exits = slots.filter((s) => s.worker !== undefined).map((s) => new Promise<void>((resolve) => {
@@ -259,9 +303,25 @@ export async function runPrimary(config: OpenKcmConfig, log: Logger, onReady: (r
     process.exitCode = 1;
     return;
   }
+  if (config.metrics.listen !== undefined) {
+    // The primary holds no runtime: its /metrics gathers the workers' registries over the
+    // cluster channel (prom-client's AggregatorRegistry; each worker answers from its own),
+    // its /readyz asks every worker.
+    try {
+      const { AggregatorRegistry } = await import('prom-client');
+      const aggregator = new AggregatorRegistry();
+      metricsServer = await startMetricsListener(config, log, async () => ({ contentType: aggregator.contentType, body: await aggregator.clusterMetrics() }), readiness);
+    } catch (e) {
+      log.error({ event: 'metrics_start_failed', err: (e as Error).message }, 'cannot start the metrics listener: stopping');
+      process.stderr.write(`openkcm: ${(e as Error).message}\n`);
+      await stopAll();
+      process.exitCode = 1;
+      return;
+    }
+  }
   started = true;
   log.info({ event: 'workers_ready', workers: slots.length, pids: slots.map((s) => s.worker?.process.pid) }, `${slots.length} workers serving`);
-  onReady(result!);
+  await onReady({ ...result!, metrics: metricsServer });
 
   let signalled = false;
   const onSignal = (signal: string) => {
@@ -312,7 +372,11 @@ export interface WorkerLink {
  * The worker's end of the IPC channel. `shutdown` is called when the primary asks, or when
  * the channel closes because the primary is gone (killed): a worker never outlives it.
  */
-export function attachWorker(opts: { slot: number; engine: HierarchyEngine; governance: GovernanceStore; log: Logger; shutdown: (why: string) => void }): WorkerLink {
+export function attachWorker(opts: {
+  slot: number; engine: HierarchyEngine; governance: GovernanceStore; log: Logger; shutdown: (why: string) => void;
+  /** This worker's readiness, for the primary's /readyz (absent: ready once attached). */
+  readiness?: () => Promise<Readiness>;
+}): WorkerLink {
   const { slot, engine, governance, log } = opts;
   let nextId = 1;
   const published = new Map<number, { resolve: () => void; timer: NodeJS.Timeout }>();
@@ -353,6 +417,12 @@ export function attachWorker(opts: { slot: number; engine: HierarchyEngine; gove
         clearTimeout(p.timer);
         for (const e of m.errors) log.error({ event: 'worker_change_not_applied', detail: e }, 'a change did not reach every worker');
         p.resolve();
+        return;
+      }
+      case 'readiness-request': {
+        const id = m.id;
+        void withDeadline(opts.readiness ?? (async () => ({ ready: true, checks: [] })))
+          .then((readiness) => post({ openkcm: 'readiness', id, readiness }));
         return;
       }
       case 'report-request': {

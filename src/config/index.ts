@@ -80,6 +80,14 @@ export interface OpenKcmConfig {
    * one process, exactly as before workers existed.
    */
   workers: number;
+  /**
+   * `/metrics` (Prometheus text format), `/healthz` and `/readyz` on a listener of their own
+   * (issue 14 §2; src/server/metrics-http.ts). `listen` undefined: no such listener. `tls`
+   * false serves plain HTTP (a scraper on the same host or a private network); true serves
+   * HTTPS with the server certificate, and `clientCertificate` true then also asks for a
+   * client certificate of the CA in tls.caFile (any one: nothing in the answers is secret).
+   */
+  metrics: { listen: { host: string; port: number } | undefined; tls: boolean; clientCertificate: boolean };
 }
 
 /** More workers than this is a typo, not a machine: each one holds its tenants' keys and a database handle. */
@@ -134,6 +142,9 @@ export const SETTINGS: Readonly<Record<string, Setting>> = {
   'admin.enabled': { kind: 'bool', env: 'OPENKCM_ADMIN_ENABLED', help: 'true or false (run the admin API)' },
   'admin.listen': { kind: 'hostport', env: 'OPENKCM_ADMIN_LISTEN', flag: 'adminListen', help: 'HOST:PORT of the admin API, e.g. 127.0.0.1:5697' },
   'admin.caKeyFile': { kind: 'path', env: 'OPENKCM_ADMIN_CA_KEY', help: 'the PEM key of the CA in tls.caFile, for kmipctl cert issue' },
+  'metrics.listen': { kind: 'hostport', env: 'OPENKCM_METRICS_LISTEN', flag: 'metricsListen', help: 'HOST:PORT of /metrics, /healthz and /readyz, e.g. 127.0.0.1:9464 (unset: not served)' },
+  'metrics.tls': { kind: 'bool', env: 'OPENKCM_METRICS_TLS', help: 'true or false (HTTPS with the server certificate; default true)' },
+  'metrics.clientCertificate': { kind: 'bool', env: 'OPENKCM_METRICS_CLIENT_CERT', help: 'true or false (with metrics.tls, require a client certificate of tls.caFile; default true)' },
   'store.url': { kind: 'dburl', env: 'OPENKCM_DATABASE_URL', flag: 'databaseUrl', help: 'a PostgreSQL URL, postgres://USER:PASSWORD@HOST:PORT/DATABASE' },
   workers: { kind: 'int', env: 'OPENKCM_WORKERS', flag: 'workers', min: 1, max: MAX_WORKERS, help: `a count of processes, 1 to ${MAX_WORKERS} (default: the number of CPUs)` },
   'cmk.changeRetention': { kind: 'int', env: 'OPENKCM_CMK_CHANGE_RETENTION', flag: 'changeRetention', min: 1, max: 100_000_000, help: 'a count of changes, 1 to 100000000 (default 50000)' },
@@ -172,6 +183,7 @@ export function defaultConfig(cwd = process.cwd()): OpenKcmConfig {
     store: { url: undefined },
     cmk: { changeRetention: DEFAULT_CMK_CHANGE_RETENTION },
     workers: defaultWorkers(),
+    metrics: { listen: undefined, tls: true, clientCertificate: true },
   };
 }
 
@@ -374,6 +386,16 @@ export function loadConfig(sources: ConfigSources = {}): OpenKcmConfig {
   c.audit = { exporters: get<readonly unknown[]>('audit.exporters') ?? c.audit.exporters, exportersFrom: sourceOf.get('audit.exporters') ?? 'defaults',
     exportersBaseDir: baseOf.get('audit.exporters') ?? cwd, durable: get<boolean>('audit.durable') ?? c.audit.durable };
   c.store = { url: get<string>('store.url') };
+  c.metrics = {
+    listen: get<{ host: string; port: number }>('metrics.listen'),
+    tls: get<boolean>('metrics.tls') ?? c.metrics.tls,
+    clientCertificate: get<boolean>('metrics.clientCertificate') ?? c.metrics.clientCertificate,
+  };
+  const m = c.metrics.listen;
+  if (m !== undefined && m.port !== 0 && (m.port === c.listen.port || (c.admin.enabled && m.port === c.admin.listen.port))) {
+    throw new ConfigError('metrics.listen', where('metrics.listen'),
+      `port ${m.port} is the ${m.port === c.listen.port ? 'KMIP' : 'admin API'} port; /metrics needs its own (e.g. 9464)`);
+  }
   // Two listeners on one port: the second would fail to bind with a less helpful message.
   if (c.admin.enabled && c.admin.listen.port !== 0 && c.admin.listen.port === c.listen.port) {
     throw new ConfigError('admin.listen', explicit.has('admin.listen') ? 'settings' : 'defaults',

@@ -10,9 +10,11 @@ import type { VaultTransitL1Options } from './vault-transit.ts';
 import type { GcpKmsL1Options } from './gcp-kms.ts';
 import type { Pkcs11L1Options, Pkcs11Mechanism } from './pkcs11.ts';
 import { L1Error } from './errors.ts';
+import { observedL1 } from './observe.ts';
 import type { L1Provider } from './types.ts';
 
 export { L1Error } from './errors.ts';
+export { observeL1Calls, observedL1, type L1CallObserver, type L1Operation } from './observe.ts';
 export type { L1Description, L1Provider, L1Status } from './types.ts';
 
 export interface SoftwareL1Config {
@@ -235,8 +237,15 @@ export interface L1OpenDeps {
   env?: NodeJS.ProcessEnv;
 }
 
-/** Validates `cfg` and opens the provider it names. Errors are L1Error with the field or cause named. */
+/**
+ * Validates `cfg` and opens the provider it names. Errors are L1Error with the field or cause
+ * named. The provider reports its calls to the process's L1 observer (observe.ts: metrics).
+ */
 export async function openL1Provider(cfg: L1Config, deps: L1OpenDeps = {}): Promise<L1Provider> {
+  return observedL1(await openUnobserved(cfg, deps));
+}
+
+async function openUnobserved(cfg: L1Config, deps: L1OpenDeps): Promise<L1Provider> {
   const c = parseL1Config(cfg);
   switch (c.provider) {
     case 'software': {

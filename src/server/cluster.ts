@@ -18,6 +18,7 @@ import type { Logger } from 'pino';
 import type { HierarchyEngine, TenantStatus } from '../hierarchy/engine.ts';
 import type { L1Provider, L1Status } from '../hsm/types.ts';
 import type { HierarchyPort } from './admin/context.ts';
+import type { Readiness } from './metrics-http.ts';
 
 /** An in-memory hierarchy change made by one worker, for the others to make too. */
 export type HierarchyChange =
@@ -176,7 +177,9 @@ export type WorkerMessage =
   | { openkcm: 'change'; id: number; change: HierarchyChange }
   | { openkcm: 'applied'; id: number; error: string | null }
   | { openkcm: 'collect'; id: number; tenant: string }
-  | { openkcm: 'report'; id: number; report: WorkerTenantReport | null };
+  | { openkcm: 'report'; id: number; report: WorkerTenantReport | null }
+  /** Its answer to a readiness request (the primary's /readyz, issue 14 §2). */
+  | { openkcm: 'readiness'; id: number; readiness: Readiness };
 
 /** Primary → worker. */
 export type PrimaryMessage =
@@ -186,6 +189,7 @@ export type PrimaryMessage =
   | { openkcm: 'published'; id: number; errors: string[] }
   | { openkcm: 'report-request'; id: number; tenant: string }
   | { openkcm: 'collected'; id: number; reports: WorkerTenantReport[] }
+  | { openkcm: 'readiness-request'; id: number }
   | { openkcm: 'shutdown' };
 
 const ours = (m: unknown): boolean => typeof m === 'object' && m !== null && typeof (m as { openkcm?: unknown }).openkcm === 'string';

@@ -89,6 +89,7 @@ import { uidsInResponse } from '../operations/uid.ts';
 import { DEFAULT_MAX_BATCH_ITEMS } from '../config/defaults.ts';
 import { withoutRedaction } from '../log/index.ts';
 import { StoreConflictError, StoreUnavailableError } from '../store/types.ts';
+import type { KmipRequestMetrics } from './metrics.ts';
 import type {
   BatchState, ClientIdentity, ObjectRepository, OperationContext, OperationHandler, ServerInfo, ServiceKeyWrapping,
 } from '../operations/types.ts';
@@ -160,6 +161,8 @@ export interface EngineOptions {
   maxBatchItems?: number;
   /** The services' L3 wrapping objects for gateways (src/operations/common/service-l3.ts). */
   serviceKeys?: ServiceKeyWrapping;
+  /** Request counters and latency (issue 14 §2, src/server/metrics.ts); absent: nothing is counted. */
+  metrics?: KmipRequestMetrics;
 }
 
 export interface HandledMessage {
@@ -439,6 +442,7 @@ export class KmipEngine {
     // unexpected exception) is filled as a failure. Records are appended once the whole
     // batch is decided, so that Undo can still change what they say.
     const trail: Array<AuditInput | undefined> = new Array<AuditInput | undefined>(batchItems.length).fill(undefined);
+    this.opts.metrics?.batch(batchItems.length);
     let response: TtlvItem;
     try {
       response = await this.serve(v, header, batchItems, identity, log, trail);
@@ -452,7 +456,11 @@ export class KmipEngine {
       });
     }
     // Recorded before the answer is encoded: whatever happens next, the records exist.
-    if (this.commitTrail(trail, batchItems, identity, log) && await this.auditDurable(log)) return this.finish(response, header.maximumResponseSize);
+    if (this.commitTrail(trail, batchItems, identity, log) && await this.auditDurable(log)) {
+      this.countItems(v, trail, false);
+      return this.finish(response, header.maximumResponseSize);
+    }
+    this.countItems(v, trail, true);
     // The operations ran but their records cannot be stored: their results are withheld.
     return this.finish(this.refusal(v, header, batchItems[0]!, ResultReason.GeneralFailure,
       'the audit log cannot take records; the results of this request are withheld and requests are refused until it can (no request is served unaudited)'), header.maximumResponseSize);
@@ -588,6 +596,8 @@ export class KmipEngine {
 
   /** A whole-message failure (nothing was processed): one record, the certificate as identity. */
   private auditMessage(log: Logger, identity: ClientIdentity, reason: number, detail: string): void {
+    // A message refused whole (undecodable, bad header, unsupported version): no item to count.
+    this.opts.metrics?.messageRefused(reasonName(reason));
     this.appendRecord(log, {
       kind: 'kmip', identity: `sha256:${identity.fingerprint}`, operation: null, result: 'failure',
       reason: auditReason(reason), detail: `message refused: ${detail}`,
@@ -616,6 +626,21 @@ export class KmipEngine {
       if (!this.appendRecord(log, rec)) ok = false;
     }
     return ok;
+  }
+
+  /**
+   * One count per request batch item, from its audit record (every path fills one, so refused
+   * and unprocessed items count too): operation, the result the client was given, version.
+   * `withheld`: the records could not be stored and every item was answered General Failure.
+   */
+  private countItems(v: ProtocolVersion, trail: ReadonlyArray<AuditInput | undefined>, withheld: boolean): void {
+    const m = this.opts.metrics;
+    if (m === undefined) return;
+    for (let i = 0; i < trail.length; i++) {
+      const rec = trail[i];
+      const reason = withheld || rec === undefined ? 'GeneralFailure' : rec.result === 'success' ? null : rec.reason ?? 'GeneralFailure';
+      m.item(v, rec?.operation ?? null, reason);
+    }
   }
 
   /** Undefined when the audit log can take records, else why it cannot. */
@@ -816,8 +841,13 @@ export class KmipEngine {
    * here and none can hold key material, which is what redaction is a second net for.
    */
   private logItem(log: Logger, identity: ClientIdentity, started: bigint, index: number, op: number, fields: { result: string; uid: string | undefined; detail?: string; ordered?: boolean }): void {
-    if (!log.isLevelEnabled('info')) return;
+    const metrics = this.opts.metrics;
+    const logging = log.isLevelEnabled('info');
+    if (!logging && metrics === undefined) return;
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    // The latency of every item that reached its operation's checks, success or failure.
+    metrics?.itemDuration(op, ms / 1000);
+    if (!logging) return;
     const line = itemLineLogger(log);
     const f: Record<string, unknown> = { event: 'batch_item', item: index, operation: operationName(op), ...fields, durationMs: Math.round(ms * 1000) / 1000 };
     // A connection's child logger already carries the identity (through the identity serializer); repeating it would write it twice.

@@ -16,6 +16,7 @@ import {
   DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_PIPELINE_DEPTH, DEFAULT_MAX_PRE_AUTH_CONNECTIONS, DEFAULT_MAX_PRE_AUTH_PER_SOURCE, DEFAULT_MESSAGE_TIMEOUT_MS,
 } from '../config/defaults.ts';
+import type { OpenKcmMetrics } from './metrics.ts';
 import type { AuditSink, KmipEngine } from './executor.ts';
 import { KmipConnection } from './connection.ts';
 import { Admission, sourceKey, type AdmissionRefusal } from './admission.ts';
@@ -153,8 +154,9 @@ function classifyHandshakeFailure(err: Error & { code?: string }, tls: TLSSocket
 
 export async function startServer(
   config: ListenerConfig,
-  runtime: { engine: KmipEngine; logger: Logger; audit?: AuditSink },
+  runtime: { engine: KmipEngine; logger: Logger; audit?: AuditSink; metrics?: OpenKcmMetrics },
 ): Promise<RunningServer> {
+  const metrics = runtime.metrics;
   const log = runtime.logger.child({ component: 'listener' });
   const limits = effectiveLimits(config.limits);
   const pem = readPem(config.tls);
@@ -189,6 +191,7 @@ export async function startServer(
 
   const reportAuthFailure = (t: Tracked | undefined, remote: string, source: string, category: string, detail: string, err?: Error) => {
     counters.handshakeFailures++;
+    metrics?.handshakeFailure(category);
     if (t) t.reported = true;
     const outcome = auditor.report(source, category, {
       kind: 'auth-failure', identity: `ip:${source}`, operation: 'tls.handshake', result: 'failure', reason: 'AuthenticationNotSuccessful',
@@ -216,6 +219,7 @@ export async function startServer(
     const d = admission.admit(raw, source);
     if (!d.admitted) {
       counters.refused[d.limit]++;
+      metrics?.connectionRefused(d.limit);
       log.debug({ event: 'connection_refused', remote, source, limit: d.limit }, 'connection refused at accept');
       notePressure();
       raw.destroy();
@@ -224,6 +228,7 @@ export async function startServer(
     if (d.evict !== undefined) {
       const v = tracked.get(d.evict);
       counters.evicted++;
+      metrics?.connectionRefused(`evicted:${d.evictedBecause ?? 'preAuth'}`);
       log.debug({ event: 'connection_evicted', remote: v?.remote, source: v?.source, limit: d.evictedBecause, for: remote }, 'pre-authentication connection evicted to make room');
       notePressure();
       if (v) { v.fate = 'evicted'; clearTimeout(v.deadline); }
@@ -291,6 +296,7 @@ export async function startServer(
   }).catch((e) => { auditor.close(); throw e; });
   const addr = server.address() as AddressInfo;
   log.info({ event: 'listening', host: addr.address, port: addr.port, limits }, 'KMIP listener ready');
+  metrics?.watchConnections(() => ({ preAuth: admission.preAuthCount, authenticated: admission.authenticatedCount }));
 
   let closing: Promise<void> | undefined;
   return {

@@ -37,6 +37,10 @@ import { silentLogger } from '../log/index.ts';
 import { rateLimitedAuthFailures } from './auth-failures.ts';
 import { KmipEngine, type AccessControl, type Authentication, type VersionAdapters } from './executor.ts';
 import type { ClientIdentity } from '../operations/types.ts';
+import { observedL1 } from '../hsm/observe.ts';
+import type { OpenKcmMetrics, TenantCounts } from './metrics.ts';
+import type { HierarchyEngine } from '../hierarchy/engine.ts';
+import type { ReadinessSources } from './health.ts';
 
 export const DATABASE_FILE = 'openkcm.db';
 export const SOFTWARE_L1_KEY_FILE = 'l1-software.key';
@@ -78,6 +82,12 @@ export interface RuntimeOptions {
   bootstrapClientCertFile?: string;
   /** Config audit.durable: a KMIP reply waits until its audit records are on disk (EngineOptions.auditDurable). */
   auditDurable?: boolean;
+  /**
+   * Prometheus metrics (issue 14 §2): the engine counts requests into it, the audit log and
+   * the store report their commits, and it reads tenants' seal states and the audit queue
+   * at scrape time. Absent: nothing is measured.
+   */
+  metrics?: OpenKcmMetrics;
 }
 
 export interface Runtime {
@@ -272,7 +282,8 @@ export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime
     const tenantL1 = await openTenantL1Providers(new GovernanceStore(local.database), logger);
     tenantProviders = [...tenantL1.values()].filter((p): p is L1Provider => !(p instanceof Error));
     hierarchy = await openHierarchy(store, {
-      defaultL1: l1, tenants: tenantL1, log: logger,
+      // Observed: its calls count in the L1 metrics like those of the tenants' own providers.
+      defaultL1: observedL1(l1), tenants: tenantL1, log: logger,
       ...(options.l1StatusCheckIntervalMs !== undefined ? { statusCheckIntervalMs: options.l1StatusCheckIntervalMs } : {}),
       ...(options.l1UnreachableGraceMs !== undefined ? { unreachableGraceMs: options.l1UnreachableGraceMs } : {}),
       ...(options.l1TimeoutMs !== undefined ? { l1TimeoutMs: options.l1TimeoutMs } : {}),
@@ -318,8 +329,17 @@ export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime
       server,
       logger,
       ...(options.now ? { now: options.now } : {}),
+      ...(options.metrics ? { metrics: options.metrics } : {}),
     };
     const engine = new KmipEngine(engineOptions);
+    const metrics = options.metrics;
+    if (metrics !== undefined) {
+      const auditForMetrics = audit;
+      auditForMetrics.observeCommits((seconds) => metrics.auditCommitted(seconds));
+      loc.commitObserver = (seconds) => metrics.storeCommitted('sqlite', seconds);
+      metrics.watchAuditQueue(() => auditForMetrics.pendingCount());
+      metrics.watchTenants(() => tenantCounts(hier.engine, governance.listTenants().map((t) => t.id)));
+    }
     const l1p = l1;
     const auditLog = audit;
     let closed = false;
@@ -350,6 +370,48 @@ export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime
     cleanupTemp();
     throw e;
   }
+}
+
+/**
+ * What /readyz asks of a runtime (src/server/health.ts): the vault and the local database
+ * answer a query, the engine's seal state of each governance tenant, the audit log's.
+ */
+export function runtimeReadinessSources(rt: Pick<Runtime, 'store' | 'local' | 'governance' | 'hierarchy' | 'audit'>): ReadinessSources {
+  return {
+    async store() {
+      // Governance and audit live in the local SQLite database even when the vault is PostgreSQL.
+      rt.local.database.prepare('SELECT 1').get();
+      if (rt.store.kind === 'postgres') await (rt.store as PostgresStore).database.query('SELECT 1');
+    },
+    tenants: () => rt.governance.listTenants().map((t) => t.id),
+    // A tenant the engine has not opened yet is opened at its first request: not sealed.
+    // Sealed means a reason was recorded: explicit seal, kill switch, L1 refusal.
+    isSealed: (t) => {
+      const e = rt.hierarchy.engine;
+      if (!e.tenantNames().includes(t)) return false;
+      const st = e.status(t);
+      return st.sealed && st.sealKind !== 'not-unsealed';
+    },
+    audit: () => rt.audit.availability(),
+  };
+}
+
+/**
+ * The configured tenants by seal state in an engine, for the metrics (killed counts apart
+ * from sealed; a tenant the engine has not opened yet is `on_demand`).
+ */
+export function tenantCounts(engine: Pick<HierarchyEngine, 'tenantNames' | 'status'>, tenants: readonly string[]): TenantCounts {
+  const c: TenantCounts = { unsealed: 0, sealed: 0, killed: 0, on_demand: 0 };
+  const known = new Set(engine.tenantNames());
+  for (const t of tenants) {
+    if (!known.has(t)) { c.on_demand++; continue; }
+    const s = engine.status(t);
+    if (s.killed) c.killed++;
+    else if (!s.sealed) c.unsealed++;
+    else if (s.sealKind === 'not-unsealed') c.on_demand++;
+    else c.sealed++;
+  }
+  return c;
 }
 
 /**

@@ -116,6 +116,13 @@ export class SqliteStore implements VaultStore {
    */
   readonly durability: WalDurability | undefined;
 
+  /**
+   * Told the time of each group commit (the transaction and, on disk, the WAL flush that makes
+   * it durable) and how many writes it carried: the server's store commit latency metric.
+   * A hook, not a metrics library: the store module stays free of the server's choices.
+   */
+  commitObserver: ((seconds: number, writes: number) => void) | undefined;
+
   /** Use openSqliteStore(). */
   constructor(private readonly db: Database.Database, readonly path: string) {
     this.durability = WalDurability.for(db, path);
@@ -162,6 +169,8 @@ export class SqliteStore implements VaultStore {
     this.queue = [];
     if (batch.length === 0) return;
     const failures = new Map<number, unknown>();
+    const observer = this.commitObserver;
+    const started = observer !== undefined ? process.hrtime.bigint() : 0n;
     const commit = () => this.db.transaction(() => {
       batch.forEach((w, i) => {
         try {
@@ -181,7 +190,10 @@ export class SqliteStore implements VaultStore {
       for (const w of batch) w.reject(err);
       return;
     }
-    const settle = () => batch.forEach((w, i) => (failures.has(i) ? w.reject(failures.get(i)) : w.resolve()));
+    const settle = () => {
+      if (observer !== undefined) observer(Number(process.hrtime.bigint() - started) / 1e9, batch.length);
+      batch.forEach((w, i) => (failures.has(i) ? w.reject(failures.get(i)) : w.resolve()));
+    };
     if (this.durability === undefined) { settle(); return; }
     this.durability.sync().then(settle, (e: unknown) => {
       // Committed but not known to be on disk: nobody is told it was stored.
