@@ -4,7 +4,7 @@
 // returns its output at once and memory stays constant. Parameter checks mirror
 // symmetric.ts (same SymmetricParams, same errors) and reuse its IV lengths.
 import { createCipheriv, createDecipheriv, type Cipher, type CipherGCMTypes, type Decipher } from 'node:crypto';
-import { cipherName, CryptoFailure, CryptoParamError, ivLength, MAX_GCM_IV_BYTES, type SymmetricParams } from './symmetric.ts';
+import { blockBytes, cipherName, CryptoFailure, CryptoParamError, ivLength, MAX_GCM_IV_BYTES, type SymmetricParams } from './symmetric.ts';
 
 export interface CipherStream {
   /** Output for this part (may be shorter or longer than the input: block modes hold back a partial block). */
@@ -15,7 +15,7 @@ export interface CipherStream {
   abort(): void;
 }
 
-const isAead = (p: SymmetricParams) => p.algorithm === 'ChaCha20Poly1305' || (p.algorithm === 'AES' && p.mode === 'GCM');
+const isAead = (p: SymmetricParams) => p.algorithm === 'ChaCha20Poly1305' || p.mode === 'GCM';
 
 /** OpenSSL cipher name, with symmetric.ts's checks; XTS is refused here (see below). */
 function streamCipherName(p: SymmetricParams): string {
@@ -53,7 +53,7 @@ export function openCipherStream(p: SymmetricParams, direction: 'encrypt' | 'dec
     : createDecipheriv(name, p.key, iv);
   if (blockMode) c.setAutoPadding((p.padding ?? 'None') === 'PKCS5');
   if (aead && p.aad) (c as unknown as { setAAD(b: Buffer): void }).setAAD(p.aad);
-  const block = p.algorithm === 'AES' ? 16 : 8;
+  const block = blockBytes(p.algorithm);
   let total = 0;
   return {
     update(part) {

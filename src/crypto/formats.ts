@@ -12,7 +12,7 @@ import { createECDH, createPrivateKey, createPublicKey, ECDH, KeyObject } from '
 import { Tag } from '../ttlv/generated/tags.ts';
 import { CryptographicAlgorithm as Alg, KeyFormatType as KFT, ObjectType, ResultReason } from '../ttlv/generated/enumerations.ts';
 import type { TtlvItem } from '../ttlv/types.ts';
-import { EC_CURVES, KeyMaterialError, symmetricKeyBytes } from './keys.ts';
+import { curveOfNodeName, EC_CURVES, KeyMaterialError, SUPPORTED_CURVES_TEXT, symmetricKeyBytes, type CurveInfo } from './keys.ts';
 
 /** Key material in a form every conversion starts from. */
 export type ParsedKey =
@@ -92,9 +92,74 @@ export interface KeyFacts {
   curve?: number;
 }
 
-function curveOfJwk(crv: string | undefined): number {
-  for (const [curve, info] of EC_CURVES) if (info.jwkName === crv) return curve;
-  return unsupported(`EC curve ${crv ?? '(unknown)'} is not supported (supported: P-256, P-384, P-521)`);
+/** The Recommended Curve of an EC KeyObject (OpenSSL's curve name; JWK names only the NIST curves). */
+function curveOfKey(key: KeyObject): number {
+  const name = key.asymmetricKeyDetails?.namedCurve;
+  return curveOfNodeName(name) ?? unsupported(`EC curve ${name ?? '(unknown)'} is not supported (supported: ${SUPPORTED_CURVES_TEXT})`);
+}
+
+// ---------------------------------------------------------------------------
+// EC keys as DER. JWK, the easy way into a KeyObject, names only the NIST curves (RFC 7518
+// §6.2.1.1) and secp256k1 (RFC 8812); brainpool and P-224 keys travel as SEC 1 / SPKI DER.
+
+function derLength(n: number): Buffer {
+  if (n < 0x80) return Buffer.from([n]);
+  const bytes: number[] = [];
+  for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff);
+  return Buffer.from([0x80 | bytes.length, ...bytes]);
+}
+const der = (tag: number, content: Buffer): Buffer => Buffer.concat([Buffer.from([tag]), derLength(content.length), content]);
+
+/** OBJECT IDENTIFIER content octets (X.690 §8.19). */
+function oidContent(dotted: string): Buffer {
+  const [a, b, ...rest] = dotted.split('.').map(Number) as [number, number, ...number[]];
+  const out: number[] = [];
+  for (const arc of [a * 40 + b, ...rest]) {
+    const groups: number[] = [];
+    for (let v = arc; ; v = Math.floor(v / 128)) {
+      groups.unshift(v & 0x7f);
+      if (v < 128) break;
+    }
+    for (let i = 0; i < groups.length - 1; i++) groups[i]! |= 0x80;
+    out.push(...groups);
+  }
+  return Buffer.from(out);
+}
+const ID_EC_PUBLIC_KEY = '1.2.840.10045.2.1'; // RFC 5480 §2.1.1
+
+/** SEC 1 §C.4 ECPrivateKey {version 1, privateKey, [0] parameters, [1] publicKey}. */
+function sec1PrivateDer(info: CurveInfo, d: Buffer, point: Buffer): Buffer {
+  return der(0x30, Buffer.concat([
+    der(0x02, Buffer.from([1])), der(0x04, d), der(0xa0, der(0x06, oidContent(info.oid))),
+    der(0xa1, der(0x03, Buffer.concat([Buffer.from([0]), point]))),
+  ]));
+}
+
+/** RFC 5480 §2 SubjectPublicKeyInfo of an EC point. */
+function ecSpkiDer(info: CurveInfo, point: Buffer): Buffer {
+  return der(0x30, Buffer.concat([
+    der(0x30, Buffer.concat([der(0x06, oidContent(ID_EC_PUBLIC_KEY)), der(0x06, oidContent(info.oid))])),
+    der(0x03, Buffer.concat([Buffer.from([0]), point])),
+  ]));
+}
+
+/** The private scalar of an EC private key (the OCTET STRING of its SEC 1 encoding). */
+function ecPrivateScalar(key: KeyObject): Buffer {
+  const buf = key.export({ format: 'der', type: 'sec1' });
+  const parts = derChildren(buf, derAt(buf, 0));
+  const d = parts[1];
+  if (d?.tag !== 0x04) throw new Error('OpenSSL exported an EC private key without its scalar');
+  return Buffer.from(buf.subarray(d.contentStart, d.end));
+}
+
+/** The uncompressed public point of an EC key (the BIT STRING of its SPKI encoding). */
+function ecPublicPoint(key: KeyObject): Buffer {
+  const pub = key.type === 'private' ? createPublicKey(key) : key;
+  const buf = pub.export({ format: 'der', type: 'spki' });
+  const parts = derChildren(buf, derAt(buf, 0));
+  const bits = parts[1];
+  if (bits?.tag !== 0x03) throw new Error('OpenSSL exported an EC public key without its point');
+  return Buffer.from(buf.subarray(bits.contentStart + 1, bits.end));
 }
 
 export function keyFacts(k: ParsedKey): KeyFacts {
@@ -102,7 +167,7 @@ export function keyFacts(k: ParsedKey): KeyFacts {
   const t = k.key.asymmetricKeyType;
   if (t === 'rsa') return { family: 'rsa', length: k.key.asymmetricKeyDetails?.modulusLength ?? 0 };
   if (t === 'ec') {
-    const curve = curveOfJwk(k.key.export({ format: 'jwk' }).crv);
+    const curve = curveOfKey(k.key);
     return { family: 'ec', length: EC_CURVES.get(curve)!.bits, curve };
   }
   if (t === 'ed25519') return { family: 'ed25519', length: 256 };
@@ -166,17 +231,17 @@ export interface ParseHints {
   algorithm?: number;
 }
 
-function importPrivate(der: Buffer, type: 'pkcs1' | 'pkcs8' | 'sec1', format: number): KeyObject {
+function importPrivate(bytes: Buffer, type: 'pkcs1' | 'pkcs8' | 'sec1', format: number): KeyObject {
   try {
-    return createPrivateKey({ key: der, format: 'der', type });
+    return createPrivateKey({ key: bytes, format: 'der', type });
   } catch {
     return invalid(`Key Material is not a valid ${formatName(format)} private key`);
   }
 }
 
-function importPublic(der: Buffer, type: 'pkcs1' | 'spki', format: number): KeyObject {
+function importPublic(bytes: Buffer, type: 'pkcs1' | 'spki', format: number): KeyObject {
   try {
-    return createPublicKey({ key: der, format: 'der', type });
+    return createPublicKey({ key: bytes, format: 'der', type });
   } catch {
     return invalid(`Key Material is not a valid ${formatName(format)} public key`);
   }
@@ -195,7 +260,7 @@ function curveInfo(f: Map<number, TtlvItem>, format: number) {
   if (it === undefined) return invalid(`${formatName(format)} Key Material lacks Recommended Curve`);
   if (it.type !== 'Enumeration') return invalid(`${formatName(format)} Recommended Curve must be an Enumeration`);
   const info = EC_CURVES.get(it.value);
-  if (info === undefined) return unsupported(`Recommended Curve 0x${it.value.toString(16)} is not supported (supported: P-256, P-384, P-521)`);
+  if (info === undefined) return unsupported(`Recommended Curve 0x${it.value.toString(16)} is not supported (supported: ${SUPPORTED_CURVES_TEXT})`);
   return info;
 }
 
@@ -206,10 +271,6 @@ function uncompressedPoint(q: Buffer, nodeCurve: string, format: number): Buffer
   } catch {
     return invalid(`${formatName(format)} Q String is not a point of the curve`);
   }
-}
-
-function ecPublicJwk(point: Buffer, crv: string, size: number): Record<string, string> {
-  return { kty: 'EC', crv, x: b64u(point.subarray(1, 1 + size)), y: b64u(point.subarray(1 + size, 1 + 2 * size)) };
 }
 
 /**
@@ -273,9 +334,9 @@ export function parseKeyMaterial(objectType: number, format: number, material: T
             ecdh.setPrivateKey(d);
             point = ecdh.getPublicKey();
           } catch {
-            return invalid(`${formatName(format)} D is not a valid private scalar for ${info.jwkName}`);
+            return invalid(`${formatName(format)} D is not a valid private scalar for ${info.label}`);
           }
-          return { kind: 'private', key: importJwk({ ...ecPublicJwk(point, info.jwkName, size), d: b64u(d) }, true, format) };
+          return { kind: 'private', key: importPrivate(sec1PrivateDer(info, d, point), 'sec1', format) };
         }
         return unsupported(`Key Format Type ${formatName(format)} is not supported for private keys`);
     }
@@ -307,7 +368,7 @@ export function parseKeyMaterial(objectType: number, format: number, material: T
           const q = f.get(Tag.QString);
           if (q === undefined) return invalid(`${formatName(format)} Key Material lacks Q String`);
           const point = uncompressedPoint(needBytes(q, `${formatName(format)} Q String`), info.nodeName, format);
-          return { kind: 'public', key: importJwk(ecPublicJwk(point, info.jwkName, Math.ceil(info.bits / 8)), false, format) };
+          return { kind: 'public', key: importPublic(ecSpkiDer(info, point), 'spki', format) };
         }
         return unsupported(`Key Format Type ${formatName(format)} is not supported for public keys`);
     }
@@ -354,10 +415,9 @@ export function produceKeyMaterial(key: ParsedKey, format: number): TtlvItem {
     if (t === 'ec') {
       if (format === KFT.ECPrivateKey) return bytesItem(Tag.KeyMaterial, der({ type: 'sec1', format: 'der' }));
       if (TRANSPARENT_EC_PRIVATE.includes(format)) {
-        const j = key.key.export({ format: 'jwk' });
         return {
           tag: Tag.KeyMaterial, type: 'Structure',
-          value: [enumItem(Tag.RecommendedCurve, curveOfJwk(j.crv)), bigItem(Tag.D, fromB64u(j.d))],
+          value: [enumItem(Tag.RecommendedCurve, curveOfKey(key.key)), bigItem(Tag.D, bytesToBigint(ecPrivateScalar(key.key)))],
         };
       }
     }
@@ -380,11 +440,9 @@ export function produceKeyMaterial(key: ParsedKey, format: number): TtlvItem {
     }
   }
   if (t === 'ec' && TRANSPARENT_EC_PUBLIC.includes(format)) {
-    const j = key.key.export({ format: 'jwk' });
-    const point = Buffer.concat([Buffer.from([4]), Buffer.from(j.x ?? '', 'base64url'), Buffer.from(j.y ?? '', 'base64url')]);
     return {
       tag: Tag.KeyMaterial, type: 'Structure',
-      value: [enumItem(Tag.RecommendedCurve, curveOfJwk(j.crv)), bytesItem(Tag.QString, point)],
+      value: [enumItem(Tag.RecommendedCurve, curveOfKey(key.key)), bytesItem(Tag.QString, ecPublicPoint(key.key))],
     };
   }
   if (t === 'ed25519' && format === KFT.Raw) {

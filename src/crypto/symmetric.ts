@@ -1,9 +1,24 @@
 // Symmetric ciphers for Encrypt / Decrypt (KMIP 2.1 s.6.1.17, s.6.1.11) over node:crypto:
-// AES (ECB, CBC, CTR, GCM, XTS), 3DES (ECB, CBC), ChaCha20 and ChaCha20-Poly1305
-// (RFC 8439), padding None or PKCS5 (s.11.38). Pure: no KMIP types, plain parameters.
+// AES (ECB, CBC, CTR, GCM, XTS), 3DES (ECB, CBC), Camellia (ECB, CBC, CTR; RFC 3713),
+// ARIA (ECB, CBC, CTR, GCM; RFC 5794), SM4 (ECB, CBC, CTR), ChaCha20 and ChaCha20-Poly1305
+// (RFC 8439), padding None or PKCS5 (s.11.38). Those are the block and stream ciphers that
+// OpenSSL 3's default provider holds; Blowfish, CAST5, IDEA, RC2, RC4, SEED and single DES
+// live in its legacy provider, which Node does not load. Pure: no KMIP types, plain parameters.
 import { createCipheriv, createDecipheriv, type CipherGCMTypes } from 'node:crypto';
 
-export type SymmetricAlgorithm = 'AES' | 'DES3' | 'ChaCha20' | 'ChaCha20Poly1305';
+export type SymmetricAlgorithm = 'AES' | 'DES3' | 'Camellia' | 'ARIA' | 'SM4' | 'ChaCha20' | 'ChaCha20Poly1305';
+
+/** The 128-bit block ciphers other than AES, with the modes OpenSSL offers for them and their key sizes. */
+const OTHER_BLOCK_CIPHERS: Readonly<Record<'Camellia' | 'ARIA' | 'SM4', { prefix: string; modes: readonly BlockMode[]; keyBytes: readonly number[] }>> = {
+  Camellia: { prefix: 'camellia', modes: ['ECB', 'CBC', 'CTR'], keyBytes: [16, 24, 32] },
+  ARIA: { prefix: 'aria', modes: ['ECB', 'CBC', 'CTR', 'GCM'], keyBytes: [16, 24, 32] },
+  SM4: { prefix: 'sm4', modes: ['ECB', 'CBC', 'CTR'], keyBytes: [16] },
+};
+
+/** Whether the algorithm is a block cipher that needs a Block Cipher Mode. */
+export const isBlockCipher = (a: SymmetricAlgorithm): boolean => a !== 'ChaCha20' && a !== 'ChaCha20Poly1305';
+/** The block size in bytes (3DES 8, the others 16). */
+export const blockBytes = (a: SymmetricAlgorithm): number => (a === 'DES3' ? 8 : 16);
 export type BlockMode = 'ECB' | 'CBC' | 'CTR' | 'GCM' | 'XTS';
 export type Padding = 'None' | 'PKCS5';
 
@@ -42,7 +57,7 @@ export const MAX_GCM_IV_BYTES = 128;
 export function ivLength(algorithm: SymmetricAlgorithm, mode?: BlockMode): number {
   if (algorithm === 'ChaCha20') return 16; // RFC 8439 counter (4) + nonce (12), as OpenSSL takes it
   if (algorithm === 'ChaCha20Poly1305') return 12;
-  const block = algorithm === 'AES' ? 16 : 8;
+  const block = blockBytes(algorithm);
   switch (mode) {
     case 'ECB': return 0;
     case 'GCM': return 12;
@@ -74,6 +89,15 @@ export function cipherName(p: SymmetricParams): string {
       if (p.mode === 'CBC') return `des-ede${two}-cbc`;
       throw new CryptoParamError(`3DES mode ${p.mode ?? '(none)'} is not supported (ECB, CBC)`);
     }
+    case 'Camellia':
+    case 'ARIA':
+    case 'SM4': {
+      const c = OTHER_BLOCK_CIPHERS[p.algorithm];
+      if (!c.keyBytes.includes(p.key.length)) throw new CryptoParamError(`${p.algorithm} key must be ${c.keyBytes.map((b) => b * 8).join(', ')} bits, got ${bits}`);
+      if (!p.mode) throw new CryptoParamError(`${p.algorithm} needs a Block Cipher Mode`);
+      if (!c.modes.includes(p.mode)) throw new CryptoParamError(`${p.algorithm} mode ${p.mode} is not supported (${c.modes.join(', ')})`);
+      return p.algorithm === 'SM4' ? `sm4-${p.mode.toLowerCase()}` : `${c.prefix}-${bits}-${p.mode.toLowerCase()}`;
+    }
     case 'ChaCha20':
       if (p.key.length !== 32) throw new CryptoParamError('ChaCha20 needs a 256-bit key');
       return 'chacha20';
@@ -83,7 +107,7 @@ export function cipherName(p: SymmetricParams): string {
   }
 }
 
-const isAead = (p: SymmetricParams) => p.algorithm === 'ChaCha20Poly1305' || (p.algorithm === 'AES' && p.mode === 'GCM');
+const isAead = (p: SymmetricParams) => p.algorithm === 'ChaCha20Poly1305' || p.mode === 'GCM';
 // Padding applies to the block modes only; stream and AEAD modes never pad.
 const usesPadding = (p: SymmetricParams) => (p.mode === 'ECB' || p.mode === 'CBC') && p.algorithm !== 'ChaCha20' && p.algorithm !== 'ChaCha20Poly1305';
 
@@ -107,7 +131,7 @@ export function symmetricEncrypt(p: SymmetricParams, plaintext: Buffer): Encrypt
   const iv = checkIv(p);
   const tagLength = p.tagLength ?? 16;
   if (isAead(p) && (tagLength < 4 || tagLength > 16)) throw new CryptoParamError(`tag length ${tagLength} is outside 4..16 bytes`);
-  const block = p.algorithm === 'AES' ? 16 : 8;
+  const block = blockBytes(p.algorithm);
   if (usesPadding(p) && (p.padding ?? 'None') === 'None' && plaintext.length % block !== 0)
     throw new CryptoParamError(`without padding the data must be a multiple of ${block} bytes, got ${plaintext.length}`);
   if (p.mode === 'XTS' && plaintext.length < 16) throw new CryptoParamError('AES-XTS needs at least 16 bytes of data');
@@ -126,7 +150,7 @@ export function symmetricDecrypt(p: SymmetricParams, ciphertext: Buffer): Buffer
   const name = cipherName(p);
   const iv = checkIv(p);
   if (isAead(p) && !p.tag) throw new CryptoParamError('an Authenticated Encryption Tag is required to decrypt');
-  const block = p.algorithm === 'AES' ? 16 : 8;
+  const block = blockBytes(p.algorithm);
   if (usesPadding(p) && ciphertext.length % block !== 0) throw new CryptoParamError(`ciphertext must be a multiple of ${block} bytes, got ${ciphertext.length}`);
   const d = isAead(p)
     ? createDecipheriv(name as CipherGCMTypes, p.key, iv as Buffer, { authTagLength: p.tag!.length })

@@ -97,6 +97,28 @@ describe('EC formats, Node as the reference', () => {
     expect(q.equals(Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]))).toBe(true);
   });
 
+  // Curves JWK cannot name (brainpool, P-224) go through SEC 1 / SPKI DER built here: the
+  // bytes must equal what OpenSSL writes for the same key, curve OID included.
+  it.each([
+    ['secp224r1', RecommendedCurve.P_224, 224], ['secp256k1', RecommendedCurve.SECP256K1, 256],
+    ['brainpoolP256r1', RecommendedCurve.BRAINPOOLP256R1, 256], ['brainpoolP384r1', RecommendedCurve.BRAINPOOLP384R1, 384],
+    ['brainpoolP512r1', RecommendedCurve.BRAINPOOLP512R1, 512],
+  ] as const)('%s: Transparent EC ⇄ SEC1 / PKCS#8 / X.509 equal OpenSSL\'s encodings', (name, curve, bits) => {
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: name });
+    const priv: ParsedKey = { kind: 'private', key: privateKey };
+    const pub: ParsedKey = { kind: 'public', key: publicKey };
+    expect(keyFacts(priv)).toEqual({ family: 'ec', length: bits, curve });
+    roundTrip(OT.PrivateKey, priv, convertibleFormats(OT.PrivateKey, 'ec'));
+    roundTrip(OT.PublicKey, pub, convertibleFormats(OT.PublicKey, 'ec'));
+    const tp = produceKeyMaterial(priv, KFT.TransparentECPrivateKey);
+    expect(fieldsOf(tp)[0]!.value).toBe(curve);
+    const back = parseKeyMaterial(OT.PrivateKey, KFT.TransparentECPrivateKey, tp);
+    expect(bytesOf(produceKeyMaterial(back, KFT.PKCS_8)).equals(privateKey.export({ type: 'pkcs8', format: 'der' }))).toBe(true);
+    const tq = produceKeyMaterial(pub, KFT.TransparentECPublicKey);
+    const backPub = parseKeyMaterial(OT.PublicKey, KFT.TransparentECPublicKey, tq);
+    expect(bytesOf(produceKeyMaterial(backPub, KFT.X_509)).equals(publicKey.export({ type: 'spki', format: 'der' }))).toBe(true);
+  });
+
   it('accepts a compressed Q String and refuses a point off the curve', () => {
     const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const jwk = publicKey.export({ format: 'jwk' });

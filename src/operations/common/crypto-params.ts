@@ -15,13 +15,13 @@ import type { ManagedObject } from '../../kmip/object.ts';
 import { parseKeyMaterial } from '../../crypto/formats.ts';
 import { randomNonce } from '../../crypto/aead.ts';
 import type { HashName } from '../../crypto/hash.ts';
-import { KeyMaterialError } from '../../crypto/keys.ts';
+import { curveOfNodeName, EC_CURVES, KeyMaterialError } from '../../crypto/keys.ts';
 import { MacParamError, type MacAlgorithm } from '../../crypto/mac.ts';
 import type { OaepHash, OaepParams } from '../../crypto/oaep.ts';
 import { RsaPaddingParamError } from '../../crypto/rsa-pkcs1.ts';
 import { SignatureParamError, type SignatureScheme } from '../../crypto/signature.ts';
 import {
-  CryptoFailure, CryptoParamError, ivLength, type BlockMode, type Padding, type SymmetricAlgorithm, type SymmetricParams,
+  CryptoFailure, CryptoParamError, isBlockCipher, ivLength, type BlockMode, type Padding, type SymmetricAlgorithm, type SymmetricParams,
 } from '../../crypto/symmetric.ts';
 import { getAttr, getAttrs } from '../../policy/attributes.ts';
 import { keyBlockOf, withKmipErrors } from './new-object.ts';
@@ -284,7 +284,27 @@ export function toKmipError(e: unknown): unknown {
 // Symmetric encryption parameters (Encrypt / Decrypt)
 
 const SYMMETRIC_ALGORITHMS: ReadonlyMap<number, SymmetricAlgorithm> = new Map<number, SymmetricAlgorithm>([
-  [Alg.AES, 'AES'], [Alg.DES3, 'DES3'], [Alg.ChaCha20, 'ChaCha20'], [Alg.ChaCha20Poly1305, 'ChaCha20Poly1305'],
+  [Alg.AES, 'AES'], [Alg.DES3, 'DES3'], [Alg.Camellia, 'Camellia'], [Alg.ARIA, 'ARIA'], [Alg.SM4, 'SM4'],
+  [Alg.ChaCha20, 'ChaCha20'], [Alg.ChaCha20Poly1305, 'ChaCha20Poly1305'],
+]);
+
+const LEGACY_PROVIDER = 'OpenSSL 3 keeps it in its legacy provider, which this server does not load (it also holds other broken algorithms)';
+const NOT_IN_OPENSSL = 'OpenSSL, which this server\'s cryptography runs on, does not implement it';
+/**
+ * Why keys of the symmetric algorithms Create can make (crypto/keys.ts) but that are not in
+ * SYMMETRIC_ALGORITHMS cannot encrypt or decrypt here: the client is told exactly why, not
+ * only that the algorithm is missing (issue 13 §2).
+ */
+export const SYMMETRIC_USE_REFUSED: ReadonlyMap<number, string> = new Map<number, string>([
+  [Alg.DES, `single DES is broken (56-bit key, withdrawn with FIPS 46-3 in 2005) and ${LEGACY_PROVIDER}`],
+  [Alg.Blowfish, LEGACY_PROVIDER], [Alg.CAST5, LEGACY_PROVIDER], [Alg.IDEA, LEGACY_PROVIDER], [Alg.RC2, LEGACY_PROVIDER],
+  [Alg.RC4, `RC4 is prohibited for TLS by RFC 7465 and ${LEGACY_PROVIDER}`], [Alg.SEED, LEGACY_PROVIDER],
+  [Alg.MARS, NOT_IN_OPENSSL], [Alg.RC5, `${NOT_IN_OPENSSL} (RC5 was removed from OpenSSL 3's providers)`],
+  [Alg.SKIPJACK, NOT_IN_OPENSSL], [Alg.Twofish, NOT_IN_OPENSSL],
+  [Alg.GOSTR34_13_2015, `${NOT_IN_OPENSSL} without the separate gost-engine, which this server does not load`],
+  [Alg.GOST28147_89, `${NOT_IN_OPENSSL} without the separate gost-engine, which this server does not load`],
+  [Alg.OneTimePad, 'a one-time pad is an XOR with a pad as long as the data and used once; Encrypt has no one-time-pad mode in KMIP (s.11.5)'],
+  [Alg.Poly1305, 'Poly1305 is a one-time authenticator, not a cipher (RFC 8439 §2.5): use ChaCha20Poly1305'],
 ]);
 const MODES: ReadonlyMap<number, BlockMode> = new Map<number, BlockMode>([
   [BlockCipherMode.ECB, 'ECB'], [BlockCipherMode.CBC, 'CBC'], [BlockCipherMode.CTR, 'CTR'], [BlockCipherMode.GCM, 'GCM'], [BlockCipherMode.XTS, 'XTS'],
@@ -323,10 +343,14 @@ export function symmetricSetup(key: OperationKey, p: CryptoParams, payload: Stru
   const keyAlg = key.algorithm ?? p.cryptographicAlgorithm;
   const algorithm = keyAlg === undefined ? undefined : SYMMETRIC_ALGORITHMS.get(keyAlg);
   if (algorithm === undefined || key.bytes === undefined) {
+    const why = keyAlg === undefined ? undefined : SYMMETRIC_USE_REFUSED.get(keyAlg);
+    if (why !== undefined && key.bytes !== undefined) {
+      throw new KmipError(ResultReason.FeatureNotSupported, `a ${algorithmName(keyAlg!)} key cannot ${direction} data here: ${why}`);
+    }
     throw new KmipError(ResultReason.InvalidField, `a key of algorithm ${keyAlg === undefined ? '(none)' : algorithmName(keyAlg)} cannot ${direction} data`);
   }
   let mode: BlockMode | undefined;
-  if (algorithm === 'AES' || algorithm === 'DES3') {
+  if (isBlockCipher(algorithm)) {
     if (p.blockCipherMode === undefined) throw new KmipError(ResultReason.InvalidField, `${algorithm} needs a Block Cipher Mode (in the request or the key's Cryptographic Parameters)`);
     mode = MODES.get(p.blockCipherMode);
     if (mode === undefined) throw new KmipError(ResultReason.InvalidField, `Block Cipher Mode ${modeName(p.blockCipherMode)} is not supported`);
@@ -444,8 +468,6 @@ const DSA_ECDSA: ReadonlyMap<number, HashName> = new Map<number, HashName>([
   [DigitalSignatureAlgorithm.ECDSAWithSHA384, 'sha384'],
   [DigitalSignatureAlgorithm.ECDSAWithSHA512, 'sha512'],
 ]);
-/** The hash matching each curve's strength (FIPS 186-4 / SP 800-57), used when the client names none. */
-const CURVE_HASH: Readonly<Record<string, HashName>> = { prime256v1: 'sha256', secp384r1: 'sha384', secp521r1: 'sha512' };
 
 /**
  * The signature scheme for a key and its resolved Cryptographic Parameters (s.7.6): Digital
@@ -474,7 +496,8 @@ export function signatureScheme(key: KeyObject, p: CryptoParams): SignatureSchem
     } else if (p.hashingAlgorithm !== undefined) {
       hash = hashName(p.hashingAlgorithm);
     } else {
-      hash = CURVE_HASH[key.asymmetricKeyDetails?.namedCurve ?? ''] ?? 'sha256';
+      const curve = curveOfNodeName(key.asymmetricKeyDetails?.namedCurve);
+      hash = (curve === undefined ? undefined : EC_CURVES.get(curve)?.hash) ?? 'sha256';
     }
     return { family: 'ecdsa', hash };
   }
