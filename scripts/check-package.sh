@@ -23,7 +23,7 @@ ok() { echo "check-package: ok: $*"; }
 npm pack --silent --pack-destination "$work" >"$work/pack.out" 2>"$work/pack.err" || { cat "$work/pack.err" >&2; fail "npm pack"; }
 tgz=$(ls "$work"/openkcm-*.tgz)
 tar tzf "$tgz" >"$work/contents"
-for f in package/package.json package/bin/openkcm.js package/bin/kmipctl.js package/dist/cli/openkcm.js package/dist/cli/openkcm.js.map package/dist/cli/kmipctl.js package/README.md package/LICENSE; do
+for f in package/package.json package/bin/openkcm.js package/bin/kmipctl.js package/dist/cli/openkcm.js package/dist/cli/openkcm.js.map package/dist/cli/kmipctl.js package/console/index.html package/console/app.js package/console/lib.js package/console/console.css package/README.md package/LICENSE; do
   grep -qx "$f" "$work/contents" || fail "$f is not in the package"
 done
 if grep -E '^package/(src|test|bench|conformance|scripts|spec|vectors)/|\.ts$' "$work/contents"; then fail "the package carries sources or test data"; fi
@@ -63,6 +63,19 @@ server_flag=()
 [ ${#listen[@]} -eq 0 ] || server_flag=(--server "$admin")
 npx --no-install kmipctl status "${server_flag[@]}" >"$work/status.out" 2>&1 || { cat "$work/status.out" >&2; fail "kmipctl status"; }
 ok "npx kmipctl status: $(head -1 "$work/status.out")"
+
+# The web console's files come from the package's console/ folder (issue 14 §3).
+console_url=$(grep -oE 'Web console: https://[0-9.]+:[0-9]+/console/' serve.log | head -1 | cut -d' ' -f3) || true
+[ -n "$console_url" ] || fail "openkcm serve printed no web console URL"
+node -e '
+  const https = require("node:https"); const fs = require("node:fs");
+  https.get(process.argv[1], { cert: fs.readFileSync("certs/client.crt"), key: fs.readFileSync("certs/client.key"), ca: fs.readFileSync("certs/ca.crt") }, (res) => {
+    let body = ""; res.on("data", (d) => (body += d)); res.on("end", () => {
+      const ok = res.statusCode === 200 && /<title>OpenKCM console<\/title>/.test(body) && /script-src .self./.test(String(res.headers["content-security-policy"]));
+      process.exit(ok ? 0 : 1);
+    });
+  }).on("error", () => process.exit(1));' "$console_url" || fail "GET $console_url did not answer the console page with its Content-Security-Policy"
+ok "web console: $console_url"
 
 kill -TERM "$server"
 code=0

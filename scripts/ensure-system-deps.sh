@@ -11,9 +11,12 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || need+=(postgresql)
 # systemd-analyze verifies the hardened unit of deploy/systemd (test/deploy/systemd.test.ts).
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+# Debian's headless Chromium: playwright-core drives it in the web console's browser test
+# (test/console/browser.test.ts); playwright downloads no browser of its own.
+[ -x /usr/bin/chromium ] || need+=(chromium)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ]; then
-  echo "installing ${need[*]} from apt (needed by the interoperability, HSM and PostgreSQL tests)" >&2
+  echo "installing ${need[*]} from apt (needed by the interoperability, HSM, PostgreSQL and browser tests)" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null
   apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${need[@]}" >/dev/null

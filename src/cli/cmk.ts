@@ -11,6 +11,7 @@ import { createLogger, type Logger } from '../log/index.ts';
 import { loadCa, type CertificateAuthority } from '../server/ca.ts';
 import { openCmk, startCmkAdmin, CMK_DATABASE_FILE, type Cmk } from '../server/cmk.ts';
 import type { RunningAdminServer } from '../server/admin.ts';
+import { CONSOLE_PATH } from '../server/console.ts';
 import { startExporters, type Exporters } from '../audit/index.ts';
 import { closeOnSignals, devPkiLayout, EXIT_USAGE, ensureDefaultDevPki, exporterConfigsOrExit, loadConfigOrExit, usageExit } from './lifecycle.ts';
 
@@ -94,6 +95,7 @@ async function cmk(flags: CmkFlags): Promise<void> {
     `OpenKCM CMK (governance only: no KMIP listener, no key material) — database ${state.database.kind === 'sqlite' ? resolve(config.dataDir, CMK_DATABASE_FILE) : `${state.database.url} (PostgreSQL)`}`,
     `Admin API: https://${a.host}:${a.port} (mutual TLS, role admin) — try: npx kmipctl status --server https://${a.host}:${a.port}`,
     `Link for cores: https://${a.host}:${a.port}/v1/link/… (certificates of role core: kmipctl cert issue --role core --region <region>)`,
+    `Web console: https://${a.host}:${a.port}${CONSOLE_PATH} (governance views; a CMK shows no keys: they live on the cores)`,
     '', '',
   ].join('\n'));
 

@@ -17,6 +17,8 @@ import type { RunningMetricsServer } from '../server/metrics-http.ts';
 import { registerCmkCommand } from './cmk.ts';
 import { callerResolver, startAdminServer, type HierarchyPort, type RunningAdminServer } from '../server/admin.ts';
 import { loadCa, type CertificateAuthority } from '../server/ca.ts';
+import { CONSOLE_PATH } from '../server/console.ts';
+import { vaultKeyMetadata } from '../server/key-metadata.ts';
 import { existsSync } from 'node:fs';
 import { sqliteAuditTrail, startExporters, type Exporters } from '../audit/index.ts';
 import { sqliteGovernance } from '../store/governance-async.ts';
@@ -76,7 +78,9 @@ const PROGRAM = 'openkcm';
 
 /** The admin API line of the start banner (one process or the primary of several workers). */
 const adminBanner = (host: string, port: number): string =>
-  `Admin API: https://${host}:${port} (mutual TLS, role admin) — try: npx kmipctl status --server https://${host}:${port}\n\n`;
+  `Admin API: https://${host}:${port} (mutual TLS, role admin) — try: npx kmipctl status --server https://${host}:${port}\n`
+  // Issue 14 §3: the console is on the same listener, behind the same client certificate.
+  + `Web console: https://${host}:${port}${CONSOLE_PATH} (open it in a browser that holds the admin certificate; README "The web console")\n\n`;
 
 async function serve(flags: ServeFlags): Promise<void> {
   const config = loadConfigOrExit(PROGRAM, flags);
@@ -257,6 +261,8 @@ async function startAdmin(config: OpenKcmConfig, runtime: Runtime, kmipPort: num
       kmip: { host: kmipHost, port: kmipPort, caFile: config.tls.caFile },
       ...(exporters ? { exporters: () => exporters.stats() } : {}),
       ...(link ? { workers: (tenant: string) => link.collect(tenant) } : {}),
+      // The console's keys view: descriptions read from the vault, never a key byte.
+      keys: vaultKeyMetadata(runtime.store),
       info: () => ({ product: runtime.server.product, version: runtime.server.version, uptimeSeconds: Math.round((Date.now() - started) / 1000), l1: `${runtime.server.l1.provider} ${runtime.server.l1.keyRef}` }),
     },
   });

@@ -34,6 +34,8 @@ import { l1Routes } from './admin/l1.ts';
 import { auditRoutes } from './admin/audit.ts';
 import { statusRoutes } from './admin/status.ts';
 import { linkRoutes } from './admin/link.ts';
+import { keyRoutes } from './admin/keys.ts';
+import { loadConsole } from './console.ts';
 
 export type * from './admin/context.ts';
 export { AdminError } from './admin/http.ts';
@@ -48,7 +50,7 @@ export const ADMIN_MAX_CONNECTIONS = 64;
 
 export const ADMIN_ROUTES: readonly Route[] = [
   ...statusRoutes, ...tenantRoutes, ...serviceRoutes, ...identityRoutes, ...certificateRoutes,
-  ...roleRoutes, ...grantRoutes, ...l1Routes, ...auditRoutes, ...linkRoutes,
+  ...roleRoutes, ...grantRoutes, ...l1Routes, ...auditRoutes, ...linkRoutes, ...keyRoutes,
 ];
 
 export type AdminPem = { caFile: string; certFile: string; keyFile: string } | { ca: string | Buffer; cert: string | Buffer; key: string | Buffer };
@@ -60,6 +62,8 @@ export interface AdminServerOptions {
   logger: Logger;
   /** Concurrent connections (default ADMIN_MAX_CONNECTIONS; a CMK adds room for its cores' streams). */
   maxConnections?: number;
+  /** Serve the web console under /console/ (issue 14 §3; default true). */
+  console?: boolean;
 }
 
 export interface RunningAdminServer {
@@ -284,6 +288,8 @@ function readPem(tls: AdminPem) {
 export async function startAdminServer(opts: AdminServerOptions): Promise<RunningAdminServer> {
   const log = opts.logger.child({ component: 'admin' });
   const routes = ADMIN_ROUTES.map(compile);
+  // The web console's static files (src/server/console.ts): read once, served before routing.
+  const consoleFiles = opts.console === false ? undefined : loadConsole();
   const server: Server = createServer({
     ...readPem(opts.tls),
     minVersion: 'TLSv1.2',
@@ -294,6 +300,7 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<Runnin
     requestTimeout: ADMIN_REQUEST_TIMEOUT_MS,
     headersTimeout: ADMIN_REQUEST_TIMEOUT_MS / 2,
   }, (req, res) => {
+    if (consoleFiles?.handle(req, res)) return;
     const socket = req.socket as TLSSocket;
     const cert = socket.getPeerCertificate(false);
     const peer = cert && cert.raw && cert.raw.length > 0 ? peerCertificateInfo(cert) : undefined;

@@ -16,6 +16,7 @@ import { ensureDevPki, describeCertificate, type DevPkiFiles } from '../../src/s
 import { loadCa } from '../../src/server/ca.ts';
 import { callerResolver, startAdminServer, type RunningAdminServer } from '../../src/server/admin.ts';
 import { silentLogger } from '../../src/log/index.ts';
+import { vaultKeyMetadata } from '../../src/server/key-metadata.ts';
 import { AdminClient, resolveSettings } from '../../src/cli/admin/connection.ts';
 
 export interface AdminEnv {
@@ -55,7 +56,7 @@ export async function startAdminEnv(opts: { dataDir?: boolean; withoutHierarchy?
     tls: { caFile: pki.caCert, certFile: pki.serverCert, keyFile: pki.serverKey },
     deps: {
       governance: sqliteGovernance(governance), audit: sqliteAuditTrail(audit), ...(opts.withoutHierarchy ? {} : { hierarchy }), ca, resolveCaller: callerResolver(sqliteGovernance(governance)),
-      kmip: { host: '127.0.0.1', port: 5696 }, info: () => ({ version: 'test' }),
+      kmip: { host: '127.0.0.1', port: 5696 }, info: () => ({ version: 'test' }), keys: vaultKeyMetadata(store),
     },
     logger: silentLogger(),
   });

@@ -7,6 +7,7 @@
 // `npm pack` + `npm install` in an empty directory (CI step; it needs the registry).
 import { execFile, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,7 +36,9 @@ function productionPackages(): string[] {
 beforeAll(async () => {
   mkdirSync(pkg);
   cpSync(join(root, 'package.json'), join(pkg, 'package.json'));
-  cpSync(join(root, 'bin'), join(pkg, 'bin'), { recursive: true });
+  // What package.json "files" ships beside dist/ (bin/, and the web console's static files).
+  const shipped = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { files: string[] }).files.filter((f) => f.replace(/\/$/, '') !== 'dist');
+  for (const f of shipped) cpSync(join(root, f), join(pkg, f), { recursive: true });
   // The project's own build configuration, with the output redirected into the package.
   await run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json'), '--outDir', join(pkg, 'dist')], { cwd: root });
   for (const name of productionPackages()) {
@@ -109,6 +112,17 @@ describe('the compiled program (dist/, production dependencies only)', () => {
       // kmipctl from the package, on its defaults (./certs), with the admin URL the banner printed.
       const status = await run(process.execPath, [join(pkg, 'bin', 'kmipctl.js'), 'status', '--server', banner[2]!, '--json'], { cwd, env });
       expect(JSON.parse(status.stdout)).toBeTypeOf('object');
+      // The web console (issue 14 §3) comes from the package's console/ folder, at the URL the banner printed.
+      expect(err).toContain(`Web console: ${banner[2]}/console/`);
+      const page = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        httpsGet(`${banner[2]}/console/`, { ca: readFileSync(join(certs, 'ca.crt')), cert: readFileSync(join(certs, 'client.crt')), key: readFileSync(join(certs, 'client.key')) }, (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode!, body }));
+        }).on('error', reject);
+      });
+      expect(page.status).toBe(200);
+      expect(page.body).toContain('<title>OpenKCM console</title>');
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
     } finally {

@@ -70,7 +70,7 @@ describe('deploy/docker/Dockerfile', () => {
     const copies = run.body.filter((i) => i.keyword === 'COPY');
     expect(copies.every((c) => c.args.startsWith('--from=build '))).toBe(true);
     const sources = copies.map((c) => c.args.split(/\s+/)[1]);
-    expect(sources.sort()).toEqual(['/src/bin', '/src/dist', '/src/node_modules', '/src/package.json']);
+    expect(sources.sort()).toEqual(['/src/bin', '/src/console', '/src/dist', '/src/node_modules', '/src/package.json']);
     expect(run.body.some((i) => i.keyword === 'ADD')).toBe(false);
     const users = run.body.filter((i) => i.keyword === 'USER');
     expect(users.at(-1)!.args).toMatch(/^[1-9]\d*(:\d+)?$/);
@@ -83,7 +83,7 @@ describe('deploy/docker/Dockerfile', () => {
     const ignore = readFileSync(join(root, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
     const build = stages(instructions(TEXT))[0]!;
     const sources = build.body.filter((i) => i.keyword === 'COPY' && !i.args.startsWith('--from')).flatMap((i) => i.args.split(/\s+/).slice(0, -1));
-    expect(sources).toEqual(expect.arrayContaining(['package.json', 'package-lock.json', 'tsconfig.build.json', 'bin', 'src']));
+    expect(sources).toEqual(expect.arrayContaining(['package.json', 'package-lock.json', 'tsconfig.build.json', 'bin', 'src', 'console']));
     for (const src of sources) {
       expect(existsSync(join(root, src)), src).toBe(true);
       expect(ignore.some((p) => p === src || src.startsWith(`${p}/`)), `${src} is excluded by .dockerignore`).toBe(false);

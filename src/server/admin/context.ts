@@ -70,6 +70,40 @@ export interface ExporterStatsView {
   lastError: string | null;
 }
 
+/** A stored object as the admin API describes it (src/server/key-metadata.ts): never a key byte. */
+export interface ObjectMetadata {
+  uid: string;
+  service: string;
+  objectType: string;
+  state: string;
+  names: string[];
+  algorithm: string | null;
+  length: number | null;
+  usage: string[];
+  objectGroups: string[];
+  initialDate: string | null;
+  activationDate: string | null;
+  hasValue: boolean;
+}
+
+/** One version of a service's L3 key: numbers and dates, not the wrapped key. */
+export interface L3VersionInfo {
+  service: string;
+  version: number;
+  l2Version: number;
+  createdAt: string;
+  current: boolean;
+}
+
+/**
+ * The keys of a tenant as metadata (issue 14 §3, the console's keys view). A port rather than
+ * the vault itself: the admin routes never hold a row that carries key bytes.
+ */
+export interface KeyMetadataPort {
+  objects(tenant: string, opts: { limit: number; service?: string }): Promise<{ objects: ObjectMetadata[]; more: boolean }>;
+  l3Versions(tenant: string): Promise<L3VersionInfo[]>;
+}
+
 /** The authenticated caller of one admin request. */
 export interface AdminCaller {
   /** Identity record id (or a label) for the audit trail. */
@@ -135,6 +169,8 @@ export interface AdminDeps {
   info?(): Record<string, unknown>;
   /** Present on a CMK (`openkcm cmk`): the link routes, and governance-only behaviour. */
   link?: LinkPort;
+  /** The tenant's stored objects and L3 versions as metadata (absent on a CMK: it holds no keys). */
+  keys?: KeyMetadataPort;
 }
 
 export interface AdminContext extends AdminDeps {
