@@ -7,7 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import {
-  inProcessTransport, loadChains, loadSkipList, markdownReport, naturalCompare, remoteTransport, runFolder, summaryTable,
+  byCase, inProcessHttpsTransport, inProcessTransport, loadChains, remoteHttpsTransport, loadSkipList, markdownReport, naturalCompare, remoteTransport, runFolder, summaryTable,
   type FileResult, type TransportFactory,
 } from './runner.ts';
 
@@ -47,6 +47,7 @@ async function main(argv: string[]): Promise<number> {
     .option('--json <file>', 'write {"files":[{file,status,detail}],"summary":{…}} to this file')
     .option('--report <file>', 'write a Markdown pass table (conformance/REPORT.md)')
     .option('--target <host:port>', 'replay against a running server over mutual TLS instead of in-process', parseTarget)
+    .option('--https-target <host:port>', 'with --target: the server\'s KMIP over HTTPS address (https.listen), for the MSGENC-HTTPS cases', parseTarget)
     .option('--certs <dir>', 'with --target: directory holding ca.crt, client.crt, client.key (the dev PKI layout)')
     .option('--skip <file>', 'skip list', join(here, 'skip.json'))
     .option('--chains <file>', 'files that continue another file\'s state', join(here, 'chains.json'))
@@ -63,7 +64,7 @@ async function main(argv: string[]): Promise<number> {
     return (e as { exitCode?: number }).exitCode === 0 ? 0 : 2;
   }
   const opts = program.opts<{
-    json?: string; report?: string; chains: string; target?: { host: string; port: number }; certs?: string; skip: string; gate?: string;
+    json?: string; report?: string; chains: string; target?: { host: string; port: number }; httpsTarget?: { host: string; port: number }; certs?: string; skip: string; gate?: string;
     updateGate?: boolean; only?: string; encodings: boolean; timeout: number; quiet?: boolean;
   }>();
   const folder = resolve(program.args[0] ?? DEFAULT_VECTORS);
@@ -75,14 +76,23 @@ async function main(argv: string[]): Promise<number> {
     console.error('conformance: --update-gate needs --gate FILE');
     return 2;
   }
-  let transport: TransportFactory = inProcessTransport;
+  // The MSGENC-HTTPS cases go over a real HTTPS listener, every other case over TTLV.
+  let transport: TransportFactory = byCase(inProcessTransport, inProcessHttpsTransport);
+  if (opts.httpsTarget && !opts.target) {
+    console.error('conformance: --https-target goes with --target (the same running server)');
+    return 2;
+  }
   if (opts.target) {
     if (!opts.certs) {
       console.error('conformance: --target needs --certs DIR (ca.crt, client.crt, client.key)');
       return 2;
     }
-    transport = remoteTransport(opts.target.host, opts.target.port, resolve(opts.certs));
-    console.log(`replaying against ${opts.target.host}:${opts.target.port} over mutual TLS (one shared store: names used by one file stay visible to the next)`);
+    const h = opts.httpsTarget;
+    const https: TransportFactory = h
+      ? remoteHttpsTransport(h.host, h.port, resolve(opts.certs))
+      : async () => { throw new Error('this case exercises KMIP over HTTPS: give the server\'s https.listen address with --https-target HOST:PORT'); };
+    transport = byCase(remoteTransport(opts.target.host, opts.target.port, resolve(opts.certs)), https);
+    console.log(`replaying against ${opts.target.host}:${opts.target.port} over mutual TLS${h ? ` (MSGENC-HTTPS cases: https://${h.host}:${h.port}/kmip)` : ''} (one shared store: names used by one file stay visible to the next)`);
   }
   const skip = await loadSkipList(opts.skip);
   const chains = await loadChains(opts.chains);

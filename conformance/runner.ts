@@ -17,8 +17,11 @@ import { renderValue, compareResponse, formatMismatch, RandomnessTracker } from 
 import { Bindings, substitute } from './placeholders.ts';
 import { KmipClient } from '../src/client/index.ts';
 import { openRuntime } from '../src/server/runtime.ts';
+import { startServer } from '../src/server/listener.ts';
+import { KMIP_HTTP_PATH, MEDIA_TYPE } from '../src/server/http-kmip.ts';
+import { Agent, request as httpsRequest } from 'node:https';
 import pino from 'pino';
-import { devPkiFiles } from '../certs/devpki.ts';
+import { devPkiFiles, generateDevPki } from '../certs/devpki.ts';
 
 // ---------------------------------------------------------------------------------------
 // The pieces other modules provide, loaded lazily so the runner (and its tests) build
@@ -103,6 +106,93 @@ export function remoteTransport(host: string, port: number, certsDir: string): T
       send: (buf) => client.sendBytes(buf),
       close: () => client.close(),
     };
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// KMIP over HTTPS (KMIP Profiles 2.1 §5.3): the MSGENC-HTTPS cases are replayed over a real
+// HTTPS listener, each request a `POST /kmip` of its TTLV bytes.
+
+/** Which transport a vector file exercises: the MSGENC-HTTPS family is the HTTPS profile's. */
+export function transportOfCase(file: string): 'https' | 'ttlv' {
+  return familyOf(file) === 'MSGENC-HTTPS' ? 'https' : 'ttlv';
+}
+
+/** Picks the transport by case: `https` for MSGENC-HTTPS files, `ttlv` for every other. */
+export function byCase(ttlv: TransportFactory, https: TransportFactory): TransportFactory {
+  return (file) => (transportOfCase(file) === 'https' ? https(file) : ttlv(file));
+}
+
+/** One `POST /kmip` of TTLV bytes over a kept-alive mutual-TLS agent; anything but 200 + octet-stream is an error. */
+export function postKmip(agent: Agent, host: string, port: number, body: Buffer, timeoutMs = 30_000): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({
+      host, port, path: KMIP_HTTP_PATH, method: 'POST', agent, servername: host === '127.0.0.1' || host === '::1' ? 'localhost' : host,
+      headers: { 'Content-Type': MEDIA_TYPE.ttlv, 'Content-Length': body.length },
+      timeout: timeoutMs,
+    }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const out = Buffer.concat(chunks);
+        if (res.statusCode !== 200) reject(new Error(`HTTP ${res.statusCode}: ${out.toString('utf8').trim()}`));
+        else if (res.headers['content-type'] !== MEDIA_TYPE.ttlv) reject(new Error(`answer of Content-Type ${res.headers['content-type']}, expected ${MEDIA_TYPE.ttlv}`));
+        else resolve(out);
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`no HTTPS answer within ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+let httpsPki: ReturnType<typeof generateDevPki> | undefined;
+
+/**
+ * In-process HTTPS: a fresh runtime (in-memory store) per file behind a real HTTPS listener
+ * on 127.0.0.1 (port 0) with a generated development PKI, the client Node's https over
+ * mutual TLS. The bytes the vector sends cross a real TLS socket and HTTP framing.
+ */
+export const inProcessHttpsTransport: TransportFactory = async () => {
+  const pki = await (httpsPki ??= generateDevPki());
+  const runtime = await openRuntime({ logger: pino({ level: process.env.CONFORMANCE_LOG_LEVEL ?? 'silent' }) });
+  let server;
+  try {
+    server = await startServer({ listen: { host: '127.0.0.1', port: 0 }, protocol: 'https', tls: { ca: pki.ca.certPem, cert: pki.server.certPem, key: pki.server.keyPem } }, runtime);
+  } catch (e) {
+    await runtime.close();
+    throw e;
+  }
+  const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: pki.ca.certPem, cert: pki.client.certPem, key: pki.client.keyPem });
+  const { port } = server.address();
+  const srv = server;
+  return {
+    send: (buf) => postKmip(agent, '127.0.0.1', port, buf),
+    close: async () => {
+      agent.destroy();
+      await srv.close(1_000);
+      await runtime.close();
+    },
+  };
+};
+
+/** `--https-target host:port --certs DIR`: a running server's https.listen. */
+export function remoteHttpsTransport(host: string, port: number, certsDir: string): TransportFactory {
+  return async () => {
+    const files = devPkiFiles(certsDir);
+    const read = async (what: string, p: string) => {
+      try {
+        return await readFile(p);
+      } catch (e) {
+        throw new Error(`cannot read the ${what} ${p}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      }
+    };
+    const agent = new Agent({
+      keepAlive: true, maxSockets: 1,
+      ca: await read('CA certificate', files.caCert), cert: await read('client certificate', files.clientCert), key: await read('client key', files.clientKey),
+    });
+    return { send: (buf) => postKmip(agent, host, port, buf), close: async () => agent.destroy() };
   };
 }
 

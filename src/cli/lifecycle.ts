@@ -68,7 +68,8 @@ export function devPkiLayout(config: OpenKcmConfig): { files: ReturnType<typeof 
 /** With the development PKI on and the default layout in use, writes its files when none exist yet (ensureDevPki: a partial set is an error, never overwritten). */
 export async function ensureDefaultDevPki(config: OpenKcmConfig, usesDefaultFiles: boolean, log: Logger): Promise<void> {
   if (!(config.devPki && usesDefaultFiles)) return;
-  const { generated } = await ensureDevPki(config.certsDir);
+  // The Suite B 192-bit profile needs P-384 certificates (RFC 6460 §4); P-256 serves the others.
+  const { generated } = await ensureDevPki(config.certsDir, config.tls.profile === 'suiteb-192' ? { algorithm: 'ec-p384' } : {});
   if (generated) log.warn({ event: 'dev_pki_generated', dir: config.certsDir }, 'generated a DEVELOPMENT PKI (CA key on disk): for development only');
 }
 

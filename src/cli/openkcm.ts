@@ -38,17 +38,30 @@ interface ServeFlags {
   l1StatusCheckInterval?: string;
   databaseUrl?: string;
   workers?: string;
+  httpsListen?: string;
+  tlsProfile?: string;
 }
 
 /** The ready-to-paste client instructions, including a PyKMIP `pykmip.conf` section. */
-export function connectionHelp(config: OpenKcmConfig, port: number, cwd = process.cwd()): string {
+export function connectionHelp(config: OpenKcmConfig, port: number, cwd = process.cwd(), httpsPort?: number | null): string {
   const files = devPkiFiles(config.certsDir);
   const rel = (p: string) => (relative(cwd, p).startsWith('..') ? p : relative(cwd, p) || p);
   const host = config.listen.host === '0.0.0.0' || config.listen.host === '::' ? '127.0.0.1' : config.listen.host;
+  const profile = config.tls.profile !== 'none' ? `, TLS profile ${config.tls.profile}` : '';
+  const https: string[] = [];
+  if (config.https.listen !== undefined && httpsPort != null) {
+    const h = config.https.listen.host === '0.0.0.0' || config.https.listen.host === '::' ? '127.0.0.1' : config.https.listen.host;
+    https.push(
+      `KMIP over HTTPS: POST https://${h}:${httpsPort}/kmip (Content-Type application/octet-stream, text/xml or application/json; same certificates):`,
+      `  curl --cacert ${rel(config.tls.caFile)} --cert ${rel(files.clientCert)} --key ${rel(files.clientKey)} -H 'Content-Type: application/json' --data-binary @request.json https://${h}:${httpsPort}/kmip`,
+      '',
+    );
+  }
   return [
     '',
-    `OpenKCM is listening on ${config.listen.host}:${port} (KMIP 1.0-2.1, TTLV over mutual TLS 1.2/1.3).`,
+    `OpenKCM is listening on ${config.listen.host}:${port} (KMIP 1.0-2.1, TTLV over mutual TLS 1.2/1.3${profile}).`,
     '',
+    ...https,
     'Connect with the development client certificate:',
     `  CA:          ${rel(config.tls.caFile)}`,
     `  certificate: ${rel(files.clientCert)}`,
@@ -94,8 +107,8 @@ async function serve(flags: ServeFlags): Promise<void> {
 
   if (slot === undefined && config.workers > 1) {
     const { runPrimary } = await import('./serve-workers.ts');
-    await runPrimary(config, log, async ({ kmipPort, adminPort, metrics }) => {
-      process.stderr.write(connectionHelp(config, kmipPort));
+    await runPrimary(config, log, async ({ kmipPort, adminPort, metrics, httpsPort }) => {
+      process.stderr.write(connectionHelp(config, kmipPort, undefined, httpsPort));
       if (adminPort !== null) {
         const host = config.admin.listen.host;
         process.stderr.write(adminBanner(host, adminPort));
@@ -110,6 +123,7 @@ async function serve(flags: ServeFlags): Promise<void> {
 
   let runtime: Runtime | undefined;
   let server: RunningServer | undefined;
+  let httpsServer: RunningServer | undefined;
   let admin: RunningAdminServer | undefined;
   let exporters: Exporters | undefined;
   let link: WorkerLink | undefined;
@@ -163,7 +177,10 @@ async function serve(flags: ServeFlags): Promise<void> {
         if (t.state !== 'active' && !rt.hierarchy.engine.isSealed(t.id)) rt.hierarchy.engine.seal(t.id, `tenant is ${t.state} (found at worker start)`);
       }
     }
-    server = await startServer(config, metrics !== undefined ? { engine: runtime.engine, logger: runtime.logger, audit: runtime.audit, metrics } : runtime);
+    const served = metrics !== undefined ? { engine: runtime.engine, logger: runtime.logger, audit: runtime.audit, metrics } : runtime;
+    server = await startServer(config, served);
+    // KMIP over HTTPS (issue 13 §3): the same runtime, so the same identities, policy and audit.
+    if (config.https.listen !== undefined) httpsServer = await startServer({ ...config, listen: config.https.listen, protocol: 'https' }, served);
     if (config.admin.enabled && lead) admin = await startAdmin(config, runtime, server.address().port, log, exporters, link);
     // One process: its own listener. Workers: the primary's gathers theirs.
     if (metrics !== undefined && slot === undefined) {
@@ -177,11 +194,13 @@ async function serve(flags: ServeFlags): Promise<void> {
     // A vault that cannot be used (wrong URL, server down, credentials refused, database at a
     // newer schema) is bad input: one line saying what to fix, exit 2, no stack trace.
     const name = (e as Error | undefined)?.name;
-    const badVault = name === 'StoreConnectionError' || name === 'StoreSchemaError';
+    // A server certificate that tls.profile cannot use is bad input too (src/server/tls-profile.ts).
+    const badVault = name === 'StoreConnectionError' || name === 'StoreSchemaError' || name === 'TlsProfileError';
     if (!badVault) log.fatal({ err: e }, 'cannot start');
     await metricsServer?.close().catch(() => undefined);
     await admin?.close().catch(() => undefined);
     await server?.close(0).catch(() => undefined);
+    await httpsServer?.close(0).catch(() => undefined);
     await exporters?.close().catch(() => undefined);
     await runtime?.close().catch(() => undefined);
     if (badVault) {
@@ -197,7 +216,7 @@ async function serve(flags: ServeFlags): Promise<void> {
   const closeAll = async () => {
     await metricsServer?.close();
     await admin?.close();
-    await server!.close();
+    await Promise.all([server!.close(), httpsServer?.close()]);
     // After the listener (its last records are committed), before the runtime (the
     // exporters read the audit log and save their cursors in its database).
     await exporters?.close();
@@ -214,10 +233,10 @@ async function serve(flags: ServeFlags): Promise<void> {
     // Ctrl-C reaches the whole process group; the primary asks the workers to stop as well.
     process.on('SIGINT', () => void stop?.());
     process.on('SIGTERM', () => void stop?.());
-    link.ready({ kmipPort: server.address().port, adminPort: admin?.address().port ?? null });
+    link.ready({ kmipPort: server.address().port, adminPort: admin?.address().port ?? null, httpsPort: httpsServer?.address().port ?? null });
     return;
   }
-  process.stderr.write(connectionHelp(config, server.address().port));
+  process.stderr.write(connectionHelp(config, server.address().port, undefined, httpsServer?.address().port ?? null));
   if (admin) {
     const a = admin.address();
     process.stderr.write(adminBanner(a.host, a.port));
@@ -285,6 +304,8 @@ export function buildProgram(more: readonly Command[] = []): Command {
     .option('--admin-listen <host:port>', 'admin API address (default 127.0.0.1:5697; env OPENKCM_ADMIN_LISTEN)')
     .option('--metrics-listen <host:port>', '/metrics, /healthz and /readyz address, e.g. 127.0.0.1:9464 (default: not served; env OPENKCM_METRICS_LISTEN)')
     .option('--database-url <url>', 'PostgreSQL vault for objects and hierarchy keys, shared by several servers (env OPENKCM_DATABASE_URL; default: SQLite in --data)')
+    .option('--https-listen <host:port>', 'also serve KMIP over HTTPS (POST /kmip) on this address (default off; env OPENKCM_HTTPS_LISTEN)')
+    .addOption(new Option('--tls-profile <profile>', 'TLS profile of the KMIP ports (default none; env OPENKCM_TLS_PROFILE)').choices(['none', 'suiteb-128', 'suiteb-192']))
     .option('--workers <n>', 'KMIP worker processes, 1 = one process (default: the number of CPUs; env OPENKCM_WORKERS)')
     .option('--l1-status-check-interval <ms>', 'periodic L1 status check, 1000 to 86400000 ms (default 30000; env OPENKCM_L1_STATUS_CHECK_INTERVAL_MS)')
     .addOption(new Option('--log-level <level>', 'log level (env OPENKCM_LOG_LEVEL)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))

@@ -77,6 +77,8 @@ export interface PrimaryResult {
   adminPort: number | null;
   /** The metrics listener the primary runs (config metrics.listen), for the banner. */
   metrics: RunningMetricsServer | undefined;
+  /** KMIP over HTTPS, when https.listen is set. */
+  httpsPort: number | null;
 }
 
 /**
@@ -146,7 +148,7 @@ export async function runPrimary(config: OpenKcmConfig, log: Logger, onReady: (r
           waiting.clear();
         }
         readyWaiters.get(s.slot)?.();
-        if (!started) result ??= { kmipPort: msg.kmipPort, adminPort: msg.adminPort, metrics: undefined };
+        if (!started) result ??= { kmipPort: msg.kmipPort, adminPort: msg.adminPort, metrics: undefined, httpsPort: msg.httpsPort ?? null };
         log.info({ event: 'worker_ready', worker: s.slot, pid: w.process.pid }, 'worker ready');
         return;
       }
@@ -363,7 +365,7 @@ export interface WorkerLink {
   publish(change: HierarchyChange): Promise<void>;
   /** Every worker's view of a tenant. */
   collect(tenant: string): Promise<WorkerTenantReport[]>;
-  ready(ports: { kmipPort: number; adminPort: number | null }): void;
+  ready(ports: { kmipPort: number; adminPort: number | null; httpsPort: number | null }): void;
   /** L1 providers opened for changes of other workers (closed with the runtime). */
   providers(): L1Provider[];
 }

@@ -14,6 +14,10 @@ import {
 
 export * from './defaults.ts';
 
+/** `tls.profile` values (src/server/tls-profile.ts says what each restricts; config is a leaf, so the list lives here). */
+export const TLS_PROFILE_NAMES = ['none', 'suiteb-128', 'suiteb-192'] as const;
+export type TlsProfileName = (typeof TLS_PROFILE_NAMES)[number];
+
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -21,8 +25,17 @@ export interface OpenKcmConfig {
   listen: { host: string; port: number };
   dataDir: string;
   certsDir: string;
-  /** PEM files; default ca.crt / server.crt / server.key inside certsDir. */
-  tls: { caFile: string; certFile: string; keyFile: string };
+  /**
+   * PEM files, default ca.crt / server.crt / server.key inside certsDir; and the TLS profile
+   * of the KMIP ports (default none; suiteb-128 / suiteb-192 restrict suites, curves and
+   * signature algorithms to RFC 6460's and need an ECDSA server certificate).
+   */
+  tls: { caFile: string; certFile: string; keyFile: string; profile: TlsProfileName };
+  /**
+   * KMIP over HTTPS (issue 13 §3, KMIP Profiles 2.1 §5.3): `POST /kmip` on its own address,
+   * same certificates, identities and policy as the TTLV port. Off (undefined) by default.
+   */
+  https: { listen: { host: string; port: number } | undefined };
   /** Generate a development PKI into certsDir when its files are absent. */
   devPki: boolean;
   limits: {
@@ -105,9 +118,11 @@ export class ConfigError extends Error {
   }
 }
 
-type Kind = 'hostport' | 'path' | 'int' | 'bool' | 'level' | 'list' | 'dburl';
+type Kind = 'hostport' | 'path' | 'int' | 'bool' | 'level' | 'list' | 'dburl' | 'choice';
 interface Setting {
   kind: Kind;
+  /** kind 'choice': the accepted values. */
+  choices?: readonly string[];
   env: string;
   flag?: string;
   min?: number;
@@ -123,6 +138,11 @@ export const SETTINGS: Readonly<Record<string, Setting>> = {
   'tls.caFile': { kind: 'path', env: 'OPENKCM_TLS_CA', help: 'a PEM file of the CA(s) that issue client certificates' },
   'tls.certFile': { kind: 'path', env: 'OPENKCM_TLS_CERT', help: 'the server certificate chain, PEM' },
   'tls.keyFile': { kind: 'path', env: 'OPENKCM_TLS_KEY', help: 'the server private key, PEM' },
+  'tls.profile': {
+    kind: 'choice', choices: TLS_PROFILE_NAMES, env: 'OPENKCM_TLS_PROFILE', flag: 'tlsProfile',
+    help: `${TLS_PROFILE_NAMES.join(', ')} (Suite B profiles of RFC 6460 need an ECDSA server certificate: P-256 or P-384 for suiteb-128, P-384 for suiteb-192)`,
+  },
+  'https.listen': { kind: 'hostport', env: 'OPENKCM_HTTPS_LISTEN', flag: 'httpsListen', help: 'HOST:PORT of KMIP over HTTPS (POST /kmip), e.g. 127.0.0.1:5443' },
   devPki: { kind: 'bool', env: 'OPENKCM_DEV_PKI', help: 'true or false' },
   'limits.maxMessageSize': { kind: 'int', env: 'OPENKCM_MAX_MESSAGE_SIZE', flag: 'maxMessageSize', min: 64, max: 64 * 1024 * 1024, help: 'bytes, 64 to 67108864' },
   'limits.idleTimeoutMs': { kind: 'int', env: 'OPENKCM_IDLE_TIMEOUT_MS', flag: 'idleTimeout', min: 100, max: 24 * 3600_000, help: 'milliseconds, 100 to 86400000' },
@@ -164,7 +184,8 @@ export function defaultConfig(cwd = process.cwd()): OpenKcmConfig {
     listen: { host: DEFAULT_HOST, port: DEFAULT_PORT },
     dataDir,
     certsDir,
-    tls: { caFile: join(certsDir, 'ca.crt'), certFile: join(certsDir, 'server.crt'), keyFile: join(certsDir, 'server.key') },
+    tls: { caFile: join(certsDir, 'ca.crt'), certFile: join(certsDir, 'server.crt'), keyFile: join(certsDir, 'server.key'), profile: 'none' },
+    https: { listen: undefined },
     devPki: true,
     limits: {
       maxMessageSize: DEFAULT_MAX_MESSAGE_BYTES,
@@ -220,6 +241,9 @@ function convert(key: string, s: Setting, raw: unknown, source: string, baseDir:
     case 'level':
       if (typeof raw === 'string' && (LOG_LEVELS as readonly string[]).includes(raw)) return raw;
       return bad(`${JSON.stringify(raw)} is not a log level`);
+    case 'choice':
+      if (typeof raw === 'string' && (s.choices ?? []).includes(raw.trim())) return raw.trim();
+      return bad(`${JSON.stringify(raw)} is not one of ${(s.choices ?? []).join(', ')}`);
     case 'dburl': {
       // The value is never echoed: it may carry a password.
       if (typeof raw !== 'string' || raw.trim() === '') return bad('must be a non-empty string');
@@ -342,7 +366,9 @@ export function loadConfig(sources: ConfigSources = {}): OpenKcmConfig {
     caFile: get<string>('tls.caFile') ?? join(c.certsDir, 'ca.crt'),
     certFile: get<string>('tls.certFile') ?? join(c.certsDir, 'server.crt'),
     keyFile: get<string>('tls.keyFile') ?? join(c.certsDir, 'server.key'),
+    profile: get<TlsProfileName>('tls.profile') ?? c.tls.profile,
   };
+  c.https = { listen: get<{ host: string; port: number }>('https.listen') };
   c.devPki = get<boolean>('devPki') ?? c.devPki;
   c.limits = {
     maxMessageSize: get<number>('limits.maxMessageSize') ?? c.limits.maxMessageSize,
@@ -397,6 +423,10 @@ export function loadConfig(sources: ConfigSources = {}): OpenKcmConfig {
       `port ${m.port} is the ${m.port === c.listen.port ? 'KMIP' : 'admin API'} port; /metrics needs its own (e.g. 9464)`);
   }
   // Two listeners on one port: the second would fail to bind with a less helpful message.
+  if (c.https.listen !== undefined && c.https.listen.port !== 0 && (c.https.listen.port === c.listen.port || (c.admin.enabled && c.https.listen.port === c.admin.listen.port))) {
+    throw new ConfigError('https.listen', where('https.listen'),
+      `port ${c.https.listen.port} is already the ${c.https.listen.port === c.listen.port ? 'KMIP (TTLV)' : 'admin API'} port; KMIP over HTTPS needs its own`);
+  }
   if (c.admin.enabled && c.admin.listen.port !== 0 && c.admin.listen.port === c.listen.port) {
     throw new ConfigError('admin.listen', explicit.has('admin.listen') ? 'settings' : 'defaults',
       `port ${c.admin.listen.port} is the KMIP port; the admin API needs its own (default ${DEFAULT_ADMIN_PORT})`);

@@ -173,7 +173,7 @@ export function workerTenantReport(engine: HierarchyEngine, tenant: string, work
 export type WorkerMessage =
   /** Loaded, waiting for the lead worker to finish the first-start work. */
   | { openkcm: 'waiting' }
-  | { openkcm: 'ready'; kmipPort: number; adminPort: number | null }
+  | { openkcm: 'ready'; kmipPort: number; adminPort: number | null; httpsPort?: number | null }
   | { openkcm: 'change'; id: number; change: HierarchyChange }
   | { openkcm: 'applied'; id: number; error: string | null }
   | { openkcm: 'collect'; id: number; tenant: string }

@@ -2,7 +2,8 @@
 // src/ because the CLI may not import from certs/, DESIGN.md §5): a private CA, a server certificate for localhost and
 // 127.0.0.1, and one client certificate, generated with @peculiar/x509 over node's
 // WebCrypto when the files are absent. For development and tests only: the CA key sits
-// next to the certificates. EC P-256 by default (RSA-2048 on request, for old clients).
+// next to the certificates. EC P-256 by default (RSA-2048 on request, for old clients;
+// EC P-384 with SHA-384 signatures for the Suite B 192-bit TLS profile, RFC 6460 §4).
 // PyKMIP refuses client certificates without extendedKeyUsage clientAuth, so each leaf
 // carries the one EKU its role needs.
 import 'reflect-metadata';
@@ -18,7 +19,8 @@ type SigningAlgorithm = webcrypto.Algorithm | webcrypto.EcdsaParams;
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
-export type DevKeyAlgorithm = 'ec-p256' | 'rsa-2048';
+export type DevKeyAlgorithm = 'ec-p256' | 'ec-p384' | 'rsa-2048';
+export const DEV_KEY_ALGORITHMS: readonly DevKeyAlgorithm[] = ['ec-p256', 'ec-p384', 'rsa-2048'];
 
 export interface DevPkiOptions {
   algorithm?: DevKeyAlgorithm;
@@ -51,6 +53,7 @@ export const devPkiFiles = (dir: string): DevPkiFiles => ({
 
 const ALGORITHMS: Record<DevKeyAlgorithm, { gen: webcrypto.EcKeyGenParams | webcrypto.RsaHashedKeyGenParams; sign: SigningAlgorithm }> = {
   'ec-p256': { gen: { name: 'ECDSA', namedCurve: 'P-256' }, sign: { name: 'ECDSA', hash: 'SHA-256' } as webcrypto.EcdsaParams },
+  'ec-p384': { gen: { name: 'ECDSA', namedCurve: 'P-384' }, sign: { name: 'ECDSA', hash: 'SHA-384' } as webcrypto.EcdsaParams },
   'rsa-2048': {
     gen: { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' },
     sign: { name: 'RSASSA-PKCS1-v1_5' },
@@ -82,6 +85,15 @@ function validity(days: number) {
   return { notBefore, notAfter: new Date(notBefore.getTime() + days * 86_400_000) };
 }
 
+/** The signature algorithm of a CA key of ours, from its WebCrypto description. */
+function caSigning(key: CryptoKey): SigningAlgorithm | undefined {
+  const a = key.algorithm as { name: string; namedCurve?: string };
+  if (a.name === 'ECDSA' && a.namedCurve === 'P-384') return ALGORITHMS['ec-p384'].sign;
+  if (a.name === 'ECDSA' && a.namedCurve === 'P-256') return ALGORITHMS['ec-p256'].sign;
+  if (a.name === 'RSASSA-PKCS1-v1_5') return ALGORITHMS['rsa-2048'].sign;
+  return undefined;
+}
+
 const isIp = (s: string) => /^\d{1,3}(\.\d{1,3}){3}$/.test(s) || s.includes(':');
 
 /** A self-signed CA. */
@@ -111,7 +123,7 @@ export async function issueLeaf(
 ): Promise<IssuedCertificate> {
   const alg = opts.alg ?? 'ec-p256';
   const keys = await newKeys(alg);
-  const usage = alg === 'ec-p256'
+  const usage = alg !== 'rsa-2048'
     ? x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement
     : x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment;
   const extensions: x509.Extension[] = [
@@ -131,7 +143,8 @@ export async function issueLeaf(
     ...validity(opts.days ?? 825),
     publicKey: keys.publicKey,
     signingKey: ca.keys.privateKey,
-    signingAlgorithm: ALGORITHMS[alg].sign,
+    // The CA's own key decides how it signs (a P-384 leaf under a P-256 CA is signed with SHA-256).
+    signingAlgorithm: caSigning(ca.keys.privateKey) ?? ALGORITHMS[alg].sign,
     extensions,
   });
   return { certPem: cert.toString('pem'), keyPem: await keyPem(keys.privateKey) };

@@ -361,6 +361,16 @@ export class KmipEngine {
     return this.process(tree, identity, log);
   }
 
+  /**
+   * The answer to a message that never became TTLV (KMIP XML or JSON over HTTPS that does not
+   * parse): Invalid Message, logged and audited exactly as undecodable TTLV bytes are.
+   */
+  async answerUndecodable(detail: string, identity: ClientIdentity, log: Logger = this.opts.logger, version?: ProtocolVersion): Promise<Buffer> {
+    log.info({ event: 'message', result: 'InvalidMessage', detail }, 'request could not be decoded');
+    this.auditMessage(log, identity, ResultReason.InvalidMessage, detail);
+    return this.finish(this.messageFailure(replyVersion(version), ResultReason.InvalidMessage, detail, undefined)).bytes;
+  }
+
   private finish(response: TtlvItem, maxSize?: number): HandledMessage {
     const bytes = encode(response);
     const v = peekVersionOfResponse(response);

@@ -8,8 +8,15 @@
 // the busiest source first) when the server is full; authenticated connections keep
 // maxConnections and are never evicted. Refused handshakes are `auth-failure` audit
 // records, rate-limited per source address (src/server/auth-failures.ts).
+//
+// The same listener serves KMIP over HTTPS (`protocol: 'https'`, issue 13 §3,
+// src/server/http-kmip.ts): the TLS settings, admission, handshake deadline, auth-failure
+// audit and identity are these, only what runs on an authenticated connection differs.
+// `tls.profile` (src/server/tls-profile.ts) restricts both to a Suite B profile.
 import { readFileSync } from 'node:fs';
-import { createServer, type TLSSocket, type Server } from 'node:tls';
+import { createServer, type TLSSocket, type Server, type TlsOptions } from 'node:tls';
+import { createServer as createHttpsServer } from 'node:https';
+import type { IncomingMessage } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import {
@@ -18,7 +25,10 @@ import {
 } from '../config/defaults.ts';
 import type { OpenKcmMetrics } from './metrics.ts';
 import type { AuditSink, KmipEngine } from './executor.ts';
-import { KmipConnection } from './connection.ts';
+import { KmipConnection, identityFromCertificate } from './connection.ts';
+import { httpKmipHandler } from './http-kmip.ts';
+import { checkCertificateForProfile, tlsProfileOptions, type TlsProfile } from './tls-profile.ts';
+import type { ClientIdentity } from '../operations/types.ts';
 import { Admission, sourceKey, type AdmissionRefusal } from './admission.ts';
 import { AuthFailureAuditor, type AuthFailureAuditOptions, type AuthFailureAuditStats } from './auth-failures.ts';
 
@@ -26,7 +36,10 @@ export type PemSource = { caFile: string; certFile: string; keyFile: string } | 
 
 export interface ListenerConfig {
   listen: { host: string; port: number };
-  tls: PemSource;
+  /** PEM material, and the TLS profile (default none: node's TLS 1.2/1.3 defaults). */
+  tls: PemSource & { profile?: TlsProfile };
+  /** What the port speaks: binary TTLV frames (default) or KMIP over HTTPS (`POST /kmip`). */
+  protocol?: 'ttlv' | 'https';
   limits?: Partial<{
     maxMessageSize: number;
     idleTimeoutMs: number;
@@ -157,9 +170,12 @@ export async function startServer(
   runtime: { engine: KmipEngine; logger: Logger; audit?: AuditSink; metrics?: OpenKcmMetrics },
 ): Promise<RunningServer> {
   const metrics = runtime.metrics;
-  const log = runtime.logger.child({ component: 'listener' });
+  const protocol = config.protocol ?? 'ttlv';
+  const log = runtime.logger.child({ component: protocol === 'https' ? 'https-listener' : 'listener' });
   const limits = effectiveLimits(config.limits);
   const pem = readPem(config.tls);
+  // A certificate the profile cannot use is refused here, in one line, not at every handshake.
+  checkCertificateForProfile(config.tls.profile, pem.cert, pem.key);
   const connections = new Set<KmipConnection>();
   const admission = new Admission<Socket>(limits);
   const tracked = new Map<Socket, Tracked>();
@@ -202,7 +218,7 @@ export async function startServer(
     else log.debug(fields, 'TLS handshake refused');
   };
 
-  const server: Server = createServer({
+  const tlsOptions: TlsOptions = {
     ...pem,
     minVersion: 'TLSv1.2',
     maxVersion: 'TLSv1.3',
@@ -211,6 +227,55 @@ export async function startServer(
     // The deadline set at accept (below) is the one that acts: it frees the pre-auth slot
     // and writes the audit record. Node's own timer stays as a backstop only.
     handshakeTimeout: limits.handshakeTimeoutMs + 1_000,
+    ...tlsProfileOptions(config.tls.profile),
+  };
+  // HTTPS: per authenticated socket, its identity and its log; the open ones for close().
+  const httpSockets = new Map<TLSSocket, { identity: ClientIdentity; log: Logger; inFlight: number; messages: number; bytesIn: number; bytesOut: number; opened: number }>();
+  const httpEntry = (req: IncomingMessage) => {
+    const socket = req.socket as TLSSocket;
+    let e = httpSockets.get(socket);
+    if (e === undefined) {
+      // Not seen at secureConnection (should not happen): derive it the same way.
+      const identity = runtime.engine.identify(identityFromCertificate(socket.getPeerCertificate(false)));
+      e = { identity, log: log.child({ conn: nextId++, identity }), inFlight: 0, messages: 0, bytesIn: 0, bytesOut: 0, opened: Date.now() };
+      httpSockets.set(socket, e);
+    }
+    return e;
+  };
+  const server: Server = protocol === 'https'
+    ? createHttpsServer({
+      ...tlsOptions,
+      // Between two requests of a kept-alive connection: the idle timeout of the TTLV port.
+      keepAliveTimeout: limits.idleTimeoutMs,
+      // A request begun must be whole within the message deadline (slowloris), headers included.
+      requestTimeout: limits.messageTimeoutMs,
+      headersTimeout: limits.messageTimeoutMs,
+    }, (req, res) => {
+      const e = httpEntry(req);
+      e.inFlight++;
+      res.once('close', () => {
+        e.inFlight--;
+        // Shutting down: this connection ends with its answer.
+        if (stopping && e.inFlight === 0) (req.socket as TLSSocket).end();
+      });
+      if (stopping) res.setHeader('Connection', 'close');
+      handleHttp(req, res);
+    })
+    : createServer(tlsOptions);
+  // An operation may run longer than a TCP idle period: node's per-socket inactivity timer
+  // would cut it; keepAliveTimeout and requestTimeout above are the limits that apply.
+  if (protocol === 'https') (server as ReturnType<typeof createHttpsServer>).setTimeout(0);
+  const handleHttp = httpKmipHandler({
+    engine: runtime.engine,
+    maxBodyBytes: limits.maxMessageSize,
+    identityOf: (req) => httpEntry(req).identity,
+    logOf: (req) => httpEntry(req).log,
+    answered: (req, bytesIn, bytesOut) => {
+      const e = httpEntry(req);
+      e.messages++;
+      e.bytesIn += bytesIn;
+      e.bytesOut += bytesOut;
+    },
   });
   server.on('connection', (raw: Socket) => {
     const remote = `${raw.remoteAddress}:${raw.remotePort}`;
@@ -276,6 +341,24 @@ export async function startServer(
       return;
     }
     clearTimeout(t.deadline);
+    if (protocol === 'https') {
+      // The HTTP server (registered first) already reads this socket; we only attach who it is.
+      try {
+        const identity = runtime.engine.identify(identityFromCertificate(socket.getPeerCertificate(false)));
+        const e = { identity, log: log.child({ conn: nextId++, identity }), inFlight: 0, messages: 0, bytesIn: 0, bytesOut: 0, opened: Date.now() };
+        httpSockets.set(socket, e);
+        const remote = `${socket.remoteAddress}:${socket.remotePort}`;
+        socket.once('close', () => {
+          httpSockets.delete(socket);
+          // One line per connection, as on the TTLV port (issue 3 §5).
+          e.log.info({ event: 'connection', remote, transport: 'https', messages: e.messages, bytesIn: e.bytesIn, bytesOut: e.bytesOut, durationMs: Date.now() - e.opened }, 'connection closed');
+        });
+      } catch (err) {
+        log.error({ err }, 'could not set up a connection');
+        socket.destroy();
+      }
+      return;
+    }
     try {
       const conn = new KmipConnection(socket, runtime.engine, log.child({ conn: nextId++ }), limits);
       connections.add(conn);
@@ -295,13 +378,16 @@ export async function startServer(
     });
   }).catch((e) => { auditor.close(); throw e; });
   const addr = server.address() as AddressInfo;
-  log.info({ event: 'listening', host: addr.address, port: addr.port, limits }, 'KMIP listener ready');
-  metrics?.watchConnections(() => ({ preAuth: admission.preAuthCount, authenticated: admission.authenticatedCount }));
+  log.info({ event: 'listening', host: addr.address, port: addr.port, protocol, tlsProfile: config.tls.profile ?? 'none', limits },
+    protocol === 'https' ? `KMIP over HTTPS listener ready (POST /kmip)` : 'KMIP listener ready');
+  // The connection gauges are the KMIP (TTLV) port's; the HTTPS port's handshake failures and
+  // refusals are counted above, its requests by the engine.
+  if (protocol === 'ttlv') metrics?.watchConnections(() => ({ preAuth: admission.preAuthCount, authenticated: admission.authenticatedCount }));
 
   let closing: Promise<void> | undefined;
   return {
     address: () => ({ host: addr.address, port: addr.port }),
-    connectionCount: () => connections.size,
+    connectionCount: () => connections.size + httpSockets.size,
     connectionStats: () => ({
       open: admission.open,
       preAuth: admission.preAuthCount,
@@ -325,11 +411,15 @@ export async function startServer(
           t.raw.destroy();
         }
         for (const c of connections) c.shutdown();
-        const all = Promise.all([...connections].map((c) => c.closed));
+        // HTTPS: an idle kept-alive connection closes now; a busy one after its answer.
+        const httpClosed = [...httpSockets.keys()].map((s) => new Promise<void>((resolve) => { if (s.destroyed) resolve(); else s.once('close', () => resolve()); }));
+        for (const [s, e] of httpSockets) if (e.inFlight === 0) s.end();
+        const all = Promise.all([...[...connections].map((c) => c.closed), ...httpClosed]);
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([all, new Promise<void>((resolve) => { timer = setTimeout(resolve, graceMs); })]);
         clearTimeout(timer);
         for (const c of connections) c.destroy();
+        for (const s of httpSockets.keys()) s.destroy();
         await stopped;
         auditor.close();
         log.info({ event: 'stopped' }, 'KMIP listener stopped');
