@@ -31,25 +31,33 @@ function markNav(view) {
  */
 async function ssoState() {
   try {
+    // { sso: { configured, issuer?, login?, logout? }, authenticated, via?, role?, … }
     const me = await api('GET', '/auth/me');
     const sso = me.sso ?? {};
-    const configured = me.ssoConfigured === true || me.configured === true || sso === true || sso.configured === true || sso.enabled === true;
-    return { configured, me };
+    return { configured: sso.configured === true, login: sso.login ?? '/auth/login', logout: sso.logout ?? '/auth/logout', issuer: sso.issuer, me };
   } catch {
     return { configured: false, me: null };
   }
 }
 
+/** Known once signed in: how, so that an SSO session can be ended from the header. */
+let session = { configured: false, me: null };
+
 async function signIn() {
   document.getElementById('nav').hidden = true;
   markNav('');
   const [who, sso] = await Promise.all([api('GET', '/v1/whoami').then((r) => r.caller, (e) => e), ssoState()]);
+  session = sso;
+  const viaSso = Boolean(sso.me && sso.me.authenticated && sso.me.via !== 'certificate');
   const blocks = [];
   if (!(who instanceof Error)) {
     blocks.push(h('section', { class: 'card', 'aria-labelledby': 'cert-h' },
-      h('h2', { id: 'cert-h', text: 'Client certificate' }),
-      h('p', {}, 'Your browser presented the certificate of identity ', h('strong', { class: 'mono', text: who.id }),
-        ` — role ${who.role}`, who.tenant ? `, tenant ${who.tenant}` : '', '.'),
+      h('h2', { id: 'cert-h', text: viaSso ? 'Signed in' : 'Client certificate' }),
+      viaSso
+        ? h('p', {}, 'Signed in through single sign-on as ', h('strong', { text: sso.me.name ?? sso.me.subject ?? who.id }),
+          ` — role ${who.role}`, who.tenant ? `, tenant ${who.tenant}` : '', '.')
+        : h('p', {}, 'Your browser presented the certificate of identity ', h('strong', { class: 'mono', text: who.id }),
+          ` — role ${who.role}`, who.tenant ? `, tenant ${who.tenant}` : '', '.'),
       h('p', { class: 'mono muted', text: who.subject || `sha256:${who.fingerprint}` }),
       h('div', { class: 'actions' }, h('button', {
         class: 'primary', id: 'signin-continue', type: 'button',
@@ -62,11 +70,13 @@ async function signIn() {
       who.hint ? h('p', { class: 'hint', text: who.hint }) : null,
       h('p', { class: 'hint', text: 'Import the admin certificate and key (a PKCS#12 file, see README "The web console") into this browser, then reload.' })));
   }
-  if (sso.configured) {
+  if (sso.configured && !viaSso) {
+    // The login route is this listener's own path (sso.login), so the link stays on this origin;
+    // the IdP's page comes after the server's redirect.
     blocks.push(h('section', { class: 'card', 'aria-labelledby': 'sso-h' },
       h('h2', { id: 'sso-h', text: 'Single sign-on' }),
-      h('p', {}, h('a', { id: 'sso-login', href: `/auth/login?returnTo=${encodeURIComponent('/console/')}`, text: 'Log in with SSO' })),
-      h('p', { class: 'hint', text: 'Signs in through your organisation\'s identity provider.' })));
+      h('p', {}, h('a', { id: 'sso-login', href: `${sso.login}?return=${encodeURIComponent('/console/')}`, text: 'Log in with SSO' })),
+      h('p', { class: 'hint', text: `Signs in through your organisation's identity provider${sso.issuer ? ` (${sso.issuer})` : ''}.` })));
   }
   setView('Sign in', ...blocks);
 }
@@ -74,7 +84,22 @@ async function signIn() {
 function enter(who) {
   caller = who;
   document.getElementById('nav').hidden = false;
-  document.getElementById('who').textContent = `Signed in as ${who.id} (${who.role}${who.tenant && who.role === 'tenant-admin' ? ` of ${who.tenant}` : ''})`;
+  const whoBox = document.getElementById('who');
+  fill(whoBox, `Signed in as ${who.id} (${who.role}${who.tenant && who.role === 'tenant-admin' ? ` of ${who.tenant}` : ''})`);
+  const me = session.me;
+  if (session.configured && me && me.authenticated && me.via !== 'certificate') {
+    // An SSO session ends here and on this server (POST /auth/logout); a certificate cannot be
+    // signed out of by a page — the browser holds it.
+    const out = h('button', { type: 'button', id: 'logout', class: 'logout', text: 'Log out' });
+    out.onclick = () => act(out, async () => {
+      const r = await api('POST', session.logout);
+      sessionStorage.removeItem('openkcm.console');
+      caller = null;
+      if (r.endSessionUrl) location.assign(r.endSessionUrl);
+      else { location.hash = ''; await signIn(); say('Logged out.'); }
+    });
+    whoBox.append(' ', out);
+  }
   // The auditor reads the audit trail only (issue 16 §2): that is where it starts.
   const home = who.role === 'auditor' ? '#/audit' : '#/overview';
   if (location.hash === '' || location.hash === '#/signin') location.hash = home;
@@ -552,6 +577,7 @@ async function start() {
   const remembered = sessionStorage.getItem('openkcm.console');
   if (remembered) {
     try {
+      session = await ssoState();
       const { caller: who } = await api('GET', '/v1/whoami');
       if (who.id === remembered) return enter(who);
     } catch { /* fall through to sign-in */ }
