@@ -206,7 +206,7 @@ export function gatewayCommand(): Command {
     .option('--max-batch <n>', `batch items per message to the core (default ${GATEWAY_DEFAULTS.maxBatchItems})`)
     .option('--max-keys-per-item <n>', `data keys of one service and context wrapped by one batch item, 1 to 1024 (default ${GATEWAY_DEFAULTS.maxKeysPerItem}; 1 for a core without bulk wrap)`)
     .option('--flush-delay <ms>', `wait at most this long to fill a batch (default ${GATEWAY_DEFAULTS.flushDelayMs})`)
-    .option('--probe-interval <ms>', `core status probe, 10 to 250 (default ${GATEWAY_DEFAULTS.probeIntervalMs})`)
+    .option('--probe-interval <ms>', `reconnection period of the core status watch (status probe of a core without it), 10 to 250 (default ${GATEWAY_DEFAULTS.probeIntervalMs})`)
     .option('--l4-max-messages <n>', `envelopes sealed by one data key at most (default ${GATEWAY_DEFAULTS.l4MaxMessages})`)
     .option('--l4-max-age <ms>', `age of an envelope data key at most (default ${GATEWAY_DEFAULTS.l4MaxAgeMs})`)
     .addOption(new Option('--log-level <level>', 'log level (env OPENKCM_LOG_LEVEL)').choices([...LOG_LEVELS]))

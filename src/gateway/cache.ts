@@ -67,6 +67,13 @@ export class L4Cache {
     return n;
   }
 
+  /** Zeroizes and forgets every entry whose id matches (keys of a service taken off the gateway's list). */
+  purgeWhere(match: (id: string) => boolean): number {
+    let n = 0;
+    for (const [id, e] of this.entries) if (match(id)) { this.drop(id, e); n++; }
+    return n;
+  }
+
   private drop(id: string, e: Entry): void {
     e.key.fill(0);
     this.entries.delete(id);

@@ -2,9 +2,11 @@
 // connections with the project's KMIP client, wraps and unwraps queued and sent as KMIP batch
 // messages (many batch items per message, Batch Error Continuation Option Continue so one bad
 // blob fails only its own item), flushed when `maxBatchItems` are waiting or `flushDelayMs`
-// after the first one; and a status probe every `probeIntervalMs` that learns a seal, a kill
-// switch or a revoked certificate (the Core refuses every message of a sealed tenant before
-// any item runs, DESIGN.md §2), so the gateway purges its cached keys within a second.
+// after the first one; and a status watch (watchLoop: a Poll the Core holds open, answered
+// when a seal, a kill switch, a revocation or a new service list happens,
+// src/server/gateway-watch.ts), so the gateway purges its cached keys within a second without
+// an audited request every 200 ms. Against a Core without the watch, a status probe every
+// `probeIntervalMs` (the Core refuses every message of a sealed tenant before any item runs).
 //
 // Wraps with the same service and context that wait together go as one bulk-wrap item (many
 // Data in one Encrypt, at most `maxKeysPerItem`; src/operations/common/service-l3.ts): one
@@ -39,8 +41,12 @@ export interface CoreLinkOptions {
   requestTimeoutMs: number;
   /** Called when the Core says the tenant is sealed/killed or this gateway is refused (purge the cache). */
   onRefused(reason: string): void;
-  /** Called on every probe answer (tests and logs). */
+  /** Called on every probe or watch answer (tests and logs). */
   onState?(state: LinkState): void;
+  /** Called when the Core's list of services this gateway may act for changes (the first answer included). */
+  onServices?(services: readonly string[]): void;
+  /** Status by the Core's held watch (default), or by the audited Discover Versions probe of older Cores. */
+  statusBy?: 'watch' | 'probe';
 }
 
 export type LinkState =
@@ -67,12 +73,38 @@ interface Slot {
 /** The Core's MAX_KEYS_PER_WRAP_ITEM (src/operations/common/service-l3.ts; the gateway may not import operations). */
 export const DEFAULT_MAX_KEYS_PER_ITEM = 1024;
 
+/**
+ * Correlation value prefix of the Core's status watch (src/server/gateway-watch.ts
+ * WATCH_PREFIX; the gateway may not import server). The rest is the token of the state
+ * last seen.
+ */
+export const WATCH_PREFIX = 'openkcm:watch:';
+/** The Core's WATCH_HOLD_MS: it answers a watch unchanged after this long at most. */
+export const CORE_WATCH_HOLD_MS = 20_000;
+
+/** What the Core's status watch answers (Data of the Poll response, JSON). */
+export interface CoreWatchState {
+  state: 'ok' | 'sealed' | 'refused';
+  reason?: string;
+  tenant: string;
+  services: string[];
+  /** Process id of the Core process (worker) holding the watch: diagnostics. */
+  node?: number;
+}
+
+/** A refusal line for the application from the Core's message (a whole-message refusal or a watch answer). */
+function refusalLine(tenant: string, msg: string): GatewayError | undefined {
+  const sealed = /tenant \S+ is (sealed|killed)/.exec(msg);
+  if (sealed) return new GatewayError(503, `tenant ${tenant} is ${sealed[1]} at the core`);
+  if (/not authori[sz]ed|revoked|no longer of role/.test(msg)) return new GatewayError(503, `the core refuses this gateway: ${msg}`);
+  return undefined;
+}
+
 /** One line for the application from a failed batch item. */
 export function itemError(tenant: string, item: ResponseBatchItem): GatewayError {
   const msg = item.resultMessage ?? 'no reason given';
-  const sealed = /tenant \S+ is (sealed|killed)/.exec(msg);
-  if (sealed) return new GatewayError(503, `tenant ${tenant} is ${sealed[1]} at the core`);
-  if (/not authori[sz]ed|revoked/.test(msg)) return new GatewayError(503, `the core refuses this gateway: ${msg}`);
+  const refused = refusalLine(tenant, msg);
+  if (refused !== undefined) return refused;
   if (item.resultReason === ResultReason.PermissionDenied) return new GatewayError(403, msg);
   if (item.resultReason === ResultReason.CryptographicFailure) return new GatewayError(422, msg);
   return new GatewayError(502, `the core refused: ${msg}`);
@@ -88,15 +120,29 @@ export class CoreLink {
   private probing = false;
   private closed = false;
   state: LinkState = { kind: 'starting' };
+  /** The services the Core lets this gateway act for, from its watch (undefined until the first answer, or with a probe). */
+  coreServices: readonly string[] | undefined;
+  /** How status is learnt now: the watch, or the probe when the Core has no watch. */
+  statusBy: 'watch' | 'probe';
+  /** Watch answers received, and the Core process that holds the watch (diagnostics, tests). */
+  watchAnswers = 0;
+  watchNode: number | undefined;
+  private watchClient: Promise<KmipClient> | undefined;
   /** Batch messages sent (Core round trips for wrap/unwrap). */
   roundTrips = 0;
   itemsSent = 0;
 
   constructor(private readonly opts: CoreLinkOptions) {
     this.pool = new Array(opts.poolSize).fill(undefined);
+    this.statusBy = opts.statusBy ?? 'watch';
   }
 
   start(): void {
+    if (this.statusBy === 'watch') void this.watchLoop();
+    else this.startProbe();
+  }
+
+  private startProbe(): void {
     const tick = () => {
       if (this.closed) return;
       void this.probe().finally(() => {
@@ -264,10 +310,104 @@ export class CoreLink {
     this.opts.onState?.(this.state);
   }
 
+  /**
+   * The status watch (issue 11 §3; the Core's side and the reasoning are in
+   * src/server/gateway-watch.ts): one Poll at a time on a connection of its own (the Core
+   * answers a connection's messages in order, and this one is held), re-sent as soon as it is
+   * answered with the token of the state it carried. A seal, kill switch, revocation or new
+   * service list is answered within the Core's event loop turn; otherwise the answer comes
+   * after CORE_WATCH_HOLD_MS, and no answer within that plus requestTimeoutMs means the link is
+   * dead (reconnect every probeIntervalMs). Audited by the Core once per connection, not per
+   * Poll. A Core without the watch answers the Poll with a failure: the link falls back to
+   * the probe.
+   */
+  private async watchLoop(): Promise<void> {
+    let token = '';
+    const pause = (ms: number) => new Promise<void>((r) => { this.probeTimer = setTimeout(r, ms); });
+    while (!this.closed) {
+      let client: KmipClient;
+      try {
+        this.watchClient ??= KmipClient.connect({ connectTimeoutMs: this.opts.requestTimeoutMs, ...this.opts.client, timeoutMs: CORE_WATCH_HOLD_MS + this.opts.requestTimeoutMs });
+        client = await this.watchClient;
+        if (!client.open) throw new Error('the watch connection closed');
+      } catch (e) {
+        this.watchClient = undefined;
+        this.unreachable(e as Error);
+        await pause(this.opts.probeIntervalMs);
+        continue;
+      }
+      let item: ResponseBatchItem;
+      try {
+        item = await client.requestItem(Operation.Poll, [byteString(Tag.AsynchronousCorrelationValue, Buffer.from(WATCH_PREFIX + token, 'latin1'))]);
+      } catch (e) {
+        if (this.closed) return;
+        this.watchClient = undefined;
+        void client.close().catch(() => undefined);
+        this.unreachable(e as Error);
+        await pause(this.opts.probeIntervalMs);
+        continue;
+      }
+      if (this.closed) return;
+      if (item.resultStatus !== ResultStatus.Success) {
+        const err = itemError(this.opts.tenant, item);
+        if (err.status === 503) {
+          // Refused as a whole (revoked certificate): purge, and ask again now and then.
+          this.noteRefusal(err.message);
+          this.opts.onState?.(this.state);
+          await pause(Math.max(1000, this.opts.probeIntervalMs));
+          continue;
+        }
+        // A Core without the watch: Poll knows no such correlation value.
+        this.statusBy = 'probe';
+        this.watchClient = undefined;
+        void client.close().catch(() => undefined);
+        this.startProbe();
+        return;
+      }
+      let st: CoreWatchState;
+      try {
+        const acv = item.payload?.value.find((c) => c.tag === Tag.AsynchronousCorrelationValue)?.value as Buffer | undefined;
+        const data = item.payload?.value.find((c) => c.tag === Tag.Data)?.value as Buffer | undefined;
+        if (acv === undefined || data === undefined) throw new Error('no correlation value or data');
+        st = JSON.parse(data.toString('utf8')) as CoreWatchState;
+        if (!Array.isArray(st.services)) throw new Error('no service list');
+        token = acv.toString('latin1').slice(WATCH_PREFIX.length);
+      } catch (e) {
+        this.unreachable(new Error(`the core's watch answer is unreadable: ${(e as Error).message}`));
+        await pause(this.opts.probeIntervalMs);
+        continue;
+      }
+      this.watchAnswers++;
+      this.watchNode = st.node;
+      const before = this.coreServices;
+      // A refused gateway has no list (the refusal says more than "service not allowed").
+      if (st.state !== 'refused' && (before === undefined || before.join(',') !== st.services.join(','))) {
+        this.coreServices = st.services;
+        this.opts.onServices?.(st.services);
+      }
+      if (st.state === 'ok') {
+        if (this.state.kind !== 'ok') this.state = { kind: 'ok', since: Date.now() };
+      } else {
+        const line = refusalLine(this.opts.tenant, st.reason ?? '') ?? new GatewayError(503, `the core refuses this gateway: ${st.reason ?? st.state}`);
+        this.noteRefusal(line.message);
+      }
+      this.opts.onState?.(this.state);
+    }
+  }
+
+  private unreachable(e: Error): void {
+    // Partitioned: cached keys keep serving until their TTL, nothing new is wrapped.
+    if (this.state.kind !== 'unreachable') this.state = { kind: 'unreachable', reason: e.message, since: Date.now() };
+    this.opts.onState?.(this.state);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     if (this.probeTimer !== undefined) clearTimeout(this.probeTimer);
+    const w = this.watchClient;
+    this.watchClient = undefined;
+    if (w !== undefined) { try { await (await w).close(); } catch { /* never connected */ } }
     for (const j of this.queue.splice(0)) j.reject(new GatewayError(503, 'the gateway is shutting down'));
     await Promise.all(this.pool.map(async (p) => {
       if (p === undefined) return;

@@ -164,6 +164,14 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
       forgetCurrent();
       log.warn({ event: 'gateway_purge', tenant: opts.tenant, purged: n, reason }, 'the core refuses this tenant or gateway: cached keys purged');
     },
+    onServices(list) {
+      // The Core's list changed (kmipctl identity set-services): keys of a service this gateway
+      // may no longer act for leave the cache now, and requests for it are refused here.
+      const allowed = new Set(list);
+      const n = cache.purgeWhere((id) => !allowed.has(id.slice(0, id.indexOf('\u0000'))));
+      for (const [slot, c] of current) if (!allowed.has(slot.slice(0, slot.indexOf('\u0000')))) { c.key.fill(0); current.delete(slot); }
+      log.info({ event: 'gateway_services', services: list, purged: n }, 'the core\'s service list for this gateway');
+    },
   });
   const sweeper = setInterval(() => cache.sweep(), Math.max(250, Math.min(5000, o.cacheTtlMs / 4)));
   sweeper.unref();
@@ -176,6 +184,10 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     if (!SERVICE_ID.test(s)) throw new GatewayError(400, `service ${JSON.stringify(s).slice(0, 80)} is not a service id`);
     // Same line as the Core's refusal (src/operations/common/service-l3.ts), which decides when there is no local list.
     if (services !== undefined && !services.has(s)) throw new GatewayError(403, `service ${s} is not allowed for this gateway`);
+    // The Core's own list, from its status watch: a service taken off it is refused at once,
+    // cached keys included (without the watch, the Core refuses at the next round trip).
+    const core = link.coreServices;
+    if (core !== undefined && !core.includes(s)) throw new GatewayError(403, `service ${s} is not allowed for this gateway`);
     return s;
   };
   const assertServing = () => {
@@ -367,7 +379,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     const route = req.method === 'POST' ? routes[req.url ?? ''] : undefined;
     if (req.method === 'GET' && req.url === '/v1/status') {
       const st: LinkState = link.state;
-      return send(res, 200, { tenant: opts.tenant, service: opts.service, services: opts.services ?? 'as the core allows', core: st.kind, ...('reason' in st ? { reason: st.reason } : {}), cachedKeys: cache.size, coreRoundTrips: link.roundTrips, coreItems: link.itemsSent });
+      return send(res, 200, { tenant: opts.tenant, service: opts.service, services: opts.services ?? 'as the core allows', core: st.kind, ...('reason' in st ? { reason: st.reason } : {}), statusBy: link.statusBy, ...(link.coreServices ? { coreServices: link.coreServices } : {}), watchAnswers: link.watchAnswers, ...(link.watchNode !== undefined ? { watchNode: link.watchNode } : {}), cachedKeys: cache.size, coreRoundTrips: link.roundTrips, coreItems: link.itemsSent });
     }
     if (route === undefined) return send(res, 404, { error: `no such endpoint: ${req.method} ${req.url}` });
     const app = applicationOf(opts.tokens, req.headers.authorization);

@@ -144,6 +144,7 @@ export class HierarchyEngine {
   private closed = false;
   /** Background re-wraps in flight (close() waits for them). */
   private readonly pending = new Set<Promise<unknown>>();
+  private readonly stateListeners = new Set<(tenant: string) => void>();
 
   constructor(opts: HierarchyEngineOptions) {
     this.store = opts.store;
@@ -161,6 +162,23 @@ export class HierarchyEngine {
         this.checking ??= this.checkL1Status().finally(() => (this.checking = undefined));
       }, interval);
       this.timer.unref();
+    }
+  }
+
+  /**
+   * Calls `listener(tenant)` after a tenant is sealed (any cause: seal, kill switch, L1
+   * status, a peer worker's change) or unsealed in this process. Gateways' status watches
+   * use it to answer within the event loop turn (src/server/gateway-watch.ts). Returns the
+   * unsubscribe function.
+   */
+  onStateChange(listener: (tenant: string) => void): () => void {
+    this.stateListeners.add(listener);
+    return () => { this.stateListeners.delete(listener); };
+  }
+
+  private tellState(tenant: string): void {
+    for (const l of [...this.stateListeners]) {
+      try { l(tenant); } catch (err) { this.log?.error({ err, tenant }, 'tenant state listener failed'); }
     }
   }
 
@@ -329,6 +347,7 @@ export class HierarchyEngine {
       e.l3 = l3;
       e.sealed = undefined;
       e.unreachableSince = undefined;
+      this.tellState(t);
       if (pointer === undefined) await this.store.putTenantL1(t, describeRef(l1), 'active');
       this.log?.info({ tenant: t, l2Version: current.version, services: l3.size }, 'tenant unsealed');
     } catch (err) {
@@ -384,6 +403,7 @@ export class HierarchyEngine {
       e.sealed = { kind, reason, since: this.now() };
       if (wasOpen || kind === 'kill-switch') this.log?.warn({ tenant: e.tenant, kind, reason }, 'tenant sealed');
     }
+    this.tellState(e.tenant);
   }
 
   /** Seals the tenant: its L2 and L3 keys are overwritten with zeros, its requests refused until unsealTenant. */

@@ -88,7 +88,7 @@ export class KmipConnection {
     // an unknown certificate gets empty ones and is refused at its first message.
     this.identity = engine.identify(identityFromCertificate(socket.getPeerCertificate(false)));
     this.log = log.child({ identity: this.identity });
-    this.closed = new Promise((resolve) => socket.once('close', () => { this.clearMessageDeadline(); this.logClose(); resolve(); }));
+    this.closed = new Promise((resolve) => socket.once('close', () => { this.clearMessageDeadline(); this.engine.connectionEnded(this.identity, this.closeReason); this.logClose(); resolve(); }));
     socket.setNoDelay(true);
     socket.setTimeout(limits.idleTimeoutMs);
     socket.on('timeout', () => {
@@ -105,6 +105,8 @@ export class KmipConnection {
     socket.on('end', () => {
       // The peer finished sending; answer what is queued, then close our side.
       this.closing = true;
+      // A held gateway status watch is answered now rather than at the end of its hold.
+      this.engine.connectionEnded(this.identity, 'peer');
       if (!this.busy && this.queue.length === 0) socket.end();
     });
   }
@@ -214,6 +216,8 @@ export class KmipConnection {
     if (this.socket.destroyed) return;
     this.closeReason = 'shutdown';
     this.closing = true;
+    // A held gateway status watch would keep this connection busy for its whole hold.
+    this.engine.connectionEnded(this.identity, 'shutdown');
     this.socket.pause();
     if (!this.busy && this.queue.length === 0) this.endAndClose();
   }

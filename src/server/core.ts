@@ -520,6 +520,8 @@ export async function openCoreRuntime(opts: CoreOptions): Promise<CoreRuntime> {
       removeObject: (id: { tenant: string }, uid: string) => v.delete(id.tenant, uid),
       // Sealed (by the CMK, the kill switch or the lease) → refused before any batch item runs.
       tenantGate: (tenant: string) => hier.assertUnsealed(tenant),
+      // Seals (CMK, kill switch, lease) and unseals wake gateways' status watches (gateway-watch.ts).
+      tenantChanges: (listener: (tenant: string) => void) => hier.onStateChange(listener),
       // Each service's L3 as a gateway's non-extractable wrapping object (issue 11).
       serviceKeys: serviceKeyWrapper(hier),
       server,

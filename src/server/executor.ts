@@ -81,6 +81,7 @@ import type { ManagedObject } from '../kmip/object.ts';
 import { authorize, servicesOf, type PolicyGrant, type PolicyIdentity } from '../policy/access.ts';
 import { GATEWAY_ROLE, type PolicyRole } from '../policy/roles.ts';
 import { actingForService } from '../kmip/acting-for.ts';
+import { GatewayWatch, isWatchPoll } from './gateway-watch.ts';
 import { SERVICE_L3_PREFIX } from '../operations/common/service-l3.ts';
 import type { ObjectAccess, ObjectMeta } from '../hierarchy/repository.ts';
 import { AUDIT_KINDS, AuditInputError, type AuditInput } from '../audit/record.ts';
@@ -111,7 +112,15 @@ export interface Principal {
 
 export type Authentication =
   | { ok: true; principal: Principal }
-  | { ok: false; reason: string; identityId?: string; tenant?: string; service?: string };
+  | {
+    ok: false; reason: string; identityId?: string; tenant?: string; service?: string;
+    /**
+     * Set when the certificate is a valid identity refused only because its tenant is not
+     * active (sealed, killed): its role and services, so that a gateway's status watch can
+     * stay open and say when the tenant comes back (gateway-watch.ts).
+     */
+    tenantInactive?: { role: string; services: string[] };
+  };
 
 /** Maps a certificate to a Principal, from the governance data (src/server/runtime.ts GovernanceAccess). */
 export interface AccessControl {
@@ -163,6 +172,10 @@ export interface EngineOptions {
   serviceKeys?: ServiceKeyWrapping;
   /** Request counters and latency (issue 14 §2, src/server/metrics.ts); absent: nothing is counted. */
   metrics?: KmipRequestMetrics;
+  /** Seal/unseal events of this process's hierarchy: they wake gateways' status watches at once (gateway-watch.ts). */
+  tenantChanges?(listener: (tenant: string) => void): () => void;
+  /** Overrides of the watch's hold and re-check periods (tests). */
+  watch?: { holdMs?: number; recheckMs?: number };
 }
 
 export interface HandledMessage {
@@ -325,8 +338,24 @@ class UndoJournal implements ObjectRepository {
 
 export class KmipEngine {
   private readonly now: () => Date;
+  private readonly watch: GatewayWatch;
   constructor(private readonly opts: EngineOptions) {
     this.now = opts.now ?? (() => new Date());
+    this.watch = new GatewayWatch({
+      authenticate: (who) => opts.access.authenticate(who),
+      ...(opts.tenantGate ? { tenantGate: (t: string) => opts.tenantGate!(t) } : {}),
+      ...(opts.tenantChanges ? { tenantChanges: (l: (t: string) => void) => opts.tenantChanges!(l) } : {}),
+      audit: (record) => this.appendRecord(opts.logger, record),
+      ...opts.watch,
+    });
+  }
+
+  /**
+   * The connection of `identity` ended or is shutting down: a gateway's held status watch is
+   * answered now and its close is audited (gateway-watch.ts).
+   */
+  connectionEnded(identity: ClientIdentity, why: string): void {
+    this.watch.connectionEnded(identity, why);
   }
 
   get operations(): ReadonlyMap<number, OperationHandler> {
@@ -446,6 +475,15 @@ export class KmipEngine {
       log.warn({ event: 'message', result: 'InvalidMessage', limit: 'maxBatchItems', batchItems: batchItems.length, maxBatchItems: maxItems }, 'too many batch items');
       this.auditMessage(log, identity, ResultReason.InvalidMessage, message);
       return this.finish(this.messageFailure(v, ResultReason.InvalidMessage, message, header), header.maximumResponseSize);
+    }
+    // A gateway's status watch (issue 11 §3): held until its tenant or its identity changes,
+    // audited when it opens and closes, not per Poll (gateway-watch.ts). Any other caller's
+    // Poll, and a refused certificate's, takes the ordinary path below.
+    if (isWatchPoll(batchItems) && this.watch.admits(identity)) {
+      const item = await this.watch.answer(batchItems[0]!, identity, log);
+      if (item !== undefined) return this.finish(buildResponseMessage(this.responseHeader(v, header), [item]), header.maximumResponseSize);
+      return this.finish(this.refusal(v, header, batchItems[0]!, ResultReason.GeneralFailure,
+        'the audit log cannot take records; requests are refused until it can (no request is served unaudited)'), header.maximumResponseSize);
     }
     // Exactly one audit record per request batch item, whatever happens below (issue 16
     // §1): each path fills its items' slots; whatever is still empty at the end (an

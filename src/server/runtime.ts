@@ -28,7 +28,7 @@ import { openHierarchy, type OpenedHierarchy } from '../hierarchy/hierarchy-prot
 import { serviceKeyWrapper } from '../hierarchy/service-wrapping.ts';
 import { createObjectRepository, type ObjectAccess } from '../hierarchy/repository.ts';
 import { GovernanceStore, type Grant, type Identity, type Role, type Tenant } from '../store/governance.ts';
-import { resolveIdentity, type CertificateInfo } from '../policy/access.ts';
+import { resolveIdentity, servicesOf, type CertificateInfo } from '../policy/access.ts';
 import { openAuditLog, type AuditLog } from '../audit/log.ts';
 import { OPERATIONS } from '../operations/registry.ts';
 import type { ObjectRepository, OperationHandler, ServerInfo } from '../operations/types.ts';
@@ -199,7 +199,9 @@ export class GovernanceAccess implements AccessControl {
     const tenant = snap.tenants.get(identity.tenant);
     if (tenant === undefined) return { ok: false, reason: 'the tenant of this identity does not exist', ...where };
     // A sealed or killed tenant refuses its requests (DESIGN.md §2 "Sealing").
-    if (tenant.state !== 'active') return { ok: false, reason: `tenant ${tenant.id} is ${tenant.state}`, ...where };
+    if (tenant.state !== 'active') {
+      return { ok: false, reason: `tenant ${tenant.id} is ${tenant.state}`, ...where, tenantInactive: { role: identity.role, services: servicesOf(identity) } };
+    }
     const role = snap.roles.get(identity.role);
     if (role === undefined) return { ok: false, reason: `role ${identity.role} of this identity does not exist`, ...where };
     return { ok: true, principal: { identity, role, grants: snap.grants.get(identity.tenant) ?? [], bootstrap: false } };
@@ -324,6 +326,8 @@ export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime
       removeObject: (id: { tenant: string }, uid: string) => s.delete(id.tenant, uid),
       // A sealed tenant is refused before any batch item runs (DESIGN.md §2).
       tenantGate: (tenant: string) => hier.engine.assertUnsealed(tenant),
+      // Seals and unseals wake gateways' status watches (gateway-watch.ts).
+      tenantChanges: (listener: (tenant: string) => void) => hier.engine.onStateChange(listener),
       // Each service's L3 as a gateway's non-extractable wrapping object (issue 11).
       serviceKeys: serviceKeyWrapper(hier.engine),
       server,
