@@ -136,7 +136,8 @@ async function overview() {
 
 function stateBadge(t) {
   if (t.state === 'killed') return badge('bad', 'killed');
-  if (t.state === 'sealed' || t.sealed === true) return badge('warn', 'sealed');
+  // The governance state only; whether its keys are in memory now is a column of its own.
+  if (t.state === 'sealed') return badge('warn', 'sealed');
   return badge('ok', t.state);
 }
 
@@ -295,7 +296,8 @@ function l1Card(t, pointer) {
 }
 
 function identitiesCard(t, services, roles, identities, reload) {
-  const rows = identities.map((i) => {
+  const tableBox = h('div', {});
+  const rowsOf = (list) => list.map((i) => {
     const revoke = h('button', { type: 'button', 'aria-label': `Revoke identity ${i.id}`, text: 'Revoke', disabled: i.revoked });
     revoke.onclick = async () => {
       const ok = await confirmAct({ title: `Revoke identity ${i.id}?`, text: `Certificates of identity ${i.id} (tenant ${i.tenant}, service ${i.service}) are refused from now on, on KMIP and on the admin API.`, ok: 'Revoke' });
@@ -309,6 +311,8 @@ function identitiesCard(t, services, roles, identities, reload) {
     return [h('span', { class: 'mono', text: i.id }), i.service, i.role, matchText(i.match), i.certSerial ?? '—',
       i.revoked ? badge('bad', 'revoked') : badge('ok', 'active'), revoke];
   });
+  const showIds = (list) => fill(tableBox, table(`Identities of ${t}`, ['Identity', 'Service', 'Role', 'Matched by', 'Serial', 'State', 'Action'], rowsOf(list)));
+  showIds(identities);
   const svc = field('cert-service', 'Service', { required: true }, 'select');
   options(svc.querySelector('select'), services.map((s) => s.id));
   const role = field('cert-role', 'Role', { required: true }, 'select');
@@ -329,12 +333,14 @@ function identitiesCard(t, services, roles, identities, reload) {
       if (days) body.days = Number(days);
       const r = await api('POST', '/v1/certificates', body);
       showIssued(issued, r);
+      // Only the table is redrawn: the issued key pair must stay on the page until downloaded.
+      showIds((await api('GET', `/v1/identities?tenant=${seg(t)}`)).identities);
       say(`Certificate issued for identity ${r.identity.id}. Download the key pair now: it is shown once.`);
     });
   };
   return h('section', { class: 'card', 'aria-labelledby': 'ids-h' },
     h('h2', { id: 'ids-h', text: 'Identities and certificates' }),
-    table(`Identities of ${t}`, ['Identity', 'Service', 'Role', 'Matched by', 'Serial', 'State', 'Action'], rows),
+    tableBox,
     h('h3', { id: 'issue-h', text: 'Issue a client certificate' }),
     services.length === 0 ? h('p', { class: 'hint', text: 'Create a service first.' }) : form,
     issued);
@@ -550,6 +556,8 @@ async function route() {
     else await overview();
     main.focus({ preventScroll: true });
   } catch (e) {
+    // Nothing of the previous view stays under an address it does not belong to.
+    setView('Not shown', h('p', {}, h('a', { href: '#/overview', text: 'Back to the overview' })));
     showError(e);
     if (e.status === 401 || e.status === 403) {
       // Refused: a view beyond this role (shown above), or the certificate or session is no

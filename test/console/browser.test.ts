@@ -112,6 +112,8 @@ describe('the web console in headless Chromium', () => {
     await page.getByRole('button', { name: 'Issue certificate' }).click();
     const dlButton = page.getByRole('button', { name: 'Download key pair (once)' });
     await dlButton.waitFor();
+    // The new identity is listed at once, while the key pair waits for its download.
+    await page.getByRole('table', { name: 'Identities of acme' }).getByRole('row').filter({ hasText: 'app' }).getByText('active').waitFor();
     await shot('04-certificate-issued');
     const [download] = await Promise.all([page.waitForEvent('download'), dlButton.click()]);
     expect(download.suggestedFilename()).toMatch(/\.keypair\.pem$/);
@@ -204,7 +206,14 @@ describe('the web console in headless Chromium', () => {
     await expect(records.getByRole('row').filter({ hasText: 'tenant.kill' }).first().textContent()).resolves.toMatch(/kill.*success.*acme/);
     await shot('08-audit');
 
-    // Identities and roles render too (the issued identity is listed as active).
+    // Revoke the issued certificate from the tenant's page (confirmed).
+    await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Tenants' }).click();
+    await page.getByRole('link', { name: 'acme', exact: true }).click();
+    await page.getByRole('button', { name: /^Revoke identity / }).click();
+    await page.getByRole('dialog', { name: /^Revoke identity / }).getByRole('button', { name: 'Revoke' }).click();
+    await page.getByRole('table', { name: 'Identities of acme' }).getByText('revoked', { exact: true }).waitFor();
+
+    // Identities and roles render too.
     await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Identities' }).click();
     await page.getByRole('table', { name: 'Identities' }).getByRole('row').filter({ hasText: 'acme' }).first().waitFor();
     await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Roles' }).click();
@@ -227,4 +236,36 @@ describe('the web console in headless Chromium', () => {
       }
     }
   }, 300_000);
+
+  it('a tenant-admin sees its own tenant only, and the refusal of another tenant is shown as the API words it', async () => {
+    for (const args of [['tenant', 'create', 'globex'], ['service', 'create', 'globex', 'ops'],
+      ['cert', 'issue', '--tenant', 'globex', '--service', 'ops', '--role', 'tenant-admin', '--out', join(s.cwd, 'globex-admin')]]) {
+      const r = await s.kmipctl(args);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    const ctx = await browser.newContext({
+      clientCertificates: [{ origin, certPath: join(s.cwd, 'globex-admin/globex.ops.crt'), keyPath: join(s.cwd, 'globex-admin/globex.ops.key') }],
+      ignoreHTTPSErrors: true,
+    });
+    try {
+      const p = await ctx.newPage();
+      p.setDefaultTimeout(30_000);
+      await p.goto(`${origin}/console/`);
+      await p.getByText(/role tenant-admin, tenant globex/).waitFor();
+      await p.getByRole('button', { name: /^Continue as / }).click();
+      await p.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
+      await p.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Tenants' }).click();
+      const list = p.getByRole('table', { name: 'Tenants and their seal state' });
+      await list.getByRole('link', { name: 'globex' }).waitFor();
+      expect(await list.getByRole('link').allTextContents()).toEqual(['globex']);
+      // Creating tenants is the global admin's: the form is not offered.
+      expect(await p.getByLabel('Tenant name').count()).toBe(0);
+      // Another tenant's page, typed into the address bar: the API refuses, the console says why.
+      await p.goto(`${origin}/console/#/tenants/acme`);
+      await p.getByRole('alert').getByText(/may not administer tenant "acme"|you administer tenant "globex" only/).waitFor();
+      await p.screenshot({ path: join(ARTIFACTS, '10-tenant-admin-refused.png'), fullPage: true });
+    } finally {
+      await ctx.close();
+    }
+  }, 180_000);
 });
