@@ -13,7 +13,8 @@ import { openCmk, startCmkAdmin, CMK_DATABASE_FILE, type Cmk } from '../server/c
 import type { RunningAdminServer } from '../server/admin.ts';
 import { CONSOLE_PATH } from '../server/console.ts';
 import { startExporters, type Exporters } from '../audit/index.ts';
-import { closeOnSignals, devPkiLayout, EXIT_USAGE, ensureDefaultDevPki, exporterConfigsOrExit, loadConfigOrExit, usageExit } from './lifecycle.ts';
+import { closeOnSignals, devPkiLayout, EXIT_USAGE, ensureDefaultDevPki, exporterConfigsOrExit, loadConfigOrExit, ssoSettingsOrExit, usageExit } from './lifecycle.ts';
+import { OidcSso } from '../server/sso.ts';
 
 interface CmkFlags {
   data?: string;
@@ -32,6 +33,7 @@ async function cmk(flags: CmkFlags): Promise<void> {
   const config = loadConfigOrExit(PROGRAM, flags);
   if (!config.admin.enabled) usage('admin.enabled is false, but the admin API is all a CMK serves: remove the setting (or set it to true)');
   const exporterConfigs = exporterConfigsOrExit(PROGRAM, config);
+  const ssoSettings = ssoSettingsOrExit(PROGRAM, config);
   const { files: defaultLayout, usesDefaultFiles } = devPkiLayout(config);
   if (!(config.devPki && usesDefaultFiles)) {
     // Named files must exist: say which one, before anything opens.
@@ -69,6 +71,7 @@ async function cmk(flags: CmkFlags): Promise<void> {
       logger: log,
       ...(ca ? { ca } : {}),
       ...(ex ? { exporters: () => ex.stats() } : {}),
+      ...(ssoSettings ? { sso: new OidcSso({ settings: ssoSettings, logger: log }) } : {}),
       info: () => ({ product: 'OpenKCM CMK (governance only)', uptimeSeconds: Math.round((Date.now() - started) / 1000), database: where }),
     });
   } catch (e) {

@@ -8,6 +8,7 @@ import { loadConfig, ConfigError, type OpenKcmConfig } from '../config/index.ts'
 import type { Logger } from '../log/index.ts';
 import { devPkiFiles, ensureDevPki } from '../server/devpki.ts';
 import { AuditConfigError, validateExportConfig, type ExporterConfig } from '../audit/index.ts';
+import { resolveSsoSettings, type SsoSettings } from '../server/sso.ts';
 
 /** Exit code of bad input (flag, env, configuration file): the operator has something to fix. */
 export const EXIT_USAGE = 2;
@@ -50,6 +51,16 @@ export function exporterConfigsOrExit(program: string, config: OpenKcmConfig): E
   } catch (e) {
     if (e instanceof AuditConfigError) usageExit(program, `configuration ${config.audit.exportersFrom} ${e.message}`);
     throw e;
+  }
+}
+
+/** The single sign-on settings with the client secret read from its reference; a missing secret is one line and exit 2. */
+export function ssoSettingsOrExit(program: string, config: OpenKcmConfig): SsoSettings | undefined {
+  if (config.sso === undefined) return undefined;
+  try {
+    return resolveSsoSettings(config.sso, process.env);
+  } catch (e) {
+    return usageExit(program, `configuration: ${(e as Error).message}`);
   }
 }
 

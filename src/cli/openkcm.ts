@@ -22,7 +22,8 @@ import { vaultKeyMetadata } from '../server/key-metadata.ts';
 import { existsSync } from 'node:fs';
 import { sqliteAuditTrail, startExporters, type Exporters } from '../audit/index.ts';
 import { sqliteGovernance } from '../store/governance-async.ts';
-import { closeOnSignals, devPkiLayout, ensureDefaultDevPki, exporterConfigsOrExit, loadConfigOrExit } from './lifecycle.ts';
+import { closeOnSignals, devPkiLayout, ensureDefaultDevPki, exporterConfigsOrExit, loadConfigOrExit, ssoSettingsOrExit } from './lifecycle.ts';
+import { OidcSso, type SsoSettings } from '../server/sso.ts';
 
 interface ServeFlags {
   listen?: string;
@@ -98,6 +99,7 @@ const adminBanner = (host: string, port: number): string =>
 async function serve(flags: ServeFlags): Promise<void> {
   const config = loadConfigOrExit(PROGRAM, flags);
   const exporterConfigs = exporterConfigsOrExit(PROGRAM, config);
+  const ssoSettings = ssoSettingsOrExit(PROGRAM, config);
   const slot = cluster.isWorker ? (await import('./serve-workers.ts')).workerSlot() : undefined;
   const log: Logger = slot === undefined ? createLogger({ level: config.log.level }) : createLogger({ level: config.log.level }).child({ worker: slot });
 
@@ -181,7 +183,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     server = await startServer(config, served);
     // KMIP over HTTPS (issue 13 §3): the same runtime, so the same identities, policy and audit.
     if (config.https.listen !== undefined) httpsServer = await startServer({ ...config, listen: config.https.listen, protocol: 'https' }, served);
-    if (config.admin.enabled && lead) admin = await startAdmin(config, runtime, server.address().port, log, exporters, link);
+    if (config.admin.enabled && lead) admin = await startAdmin(config, runtime, server.address().port, log, exporters, link, ssoSettings);
     // One process: its own listener. Workers: the primary's gathers theirs.
     if (metrics !== undefined && slot === undefined) {
       const { readiness } = await import('../server/health.ts');
@@ -254,7 +256,9 @@ const FOREIGN_COMMIT_POLL_MS = 200;
  * hierarchy engine when the runtime has one). Without the CA key the API runs, but
  * `cert issue` answers that it cannot issue.
  */
-async function startAdmin(config: OpenKcmConfig, runtime: Runtime, kmipPort: number, log: Logger, exporters?: Exporters, link?: WorkerLink): Promise<RunningAdminServer> {
+async function startAdmin(
+  config: OpenKcmConfig, runtime: Runtime, kmipPort: number, log: Logger, exporters?: Exporters, link?: WorkerLink, sso?: SsoSettings,
+): Promise<RunningAdminServer> {
   let ca: CertificateAuthority | undefined;
   if (existsSync(config.admin.caKeyFile)) ca = await loadCa(config.tls.caFile, config.admin.caKeyFile);
   else log.warn({ event: 'admin_no_ca', caKeyFile: config.admin.caKeyFile }, 'no CA key: kmipctl cert issue is unavailable');
@@ -277,6 +281,7 @@ async function startAdmin(config: OpenKcmConfig, runtime: Runtime, kmipPort: num
       hierarchy,
       ...(ca ? { ca } : {}),
       resolveCaller: callerResolver(adminGovernance),
+      ...(sso ? { sso: new OidcSso({ settings: sso, logger: log }) } : {}),
       kmip: { host: kmipHost, port: kmipPort, caFile: config.tls.caFile },
       ...(exporters ? { exporters: () => exporters.stats() } : {}),
       ...(link ? { workers: (tenant: string) => link.collect(tenant) } : {}),

@@ -101,7 +101,40 @@ export interface OpenKcmConfig {
    * client certificate of the CA in tls.caFile (any one: nothing in the answers is secret).
    */
   metrics: { listen: { host: string; port: number } | undefined; tls: boolean; clientCertificate: boolean };
+  /**
+   * OpenID Connect sign-in for administrators (issue 14 §4; src/server/sso.ts): undefined
+   * when no sso.* key is set. The client secret is a reference (an environment variable's
+   * name or a file), never the secret itself, so the configuration can be shown and logged.
+   */
+  sso: SsoConfig | undefined;
 }
+
+/** A claim value → what it makes the person: `admin`, `auditor`, or `tenant-admin:<tenant>`. */
+export type SsoRoleMapping = Readonly<Record<string, string>>;
+
+export interface SsoConfig {
+  /** The IdP's issuer URL exactly as its discovery document names it. */
+  issuer: string;
+  clientId: string;
+  clientSecretEnv: string | undefined;
+  clientSecretFile: string | undefined;
+  /** The `aud` a bearer token for the admin API must carry (default: clientId). */
+  audience: string;
+  /** Where the IdP sends the browser back; default https://<admin address>/auth/callback. */
+  redirectUrl: string | undefined;
+  /** The claim (a string or a list of strings) whose values `roles` maps. */
+  roleClaim: string;
+  roles: SsoRoleMapping;
+  scopes: string;
+  /** Console session lifetime; a session never outlives it, whatever the IdP says. */
+  sessionTtlSeconds: number;
+}
+
+/** Console session lifetime bounds: a forgotten browser is not an administrator for days. */
+export const DEFAULT_SSO_SESSION_TTL_SECONDS = 3600;
+export const MAX_SSO_SESSION_TTL_SECONDS = 12 * 3600;
+/** The environment variable the README suggests for the client secret (not a setting: it is the secret). */
+export const SSO_CLIENT_SECRET_ENV = 'OPENKCM_SSO_CLIENT_SECRET';
 
 /** More workers than this is a typo, not a machine: each one holds its tenants' keys and a database handle. */
 export const MAX_WORKERS = 256;
@@ -118,7 +151,7 @@ export class ConfigError extends Error {
   }
 }
 
-type Kind = 'hostport' | 'path' | 'int' | 'bool' | 'level' | 'list' | 'dburl' | 'choice';
+type Kind = 'hostport' | 'path' | 'int' | 'bool' | 'level' | 'list' | 'dburl' | 'choice' | 'string' | 'url' | 'envname' | 'rolemap';
 interface Setting {
   kind: Kind;
   /** kind 'choice': the accepted values. */
@@ -169,12 +202,23 @@ export const SETTINGS: Readonly<Record<string, Setting>> = {
   workers: { kind: 'int', env: 'OPENKCM_WORKERS', flag: 'workers', min: 1, max: MAX_WORKERS, help: `a count of processes, 1 to ${MAX_WORKERS} (default: the number of CPUs)` },
   'cmk.changeRetention': { kind: 'int', env: 'OPENKCM_CMK_CHANGE_RETENTION', flag: 'changeRetention', min: 1, max: 100_000_000, help: 'a count of changes, 1 to 100000000 (default 50000)' },
   'audit.durable': { kind: 'bool', env: 'OPENKCM_AUDIT_DURABLE', help: 'true or false (a reply waits until its audit records are on disk)' },
+  'sso.issuer': { kind: 'url', env: 'OPENKCM_SSO_ISSUER', help: 'the IdP issuer URL, https:// (http:// only on loopback, for development)' },
+  'sso.clientId': { kind: 'string', env: 'OPENKCM_SSO_CLIENT_ID', help: 'the client id registered at the IdP' },
+  'sso.clientSecretEnv': { kind: 'envname', env: 'OPENKCM_SSO_CLIENT_SECRET_ENV', help: `the NAME of an environment variable holding the client secret, e.g. ${SSO_CLIENT_SECRET_ENV}` },
+  'sso.clientSecretFile': { kind: 'path', env: 'OPENKCM_SSO_CLIENT_SECRET_FILE', help: 'a file holding the client secret' },
+  'sso.audience': { kind: 'string', env: 'OPENKCM_SSO_AUDIENCE', help: 'the aud claim of bearer tokens for the admin API (default: sso.clientId)' },
+  'sso.redirectUrl': { kind: 'url', env: 'OPENKCM_SSO_REDIRECT_URL', help: 'the console callback URL registered at the IdP, https://HOST:PORT/auth/callback' },
+  'sso.roleClaim': { kind: 'string', env: 'OPENKCM_SSO_ROLE_CLAIM', help: 'the claim whose values sso.roles maps, e.g. groups' },
+  'sso.roles': { kind: 'rolemap', env: 'OPENKCM_SSO_ROLES', help: 'a JSON object from claim values to "admin", "auditor" or "tenant-admin:<tenant>", e.g. {"kms-admins":"admin"}' },
+  'sso.scopes': { kind: 'string', env: 'OPENKCM_SSO_SCOPES', help: 'the scopes the console asks for, space-separated, including openid' },
+  'sso.sessionTtlSeconds': { kind: 'int', env: 'OPENKCM_SSO_SESSION_TTL', min: 60, max: MAX_SSO_SESSION_TTL_SECONDS, help: `seconds, 60 to ${MAX_SSO_SESSION_TTL_SECONDS} (default ${DEFAULT_SSO_SESSION_TTL_SECONDS})` },
   'audit.exporters': { kind: 'list', env: 'OPENKCM_AUDIT_EXPORTERS', help: 'a JSON list of SIEM exporters, e.g. [{"type":"syslog","transport":"tcp","host":"siem.example","port":514}]' },
 };
 
 /** Environment variables that are not settings but are ours (kmipctl's connection settings among them). */
 const OTHER_ENV = new Set([
   'OPENKCM_CONFIG', 'OPENKCM_WORKER_SLOT', 'OPENKCM_ADMIN_SERVER', 'OPENKCM_ADMIN_KMIP', 'OPENKCM_ADMIN_CERT', 'OPENKCM_ADMIN_KEY', 'OPENKCM_ADMIN_CA', 'OPENKCM_ADMIN_CONFIG',
+  'OPENKCM_ADMIN_TOKEN', 'OPENKCM_ADMIN_TOKEN_FILE', SSO_CLIENT_SECRET_ENV,
 ]);
 
 export function defaultConfig(cwd = process.cwd()): OpenKcmConfig {
@@ -205,6 +249,7 @@ export function defaultConfig(cwd = process.cwd()): OpenKcmConfig {
     cmk: { changeRetention: DEFAULT_CMK_CHANGE_RETENTION },
     workers: defaultWorkers(),
     metrics: { listen: undefined, tls: true, clientCertificate: true },
+    sso: undefined,
   };
 }
 
@@ -257,6 +302,45 @@ function convert(key: string, s: Setting, raw: unknown, source: string, baseDir:
       if (u.pathname === '' || u.pathname === '/') return bad('names no database');
       return raw.trim();
     }
+    case 'string':
+      if (typeof raw !== 'string' || raw.trim() === '') return bad(`must be a non-empty string, got ${JSON.stringify(raw)}`);
+      return raw.trim();
+    case 'envname':
+      if (typeof raw !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(raw)) return bad(`${JSON.stringify(raw)} is not an environment variable name`);
+      return raw;
+    case 'url': {
+      if (typeof raw !== 'string' || raw.trim() === '') return bad('must be a non-empty URL');
+      let u: URL;
+      try {
+        u = new URL(raw.trim());
+      } catch {
+        return bad(`${JSON.stringify(raw)} is not a URL`);
+      }
+      // Tokens and codes travel over it: plain http only where nobody else can listen.
+      const loopback = u.hostname === 'localhost' || u.hostname === '127.0.0.1' || u.hostname === '[::1]';
+      if (u.protocol !== 'https:' && !(u.protocol === 'http:' && loopback)) return bad(`${JSON.stringify(raw)} is not https://`);
+      if (u.search !== '' || u.hash !== '' || u.username !== '' || u.password !== '') return bad(`${JSON.stringify(raw)} carries a query, fragment or credentials`);
+      return raw.trim();
+    }
+    case 'rolemap': {
+      let v = raw;
+      if (typeof raw === 'string') {
+        try {
+          v = JSON.parse(raw);
+        } catch (e) {
+          return bad(`is not valid JSON (${(e as Error).message})`);
+        }
+      }
+      if (v === null || typeof v !== 'object' || Array.isArray(v)) return bad('must be an object');
+      const entries = Object.entries(v as Record<string, unknown>);
+      if (entries.length === 0) return bad('maps no claim value: nobody could sign in');
+      for (const [claim, role] of entries) {
+        if (typeof role !== 'string' || !/^(admin|auditor|tenant-admin:[^\s:]+)$/.test(role)) {
+          return bad(`"${claim}" maps to ${JSON.stringify(role)}`);
+        }
+      }
+      return JSON.stringify(Object.fromEntries(entries));
+    }
     case 'list': {
       // The environment can only carry text: there the list is JSON.
       let v = raw;
@@ -295,6 +379,36 @@ export interface ConfigSources {
   flags?: Record<string, unknown>;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
+}
+
+/** The sso.* keys as one SsoConfig, or undefined when none is set; a partial set is refused. */
+function ssoFrom(get: <T extends Value>(k: string) => T | undefined, where: (k: string) => string): SsoConfig | undefined {
+  const keys = Object.keys(SETTINGS).filter((k) => k.startsWith('sso.'));
+  const set = keys.filter((k) => get(k) !== undefined);
+  if (set.length === 0) return undefined;
+  for (const k of ['sso.issuer', 'sso.clientId', 'sso.roles']) {
+    if (get(k) === undefined) {
+      throw new ConfigError(k, where(set[0]!), `is missing: single sign-on (${set.join(', ')} set) needs sso.issuer, sso.clientId and sso.roles`);
+    }
+  }
+  if (get('sso.clientSecretEnv') !== undefined && get('sso.clientSecretFile') !== undefined) {
+    throw new ConfigError('sso.clientSecretFile', where('sso.clientSecretFile'), 'and sso.clientSecretEnv are both set; give the client secret one way');
+  }
+  const scopes = get<string>('sso.scopes') ?? 'openid profile email';
+  if (!scopes.split(/\s+/).includes('openid')) throw new ConfigError('sso.scopes', where('sso.scopes'), `"${scopes}" lacks openid, without which there is no ID token`);
+  const clientId = get<string>('sso.clientId')!;
+  return {
+    issuer: get<string>('sso.issuer')!,
+    clientId,
+    clientSecretEnv: get<string>('sso.clientSecretEnv'),
+    clientSecretFile: get<string>('sso.clientSecretFile'),
+    audience: get<string>('sso.audience') ?? clientId,
+    redirectUrl: get<string>('sso.redirectUrl'),
+    roleClaim: get<string>('sso.roleClaim') ?? 'groups',
+    roles: JSON.parse(get<string>('sso.roles')!) as SsoRoleMapping,
+    scopes,
+    sessionTtlSeconds: get<number>('sso.sessionTtlSeconds') ?? DEFAULT_SSO_SESSION_TTL_SECONDS,
+  };
 }
 
 /** Builds the configuration; throws ConfigError naming the offending key. */
@@ -422,6 +536,7 @@ export function loadConfig(sources: ConfigSources = {}): OpenKcmConfig {
     throw new ConfigError('metrics.listen', where('metrics.listen'),
       `port ${m.port} is the ${m.port === c.listen.port ? 'KMIP' : 'admin API'} port; /metrics needs its own (e.g. 9464)`);
   }
+  c.sso = ssoFrom(get, where);
   // Two listeners on one port: the second would fail to bind with a less helpful message.
   if (c.https.listen !== undefined && c.https.listen.port !== 0 && (c.https.listen.port === c.listen.port || (c.admin.enabled && c.https.listen.port === c.admin.listen.port))) {
     throw new ConfigError('https.listen', where('https.listen'),

@@ -36,6 +36,8 @@ import { statusRoutes } from './admin/status.ts';
 import { linkRoutes } from './admin/link.ts';
 import { keyRoutes } from './admin/keys.ts';
 import { loadConsole } from './console.ts';
+import { bearerOf, callerFromPrincipal, handleAuthRequest, label as authLabel, parseCookies } from './admin/auth.ts';
+import { SSO_SESSION_COOKIE, SsoRefusal } from './sso.ts';
 
 export type * from './admin/context.ts';
 export { AdminError } from './admin/http.ts';
@@ -121,7 +123,9 @@ export function callerResolver(governance: Pick<AdminDeps['governance'], 'listId
   };
 }
 
-const callerLabel = (c: AdminCaller) => `${c.role === 'core' ? `core ${c.node} (region ${c.region}) ` : ''}${c.id} sha256:${c.fingerprint}`;
+const callerLabel = (c: AdminCaller) => (c.via === 'bearer' || c.via === 'session'
+  ? `${c.id}${c.subject !== c.id.slice(4) ? ` (${c.subject})` : ''} via ${c.via}`
+  : `${c.role === 'core' ? `core ${c.node} (region ${c.region}) ` : ''}${c.id} sha256:${c.fingerprint}`);
 
 function send(res: ServerResponse, status: number, body: unknown): void {
   if (status === 204) {
@@ -154,10 +158,89 @@ function toAdminError(e: unknown, log: Logger): AdminError {
   return new AdminError('internal', 'internal error (see the server log)');
 }
 
+/**
+ * Who is calling, or undefined once the refusal is sent (401/403, one audit record for every
+ * credential refused). A client certificate of our CA comes first, as before SSO existed;
+ * without one (possible only when SSO is configured: the listener demands a certificate
+ * otherwise) a bearer token, then a console session cookie.
+ */
+async function authenticate(
+  deps: AdminDeps, log: Logger, req: IncomingMessage, res: ServerResponse, method: string, path: string,
+  peer: PeerCertificateInfo | undefined, untrusted: string | undefined,
+): Promise<AdminCaller | undefined> {
+  const refuse = (status: 401 | 403, identity: string, message: string, hint: string) => {
+    appendAudit(deps.audit, log, {
+      kind: 'auth-failure', identity, operation: 'admin.authenticate', result: 'failure', reason: 'PermissionDenied', detail: `${method} ${path}: ${message}`,
+    });
+    log.info({ event: 'admin_auth_refused', method, path, status, reason: message }, 'admin request refused');
+    send(res, status, { error: { code: status === 401 ? 'unauthenticated' : 'forbidden', message, hint } });
+    return undefined;
+  };
+  if (peer && untrusted !== undefined) {
+    // Only reachable with SSO on (rejectUnauthorized off): a certificate we do not trust is
+    // refused, never ignored in favour of a token that came with it.
+    return refuse(401, `${peer.subject} sha256:${peer.fingerprint}`, `client certificate not trusted: ${untrusted}`, 'use a certificate issued by the server\'s CA, or none and sign in');
+  }
+  if (peer) {
+    let caller: AdminCaller | undefined;
+    try {
+      caller = await deps.resolveCaller(peer);
+    } catch (e) {
+      // The governance store cannot answer (PostgreSQL down, database closed): a clear 503,
+      // never a stack trace, and nobody is let in on a guess.
+      log.error({ err: e, event: 'admin_resolve_failed' }, 'cannot resolve the caller: governance store unavailable');
+      send(res, 503, { error: { code: 'unavailable', message: 'the governance store cannot be read right now', hint: 'retry shortly; see the server log' } });
+      return undefined;
+    }
+    if (!caller) {
+      return refuse(403, `${peer.subject} sha256:${peer.fingerprint}`, `certificate sha256:${peer.fingerprint} is not a registered identity (or it was revoked)`,
+        'use an admin certificate, e.g. one issued with: kmipctl cert issue --role admin');
+    }
+    return caller;
+  }
+  const sso = deps.sso;
+  if (!sso) {
+    send(res, 401, { error: { code: 'unauthenticated', message: 'no client certificate', hint: 'connect with --cert and --key' } });
+    return undefined;
+  }
+  const bearer = bearerOf(req);
+  const sid = parseCookies(req.headers.cookie).get(SSO_SESSION_COOKIE);
+  if (bearer === undefined && sid === undefined) {
+    // No credential at all is no attempt to audit (a browser before sign-in); logged only.
+    log.info({ event: 'admin_auth_refused', method, path, status: 401, reason: 'no credential' }, 'admin request without credentials');
+    send(res, 401, { error: { code: 'unauthenticated', message: 'no client certificate, bearer token or console session', hint: 'sign in at /auth/login, send Authorization: Bearer <token>, or connect with --cert and --key' } });
+    return undefined;
+  }
+  try {
+    const p = bearer !== undefined
+      ? (bearer === '' ? (() => { throw new SsoRefusal(401, 'the Authorization header is not "Bearer <token>"'); })() : await sso.verifyBearer(bearer))
+      : sso.session(sid!);
+    // A session rides on a cookie the browser adds by itself: a change must come from a page
+    // of this listener (SameSite=Strict already keeps other sites' requests without it).
+    const origin = req.headers.origin;
+    if (p.via === 'session' && method !== 'GET' && origin !== undefined && origin !== `https://${req.headers.host ?? ''}`) {
+      return refuse(403, authLabel(p), `cross-origin ${method} refused (Origin ${origin})`, 'use the console served by this listener');
+    }
+    return callerFromPrincipal(p);
+  } catch (e) {
+    if (!(e instanceof SsoRefusal)) throw e;
+    if (e.status === 503) {
+      log.warn({ event: 'sso_unavailable', reason: e.message }, 'bearer token cannot be checked: identity provider unavailable');
+      send(res, 503, { error: { code: 'unavailable', message: e.message, hint: 'retry shortly, or use an admin client certificate' } });
+      return undefined;
+    }
+    const via = bearer !== undefined ? 'bearer token' : 'console session';
+    return refuse(e.status, e.who ? `sso:${e.who} via ${bearer !== undefined ? 'bearer' : 'session'}` : `sso (${via})`, `${via} refused: ${e.message}`,
+      bearer !== undefined ? 'get a fresh token for this server\'s audience from the identity provider' : 'sign in again at /auth/login');
+  }
+}
+
 /** Handles one request; exported for tests that drive the router without TLS. */
 export async function handleAdminRequest(
   routes: readonly CompiledRoute[], deps: AdminDeps, log: Logger,
   req: IncomingMessage, res: ServerResponse, peer: PeerCertificateInfo | undefined,
+  /** Why the TLS layer does not trust the peer certificate (SSO on: the listener lets it through). */
+  untrusted?: string,
 ): Promise<void> {
   const method = req.method ?? 'GET';
   let path: string;
@@ -170,28 +253,16 @@ export async function handleAdminRequest(
     send(res, 400, { error: { code: 'bad-request', message: 'request target is not a valid URL path' } });
     return;
   }
-  if (!peer) {
-    send(res, 401, { error: { code: 'unauthenticated', message: 'no client certificate', hint: 'connect with --cert and --key' } });
+  if (path.startsWith('/auth/')) {
+    await handleAuthRequest({
+      sso: deps.sso, log, send,
+      audit: (rec) => appendAudit(deps.audit, log, rec),
+      certificateCaller: async () => (peer && !untrusted ? deps.resolveCaller(peer) : undefined),
+    }, req, res, method, path, query);
     return;
   }
-  let caller: AdminCaller | undefined;
-  try {
-    caller = await deps.resolveCaller(peer);
-  } catch (e) {
-    // The governance store cannot answer (PostgreSQL down, database closed): a clear 503,
-    // never a stack trace, and nobody is let in on a guess.
-    log.error({ err: e, event: 'admin_resolve_failed' }, 'cannot resolve the caller: governance store unavailable');
-    send(res, 503, { error: { code: 'unavailable', message: 'the governance store cannot be read right now', hint: 'retry shortly; see the server log' } });
-    return;
-  }
-  if (!caller) {
-    appendAudit(deps.audit, log, {
-      kind: 'auth-failure', identity: `${peer.subject} sha256:${peer.fingerprint}`, operation: 'admin.authenticate',
-      result: 'failure', reason: 'PermissionDenied', detail: `${method} ${path}: certificate is not a registered identity`,
-    });
-    send(res, 403, { error: { code: 'forbidden', message: `certificate sha256:${peer.fingerprint} is not a registered identity (or it was revoked)`, hint: 'use an admin certificate, e.g. one issued with: kmipctl cert issue --role admin' } });
-    return;
-  }
+  const caller = await authenticate(deps, log, req, res, method, path, peer, untrusted);
+  if (!caller) return;
   let route: CompiledRoute | undefined;
   let params: Record<string, string> = {};
   const mutating = method !== 'GET';
@@ -295,8 +366,10 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<Runnin
     minVersion: 'TLSv1.2',
     maxVersion: 'TLSv1.3',
     requestCert: true,
-    // Mutual TLS: a peer without a certificate of our CA never reaches a route.
-    rejectUnauthorized: true,
+    // Mutual TLS: a peer without a certificate of our CA never reaches a route. With single
+    // sign-on (issue 14 §4) a browser has no certificate: the handshake lets it through and
+    // authenticate() demands a token or session instead, and refuses an untrusted certificate.
+    rejectUnauthorized: opts.deps.sso === undefined,
     requestTimeout: ADMIN_REQUEST_TIMEOUT_MS,
     headersTimeout: ADMIN_REQUEST_TIMEOUT_MS / 2,
   }, (req, res) => {
@@ -304,7 +377,8 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<Runnin
     const socket = req.socket as TLSSocket;
     const cert = socket.getPeerCertificate(false);
     const peer = cert && cert.raw && cert.raw.length > 0 ? peerCertificateInfo(cert) : undefined;
-    handleAdminRequest(routes, opts.deps, log, req, res, peer).catch((e) => {
+    const untrusted = peer && !socket.authorized ? String(socket.authorizationError ?? 'not verified') : undefined;
+    handleAdminRequest(routes, opts.deps, log, req, res, peer, untrusted).catch((e) => {
       log.error({ err: e }, 'admin request handler failed');
       if (!res.headersSent) send(res, 500, { error: { code: 'internal', message: 'internal error (see the server log)' } });
       else res.destroy();
@@ -325,7 +399,12 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<Runnin
     });
   });
   const addr = server.address() as AddressInfo;
-  log.info({ event: 'admin_listening', host: addr.address, port: addr.port }, 'admin API ready');
+  log.info({ event: 'admin_listening', host: addr.address, port: addr.port, sso: opts.deps.sso?.settings.issuer ?? null }, 'admin API ready');
+  if (opts.deps.sso) {
+    opts.deps.sso.listeningOn(addr.address, addr.port);
+    // Not awaited: an IdP that is down must not keep the admin API (and mTLS) from starting.
+    void opts.deps.sso.warmUp();
+  }
   let closing: Promise<void> | undefined;
   return {
     address: () => ({ host: addr.address, port: addr.port }),

@@ -17,7 +17,7 @@ import { openAuditLog, sqliteAuditTrail, type AuditLog, type AuditTrail } from '
 import { PgAuditTrail } from '../audit/pg-trail.ts';
 import { createCmkLink, type CmkLink } from '../link/cmk.ts';
 import { LINK_MAX_STREAMS } from '../link/changes.ts';
-import { ADMIN_MAX_CONNECTIONS, callerResolver, startAdminServer, type AdminPem, type ExporterStatsView, type RunningAdminServer } from './admin.ts';
+import { ADMIN_MAX_CONNECTIONS, callerResolver, startAdminServer, type AdminPem, type ExporterStatsView, type RunningAdminServer, type SsoPort } from './admin.ts';
 import type { CertificateAuthority } from './ca.ts';
 
 /** The CMK's own database file: never the file of an all-in-one server (which holds wrapped keys). */
@@ -159,6 +159,8 @@ export interface CmkAdminOptions {
   logger: Logger;
   exporters?: () => ExporterStatsView[];
   info?: () => Record<string, unknown>;
+  /** Single sign-on for administrators (issue 14 §4). */
+  sso?: SsoPort;
 }
 
 /** The CMK's one listener: the admin API with the link routes. */
@@ -177,6 +179,7 @@ export function startCmkAdmin(cmk: Cmk, o: CmkAdminOptions): Promise<RunningAdmi
       resolveCaller: callerResolver(cmk.governance),
       ...(o.exporters ? { exporters: o.exporters } : {}),
       ...(o.info ? { info: o.info } : {}),
+      ...(o.sso ? { sso: o.sso } : {}),
     },
   });
 }

@@ -14,7 +14,7 @@ import { HierarchyEngine } from '../../src/hierarchy/engine.ts';
 import { SoftwareL1Provider } from '../../src/hsm/software.ts';
 import { ensureDevPki, describeCertificate, type DevPkiFiles } from '../../src/server/devpki.ts';
 import { loadCa } from '../../src/server/ca.ts';
-import { callerResolver, startAdminServer, type RunningAdminServer } from '../../src/server/admin.ts';
+import { callerResolver, startAdminServer, type RunningAdminServer, type SsoPort } from '../../src/server/admin.ts';
 import { silentLogger } from '../../src/log/index.ts';
 import { vaultKeyMetadata } from '../../src/server/key-metadata.ts';
 import { AdminClient, resolveSettings } from '../../src/cli/admin/connection.ts';
@@ -37,7 +37,7 @@ export interface AdminEnv {
   close(): Promise<void>;
 }
 
-export async function startAdminEnv(opts: { dataDir?: boolean; withoutHierarchy?: boolean } = {}): Promise<AdminEnv> {
+export async function startAdminEnv(opts: { dataDir?: boolean; withoutHierarchy?: boolean; sso?: SsoPort } = {}): Promise<AdminEnv> {
   const dir = mkdtempSync(join(tmpdir(), 'openkcm-admin-'));
   const { files: pki } = await ensureDevPki(join(dir, 'certs'));
   const store = await openSqliteStore(opts.dataDir ? join(dir, 'openkcm.db') : ':memory:');
@@ -56,7 +56,7 @@ export async function startAdminEnv(opts: { dataDir?: boolean; withoutHierarchy?
     tls: { caFile: pki.caCert, certFile: pki.serverCert, keyFile: pki.serverKey },
     deps: {
       governance: sqliteGovernance(governance), audit: sqliteAuditTrail(audit), ...(opts.withoutHierarchy ? {} : { hierarchy }), ca, resolveCaller: callerResolver(sqliteGovernance(governance)),
-      kmip: { host: '127.0.0.1', port: 5696 }, info: () => ({ version: 'test' }), keys: vaultKeyMetadata(store),
+      kmip: { host: '127.0.0.1', port: 5696 }, info: () => ({ version: 'test' }), keys: vaultKeyMetadata(store), ...(opts.sso ? { sso: opts.sso } : {}),
     },
     logger: silentLogger(),
   });

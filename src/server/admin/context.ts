@@ -116,7 +116,17 @@ export interface AdminCaller {
   /** Role `core` only (issue 10): the region and node name its certificate is bound to. */
   region?: string;
   node?: string;
+  /**
+   * How the caller proved who it is (issue 14 §4): a client certificate (absent means that),
+   * or through the IdP — a bearer token or a console session. SSO callers have no
+   * fingerprint; `id` is `sso:<sub>` and `subject` the person's name or e-mail.
+   */
+  via?: 'certificate' | 'bearer' | 'session';
 }
+
+/** The IdP side of the admin API (src/server/sso.ts OidcSso satisfies it). */
+export type SsoPort = Pick<import('../sso.ts').OidcSso,
+  'settings' | 'verifyBearer' | 'beginLogin' | 'completeLogin' | 'session' | 'logout' | 'listeningOn' | 'warmUp'>;
 
 /**
  * The link's server side on a CMK (`openkcm cmk`, issue 10; src/link/cmk.ts implements
@@ -171,6 +181,12 @@ export interface AdminDeps {
   link?: LinkPort;
   /** The tenant's stored objects and L3 versions as metadata (absent on a CMK: it holds no keys). */
   keys?: KeyMetadataPort;
+  /**
+   * Single sign-on (issue 14 §4; config sso.*). When present, the listener also accepts
+   * connections without a client certificate, and such requests must carry a bearer token
+   * or a console session to reach anything but /auth/* and the console's files.
+   */
+  sso?: SsoPort;
 }
 
 export interface AdminContext extends AdminDeps {
