@@ -75,14 +75,15 @@ const ranged = (def: number, min: number, max: number, step: number, source: str
 const SYMMETRIC: ReadonlyMap<number, SymmetricRule> = new Map<number, SymmetricRule>([
   // DES: 64 key bits of which 8 are parity; the Cryptographic Length counts the effective 56
   // (as 3DES counts 168), 64 is accepted on input from clients that count parity bits.
-  [Alg.DES, { generate: [56], bytes: (l) => (l === 56 || l === 64 ? 8 : undefined), parity: true, source: 'FIPS 46-3 §3 (56 key bits + 8 parity bits)' }],
+  [Alg.DES, { generate: [56, 64], bytes: (l) => (l === 56 || l === 64 ? 8 : undefined), parity: true, source: 'FIPS 46-3 §3 (56 key bits + 8 parity bits)' }],
   // Triple DES: the Cryptographic Length counts the effective key bits (168 for three keys,
   // 112 for two, as the OASIS SKFF vectors use 168); the material keeps its parity bits
-  // (24 or 16 bytes). 192 and 128 are accepted on input because some clients count parity bits.
+  // (24 or 16 bytes). Clients that count parity bits (PyKMIP checks length = bytes × 8) ask
+  // for 192 or 128: they get the same keys, recorded with the length they asked for.
   // Two-key 3DES is generated on request (legacy interoperability: SP 800-131A Rev. 2 §2 allows
   // it for decryption of existing data only; the default stays three-key).
   [Alg.DES3, {
-    generate: [168, 112], bytes: (l) => (l === 168 || l === 192 ? 24 : l === 112 || l === 128 ? 16 : undefined), parity: true,
+    generate: [168, 112, 192, 128], bytes: (l) => (l === 168 || l === 192 ? 24 : l === 112 || l === 128 ? 16 : undefined), parity: true,
     source: 'SP 800-67 Rev. 2 §3.1 (keying options 1 and 2); FIPS 46-3 §3 (parity)',
   }],
   [Alg.AES, fixed([256, 128, 192], 'FIPS 197 §5 (Nk = 4, 6, 8)')],
@@ -157,7 +158,6 @@ function setOddParity(key: Buffer): Buffer {
 export function generateSymmetricKey(alg: number, lengthBits: number): Buffer {
   const rule = SYMMETRIC.get(alg);
   if (rule === undefined) throw new KeyMaterialError(ResultReason.InvalidField, `symmetric keys of algorithm ${algName(alg)} are not supported`);
-  // Create only generates the lengths the server stands behind (not 3DES counted with parity bits).
   if (!rule.generate.includes(lengthBits) && !(rule.generateAnyValid === true && rule.bytes(lengthBits) !== undefined)) {
     throw new KeyMaterialError(ResultReason.InvalidField, `Cryptographic Length ${lengthBits} is not supported for ${algName(alg)} (supported: ${rule.generateAnyValid === true ? `${rule.source}` : rule.generate.join(', ')})`);
   }

@@ -164,6 +164,16 @@ export function attributeDefinedIn(def: AttributeDef, v: ProtocolVersion): boole
 }
 
 /**
+ * Multi-instance attributes whose first instance carries Attribute Index 0 in a 1.x Get
+ * Attributes response. 1.4 s.2.1.1 makes the index optional for index 0; PyKMIP (its
+ * integration suite, via the pie client's get_attributes) and other 1.x clients that address
+ * instances read it on Name. The other multi-instance attributes (Digest, Link, …) keep the
+ * OASIS 1.4 vectors' form without index 0 (AKLC-M-1-14 and AX-M-1-14 expect exactly that),
+ * so the set is Name alone, not every multi-instance attribute of 1.4 s.3.
+ */
+export const V1_INDEXED_FROM_ZERO_TAGS: ReadonlySet<number> = new Set([Tag.Name]);
+
+/**
  * A 1.x custom attribute name, "x-Barcode" → { vendor: 'x', name: 'Barcode' } (1.4 s.3.39,
  * 2.1 s.4.60: Vendor Identification "x" and "y" are reserved for them). undefined when the
  * name has no custom prefix or nothing after it.

@@ -345,6 +345,10 @@ export type AttributeRef = { tag: number } | { tag: typeof Tag.Attribute; vendor
 const SPEC_NAME_TO_TAG: ReadonlyMap<string, number> = new Map(
   [...TAG_INFO.entries()].filter(([t]) => ATTRIBUTE_RULES.has(t)).map(([t, i]) => [i.specName, t]),
 );
+/** The same attributes under their normalized names ("CryptographicLength", the XML/JSON encodings' form). */
+const NORMALIZED_NAME_TO_TAG: ReadonlyMap<string, number> = new Map(
+  Object.entries(Tag).filter(([, t]) => ATTRIBUTE_RULES.has(t)),
+);
 
 /**
  * Parses an Attribute Reference: an Enumeration holding a tag value, or a Structure
@@ -362,6 +366,17 @@ export function parseAttributeReference(item: TtlvItem): AttributeRef {
   if (item.type === 'Structure') {
     const key = vendorKey({ ...item, tag: Tag.Attribute });
     if (key === undefined) throw new KmipError(ResultReason.InvalidField, 'Attribute Reference needs Vendor Identification and Attribute Name');
+    // 2.1 s.5.5 gives standard attributes the Enumeration form, but PyKMIP 0.10's
+    // delete_attribute sends AttributeReference{Vendor Identification "", Attribute Name
+    // "Name"}. No vendor has an empty identification (s.4.60 ties vendor attributes to a
+    // vendor), so that form can only mean the standard attribute of that name.
+    if (key.vendor === '') {
+      const tag = SPEC_NAME_TO_TAG.get(key.name) ?? NORMALIZED_NAME_TO_TAG.get(key.name);
+      if (tag === undefined) {
+        throw new KmipError(ResultReason.InvalidField, `Attribute Reference with an empty Vendor Identification must name a standard attribute; "${key.name}" is none (2.1 s.5.5)`);
+      }
+      return { tag };
+    }
     return { tag: Tag.Attribute, vendor: key.vendor, name: key.name };
   }
   if (item.type === 'TextString') {

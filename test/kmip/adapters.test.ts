@@ -301,7 +301,7 @@ describe('requests 2.x', () => {
 });
 
 describe('responses 2.1 → 1.x', () => {
-  it('Get Attributes: Attributes → Attribute×n, Attribute Index for the 2nd and later instances (1.4 s.4.12)', () => {
+  it('Get Attributes: Attributes → Attribute×n, Attribute Index on every Name (0 included, issue 13 §5) and on the 2nd and later instances of the others (1.4 s.4.12)', () => {
     const internal = resp(uid(), structure(Tag.Attributes, [
       enumeration(Tag.State, State.Active),
       name2('a'), name2('b'),
@@ -311,11 +311,21 @@ describe('responses 2.1 → 1.x', () => {
     expect(responseFromInternal(V1_4, Operation.GetAttributes, internal)).toEqual(resp(
       uid(),
       attr1('State', enumeration(0, State.Active)),
-      attr1('Name', structure(0, name2('a').value)),
+      attr1('Name', structure(0, name2('a').value), 0),
       attr1('Name', structure(0, name2('b').value), 1),
       attr1('x-CustomAttribute4', textString(0, 'CustomValue4')),
       attr1('Operation Policy Name', textString(0, 'default')),
     ));
+    // Other multi-instance attributes keep the OASIS 1.4 form: no index 0.
+    const links = resp(uid(), structure(Tag.Attributes, [
+      structure(Tag.Link, [enumeration(Tag.LinkType, LinkType.NextLink), textString(Tag.LinkedObjectIdentifier, 'a')]),
+      structure(Tag.Link, [enumeration(Tag.LinkType, LinkType.PreviousLink), textString(Tag.LinkedObjectIdentifier, 'b')]),
+    ]));
+    const out = responseFromInternal(V1_4, Operation.GetAttributes, links);
+    expect(out.value.slice(1).map((a) => (a as Struct).value.some((c) => c.tag === Tag.AttributeIndex && c.type === 'Integer' && c.value === 0))).toEqual([false, false]);
+    expect(out.value.slice(1).map((a) => (a as Struct).value.some((c) => c.tag === Tag.AttributeIndex && c.type === 'Integer' && c.value === 1))).toEqual([false, true]);
+    // 2.x has no Attribute Index at all.
+    expect(JSON.stringify(responseFromInternal({ major: 2, minor: 0 }, Operation.GetAttributes, internal))).not.toContain(`"tag":${Tag.AttributeIndex},`);
   });
   it('Get Attributes: attributes a 1.x version does not define are left out', () => {
     const internal = resp(uid(), structure(Tag.Attributes, [

@@ -146,6 +146,14 @@ describe('helpers', () => {
     expect(reasonOf(() => parseAttributeReference(enumeration(Tag.AttributeReference, Tag.BatchCount)))).toBe(ResultReason.InvalidField);
     expect(reasonOf(() => parseAttributeReference(textString(Tag.AttributeName, 'Nonsense')))).toBe(ResultReason.InvalidField);
   });
+  it('an empty Vendor Identification with a standard Attribute Name is the standard attribute (PyKMIP 0.10 delete_attribute)', () => {
+    const ref = (vendor: string, n: string) => structure(Tag.AttributeReference, [textString(Tag.VendorIdentification, vendor), textString(Tag.AttributeName, n)]);
+    expect(parseAttributeReference(ref('', 'Name'))).toEqual({ tag: Tag.Name });
+    expect(parseAttributeReference(ref('', 'Cryptographic Length'))).toEqual({ tag: Tag.CryptographicLength });
+    expect(parseAttributeReference(ref('', 'CryptographicLength'))).toEqual({ tag: Tag.CryptographicLength });
+    expect(parseAttributeReference(ref('acme', 'Name'))).toEqual({ tag: Tag.Attribute, vendor: 'acme', name: 'Name' });
+    expect(reasonOf(() => parseAttributeReference(ref('', 'Barcode')))).toBe(ResultReason.InvalidField);
+  });
   it('attributeIn wants exactly one attribute and reads a 1.x index', () => {
     expect(attributeIn(structure(Tag.NewAttribute, [name('a'), integer(Tag.AttributeIndex, 2)]), 'New Attribute')).toEqual({ attr: name('a'), index: 2 });
     expect(reasonOf(() => attributeIn(structure(Tag.NewAttribute, []), 'New Attribute'))).toBe(ResultReason.InvalidField);

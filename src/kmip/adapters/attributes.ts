@@ -14,7 +14,7 @@ import { KmipError } from '../errors.ts';
 import { enumeration, integer, isStructure, structure, textString, type Struct } from '../items.ts';
 import { atLeast, type ProtocolVersion } from '../version.ts';
 import { ITEM_TYPE_INFO } from '../../ttlv/generated/itemTypes.ts';
-import { attributeByName, attributeByTag, customName, parseCustomName } from '../attribute-names.ts';
+import { attributeByName, attributeByTag, customName, parseCustomName, V1_INDEXED_FROM_ZERO_TAGS } from '../attribute-names.ts';
 import { filterAttribute } from './filter.ts';
 
 const invalidField = (msg: string) => new KmipError(ResultReason.InvalidField, msg);
@@ -157,11 +157,13 @@ export function attributeKey(item: TtlvItem): string {
  * The attributes of a 2.x attribute container as a 1.x list, for a client of version `v`:
  * attributes `v` does not define and vendor attributes 1.x cannot name are left out; the
  * n-th instance (n > 0) of a multi-instance attribute carries Attribute Index n (1.4
- * s.2.1.1: indices start at 0; the OASIS 1.4 vectors omit index 0). The index is the
+ * s.2.1.1: indices start at 0; the OASIS 1.4 vectors omit index 0 in templates and object
+ * attributes). With `indexMulti` (Get Attributes responses) the instances of Name carry their
+ * index, 0 included (see V1_INDEXED_FROM_ZERO_TAGS). The index is the
  * instance's position in the container, so the store's order of instances is the index
  * order.
  */
-export function attributesToV1List(items: readonly TtlvItem[], v: ProtocolVersion): Struct[] {
+export function attributesToV1List(items: readonly TtlvItem[], v: ProtocolVersion, opts: { indexMulti?: boolean } = {}): Struct[] {
   const seen = new Map<string, number>();
   const out: Struct[] = [];
   for (const raw of items) {
@@ -170,7 +172,8 @@ export function attributesToV1List(items: readonly TtlvItem[], v: ProtocolVersio
     const key = attributeKey(item);
     const n = seen.get(key) ?? 0;
     seen.set(key, n + 1);
-    out.push(attributeToV1(item, n > 0 ? n : undefined));
+    const index = n > 0 || (opts.indexMulti === true && V1_INDEXED_FROM_ZERO_TAGS.has(item.tag)) ? n : undefined;
+    out.push(attributeToV1(item, index));
   }
   return out;
 }

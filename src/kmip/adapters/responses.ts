@@ -36,11 +36,11 @@ function commonChild(c: TtlvItem, v: ProtocolVersion): TtlvItem {
   return c;
 }
 
-/** Get Attributes (2.1 s.6.1.20 → 1.4 s.4.12): the Attributes structure becomes Attribute×n. */
+/** Get Attributes (2.1 s.6.1.20 → 1.4 s.4.12): the Attributes structure becomes Attribute×n, multi-instance ones with their Attribute Index (issue 13 §5). */
 function getAttributes(p: Struct, v: ProtocolVersion): TtlvItem[] {
   const out: TtlvItem[] = [];
   for (const c of p.value) {
-    if (c.tag === Tag.Attributes && c.type === 'Structure') out.push(...attributesToV1List(c.value, v));
+    if (c.tag === Tag.Attributes && c.type === 'Structure') out.push(...attributesToV1List(c.value, v, { indexMulti: true }));
     else out.push(commonChild(c, v));
   }
   return out;

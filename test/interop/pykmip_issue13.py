@@ -1,0 +1,65 @@
+#!/usr/bin/python3
+"""PyKMIP 0.10 client against OpenKCM for issue 13: the defects its own integration suite
+shows (symmetric algorithms beyond AES, Attribute Index on 1.x Get Attributes, the 2.x
+Attribute Reference with an empty Vendor Identification in delete_attribute). Prints one
+JSON object step -> outcome, like pykmip_client.py (whose helpers it uses).
+
+Usage: pykmip_issue13.py HOST PORT CERT KEY CA VERSION(1.0..2.0) TAG
+"""
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from kmip.core import enums  # noqa: E402
+from kmip.core import objects as core_objects  # noqa: E402
+from kmip.pie import client as pie_client  # noqa: E402
+
+from pykmip_client import VERSIONS, make_step, plain  # noqa: E402
+
+
+def main():
+    host, port, cert, key, ca, version, tag = sys.argv[1:8]
+    results = {}
+    step = make_step(results)
+    c = pie_client.ProxyKmipClient(
+        hostname=host, port=int(port), cert=cert, key=key, ca=ca,
+        ssl_version="PROTOCOL_TLSv1_2", config_file="/dev/null",
+        kmip_version=VERSIONS[version])
+    c.open()
+    masks = [enums.CryptographicUsageMask.ENCRYPT, enums.CryptographicUsageMask.DECRYPT]
+
+    # The symmetric algorithms of PyKMIP's integration tests and the enumeration (issue 13 §2).
+    A = enums.CryptographicAlgorithm
+    for name, alg, length in [("idea", A.IDEA, 128), ("blowfish", A.BLOWFISH, 128), ("camellia", A.CAMELLIA, 256),
+                              ("cast5", A.CAST5, 128), ("rc4", A.RC4, 128), ("twofish", A.TWOFISH, 256),
+                              # PyKMIP counts 3DES parity bits (it checks length == bytes * 8)
+                              ("tdes_2key", A.TRIPLE_DES, 128), ("tdes_3key", A.TRIPLE_DES, 192)]:
+        uid = step("create_" + name, lambda: c.create(alg, length, cryptographic_usage_mask=masks))
+        if uid.get("ok"):
+            step("get_" + name, lambda: len(c.get(uid["value"]).value))
+
+    # Attribute Index (1.4 s.2.1.1) of the single Name in a 1.x Get Attributes response.
+    named = step("create_named", lambda: c.create(A.AES, 128, name="issue13-%s-%s" % (tag, version)))
+    uid = named.get("value")
+
+    def name_indexes():
+        r = c.proxy.get_attributes(uid, ["Name"])
+        return [{"name": plain(a.attribute_name), "index": plain(a.attribute_index)} for a in (r.attributes or [])]
+    step("get_name_index", name_indexes)
+
+    if version == "2.0":
+        # PyKMIP 0.10 names a standard attribute by a structure with an empty vendor.
+        step("delete_name_empty_vendor", lambda: c.delete_attribute(
+            uid, attribute_reference=core_objects.AttributeReference(vendor_identification="", attribute_name="Name"))[0])
+    else:
+        step("delete_name_v1", lambda: c.delete_attribute(uid, attribute_name="Name", attribute_index=0)[0])
+    step("names_after_delete", lambda: [plain(a.attribute_value) for a in c.get_attributes(uid, ["Name"])[1]])
+
+    c.close()
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
