@@ -10,6 +10,11 @@
 //     Message (free text), Located Items (a server may omit the count, s.6.1.28).
 //     Client Correlation Value in the response header is optional for the server
 //     (s.9.x Response Header): tolerated when the vector has none, compared when it has one.
+//  2b. Inside a 1.x Attribute structure, Attribute Index 0 from the server matches a vector
+//     that omits the index: "When an Attribute structure is used to specify or return a
+//     particular instance of an Attribute and the Attribute Index is not specified it SHALL
+//     be assumed to be 0" (1.4 s.2.1.1). OpenKCM writes index 0 on Name for the 1.x clients
+//     that read it (PyKMIP; issue 13 §5); any other index is still compared.
 //  3. Attribute collections — the Attributes structures (and their Common / Private Key /
 //     Public Key variants, and 1.x Template-Attribute), and the payloads of Get Attributes,
 //     Get Attribute List and Query — are compared as sets: every expected child must be
@@ -455,7 +460,12 @@ export function compareItem(exp: TtlvItem, act: TtlvItem, path: string, ctx: Ctx
       // 1.x form of rule 4b: the Attribute must name the same attribute; its value is the server's.
       return described === attributeNameOf(act) ? undefined : { path, message: `expected ${describe(exp)} "${described}", got ${JSON.stringify(attributeNameOf(act) ?? null)}` };
     }
-    return compareChildren(exp.value, act.value, path, ctx, ATTRIBUTE_SET_TAGS.has(exp.tag));
+    let actChildren = act.value;
+    if (exp.tag === Tag.Attribute && !exp.value.some((c) => c.tag === Tag.AttributeIndex)) {
+      // Rule 2b.
+      actChildren = actChildren.filter((c) => !(c.tag === Tag.AttributeIndex && c.type === 'Integer' && c.value === 0));
+    }
+    return compareChildren(exp.value, actChildren, path, ctx, ATTRIBUTE_SET_TAGS.has(exp.tag));
   }
   if (valuesEqual(exp, act)) return undefined;
   if (isServerRandom(exp.tag, ctx.flags)) {

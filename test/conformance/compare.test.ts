@@ -70,6 +70,17 @@ describe('comparator: permitted variations', () => {
     expect(cmp(e, a)).toBeUndefined();
   });
 
+  it('takes a 1.x Attribute Index 0 for the omitted index (1.4 s.2.1.1), but compares any other index', () => {
+    const v1 = (index: number | undefined) => structure(Tag.Attribute, [
+      textString(Tag.AttributeName, 'Name'), ...(index === undefined ? [] : [integer(Tag.AttributeIndex, index)]),
+      structure(Tag.AttributeValue, [textString(Tag.NameValue, 'n'), enumeration(Tag.NameType, 1)]),
+    ]);
+    const get = (a: TtlvItem) => response([ok(Operation.GetAttributes, [uid('k'), a])]);
+    expect(cmp(get(v1(undefined)), get(v1(0)))).toBeUndefined();
+    expect(cmp(get(v1(undefined)), get(v1(1)))).toMatch(/AttributeIndex/);
+    expect(cmp(get(v1(0)), get(v1(undefined)))).toMatch(/AttributeIndex|missing/);
+  });
+
   it('tolerates a longer Query answer in any order', () => {
     const e = response([ok(Operation.Query, [enumeration(Tag.Operation, Operation.Get), enumeration(Tag.Operation, Operation.Query)])]);
     const a = response([ok(Operation.Query, [enumeration(Tag.Operation, Operation.Query), enumeration(Tag.Operation, Operation.Create),
