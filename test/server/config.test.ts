@@ -73,6 +73,25 @@ describe('config', () => {
     expect(refused(() => loadConfig({ env: { OPENKCM_MESSAGE_TIMEOUT_MS: '5' } }))).toMatch(/"limits.messageTimeoutMs": 5 is out of range; expected milliseconds/);
   });
 
+  it('tls.profile and https.listen (issue 13 §3): defaults, every source, bad values and port clashes refused', () => {
+    const d = loadConfig({ cwd: dir });
+    expect(d.tls.profile).toBe('none');
+    expect(d.https.listen).toBeUndefined();
+    const f = loadConfig({ cwd: dir, flags: { config: file('p.json', { tls: { profile: 'suiteb-128' }, https: { listen: '127.0.0.1:5443' } }) } });
+    expect(f.tls.profile).toBe('suiteb-128');
+    expect(f.https.listen).toEqual({ host: '127.0.0.1', port: 5443 });
+    const e = loadConfig({ cwd: dir, env: { OPENKCM_TLS_PROFILE: 'suiteb-192', OPENKCM_HTTPS_LISTEN: '[::1]:8443' } });
+    expect(e.tls.profile).toBe('suiteb-192');
+    expect(e.https.listen).toEqual({ host: '::1', port: 8443 });
+    expect(loadConfig({ cwd: dir, flags: { tlsProfile: 'none', httpsListen: '127.0.0.1:0' } }).https.listen).toEqual({ host: '127.0.0.1', port: 0 });
+    expect(refused(() => loadConfig({ cwd: dir, env: { OPENKCM_TLS_PROFILE: 'suiteb' } })))
+      .toMatch(/^configuration env OPENKCM_TLS_PROFILE "tls.profile": "suiteb" is not one of none, suiteb-128, suiteb-192; expected/);
+    expect(refused(() => loadConfig({ cwd: dir, flags: { httpsListen: '127.0.0.1:5696' } })))
+      .toMatch(/"https.listen": port 5696 is already the KMIP \(TTLV\) port; KMIP over HTTPS needs its own/);
+    expect(refused(() => loadConfig({ cwd: dir, flags: { httpsListen: '127.0.0.1:5697' } })))
+      .toMatch(/"https.listen": port 5697 is already the admin API port/);
+  });
+
   it('parses HOST:PORT forms', () => {
     expect(parseHostPort('[::1]:5696')).toEqual({ host: '::1', port: 5696 });
     expect(parseHostPort('localhost:0')).toEqual({ host: 'localhost', port: 0 });
