@@ -1,5 +1,5 @@
-// Key splitting for Create Split Key / Join Split Key (KMIP 2.1 s.6.1.10, s.6.1.27; the
-// Split Key object s.2.2.5; Split Key Method enumeration s.11.55): XOR and the three
+// Key splitting for Create Split Key / Join Split Key (KMIP 2.1 s.6.1 Create Split Key, s.6.1 Join Split Key; the
+// Split Key object s.2.2.5; Split Key Method enumeration s.11.54): XOR and the three
 // polynomial (Shamir) sharings the enumeration lists — GF(2^8), GF(2^16) and a prime field.
 //
 // Representation choices (the specification names the fields, not a byte layout):

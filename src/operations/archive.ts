@@ -1,5 +1,5 @@
-// Archive (KMIP 2.1 s.6.1.2; 1.4 s.4.22): the object's key material goes to archival storage.
-// Where and how it is kept is the server's choice (1.4 s.4.22): here it stays in the store,
+// Archive (KMIP 2.1 s.6.1 Archive; 1.4 s.4 Archive): the object's key material goes to archival storage.
+// Where and how it is kept is the server's choice (1.4 s.4 Archive): here it stays in the store,
 // wrapped by the tenant's hierarchy as always, and is off-line — every operation that needs
 // the material answers Object Archived (Get, the cryptographic operations, wrapping: Wrapping
 // Object Archived) until Recover. Attributes stay readable; Locate finds the object only

@@ -1,7 +1,7 @@
-// Create Split Key (KMIP 2.1 s.6.1.10; 1.4 s.4.38): the server splits a key — the one the
+// Create Split Key (KMIP 2.1 s.6.1 Create Split Key; 1.4 s.4 Create Split Key): the server splits a key — the one the
 // Unique Identifier names, or a new symmetric key it generates from the Attributes — into
 // Split Key Parts parts with the Split Key Method, any Split Key Threshold of which rebuild
-// it (Join Split Key, s.6.1.27), and registers every part as a Split Key object (s.2.2.5).
+// it (Join Split Key, s.6.1 Join Split Key), and registers every part as a Split Key object (s.2.2.5).
 // The response lists the parts' Unique Identifiers in Key Part Identifier order.
 //
 // Choices: Object Type names what the request is about — Split Key (the objects created) or
@@ -29,7 +29,7 @@ const SPLITTABLE: readonly number[] = [ObjectType.SplitKey, ObjectType.Symmetric
 
 interface Secret { bytes: Buffer; algorithm?: number; length?: number; generated: boolean }
 
-/** The bytes of the key named by the request (s.6.1.10: "the key to be split"). */
+/** The bytes of the key named by the request (s.6.1 Create Split Key: "the key to be split"). */
 async function existingSecret(ctx: OperationContext, uid: string, objectType: number): Promise<Secret> {
   const obj = await loadObject(ctx, uid);
   if (obj.objectType !== ObjectType.SymmetricKey && obj.objectType !== ObjectType.SecretData) {

@@ -1,4 +1,4 @@
-// Join Split Key (KMIP 2.1 s.6.1.27; 1.4 s.4.39): the server rebuilds a key from Split Key
+// Join Split Key (KMIP 2.1 s.6.1 Join Split Key; 1.4 s.4 Join Split Key): the server rebuilds a key from Split Key
 // objects (s.2.2.5) and registers it as a new object of the requested Object Type (Symmetric
 // Key, or Secret Data of the given Secret Data Type). The parts must come from one split
 // (same Split Key Parts, Threshold, Method and Prime Field Size, distinct Key Part

@@ -1,4 +1,4 @@
-// Recover (KMIP 2.1 s.6.1.42; 1.4 s.4.23): an archived object comes back on-line (its
+// Recover (KMIP 2.1 s.6.1 Recover; 1.4 s.4 Recover): an archived object comes back on-line (its
 // Archive Date is deleted, s.4 Archive Date) and may be used again. Recover of an object
 // that is not archived changes nothing and succeeds: the object is on-line, which is what
 // the client asked for. Recover sets the ID Placeholder (s.6.1 intro).

@@ -19,6 +19,7 @@ import {
 import { KeyMaterialError } from '../crypto/keys.ts';
 import { recordResult } from './uid.ts';
 import { checkSplitParams } from '../crypto/split-key.ts';
+import { parseCsr } from './common/x509.ts';
 import { readSplitKeyValue, withSplitErrors } from './common/split-parts.ts';
 import { isWrappedValue, unwrapObjectValue } from './common/key-wrapping.ts';
 import {
@@ -28,7 +29,7 @@ import {
 import type { OperationContext, OperationHandler } from './types.ts';
 import { applyTemplates, checkTemplateContent } from './common/templates.ts';
 
-interface Prepared {
+export interface Prepared {
   parsed?: ParsedKey;
   /** Attributes set from the object itself (replace any the client gave). */
   derived: TtlvItem[];
@@ -149,7 +150,7 @@ const SIGNATURE_OIDS: ReadonlyMap<string, number> = new Map([
  * Subject / Issuer, the Certificate Subject/Issuer name fields, and the public key's
  * Cryptographic Algorithm and Length.
  */
-function prepareCertificate(value: Struct, attrs: TtlvItem[]): Prepared {
+export function prepareCertificate(value: Struct, attrs: TtlvItem[]): Prepared {
   const type = required(optEnum(value, Tag.CertificateType), Tag.CertificateType);
   const der = required(optBytes(value, Tag.CertificateValue), Tag.CertificateValue);
   const claimed = attrEnum(attrs, Tag.CertificateType);
@@ -224,7 +225,14 @@ async function run(ctx: OperationContext, request: Struct): Promise<Struct> {
   else if (objectType === ObjectType.SecretData) prepared = prepareSecretData(value);
   else if (objectType === ObjectType.OpaqueObject) prepared = prepareOpaque(value);
   else if (objectType === ObjectType.Certificate) prepared = prepareCertificate(value, attrs);
-  else if (objectType === ObjectType.SplitKey) {
+  else if (objectType === ObjectType.CertificateRequest) {
+    // 2.x Certificate Request object: kept for a later Certify; it must be a request whose
+    // signature verifies (Invalid CSR otherwise).
+    if (ctx.version.major < 2) throw new KmipError(ResultReason.InvalidObjectType, 'Certificate Request objects exist from KMIP 2.0');
+    const type = required(optEnum(value, Tag.CertificateRequestType), Tag.CertificateRequestType);
+    await parseCsr(type, required(optBytes(value, Tag.CertificateRequestValue), Tag.CertificateRequestValue));
+    prepared = { derived: [] };
+  } else if (objectType === ObjectType.SplitKey) {
     // s.2.2.5: the split fields must be complete and consistent, so that Join Split Key can use the part.
     const part = readSplitKeyValue(value, 'being registered');
     withSplitErrors(() => checkSplitParams(part.params));

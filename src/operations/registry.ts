@@ -10,6 +10,7 @@ import { addAttribute } from './add-attribute.ts';
 import { adjustAttribute } from './adjust-attribute.ts';
 import { archive } from './archive.ts';
 import { cancel, poll } from './async.ts';
+import { certify } from './certify.ts';
 import { check } from './check.ts';
 import { create } from './create.ts';
 import { createKeyPair } from './create-key-pair.ts';
@@ -32,6 +33,7 @@ import { obtainLease } from './obtain-lease.ts';
 import { query } from './query.ts';
 import { recover } from './recover.ts';
 import { register } from './register.ts';
+import { reCertify } from './re-certify.ts';
 import { reKey } from './re-key.ts';
 import { reKeyKeyPair } from './re-key-key-pair.ts';
 import { revoke } from './revoke.ts';
@@ -61,7 +63,7 @@ const HANDLERS: readonly OperationHandler[] = [
   getAttributeList, getAttributes, getUsageAllocation, importObject, interop, locate, log, modifyAttribute, obtainLease, poll, query, revoke, setAttribute,
   setEndpointRole,
   // issue 13 §1: the remaining operations
-  archive, recover, createSplitKey, joinSplitKey,
+  archive, recover, createSplitKey, joinSplitKey, certify, reCertify,
 ];
 
 function byOperation(handlers: readonly OperationHandler[]): ReadonlyMap<number, OperationHandler> {

@@ -78,7 +78,7 @@ const wrongState = (what: string, s: number): never => {
 export const isDestroyed = (s: number): boolean => s === State.Destroyed || s === State.DestroyedCompromised;
 
 /**
- * Archival storage (KMIP 2.1 s.6.1.2 Archive, s.6.1.42 Recover; 1.4 s.4.22, s.4.23): an
+ * Archival storage (KMIP 2.1 s.6.1 Archive and Recover; 1.4 s.4 Archive and Recover): an
  * archived object carries the Archive Date the server set (s.4 Archive Date: "deleted
  * whenever a Recover operation is performed"), so that attribute is the storage status.
  * Its attributes stay readable; its key material is off-line until Recover.
@@ -90,14 +90,14 @@ export function assertOnline(obj: LifecycleObject): void {
   if (isArchived(obj)) throw new KmipError(ResultReason.ObjectArchived, 'the object is archived; Recover it first');
 }
 
-/** s.6.1.2: Archive sets the Archive Date; a destroyed object has nothing left to archive. */
+/** s.6.1 Archive: sets the Archive Date; a destroyed object has nothing left to archive. */
 export function archive(obj: LifecycleObject, now: Date): void {
   if (isDestroyed(obj.state)) throw new KmipError(ResultReason.ObjectDestroyed, 'the object is destroyed; there is nothing to archive');
   // Archiving an archived object again changes nothing: its Archive Date stays the first one.
   if (!isArchived(obj)) setAttr(obj.attributes, dateTime(Tag.ArchiveDate, now));
 }
 
-/** s.6.1.42: Recover brings the object back on-line (its Archive Date is deleted). Returns true when it was archived. */
+/** s.6.1 Recover: brings the object back on-line (its Archive Date is deleted). Returns true when it was archived. */
 export function recover(obj: LifecycleObject): boolean {
   const i = obj.attributes.findIndex((a) => a.tag === Tag.ArchiveDate);
   if (i < 0) return false;

@@ -1,4 +1,4 @@
-// Archive and Recover (KMIP 2.1 s.6.1.2, s.6.1.42) through a real store: the Archive Date is
+// Archive and Recover (KMIP 2.1 s.6.1 Archive, s.6.1 Recover) through a real store: the Archive Date is
 // the storage status, the key material is off-line (Object Archived) until Recover, Locate's
 // Storage Status Mask finds archived objects, and the attributes stay readable.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';

@@ -1,4 +1,4 @@
-// Create Split Key / Join Split Key (KMIP 2.1 s.6.1.10, s.6.1.27) through a real store: the
+// Create Split Key / Join Split Key (KMIP 2.1 s.6.1 Create Split Key, s.6.1 Join Split Key) through a real store: the
 // parts are Split Key objects (s.2.2.5) with their split fields, threshold-many of them join
 // into the key that was split (checked by encrypting with both), and what must be refused is.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';

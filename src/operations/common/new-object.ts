@@ -133,6 +133,7 @@ export const OBJECT_TAG: ReadonlyMap<number, number> = new Map([
   [ObjectType.SecretData, Tag.SecretData],
   [ObjectType.OpaqueObject, Tag.OpaqueObject],
   [ObjectType.PGPKey, Tag.PGPKey],
+  [ObjectType.CertificateRequest, Tag.CertificateRequest],
 ]);
 
 /** The Key Block inside an object value, for the object types that have one. */
