@@ -92,7 +92,10 @@ export class KmipConnection {
     socket.setNoDelay(true);
     socket.setTimeout(limits.idleTimeoutMs);
     socket.on('timeout', () => {
-      // Armed only while nothing is running (see pump()): a slow operation is not idleness.
+      // A slow operation is not idleness. The timer stays armed while a request runs (re-arming
+      // it around each request cost two timer objects per request, issue 12); when it fires
+      // meanwhile it is ignored, and the answer's write arms it again.
+      if (this.busy) return;
       this.closeReason = 'idle';
       this.log.info({ event: 'idle_timeout', idleTimeoutMs: limits.idleTimeoutMs }, 'closing idle connection');
       socket.destroy();
@@ -148,7 +151,6 @@ export class KmipConnection {
   private async pump(): Promise<void> {
     if (this.busy) return;
     this.busy = true;
-    this.socket.setTimeout(0);
     try {
       while (this.queue.length > 0) {
         const frame = this.queue.shift()!;
@@ -187,10 +189,7 @@ export class KmipConnection {
       }
     } finally {
       this.busy = false;
-      if (!this.socket.destroyed) {
-        if (this.closing) this.endAndClose();
-        else this.socket.setTimeout(this.limits.idleTimeoutMs);
-      }
+      if (!this.socket.destroyed && this.closing) this.endAndClose();
     }
   }
 

@@ -12,17 +12,20 @@ const TYPE_CODE = {
 } as const;
 
 const INT64_MIN = -(1n << 63n), INT64_MAX = (1n << 63n) - 1n;
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER), MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 class Encoder {
   buf: Buffer;
   off = 0;
-  private readonly stack: number[] = [];
+  /** Tags of the open Structures, for error paths: written by depth (no push/pop per Structure), reset per message. */
+  private readonly path: number[] = [];
+  depth = 0;
   constructor(initial: number) {
     this.buf = Buffer.allocUnsafe(initial);
   }
 
   private fail(detail: string, tag: number, code: 'BAD_VALUE' | 'PLACEHOLDER' | 'BAD_TAG' | 'BAD_TYPE' = 'BAD_VALUE'): never {
-    throw new TtlvError(code, detail, this.off, [...this.stack, tag].map(tagLabel).join('/'));
+    throw new TtlvError(code, detail, this.off, [...this.path.slice(0, this.depth), tag].map(tagLabel).join('/'));
   }
 
   private ensure(n: number): void {
@@ -43,6 +46,29 @@ class Encoder {
     this.off = o + 8;
   }
 
+  /** A 32-bit value already range-checked (two's complement for negatives: pass `v >>> 0`). */
+  private u32(v: number, o: number): void {
+    const b = this.buf;
+    b[o] = v >>> 24; b[o + 1] = (v >>> 16) & 0xff; b[o + 2] = (v >>> 8) & 0xff; b[o + 3] = v & 0xff;
+  }
+
+  /**
+   * A signed 64-bit value already range-checked. Date Times (every response header has one)
+   * are far inside ±2^53: split as a Number, which is several times cheaper than the BigInt
+   * shifts of writeBigInt64BE; anything larger takes that path.
+   */
+  private i64(v: bigint): void {
+    if (v >= MIN_SAFE && v <= MAX_SAFE) {
+      const n = Number(v);
+      const hi = Math.floor(n / 0x100000000);
+      this.u32(hi >>> 0, this.off);
+      this.u32((n - hi * 0x100000000) >>> 0, this.off + 4);
+    } else {
+      this.buf.writeBigInt64BE(v, this.off);
+    }
+    this.off += 8;
+  }
+
   private zeros(n: number): void {
     // n is 0..7 (padding); a loop beats Buffer.fill's native call at this size.
     const b = this.buf;
@@ -61,18 +87,18 @@ class Encoder {
         this.ensure(8);
         const start = this.off;
         this.header(tag, 0x01, 0);
-        this.stack.push(tag);
+        this.path[this.depth++] = tag;
         const kids = it.value;
         for (let i = 0; i < kids.length; i++) this.item(kids[i]!);
-        this.stack.pop();
-        this.buf.writeUInt32BE(this.off - start - 8, start + 4);
+        this.depth--;
+        this.u32(this.off - start - 8, start + 4);
         return;
       }
       case 'Integer':
         if (!Number.isInteger(it.value) || it.value < -0x80000000 || it.value > 0x7fffffff) this.fail(`Integer ${it.value} is not a signed 32-bit value`, tag);
         this.ensure(16);
         this.header(tag, 0x02, 4);
-        this.buf.writeInt32BE(it.value, this.off); this.off += 4;
+        this.u32(it.value >>> 0, this.off); this.off += 4;
         this.zeros(4);
         return;
       case 'Enumeration':
@@ -80,7 +106,7 @@ class Encoder {
         if (!Number.isInteger(it.value) || it.value < 0 || it.value > 0xffffffff) this.fail(`${it.type} ${it.value} is not an unsigned 32-bit value`, tag);
         this.ensure(16);
         this.header(tag, TYPE_CODE[it.type], 4);
-        this.buf.writeUInt32BE(it.value, this.off); this.off += 4;
+        this.u32(it.value, this.off); this.off += 4;
         this.zeros(4);
         return;
       case 'LongInteger':
@@ -89,7 +115,7 @@ class Encoder {
         if (typeof it.value !== 'bigint' || it.value < INT64_MIN || it.value > INT64_MAX) this.fail(`${it.type} ${String(it.value)} is not a signed 64-bit value`, tag);
         this.ensure(16);
         this.header(tag, TYPE_CODE[it.type], 8);
-        this.buf.writeBigInt64BE(it.value, this.off); this.off += 8;
+        this.i64(it.value);
         return;
       case 'Boolean':
         this.ensure(16);
@@ -184,6 +210,7 @@ export function encode(item: TtlvItem): Buffer {
   const enc = scratch ?? new Encoder(4096);
   scratch = undefined;
   enc.off = 0;
+  enc.depth = 0;
   try {
     enc.item(item);
     // allocUnsafe + copy: Buffer.from(buffer) takes a much slower generic path (about 12×

@@ -233,6 +233,30 @@ describe('TLS transport limits', () => {
     }
   });
 
+  it('a request that runs longer than the idle timeout is answered, and the idle timeout runs again from the answer', async () => {
+    const { logger, lines } = captureLogger();
+    const { engine } = testEngine({ logger });
+    // An operation slower than the idle timeout (an HSM taking its time): not idleness.
+    const handle = engine.handleBytes.bind(engine);
+    engine.handleBytes = async (...a: Parameters<typeof handle>) => { await new Promise((r) => setTimeout(r, 900)); return handle(...a); };
+    const server = await startServer(
+      { listen: { host: '127.0.0.1', port: 0 }, tls: { ca: pki.ca.certPem, cert: pki.server.certPem, key: pki.server.keyPem }, limits: { idleTimeoutMs: 300 } },
+      { engine, logger },
+    );
+    try {
+      const c = await KmipClient.connect(clientOpts(server));
+      const answer = parseResponseMessage(decode(await c.sendBytes(discover())));
+      expect(answer.batchItems[0]!.resultStatus).toBe(ResultStatus.Success);
+      expect(c.open).toBe(true);
+      const t0 = Date.now();
+      await waitFor(() => !c.open, 5000);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(200);
+      expect(lines.some((l) => l.includes('"event":"idle_timeout"'))).toBe(true);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('drops a TCP connection that never completes the TLS handshake', async () => {
     const s = await serve({ handshakeTimeoutMs: 300 });
     try {
