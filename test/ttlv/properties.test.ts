@@ -356,3 +356,42 @@ describe('TTLV codec properties', () => {
 const FIXED_LENGTH: Partial<Record<ItemTypeName, number>> = {
   Integer: 4, Enumeration: 4, Interval: 4, LongInteger: 8, Boolean: 8, DateTime: 8, DateTimeExtended: 8,
 };
+
+describe('P6 the encoder\'s byte stores agree with Buffer\'s own writers (issue 12: no writeXxxBE on the hot path)', () => {
+  // Values near the edges of each path: the Number split (|v| ≤ 2^53 − 1) and the BigInt one.
+  const edge = (e: bigint) => fc.bigInt({ min: e - 1000n, max: e + 1000n });
+  const int64Biased = fc.oneof(
+    fc.bigInt({ min: -(1n << 63n), max: (1n << 63n) - 1n }),
+    fc.bigInt({ min: -(1n << 40n), max: 1n << 40n }),
+    edge(BigInt(Number.MAX_SAFE_INTEGER)), edge(BigInt(Number.MIN_SAFE_INTEGER)), edge(0n), edge(1n << 32n), edge(-(1n << 32n)),
+    fc.constantFrom(-(1n << 63n), (1n << 63n) - 1n),
+  );
+  it('64-bit values (Long Integer, Date Time, Date Time Extended)', () => {
+    fc.assert(fc.property(int64Biased, fc.constantFrom('LongInteger' as const, 'DateTime' as const, 'DateTimeExtended' as const), (v, type) => {
+      const out = encode({ tag: Tag.UsageLimitsTotal, type, value: v });
+      const want = Buffer.alloc(8);
+      want.writeBigInt64BE(v);
+      expect(out.subarray(8)).toEqual(want);
+    }), { numRuns: RUNS });
+  });
+  it('32-bit values (Integer signed, Enumeration and Interval unsigned) and Structure lengths', () => {
+    fc.assert(fc.property(fc.integer({ min: -0x80000000, max: 0x7fffffff }), fc.integer({ min: 0, max: 0xffffffff }), (i, u) => {
+      const out = encode({ tag: Tag.BatchItem, type: 'Structure', value: [
+        { tag: Tag.BatchCount, type: 'Integer', value: i }, { tag: Tag.Operation, type: 'Enumeration', value: u },
+      ] });
+      expect(out.readUInt32BE(4)).toBe(32);
+      expect(out.readInt32BE(16)).toBe(i);
+      expect(out.readUInt32BE(32)).toBe(u);
+    }), { numRuns: RUNS });
+  });
+  it('an encode that failed inside a Structure leaves no tag behind in the next error path', () => {
+    const bad = (inner: TtlvItem): TtlvItem => ({ tag: Tag.RequestMessage, type: 'Structure', value: [{ tag: Tag.BatchItem, type: 'Structure', value: [inner] }] });
+    expect(() => encode(bad({ tag: Tag.BatchCount, type: 'Integer', value: 2 ** 40 }))).toThrow(TtlvError);
+    try {
+      encode({ tag: Tag.BatchCount, type: 'Integer', value: 1.5 });
+      expect.unreachable();
+    } catch (e) {
+      expect((e as TtlvError).path).toBe('BatchCount');
+    }
+  });
+});
