@@ -99,6 +99,7 @@ async function cmk(flags: CmkFlags): Promise<void> {
     `Admin API: https://${a.host}:${a.port} (mutual TLS, role admin) — try: npx kmipctl status --server https://${a.host}:${a.port}`,
     `Link for cores: https://${a.host}:${a.port}/v1/link/… (certificates of role core: kmipctl cert issue --role core --region <region>)`,
     `Web console: https://${a.host}:${a.port}${CONSOLE_PATH} (governance views; a CMK shows no keys: they live on the cores)`,
+    ...(config.sso ? [`Single sign-on: https://${a.host}:${a.port}/auth/login through ${config.sso.issuer} (bearer tokens accepted on the admin API)`] : []),
     '', '',
   ].join('\n'));
 

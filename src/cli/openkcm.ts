@@ -91,10 +91,13 @@ export function connectionHelp(config: OpenKcmConfig, port: number, cwd = proces
 const PROGRAM = 'openkcm';
 
 /** The admin API line of the start banner (one process or the primary of several workers). */
-const adminBanner = (host: string, port: number): string =>
+const adminBanner = (host: string, port: number, ssoIssuer?: string): string =>
   `Admin API: https://${host}:${port} (mutual TLS, role admin) — try: npx kmipctl status --server https://${host}:${port}\n`
   // Issue 14 §3: the console is on the same listener, behind the same client certificate.
-  + `Web console: https://${host}:${port}${CONSOLE_PATH} (open it in a browser that holds the admin certificate; README "The web console")\n\n`;
+  + `Web console: https://${host}:${port}${CONSOLE_PATH} (open it in a browser that holds the admin certificate; README "The web console")\n`
+  // Issue 14 §4: or behind the IdP's sign-in.
+  + (ssoIssuer !== undefined ? `Single sign-on: https://${host}:${port}/auth/login through ${ssoIssuer} (bearer tokens accepted on the admin API; README "Single sign-on")\n` : '')
+  + '\n';
 
 async function serve(flags: ServeFlags): Promise<void> {
   const config = loadConfigOrExit(PROGRAM, flags);
@@ -113,7 +116,7 @@ async function serve(flags: ServeFlags): Promise<void> {
       process.stderr.write(connectionHelp(config, kmipPort, undefined, httpsPort));
       if (adminPort !== null) {
         const host = config.admin.listen.host;
-        process.stderr.write(adminBanner(host, adminPort));
+        process.stderr.write(adminBanner(host, adminPort, config.sso?.issuer));
       }
       if (metrics !== undefined) process.stderr.write((await import('./metrics.ts')).metricsBanner(metrics));
       process.stderr.write(`${config.workers} worker processes serve KMIP (--workers; the admin API and SIEM export run in worker 1).\n\n`);
@@ -241,7 +244,7 @@ async function serve(flags: ServeFlags): Promise<void> {
   process.stderr.write(connectionHelp(config, server.address().port, undefined, httpsServer?.address().port ?? null));
   if (admin) {
     const a = admin.address();
-    process.stderr.write(adminBanner(a.host, a.port));
+    process.stderr.write(adminBanner(a.host, a.port, config.sso?.issuer));
   }
   if (metricsServer !== undefined) process.stderr.write((await import('./metrics.ts')).metricsBanner(metricsServer));
 

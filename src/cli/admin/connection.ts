@@ -21,6 +21,7 @@ export interface ConnectionFlags {
   key?: string;
   ca?: string;
   adminConfig?: string;
+  tokenFile?: string;
   json?: boolean;
 }
 
@@ -30,10 +31,39 @@ export interface ConnectionSettings {
   certFile: string;
   keyFile: string;
   caFile: string;
+  /**
+   * A bearer token from the organisation's IdP (issue 14 §4, admin API with single sign-on):
+   * sent instead of the client certificate. Only from a file or the environment, never a
+   * flag's value, which every user of the machine can read in the process list.
+   */
+  token?: string;
 }
 
 const ENV = { server: 'OPENKCM_ADMIN_SERVER', kmip: 'OPENKCM_ADMIN_KMIP', cert: 'OPENKCM_ADMIN_CERT', key: 'OPENKCM_ADMIN_KEY', ca: 'OPENKCM_ADMIN_CA' } as const;
 const FILE_KEYS = ['server', 'kmip', 'cert', 'key', 'ca'] as const;
+const TOKEN_ENV = 'OPENKCM_ADMIN_TOKEN';
+const TOKEN_FILE_ENV = 'OPENKCM_ADMIN_TOKEN_FILE';
+
+/** The bearer token: --token-file, then OPENKCM_ADMIN_TOKEN_FILE, then OPENKCM_ADMIN_TOKEN; undefined without any. */
+function resolveToken(flags: ConnectionFlags, env: NodeJS.ProcessEnv, cwd: string): string | undefined {
+  const file = flags.tokenFile ?? (env[TOKEN_FILE_ENV] || undefined);
+  let token: string | undefined;
+  if (file !== undefined) {
+    const p = resolve(cwd, file);
+    try {
+      token = readFileSync(p, 'utf8').trim();
+    } catch (e) {
+      throw new CliError(EXIT_USAGE, `cannot read the token file ${p}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, `pass --token-file or set ${TOKEN_FILE_ENV}`);
+    }
+    if (token === '') throw new CliError(EXIT_USAGE, `the token file ${p} is empty`, 'write the access token from your identity provider into it');
+  } else if (env[TOKEN_ENV]) {
+    token = env[TOKEN_ENV]!.trim();
+  }
+  if (token !== undefined && !/^[A-Za-z0-9\-._~+/]+=*$/.test(token)) {
+    throw new CliError(EXIT_USAGE, 'the bearer token holds characters a token cannot have (RFC 6750 §2.1)', 'give the access token alone, without "Bearer " or quotes');
+  }
+  return token;
+}
 
 /** Adds the connection options (and --json) to a command. */
 export function withConnectionOptions(cmd: Command): Command {
@@ -44,6 +74,7 @@ export function withConnectionOptions(cmd: Command): Command {
     .option('--key <file>', `client private key, PEM (env ${ENV.key}; default certs/client.key)`)
     .option('--ca <file>', `CA certificate of the server, PEM (env ${ENV.ca}; default certs/ca.crt)`)
     .option('--admin-config <file>', 'JSON file with server, kmip, cert, key, ca (env OPENKCM_ADMIN_CONFIG)')
+    .option('--token-file <file>', `a file holding a bearer token of the IdP, used instead of --cert/--key on a server with single sign-on (env ${TOKEN_FILE_ENV}, or the token itself in ${TOKEN_ENV})`)
     .option('--json', 'print the answer as JSON');
 }
 
@@ -100,7 +131,17 @@ export function resolveSettings(flags: ConnectionFlags, env: NodeJS.ProcessEnv =
     certFile: path('cert', 'certs/client.crt'),
     keyFile: path('key', 'certs/client.key'),
     caFile: path('ca', 'certs/ca.crt'),
+    ...((token) => (token !== undefined ? { token } : {}))(resolveToken(flags, env, cwd)),
   };
+}
+
+/** The CA file alone (an admin API call with a bearer token needs no client certificate). */
+export function readCaFile(s: ConnectionSettings): Buffer {
+  try {
+    return readFileSync(s.caFile);
+  } catch (e) {
+    throw new CliError(EXIT_USAGE, `cannot read the CA certificate ${s.caFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, `pass --ca or set ${ENV.ca}`);
+  }
 }
 
 export function readTlsFiles(s: ConnectionSettings): { cert: Buffer; key: Buffer; ca: Buffer } {
@@ -138,9 +179,10 @@ export interface ApiErrorBody {
 
 /** A minimal client of the admin API: JSON in, JSON out, errors as CliError. */
 export class AdminClient {
-  private readonly tls: { cert: Buffer; key: Buffer; ca: Buffer };
+  private readonly tls: { cert?: Buffer; key?: Buffer; ca: Buffer };
   constructor(readonly settings: ConnectionSettings, private readonly timeoutMs = ADMIN_REQUEST_TIMEOUT_MS) {
-    this.tls = readTlsFiles(settings);
+    // With a token the certificate stays home: the server would take it first (src/server/admin.ts).
+    this.tls = settings.token !== undefined ? { ca: readCaFile(settings) } : readTlsFiles(settings);
   }
 
   get<T = Record<string, unknown>>(path: string): Promise<T> { return this.call('GET', path); }
@@ -155,11 +197,10 @@ export class AdminClient {
     return new Promise<T>((resolvePromise, reject) => {
       const req = request(url, {
         method,
-        cert: this.tls.cert,
-        key: this.tls.key,
+        ...(this.tls.cert ? { cert: this.tls.cert, key: this.tls.key } : {}),
         ca: this.tls.ca,
         minVersion: 'TLSv1.2',
-        headers: { accept: 'application/json', ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}) },
+        headers: { accept: 'application/json', ...(this.settings.token !== undefined ? { authorization: `Bearer ${this.settings.token}` } : {}), ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}) },
         timeout: this.timeoutMs,
       }, (res) => {
         const chunks: Buffer[] = [];
