@@ -7,7 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import {
-  byCase, inProcessHttpsTransport, inProcessTransport, loadChains, remoteHttpsTransport, loadSkipList, markdownReport, naturalCompare, remoteTransport, runFolder, summaryTable,
+  byCase, inProcessTransports, loadChains, remoteHttpsTransport, loadSkipList, markdownReport, naturalCompare, remoteTransport, runFolder, summaryTable,
   type FileResult, type TransportFactory,
 } from './runner.ts';
 
@@ -76,8 +76,9 @@ async function main(argv: string[]): Promise<number> {
     console.error('conformance: --update-gate needs --gate FILE');
     return 2;
   }
-  // The MSGENC-HTTPS cases go over a real HTTPS listener, every other case over TTLV.
-  let transport: TransportFactory = byCase(inProcessTransport, inProcessHttpsTransport);
+  // The MSGENC cases go over a real HTTPS listener in their encoding, the Suite B cases over
+  // TLS restricted to their profile, every other case over TTLV (runner.ts: transportOfCase).
+  let transport: TransportFactory = byCase(inProcessTransports);
   if (opts.httpsTarget && !opts.target) {
     console.error('conformance: --https-target goes with --target (the same running server)');
     return 2;
@@ -88,10 +89,16 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
     const h = opts.httpsTarget;
-    const https: TransportFactory = h
-      ? remoteHttpsTransport(h.host, h.port, resolve(opts.certs))
-      : async () => { throw new Error('this case exercises KMIP over HTTPS: give the server\'s https.listen address with --https-target HOST:PORT'); };
-    transport = byCase(remoteTransport(opts.target.host, opts.target.port, resolve(opts.certs)), https);
+    const certs = resolve(opts.certs);
+    const ttlv = remoteTransport(opts.target.host, opts.target.port, certs);
+    transport = byCase({
+      ttlv,
+      https: (encoding) => h
+        ? remoteHttpsTransport(h.host, h.port, certs, encoding)
+        : async () => { throw new Error('this case exercises KMIP over HTTPS: give the server\'s https.listen address with --https-target HOST:PORT'); },
+      // A running server's TLS profile is its own configuration: the case runs over --target.
+      suiteB: () => ttlv,
+    });
     console.log(`replaying against ${opts.target.host}:${opts.target.port} over mutual TLS${h ? ` (MSGENC-HTTPS cases: https://${h.host}:${h.port}/kmip)` : ''} (one shared store: names used by one file stay visible to the next)`);
   }
   const skip = await loadSkipList(opts.skip);

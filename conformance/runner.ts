@@ -18,7 +18,10 @@ import { Bindings, substitute } from './placeholders.ts';
 import { KmipClient } from '../src/client/index.ts';
 import { openRuntime } from '../src/server/runtime.ts';
 import { startServer } from '../src/server/listener.ts';
-import { KMIP_HTTP_PATH, MEDIA_TYPE } from '../src/server/http-kmip.ts';
+import { KMIP_HTTP_PATH, MEDIA_TYPE, type HttpEncoding } from '../src/server/http-kmip.ts';
+import { tlsProfileOptions, type TlsProfile } from '../src/server/tls-profile.ts';
+import { fromXml as fromXmlText, toXml as toXmlText } from '../src/ttlv/xml.ts';
+import { fromJson as fromJsonText, toJson as toJsonText } from '../src/ttlv/json.ts';
 import { Agent, request as httpsRequest } from 'node:https';
 import pino from 'pino';
 import { devPkiFiles, generateDevPki } from '../certs/devpki.ts';
@@ -110,25 +113,73 @@ export function remoteTransport(host: string, port: number, certsDir: string): T
 }
 
 // ---------------------------------------------------------------------------------------
-// KMIP over HTTPS (KMIP Profiles 2.1 §5.3): the MSGENC-HTTPS cases are replayed over a real
-// HTTPS listener, each request a `POST /kmip` of its TTLV bytes.
+// Transports by case. The message-encoding cases go over KMIP over HTTPS (KMIP Profiles 2.1
+// §5.3), each in its encoding: MSGENC-HTTPS as TTLV bodies (application/octet-stream),
+// MSGENC-XML as KMIP XML (text/xml, §5.4), MSGENC-JSON as KMIP JSON (application/json, §5.5);
+// the Suite B cases over TLS restricted to their profile (RFC 6460, src/server/tls-profile.ts)
+// on both ends; every other case over binary TTLV.
 
-/** Which transport a vector file exercises: the MSGENC-HTTPS family is the HTTPS profile's. */
-export function transportOfCase(file: string): 'https' | 'ttlv' {
-  return familyOf(file) === 'MSGENC-HTTPS' ? 'https' : 'ttlv';
+export type CaseTransport = 'ttlv' | 'https-ttlv' | 'https-xml' | 'https-json' | 'suiteb-128' | 'suiteb-192';
+
+const FAMILY_TRANSPORT: Readonly<Record<string, CaseTransport>> = {
+  'MSGENC-HTTPS': 'https-ttlv',
+  'MSGENC-XML': 'https-xml',
+  'MSGENC-JSON': 'https-json',
+  SUITEB_128: 'suiteb-128',
+  SUITEB_192: 'suiteb-192',
+};
+
+/** Which transport a vector file exercises (by its family). */
+export function transportOfCase(file: string): CaseTransport {
+  return FAMILY_TRANSPORT[familyOf(file)] ?? 'ttlv';
 }
 
-/** Picks the transport by case: `https` for MSGENC-HTTPS files, `ttlv` for every other. */
-export function byCase(ttlv: TransportFactory, https: TransportFactory): TransportFactory {
-  return (file) => (transportOfCase(file) === 'https' ? https(file) : ttlv(file));
+export interface CaseTransports {
+  ttlv: TransportFactory;
+  https(encoding: HttpEncoding): TransportFactory;
+  suiteB(profile: 'suiteb-128' | 'suiteb-192'): TransportFactory;
 }
 
-/** One `POST /kmip` of TTLV bytes over a kept-alive mutual-TLS agent; anything but 200 + octet-stream is an error. */
-export function postKmip(agent: Agent, host: string, port: number, body: Buffer, timeoutMs = 30_000): Promise<Buffer> {
+/** One transport factory that picks, per file, the transport its case exercises. */
+export function byCase(t: CaseTransports): TransportFactory {
+  return (file) => {
+    const k = transportOfCase(file);
+    switch (k) {
+      case 'ttlv': return t.ttlv(file);
+      case 'https-ttlv': return t.https('ttlv')(file);
+      case 'https-xml': return t.https('xml')(file);
+      case 'https-json': return t.https('json')(file);
+      default: return t.suiteB(k)(file);
+    }
+  };
+}
+
+/** TTLV bytes → the body of the encoding. */
+function toBody(encoding: HttpEncoding, bytes: Buffer): Buffer {
+  if (encoding === 'ttlv') return bytes;
+  const tree = decode(bytes);
+  return Buffer.from(encoding === 'xml' ? toXmlText(tree, { root: false }) : toJsonText(tree), 'utf8');
+}
+
+/** An answer body → TTLV bytes; an answer that is not one message of the encoding is an error. */
+function fromBody(encoding: HttpEncoding, body: Buffer): Buffer {
+  if (encoding === 'ttlv') return body;
+  const text = body.toString('utf8');
+  const items = encoding === 'xml' ? fromXmlText(text) : [fromJsonText(text)].flat();
+  if (items.length !== 1) throw new Error(`the ${encoding.toUpperCase()} answer holds ${items.length} top-level items, not one message`);
+  return encode(items[0]!);
+}
+
+/**
+ * One `POST /kmip` over a kept-alive mutual-TLS agent: the request's TTLV bytes sent in
+ * `encoding`, the answer (which must be 200 in the same Content-Type) returned as TTLV bytes.
+ */
+export function postKmip(agent: Agent, host: string, port: number, bytes: Buffer, encoding: HttpEncoding = 'ttlv', timeoutMs = 30_000): Promise<Buffer> {
+  const body = toBody(encoding, bytes);
   return new Promise((resolve, reject) => {
     const req = httpsRequest({
       host, port, path: KMIP_HTTP_PATH, method: 'POST', agent, servername: host === '127.0.0.1' || host === '::1' ? 'localhost' : host,
-      headers: { 'Content-Type': MEDIA_TYPE.ttlv, 'Content-Length': body.length },
+      headers: { 'Content-Type': MEDIA_TYPE[encoding], 'Content-Length': body.length },
       timeout: timeoutMs,
     }, (res) => {
       const chunks: Buffer[] = [];
@@ -137,8 +188,14 @@ export function postKmip(agent: Agent, host: string, port: number, body: Buffer,
       res.on('end', () => {
         const out = Buffer.concat(chunks);
         if (res.statusCode !== 200) reject(new Error(`HTTP ${res.statusCode}: ${out.toString('utf8').trim()}`));
-        else if (res.headers['content-type'] !== MEDIA_TYPE.ttlv) reject(new Error(`answer of Content-Type ${res.headers['content-type']}, expected ${MEDIA_TYPE.ttlv}`));
-        else resolve(out);
+        else if (res.headers['content-type'] !== MEDIA_TYPE[encoding]) reject(new Error(`answer of Content-Type ${res.headers['content-type']}, expected ${MEDIA_TYPE[encoding]}`));
+        else {
+          try {
+            resolve(fromBody(encoding, out));
+          } catch (e) {
+            reject(new Error(`the answer is not KMIP ${encoding.toUpperCase()}: ${(e as Error).message}`));
+          }
+        }
       });
     });
     req.on('timeout', () => req.destroy(new Error(`no HTTPS answer within ${timeoutMs} ms`)));
@@ -147,38 +204,84 @@ export function postKmip(agent: Agent, host: string, port: number, body: Buffer,
   });
 }
 
-let httpsPki: ReturnType<typeof generateDevPki> | undefined;
+const pkis = new Map<string, ReturnType<typeof generateDevPki>>();
+/** One generated dev PKI per key algorithm for the whole run. */
+const pkiOf = (algorithm: 'ec-p256' | 'ec-p384') => {
+  let p = pkis.get(algorithm);
+  if (!p) pkis.set(algorithm, (p = generateDevPki({ algorithm })));
+  return p;
+};
 
-/**
- * In-process HTTPS: a fresh runtime (in-memory store) per file behind a real HTTPS listener
- * on 127.0.0.1 (port 0) with a generated development PKI, the client Node's https over
- * mutual TLS. The bytes the vector sends cross a real TLS socket and HTTP framing.
- */
-export const inProcessHttpsTransport: TransportFactory = async () => {
-  const pki = await (httpsPki ??= generateDevPki());
+/** A fresh runtime (in-memory store) behind a real listener on 127.0.0.1 (port 0). */
+async function inProcessListener(protocol: 'ttlv' | 'https', profile: TlsProfile) {
+  const pki = await pkiOf(profile === 'suiteb-192' ? 'ec-p384' : 'ec-p256');
   const runtime = await openRuntime({ logger: pino({ level: process.env.CONFORMANCE_LOG_LEVEL ?? 'silent' }) });
-  let server;
   try {
-    server = await startServer({ listen: { host: '127.0.0.1', port: 0 }, protocol: 'https', tls: { ca: pki.ca.certPem, cert: pki.server.certPem, key: pki.server.keyPem } }, runtime);
+    const server = await startServer({ listen: { host: '127.0.0.1', port: 0 }, protocol, tls: { ca: pki.ca.certPem, cert: pki.server.certPem, key: pki.server.keyPem, profile } }, runtime);
+    return { pki, runtime, server, port: server.address().port };
   } catch (e) {
     await runtime.close();
     throw e;
   }
-  const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: pki.ca.certPem, cert: pki.client.certPem, key: pki.client.keyPem });
-  const { port } = server.address();
-  const srv = server;
-  return {
-    send: (buf) => postKmip(agent, '127.0.0.1', port, buf),
-    close: async () => {
-      agent.destroy();
-      await srv.close(1_000);
-      await runtime.close();
-    },
-  };
-};
+}
 
-/** `--https-target host:port --certs DIR`: a running server's https.listen. */
-export function remoteHttpsTransport(host: string, port: number, certsDir: string): TransportFactory {
+/**
+ * In-process KMIP over HTTPS in one encoding: a fresh runtime per file behind a real HTTPS
+ * listener with a generated development PKI, the client Node's https over mutual TLS. The
+ * bytes the vector sends cross a real TLS socket and HTTP framing, converted to the encoding.
+ */
+export function inProcessHttps(encoding: HttpEncoding): TransportFactory {
+  return async () => {
+    const l = await inProcessListener('https', 'none');
+    const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: l.pki.ca.certPem, cert: l.pki.client.certPem, key: l.pki.client.keyPem });
+    return {
+      send: (buf) => postKmip(agent, '127.0.0.1', l.port, buf, encoding),
+      close: async () => {
+        agent.destroy();
+        await l.server.close(1_000);
+        await l.runtime.close();
+      },
+    };
+  };
+}
+/** The MSGENC-HTTPS transport (TTLV bodies). */
+export const inProcessHttpsTransport: TransportFactory = inProcessHttps('ttlv');
+
+/**
+ * In-process TTLV over TLS restricted to a Suite B profile on both ends: the server with
+ * `tls.profile` and a certificate of the profile's curve, the client offering only the
+ * profile's suites, groups and signature schemes.
+ */
+export function inProcessSuiteB(profile: 'suiteb-128' | 'suiteb-192'): TransportFactory {
+  return async () => {
+    const l = await inProcessListener('ttlv', profile);
+    let client: KmipClient;
+    try {
+      client = await KmipClient.connect({
+        host: '127.0.0.1', port: l.port, servername: 'localhost', ca: l.pki.ca.certPem, cert: l.pki.client.certPem, key: l.pki.client.keyPem,
+        tls: tlsProfileOptions(profile),
+      });
+    } catch (e) {
+      await l.server.close(0);
+      await l.runtime.close();
+      throw e;
+    }
+    return {
+      send: (buf) => client.sendBytes(buf),
+      close: async () => {
+        await client.close();
+        await l.server.close(1_000);
+        await l.runtime.close();
+      },
+    };
+  };
+}
+
+/** Every case in process, each over the transport it exercises. */
+export const inProcessTransports: CaseTransports = { ttlv: inProcessTransport, https: inProcessHttps, suiteB: inProcessSuiteB };
+
+/** `--https-target host:port --certs DIR`: a running server's https.listen, in one encoding. */
+export function remoteHttpsTransport(host: string, port: number, certsDir: string, encoding: HttpEncoding = 'ttlv'): TransportFactory {
   return async () => {
     const files = devPkiFiles(certsDir);
     const read = async (what: string, p: string) => {
@@ -192,7 +295,7 @@ export function remoteHttpsTransport(host: string, port: number, certsDir: strin
       keepAlive: true, maxSockets: 1,
       ca: await read('CA certificate', files.caCert), cert: await read('client certificate', files.clientCert), key: await read('client key', files.clientKey),
     });
-    return { send: (buf) => postKmip(agent, host, port, buf), close: async () => agent.destroy() };
+    return { send: (buf) => postKmip(agent, host, port, buf, encoding), close: async () => agent.destroy() };
   };
 }
 
