@@ -35,6 +35,42 @@ export interface Prepared {
   derived: TtlvItem[];
   /** Attributes added next to the client's (multi-instance, e.g. a Wrapping Key Link). */
   added?: TtlvItem[];
+  /** The object to store when it differs from the one sent (a corrected Key Format Type). */
+  value?: Struct;
+}
+
+/**
+ * A private key labelled PKCS#8 whose bytes are a PKCS#1 RSAPrivateKey (RFC 8017 A.1.2)
+ * instead of a PrivateKeyInfo (RFC 5208 §5): PyKMIP's test data does this, taken from a
+ * KMIP 1.1 test document. The bytes are unambiguous (a PrivateKeyInfo starts with version 0
+ * and an AlgorithmIdentifier SEQUENCE, an RSAPrivateKey with version 0 and the modulus
+ * INTEGER), so the key is kept with the format it really has: the stored Key Block and the
+ * Key Format Type attribute say PKCS#1, and Get returns the bytes as registered under that label.
+ * Returns the corrected format, or undefined when the label is right or the bytes are neither.
+ */
+function mislabelledPkcs1(objectType: number, format: number, material: TtlvItem): number | undefined {
+  if (objectType !== ObjectType.PrivateKey || format !== KFT.PKCS_8 || material.type !== 'ByteString') return undefined;
+  try {
+    parseKeyMaterial(objectType, KFT.PKCS_8, material);
+    return undefined;
+  } catch {
+    try {
+      parseKeyMaterial(objectType, KFT.PKCS_1, material);
+      return KFT.PKCS_1;
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/** The key object with its Key Block's Key Format Type replaced. */
+function withKeyFormat(value: Struct, format: number): Struct {
+  return {
+    ...value,
+    value: value.value.map((c) => (c.tag === Tag.KeyBlock && c.type === 'Structure'
+      ? { ...c, value: c.value.map((k) => (k.tag === Tag.KeyFormatType ? enumeration(Tag.KeyFormatType, format) : k)) }
+      : c)),
+  };
 }
 
 const KEY_TYPES: readonly number[] = [ObjectType.SymmetricKey, ObjectType.PrivateKey, ObjectType.PublicKey];
@@ -60,9 +96,10 @@ function symmetricLengthOf(alg: number, bytes: Buffer): number {
  * it does not (Transparent DSA, Opaque) is stored as given with the client's attributes
  * (the BL-M-12/13 vectors register such keys and expect success).
  */
-function prepareKey(objectType: number, value: Struct, attrs: TtlvItem[]): Prepared {
+function prepareKey(objectType: number, given: Struct, attrs: TtlvItem[]): Prepared {
+  let value = given;
   const kb = required(optStruct(value, Tag.KeyBlock), Tag.KeyBlock);
-  const format = required(optEnum(kb, Tag.KeyFormatType), Tag.KeyFormatType);
+  let format = required(optEnum(kb, Tag.KeyFormatType), Tag.KeyFormatType);
   const algorithm = agree('Cryptographic Algorithm', optEnum(kb, Tag.CryptographicAlgorithm), attrEnum(attrs, Tag.CryptographicAlgorithm));
   const length = agree('Cryptographic Length', child(kb, Tag.CryptographicLength)?.type === 'Integer' ? (child(kb, Tag.CryptographicLength)!.value as number) : undefined, attrInt(attrs, Tag.CryptographicLength));
   const derived: TtlvItem[] = [];
@@ -74,6 +111,11 @@ function prepareKey(objectType: number, value: Struct, attrs: TtlvItem[]): Prepa
   const kv = child(kb, Tag.KeyValue);
   if (!isStructure(kv)) throw new KmipError(ResultReason.InvalidField, 'an unwrapped Key Value must be a Structure');
   const material = required(child(kv, Tag.KeyMaterial), Tag.KeyMaterial);
+  const realFormat = mislabelledPkcs1(objectType, format, material);
+  if (realFormat !== undefined) {
+    format = realFormat;
+    value = withKeyFormat(value, realFormat);
+  }
 
   let parsed: ParsedKey;
   try {
@@ -104,7 +146,7 @@ function prepareKey(objectType: number, value: Struct, attrs: TtlvItem[]): Prepa
     setDerived(algorithm ?? algorithmOf(facts), facts.length);
     if (facts.curve !== undefined) derived.push(structure(Tag.CryptographicDomainParameters, [enumeration(Tag.RecommendedCurve, facts.curve)]));
   }
-  return { parsed, derived };
+  return value === given ? { parsed, derived } : { parsed, derived, value };
 }
 
 /** Secret Data{Secret Data Type, Key Block} (s.2.2.7): Raw or Opaque bytes. */
@@ -246,7 +288,7 @@ async function run(ctx: OperationContext, request: Struct): Promise<Struct> {
   await assertNamesFree(ctx, attrs);
 
   const obj = await storeNewObject(ctx, {
-    objectType, attributes: [...attrs, ...(prepared.added ?? [])], value, derived: prepared.derived, generated: false,
+    objectType, attributes: [...attrs, ...(prepared.added ?? [])], value: prepared.value ?? value, derived: prepared.derived, generated: false,
     ...(prepared.parsed !== undefined ? { parsed: prepared.parsed } : {}),
   });
   recordResult(ctx, Operation.Register, [obj.uid], { setPlaceholder: true });

@@ -45,6 +45,8 @@ describe('PyKMIP 0.10 and issue 13', () => {
       if (version !== '2.0') expect(success(r, 'get_name_index')).toEqual([{ name: 'Name', index: 0 }]);
       success(r, version === '2.0' ? 'delete_name_empty_vendor' : 'delete_name_v1');
       expect(success(r, 'names_after_delete')).toEqual([]);
+      expect(typeof success(r, 'register_pkcs1_as_pkcs8')).toBe('string');
+      expect(success(r, 'get_pkcs1_as_pkcs8')).toEqual({ format: 'PKCS_1', same_bytes: true });
     }, 120_000);
   }
 });

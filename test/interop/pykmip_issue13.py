@@ -57,6 +57,23 @@ def main():
         step("delete_name_v1", lambda: c.delete_attribute(uid, attribute_name="Name", attribute_index=0)[0])
     step("names_after_delete", lambda: [plain(a.attribute_value) for a in c.get_attributes(uid, ["Name"])[1]])
 
+    # A PKCS#1 RSAPrivateKey registered with Key Format Type PKCS#8, as PyKMIP's own
+    # integration data does (issue 13 §5): kept, and labelled with the format it really has.
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from kmip.pie import objects as pie_objects
+    pk = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pkcs1 = pk.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.TraditionalOpenSSL,
+                             serialization.NoEncryption())
+    mislabelled = pie_objects.PrivateKey(A.RSA, 2048, pkcs1, enums.KeyFormatType.PKCS_8,
+                                         masks=[enums.CryptographicUsageMask.SIGN], name="issue13-pkcs1-%s-%s" % (tag, version))
+    reg = step("register_pkcs1_as_pkcs8", lambda: c.register(mislabelled))
+    if reg.get("ok"):
+        def fetched():
+            k = c.get(reg["value"])
+            return {"format": plain(k.key_format_type), "same_bytes": k.value == pkcs1}
+        step("get_pkcs1_as_pkcs8", fetched)
+
     c.close()
     print(json.dumps(results))
 

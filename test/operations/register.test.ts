@@ -182,3 +182,30 @@ describe('Register with the OASIS Baseline material', () => {
     expect(await reasonOf(get.run(t.ctx, getReq(uid, KFT.PKCS_8)))).toBe(ResultReason.KeyFormatTypeNotSupported);
   });
 });
+
+describe('Register: a PKCS#1 RSAPrivateKey labelled PKCS#8 (PyKMIP test data, issue 13 §5)', () => {
+  it('is accepted and kept as PKCS#1, the format its bytes have; Get converts it like any key', async () => {
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const pkcs1 = privateKey.export({ type: 'pkcs1', format: 'der' });
+    const uid = uidOf(await register.run(t.ctx, req(ObjectType.PrivateKey, [integer(Tag.CryptographicUsageMask, CUM.Sign)],
+      structure(Tag.PrivateKey, [keyBlock(KFT.PKCS_8, byteString(Tag.KeyMaterial, pkcs1), Alg.RSA, 2048)]))));
+    const o = (await t.repo.load(uid))!;
+    expect(attr(o, Tag.KeyFormatType)).toMatchObject({ value: KFT.PKCS_1 });
+    const asRegistered = await get.run(t.ctx, getReq(uid));
+    const kb = child(child(asRegistered, Tag.PrivateKey) as Struct, Tag.KeyBlock) as Struct;
+    expect(child(kb, Tag.KeyFormatType)).toMatchObject({ value: KFT.PKCS_1 });
+    expect((materialOf(asRegistered, Tag.PrivateKey) as { value: Buffer }).value.equals(pkcs1)).toBe(true);
+    // Asked for PKCS#8, the client gets a real PrivateKeyInfo.
+    const p8 = materialOf(await get.run(t.ctx, getReq(uid, KFT.PKCS_8)), Tag.PrivateKey) as { value: Buffer };
+    expect(p8.value.equals(privateKey.export({ type: 'pkcs8', format: 'der' }))).toBe(true);
+  });
+
+  it('a real PKCS#8 stays PKCS#8, and bytes that are neither are still Invalid Field', async () => {
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const uid = uidOf(await register.run(t.ctx, req(ObjectType.PrivateKey, [integer(Tag.CryptographicUsageMask, CUM.Sign)],
+      structure(Tag.PrivateKey, [keyBlock(KFT.PKCS_8, byteString(Tag.KeyMaterial, privateKey.export({ type: 'pkcs8', format: 'der' })), Alg.RSA, 2048)]))));
+    expect(attr((await t.repo.load(uid))!, Tag.KeyFormatType)).toMatchObject({ value: KFT.PKCS_8 });
+    expect(await reasonOf(register.run(t.ctx, req(ObjectType.PrivateKey, [integer(Tag.CryptographicUsageMask, CUM.Sign)],
+      structure(Tag.PrivateKey, [keyBlock(KFT.PKCS_8, byteString(Tag.KeyMaterial, Buffer.from('3003020100', 'hex')), Alg.RSA, 2048)]))))).toBe(ResultReason.InvalidField);
+  });
+});
