@@ -45,6 +45,7 @@ let session = { configured: false, me: null };
 
 async function signIn() {
   document.getElementById('nav').hidden = true;
+  fill(document.getElementById('who'));
   markNav('');
   const [who, sso] = await Promise.all([api('GET', '/v1/whoami').then((r) => r.caller, (e) => e), ssoState()]);
   session = sso;
@@ -95,8 +96,14 @@ function enter(who) {
       const r = await api('POST', session.logout);
       sessionStorage.removeItem('openkcm.console');
       caller = null;
-      if (r.endSessionUrl) location.assign(r.endSessionUrl);
-      else { location.hash = ''; await signIn(); say('Logged out.'); }
+      history.replaceState(null, '', location.pathname);
+      await signIn();
+      say('Logged out of the OpenKCM console.');
+      if (r.endSessionUrl) {
+        // The provider's own session may live on: offer to end it too (a navigation the person
+        // chooses, not a request of this page).
+        main.append(h('p', {}, h('a', { href: r.endSessionUrl, text: 'Also sign out at the identity provider' })));
+      }
     });
     whoBox.append(' ', out);
   }
