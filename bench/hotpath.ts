@@ -13,8 +13,12 @@
 // `--before DIR` the same measurement runs from another checkout's sources in alternation
 // with this one (rounds A B A B …), so a lever is measured before/after side by side.
 //
+// With `--metrics`, this checkout runs twice in alternation, without and with the Prometheus
+// metrics (openRuntime({ metrics }): the request counters and latency cells of
+// src/server/metrics.ts on the path of every item), which is what metrics cost a request.
+//
 //   npm run bench:hotpath [-- --seconds 3] [-- --rounds 3] [-- --concurrency 16]
-//                         [-- --workloads encrypt,get,create] [-- --before DIR] [-- --log-level info] [-- --cpu-prof DIR]
+//                         [-- --workloads encrypt,get,create] [-- --before DIR] [-- --metrics] [-- --log-level info] [-- --cpu-prof DIR]
 import { execFileSync, spawn } from 'node:child_process';
 import { X509Certificate, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -36,13 +40,14 @@ const FLAGS: FlagSpec[] = [
   { flag: '--concurrency', value: true, help: 'concurrent callers, as connections (default 16)' },
   { flag: '--workloads', value: true, help: `comma-separated subset of ${WORKLOADS.join(',')} (default all)` },
   { flag: '--before', value: true, help: 'also measure the sources of this other checkout, in alternation' },
+  { flag: '--metrics', value: false, help: 'also measure this checkout with Prometheus metrics on, in alternation' },
   { flag: '--log-level', value: true, help: 'log level of the runtime (default info, to a file)' },
   { flag: '--cpu-prof', value: true, help: 'write V8 CPU profiles of the measuring processes into this directory' },
   { flag: '--help', value: false, help: 'this text' },
 ];
 
-interface ChildArgs { root: string; workload: WorkloadName; seconds: number; concurrency: number; logLevel: string; dir: string }
-interface ChildResult { ops: number; cpuUs: number; wallMs: number; errors: number; error?: string }
+interface ChildArgs { root: string; workload: WorkloadName; seconds: number; concurrency: number; logLevel: string; dir: string; metrics?: boolean }
+interface ChildResult { ops: number; cpuUs: number; wallMs: number; errors: number; error?: string; counted?: number }
 
 // ---------------------------------------------------------------------------
 // The measuring child: imports the runtime from `root` (this checkout or --before).
@@ -65,7 +70,8 @@ async function child(a: ChildArgs): Promise<ChildResult> {
   const destination = a.logLevel !== 'silent' ? pino.destination({ dest: join(a.dir, 'openkcm.log'), sync: false, mkdir: true }) : undefined;
   const logger = createLogger({ level: a.logLevel as 'info', ...(destination ? { destination } : {}) });
   mkdirSync(join(a.dir, 'data'), { recursive: true });
-  const runtime = await openRuntime({ dataDir: join(a.dir, 'data'), logger, bootstrapClientCertFile: pki.clientCert });
+  const metrics = a.metrics === true ? new (await src('server/metrics.ts') as typeof import('../src/server/metrics.ts')).OpenKcmMetrics({ component: 'serve' }) : undefined;
+  const runtime = await openRuntime({ dataDir: join(a.dir, 'data'), logger, bootstrapClientCertFile: pki.clientCert, ...(metrics ? { metrics } : {}) });
   // The identity a TLS connection of the development client certificate would carry.
   const cert = new X509Certificate(readFileSync(pki.clientCert));
   const sans = (cert.subjectAltName ?? '').split(/,\s*/).map((s) => s.trim()).filter(Boolean);
@@ -136,9 +142,15 @@ async function child(a: ChildArgs): Promise<ChildResult> {
   measuring = false;
   stop = true;
   await Promise.all(loops);
+  // With metrics: the requests they counted (warm-up included), to show they were on.
+  let counted: number | undefined;
+  if (metrics !== undefined) {
+    counted = 0;
+    for (const m of (await metrics.text()).matchAll(/^openkcm_kmip_requests_total\{[^}]*result="Success"[^}]*\} (\d+)$/gm)) counted += Number(m[1]);
+  }
   await runtime.close();
   destination?.flushSync();
-  return { ops, cpuUs: cpu.user + cpu.system, wallMs, errors, ...(firstError !== undefined ? { error: firstError } : {}) };
+  return { ops, cpuUs: cpu.user + cpu.system, wallMs, errors, ...(firstError !== undefined ? { error: firstError } : {}), ...(counted !== undefined ? { counted } : {}) };
 }
 
 // ---------------------------------------------------------------------------
@@ -172,8 +184,9 @@ async function main(): Promise<number> {
     return 2;
   }
   const logLevel = f.get('--log-level') ?? 'info';
-  const checkouts: Array<{ name: string; root: string }> = [{ name: 'this checkout', root: HERE_ROOT }];
+  const checkouts: Array<{ name: string; root: string; metrics?: boolean }> = [{ name: 'this checkout', root: HERE_ROOT }];
   if (f.has('--before')) checkouts.push({ name: 'before', root: resolve(f.get('--before')!) });
+  if (f.has('--metrics')) checkouts.push({ name: 'with metrics', root: HERE_ROOT, metrics: true });
   const tmp = mkdtempSync(join(tmpdir(), 'openkcm-bench-hotpath-'));
   const loadAtStart = loadTriple();
   const started = new Date();
@@ -185,12 +198,12 @@ async function main(): Promise<number> {
         const order = r % 2 === 0 ? checkouts : [...checkouts].reverse();
         for (const c of order) {
           const dir = join(tmp, `${c.name.replace(/\W/g, '_')}-${w}-${r}`);
-          const res = runChild({ root: c.root, workload: w, seconds, concurrency, logLevel, dir },
+          const res = runChild({ root: c.root, workload: w, seconds, concurrency, logLevel, dir, ...(c.metrics ? { metrics: true } : {}) },
             f.has('--cpu-prof') ? join(resolve(f.get('--cpu-prof')!), `${c.name.replace(/\W/g, '_')}-${w}`) : undefined);
           rmSync(dir, { recursive: true, force: true });
           const key = `${w}|${c.name}`;
           results.set(key, [...(results.get(key) ?? []), res]);
-          console.error(`[bench:hotpath] round ${r + 1} ${w} ${c.name}: ${fmt(res.ops / (res.wallMs / 1000))} req/s, ${fmt(res.cpuUs / res.ops, 1)} µs CPU/req${res.errors ? `, ${res.errors} errors (${res.error})` : ''}`);
+          console.error(`[bench:hotpath] round ${r + 1} ${w} ${c.name}: ${fmt(res.ops / (res.wallMs / 1000))} req/s, ${fmt(res.cpuUs / res.ops, 1)} µs CPU/req${res.errors ? `, ${res.errors} errors (${res.error})` : ''}${res.counted !== undefined ? `, ${fmt(res.counted)} requests counted by the metrics` : ''}`);
         }
       }
     }
@@ -204,7 +217,7 @@ async function main(): Promise<number> {
     const cpuHere = median(base.map((x) => x.cpuUs / x.ops));
     for (const c of checkouts) {
       const rs = results.get(`${w}|${c.name}`)!;
-      if (rs.some((x) => x.errors > 0 || x.ops === 0)) failed = true;
+      if (rs.some((x) => x.errors > 0 || x.ops === 0 || (c.metrics === true && (x.counted ?? 0) < x.ops))) failed = true;
       const cpu = median(rs.map((x) => x.cpuUs / x.ops));
       rows.push([w, c.name, fmt(median(rs.map((x) => x.ops / (x.wallMs / 1000)))), fmt(cpu, 1), fmt(1e6 / cpu),
         rs.map((x) => fmt(x.cpuUs / x.ops, 0)).join(' / '), c.name === 'this checkout' ? '1' : `${(cpuHere / cpu).toFixed(2)}×`]);

@@ -9,7 +9,7 @@ import { realpathSync } from 'node:fs';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
-import { registerTtlvCommands, UsageError } from './ttlv.ts';
+import { registerTtlvCommands, UsageError } from './ttlv-commands.ts';
 import { registerAdminCommands } from './admin/index.ts';
 import { withConnectionOptions } from './admin/connection.ts';
 

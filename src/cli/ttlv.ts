@@ -3,9 +3,10 @@
 // in any of those forms or as an indented tree an operator can read.
 //
 // The conversion functions below are pure (bytes/text in, bytes/text out, TtlvError on bad
-// input); only the command actions touch files, stdin, stdout and the exit code.
+// input); only the command actions touch files, stdin, stdout and the exit code. The
+// commands themselves are declared in ttlv-commands.ts, which loads this file (and the
+// codec with its tables) only when one of them runs: `kmipctl --help` does not parse them.
 import { readFileSync } from 'node:fs';
-import { Command, Option } from 'commander';
 import { decode } from '../ttlv/decode.ts';
 import { encode } from '../ttlv/encode.ts';
 import { TtlvError } from '../ttlv/errors.ts';
@@ -14,15 +15,9 @@ import { fromJson, toJson } from '../ttlv/json.ts';
 import { domainInContext, formatScalar, hexTag, siblingAttributeName, tagName } from '../ttlv/names.ts';
 import type { TtlvItem } from '../ttlv/types.ts';
 
-export const INPUT_FORMATS = ['hex', 'binary', 'xml', 'json'] as const;
-export const OUTPUT_FORMATS = ['tree', 'xml', 'json', 'hex', 'binary'] as const;
-export type InputFormat = (typeof INPUT_FORMATS)[number];
-export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+import { UsageError, type InputFormat, type Io, type OutputFormat } from './ttlv-commands.ts';
 
-/** A mistake in how the command was called (exit code 2), as opposed to bad input data (1). */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
+export { INPUT_FORMATS, OUTPUT_FORMATS, UsageError, type InputFormat, type OutputFormat } from './ttlv-commands.ts';
 
 // ---------------------------------------------------------------------------------------
 // Input
@@ -274,13 +269,6 @@ export function describeError(e: TtlvError, format: InputFormat, input: Buffer):
 // ---------------------------------------------------------------------------------------
 // Commands
 
-interface Io {
-  readInput(file: string | undefined): Promise<Buffer>;
-  write(data: Buffer): void;
-  error(text: string): void;
-  setExitCode(code: number): void;
-}
-
 async function readStdin(): Promise<Buffer> {
   if (process.stdin.isTTY) throw new UsageError('no input: give a file, or pipe the message to stdin');
   const chunks: Buffer[] = [];
@@ -288,7 +276,7 @@ async function readStdin(): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-const processIo: Io = {
+export const processIo: Io = {
   async readInput(file) {
     if (file === undefined || file === '-') return readStdin();
     try {
@@ -306,9 +294,9 @@ const processIo: Io = {
 
 class InputError extends Error {}
 
-interface ConvertOptions { from?: InputFormat; to?: OutputFormat }
+export interface ConvertOptions { from?: InputFormat; to?: OutputFormat }
 
-async function runConvert(command: 'decode' | 'encode', file: string | undefined, opts: ConvertOptions, io: Io): Promise<void> {
+export async function runConvert(command: 'decode' | 'encode', file: string | undefined, opts: ConvertOptions, io: Io): Promise<void> {
   const label = `kmipctl ttlv ${command}`;
   let input: Buffer | undefined;
   let format: InputFormat | undefined;
@@ -336,36 +324,4 @@ async function runConvert(command: 'decode' | 'encode', file: string | undefined
       throw e;
     }
   }
-}
-
-/** Adds `ttlv decode` and `ttlv encode` to the kmipctl program. */
-export function registerTtlvCommands(program: Command, io: Io = processIo): Command {
-  const ttlv = program.command('ttlv').description('convert KMIP messages between binary TTLV, hex dumps, KMIP XML and KMIP JSON');
-
-  ttlv
-    .command('decode')
-    .description('read a message (binary, hex dump, XML or JSON) and print it, by default as an indented tree')
-    .argument('[file]', 'input file; stdin when absent or "-"')
-    .addOption(new Option('--from <format>', 'input format (detected when absent)').choices([...INPUT_FORMATS]))
-    .addOption(new Option('--to <format>', 'output format').choices([...OUTPUT_FORMATS]).default('tree'))
-    .addHelpText('after', `
-Examples:
-  echo '42 00 2A 02 00 00 00 04 00 00 01 00 00 00 00 00' | kmipctl ttlv decode
-  kmipctl ttlv decode capture.hex --to xml
-  kmipctl ttlv decode request.bin --to json`)
-    .action(async (file: string | undefined, opts: ConvertOptions) => runConvert('decode', file, opts, io));
-
-  ttlv
-    .command('encode')
-    .description('read a message as KMIP XML or JSON and write it as binary TTLV or hex')
-    .argument('[file]', 'input file; stdin when absent or "-"')
-    .addOption(new Option('--from <format>', 'input format (detected when absent)').choices(['xml', 'json']))
-    .addOption(new Option('--to <format>', 'output format').choices(['binary', 'hex']).default('binary'))
-    .addHelpText('after', `
-Examples:
-  kmipctl ttlv encode request.xml > request.bin
-  kmipctl ttlv encode request.json --to hex`)
-    .action(async (file: string | undefined, opts: ConvertOptions) => runConvert('encode', file, opts, io));
-
-  return ttlv;
 }
