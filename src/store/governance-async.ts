@@ -61,6 +61,8 @@ export interface Governance {
   listIdentities(filter?: { tenant?: string; service?: string }): Promise<Identity[]>;
   getIdentity(id: string): Promise<Identity | undefined>;
   removeIdentity(id: string): Promise<Identity>;
+  /** A gateway identity's other services, replaced in place (an empty list: its own service only). */
+  setIdentityServices(id: string, alsoServices: string[]): Promise<Identity>;
   revokeIdentity(sel: RevokeSelector): Promise<Identity[]>;
   addGrant(input: Grant): Promise<Grant>;
   listGrants(tenant?: string): Promise<Grant[]>;
@@ -116,6 +118,7 @@ export class SqliteGovernance implements Governance {
   async listIdentities(filter?: { tenant?: string; service?: string }) { return this.store.listIdentities(filter); }
   async getIdentity(id: string) { return this.store.getIdentity(id); }
   async removeIdentity(id: string) { return this.store.removeIdentity(id); }
+  async setIdentityServices(id: string, alsoServices: string[]) { return this.store.setIdentityServices(id, alsoServices); }
   async revokeIdentity(sel: RevokeSelector) { return this.store.revokeIdentity(sel); }
   async addGrant(input: Grant) { return this.store.addGrant(input); }
   async listGrants(tenant?: string) { return this.store.listGrants(tenant); }

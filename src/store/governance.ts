@@ -751,6 +751,27 @@ export class GovernanceStore {
     return r && identityFromRow(r);
   }
 
+  /**
+   * Replaces a gateway identity's other services in place (issue 11: kmipctl identity
+   * set-services), without a new certificate. The change log carries the whole record, so
+   * regional cores and every worker see the new list with the identity; the Core checks it on
+   * every message and a gateway's status watch hears it (src/server/gateway-watch.ts). An
+   * empty list leaves only the identity's own service.
+   */
+  setIdentityServices(id: string, alsoServices: string[]): Identity {
+    return this.db.transaction(() => {
+      const i = this.getIdentity(id);
+      if (!i) throw new GovernanceError('not-found', `identity ${id} does not exist`);
+      const list = checkAlsoServices(alsoServices, i.service, i.role);
+      for (const s of list ?? []) this.requireService(i.tenant, s);
+      this.stmt('UPDATE gov_identities SET also_services = ? WHERE id = ?').run(list ? JSON.stringify(list) : null, id);
+      const next: Identity = { ...i };
+      if (list) next.alsoServices = list; else delete next.alsoServices;
+      this.appendChange({ entity: 'identity', op: 'put', value: next }, i.tenant);
+      return next;
+    }).immediate();
+  }
+
   removeIdentity(id: string): Identity {
     return this.db.transaction(() => {
       const i = this.getIdentity(id);

@@ -461,6 +461,21 @@ export class PgGovernance implements Governance {
     return r && identityFromRow(r);
   }
 
+  /** As GovernanceStore.setIdentityServices (src/store/governance.ts). */
+  async setIdentityServices(id: string, alsoServices: string[]): Promise<Identity> {
+    return this.mutate(async (c, log) => {
+      const i = await this.getIdentity(id, c);
+      if (!i) throw new GovernanceError('not-found', `identity ${id} does not exist`);
+      const list = checkAlsoServices(alsoServices, i.service, i.role);
+      for (const s of list ?? []) await this.requireService(c, i.tenant, s);
+      await c.query('UPDATE gov_identities SET also_services = $1 WHERE id = $2', [list ? JSON.stringify(list) : null, id]);
+      const next: Identity = { ...i };
+      if (list) next.alsoServices = list; else delete next.alsoServices;
+      await log({ entity: 'identity', op: 'put', value: next }, i.tenant);
+      return next;
+    });
+  }
+
   async removeIdentity(id: string): Promise<Identity> {
     return this.mutate(async (c, log) => {
       const i = await this.getIdentity(id, c);

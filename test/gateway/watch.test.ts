@@ -1,7 +1,7 @@
 // The gateway's status watch (issue 11 §3; src/server/gateway-watch.ts, the Core side, and
 // src/gateway/core-link.ts watchLoop): real processes — `openkcm serve` (one worker, then two)
 // and `openkcm gateway` children. The gateway learns a seal, a kill switch and a change of
-// its service list from a Poll the Core holds open, audited when it opens and closes, not per
+// its service list (kmipctl identity set-services) from a Poll the Core holds open, audited when it opens and closes, not per
 // poll (the former probe wrote 5 records per second per gateway). Timing bounds here are
 // loose on purpose (2-core machine shared by several suites): the reach is measured in
 // bench/gateway.ts.
@@ -9,7 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { request } from 'node:http';
+import { readFileSync } from 'node:fs';
 import { startServed, type ServedEnv } from '../admin/serve.ts';
+import { KmipClient } from '../../src/client/index.ts';
+import { byteString, textString } from '../../src/kmip/items.ts';
+import { Tag } from '../../src/ttlv/generated/tags.ts';
+import { Operation, ResultReason, ResultStatus } from '../../src/ttlv/generated/enumerations.ts';
 import { post, sleep, startGatewayProc, tokenFile, waitFor, type GatewayProc } from './helpers.ts';
 
 type Obj = Record<string, any>;
@@ -43,6 +48,7 @@ async function startGw(s: ServedEnv, dir: string, extra: string[] = []): Promise
 describe('status watch, one worker', () => {
   let s: ServedEnv;
   let gw: GatewayProc | undefined;
+  let gwId = '';
   const api = (path: string, body: unknown) => post(gw!.port, path, body, TOKEN);
   const json = (args: string[]) => jsonOf(s, args);
 
@@ -52,7 +58,7 @@ describe('status watch, one worker', () => {
     await json(['tenant', 'create', 'acme']);
     await json(['service', 'create', 'acme', 'billing']);
     await json(['service', 'create', 'acme', 'orders']);
-    await json(['cert', 'issue', '--tenant', 'acme', '--service', 'billing', '--role', 'gateway', '--also-services', 'orders', '--out', join(s.cwd, 'gw'), '--cn', 'gw-watch']);
+    gwId = (await json(['cert', 'issue', '--tenant', 'acme', '--service', 'billing', '--role', 'gateway', '--also-services', 'orders', '--out', join(s.cwd, 'gw'), '--cn', 'gw-watch'])).identity.id as string;
     gw = await startGw(s, 'gw');
   }, T);
   afterAll(async () => {
@@ -89,6 +95,44 @@ describe('status watch, one worker', () => {
     const tail = (await json(['audit', 'tail', '-n', '2000'])).records as Obj[];
     const polls = tail.filter((x) => x.tenant === 'acme' && x.operation === 'Poll');
     expect(polls.map((x) => `${x.result} ${x.reason} ${x.detail}`)).toEqual(['success null gateway status watch opened: ok']);
+  }, T);
+
+  it('kmipctl identity set-services: the Core and the gateway honour the new list without a restart', async () => {
+    const dk = await api('/v1/datakey', { service: 'orders', context: 'svc' });
+    expect(dk.status).toBe(200);
+    const wrapOrders = [textString(Tag.UniqueIdentifier, 'openkcm:service-l3:orders'), byteString(Tag.Data, randomBytes(32))];
+    const core = await KmipClient.connect({
+      host: '127.0.0.1', port: s.kmipPort, timeoutMs: 60_000,
+      ca: readFileSync(join(s.cwd, 'gw', 'openkcm-ca.crt')), cert: readFileSync(join(s.cwd, 'gw', 'acme.billing.crt')), key: readFileSync(join(s.cwd, 'gw', 'acme.billing.key')),
+    });
+    try {
+      expect((await core.requestItem(Operation.Encrypt, wrapOrders)).resultStatus).toBe(ResultStatus.Success);
+      const r = await s.kmipctl(['identity', 'set-services', gwId, '--none']);
+      expect(r.stdout).toBe(`identity ${gwId} acts for billing only\n`);
+      // The gateway: told by its watch; the key of orders leaves its cache, requests are refused here.
+      await waitFor(async () => JSON.stringify((await status(gw!.port)).coreServices) === '["billing"]', 10_000, 20);
+      const un = await api('/v1/datakey/unwrap', { service: 'orders', wrapped: dk.body.wrapped, context: 'svc' });
+      expect(un).toMatchObject({ status: 403, body: { error: 'service orders is not allowed for this gateway' } });
+      // The Core: on the next message, whatever the gateway does.
+      expect(await core.requestItem(Operation.Encrypt, wrapOrders)).toMatchObject({ resultReason: ResultReason.PermissionDenied, resultMessage: 'service orders is not allowed for this gateway' });
+      expect((await api('/v1/datakey', { service: 'billing' })).status).toBe(200);
+
+      const back = await json(['identity', 'set-services', gwId, 'orders']);
+      expect(back.identity.alsoServices).toEqual(['orders']);
+      await waitFor(async () => JSON.stringify((await status(gw!.port)).coreServices) === '["billing","orders"]', 10_000, 20);
+      expect((await api('/v1/datakey/unwrap', { service: 'orders', wrapped: dk.body.wrapped, context: 'svc' })).status).toBe(200);
+      expect((await core.requestItem(Operation.Encrypt, wrapOrders)).resultStatus).toBe(ResultStatus.Success);
+      // One line for what cannot be: a service that does not exist, a list for another role.
+      const bad = await s.kmipctl(['identity', 'set-services', gwId, 'nope']);
+      expect(bad.code).not.toBe(0);
+      expect(bad.stderr).toMatch(/nope/);
+      expect(bad.stderr.trim().split('\n').length).toBeLessThanOrEqual(2);
+      const audit = (await json(['audit', 'tail', '-n', '500'])).records as Obj[];
+      expect(audit.filter((x) => x.operation === 'identity.set-services' && x.objectId === gwId).map((x) => x.detail))
+        .toEqual(['also acting for: none (was: orders)', 'also acting for: orders (was: none)']);
+    } finally {
+      await core.close();
+    }
   }, T);
 
   it('the close of a watch is audited with its duration and the changes it answered', async () => {

@@ -65,6 +65,17 @@ export function governanceContract(name: string, backend: GovernanceBackend): vo
       await refused(g.addIdentity({ tenant: 'acme', service: 'web', role: 'app', match: { kind: 'subject', pattern: 'CN=*' } }), 'invalid', /wildcards/);
       const gw = await g.addIdentity({ tenant: 'acme', service: 'web', role: 'gateway', match: { kind: 'fingerprint', sha256: FP(3) }, alsoServices: ['batch'] });
       expect((await g.getIdentity(gw.id))!.alsoServices).toEqual(['batch']);
+      // Edited in place (kmipctl identity set-services): the change log carries the whole record.
+      const seqBefore = (await g.changeBounds()).latest;
+      expect((await g.setIdentityServices(gw.id, [])).alsoServices).toBeUndefined();
+      expect((await g.getIdentity(gw.id))!.alsoServices).toBeUndefined();
+      expect(await g.setIdentityServices(gw.id, ['batch', 'batch', 'web'])).toMatchObject({ id: gw.id, alsoServices: ['batch'] });
+      const edits = await g.changesAfter(seqBefore, Number.MAX_SAFE_INTEGER, 10);
+      expect(edits.map((c) => [c.entity, c.op, (c as { value?: { alsoServices?: string[] } }).value?.alsoServices])).toEqual([['identity', 'put', undefined], ['identity', 'put', ['batch']]]);
+      await refused(g.setIdentityServices(gw.id, ['nope']), 'not-found', /nope/);
+      await refused(g.setIdentityServices(i.id, ['batch']), 'invalid', /only an identity of role gateway/);
+      await refused(g.setIdentityServices('id-missing', []), 'not-found', /id-missing/);
+      expect((await g.getIdentity(gw.id))!.alsoServices).toEqual(['batch']);
       expect((await g.listIdentities({ tenant: 'acme', service: 'web' })).map((x) => x.id)).toEqual([i.id, gw.id]);
       expect(await g.getIdentity(i.id)).toEqual(i);
 

@@ -1,4 +1,4 @@
-// kmipctl identity add|list|remove
+// kmipctl identity add|list|set-services|remove
 import { readFileSync } from 'node:fs';
 import { X509Certificate, createHash } from 'node:crypto';
 import type { Command } from 'commander';
@@ -56,6 +56,15 @@ export function registerIdentityCommands(program: Command): void {
     ctx.out.print(r, (d) => table(d.identities.map((i) => ({ ...i, match: matchText(i.match as Obj), revoked: i.revoked ? 'REVOKED' : '', createdAt: when(i.createdAt) })),
       ['id', 'tenant', 'service', 'role', 'match', ['alsoServices', 'ALSO'], ['certSerial', 'SERIAL'], 'revoked', ['createdAt', 'CREATED']]));
   }, (c) => c.option('--tenant <tenant>', 'only this tenant'));
+  leaf(g, 'set-services <id> [services]', "replace a gateway identity's other services in place (comma-separated; --none: its own service only)", async (ctx, [id, services], o) => {
+    if ((services === undefined) === (o.none !== true)) {
+      throw new CliError(EXIT_USAGE, 'give the services (comma-separated) or --none, not both and not neither', 'e.g. kmipctl identity set-services ID orders,search');
+    }
+    const list = services === undefined ? [] : alsoServicesFlag(services)!;
+    const r = await ctx.admin().put<{ identity: Obj }>(`/v1/identities/${seg(id!)}/services`, { alsoServices: list });
+    const also = (r.identity.alsoServices as string[] | undefined) ?? [];
+    ctx.out.print(r, () => `identity ${id} acts for ${String(r.identity.service)}${also.length ? ` and ${also.join(', ')}` : ' only'}\n`);
+  }, (c) => c.option('--none', 'no other service: the gateway acts for its own service only'));
   leaf(g, 'remove <id>', 'remove an identity (to refuse a certificate but keep the record, use cert revoke)', async (ctx, [id]) => {
     const r = await ctx.admin().delete<{ removed: Obj }>(`/v1/identities/${seg(id!)}`);
     ctx.out.print(r, () => `removed identity ${id}\n`);

@@ -25,7 +25,7 @@ export type L1ProviderName = import('../../store/governance.ts').L1ProviderKind;
 export type GovernancePort = Pick<Governance,
   | 'createTenant' | 'listTenants' | 'getTenant' | 'setTenantState'
   | 'createService' | 'listServices' | 'getService'
-  | 'addIdentity' | 'listIdentities' | 'getIdentity' | 'removeIdentity' | 'revokeIdentity'
+  | 'addIdentity' | 'listIdentities' | 'getIdentity' | 'removeIdentity' | 'revokeIdentity' | 'setIdentityServices'
   | 'createRole' | 'listRoles' | 'getRole'
   | 'addGrant' | 'listGrants' | 'removeGrant'
   | 'setL1Pointer' | 'getL1Pointer' | 'removeL1Pointer' | 'restoreL1Pointer'

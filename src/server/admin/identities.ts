@@ -100,6 +100,30 @@ export const identityRoutes: Route[] = [
     },
   },
   {
+    // A gateway's service list edited in place (issue 11): no new certificate, no restart.
+    name: 'identity.set-services', method: 'PUT', path: '/v1/identities/:id/services', access: 'tenant', scope: 'filter',
+    async handler(ctx, { params, body }) {
+      onlyFields(body, ['alsoServices']);
+      const id = params.id!;
+      // An empty list is allowed here: the gateway then acts for its own service only.
+      const list = Array.isArray(body.alsoServices) && body.alsoServices.length === 0 ? [] : strList(body, 'alsoServices', { optional: true });
+      if (list === undefined) throw badRequest('field "alsoServices" (a list of service ids, possibly empty) is required', 'e.g. kmipctl identity set-services ID orders,search');
+      const existing = await ctx.governance.getIdentity(id);
+      const only = scopedTenant(ctx);
+      if (only !== undefined && existing?.tenant !== only) {
+        // Missing or another tenant's: the same 403, so ids of other tenants cannot be probed.
+        requireAllowed({ allowed: false, reason: `identity "${id}" is not an identity of tenant "${only}"` }, `list yours with: kmipctl identity list --tenant ${only}`);
+      }
+      if (!existing) throw new AdminError('not-found', `identity "${id}" does not exist`, 'list identities with: kmipctl identity list');
+      for (const s of list) await requireService(ctx, existing.tenant, s);
+      const identity = await gov(() => ctx.governance.setIdentityServices(id, list));
+      const was = existing.alsoServices?.join(', ') || 'none';
+      const now = identity.alsoServices?.join(', ') || 'none';
+      ctx.audited('identity.set-services', { tenant: identity.tenant, service: identity.service, objectId: id, detail: `also acting for: ${now} (was: ${was})` });
+      return { body: { identity } };
+    },
+  },
+  {
     name: 'identity.remove', method: 'DELETE', path: '/v1/identities/:id', access: 'tenant', scope: 'filter',
     async handler(ctx, { params }) {
       const id = params.id!;
