@@ -6,7 +6,8 @@ import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseHostPort, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_CERTS_DIR, DEFAULT_DATA_DIR } from '../config/index.ts';
+import { parseHostPort, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_CERTS_DIR, DEFAULT_DATA_DIR, TLS_PROFILE_NAMES, type TlsProfileName } from '../config/index.ts';
+import { TlsProfileError } from '../server/tls-profile.ts';
 import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from '../log/index.ts';
 import { devPkiFiles } from '../server/devpki.ts';
 import { startServer, type RunningServer } from '../server/listener.ts';
@@ -34,6 +35,8 @@ interface CoreFlags {
   leaseMs?: string;
   failMode?: string;
   logLevel?: string;
+  httpsListen?: string;
+  tlsProfile?: string;
 }
 
 export interface CoreConfig {
@@ -42,9 +45,11 @@ export interface CoreConfig {
   cmkUrl: string;
   /** The link certificate (role core, this region) and the CA of the CMK. */
   link: { certFile: string; keyFile: string; caFile: string };
-  /** The KMIP listener's certificate (the layout `openkcm serve` uses: ca.crt, server.crt, server.key). */
-  kmip: { caFile: string; certFile: string; keyFile: string };
+  /** The KMIP listener's certificate (the layout `openkcm serve` uses: ca.crt, server.crt, server.key) and TLS profile. */
+  kmip: { caFile: string; certFile: string; keyFile: string; profile: TlsProfileName };
   listen: { host: string; port: number };
+  /** KMIP over HTTPS (issue 13 §3), as `openkcm serve`'s https.listen; undefined = off. */
+  httpsListen: { host: string; port: number } | undefined;
   dataDir: string;
   databaseUrl: string | undefined;
   leaseMs: number;
@@ -80,7 +85,11 @@ export function coreConfig(flags: CoreFlags, env: NodeJS.ProcessEnv = process.en
     keyFile: resolve(cwd, pick(flags.key, 'OPENKCM_CORE_KEY') ?? join(certs, 'core.key')),
     caFile: resolve(cwd, pick(flags.ca, 'OPENKCM_CMK_CA') ?? files.caCert),
   };
-  const kmip = { caFile: files.caCert, certFile: files.serverCert, keyFile: files.serverKey };
+  const profileRaw = pick(flags.tlsProfile, 'OPENKCM_TLS_PROFILE') ?? 'none';
+  if (!(TLS_PROFILE_NAMES as readonly string[]).includes(profileRaw)) {
+    throw new CoreUsageError(`--tls-profile ${JSON.stringify(profileRaw)}: expected one of ${TLS_PROFILE_NAMES.join(', ')}`);
+  }
+  const kmip = { caFile: files.caCert, certFile: files.serverCert, keyFile: files.serverKey, profile: profileRaw as TlsProfileName };
   for (const [what, f, fix] of [
     ['link certificate', link.certFile, '--cert (issue one with: kmipctl cert issue --role core --region ' + region + ')'],
     ['link private key', link.keyFile, '--key'],
@@ -99,6 +108,12 @@ export function coreConfig(flags: CoreFlags, env: NodeJS.ProcessEnv = process.en
   const listenRaw = pick(flags.listen, 'OPENKCM_LISTEN') ?? `${DEFAULT_HOST}:${DEFAULT_PORT}`;
   const listen = parseHostPort(listenRaw);
   if (listen === undefined) throw new CoreUsageError(`--listen ${JSON.stringify(listenRaw)} is not HOST:PORT with a port from 0 to 65535`);
+  const httpsRaw = pick(flags.httpsListen, 'OPENKCM_HTTPS_LISTEN');
+  const httpsListen = httpsRaw === undefined ? undefined : parseHostPort(httpsRaw);
+  if (httpsRaw !== undefined && httpsListen === undefined) throw new CoreUsageError(`--https-listen ${JSON.stringify(httpsRaw)} is not HOST:PORT with a port from 0 to 65535`);
+  if (httpsListen !== undefined && httpsListen.port !== 0 && httpsListen.port === listen.port) {
+    throw new CoreUsageError(`--https-listen: port ${httpsListen.port} is already the KMIP (TTLV) port; KMIP over HTTPS needs its own`);
+  }
   const databaseUrl = pick(flags.databaseUrl, 'OPENKCM_DATABASE_URL');
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new CoreUsageError(`--database-url must be a postgres:// URL (e.g. postgres://openkcm@db.example:5432/vault), not ${JSON.stringify(databaseUrl.replace(/:[^:@/]*@/, ':***@'))}`);
@@ -118,7 +133,7 @@ export function coreConfig(flags: CoreFlags, env: NodeJS.ProcessEnv = process.en
   }
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(node)) throw new CoreUsageError(`--node ${JSON.stringify(node)}: expected letters, digits, '.', '_' and '-' (at most 63)`);
   return {
-    region, node, cmkUrl: u.origin, link, kmip, listen,
+    region, node, cmkUrl: u.origin, link, kmip, listen, httpsListen,
     dataDir: resolve(cwd, pick(flags.data, 'OPENKCM_DATA') ?? DEFAULT_DATA_DIR),
     databaseUrl, leaseMs, failMode, logLevel,
   };
@@ -153,6 +168,7 @@ export function explainStartError(e: unknown, cfg: CoreConfig): string | undefin
   if (e instanceof LinkProtocolError) return e.message;
   if (e instanceof StoreSchemaError) return `the vault database: ${e.message}`;
   if (e instanceof StoreConnectionError) return `--database-url: ${e.message}`;
+  if (e instanceof TlsProfileError) return e.message;
   return undefined;
 }
 
@@ -176,6 +192,7 @@ export async function runCore(flags: CoreFlags): Promise<void> {
   const log: Logger = createLogger({ level: cfg.logLevel });
   let runtime: CoreRuntime | undefined;
   let server: RunningServer | undefined;
+  let httpsServer: RunningServer | undefined;
   try {
     const vault = await openVault(cfg, log);
     runtime = await openCoreRuntime({
@@ -184,8 +201,11 @@ export async function runCore(flags: CoreFlags): Promise<void> {
       ...(vault !== undefined ? { vault } : {}),
     });
     server = await startServer({ listen: cfg.listen, tls: cfg.kmip }, runtime);
+    // The same runtime behind HTTPS: the same identities, policy, tenant gate and audit.
+    if (cfg.httpsListen !== undefined) httpsServer = await startServer({ listen: cfg.httpsListen, tls: cfg.kmip, protocol: 'https' }, runtime);
   } catch (e) {
     await server?.close(0).catch(() => undefined);
+    await httpsServer?.close(0).catch(() => undefined);
     await runtime?.close().catch(() => undefined);
     const line = e instanceof CoreUsageError ? e.message : explainStartError(e, cfg);
     if (line !== undefined) {
@@ -199,9 +219,11 @@ export async function runCore(flags: CoreFlags): Promise<void> {
     return;
   }
   const a = server.address();
-  process.stderr.write(`OpenKCM core of region ${cfg.region} (node ${cfg.node}) is listening on ${a.host}:${a.port} (KMIP 1.0-2.1, mutual TLS); governed by ${cfg.cmkUrl}, lease ${cfg.leaseMs} ms, fail mode ${cfg.failMode}.\n`);
+  const profile = cfg.kmip.profile !== 'none' ? `, TLS profile ${cfg.kmip.profile}` : '';
+  const h = httpsServer?.address();
+  process.stderr.write(`OpenKCM core of region ${cfg.region} (node ${cfg.node}) is listening on ${a.host}:${a.port} (KMIP 1.0-2.1, mutual TLS${profile})${h ? `, KMIP over HTTPS on https://${h.host}:${h.port}/kmip` : ''}; governed by ${cfg.cmkUrl}, lease ${cfg.leaseMs} ms, fail mode ${cfg.failMode}.\n`);
   closeOnSignals(log, async () => {
-    await server!.close();
+    await Promise.all([server!.close(), httpsServer?.close()]);
     await runtime!.close();
   });
 }
@@ -216,6 +238,8 @@ export function coreCommand(): Command {
     .option('--key <file>', 'its private key (default <certs>/core.key)')
     .option('--ca <file>', 'CA certificate of the CMK (default <certs>/ca.crt)')
     .option('--listen <host:port>', `KMIP address (default ${DEFAULT_HOST}:${DEFAULT_PORT}; env OPENKCM_LISTEN)`)
+    .option('--https-listen <host:port>', 'also serve KMIP over HTTPS (POST /kmip) on this address (default off; env OPENKCM_HTTPS_LISTEN)')
+    .option('--tls-profile <profile>', 'TLS profile of the KMIP ports: none (default), suiteb-128, suiteb-192 (env OPENKCM_TLS_PROFILE)')
     .option('--data <dir>', 'SQLite vault, which holds the audit chain too (default ./data; env OPENKCM_DATA)')
     .option('--database-url <url>', 'PostgreSQL vault shared by the nodes of the region (env OPENKCM_DATABASE_URL)')
     .option('--node <name>', 'this node name (default the host name; env OPENKCM_NODE)')
