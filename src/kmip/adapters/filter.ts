@@ -22,6 +22,23 @@ const isExtensionTag = (tag: number) => tag >= 0x540000 && tag <= 0x54ffff;
 /** Enumeration values with first nibble 8 are extensions (2.1 s.11 intro). */
 const isExtensionValue = (v: number) => v >>> 28 === 0x8;
 
+/**
+ * Fields whose tag is older than their place in a structure: the tag filter alone would let
+ * them through to a version whose structure has no such field. Everything else of the audit
+ * (Key Block, Key Wrapping Data's Encoding Option, the Query payload's Extension Information
+ * and later fields, the attestation fields, Cryptographic Parameters' IV/tag/counter and PSS
+ * fields) is covered by the tags' own `since` in kmip-constants.json, because those tags were
+ * introduced together with the field. Parent tag → field tag → first version with the field.
+ */
+export const FIELD_SINCE: ReadonlyMap<number, ReadonlyMap<number, string>> = new Map<number, ReadonlyMap<number, string>>([
+  // 1.0 s.3.17 Digest = {Hashing Algorithm, Digest Value}; 1.1 s.3.17 adds Key Format Type.
+  [Tag.Digest, new Map<number, string>([[Tag.KeyFormatType, '1.1']])],
+  // 1.0/1.1 s.3.6 Cryptographic Parameters = {Block Cipher Mode, Padding Method, Hashing
+  // Algorithm, Key Role Type}; 1.2 s.3.6 adds Digital Signature Algorithm and Cryptographic
+  // Algorithm (tags of 1.1 and 1.0 attributes) with Random IV, IV Length… (1.2 tags).
+  [Tag.CryptographicParameters, new Map<number, string>([[Tag.DigitalSignatureAlgorithm, '1.2'], [Tag.CryptographicAlgorithm, '1.2']])],
+]);
+
 const definedIn = (v: ProtocolVersion, since: string, removed?: string) =>
   atLeast(v, since) && (removed === undefined || !atLeast(v, removed));
 
@@ -104,8 +121,10 @@ export function filterForVersion(item: TtlvItem, v: ProtocolVersion): TtlvItem |
       // Children of an attribute container are attributes: a tag that predates its
       // attribute (Key Format Type is a 1.x field but only a 2.x attribute) is judged as one.
       const each = ATTRIBUTE_CONTAINERS.has(item.tag) ? filterAttribute : filterForVersion;
+      const fieldSince = FIELD_SINCE.get(item.tag);
       for (const c of item.value) {
-        const f = each(c, v);
+        const since = fieldSince?.get(c.tag);
+        const f = since !== undefined && !atLeast(v, since) ? undefined : each(c, v);
         if (f !== c) changed = true;
         if (f !== undefined) out.push(f);
       }
