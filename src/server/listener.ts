@@ -412,7 +412,7 @@ export async function startServer(
         }
         for (const c of connections) c.shutdown();
         // HTTPS: an idle kept-alive connection closes now; a busy one after its answer.
-        const httpClosed = [...httpSockets.keys()].map((s) => new Promise<void>((resolve) => { if (s.destroyed) resolve(); else s.once('close', () => resolve()); }));
+        const httpClosed = [...httpSockets.keys()].map((s) => new Promise<void>((resolve) => { if (s.closed) resolve(); else s.once('close', () => resolve()); }));
         for (const [s, e] of httpSockets) if (e.inFlight === 0) s.end();
         const all = Promise.all([...[...connections].map((c) => c.closed), ...httpClosed]);
         let timer: NodeJS.Timeout | undefined;
@@ -420,6 +420,8 @@ export async function startServer(
         clearTimeout(timer);
         for (const c of connections) c.destroy();
         for (const s of httpSockets.keys()) s.destroy();
+        // A destroyed socket's 'close' event comes a tick later: it is no connection of ours now.
+        httpSockets.clear();
         await stopped;
         auditor.close();
         log.info({ event: 'stopped' }, 'KMIP listener stopped');

@@ -253,6 +253,33 @@ describe('KMIP over HTTPS', () => {
     }
   });
 
+  it('close() ends a kept-alive idle connection at once, without waiting for the grace period', async () => {
+    const ca = await createCa('HTTPS close CA');
+    const sc = await issueLeaf(ca, 'server', 'localhost', { names: ['localhost', '127.0.0.1'] });
+    const cc = await issueLeaf(ca, 'client', 'closer');
+    const rt2 = await openRuntime();
+    const s = await startServer({ listen: { host: '127.0.0.1', port: 0 }, protocol: 'https', tls: { ca: ca.certPem, cert: sc.certPem, key: sc.keyPem } }, rt2);
+    const agent = new Agent({ keepAlive: true, ca: ca.certPem, cert: cc.certPem, key: cc.keyPem });
+    try {
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = httpsRequest({ host: '127.0.0.1', port: s.address().port, servername: 'localhost', path: '/kmip', method: 'POST', agent, headers: { 'Content-Type': 'application/octet-stream' } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode!));
+        });
+        req.on('error', reject);
+        req.end(encode(discover()));
+      });
+      expect(status).toBe(200);
+      expect(s.connectionCount()).toBe(1);
+      // A grace period longer than the test's timeout: only closing the idle socket lets close() finish.
+      await s.close(120_000);
+      expect(s.connectionCount()).toBe(0);
+    } finally {
+      agent.destroy();
+      await rt2.close();
+    }
+  }, 60_000);
+
   it('curl speaks to it: TTLV and JSON bodies, and a refused foreign certificate', async () => {
     const url = `https://localhost:${https.address().port}/kmip`;
     const base = ['--cacert', join(dir, 'ca.crt'), '--cert', join(dir, 'alpha.crt'), '--key', join(dir, 'alpha.key'), '--resolve', `localhost:${https.address().port}:127.0.0.1`];
