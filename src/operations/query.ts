@@ -10,12 +10,15 @@ import type { OperationContext } from './types.ts';
 import { defineOperation } from './uid.ts';
 
 /**
- * Object types Create / Register accept (issue 3 §4). Template (1.4 s.2.2.6) is offered to
- * 1.x clients only: it is removed in 2.0 (see definedIn).
+ * Object types the server manages (issue 3 §4, issue 13 §1): Create / Register / Create Key
+ * Pair make them, Create Split Key makes Split Keys, Register keeps PGP Keys and (2.x)
+ * Certificate Requests for Certify. Template (1.4 s.2.2.6) is offered to 1.x clients only:
+ * it is removed in 2.0; Certificate Request exists from 2.0 (see objectTypeIn).
  */
 const OBJECT_TYPES = [
   ObjectType.SymmetricKey, ObjectType.PublicKey, ObjectType.PrivateKey,
   ObjectType.Certificate, ObjectType.Template, ObjectType.SecretData, ObjectType.OpaqueObject,
+  ObjectType.SplitKey, ObjectType.PGPKey, ObjectType.CertificateRequest,
 ];
 
 const sinceOf = (enumName: string, value: number): string | undefined => {

@@ -29,7 +29,9 @@ import { joinSplitKey } from './join-split-key.ts';
 import { locate } from './locate.ts';
 import { log } from './log.ts';
 import { modifyAttribute } from './modify-attribute.ts';
+import { notify } from './notify.ts';
 import { obtainLease } from './obtain-lease.ts';
+import { put } from './put.ts';
 import { query } from './query.ts';
 import { recover } from './recover.ts';
 import { register } from './register.ts';
@@ -39,6 +41,7 @@ import { reKeyKeyPair } from './re-key-key-pair.ts';
 import { revoke } from './revoke.ts';
 import { setAttribute } from './set-attribute.ts';
 import { setEndpointRole } from './set-endpoint-role.ts';
+import { validate } from './validate.ts';
 
 import { decrypt } from './decrypt.ts';
 import { encrypt } from './encrypt.ts';
@@ -63,7 +66,9 @@ const HANDLERS: readonly OperationHandler[] = [
   getAttributeList, getAttributes, getUsageAllocation, importObject, interop, locate, log, modifyAttribute, obtainLease, poll, query, revoke, setAttribute,
   setEndpointRole,
   // issue 13 §1: the remaining operations
-  archive, recover, createSplitKey, joinSplitKey, certify, reCertify,
+  archive, recover, createSplitKey, joinSplitKey, certify, reCertify, validate,
+  // server-to-client operations: answered as a server that does not send them (notify.ts, put.ts)
+  notify, put,
 ];
 
 function byOperation(handlers: readonly OperationHandler[]): ReadonlyMap<number, OperationHandler> {

@@ -9,6 +9,7 @@ import * as x509 from '@peculiar/x509';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   CertificateRequestType, CryptographicAlgorithm as Alg, CryptographicUsageMask as CUM, LinkType, ObjectType, RecommendedCurve, ResultReason,
+  ValidityIndicator,
 } from '../../src/ttlv/generated/enumerations.ts';
 import { Tag } from '../../src/ttlv/generated/tags.ts';
 import type { TtlvItem } from '../../src/ttlv/types.ts';
@@ -21,6 +22,7 @@ import { certify } from '../../src/operations/certify.ts';
 import { reCertify } from '../../src/operations/re-certify.ts';
 import { register } from '../../src/operations/register.ts';
 import { get } from '../../src/operations/get.ts';
+import { validate } from '../../src/operations/validate.ts';
 import type { OperationHandler } from '../../src/operations/types.ts';
 import { makeTestContext, type TestContext } from '../helpers/context.ts';
 
@@ -194,5 +196,45 @@ describe('Re-certify', () => {
     await failsWith(reCertify, P(UID(ca.root), enumeration(Tag.CertificateRequestType, CertificateRequestType.PKCS_10),
       byteString(Tag.CertificateRequestValue, await csrFor('other'))), ResultReason.InvalidCSR);
     await failsWith(reCertify, P(UID(ca.pub)), ResultReason.InvalidObjectType);
+  });
+});
+
+describe('Validate', () => {
+  const V = async (...items: TtlvItem[]) => optEnum(await validate.run(t.ctx, P(...items)), Tag.ValidityIndicator);
+  const certItem = async (uid: string) => child((await get.run(t.ctx, P(UID(uid)))), Tag.Certificate)!;
+
+  it('Valid for a chain anchored in a root the server holds, in any order, by identifier or by value', async () => {
+    const ca = await startCa();
+    const app = await keyPair(EC256, 'v-app');
+    const leaf = text(await certify.run(t.ctx, P(UID(app.pub), structure(Tag.Attributes, [issuedBy(ca.priv)]))), Tag.UniqueIdentifier);
+    expect(await V(UID(leaf), UID(ca.root))).toBe(ValidityIndicator.Valid);
+    expect(await V(UID(ca.root), UID(leaf))).toBe(ValidityIndicator.Valid);
+    expect(await V(await certItem(leaf), UID(ca.root))).toBe(ValidityIndicator.Valid);
+    expect(await V(await certItem(leaf), await certItem(ca.root))).toBe(ValidityIndicator.Valid);
+    expect(await V(UID(ca.root))).toBe(ValidityIndicator.Valid);
+    // Outside the validity: before it started, after it ended.
+    expect(await V(UID(leaf), UID(ca.root), dateTime(Tag.ValidityDate, BigInt(Math.floor(Date.now() / 1000) - 86400)))).toBe(ValidityIndicator.Invalid);
+    expect(await V(UID(leaf), UID(ca.root), dateTime(Tag.ValidityDate, BigInt(Math.floor(Date.now() / 1000) + 400 * 86400)))).toBe(ValidityIndicator.Invalid);
+  });
+
+  it('Invalid for a broken chain or a leaf alone; Unknown for a sound chain whose root the server does not hold', async () => {
+    const ca = await startCa();
+    const other = await keyPair(EC256, 'other-ca', CUM.Sign | CUM.CertificateSign);
+    const otherRoot = text(await certify.run(t.ctx, P(UID(other.pub), structure(Tag.Attributes, [issuedBy(other.priv)]))), Tag.UniqueIdentifier);
+    const app = await keyPair(EC256, 'v-app2');
+    const leaf = text(await certify.run(t.ctx, P(UID(app.pub), structure(Tag.Attributes, [issuedBy(ca.priv)]))), Tag.UniqueIdentifier);
+    expect(await V(UID(leaf), UID(otherRoot))).toBe(ValidityIndicator.Invalid); // not one chain
+    expect(await V(UID(leaf))).toBe(ValidityIndicator.Invalid); // no root
+    // A CA made outside the server: sound chain, unknown anchor.
+    const keys = await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']);
+    const ext = await x509.X509CertificateGenerator.createSelfSigned({ name: 'CN=Outside', keys, signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
+      extensions: [new x509.BasicConstraintsExtension(true, undefined, true)] });
+    const outside = structure(Tag.Certificate, [enumeration(Tag.CertificateType, 1), byteString(Tag.CertificateValue, Buffer.from(ext.rawData))]);
+    expect(await V(outside)).toBe(ValidityIndicator.Unknown);
+    const bad = Buffer.from(ext.rawData);
+    bad[bad.length - 3]! ^= 0xff;
+    expect(await V(structure(Tag.Certificate, [enumeration(Tag.CertificateType, 1), byteString(Tag.CertificateValue, bad)]))).toBe(ValidityIndicator.Invalid);
+    await failsWith(validate, P(), ResultReason.InvalidField);
+    await failsWith(validate, P(UID(app.pub)), ResultReason.InvalidObjectType);
   });
 });

@@ -174,3 +174,33 @@ describe('Query Objects and Template (1.4 SASED-M-1, TL-M-1)', () => {
     expect(v2).not.toContain(ObjectType.Template);
   });
 });
+
+describe('issue 13 §1: the remaining operations in Query', () => {
+  it('lists Archive, Recover, Certify, Re-certify, Create/Join Split Key, Validate, Notify, Put in 1.4 and 2.1, and the object types they make', async () => {
+    const v14 = await makeContextFor(t.store, t.protector, 'test-tenant', 'test-service', { version: { major: 1, minor: 4 } });
+    for (const ctx of [t.ctx, v14.ctx]) {
+      const ops = children(await query.run(ctx, Q(QueryFunction.QueryOperations)), Tag.Operation).map((c) => c.value);
+      for (const op of [Operation.Archive, Operation.Recover, Operation.Certify, Operation.ReCertify, Operation.CreateSplitKey,
+        Operation.JoinSplitKey, Operation.Validate, Operation.Notify, Operation.Put, Operation.Poll, Operation.Cancel]) {
+        expect(ops, `operation 0x${op.toString(16)}`).toContain(op);
+      }
+    }
+    const v2 = children(await query.run(t.ctx, Q(QueryFunction.QueryObjects)), Tag.ObjectType).map((c) => c.value);
+    expect(v2).toEqual(expect.arrayContaining([ObjectType.SplitKey, ObjectType.PGPKey, ObjectType.CertificateRequest]));
+    const v1 = children(await query.run(v14.ctx, Q(QueryFunction.QueryObjects)), Tag.ObjectType).map((c) => c.value);
+    expect(v1).toEqual(expect.arrayContaining([ObjectType.SplitKey, ObjectType.PGPKey]));
+    expect(v1).not.toContain(ObjectType.CertificateRequest); // a 2.0 object type
+    // Create Split Key exists from 1.2 (s.11.36): a 1.1 client is not offered it.
+    const v11 = await makeContextFor(t.store, t.protector, 'test-tenant', 'test-service', { version: { major: 1, minor: 1 } });
+    const ops11 = children(await query.run(v11.ctx, Q(QueryFunction.QueryOperations)), Tag.Operation).map((c) => c.value);
+    expect(ops11).not.toContain(Operation.CreateSplitKey);
+    expect(ops11).toContain(Operation.Archive);
+  });
+  it('Notify and Put sent by a client: Operation Not Supported, saying they are server-to-client', async () => {
+    for (const op of [Operation.Notify, Operation.Put]) {
+      const err = await OPERATIONS.get(op)!.run(t.ctx, P(textString(Tag.UniqueIdentifier, 'x'))).catch((e: unknown) => e);
+      expect((err as KmipError).reason).toBe(ResultReason.OperationNotSupported);
+      expect((err as KmipError).message).toMatch(/server-to-client/);
+    }
+  });
+});
