@@ -157,7 +157,7 @@ describe('console login (authorization code + PKCE) through the real provider', 
         expect(callback.status).toBe(403);
         expect(callback.json.error.message).toBe(reason);
       });
-      expect(records.map((r) => [r.kind, r.operation, r.identity])).toEqual([['auth-failure', 'admin.login', `${user} (${user}@example.test)`]]);
+      expect(records.map((r) => [r.kind, r.operation, r.identity])).toEqual([['auth-failure', 'admin.login', `sso:${user} (${user}@example.test) via login`]]);
     }
     // The IdP's redirect replayed without the login cookie (login CSRF): refused, and the code is not redeemed.
     const start = await call('GET', '/auth/login');

@@ -121,14 +121,14 @@ export async function handleAuthRequest(
     if (!(e instanceof SsoRefusal)) throw e;
     if (e.status !== 503) {
       env.audit({
-        kind: 'auth-failure', identity: e.who ?? 'sso (unknown person)', operation: 'admin.login', result: 'failure', reason: 'PermissionDenied',
+        kind: 'auth-failure', identity: e.who ? `sso:${e.who} via login` : 'sso (console login)', operation: 'admin.login', result: 'failure', reason: 'PermissionDenied',
         detail: `${method} ${path}: ${e.message}`,
       });
     }
     env.log.info({ event: 'sso_login_refused', path, status: e.status, reason: e.message }, 'sign-in refused');
     const headers = path === '/auth/callback' ? { 'set-cookie': cookie(SSO_LOGIN_COOKIE, '', 'SameSite=Lax; Max-Age=0') } : {};
     for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
-    env.send(res, e.status, { error: { code: e.status === 503 ? 'unavailable' : e.status === 403 ? 'forbidden' : 'unauthenticated', message: e.message, hint: 'start again at /auth/login, or ask your IdP administrator about your groups' } });
+    env.send(res, e.status, { error: { code: e.status === 503 ? 'unavailable' : e.status === 403 ? 'forbidden' : 'unauthenticated', message: e.message, hint: HINTS[e.status] } });
   }
 }
 
@@ -161,6 +161,12 @@ async function me(env: AuthRouteEnv, req: IncomingMessage, res: ServerResponse):
     throw e;
   }
 }
+
+const HINTS: Record<SsoRefusal['status'], string> = {
+  401: 'start again at /auth/login',
+  403: 'ask the administrator of your identity provider for a group that sso.roles maps to a role',
+  503: 'retry shortly; an admin client certificate works meanwhile',
+};
 
 export function label(p: SsoPrincipal): string {
   return `sso:${p.subject}${p.name ? ` (${p.name})` : ''} via ${p.via}`;
