@@ -21,7 +21,7 @@ import { recordResult } from './uid.ts';
 import { checkSplitParams } from '../crypto/split-key.ts';
 import { parseCsr } from './common/x509.ts';
 import { readSplitKeyValue, withSplitErrors } from './common/split-parts.ts';
-import { isWrappedValue, unwrapObjectValue } from './common/key-wrapping.ts';
+import { isWrappedValue, unknownWrappingKeys, unwrapObjectValue } from './common/key-wrapping.ts';
 import {
   OBJECT_TAG, assertNamesFree, attrEnum, attrInt, attributesOf, checkProtectionStorageMasks, clientAttributes,
   storeNewObject, withKmipErrors,
@@ -149,6 +149,25 @@ function prepareKey(objectType: number, given: Struct, attrs: TtlvItem[]): Prepa
   return value === given ? { parsed, derived } : { parsed, derived, value };
 }
 
+/**
+ * A key kept wrapped under a key the server does not hold: its material cannot be checked,
+ * so the Key Block's own Cryptographic Algorithm and Length (s.2.1.3, sent in the clear
+ * beside the wrapped Key Value) and the client's attributes describe it; they must agree.
+ */
+function prepareWrappedKey(value: Struct, attrs: TtlvItem[]): Prepared {
+  const kb = required(optStruct(value, Tag.KeyBlock), Tag.KeyBlock);
+  required(optEnum(kb, Tag.KeyFormatType), Tag.KeyFormatType);
+  const kv = child(kb, Tag.KeyValue);
+  if (kv === undefined) throw new KmipError(ResultReason.InvalidField, 'a wrapped Key Block needs its Key Value');
+  const algorithm = agree('Cryptographic Algorithm', optEnum(kb, Tag.CryptographicAlgorithm), attrEnum(attrs, Tag.CryptographicAlgorithm));
+  const lengthItem = child(kb, Tag.CryptographicLength);
+  const length = agree('Cryptographic Length', lengthItem?.type === 'Integer' ? lengthItem.value : undefined, attrInt(attrs, Tag.CryptographicLength));
+  const derived: TtlvItem[] = [];
+  if (algorithm !== undefined) derived.push(enumeration(Tag.CryptographicAlgorithm, algorithm));
+  if (length !== undefined) derived.push(integer(Tag.CryptographicLength, length));
+  return { derived };
+}
+
 /** Secret Data{Secret Data Type, Key Block} (s.2.2.7): Raw or Opaque bytes. */
 function prepareSecretData(value: Struct): Prepared {
   required(optEnum(value, Tag.SecretDataType), Tag.SecretDataType);
@@ -259,11 +278,15 @@ async function run(ctx: OperationContext, request: Struct): Promise<Struct> {
   const attrs = clientAttributes(attributesOf(payload), 'register', objectType);
   // A wrapped Key Block (s.2.1.5) is unwrapped here with the managed key its Key Wrapping
   // Data names (Unwrap Key in its usage mask), so the server holds usable, checkable
-  // material. Keeping a key wrapped is Import's Key Wrap Type As Registered (s.6.1.24).
-  const value = isWrappedValue(given) ? await unwrapObjectValue(ctx, given) : given;
+  // material. When that key is not one the server holds (the client wrapped under its own
+  // key), the object is kept as registered, as Import's Key Wrap Type As Registered keeps it
+  // (s.6.1.24): Get returns it wrapped, the operations that need its plaintext refuse it.
+  const keepWrapped = isWrappedValue(given) && (await unknownWrappingKeys(ctx, given)).length > 0;
+  const value = isWrappedValue(given) && !keepWrapped ? await unwrapObjectValue(ctx, given) : given;
 
   let prepared: Prepared;
-  if (KEY_TYPES.includes(objectType)) prepared = prepareKey(objectType, value, attrs);
+  if (keepWrapped && KEY_TYPES.includes(objectType)) prepared = prepareWrappedKey(value, attrs);
+  else if (KEY_TYPES.includes(objectType)) prepared = prepareKey(objectType, value, attrs);
   else if (objectType === ObjectType.SecretData) prepared = prepareSecretData(value);
   else if (objectType === ObjectType.OpaqueObject) prepared = prepareOpaque(value);
   else if (objectType === ObjectType.Certificate) prepared = prepareCertificate(value, attrs);

@@ -4,7 +4,7 @@
 // the bytes are what KMIP 2.1 s.2.1.5 / s.11.16 say, not just that a round trip works.
 import { createCipheriv, createDecipheriv, createHmac, createPrivateKey, randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { makeTestContext, type TestContext } from '../helpers/context.ts';
+import { makeContextFor, makeTestContext, type TestContext } from '../helpers/context.ts';
 import { get } from '../../src/operations/get.ts';
 import { register } from '../../src/operations/register.ts';
 import { encrypt } from '../../src/operations/encrypt.ts';
@@ -212,6 +212,37 @@ describe('Register of a wrapped key block', () => {
     expect((child(child(keyBlockOf(back), Tag.KeyValue) as Struct, Tag.KeyMaterial) as { value: Buffer }).value).toEqual(key);
   });
 
+  it('keeps a key wrapped under a key the server does not hold as registered: Get returns it wrapped, Encrypt refuses it with the reason (issue 13 §5)', async () => {
+    // The client wraps under its own KEK: AES Key Wrap (RFC 3394) of a 256-bit key, named "client-kek-1".
+    const kek = randomBytes(32);
+    const key = randomBytes(32);
+    const c = createCipheriv('id-aes256-wrap', kek, Buffer.from('A6A6A6A6A6A6A6A6', 'hex'));
+    const wrapped = Buffer.concat([c.update(key), c.final()]);
+    const kwd = structure(Tag.KeyWrappingData, [enumeration(Tag.WrappingMethod, WrappingMethod.Encrypt), eki('client-kek-1'), enumeration(Tag.EncodingOption, EncodingOption.NoEncoding)]);
+    const block = structure(Tag.KeyBlock, [
+      enumeration(Tag.KeyFormatType, KFT.Raw), byteString(Tag.KeyValue, wrapped),
+      enumeration(Tag.CryptographicAlgorithm, Alg.AES), integer(Tag.CryptographicLength, 256), kwd,
+    ]);
+    const uid = textOf(await wrappedRegister(structure(Tag.ResponsePayload, [structure(Tag.SymmetricKey, [block])]), CUM.Encrypt,
+      [dateTime(Tag.ActivationDate, hourAgo())]), Tag.UniqueIdentifier);
+    const stored = (await t.repo.load(uid))!;
+    expect(stored.attributes.find((a) => a.tag === Tag.CryptographicLength)).toMatchObject({ value: 256 });
+    // Get returns exactly what was registered, still wrapped: the client can unwrap it with its KEK.
+    const back = keyBlockOf(await call(t.ctx, get, [uidField(uid)]));
+    expect(child(back, Tag.KeyWrappingData)).toEqual(kwd);
+    const d = createDecipheriv('id-aes256-wrap', kek, Buffer.from('A6A6A6A6A6A6A6A6', 'hex'));
+    expect(Buffer.concat([d.update((child(back, Tag.KeyValue) as { value: Buffer }).value), d.final()])).toEqual(key);
+    // Operations that need the plaintext say why they cannot.
+    const e = await call(t.ctx, encrypt, [uidField(uid), params(enumeration(Tag.BlockCipherMode, BlockCipherMode.ECB)), byteString(Tag.Data, Buffer.alloc(16))]).catch((x: unknown) => x);
+    expect(e).toMatchObject({ reason: ResultReason.FeatureNotSupported });
+    expect((e as Error).message).toMatch(/kept wrapped as registered under client-kek-1; the server does not hold its plaintext/);
+    // A conversion needs the plaintext too.
+    expect(await reasonOf(call(t.ctx, get, [uidField(uid), enumeration(Tag.KeyFormatType, KFT.TransparentSymmetricKey)]))).toBe(ResultReason.KeyFormatTypeNotSupported);
+    // The Key Block's algorithm and the attributes must still agree.
+    expect(await reasonOf(wrappedRegister(structure(Tag.ResponsePayload, [structure(Tag.SymmetricKey, [block])]), CUM.Encrypt,
+      [enumeration(Tag.CryptographicAlgorithm, Alg.DES3)]))).toBe(ResultReason.InvalidField);
+  });
+
   it('refuses tampered data, a key without Unwrap Key, and a missing wrapping key', async () => {
     const { uid: kek } = await kekPair();
     const uid = await registerSymmetric(t.ctx, Alg.AES, randomBytes(32), { mask: CUM.Encrypt });
@@ -226,9 +257,12 @@ describe('Register of a wrapped key block', () => {
     const g2 = await getWrapped(uid, spec(WrappingMethod.Encrypt, eki(wrapOnly)));
     expect(await reasonOf(wrappedRegister(g2))).toBe(ResultReason.IncompatibleCryptographicUsageMask);
 
-    const orphan = structure(Tag.ResponsePayload, [structure(Tag.SymmetricKey, [structure(Tag.KeyBlock,
-      keyBlockOf(g).value.map((c) => (c.tag === Tag.KeyWrappingData ? structure(Tag.KeyWrappingData, [enumeration(Tag.WrappingMethod, WrappingMethod.Encrypt), eki('gone')]) : c)))])]);
-    expect(await reasonOf(wrappedRegister(orphan))).toBe(ResultReason.WrappingObjectNotFound);
+    // A wrapping key of another tenant is one this server does not hold for the caller: the
+    // key is kept wrapped (previous test), never unwrapped with the other tenant's key.
+    const other = await makeContextFor(t.store, t.protector, 'other-tenant', 'svc', { l1: t.l1.describe() });
+    const kept = textOf(await call(other.ctx, register, [enumeration(Tag.ObjectType, ObjectType.SymmetricKey),
+      structure(Tag.Attributes, [integer(Tag.CryptographicUsageMask, CUM.Encrypt)]), child(g, Tag.SymmetricKey)!]), Tag.UniqueIdentifier);
+    expect(child(keyBlockOf(await call(other.ctx, get, [uidField(kept)])), Tag.KeyWrappingData)).toBeDefined();
   });
 });
 

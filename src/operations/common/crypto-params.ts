@@ -173,6 +173,14 @@ export interface OperationKey {
   publicKey?: KeyObject;
 }
 
+/** The Unique Identifier the Encryption Key Information of a wrapped key block names, for messages. */
+function wrappingKeyNamed(kb: Struct): string | undefined {
+  const kwd = optStruct(kb, Tag.KeyWrappingData);
+  const eki = kwd === undefined ? undefined : optStruct(kwd, Tag.EncryptionKeyInformation);
+  const uid = eki === undefined ? undefined : child(eki, Tag.UniqueIdentifier);
+  return uid?.type === 'TextString' ? uid.value : undefined;
+}
+
 /**
  * The usable key of a managed object. Objects without key material (certificates, opaque
  * objects, destroyed objects) are Invalid Object Type / Key Value Not Present; a key stored
@@ -185,7 +193,8 @@ export function operationKey(obj: ManagedObject, allowed: readonly number[]): Op
   const kb = keyBlockOf(obj.value);
   if (kb === undefined) throw new KmipError(ResultReason.KeyValueNotPresent, 'the object has no key material');
   if (child(kb, Tag.KeyWrappingData) !== undefined) {
-    throw new KmipError(ResultReason.FeatureNotSupported, 'the key is stored wrapped; the server cannot use it for cryptographic operations');
+    const under = wrappingKeyNamed(kb);
+    throw new KmipError(ResultReason.FeatureNotSupported, `the key is kept wrapped as registered${under === undefined ? '' : ` under ${under}`}; the server does not hold its plaintext, so it cannot be used for cryptographic operations (Get returns it wrapped)`);
   }
   const format = optEnum(kb, Tag.KeyFormatType);
   const kv = optStruct(kb, Tag.KeyValue);

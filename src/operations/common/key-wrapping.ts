@@ -324,6 +324,29 @@ function decodeKeyValue(bytes: Buffer, encoding: number): Struct {
  * the MAC/signature (over the ciphertext for Encrypt then MAC/sign), decrypts, decodes.
  * Returns the object with a plaintext Key Value and no Key Wrapping Data.
  */
+/**
+ * The keys a wrapped object's Key Wrapping Data names (Encryption Key Information, MAC/
+ * Signature Key Information, s.2.1.5) that do not exist for this tenant. A client may wrap a
+ * key under a key of its own that the server never held; KMIP lets the server keep such
+ * material as registered (Key Wrap Type As Registered, s.6.1.24 / s.11.32) and hand it back
+ * wrapped. A key of another tenant counts as missing, exactly as everywhere else.
+ */
+export async function unknownWrappingKeys(ctx: OperationContext, value: Struct): Promise<string[]> {
+  const kb = keyBlockOf(value);
+  const kwd = kb === undefined ? undefined : optStruct(kb, Tag.KeyWrappingData);
+  if (kwd === undefined) return [];
+  const missing: string[] = [];
+  for (const tag of [Tag.EncryptionKeyInformation, Tag.MACSignatureKeyInformation]) {
+    const info = optStruct(kwd, tag);
+    const ref = info === undefined ? undefined : child(info, Tag.UniqueIdentifier);
+    if (ref === undefined) continue; // plan() reports the malformed structure
+    const uids = resolveUidReference(ctx, ref);
+    if (uids.length !== 1) continue;
+    if ((await ctx.objects.load(uids[0]!)) === undefined) missing.push(uids[0]!);
+  }
+  return missing;
+}
+
 export async function unwrapObjectValue(ctx: OperationContext, value: Struct): Promise<Struct> {
   const kb = keyBlockOf(value);
   const kwd = kb === undefined ? undefined : optStruct(kb, Tag.KeyWrappingData);
