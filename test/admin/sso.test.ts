@@ -4,13 +4,13 @@
 // login driven over plain HTTP, role mapping, bearer tokens, and every refusal — expired,
 // wrong audience, wrong issuer, tampered signature, unmapped person, untrusted certificate —
 // answered 401/403 with a one-line reason and exactly one audit record each.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { adminCall, startAdminEnv, type AdminEnv } from './helpers.ts';
 import { ADMIN_AUDIENCE, CONSOLE_CLIENT, newSigningKey, OTHER_RESOURCE, startTestIdp, type SigningKey, type TestIdp } from '../helpers/oidc-provider.ts';
-import { OidcSso, SSO_LOGIN_COOKIE, SSO_SESSION_COOKIE } from '../../src/server/sso.ts';
+import { OidcSso, SSO_LOGIN_COOKIE, SSO_SESSION_COOKIE, SsoRefusal } from '../../src/server/sso.ts';
 import { ensureDevPki } from '../../src/server/devpki.ts';
 import { silentLogger } from '../../src/log/index.ts';
 
@@ -170,6 +170,24 @@ describe('console login (authorization code + PKCE) through the real provider', 
     expect(records.map((r) => r.kind)).toEqual(['auth-failure']);
   });
 
+  it('ends a session at its lifetime (sso.sessionTtlSeconds), whatever the browser keeps: 401, audited', async () => {
+    const cookie = { cookie: `${SSO_SESSION_COOKIE}=${(await login('alice')).session}` };
+    expect((await call('GET', '/v1/tenants', { headers: cookie })).status).toBe(200);
+    // Only the clock moves (Date), timers and sockets run as usual.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(Date.now() + 601_000);
+      const records = await auditOf(async () => {
+        const r = await call('GET', '/v1/tenants', { headers: cookie });
+        expect(r.status).toBe(401);
+        expect(r.json.error.message).toBe('console session refused: the console session expired; sign in again at /auth/login');
+      });
+      expect(records.map((r) => [r.kind, r.identity])).toEqual([['auth-failure', 'sso:alice (alice@example.test) via session']]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('refuses an open redirect after login: only paths of this listener', async () => {
     const start = await call('GET', '/auth/login?return=//evil.example/');
     const state = cookieValue(setCookie(start, SSO_LOGIN_COOKIE));
@@ -234,6 +252,21 @@ describe('bearer tokens on the admin API', () => {
     expect(r.status).toBe(401);
     expect(r.json.error.message).toBe('bearer token refused: the token is signed with a key the issuer does not publish');
     idp.configure({ redirectUri: `${env.url}/auth/callback`, keys: [key1] });
+  });
+});
+
+describe('an IdP that cannot be used', () => {
+  const settings = (issuer: string) => ({
+    issuer, clientId: CONSOLE_CLIENT.id, audience: ADMIN_AUDIENCE, redirectUrl: undefined, roleClaim: 'groups', roles: ROLES, scopes: 'openid', sessionTtlSeconds: 600,
+  });
+  it('answers 503 with the reason when the IdP is down or names another issuer, and retries later', async () => {
+    const down = new OidcSso({ settings: settings('http://127.0.0.1:9'), logger: silentLogger() });
+    await expect(down.verifyBearer('a.b.c')).rejects.toMatchObject({ status: 503, message: expect.stringMatching(/^the identity provider's discovery document http:\/\/127\.0\.0\.1:9\/\.well-known\/openid-configuration cannot be read: /) });
+    // A trailing slash is another issuer (OIDC Discovery §4.3): the document names it without.
+    const slash = new OidcSso({ settings: settings(`${idp.issuer}/`), logger: silentLogger() });
+    const e = await slash.beginLogin('/').catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(SsoRefusal);
+    expect((e as SsoRefusal).message).toBe(`the discovery document at ${idp.issuer}/.well-known/openid-configuration names the issuer "${idp.issuer}", not the configured "${idp.issuer}/" (check sso.issuer, including a trailing slash)`);
   });
 });
 
