@@ -47,6 +47,12 @@ describe('PyKMIP 0.10 and issue 13', () => {
       expect(success(r, 'names_after_delete')).toEqual([]);
       expect(typeof success(r, 'register_pkcs1_as_pkcs8')).toBe('string');
       expect(success(r, 'get_pkcs1_as_pkcs8')).toEqual({ format: 'PKCS_1', same_bytes: true });
+      expect(typeof success(r, 'register_wrapped_unknown_kek')).toBe('string');
+      expect(success(r, 'get_wrapped_unknown_kek')).toEqual({
+        value: Buffer.from(Array.from({ length: 24 }, (_, i) => i)).toString('hex'),
+        // Encoding Option is a 1.1 field of Key Wrapping Data: a 1.0 client does not get it back.
+        method: 'ENCRYPT', kek: 'client-kek', mode: 'NIST_KEY_WRAP', encoding: version === '1.0' ? null : 'NO_ENCODING',
+      });
     }, 120_000);
   }
 });

@@ -74,6 +74,29 @@ def main():
             return {"format": plain(k.key_format_type), "same_bytes": k.value == pkcs1}
         step("get_pkcs1_as_pkcs8", fetched)
 
+    # A key wrapped by the client under a key of its own ("client-kek", unknown to the server):
+    # kept as registered and returned wrapped, its Key Wrapping Data intact (issue 13 §5).
+    wrapped = pie_objects.SymmetricKey(
+        A.AES, 128, bytes(range(24)), name="issue13-wrapped-%s-%s" % (tag, version),
+        key_wrapping_data={
+            "wrapping_method": enums.WrappingMethod.ENCRYPT,
+            "encryption_key_information": {
+                "unique_identifier": "client-kek",
+                "cryptographic_parameters": {"block_cipher_mode": enums.BlockCipherMode.NIST_KEY_WRAP},
+            },
+            "encoding_option": enums.EncodingOption.NO_ENCODING,
+        })
+    wreg = step("register_wrapped_unknown_kek", lambda: c.register(wrapped))
+    if wreg.get("ok"):
+        def fetched_wrapped():
+            k = c.get(wreg["value"])
+            kwd = k.key_wrapping_data or {}
+            eki = kwd.get("encryption_key_information") or {}
+            return {"value": k.value.hex(), "method": plain(kwd.get("wrapping_method")), "kek": eki.get("unique_identifier"),
+                    "mode": plain((eki.get("cryptographic_parameters") or {}).get("block_cipher_mode")),
+                    "encoding": plain(kwd.get("encoding_option"))}
+        step("get_wrapped_unknown_kek", fetched_wrapped)
+
     c.close()
     print(json.dumps(results))
 
