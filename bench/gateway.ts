@@ -35,7 +35,7 @@ function pct(xs: Float64Array | number[], p: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] ?? NaN;
 }
 
-interface Result { name: string; ops: number; perSec: number; p50: number; p99: number; extra?: string }
+interface Result { name: string; ops: number; perSec: number; p50: number; p99: number; extra?: string; cpuUsPerKey?: number }
 const results: Result[] = [];
 
 /** Closed loop: `concurrency` workers call `op` back to back for SECONDS. */
@@ -72,6 +72,25 @@ function loop(name: string, op: () => void): Result {
   const r: Result = { name, ops: n, perSec: n / ((performance.now() - t0) / 1000), p50: pct(lat, 50), p99: pct(lat, 99) };
   results.push(r);
   console.log(`${name.padEnd(46)} ${r.perSec.toFixed(0).padStart(9)}/s  (mean per op ${(1000 / r.perSec).toFixed(4)} ms)`);
+  return r;
+}
+
+/**
+ * CPU time (user + system, ms) a process has used so far, from /proc/<pid>/stat (clock ticks
+ * of 10 ms). Per key it says what the gateway costs whatever else loads the machine.
+ */
+function cpuMs(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+/** Wraps a gateway row: adds the gateway process's CPU µs per key (entries: keys per op). */
+async function withCpu(pid: number, entries: number, run: () => Promise<Result>): Promise<Result> {
+  const c0 = cpuMs(pid);
+  const r = await run();
+  const us = ((cpuMs(pid) - c0) * 1000) / (r.ops * entries);
+  r.cpuUsPerKey = us;
+  console.log(`  gateway CPU ${us.toFixed(1)} µs per key`);
   return r;
 }
 
@@ -128,16 +147,16 @@ async function main(): Promise<void> {
 
     // ---- through the gateway (HTTP/JSON, keep-alive)
     const before = await getStatus(port);
-    const dk = await load('gateway POST /v1/datakey (batched wrap)', async () => { await post(port, '/v1/datakey', { service: 'billing', context: 'bench' }); });
+    const dk = await withCpu(gw.pid, 1, () => load('gateway POST /v1/datakey (batched wrap)', async () => { await post(port, '/v1/datakey', { service: 'billing', context: 'bench' }); }));
     const after = await getStatus(port);
     const trips = after.coreRoundTrips - before.coreRoundTrips;
     const items = after.coreItems - before.coreItems;
     dk.extra = `core round trips ${(trips / SECONDS).toFixed(0)}/s, mean batch ${(items / Math.max(1, trips)).toFixed(1)} items`;
     console.log(`  ${dk.extra}`);
     const one = await post(port, '/v1/datakey', { service: 'billing', context: 'hot' });
-    await load('gateway POST /v1/datakey/unwrap (cached)', async () => { await post(port, '/v1/datakey/unwrap', { service: 'billing', wrapped: one.wrapped, context: 'hot' }); });
+    await withCpu(gw.pid, 1, () => load('gateway POST /v1/datakey/unwrap (cached)', async () => { await post(port, '/v1/datakey/unwrap', { service: 'billing', wrapped: one.wrapped, context: 'hot' }); }));
     const kib = randomBytes(1024).toString('base64');
-    await load('gateway POST /v1/encrypt 1 KiB', async () => { await post(port, '/v1/encrypt', { service: 'billing', plaintext: kib, context: 'env' }); });
+    await withCpu(gw.pid, 1, () => load('gateway POST /v1/encrypt 1 KiB', async () => { await post(port, '/v1/encrypt', { service: 'billing', plaintext: kib, context: 'env' }); }));
 
     // ---- bulk forms: BULK entries per HTTP request; figures are entries per second, latency per request
     const perEntry = (r: Result) => {
@@ -145,14 +164,14 @@ async function main(): Promise<void> {
       console.log(`  ${r.extra}`);
     };
     const b0 = await getStatus(port);
-    const bulkDk = await load(`gateway POST /v1/datakeys count ${BULK}`, async () => { await post(port, '/v1/datakeys', { service: 'billing', count: BULK, context: 'bench' }); }, BULK_CONCURRENCY);
+    const bulkDk = await withCpu(gw.pid, BULK, () => load(`gateway POST /v1/datakeys count ${BULK}`, async () => { await post(port, '/v1/datakeys', { service: 'billing', count: BULK, context: 'bench' }); }, BULK_CONCURRENCY));
     const b1 = await getStatus(port);
     perEntry(bulkDk);
     console.log(`  core round trips ${((b1.coreRoundTrips - b0.coreRoundTrips) / SECONDS).toFixed(0)}/s, ${((b1.coreItems - b0.coreItems) / Math.max(1, b1.coreRoundTrips - b0.coreRoundTrips)).toFixed(0)} keys per round trip`);
     const hot = Array.from({ length: BULK }, () => one.wrapped as string);
-    perEntry(await load(`gateway POST /v1/datakeys/unwrap ${BULK} cached`, async () => { await post(port, '/v1/datakeys/unwrap', { service: 'billing', wrapped: hot, context: 'hot' }); }, BULK_CONCURRENCY));
+    perEntry(await withCpu(gw.pid, BULK, () => load(`gateway POST /v1/datakeys/unwrap ${BULK} cached`, async () => { await post(port, '/v1/datakeys/unwrap', { service: 'billing', wrapped: hot, context: 'hot' }); }, BULK_CONCURRENCY)));
     const kibs = Array.from({ length: BULK }, () => kib);
-    perEntry(await load(`gateway POST /v1/encrypt/bulk ${BULK} × 1 KiB`, async () => { await post(port, '/v1/encrypt/bulk', { service: 'billing', plaintexts: kibs, context: 'env' }); }, BULK_CONCURRENCY));
+    perEntry(await withCpu(gw.pid, BULK, () => load(`gateway POST /v1/encrypt/bulk ${BULK} × 1 KiB`, async () => { await post(port, '/v1/encrypt/bulk', { service: 'billing', plaintexts: kibs, context: 'env' }); }, BULK_CONCURRENCY)));
 
     // ---- straight to the Core over KMIP, one operation per request
     const files = (d: string, name: string) => ({ ca: readFileSync(join(d, 'openkcm-ca.crt')), cert: readFileSync(join(d, `${name}.crt`)), key: readFileSync(join(d, `${name}.key`)) });

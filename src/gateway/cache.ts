@@ -1,5 +1,5 @@
-// The gateway's cache of unwrapped L4 data keys (issue 11 §2): bounded, LRU, each entry
-// living at most its TTL, every key zeroized (buffer.fill(0)) when it leaves, for whatever
+// The gateway's cache of unwrapped L4 data keys (issue 11 §2): bounded, least recently used
+// first (second chance), each entry living at most its TTL, every key zeroized (buffer.fill(0)) when it leaves, for whatever
 // reason (eviction, expiry, purge on a kill switch). Lookups hand out a copy, so a caller
 // never holds the buffer that a purge zeroizes… and the cache never holds the caller's.
 
@@ -14,10 +14,17 @@ export interface CacheOptions {
 interface Entry {
   key: Buffer;
   expires: number;
+  /** Used since it was last (re)queued: spared once by eviction (second chance). */
+  hot: boolean;
 }
 
 export class L4Cache {
-  // A Map iterates in insertion order: re-inserting on a hit makes it an LRU.
+  // A Map iterates in insertion order. Recency is kept the "second chance" way (CLOCK, an
+  // approximation of LRU): a hit only marks the entry; eviction takes the oldest entry, and
+  // an oldest one that was used since it was queued goes back to the end instead. A hit then
+  // never mutates the Map — re-inserting on every hit (a strict LRU) made a cached unwrap
+  // cost a delete and an insert, and the Map's tombstones a rehash now and then
+  // (bench/README.md "Gateway": profile of the bulk unwrap).
   private readonly entries = new Map<string, Entry>();
   private readonly now: () => number;
   constructor(private readonly opts: CacheOptions) {
@@ -36,18 +43,41 @@ export class L4Cache {
       this.drop(id, e);
       return undefined;
     }
-    this.entries.delete(id);
-    this.entries.set(id, e);
+    e.hot = true;
     return Buffer.from(e.key);
+  }
+
+  /**
+   * The key in base64, or undefined (as get): for answers that are text anyway (the JSON
+   * data-key API), without a Buffer copy that would then have to be zeroized.
+   */
+  getBase64(id: string): string | undefined {
+    const e = this.entries.get(id);
+    if (e === undefined) return undefined;
+    if (e.expires <= this.now()) {
+      this.drop(id, e);
+      return undefined;
+    }
+    e.hot = true;
+    return e.key.toString('base64');
   }
 
   /** Stores a copy of `key`. */
   set(id: string, key: Buffer): void {
     const old = this.entries.get(id);
     if (old !== undefined) this.drop(id, old);
-    this.entries.set(id, { key: Buffer.from(key), expires: this.now() + this.opts.ttlMs });
+    this.entries.set(id, { key: Buffer.from(key), expires: this.now() + this.opts.ttlMs, hot: false });
     while (this.entries.size > this.opts.maxEntries) {
       const [oldestId, oldest] = this.entries.entries().next().value as [string, Entry];
+      if (oldest.hot || oldestId === id) {
+        // Second chance: used since queued, so it goes to the end (ends: every entry cools).
+        // The entry being added is never its own victim (it is oldest only once all others
+        // have been re-queued cold).
+        oldest.hot = false;
+        this.entries.delete(oldestId);
+        this.entries.set(oldestId, oldest);
+        continue;
+      }
       this.drop(oldestId, oldest);
     }
   }

@@ -13,6 +13,8 @@ import { cleanEnv, OPENKCM } from '../admin/serve.ts';
 export interface GatewayProc {
   port: number;
   kmipPort?: number;
+  /** Process id (bench/gateway.ts reads its CPU time from /proc). */
+  pid: number;
   stderr(): string;
   stop(): Promise<void>;
 }
@@ -36,6 +38,7 @@ export async function startGatewayProc(cwd: string, args: string[]): Promise<Gat
   });
   return {
     port: ports.port,
+    pid: child.pid!,
     ...(ports.kmip !== undefined ? { kmipPort: ports.kmip } : {}),
     stderr: () => stderr,
     async stop() {

@@ -34,6 +34,20 @@ describe('L4Cache', () => {
     expect(keys[0]!.every((x) => x === 1)).toBe(true);
   });
 
+  it('second chance: a hit spares an entry from the next eviction; getBase64 answers without a copy', () => {
+    const c = new L4Cache({ maxEntries: 3, ttlMs: 1000 });
+    for (const [id, v] of [['a', 1], ['b', 2], ['c', 3]] as const) c.set(id, Buffer.alloc(16, v));
+    expect(c.getBase64('a')).toBe(Buffer.alloc(16, 1).toString('base64'));
+    expect(c.getBase64('zz')).toBeUndefined();
+    c.set('d', Buffer.alloc(16, 4)); // a was used: b goes
+    expect([c.getBase64('b'), c.get('a')?.[0], c.get('c')?.[0], c.get('d')?.[0]]).toEqual([undefined, 1, 3, 4]);
+    // c, d and a were all used: each gets its chance, the new entry is never its own victim,
+    // then the oldest (c) goes.
+    c.set('e', Buffer.alloc(16, 5));
+    expect(c.size).toBe(3);
+    expect([c.get('c'), c.get('d')?.[0], c.get('a')?.[0], c.get('e')?.[0]]).toEqual([undefined, 4, 1, 5]);
+  });
+
   it('hands out copies: a purge does not zero what a request is still using, and vice versa', () => {
     const c = new L4Cache({ maxEntries: 10, ttlMs: 1000 });
     c.set('k', Buffer.alloc(16, 9));
