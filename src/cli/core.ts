@@ -18,6 +18,8 @@ import { StoreSchemaError } from '../store/sqlite.ts';
 import { LinkProtocolError } from '../link/replica.ts';
 import { DEFAULT_LEASE_MS } from '../link/protocol.ts';
 import { closeOnSignals, EXIT_USAGE } from './lifecycle.ts';
+import type { OpenKcmMetrics } from '../server/metrics.ts';
+import type { RunningMetricsServer } from '../server/metrics-http.ts';
 
 export { EXIT_USAGE };
 
@@ -37,6 +39,9 @@ interface CoreFlags {
   logLevel?: string;
   httpsListen?: string;
   tlsProfile?: string;
+  metricsListen?: string;
+  metricsTls?: string;
+  metricsClientCert?: string;
 }
 
 export interface CoreConfig {
@@ -55,6 +60,12 @@ export interface CoreConfig {
   leaseMs: number;
   failMode: FailMode;
   logLevel: LogLevel;
+  /**
+   * `/metrics`, `/healthz`, `/readyz` (issue 14 §2), as `openkcm serve`'s metrics.*: listen
+   * undefined = off; tls = HTTPS with the KMIP listener's certificate; clientCertificate =
+   * with tls, a client certificate of the KMIP CA is required.
+   */
+  metrics: { listen: { host: string; port: number } | undefined; tls: boolean; clientCertificate: boolean };
 }
 
 export class CoreUsageError extends Error {
@@ -114,6 +125,7 @@ export function coreConfig(flags: CoreFlags, env: NodeJS.ProcessEnv = process.en
   if (httpsListen !== undefined && httpsListen.port !== 0 && httpsListen.port === listen.port) {
     throw new CoreUsageError(`--https-listen: port ${httpsListen.port} is already the KMIP (TTLV) port; KMIP over HTTPS needs its own`);
   }
+  const metrics = metricsConfig(flags, env, listen, httpsListen);
   const databaseUrl = pick(flags.databaseUrl, 'OPENKCM_DATABASE_URL');
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new CoreUsageError(`--database-url must be a postgres:// URL (e.g. postgres://openkcm@db.example:5432/vault), not ${JSON.stringify(databaseUrl.replace(/:[^:@/]*@/, ':***@'))}`);
@@ -135,7 +147,30 @@ export function coreConfig(flags: CoreFlags, env: NodeJS.ProcessEnv = process.en
   return {
     region, node, cmkUrl: u.origin, link, kmip, listen, httpsListen,
     dataDir: resolve(cwd, pick(flags.data, 'OPENKCM_DATA') ?? DEFAULT_DATA_DIR),
-    databaseUrl, leaseMs, failMode, logLevel,
+    databaseUrl, leaseMs, failMode, logLevel, metrics,
+  };
+}
+
+/** true/false the way serve's config reads metrics.tls and metrics.clientCertificate (true, false, 1, 0). */
+function boolFlag(raw: string | undefined, flag: string, dflt: boolean): boolean {
+  if (raw === undefined) return dflt;
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new CoreUsageError(`${flag} ${JSON.stringify(raw)}: expected true or false`);
+}
+
+function metricsConfig(flags: CoreFlags, env: NodeJS.ProcessEnv, kmip: { port: number }, https: { port: number } | undefined): CoreConfig['metrics'] {
+  const raw = flags.metricsListen ?? env.OPENKCM_METRICS_LISTEN;
+  const listen = raw === undefined ? undefined : parseHostPort(raw);
+  if (raw !== undefined && listen === undefined) throw new CoreUsageError(`--metrics-listen ${JSON.stringify(raw)} is not HOST:PORT with a port from 0 to 65535 (e.g. 127.0.0.1:9464)`);
+  // Two listeners on one port: the second would fail to bind with a less helpful message.
+  if (listen !== undefined && listen.port !== 0 && (listen.port === kmip.port || listen.port === https?.port)) {
+    throw new CoreUsageError(`--metrics-listen: port ${listen.port} is the ${listen.port === kmip.port ? 'KMIP (TTLV)' : 'KMIP over HTTPS'} port; /metrics needs its own (e.g. 9464)`);
+  }
+  return {
+    listen,
+    tls: boolFlag(flags.metricsTls ?? env.OPENKCM_METRICS_TLS, '--metrics-tls', true),
+    clientCertificate: boolFlag(flags.metricsClientCert ?? env.OPENKCM_METRICS_CLIENT_CERT, '--metrics-client-cert', true),
   };
 }
 
@@ -193,17 +228,34 @@ export async function runCore(flags: CoreFlags): Promise<void> {
   let runtime: CoreRuntime | undefined;
   let server: RunningServer | undefined;
   let httpsServer: RunningServer | undefined;
+  let metricsServer: RunningMetricsServer | undefined;
+  // Counted only when someone can read them (--metrics-listen): nothing is measured otherwise,
+  // and prom-client is not even loaded.
+  const metricsModule = cfg.metrics.listen !== undefined ? await import('./metrics.ts') : undefined;
+  const metrics: OpenKcmMetrics | undefined = metricsModule !== undefined ? await metricsModule.openMetrics('core') : undefined;
   try {
     const vault = await openVault(cfg, log);
     runtime = await openCoreRuntime({
       region: cfg.region, node: cfg.node, dataDir: cfg.dataDir, leaseMs: cfg.leaseMs, failMode: cfg.failMode, logger: log,
       cmk: { url: cfg.cmkUrl, tls: { ca: readFileSync(cfg.link.caFile), cert: readFileSync(cfg.link.certFile), key: readFileSync(cfg.link.keyFile) } },
       ...(vault !== undefined ? { vault } : {}),
+      ...(metrics !== undefined ? { metrics } : {}),
     });
-    server = await startServer({ listen: cfg.listen, tls: cfg.kmip }, runtime);
+    // With metrics, the listeners count connections and handshake failures into them.
+    const served = metrics !== undefined ? { engine: runtime.engine, logger: runtime.logger, audit: runtime.audit, metrics } : runtime;
+    server = await startServer({ listen: cfg.listen, tls: cfg.kmip }, served);
     // The same runtime behind HTTPS: the same identities, policy, tenant gate and audit.
-    if (cfg.httpsListen !== undefined) httpsServer = await startServer({ listen: cfg.httpsListen, tls: cfg.kmip, protocol: 'https' }, runtime);
+    if (cfg.httpsListen !== undefined) httpsServer = await startServer({ listen: cfg.httpsListen, tls: cfg.kmip, protocol: 'https' }, served);
+    if (metricsModule !== undefined && metrics !== undefined) {
+      const { readiness } = await import('../server/health.ts');
+      const sources = runtime.readinessSources();
+      const m = metrics;
+      // The same listener as serve's: config.tls is the KMIP listener's certificate and CA.
+      metricsServer = await metricsModule.startMetricsListener({ metrics: cfg.metrics, tls: cfg.kmip }, log,
+        async () => ({ contentType: m.contentType, body: await m.text() }), () => readiness(sources));
+    }
   } catch (e) {
+    await metricsServer?.close().catch(() => undefined);
     await server?.close(0).catch(() => undefined);
     await httpsServer?.close(0).catch(() => undefined);
     await runtime?.close().catch(() => undefined);
@@ -221,8 +273,10 @@ export async function runCore(flags: CoreFlags): Promise<void> {
   const a = server.address();
   const profile = cfg.kmip.profile !== 'none' ? `, TLS profile ${cfg.kmip.profile}` : '';
   const h = httpsServer?.address();
+  if (metricsServer !== undefined) process.stderr.write((await import('./metrics.ts')).metricsBanner(metricsServer));
   process.stderr.write(`OpenKCM core of region ${cfg.region} (node ${cfg.node}) is listening on ${a.host}:${a.port} (KMIP 1.0-2.1, mutual TLS${profile})${h ? `, KMIP over HTTPS on https://${h.host}:${h.port}/kmip` : ''}; governed by ${cfg.cmkUrl}, lease ${cfg.leaseMs} ms, fail mode ${cfg.failMode}.\n`);
   closeOnSignals(log, async () => {
+    await metricsServer?.close();
     await Promise.all([server!.close(), httpsServer?.close()]);
     await runtime!.close();
   });
@@ -240,6 +294,9 @@ export function coreCommand(): Command {
     .option('--listen <host:port>', `KMIP address (default ${DEFAULT_HOST}:${DEFAULT_PORT}; env OPENKCM_LISTEN)`)
     .option('--https-listen <host:port>', 'also serve KMIP over HTTPS (POST /kmip) on this address (default off; env OPENKCM_HTTPS_LISTEN)')
     .option('--tls-profile <profile>', 'TLS profile of the KMIP ports: none (default), suiteb-128, suiteb-192 (env OPENKCM_TLS_PROFILE)')
+    .option('--metrics-listen <host:port>', 'serve /metrics, /healthz and /readyz on this address, e.g. 127.0.0.1:9464 (default off; env OPENKCM_METRICS_LISTEN)')
+    .option('--metrics-tls <bool>', 'true: HTTPS with the KMIP listener\'s certificate (default); false: plain HTTP (env OPENKCM_METRICS_TLS)')
+    .option('--metrics-client-cert <bool>', 'with --metrics-tls, require a client certificate of the KMIP CA for /metrics: true (default) or false (env OPENKCM_METRICS_CLIENT_CERT)')
     .option('--data <dir>', 'SQLite vault, which holds the audit chain too (default ./data; env OPENKCM_DATA)')
     .option('--database-url <url>', 'PostgreSQL vault shared by the nodes of the region (env OPENKCM_DATABASE_URL)')
     .option('--node <name>', 'this node name (default the host name; env OPENKCM_NODE)')

@@ -45,7 +45,9 @@ import { GovernanceReplica } from '../link/replica.ts';
 import { AuditShipper, regionShipSource, sqliteShipSource, type ShipSource } from '../link/audit-shipper.ts';
 import { DEFAULT_LEASE_MS, type LinkChange, type LinkL2Rotation, type LinkNodeStatus, type LinkRotation } from '../link/protocol.ts';
 import { KmipEngine, type AccessControl, type Authentication, type VersionAdapters } from './executor.ts';
-import { GovernanceAccess, DATABASE_FILE } from './runtime.ts';
+import { GovernanceAccess, DATABASE_FILE, tenantCounts } from './runtime.ts';
+import type { OpenKcmMetrics } from './metrics.ts';
+import type { ReadinessSources } from './health.ts';
 import { parseIdentityUri } from './ca.ts';
 
 /** How often a core posts its per-tenant state to the CMK (issue 10 §2 "node status"). */
@@ -89,6 +91,12 @@ export interface CoreOptions {
   /** Link stream idle limit (tests shorten it together with the lease). */
   streamIdleMs?: number;
   statusIntervalMs?: number;
+  /**
+   * Prometheus metrics (issue 14 §2, `--metrics-listen`): the engine counts requests into
+   * it; the audit chain, the SQLite vault and the hierarchy report into it. Undefined:
+   * nothing is measured.
+   */
+  metrics?: OpenKcmMetrics;
 }
 
 export interface CoreRuntime {
@@ -106,6 +114,8 @@ export interface CoreRuntime {
   leaseExpiredSince(): number | undefined;
   /** What this node posts as its status. */
   status(): LinkNodeStatus;
+  /** What /readyz asks (src/server/health.ts): the vault answers, the replica's tenants' seal state, the audit chain. */
+  readinessSources(): ReadinessSources;
   close(): Promise<void>;
 }
 
@@ -526,6 +536,33 @@ export async function openCoreRuntime(opts: CoreOptions): Promise<CoreRuntime> {
       serviceKeys: serviceKeyWrapper(hier),
       server,
       logger,
+      ...(opts.metrics ? { metrics: opts.metrics } : {}),
+    });
+    const metrics = opts.metrics;
+    // The tenants a core serves are the replica's (those of its region), not a governance of its own.
+    const tenantIds = () => rep.tenants().map((x) => x.tenant.id);
+    if (metrics !== undefined) {
+      // The SQLite vault's log times its group commits; the PostgreSQL chain commits inside
+      // its own transactions and has no such hook, so only its queue depth is reported.
+      if ('observeCommits' in aud) aud.observeCommits((seconds) => metrics.auditCommitted(seconds));
+      if (sqlite !== undefined) sqlite.commitObserver = (seconds) => metrics.storeCommitted('sqlite', seconds);
+      metrics.watchAuditQueue(() => aud.pendingCount());
+      metrics.watchTenants(() => tenantCounts(hier, tenantIds()));
+    }
+    const sqliteVault = sqlite;
+    const readinessSources = (): ReadinessSources => ({
+      async store() {
+        if (sqliteVault !== undefined) sqliteVault.database.prepare('SELECT 1').get();
+        else if (v instanceof PostgresStore) await v.database.query('SELECT 1');
+      },
+      tenants: tenantIds,
+      // As runtimeReadinessSources: a tenant not opened yet, or opened on demand, is not sealed.
+      isSealed: (t) => {
+        if (!hier.tenantNames().includes(t)) return false;
+        const st = hier.status(t);
+        return st.sealed && st.sealKind !== 'not-unsealed';
+      },
+      audit: () => aud.availability(),
     });
     await app.idle();
     fol.start();
@@ -536,6 +573,7 @@ export async function openCoreRuntime(opts: CoreOptions): Promise<CoreRuntime> {
       engine, hierarchy: hier, replica: rep, follower: fol, audit: aud, shipper: ship, logger, region: opts.region, node: opts.node,
       leaseExpiredSince: () => app.leaseSince,
       status,
+      readinessSources,
       async close() {
         if (closed) return;
         closed = true;

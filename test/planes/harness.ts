@@ -109,6 +109,8 @@ export interface CoreSpec {
   leaseMs?: number;
   failMode?: 'open' | 'closed';
   port?: number;
+  /** More `openkcm core` flags (e.g. --metrics-listen). */
+  args?: string[];
 }
 
 export interface CoreHandle {
@@ -136,6 +138,7 @@ export async function startCore(root: string, cmk: { url: string; certs: string 
   if (spec.databaseUrl) args.push('--database-url', spec.databaseUrl);
   if (spec.leaseMs) args.push('--lease-ms', String(spec.leaseMs));
   if (spec.failMode) args.push('--fail-mode', spec.failMode);
+  if (spec.args) args.push(...spec.args);
   const { proc } = await spawnProc(spec.name, args, { cwd, ready: /is listening on 127\.0\.0\.1:(\d+)/ });
   return { spec: { ...spec, port }, proc, port };
 }
