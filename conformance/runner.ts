@@ -84,27 +84,29 @@ export const inProcessTransport: TransportFactory = async () => {
 };
 
 /**
+ * The CA and client files of a certificates directory laid out as the dev PKI's
+ * (certs/devpki.ts: ca.crt, client.crt, client.key); a missing file is named in the error.
+ */
+async function clientTls(certsDir: string): Promise<{ ca: Buffer; cert: Buffer; key: Buffer }> {
+  const files = devPkiFiles(certsDir);
+  const read = async (what: string, p: string) => {
+    try {
+      return await readFile(p);
+    } catch (e) {
+      throw new Error(`cannot read the ${what} ${p}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  };
+  return { ca: await read('CA certificate', files.caCert), cert: await read('client certificate', files.clientCert), key: await read('client key', files.clientKey) };
+}
+
+/**
  * `--target host:port --certs DIR`: a running server over mutual TLS, one connection per
  * file. DIR holds the CA and client files under the dev PKI's names (certs/devpki.ts:
  * ca.crt, client.crt, client.key).
  */
 export function remoteTransport(host: string, port: number, certsDir: string): TransportFactory {
   return async () => {
-    const files = devPkiFiles(certsDir);
-    const read = async (what: string, p: string) => {
-      try {
-        return await readFile(p);
-      } catch (e) {
-        throw new Error(`cannot read the ${what} ${p}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-      }
-    };
-    const client = await KmipClient.connect({
-      host,
-      port,
-      ca: await read('CA certificate', files.caCert),
-      cert: await read('client certificate', files.clientCert),
-      key: await read('client key', files.clientKey),
-    });
+    const client = await KmipClient.connect({ host, port, ...(await clientTls(certsDir)) });
     return {
       send: (buf) => client.sendBytes(buf),
       close: () => client.close(),
@@ -283,18 +285,7 @@ export const inProcessTransports: CaseTransports = { ttlv: inProcessTransport, h
 /** `--https-target host:port --certs DIR`: a running server's https.listen, in one encoding. */
 export function remoteHttpsTransport(host: string, port: number, certsDir: string, encoding: HttpEncoding = 'ttlv'): TransportFactory {
   return async () => {
-    const files = devPkiFiles(certsDir);
-    const read = async (what: string, p: string) => {
-      try {
-        return await readFile(p);
-      } catch (e) {
-        throw new Error(`cannot read the ${what} ${p}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-      }
-    };
-    const agent = new Agent({
-      keepAlive: true, maxSockets: 1,
-      ca: await read('CA certificate', files.caCert), cert: await read('client certificate', files.clientCert), key: await read('client key', files.clientKey),
-    });
+    const agent = new Agent({ keepAlive: true, maxSockets: 1, ...(await clientTls(certsDir)) });
     return { send: (buf) => postKmip(agent, host, port, buf, encoding), close: async () => agent.destroy() };
   };
 }

@@ -21,6 +21,7 @@ import type { RequestBatchItemOptions, ResponseBatchItem } from '../kmip/message
 import { BatchErrorContinuationOption, Operation, ResultReason, ResultStatus } from '../ttlv/generated/enumerations.ts';
 import { Tag } from '../ttlv/generated/tags.ts';
 import { GatewayError } from './envelope.ts';
+import { WATCH_HOLD_MS, WATCH_PREFIX, type WatchState } from '../kmip/gateway-watch.ts';
 
 export const SERVICE_L3_PREFIX = 'openkcm:service-l3:';
 
@@ -72,25 +73,6 @@ interface Slot {
 
 /** The Core's MAX_KEYS_PER_WRAP_ITEM (src/operations/common/service-l3.ts; the gateway may not import operations). */
 export const DEFAULT_MAX_KEYS_PER_ITEM = 1024;
-
-/**
- * Correlation value prefix of the Core's status watch (src/server/gateway-watch.ts
- * WATCH_PREFIX; the gateway may not import server). The rest is the token of the state
- * last seen.
- */
-export const WATCH_PREFIX = 'openkcm:watch:';
-/** The Core's WATCH_HOLD_MS: it answers a watch unchanged after this long at most. */
-export const CORE_WATCH_HOLD_MS = 20_000;
-
-/** What the Core's status watch answers (Data of the Poll response, JSON). */
-export interface CoreWatchState {
-  state: 'ok' | 'sealed' | 'refused';
-  reason?: string;
-  tenant: string;
-  services: string[];
-  /** Process id of the Core process (worker) holding the watch: diagnostics. */
-  node?: number;
-}
 
 /** A refusal line for the application from the Core's message (a whole-message refusal or a watch answer). */
 function refusalLine(tenant: string, msg: string): GatewayError | undefined {
@@ -316,7 +298,7 @@ export class CoreLink {
    * answers a connection's messages in order, and this one is held), re-sent as soon as it is
    * answered with the token of the state it carried. A seal, kill switch, revocation or new
    * service list is answered within the Core's event loop turn; otherwise the answer comes
-   * after CORE_WATCH_HOLD_MS, and no answer within that plus requestTimeoutMs means the link is
+   * after WATCH_HOLD_MS, and no answer within that plus requestTimeoutMs means the link is
    * dead (reconnect every probeIntervalMs). Audited by the Core once per connection, not per
    * Poll. A Core without the watch answers the Poll with a failure: the link falls back to
    * the probe.
@@ -327,7 +309,7 @@ export class CoreLink {
     while (!this.closed) {
       let client: KmipClient;
       try {
-        this.watchClient ??= KmipClient.connect({ connectTimeoutMs: this.opts.requestTimeoutMs, ...this.opts.client, timeoutMs: CORE_WATCH_HOLD_MS + this.opts.requestTimeoutMs });
+        this.watchClient ??= KmipClient.connect({ connectTimeoutMs: this.opts.requestTimeoutMs, ...this.opts.client, timeoutMs: WATCH_HOLD_MS + this.opts.requestTimeoutMs });
         client = await this.watchClient;
         if (!client.open) throw new Error('the watch connection closed');
       } catch (e) {
@@ -364,12 +346,12 @@ export class CoreLink {
         this.startProbe();
         return;
       }
-      let st: CoreWatchState;
+      let st: WatchState;
       try {
         const acv = item.payload?.value.find((c) => c.tag === Tag.AsynchronousCorrelationValue)?.value as Buffer | undefined;
         const data = item.payload?.value.find((c) => c.tag === Tag.Data)?.value as Buffer | undefined;
         if (acv === undefined || data === undefined) throw new Error('no correlation value or data');
-        st = JSON.parse(data.toString('utf8')) as CoreWatchState;
+        st = JSON.parse(data.toString('utf8')) as WatchState;
         if (!Array.isArray(st.services)) throw new Error('no service list');
         token = acv.toString('latin1').slice(WATCH_PREFIX.length);
       } catch (e) {

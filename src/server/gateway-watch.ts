@@ -42,20 +42,10 @@ import { GATEWAY_ROLE } from '../policy/roles.ts';
 import type { AuditInput } from '../audit/record.ts';
 import type { ClientIdentity } from '../operations/types.ts';
 import type { Authentication } from './executor.ts';
+import { WATCH_HOLD_MS, WATCH_PREFIX, type WatchState } from '../kmip/gateway-watch.ts';
 
-/** Correlation value prefix of a watch Poll; the rest is the token of the state last seen (may be empty). */
-export const WATCH_PREFIX = 'openkcm:watch:';
-/** Longest a watch is held unanswered: a gateway that hears nothing for this long plus its timeout knows the link is dead. */
-export const WATCH_HOLD_MS = 20_000;
 /** In-memory re-evaluation period for what no event announces (governance changes from another process). */
 export const WATCH_RECHECK_MS = 250;
-
-export interface WatchState {
-  state: 'ok' | 'sealed' | 'refused';
-  reason?: string;
-  tenant: string;
-  services: string[];
-}
 
 export interface GatewayWatchDeps {
   authenticate(who: ClientIdentity): Authentication;
