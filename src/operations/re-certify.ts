@@ -6,7 +6,8 @@
 // Attributes give a Deactivation Date. Old and new are linked (Replacement Object Link /
 // Replaced Object Link, s.4.31), the names move to the new certificate and it inherits the
 // old one's client attributes, as with Re-key. A certificate request in the payload is
-// accepted only for the same public key: Re-certify renews, it does not re-key.
+// accepted only for the same public key: Re-certify renews, it does not re-key. The old
+// certificate's extensions (subject alternative names, key usages) are not carried over.
 import { X509Certificate } from 'node:crypto';
 import { LinkType, ObjectType, Operation, ResultReason } from '../ttlv/generated/enumerations.ts';
 import { Tag } from '../ttlv/generated/tags.ts';
@@ -90,7 +91,6 @@ async function run(ctx: OperationContext, request: Struct): Promise<Struct> {
   const pubLinks = linksOf(old, LinkType.PublicKeyLink).map((p) => link(LinkType.PublicKeyLink, p));
   const cert = await storeCertificate(ctx, {
     subjectSpki: spki, subject: subjectDerOf(der), issuer, selfSigned, notBefore, notAfter,
-    // Extensions of the old certificate that name and limit the subject carry over.
     attributes: fresh, extra: [...names, link(LinkType.ReplacedObjectLink, old.uid), ...pubLinks],
   });
   if (offset !== undefined) {
