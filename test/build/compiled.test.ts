@@ -61,7 +61,7 @@ describe('the compiled program (dist/, production dependencies only)', () => {
     expect(out.filter((f) => f.endsWith('.ts'))).toEqual([]);
     for (const js of out.filter((f) => f.endsWith('.js'))) expect(out, `${js} has no source map`).toContain(`${js}.map`);
     // Relative imports were rewritten from .ts to .js (rewriteRelativeImportExtensions).
-    expect(readFileSync(join(pkg, 'dist', 'cli', 'kmipctl.js'), 'utf8')).toMatch(/from ["']\.\/ttlv\.js["']/);
+    expect(readFileSync(join(pkg, 'dist', 'cli', 'kmipctl.js'), 'utf8')).toMatch(/from ["']\.\/ttlv-commands\.js["']/);
     const map = JSON.parse(readFileSync(join(pkg, 'dist', 'cli', 'openkcm.js.map'), 'utf8')) as { sources: string[] };
     expect(map.sources[0]).toMatch(/src\/cli\/openkcm\.ts$/);
     for (const dev of ['tsx', 'typescript', 'vitest', 'fast-check']) expect(existsSync(join(pkg, 'node_modules', dev)), dev).toBe(false);
