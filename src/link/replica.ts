@@ -159,9 +159,11 @@ export class GovernanceReplica {
       this.deleteTenant(t.id);
       return;
     }
-    this.store.database.prepare('INSERT INTO gov_tenants (id, name, state, created_at) VALUES (?, ?, ?, ?) ' +
-      'ON CONFLICT (id) DO UPDATE SET name = excluded.name, state = excluded.state, created_at = excluded.created_at')
-      .run(t.id, t.name, t.state, t.createdAt);
+    // A CMK older than the Name policy (issue 13 §5) sends no `names`: the default, unique.
+    const names = t.names === 'duplicates-allowed' ? 'duplicates-allowed' : 'unique';
+    this.store.database.prepare('INSERT INTO gov_tenants (id, name, state, created_at, names) VALUES (?, ?, ?, ?, ?) ' +
+      'ON CONFLICT (id) DO UPDATE SET name = excluded.name, state = excluded.state, created_at = excluded.created_at, names = excluded.names')
+      .run(t.id, t.name, t.state, t.createdAt, names);
     this.regionsOf.set(t.id, [...(t.regions ?? [this.region])]);
   }
 

@@ -13,7 +13,8 @@ import { defineOperation, loadObject, resolveUid, touch, uidResponse } from './u
 /**
  * Names identify objects (s.4 Name): a Name value already carried by a visible object, this
  * one included, is refused with Non Unique Name Attribute (BL-M-8). `replacing` is the
- * instance a Modify/Set is about to overwrite, which does not count against itself.
+ * instance a Modify/Set is about to overwrite, which does not count against itself. On a
+ * tenant whose Name policy is 'duplicates-allowed' (issue 13 §5) only this object counts.
  */
 export async function assertNameUnique(ctx: OperationContext, attr: TtlvItem, self: ManagedObject, replacing?: TtlvItem): Promise<void> {
   if (attr.tag !== Tag.Name || attr.type !== 'Structure') return;
@@ -24,6 +25,7 @@ export async function assertNameUnique(ctx: OperationContext, attr: TtlvItem, se
   const replacingSameName = replacing !== undefined && replacing.type === 'Structure' &&
     replacing.value.some((c) => c.tag === Tag.NameValue && c.value === value.value);
   for await (const other of ctx.objects.scan({ name: value.value })) {
+    if (ctx.names === 'duplicates-allowed' && other.uid !== self.uid) continue;
     // Renaming an instance to the value it already has is no clash with itself.
     if (other.uid === self.uid && replacingSameName) continue;
     throw new KmipError(ResultReason.NonUniqueNameAttribute, `the name "${value.value}" is already in use`);

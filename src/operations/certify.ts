@@ -21,7 +21,7 @@ import { child, isStructure, optBytes, optEnum, structure, textString, type Stru
 import type { ManagedObject } from '../kmip/object.ts';
 import { dateAttr } from '../policy/lifecycle.ts';
 import { defineOperation, loadObject, recordResult, resolveUid } from './uid.ts';
-import { attributesOf, checkProtectionStorageMasks, clientAttributes, link, nameValues } from './common/new-object.ts';
+import { assertNamesFree, attributesOf, checkProtectionStorageMasks, clientAttributes, link, nameValues } from './common/new-object.ts';
 import { applyTemplates } from './common/templates.ts';
 import { addLink, keyObjectOf, loadIssuer, storeCertificate, takeIssuerLink } from './common/certify-core.ts';
 import { csrSpki, csrSubjectDer, parseCsr, requestedExtensions, spkiOf, type JsonName } from './common/x509.ts';
@@ -100,6 +100,8 @@ async function run(ctx: OperationContext, request: Struct): Promise<Struct> {
     throw new KmipError(ResultReason.InvalidField, 'the subject of a certificate request is its own; Certificate Subject attributes apply to a held public key only');
   }
 
+  // s.4.35 / issue 13 §5: a Name given to the new certificate follows the tenant's Name policy.
+  await assertNamesFree(ctx, attrs);
   const { issuer, selfSigned } = await loadIssuer(ctx, issuerUid, spki);
   const cert = await storeCertificate(ctx, {
     subjectSpki: spki, subject, issuer, selfSigned, ...validityOf(attrs, ctx.now()),

@@ -20,7 +20,7 @@ import { splitSecret, type SplitParams } from '../crypto/split-key.ts';
 import { assertHasValue } from '../policy/lifecycle.ts';
 import { getAttr } from '../policy/attributes.ts';
 import { defineOperation, loadObject, recordResult, resolveUidReference } from './uid.ts';
-import { attrBool, attrEnum, attrInt, attributesOf, checkProtectionStorageMasks, clientAttributes, keyBlockOf, storeNewObject, withKmipErrors } from './common/new-object.ts';
+import { assertNamesFree, attrBool, attrEnum, attrInt, attributesOf, checkProtectionStorageMasks, clientAttributes, keyBlockOf, storeNewObject, withKmipErrors } from './common/new-object.ts';
 import { symmetricParameters } from './create.ts';
 import { splitKeyValue, withSplitErrors } from './common/split-parts.ts';
 import type { OperationContext } from './types.ts';
@@ -72,8 +72,14 @@ async function run(ctx: OperationContext, payload: Struct): Promise<Struct> {
     ...(prime?.type === 'BigInteger' ? { prime: prime.value } : {}),
   };
   const attrs = clientAttributes(attributesOf(payload), 'create', ObjectType.SplitKey);
+  // Every part receives the request's attributes, so a Name would be held by all of them:
+  // refused while the tenant's Names are unique, shared by the parts when duplicates are
+  // allowed (issue 13 §5).
   if (getAttr(attrs, Tag.Name) !== undefined) {
-    throw new KmipError(ResultReason.InvalidField, 'a Name would be given to every part, and names are unique: name the parts afterwards with Add Attribute');
+    if (ctx.names !== 'duplicates-allowed') {
+      throw new KmipError(ResultReason.InvalidField, 'a Name would be given to every part, and names are unique: name the parts afterwards with Add Attribute');
+    }
+    await assertNamesFree(ctx, attrs);
   }
 
   const uidItem = child(payload, Tag.UniqueIdentifier);

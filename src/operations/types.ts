@@ -74,10 +74,19 @@ export interface ServiceKeyWrapping {
   unwrap(tenant: string, service: string, context: Buffer, blob: Buffer): Promise<Buffer>;
 }
 
+/**
+ * The tenant's Name policy (issue 13 §5, set in governance): 'unique' (KMIP 2.1 s.4.35, the
+ * OASIS BL-M-8 test) refuses a Name another object of the tenant holds; 'duplicates-allowed'
+ * lets several objects share one (PyKMIP, Percona's kmipclient).
+ */
+export type NamePolicy = 'unique' | 'duplicates-allowed';
+
 export interface OperationContext {
   /** The version the request was written in; payloads are already converted to the 2.1 model. */
   version: ProtocolVersion;
   identity: ClientIdentity;
+  /** The caller's tenant's Name policy; absent = 'unique'. */
+  names?: NamePolicy;
   objects: ObjectRepository;
   batch: BatchState;
   now(): Date;

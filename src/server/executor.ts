@@ -92,7 +92,7 @@ import { withoutRedaction } from '../log/index.ts';
 import { StoreConflictError, StoreUnavailableError } from '../store/types.ts';
 import type { KmipRequestMetrics } from './metrics.ts';
 import type {
-  BatchState, ClientIdentity, ObjectRepository, OperationContext, OperationHandler, ServerInfo, ServiceKeyWrapping,
+  BatchState, ClientIdentity, NamePolicy, ObjectRepository, OperationContext, OperationHandler, ServerInfo, ServiceKeyWrapping,
 } from '../operations/types.ts';
 
 /** The 1.x ⇄ 2.1 payload conversion (src/kmip/adapters), injected so tests can pass their own. */
@@ -108,6 +108,8 @@ export interface Principal {
   grants: readonly PolicyGrant[];
   /** Bootstrap mode (no governance data yet): see src/server/runtime.ts. */
   bootstrap: boolean;
+  /** Its tenant's Name policy (issue 13 §5); absent = 'unique'. */
+  names?: NamePolicy;
 }
 
 export type Authentication =
@@ -829,6 +831,7 @@ export class KmipEngine {
     // Discover Versions, a 1.1 operation, as a ping. The adapters shape the payloads by version.
     const ctx: OperationContext = {
       version: v, identity, objects, batch, now: this.now, get log() { return log(); }, server: this.opts.server, operations: this.opts.operations,
+      ...(principal.names !== undefined ? { names: principal.names } : {}),
       ...(this.opts.serviceKeys !== undefined ? { serviceKeys: this.opts.serviceKeys } : {}),
     };
     let internalOut: Struct;

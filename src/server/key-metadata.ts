@@ -64,6 +64,18 @@ export function vaultKeyMetadata(store: Pick<ObjectStore, 'scan'> & Pick<Hierarc
       }
       return { objects: out, more };
     },
+    async duplicatedName(tenant) {
+      // The objects a Create or Register would be checked against (assertNamesFree): the
+      // tenant's objects whose value is not destroyed, every service.
+      const seen = new Set<string>();
+      for await (const o of store.scan(tenant, {})) {
+        for (const n of new Set(objectMetadata(o).names)) {
+          if (seen.has(n)) return n;
+          seen.add(n);
+        }
+      }
+      return undefined;
+    },
     async l3Versions(tenant) {
       return (await store.listL3Keys(tenant)).map((r): L3VersionInfo => ({
         service: r.service, version: r.version, l2Version: r.l2Version, createdAt: new Date(r.createdAt).toISOString(), current: r.current,

@@ -204,7 +204,7 @@ export class GovernanceAccess implements AccessControl {
     }
     const role = snap.roles.get(identity.role);
     if (role === undefined) return { ok: false, reason: `role ${identity.role} of this identity does not exist`, ...where };
-    return { ok: true, principal: { identity, role, grants: snap.grants.get(identity.tenant) ?? [], bootstrap: false } };
+    return { ok: true, principal: { identity, role, grants: snap.grants.get(identity.tenant) ?? [], bootstrap: false, names: tenant.names } };
   }
 }
 

@@ -14,7 +14,7 @@
 // same whatever the backend.
 import type {
   CoreIdentity, GovernanceChange, GovernanceStore, Grant, Identity, IdentityInput, L1Pointer, L1ProviderKind,
-  L2RotationRequest, NodeStatusRow, RegionGovernance, RevokeSelector, Role, RotationRequest, Service, Tenant, TenantState,
+  L2RotationRequest, NodeStatusRow, RegionGovernance, RevokeSelector, Role, RotationRequest, Service, Tenant, TenantState, NamePolicy,
 } from './governance.ts';
 
 export interface Governance {
@@ -45,7 +45,8 @@ export interface Governance {
   revokeCoreIdentity(sel: RevokeSelector): Promise<CoreIdentity[]>;
 
   // --- tenants, services, roles ---
-  createTenant(input: { id: string; name?: string; regions?: readonly string[] }): Promise<Tenant>;
+  createTenant(input: { id: string; name?: string; regions?: readonly string[]; names?: NamePolicy }): Promise<Tenant>;
+  setTenantNames(id: string, names: NamePolicy): Promise<Tenant>;
   listTenants(): Promise<Tenant[]>;
   getTenant(id: string): Promise<Tenant | undefined>;
   setTenantState(id: string, state: TenantState): Promise<Tenant>;
@@ -103,7 +104,8 @@ export class SqliteGovernance implements Governance {
   async findCoreIdentity(fingerprint: string) { return this.store.findCoreIdentity(fingerprint); }
   async revokeCoreIdentity(sel: RevokeSelector) { return this.store.revokeCoreIdentity(sel); }
 
-  async createTenant(input: { id: string; name?: string; regions?: readonly string[] }) { return this.store.createTenant(input); }
+  async createTenant(input: { id: string; name?: string; regions?: readonly string[]; names?: NamePolicy }) { return this.store.createTenant(input); }
+  async setTenantNames(id: string, names: NamePolicy) { return this.store.setTenantNames(id, names); }
   async listTenants() { return this.store.listTenants(); }
   async getTenant(id: string) { return this.store.getTenant(id); }
   async setTenantState(id: string, state: TenantState) { return this.store.setTenantState(id, state); }

@@ -11,7 +11,18 @@ import type Database from 'better-sqlite3';
 import { ObjectType, Operation } from '../ttlv/generated/enumerations.ts';
 
 export type TenantState = 'active' | 'sealed' | 'killed';
-export interface Tenant { id: string; name: string; state: TenantState; createdAt: string }
+/**
+ * Whether a Name identifies one object of the tenant (issue 13 §5). 'unique' is what KMIP 2.1
+ * s.4.35 and the OASIS BL-M-8 test ask; 'duplicates-allowed' is what PyKMIP's tests and
+ * Percona's kmipclient expect (they reuse one default Name for many objects).
+ */
+export type NamePolicy = 'unique' | 'duplicates-allowed';
+export const NAME_POLICIES: readonly NamePolicy[] = ['unique', 'duplicates-allowed'];
+export function checkNamePolicy(v: unknown): NamePolicy {
+  if (v === 'unique' || v === 'duplicates-allowed') return v;
+  throw new GovernanceError('invalid', "names: expected 'unique' or 'duplicates-allowed'");
+}
+export interface Tenant { id: string; name: string; state: TenantState; createdAt: string; names: NamePolicy }
 export interface Service { tenant: string; id: string; name: string; createdAt: string }
 export interface Role {
   name: string;
@@ -597,14 +608,15 @@ export class GovernanceStore {
    * A tenant, optionally pinned to regions (issue 10 §3): only the cores of those regions
    * serve it. Without regions it is served by the all-in-one server (`openkcm serve`) only.
    */
-  createTenant(input: { id: string; name?: string; regions?: readonly string[] }): Tenant {
+  createTenant(input: { id: string; name?: string; regions?: readonly string[]; names?: NamePolicy }): Tenant {
     const id = checkId('tenant', input.id);
     const name = input.name === undefined ? id : checkName('name', input.name);
     const regions = checkRegions(input.regions);
+    const names = input.names === undefined ? 'unique' : checkNamePolicy(input.names);
     return this.db.transaction(() => {
       if (this.getTenant(id) !== undefined) throw new GovernanceError('exists', `tenant ${id} exists already`);
-      const t: Tenant = { id, name, state: 'active', createdAt: this.now() };
-      this.stmt('INSERT INTO gov_tenants (id, name, state, created_at) VALUES (?, ?, ?, ?)').run(t.id, t.name, t.state, t.createdAt);
+      const t: Tenant = { id, name, state: 'active', createdAt: this.now(), names };
+      this.stmt('INSERT INTO gov_tenants (id, name, state, created_at, names) VALUES (?, ?, ?, ?, ?)').run(t.id, t.name, t.state, t.createdAt, t.names);
       for (const r of regions) this.stmt('INSERT INTO gov_tenant_regions (tenant, region) VALUES (?, ?)').run(t.id, r);
       this.markInitialised();
       this.appendChange(this.tenantChange(t), t.id);
@@ -613,20 +625,35 @@ export class GovernanceStore {
   }
 
   listTenants(): Tenant[] {
-    return (this.stmt('SELECT id, name, state, created_at FROM gov_tenants ORDER BY id').all() as { id: string; name: string; state: TenantState; created_at: string }[])
-      .map((r) => ({ id: r.id, name: r.name, state: r.state, createdAt: r.created_at }));
+    return (this.stmt('SELECT id, name, state, created_at, names FROM gov_tenants ORDER BY id').all() as { id: string; name: string; state: TenantState; created_at: string; names: NamePolicy }[])
+      .map((r) => ({ id: r.id, name: r.name, state: r.state, createdAt: r.created_at, names: r.names }));
   }
 
   getTenant(id: string): Tenant | undefined {
-    const r = this.stmt('SELECT id, name, state, created_at FROM gov_tenants WHERE id = ?').get(id) as
-      { id: string; name: string; state: TenantState; created_at: string } | undefined;
-    return r && { id: r.id, name: r.name, state: r.state, createdAt: r.created_at };
+    const r = this.stmt('SELECT id, name, state, created_at, names FROM gov_tenants WHERE id = ?').get(id) as
+      { id: string; name: string; state: TenantState; created_at: string; names: NamePolicy } | undefined;
+    return r && { id: r.id, name: r.name, state: r.state, createdAt: r.created_at, names: r.names };
   }
 
   private requireTenant(id: string): Tenant {
     const t = this.getTenant(checkId('tenant', id));
     if (!t) throw new GovernanceError('not-found', `tenant ${id} does not exist`);
     return t;
+  }
+
+  /**
+   * Changes the tenant's Name policy (issue 13 §5). The caller checks first that switching to
+   * 'unique' finds no Name held by two objects (the objects live in the vault, not here).
+   */
+  setTenantNames(id: string, names: NamePolicy): Tenant {
+    const policy = checkNamePolicy(names);
+    return this.db.transaction(() => {
+      const t = this.requireTenant(id);
+      this.stmt('UPDATE gov_tenants SET names = ? WHERE id = ?').run(policy, t.id);
+      const out = { ...t, names: policy };
+      this.appendChange(this.tenantChange(out), t.id);
+      return out;
+    }).immediate();
   }
 
   setTenantState(id: string, state: TenantState): Tenant {

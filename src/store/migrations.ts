@@ -422,6 +422,15 @@ ${['INSERT', 'UPDATE', 'DELETE'].map((ev) => `CREATE TRIGGER gov_l2_rotations_${
 BEGIN UPDATE gov_meta SET value = value + 1 WHERE key = 'generation'; END;`).join('\n')}
 `,
   },
+  {
+    version: 12,
+    name: 'per-tenant Name policy: unique (OASIS BL-M-8) or duplicates-allowed (issue 13 §5)',
+    // A column of the tenant rather than a table: the policy travels inside the tenant record
+    // (change log, link snapshot) to the cores and workers, which read it on every request.
+    sql: `
+ALTER TABLE gov_tenants ADD COLUMN names TEXT NOT NULL DEFAULT 'unique' CHECK (names IN ('unique', 'duplicates-allowed'));
+`,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

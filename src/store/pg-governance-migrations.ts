@@ -150,6 +150,13 @@ CREATE TABLE gov_l2_rotations (
 CREATE TRIGGER gov_l2_rotations_generation AFTER INSERT OR UPDATE OR DELETE ON gov_l2_rotations FOR EACH STATEMENT EXECUTE FUNCTION gov_bump_generation();
 `,
   },
+  {
+    version: 3,
+    name: 'per-tenant Name policy: unique or duplicates-allowed (SQLite migration 12)',
+    sql: `
+ALTER TABLE gov_tenants ADD COLUMN names TEXT NOT NULL DEFAULT 'unique' CHECK (names IN ('unique', 'duplicates-allowed'));
+`,
+  },
 ];
 
 export const PG_GOVERNANCE_LATEST_VERSION = PG_GOVERNANCE_MIGRATIONS[PG_GOVERNANCE_MIGRATIONS.length - 1]!.version;

@@ -23,7 +23,7 @@ import {
   coreFromRow, identityFromRow, matchValue, normalizeCertSerial, normalizeFingerprint, roleFromRow,
   type CoreIdentity, type CoreRow, type GovernanceChange, type GovernanceChangeBody, type Grant, type Identity, type IdentityInput,
   type IdentityRow, type L1Pointer, type L1ProviderKind, type NodeStatusRow, type RegionGovernance, type RevokeSelector, type Role,
-  type RoleRow, type L2RotationRequest, type RotationRequest, type Service, type Tenant, type TenantState,
+  type RoleRow, type L2RotationRequest, type RotationRequest, type Service, type Tenant, type TenantState, type NamePolicy, checkNamePolicy,
 } from './governance.ts';
 import type { Governance } from './governance-async.ts';
 import { PG_GOVERNANCE_LATEST_VERSION, PG_GOVERNANCE_MIGRATIONS } from './pg-governance-migrations.ts';
@@ -43,8 +43,8 @@ export const PG_GOVERNANCE_POOL_MAX = 8;
 
 type Q = pg.Pool | pg.PoolClient;
 
-interface TenantRow { id: string; name: string; state: TenantState; created_at: string }
-const tenantFromRow = (r: TenantRow): Tenant => ({ id: r.id, name: r.name, state: r.state, createdAt: r.created_at });
+interface TenantRow { id: string; name: string; state: TenantState; created_at: string; names: NamePolicy }
+const tenantFromRow = (r: TenantRow): Tenant => ({ id: r.id, name: r.name, state: r.state, createdAt: r.created_at, names: r.names });
 interface ServiceRow { tenant: string; id: string; name: string; created_at: string }
 const serviceFromRow = (r: ServiceRow): Service => ({ tenant: r.tenant, id: r.id, name: r.name, createdAt: r.created_at });
 interface GrantRow { tenant: string; from_service: string; to_service: string; operations: string }
@@ -308,14 +308,15 @@ export class PgGovernance implements Governance {
 
   // --- tenants ---
 
-  async createTenant(input: { id: string; name?: string; regions?: readonly string[] }): Promise<Tenant> {
+  async createTenant(input: { id: string; name?: string; regions?: readonly string[]; names?: NamePolicy }): Promise<Tenant> {
     const id = checkId('tenant', input.id);
     const name = input.name === undefined ? id : checkName('name', input.name);
     const regions = checkRegions(input.regions);
+    const names = input.names === undefined ? 'unique' : checkNamePolicy(input.names);
     return this.mutate(async (c, log) => {
       if (await this.getTenant(id, c) !== undefined) throw new GovernanceError('exists', `tenant ${id} exists already`);
-      const t: Tenant = { id, name, state: 'active', createdAt: this.now() };
-      await c.query('INSERT INTO gov_tenants (id, name, state, created_at) VALUES ($1, $2, $3, $4)', [t.id, t.name, t.state, t.createdAt]);
+      const t: Tenant = { id, name, state: 'active', createdAt: this.now(), names };
+      await c.query('INSERT INTO gov_tenants (id, name, state, created_at, names) VALUES ($1, $2, $3, $4, $5)', [t.id, t.name, t.state, t.createdAt, t.names]);
       for (const r of regions) await c.query('INSERT INTO gov_tenant_regions (tenant, region) VALUES ($1, $2)', [t.id, r]);
       await this.markInitialised(c);
       await log(await this.tenantChange(c, t), t.id);
@@ -324,11 +325,11 @@ export class PgGovernance implements Governance {
   }
 
   async listTenants(c: Q = this.pool): Promise<Tenant[]> {
-    return (await this.q<TenantRow>(c, 'SELECT id, name, state, created_at FROM gov_tenants ORDER BY id')).map(tenantFromRow);
+    return (await this.q<TenantRow>(c, 'SELECT id, name, state, created_at, names FROM gov_tenants ORDER BY id')).map(tenantFromRow);
   }
 
   async getTenant(id: string, c: Q = this.pool): Promise<Tenant | undefined> {
-    const r = (await this.q<TenantRow>(c, 'SELECT id, name, state, created_at FROM gov_tenants WHERE id = $1', [id]))[0];
+    const r = (await this.q<TenantRow>(c, 'SELECT id, name, state, created_at, names FROM gov_tenants WHERE id = $1', [id]))[0];
     return r && tenantFromRow(r);
   }
 
@@ -336,6 +337,18 @@ export class PgGovernance implements Governance {
     const t = await this.getTenant(checkId('tenant', id), c);
     if (!t) throw new GovernanceError('not-found', `tenant ${id} does not exist`);
     return t;
+  }
+
+  /** As GovernanceStore.setTenantNames (issue 13 §5). */
+  async setTenantNames(id: string, names: NamePolicy): Promise<Tenant> {
+    const policy = checkNamePolicy(names);
+    return this.mutate(async (c, log) => {
+      const t = await this.requireTenant(c, id);
+      await c.query('UPDATE gov_tenants SET names = $1 WHERE id = $2', [policy, t.id]);
+      const out = { ...t, names: policy };
+      await log(await this.tenantChange(c, out), t.id);
+      return out;
+    });
   }
 
   async setTenantState(id: string, state: TenantState): Promise<Tenant> {

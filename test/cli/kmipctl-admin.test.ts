@@ -203,3 +203,39 @@ describe('exit codes and error messages', () => {
     expect(JSON.parse(r.stdout).caller.role).toBe('admin');
   }, 60_000);
 });
+
+describe("the tenant's Name policy (issue 13 §5): tenant create --names, tenant set-names", () => {
+  it('creates a tenant with duplicates allowed, refuses a bad policy, and switches the caller\'s tenant both ways', async () => {
+    expect(await ok(['tenant', 'create', 'pykmip-style', '--names', 'duplicates-allowed'])).toBe('created tenant pykmip-style (Names: duplicates allowed)\n');
+    expect((await okJson(['tenant', 'show', 'pykmip-style'])).tenant.names).toBe('duplicates-allowed');
+    expect(await ok(['tenant', 'show', 'pykmip-style'])).toMatch(/\nnames +duplicates-allowed\n/);
+    const bad = await s.kmipctl(['tenant', 'create', 'odd', '--names', 'sometimes']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/field "names": expected "unique" or "duplicates-allowed", not "sometimes"/);
+    const badSet = await s.kmipctl(['tenant', 'set-names', 'default', 'maybe']);
+    expect(badSet.code).toBe(1);
+    expect(badSet.stderr.split('\n')[0]).toMatch(/field "names": expected "unique" or "duplicates-allowed", not "maybe"/);
+
+    // The caller's own tenant (default) is unique: a second key named "twin" is refused over KMIP.
+    expect((await okJson(['tenant', 'show', 'default'])).tenant.names).toBe('unique');
+    const first = (await okJson(['key', 'create', '--name', 'twin'])).uniqueIdentifier as string;
+    const refused = await s.kmipctl(['key', 'create', '--name', 'twin']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/already used by another object/);
+
+    expect(await ok(['tenant', 'set-names', 'default', 'duplicates-allowed'])).toBe('tenant default: Names may be shared by several objects (duplicates-allowed)\n');
+    const second = (await okJson(['key', 'create', '--name', 'twin'])).uniqueIdentifier as string;
+    expect(new Set((await okJson(['key', 'locate', '--name', 'twin'])).uniqueIdentifiers)).toEqual(new Set([first, second]));
+    const tail = await okJson(['audit', 'tail', '-n', '5']);
+    expect(tail.records.find((r: Obj) => r.operation === 'tenant.set-names')).toMatchObject({ tenant: 'default', detail: 'names unique -> duplicates-allowed', result: 'success' });
+
+    // Back to unique is refused while two objects share a Name, and names it.
+    const back = await s.kmipctl(['tenant', 'set-names', 'default', 'unique']);
+    expect(back.code).toBe(1);
+    expect(back.stderr.split('\n')[0]).toMatch(/^kmipctl: tenant default has two or more objects named "twin": rename or destroy all but one before switching to unique/);
+    expect((await okJson(['tenant', 'show', 'default'])).tenant.names).toBe('duplicates-allowed');
+    expect(await ok(['key', 'destroy', second])).toBe(`destroyed ${second}\n`);
+    expect(await ok(['tenant', 'set-names', 'default', 'unique'])).toBe('tenant default: Names unique\n');
+    expect((await s.kmipctl(['key', 'create', '--name', 'twin'])).code).toBe(1);
+  }, 180_000);
+});

@@ -136,6 +136,27 @@ export function governanceContract(name: string, backend: GovernanceBackend): vo
       expect((await g.changeBounds()).latest).toBe(7);
     }));
 
+    it("the tenant's Name policy (issue 13 §5): unique by default, set at creation, changed once logged, in the region snapshot", withGov(async (g) => {
+      expect(await g.createTenant({ id: 'plain', regions: ['eu'] })).toMatchObject({ names: 'unique' });
+      expect(await g.createTenant({ id: 'py', regions: ['eu'], names: 'duplicates-allowed' })).toMatchObject({ names: 'duplicates-allowed' });
+      expect((await g.getTenant('py'))!.names).toBe('duplicates-allowed');
+      expect((await g.listTenants()).map((t) => [t.id, t.names])).toEqual([['plain', 'unique'], ['py', 'duplicates-allowed']]);
+      await refused(g.createTenant({ id: 'bad', names: 'sometimes' as never }), 'invalid', /names: expected 'unique' or 'duplicates-allowed'/);
+      expect(await g.getTenant('bad')).toBeUndefined();
+      const before = (await g.changeBounds()).latest;
+      const gen = await g.generation();
+      expect(await g.setTenantNames('plain', 'duplicates-allowed')).toMatchObject({ id: 'plain', names: 'duplicates-allowed', state: 'active' });
+      expect(await g.generation()).toBeGreaterThan(gen);
+      const changes = await g.changesAfter(before, (await g.changeBounds()).latest, 10, 'eu');
+      expect(changes).toHaveLength(1);
+      expect(changes[0]).toMatchObject({ entity: 'tenant', op: 'put', value: { id: 'plain', names: 'duplicates-allowed', regions: ['eu'] } });
+      await refused(g.setTenantNames('plain', 'maybe' as never), 'invalid');
+      await refused(g.setTenantNames('ghost', 'unique'), 'not-found');
+      expect((await g.changeBounds()).latest).toBe(before + 1);
+      await g.setTenantNames('plain', 'unique');
+      expect((await g.regionSnapshot('eu')).tenants.map((t) => [t.id, t.names])).toEqual([['plain', 'unique'], ['py', 'duplicates-allowed']]);
+    }));
+
     it('the change log keeps changeRetention entries; seq never goes back', withGov(async (g) => {
       await g.createTenant({ id: 't' });
       for (let i = 0; i < 5; i++) await g.createService({ tenant: 't', id: `s${i}` });

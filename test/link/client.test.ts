@@ -22,11 +22,11 @@ let strangerTls: { ca: string; cert: string; key: string };
 
 const snap = (seq: number, tenants: string[] = ['acme']): LinkSnapshot => ({
   protocol: 1, seq, region: 'eu', at: AT,
-  tenants: tenants.map((id) => ({ id, name: id, state: 'active' as const, createdAt: AT, regions: ['eu'] })),
+  tenants: tenants.map((id) => ({ id, name: id, state: 'active' as const, createdAt: AT, names: 'unique' as const, regions: ['eu'] })),
   services: [], roles: [], identities: [], grants: [], l1Pointers: [], rotations: [],
 });
 const tenantChange = (seq: number, id: string, state: 'active' | 'killed'): LinkChange =>
-  ({ seq, at: AT, tenant: id, entity: 'tenant', op: 'put', value: { id, name: id, state, createdAt: AT, regions: ['eu'] } });
+  ({ seq, at: AT, tenant: id, entity: 'tenant', op: 'put', value: { id, name: id, state, createdAt: AT, names: 'unique' as const, regions: ['eu'] } });
 
 beforeAll(async () => {
   const pki = await generateDevPki();

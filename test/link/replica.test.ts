@@ -12,7 +12,7 @@ const FP = 'a'.repeat(64);
 function snapshot(over: Partial<LinkSnapshot> = {}): LinkSnapshot {
   return {
     protocol: 1, seq: 10, region: 'eu', at: AT,
-    tenants: [{ id: 'acme', name: 'Acme', state: 'active', createdAt: AT, regions: ['eu'] }],
+    tenants: [{ id: 'acme', name: 'Acme', state: 'active', createdAt: AT, names: 'unique' as const, regions: ['eu'] }],
     services: [{ tenant: 'acme', id: 'web', name: 'web', createdAt: AT }, { tenant: 'acme', id: 'batch', name: 'batch', createdAt: AT }],
     roles: [{ name: 'reader', operations: ['Get'], builtIn: false }],
     identities: [{ id: 'id-1', tenant: 'acme', service: 'web', role: 'app', match: { kind: 'fingerprint', sha256: FP }, revoked: false, createdAt: AT }],
@@ -71,7 +71,7 @@ describe('GovernanceReplica', () => {
     expect(replica.apply({ seq: 9, at: AT, entity: 'identity', op: 'delete', key: { id: 'id-1' } })).toBe(false);
     expect(replica.seq).toBe(11);
     // Killed on the CMK → refused by the access control as well.
-    replica.apply({ seq: 12, at: AT, tenant: 'acme', entity: 'tenant', op: 'put', value: { id: 'acme', name: 'Acme', state: 'killed', createdAt: AT, regions: ['eu'] } });
+    replica.apply({ seq: 12, at: AT, tenant: 'acme', entity: 'tenant', op: 'put', value: { id: 'acme', name: 'Acme', state: 'killed', createdAt: AT, names: 'unique' as const, regions: ['eu'] } });
     replica.apply({ seq: 13, at: AT, tenant: 'acme', entity: 'identity', op: 'put',
       value: { id: 'id-1', tenant: 'acme', service: 'web', role: 'app', match: { kind: 'fingerprint', sha256: FP }, revoked: false, createdAt: AT } });
     const k = access.authenticate(who());
@@ -123,7 +123,7 @@ describe('GovernanceReplica', () => {
   it('a tenant put that is not pinned to this region removes it here', async () => {
     replica = await GovernanceReplica.open('eu');
     replica.loadSnapshot(snapshot());
-    replica.apply({ seq: 11, at: AT, tenant: 'acme', entity: 'tenant', op: 'put', value: { id: 'acme', name: 'Acme', state: 'active', createdAt: AT, regions: ['us'] } });
+    replica.apply({ seq: 11, at: AT, tenant: 'acme', entity: 'tenant', op: 'put', value: { id: 'acme', name: 'Acme', state: 'active', createdAt: AT, names: 'unique' as const, regions: ['us'] } });
     expect(replica.tenant('acme')).toBeUndefined();
     expect(new GovernanceAccess(replica.governance).authenticate(who()).ok).toBe(false);
   });

@@ -1,4 +1,4 @@
-// kmipctl tenant create|list|show|seal|unseal|kill|rotate-l2
+// kmipctl tenant create|list|show|set-names|seal|unseal|kill|rotate-l2
 import type { Command } from 'commander';
 import { keyValues, table } from '../output.ts';
 import { seg } from './connection.ts';
@@ -13,10 +13,18 @@ export function registerTenantCommands(program: Command): void {
   const g = program.command('tenant').description('tenants: create, list, show, seal, unseal, kill switch, L2 rotation');
   leaf(g, 'create <tenant>', 'create a tenant, optionally pinned to regions (served only by the cores of those regions)', async (ctx, [name], o) => {
     const regions = (o.region as string[] | undefined) ?? [];
-    const r = await ctx.admin().post<{ tenant: Obj }>('/v1/tenants', regions.length ? { name, regions } : { name });
+    const r = await ctx.admin().post<{ tenant: Obj }>('/v1/tenants', {
+      name, ...(regions.length ? { regions } : {}), ...(o.names !== undefined ? { names: o.names } : {}),
+    });
     const pinned = (r.tenant.regions as string[] | undefined) ?? [];
-    ctx.out.print(r, (d) => `created tenant ${String(d.tenant.id)}${pinned.length ? ` in region${pinned.length > 1 ? 's' : ''} ${pinned.join(', ')}` : ''}\n`);
-  }, (c) => c.option('--region <region>', 'a region whose cores serve the tenant (repeat for several)', (v: string, prev: string[] = []) => [...prev, v]));
+    ctx.out.print(r, (d) => `created tenant ${String(d.tenant.id)}${pinned.length ? ` in region${pinned.length > 1 ? 's' : ''} ${pinned.join(', ')}` : ''}` +
+      `${d.tenant.names === 'duplicates-allowed' ? ' (Names: duplicates allowed)' : ''}\n`);
+  }, (c) => c.option('--region <region>', 'a region whose cores serve the tenant (repeat for several)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--names <policy>', 'unique (default, KMIP/OASIS) or duplicates-allowed (several objects may share one Name)'));
+  leaf(g, 'set-names <tenant> <policy>', "set whether a Name identifies one object of the tenant: unique or duplicates-allowed", async (ctx, [t, policy]) => {
+    const r = await ctx.admin().put<{ tenant: Obj }>(`/v1/tenants/${seg(t!)}/names`, { names: policy });
+    ctx.out.print(r, (d) => `tenant ${t}: Names ${d.tenant.names === 'unique' ? 'unique' : 'may be shared by several objects (duplicates-allowed)'}\n`);
+  });
   leaf(g, 'list', 'list tenants', async (ctx) => {
     const r = await ctx.admin().get<{ tenants: Obj[] }>('/v1/tenants');
     // The REGIONS column only where some tenant has one (split planes, issue 10).
@@ -29,7 +37,7 @@ export function registerTenantCommands(program: Command): void {
     ctx.out.print(r, (d) => [
       keyValues({ tenant: d.tenant.id, state: d.tenant.state,
         ...(((d.tenant.regions as string[] | undefined) ?? []).length ? { regions: (d.tenant.regions as string[]).join(', ') } : {}),
-        created: when(d.tenant.createdAt), identities: d.identities,
+        created: when(d.tenant.createdAt), names: d.tenant.names, identities: d.identities,
         l1: d.l1 ? `${String(d.l1.provider)} (${String(d.l1.state)})` : 'server default' }),
       d.hierarchy ? `keys:        ${statusLine(d.hierarchy)}` : '',
       d.nodes ? '\ncores (as last reported):\n' + table(d.nodes.map((n) => ({ ...n, at: when(n.at) })), [['node', 'NODE'], 'region', 'state', ['l1Status', 'L1'], 'reason', ['at', 'REPORTED']]) : '',

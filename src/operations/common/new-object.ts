@@ -95,11 +95,14 @@ export function nameValues(attrs: readonly TtlvItem[]): string[] {
 /**
  * s.4.35: a Name identifies one object within the server. A name already held by another
  * (not destroyed) object of the tenant is refused: Non Unique Name Attribute in 2.x (the
- * BL-M-8 vector); the executor maps the reason for 1.x clients.
+ * BL-M-8 vector); the executor maps the reason for 1.x clients. A tenant whose Name policy is
+ * 'duplicates-allowed' (issue 13 §5) skips the look across objects; one object carrying the
+ * same Name twice is still refused, whatever the policy (it names nothing more).
  */
 export async function assertNamesFree(ctx: OperationContext, attrs: readonly TtlvItem[], exceptUids: readonly string[] = []): Promise<void> {
   const names = nameValues(attrs);
   if (new Set(names).size !== names.length) throw new KmipError(ResultReason.NonUniqueNameAttribute, 'the same Name is given twice');
+  if (ctx.names === 'duplicates-allowed') return;
   for (const name of names) {
     for await (const o of ctx.objects.scan({ name })) {
       if (!exceptUids.includes(o.uid)) {

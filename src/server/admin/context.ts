@@ -23,7 +23,7 @@ export type L1ProviderName = import('../../store/governance.ts').L1ProviderKind;
  * the same routes run over SQLite and PostgreSQL (src/store/governance-async.ts).
  */
 export type GovernancePort = Pick<Governance,
-  | 'createTenant' | 'listTenants' | 'getTenant' | 'setTenantState'
+  | 'createTenant' | 'listTenants' | 'getTenant' | 'setTenantState' | 'setTenantNames'
   | 'createService' | 'listServices' | 'getService'
   | 'addIdentity' | 'listIdentities' | 'getIdentity' | 'removeIdentity' | 'revokeIdentity' | 'setIdentityServices'
   | 'createRole' | 'listRoles' | 'getRole'
@@ -102,6 +102,8 @@ export interface L3VersionInfo {
 export interface KeyMetadataPort {
   objects(tenant: string, opts: { limit: number; service?: string }): Promise<{ objects: ObjectMetadata[]; more: boolean }>;
   l3Versions(tenant: string): Promise<L3VersionInfo[]>;
+  /** A Name held by two or more live (not destroyed) objects of the tenant, if any (issue 13 §5). */
+  duplicatedName(tenant: string): Promise<string | undefined>;
 }
 
 /** The authenticated caller of one admin request. */

@@ -3,6 +3,7 @@
 import { AdminError, badRequest, name, NAME_RE, onlyFields, pathName, str, strList, type Route } from './http.ts';
 import { gov, requireHierarchy, requireTenant, scopedTenant } from './common.ts';
 import type { AdminContext } from './context.ts';
+import type { NamePolicy } from '../../store/governance.ts';
 
 function hierarchyStatus(ctx: AdminContext, tenant: string) {
   return ctx.hierarchy ? ctx.hierarchy.status(tenant) : undefined;
@@ -17,20 +18,30 @@ async function nodesView(ctx: AdminContext, tenant: string, regions: string[]) {
   });
 }
 
+/** The optional "names" field: the tenant's Name policy (issue 13 §5). */
+function namePolicy(body: Record<string, unknown>): NamePolicy | undefined {
+  const v = str(body, 'names', { optional: true, max: 40 });
+  if (v === undefined) return undefined;
+  if (v !== 'unique' && v !== 'duplicates-allowed') throw badRequest(`field "names": expected "unique" or "duplicates-allowed", not "${v}"`);
+  return v;
+}
+
 export const tenantRoutes: Route[] = [
   {
     name: 'tenant.create', method: 'POST', path: '/v1/tenants', access: 'admin',
     async handler(ctx, { body }) {
-      onlyFields(body, ['name', 'regions']);
+      onlyFields(body, ['name', 'regions', 'names']);
       const id = name(body, 'name');
+      const names = namePolicy(body);
       // Regions (issue 10 §3): the tenant's data lives only in the cores of these regions.
       const regions = strList(body, 'regions', { optional: true }) ?? [];
       for (const r of regions) {
         if (!NAME_RE.test(r)) throw badRequest(`field "regions": "${r}" is not a valid region name (lower-case letters, digits, '.', '_', '-', at most 63)`);
       }
-      const tenant = await gov(() => ctx.governance.createTenant({ id, regions }));
+      const tenant = await gov(() => ctx.governance.createTenant({ id, regions, ...(names !== undefined ? { names } : {}) }));
       const pinned = await ctx.governance.tenantRegions(tenant.id);
-      ctx.audited('tenant.create', { tenant: tenant.id, ...(pinned.length ? { detail: `regions ${pinned.join(' ')}` } : {}) });
+      const detail = [...(pinned.length ? [`regions ${pinned.join(' ')}`] : []), ...(tenant.names !== 'unique' ? [`names ${tenant.names}`] : [])];
+      ctx.audited('tenant.create', { tenant: tenant.id, ...(detail.length ? { detail: detail.join('; ') } : {}) });
       return { status: 201, body: { tenant: { ...tenant, regions: pinned } } };
     },
   },
@@ -111,6 +122,34 @@ export const tenantRoutes: Route[] = [
       await gov(() => ctx.governance.setTenantState(t, 'active'));
       ctx.audited('tenant.unseal', { tenant: t, kind: 'unseal' });
       return { body: { tenant: t, state: 'active', status } };
+    },
+  },
+  {
+    // Issue 13 §5: whether a Name identifies one object of the tenant. Switching to unique is
+    // refused while two objects share a Name (it would make Locate by Name and the BL-M-8
+    // promise false for them); the operator renames or destroys one first.
+    name: 'tenant.set-names', method: 'PUT', path: '/v1/tenants/:tenant/names', access: 'tenant', scope: { param: 'tenant' },
+    async handler(ctx, { params, body }) {
+      onlyFields(body, ['names']);
+      const t = pathName(params, 'tenant');
+      const before = await requireTenant(ctx, t);
+      const names = namePolicy(body);
+      if (names === undefined) throw badRequest('field "names" is required: "unique" or "duplicates-allowed"');
+      if (names === 'unique' && before.names !== 'unique') {
+        if (ctx.link) {
+          // The objects live in the cores' vaults, which a CMK cannot read (DESIGN.md §1).
+          throw new AdminError('conflict', `tenant ${t}: a CMK cannot check its cores' objects for duplicated Names, so it does not switch to unique`,
+            'the tenant keeps duplicates-allowed');
+        }
+        if (!ctx.keys) throw new AdminError('unavailable', 'this server has no key store attached to its admin API to check for duplicated Names', 'run the admin API inside openkcm serve');
+        const dup = await ctx.keys.duplicatedName(t);
+        if (dup !== undefined) {
+          throw new AdminError('conflict', `tenant ${t} has two or more objects named ${JSON.stringify(dup)}: rename or destroy all but one before switching to unique`);
+        }
+      }
+      const tenant = await gov(() => ctx.governance.setTenantNames(t, names));
+      ctx.audited('tenant.set-names', { tenant: t, detail: `names ${before.names} -> ${tenant.names}` });
+      return { body: { tenant } };
     },
   },
   {
