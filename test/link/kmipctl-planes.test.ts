@@ -122,6 +122,13 @@ describe('kmipctl against openkcm cmk', () => {
     expect(status).toMatch(/^plane +cmk$/m);
     expect(status).toContain('cores:\n  (no core has reported yet)');
     expect(await ok(['tenant', 'show', 'acme'])).toMatch(/^regions +eu, us$/m);
+    // Issue 13 §5: the Name policy is published like any tenant change; the switch back to
+    // unique needs the tenant's objects, which only its cores hold.
+    expect(await ok(['tenant', 'set-names', 'acme', 'duplicates-allowed'])).toBe('tenant acme: Names may be shared by several objects (duplicates-allowed)\n');
+    const back = await kmipctl(['tenant', 'set-names', 'acme', 'unique']);
+    expect(back.code).toBe(1);
+    expect(back.stderr.split('\n')[0]).toBe("kmipctl: tenant acme: a CMK cannot check its cores' objects for duplicated Names, so it does not switch to unique (conflict)");
+    expect(await ok(['tenant', 'show', 'acme'])).toMatch(/^names +duplicates-allowed$/m);
     expect(await ok(['tenant', 'kill', 'acme'])).toContain('tenant acme killed');
   }, 120_000);
 });

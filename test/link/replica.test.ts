@@ -55,6 +55,20 @@ describe('GovernanceReplica', () => {
     expect(replica.l2RotationOf('acme')).toBeUndefined();
   });
 
+  it("carries the tenant's Name policy to the access control, unique when an older CMK sends none (issue 13 §5)", async () => {
+    replica = await GovernanceReplica.open('eu');
+    const access = new GovernanceAccess(replica.governance);
+    replica.loadSnapshot(snapshot({ tenants: [{ id: 'acme', name: 'Acme', state: 'active', createdAt: AT, names: 'duplicates-allowed', regions: ['eu'] }] }));
+    expect(replica.governance.getTenant('acme')?.names).toBe('duplicates-allowed');
+    const a = access.authenticate(who());
+    expect(a.ok && a.principal.names).toBe('duplicates-allowed');
+    // A tenant record without `names` (a CMK older than the policy): the default.
+    const legacy = { id: 'acme', name: 'Acme', state: 'active', createdAt: AT, regions: ['eu'] } as unknown as LinkSnapshot['tenants'][number];
+    expect(replica.apply({ seq: 11, at: AT, tenant: 'acme', entity: 'tenant', op: 'put', value: legacy })).toBe(true);
+    const b = access.authenticate(who());
+    expect(b.ok && b.principal.names).toBe('unique');
+  });
+
   it('a change takes effect on the next authenticate; old or repeated changes are ignored', async () => {
     replica = await GovernanceReplica.open('eu');
     replica.loadSnapshot(snapshot());
