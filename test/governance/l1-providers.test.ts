@@ -4,12 +4,23 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MIGRATIONS } from '../../src/store/migrations.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
 import { GovernanceError, GovernanceStore } from '../../src/store/governance.ts';
 
 const dirs: string[] = [];
+
+// Rows written as a store at that schema wrote them. Today's GovernanceStore reads columns
+// later migrations added (the tenant's Name policy, migration 12), so it cannot stand in for
+// an older server writing an older schema.
+function oldTenant(db: Database.Database, id: string): void {
+  db.prepare("INSERT INTO gov_tenants (id, name, state, created_at) VALUES (?, ?, 'active', ?)").run(id, id, new Date().toISOString());
+}
+function oldPointer(db: Database.Database, tenant: string, provider: string, config: Record<string, string>): void {
+  db.prepare("INSERT INTO gov_l1_pointers (tenant, provider, config, state, updated_at) VALUES (?, ?, ?, 'active', ?)").run(tenant, provider, JSON.stringify(config), new Date().toISOString());
+}
 afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
@@ -20,10 +31,9 @@ describe('L1 pointers for kmip and vault-transit (migration 8)', () => {
     dirs.push(dir);
     const path = join(dir, 'openkcm.db');
     const v7 = await openSqliteStore(path, MIGRATIONS.filter((m) => m.version <= 7));
-    const old = new GovernanceStore(v7.database);
-    old.createTenant({ id: 'acme' });
-    old.createTenant({ id: 'hyok' });
-    old.setL1Pointer({ tenant: 'acme', provider: 'aws-kms', config: { keyId: 'alias/acme', region: 'eu-west-1' } });
+    oldTenant(v7.database, 'acme');
+    oldTenant(v7.database, 'hyok');
+    oldPointer(v7.database, 'acme', 'aws-kms', { keyId: 'alias/acme', region: 'eu-west-1' });
     // Before migration 8 the schema itself refuses the new providers.
     expect(() => v7.database.prepare("INSERT INTO gov_l1_pointers (tenant, provider, config, state, updated_at) VALUES ('hyok', 'kmip', '{}', 'active', 'x')").run()).toThrow(/CHECK constraint/);
     await v7.close();
@@ -58,10 +68,9 @@ describe('L1 pointers for kmip and vault-transit (migration 8)', () => {
     dirs.push(dir);
     const path = join(dir, 'openkcm.db');
     const v8 = await openSqliteStore(path, MIGRATIONS.filter((m) => m.version <= 8));
-    const old = new GovernanceStore(v8.database);
-    old.createTenant({ id: 'acme' });
-    old.createTenant({ id: 'byok' });
-    old.setL1Pointer({ tenant: 'acme', provider: 'vault-transit', config: { address: 'https://vault:8200', keyName: 'acme', tokenFile: '/run/vault-token' } });
+    oldTenant(v8.database, 'acme');
+    oldTenant(v8.database, 'byok');
+    oldPointer(v8.database, 'acme', 'vault-transit', { address: 'https://vault:8200', keyName: 'acme', tokenFile: '/run/vault-token' });
     expect(() => v8.database.prepare("INSERT INTO gov_l1_pointers (tenant, provider, config, state, updated_at) VALUES ('byok', 'gcp-kms', '{}', 'active', 'x')").run()).toThrow(/CHECK constraint/);
     await v8.close();
 
