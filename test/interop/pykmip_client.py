@@ -72,6 +72,17 @@ def make_step(results):
     return step
 
 
+def open_client(host, port, cert, key, ca, version):
+    """PyKMIP's ProxyKmipClient, opened over mutual TLS 1.2 at the given KMIP version, with no
+    pykmip.conf read (every setting comes from the arguments)."""
+    c = pie_client.ProxyKmipClient(
+        hostname=host, port=int(port), cert=cert, key=key, ca=ca,
+        ssl_version="PROTOCOL_TLSv1_2", config_file="/dev/null",
+        kmip_version=VERSIONS[version])
+    c.open()
+    return c
+
+
 def attributes_to_dict(attrs):
     out = {}
     for a in attrs:
@@ -86,11 +97,7 @@ def main():
 
     step = make_step(results)
 
-    c = pie_client.ProxyKmipClient(
-        hostname=host, port=int(port), cert=cert, key=key, ca=ca,
-        ssl_version="PROTOCOL_TLSv1_2", config_file="/dev/null",
-        kmip_version=VERSIONS[version])
-    c.open()
+    c = open_client(host, port, cert, key, ca, version)
     factory = attribute_factories.AttributeFactory()
     masks = [enums.CryptographicUsageMask.ENCRYPT, enums.CryptographicUsageMask.DECRYPT]
     key_name = "interop-%s-%s-key" % (tag, version)

@@ -14,20 +14,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from kmip.core import enums  # noqa: E402
 from kmip.core import objects as core_objects  # noqa: E402
-from kmip.pie import client as pie_client  # noqa: E402
 
-from pykmip_client import VERSIONS, make_step, plain  # noqa: E402
+from pykmip_client import make_step, open_client, plain  # noqa: E402
 
 
 def main():
     host, port, cert, key, ca, version, tag = sys.argv[1:8]
     results = {}
     step = make_step(results)
-    c = pie_client.ProxyKmipClient(
-        hostname=host, port=int(port), cert=cert, key=key, ca=ca,
-        ssl_version="PROTOCOL_TLSv1_2", config_file="/dev/null",
-        kmip_version=VERSIONS[version])
-    c.open()
+    c = open_client(host, port, cert, key, ca, version)
     masks = [enums.CryptographicUsageMask.ENCRYPT, enums.CryptographicUsageMask.DECRYPT]
 
     # The symmetric algorithms of PyKMIP's integration tests and the enumeration (issue 13 §2).

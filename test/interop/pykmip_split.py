@@ -18,10 +18,9 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from kmip.core import enums  # noqa: E402
-from kmip.pie import client as pie_client  # noqa: E402
 from kmip.pie import objects as pie_objects  # noqa: E402
 
-from pykmip_client import VERSIONS, make_step  # noqa: E402
+from pykmip_client import make_step, open_client  # noqa: E402
 
 
 def fields(k):
@@ -38,11 +37,7 @@ def main():
     args = sys.argv[9:]
     results = {}
     step = make_step(results)
-    c = pie_client.ProxyKmipClient(
-        hostname=host, port=int(port), cert=cert, key=key, ca=ca,
-        ssl_version="PROTOCOL_TLSv1_2", config_file="/dev/null",
-        kmip_version=VERSIONS[version])
-    c.open()
+    c = open_client(host, port, cert, key, ca, version)
     if mode == "register":
         secret = bytes.fromhex(args[0])
         p1 = os.urandom(len(secret))
