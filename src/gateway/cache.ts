@@ -37,14 +37,8 @@ export class L4Cache {
 
   /** A copy of the key, or undefined when absent or expired (an expired entry is zeroized now). */
   get(id: string): Buffer | undefined {
-    const e = this.entries.get(id);
-    if (e === undefined) return undefined;
-    if (e.expires <= this.now()) {
-      this.drop(id, e);
-      return undefined;
-    }
-    e.hot = true;
-    return Buffer.from(e.key);
+    const e = this.hit(id);
+    return e === undefined ? undefined : Buffer.from(e.key);
   }
 
   /**
@@ -52,6 +46,11 @@ export class L4Cache {
    * data-key API), without a Buffer copy that would then have to be zeroized.
    */
   getBase64(id: string): string | undefined {
+    return this.hit(id)?.key.toString('base64');
+  }
+
+  /** A live entry, marked used (second chance); an expired one is zeroized and dropped now. */
+  private hit(id: string): Entry | undefined {
     const e = this.entries.get(id);
     if (e === undefined) return undefined;
     if (e.expires <= this.now()) {
@@ -59,7 +58,7 @@ export class L4Cache {
       return undefined;
     }
     e.hot = true;
-    return e.key.toString('base64');
+    return e;
   }
 
   /** Stores a copy of `key`. */
