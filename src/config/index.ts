@@ -323,14 +323,7 @@ function convert(key: string, s: Setting, raw: unknown, source: string, baseDir:
       return raw.trim();
     }
     case 'rolemap': {
-      let v = raw;
-      if (typeof raw === 'string') {
-        try {
-          v = JSON.parse(raw);
-        } catch (e) {
-          return bad(`is not valid JSON (${(e as Error).message})`);
-        }
-      }
+      const v = jsonIfText(raw, bad);
       if (v === null || typeof v !== 'object' || Array.isArray(v)) return bad('must be an object');
       const entries = Object.entries(v as Record<string, unknown>);
       if (entries.length === 0) return bad('maps no claim value: nobody could sign in');
@@ -342,18 +335,23 @@ function convert(key: string, s: Setting, raw: unknown, source: string, baseDir:
       return JSON.stringify(Object.fromEntries(entries));
     }
     case 'list': {
-      // The environment can only carry text: there the list is JSON.
-      let v = raw;
-      if (typeof raw === 'string') {
-        try {
-          v = JSON.parse(raw);
-        } catch (e) {
-          return bad(`is not valid JSON (${(e as Error).message})`);
-        }
-      }
+      const v = jsonIfText(raw, bad);
       if (!Array.isArray(v)) return bad(`must be a list, got ${v === null ? 'null' : typeof v}`);
       return v as readonly unknown[];
     }
+  }
+}
+
+/**
+ * A structured setting (a list, a map) as given: the environment can only carry text, so
+ * there it is JSON; a config file's value is already parsed.
+ */
+function jsonIfText(raw: unknown, bad: (what: string) => never): unknown {
+  if (typeof raw !== 'string') return raw;
+  try {
+    return JSON.parse(raw);
+  } catch (e) {
+    return bad(`is not valid JSON (${(e as Error).message})`);
   }
 }
 
