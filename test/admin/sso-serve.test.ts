@@ -4,7 +4,7 @@
 // certificate, which keeps working.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
+import { fetchText, type HttpAnswer } from '../helpers/http.ts';
 import { join } from 'node:path';
 import { startServed, type ServedEnv } from './serve.ts';
 import { ADMIN_AUDIENCE, CONSOLE_CLIENT, newSigningKey, OTHER_RESOURCE, startTestIdp, type TestIdp } from '../helpers/oidc-provider.ts';
@@ -30,16 +30,8 @@ afterAll(async () => {
   await idp?.close();
 });
 
-function get(path: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: import('node:http').IncomingHttpHeaders; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(`https://127.0.0.1:${served.adminPort}${path}`, { ca: readFileSync(join(served.cwd, 'certs', 'ca.crt')), headers }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
+function get(path: string, headers: Record<string, string> = {}): Promise<HttpAnswer> {
+  return fetchText(`https://127.0.0.1:${served.adminPort}${path}`, { ca: readFileSync(join(served.cwd, 'certs', 'ca.crt')), headers });
 }
 
 describe('openkcm serve with sso.* and kmipctl --token-file', () => {

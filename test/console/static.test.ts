@@ -3,7 +3,7 @@
 // controls, and only the admin listener's mutual TLS in front of it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync } from 'node:fs';
-import { request } from 'node:https';
+import { fetchText, type HttpAnswer } from '../helpers/http.ts';
 import { join } from 'node:path';
 import { startAdminEnv, type AdminEnv } from '../admin/helpers.ts';
 import { CONSOLE_CSP, CONSOLE_DIR } from '../../src/server/console.ts';
@@ -12,18 +12,10 @@ let env: AdminEnv;
 beforeAll(async () => { env = await startAdminEnv(); }, 60_000);
 afterAll(async () => { await env?.close(); });
 
-function get(path: string, opts: { method?: string; cert?: boolean } = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(new URL(path, env.url), {
-      method: opts.method ?? 'GET', ca: readFileSync(env.pki.caCert),
-      ...(opts.cert === false ? {} : { cert: readFileSync(env.pki.clientCert), key: readFileSync(env.pki.clientKey) }),
-    }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end();
+function get(path: string, opts: { method?: string; cert?: boolean } = {}): Promise<HttpAnswer> {
+  return fetchText(new URL(path, env.url), {
+    method: opts.method ?? 'GET', ca: readFileSync(env.pki.caCert),
+    ...(opts.cert === false ? {} : { cert: readFileSync(env.pki.clientCert), key: readFileSync(env.pki.clientKey) }),
   });
 }
 

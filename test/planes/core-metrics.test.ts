@@ -8,7 +8,7 @@
 // private keys of the PKI.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { request as httpsRequest } from 'node:https';
+import { fetchText } from '../helpers/http.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KmipClient } from '../../src/client/index.ts';
@@ -57,21 +57,13 @@ afterAll(async () => {
 }, 120_000);
 
 /** GET on the metrics listener; `client` presents the CMK's development client certificate (same CA as the core's KMIP listener). */
-function get(path: string, client = true): Promise<{ status: number; type: string; body: string }> {
+async function get(path: string, client = true): Promise<{ status: number; type: string; body: string }> {
   const certs = cmk!.certs;
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(`${metricsUrl}${path}`, {
-      ca: readFileSync(join(certs, 'ca.crt')), timeout: 30_000,
-      ...(client ? { cert: readFileSync(join(certs, 'client.crt')), key: readFileSync(join(certs, 'client.key')) } : {}),
-    }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body }));
-    });
-    req.on('error', reject);
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.end();
+  const a = await fetchText(`${metricsUrl}${path}`, {
+    ca: readFileSync(join(certs, 'ca.crt')), timeout: 30_000,
+    ...(client ? { cert: readFileSync(join(certs, 'client.crt')), key: readFileSync(join(certs, 'client.key')) } : {}),
   });
+  return { status: a.status, type: String(a.headers['content-type']), body: a.body };
 }
 
 const counter = (text: string, name: string, labels: string) => samples(text, name).get(labels) ?? 0;

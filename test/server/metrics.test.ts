@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { request as httpsRequest } from 'node:https';
+import { fetchText } from '../helpers/http.ts';
 import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -60,17 +60,9 @@ async function serve(args: string[], env: Record<string, string>): Promise<Serve
 }
 
 /** GET over HTTPS; `client` presents the dev client certificate. */
-function get(s: Served, path: string, client = false): Promise<{ status: number; type: string; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(`${s.metricsUrl}${path}`, { ca: s.pem.ca, ...(client ? { cert: s.pem.cert, key: s.pem.key } : {}), timeout: 30_000 }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body }));
-    });
-    req.on('error', reject);
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.end();
-  });
+async function get(s: Served, path: string, client = false): Promise<{ status: number; type: string; body: string }> {
+  const a = await fetchText(`${s.metricsUrl}${path}`, { ca: s.pem.ca, ...(client ? { cert: s.pem.cert, key: s.pem.key } : {}), timeout: 30_000 });
+  return { status: a.status, type: String(a.headers['content-type']), body: a.body };
 }
 
 const sum = (m: Map<string, number>, filter: (labels: string) => boolean = () => true) => [...m].filter(([l]) => filter(l)).reduce((a, [, v]) => a + v, 0);

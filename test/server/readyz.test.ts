@@ -5,7 +5,7 @@
 // under a real request, the store's database closed. 503 with the failing check named,
 // 200 again once the condition is gone; /healthz stays 200 throughout (alive is not ready).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { request } from 'node:http';
+import { fetchText } from '../helpers/http.ts';
 import { Operation } from '../../src/ttlv/generated/enumerations.ts';
 import { openRuntime, runtimeReadinessSources, type Runtime } from '../../src/server/runtime.ts';
 import { readiness } from '../../src/server/health.ts';
@@ -13,17 +13,10 @@ import { startMetricsServer, type RunningMetricsServer } from '../../src/server/
 import { silentLogger } from '../../src/log/index.ts';
 import { ALPHA, BETA, call, openWorld, type World } from '../isolation/world.ts';
 
-function get(m: RunningMetricsServer, path: string, method = 'GET'): Promise<{ status: number; body: any }> {
+async function get(m: RunningMetricsServer, path: string, method = 'GET'): Promise<{ status: number; body: any }> {
   const { port } = m.address();
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, method, timeout: 20_000 }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: body === '' ? undefined : JSON.parse(body) }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
+  const a = await fetchText(`http://127.0.0.1:${port}${path}`, { method, timeout: 20_000 });
+  return { status: a.status, body: a.body === '' ? undefined : JSON.parse(a.body) };
 }
 
 const failing = (body: { checks: { name: string; ok: boolean }[] }) => body.checks.filter((c) => !c.ok).map((c) => c.name);
