@@ -4,7 +4,7 @@
 // SSO configured (test/admin/helpers.ts): the sign-in view offers "Log in with SSO" because
 // GET /auth/me says SSO is configured, the person goes through the provider's own login and
 // consent pages, comes back to the console with a session, works in it under the role the
-// provider's groups map to, and logs out.
+// provider's groups map to, and logs out; the session's cookie is then refused by the server.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startAdminEnv, type AdminEnv } from '../admin/helpers.ts';
 import { ADMIN_AUDIENCE, CONSOLE_CLIENT, newSigningKey, startTestIdp, type TestIdp } from '../helpers/oidc-provider.ts';
-import { OidcSso } from '../../src/server/sso.ts';
+import { OidcSso, SSO_SESSION_COOKIE } from '../../src/server/sso.ts';
 import { silentLogger } from '../../src/log/index.ts';
 
 const CHROMIUM = process.env.OPENKCM_CHROMIUM ?? '/usr/bin/chromium';
@@ -74,6 +74,10 @@ describe('the web console signed into through SSO', () => {
       // Back on this listener: the console, signed in by the session the callback opened.
       await page.waitForURL(`${env.url}/console/`);
       await page.getByText(/Signed in through single sign-on as alice/).waitFor();
+      expect(await page.locator('#cert-h').textContent()).toBe('Signed in');
+      expect(await page.textContent('main')).toContain('Signed in through single sign-on as alice@example.test');
+      const cookie = (await ctx.cookies(env.url)).find((c) => c.name === SSO_SESSION_COOKIE)!;
+      expect(cookie).toMatchObject({ httpOnly: true, secure: true, sameSite: 'Strict' });
       expect(await page.getByRole('link', { name: 'Log in with SSO' }).count()).toBe(0);
       await page.getByRole('button', { name: /^Continue as / }).click();
       await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
@@ -90,13 +94,21 @@ describe('the web console signed into through SSO', () => {
       const created = env.audit.tail(50).find((r) => r.operation === 'tenant.create' && r.tenant === 'gamma');
       expect(created?.identity).toMatch(/^sso:alice/);
       // Log out: the session ends on the server, the console is back at sign-in.
+      env.audit.flush();
+      const seq = env.audit.lastSeq();
       await page.getByRole('button', { name: 'Log out' }).click();
       await page.getByRole('link', { name: 'Log in with SSO' }).waitFor();
       await page.getByRole('status').getByText('Logged out of the OpenKCM console.').waitFor();
       const idpOut = await page.getByRole('link', { name: 'Also sign out at the identity provider' }).getAttribute('href');
       expect(idpOut?.startsWith(`${idp.issuer}/`)).toBe(true);
+      expect(new URL(idpOut!).searchParams.get('client_id')).toBe(CONSOLE_CLIENT.id);
+      env.audit.flush();
+      expect(env.audit.readAfter(seq, 10).map((r) => [r.operation, r.identity])).toContainEqual(['admin.logout', 'sso:alice (alice@example.test) via session']);
       const after = await page.evaluate(`fetch('/v1/whoami').then((r) => r.status)`);
       expect(after).toBe(401);
+      // The old cookie value, sent again by hand: the server has forgotten the session.
+      const replay = await ctx.request.get(`${env.url}/v1/tenants`, { headers: { cookie: `${SSO_SESSION_COOKIE}=${cookie.value}` } });
+      expect(replay.status()).toBe(401);
     } finally {
       await ctx.close();
     }
