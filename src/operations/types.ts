@@ -81,6 +81,24 @@ export interface ServiceKeyWrapping {
  */
 export type NamePolicy = 'unique' | 'duplicates-allowed';
 
+/**
+ * What a Poll or a Cancel learns of an asynchronous operation of the caller (KMIP 2.1
+ * §6.1.38, §6.1.5), from src/server/async-operations.ts. An operation of another identity or
+ * tenant is 'unknown', exactly as a value never issued.
+ */
+export type PolledOperation =
+  | { state: 'unknown' }
+  | { state: 'pending' }
+  | { state: 'succeeded'; operation: number; payload: Struct }
+  | { state: 'failed'; reason: number; message: string };
+
+/** The caller's asynchronous operations (bound to its identity and tenant). */
+export interface AsynchronousOperations {
+  poll(correlationValue: Buffer): Promise<PolledOperation>;
+  /** A Cancellation Result (KMIP 2.1 §11.5). */
+  cancel(correlationValue: Buffer): Promise<number>;
+}
+
 export interface OperationContext {
   /** The version the request was written in; payloads are already converted to the 2.1 model. */
   version: ProtocolVersion;
@@ -96,6 +114,8 @@ export interface OperationContext {
   operations: ReadonlyMap<number, OperationHandler>;
   /** The service L3 wrapping objects (src/operations/common/service-l3.ts), when the server has a hierarchy. */
   serviceKeys?: ServiceKeyWrapping;
+  /** The caller's asynchronous operations, when the server runs any (Poll, Cancel). */
+  asynchronous?: AsynchronousOperations;
 }
 
 /**

@@ -20,6 +20,7 @@
 // log, or on PostgreSQL the one chain every node of the region appends to
 // (src/audit/pg-chain.ts) — and are shipped to the CMK in order from a cursor kept in the
 // vault (src/link/audit-shipper.ts). Its state per tenant is posted to the CMK periodically.
+import { AsyncOperationStore } from '../store/async-operations.ts';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -532,6 +533,10 @@ export async function openCoreRuntime(opts: CoreOptions): Promise<CoreRuntime> {
       tenantGate: (tenant: string) => hier.assertUnsealed(tenant),
       // Seals (CMK, kill switch, lease) and unseals wake gateways' status watches (gateway-watch.ts).
       tenantChanges: (listener: (tenant: string) => void) => hier.onStateChange(listener),
+      tenantSealed: (tenant: string) => hier.isSealed(tenant),
+      // Pending / Poll / Cancel keep their state in the node's SQLite vault; a node on the
+      // region's PostgreSQL vault processes every request synchronously (README, KMIP operations).
+      ...(sqlite !== undefined ? { asyncOperations: { store: new AsyncOperationStore(sqlite.database) } } : {}),
       // Each service's L3 as a gateway's non-extractable wrapping object (issue 11).
       serviceKeys: serviceKeyWrapper(hier),
       server,
@@ -581,6 +586,7 @@ export async function openCoreRuntime(opts: CoreOptions): Promise<CoreRuntime> {
         unlisten?.();
         await fol.stop();
         await app.close();
+        await engine.close();
         try { await aud.flush(); } catch { /* the chain is unreachable: its queue is lost with this process, as any crash loses the last group */ }
         // Last records out, briefly: what is not acknowledged ships at the next start (or,
         // on a shared chain, from another node of the region).

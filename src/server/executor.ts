@@ -23,9 +23,13 @@
 //   written back as they were. A change made meanwhile by another connection to the same
 //   object would be overwritten; an item whose rollback fails keeps status Success and the
 //   failure is logged.
-// - Asynchronous Indicator: we never answer Pending. Optional (or 1.x true) is processed
-//   synchronously, which the client allowed; Mandatory is refused per item with
-//   FeatureNotSupported (no reason is more specific in s.11.46).
+// - Asynchronous Indicator (s.9.2; 1.4 s.6.7): with an async manager (EngineOptions
+//   asyncOperations, src/server/async-operations.ts), an item of an operation it runs in the
+//   background is answered Operation Pending with an Asynchronous Correlation Value when the
+//   indicator is Optional/Mandatory (1.x true) and the batch is not under Undo. Any other
+//   item is processed synchronously under Optional, which the client allowed, and refused
+//   with FeatureNotSupported under Mandatory (no reason is more specific in s.11.46); Poll
+//   and Cancel are always synchronous (s.6.1.38).
 // - Unique Batch Item ID is echoed; its absence in a multi-item batch is tolerated.
 // - ID Placeholder and 2.x Unique Identifier references (s.6.1, s.4.58, s.11.58), per the
 //   contract written in src/operations/uid.ts: one BatchState per message; the executor
@@ -87,6 +91,9 @@ import type { ObjectAccess, ObjectMeta } from '../hierarchy/repository.ts';
 import { AUDIT_KINDS, AuditInputError, type AuditInput } from '../audit/record.ts';
 import type { AuditAvailability } from '../audit/log.ts';
 import { uidsInResponse } from '../operations/uid.ts';
+import { OperationPending, polledOperation } from '../operations/async.ts';
+import type { AsyncOperationStore } from '../store/async-operations.ts';
+import { AsyncOperations, type AsyncSettings } from './async-operations.ts';
 import { DEFAULT_MAX_BATCH_ITEMS } from '../config/defaults.ts';
 import { withoutRedaction } from '../log/index.ts';
 import { StoreConflictError, StoreUnavailableError } from '../store/types.ts';
@@ -178,6 +185,13 @@ export interface EngineOptions {
   tenantChanges?(listener: (tenant: string) => void): () => void;
   /** Overrides of the watch's hold and re-check periods (tests). */
   watch?: { holdMs?: number; recheckMs?: number };
+  /** Whether a tenant's hierarchy is sealed now (asynchronous operations fail on a seal). */
+  tenantSealed?(tenant: string): boolean;
+  /**
+   * Asynchronous operations (src/server/async-operations.ts): their table, and overrides of
+   * the limits (tests). Absent: every request is processed synchronously.
+   */
+  asyncOperations?: { store: AsyncOperationStore; settings?: Partial<AsyncSettings>; now?: () => number };
 }
 
 export interface HandledMessage {
@@ -341,8 +355,17 @@ class UndoJournal implements ObjectRepository {
 export class KmipEngine {
   private readonly now: () => Date;
   private readonly watch: GatewayWatch;
+  private readonly async: AsyncOperations | undefined;
   constructor(private readonly opts: EngineOptions) {
     this.now = opts.now ?? (() => new Date());
+    const a = opts.asyncOperations;
+    this.async = a === undefined ? undefined : new AsyncOperations({
+      store: a.store, log: opts.logger, audit: (record) => this.appendRecord(opts.logger, record),
+      ...(a.settings !== undefined ? { settings: a.settings } : {}),
+      ...(a.now !== undefined ? { now: a.now } : {}),
+      ...(opts.tenantChanges ? { tenantChanges: (l: (t: string) => void) => opts.tenantChanges!(l) } : {}),
+      ...(opts.tenantSealed ? { tenantSealed: (t: string) => opts.tenantSealed!(t) } : {}),
+    });
     this.watch = new GatewayWatch({
       authenticate: (who) => opts.access.authenticate(who),
       ...(opts.tenantGate ? { tenantGate: (t: string) => opts.tenantGate!(t) } : {}),
@@ -362,6 +385,11 @@ export class KmipEngine {
 
   get operations(): ReadonlyMap<number, OperationHandler> {
     return this.opts.operations;
+  }
+
+  /** Shutdown: waits for the asynchronous operations running in this process. */
+  async close(): Promise<void> {
+    await this.async?.close();
   }
 
   async handleMessage(request: TtlvItem, identity: ClientIdentity, log: Logger = this.opts.logger): Promise<TtlvItem> {
@@ -810,9 +838,6 @@ export class KmipEngine {
     if (unavailable !== undefined) {
       return fail(ResultReason.GeneralFailure, `the audit log cannot take records (${unavailable}); requests are refused until it can`);
     }
-    if (header.asynchronousIndicator === 'mandatory') {
-      return fail(ResultReason.FeatureNotSupported, 'asynchronous processing is not supported; send the request with Asynchronous Indicator Optional or Prohibited');
-    }
     for (const ext of item.messageExtensions) {
       // s.9.12 / 1.4 s.6.16: an unknown extension marked critical fails the item; non-critical ones are ignored.
       if (ext.criticalityIndicator) {
@@ -826,6 +851,17 @@ export class KmipEngine {
     // the caller's own role.
     const decision = authorize(principal.identity, principal.role, operationName(op), undefined, principal.grants);
     if (!decision.allowed) return fail(ResultReason.PermissionDenied, `not permitted: ${decision.reason}`);
+    // Asynchronous Indicator (see the header comment; src/server/async-operations.ts).
+    const asyncMode = header.asynchronousIndicator ?? 'prohibited';
+    // A caller whose role may not Poll could never read the outcome: it is served synchronously.
+    const inBackground = asyncMode !== 'prohibited' && this.async !== undefined && this.async.runsAsynchronously(op)
+      && header.batchErrorContinuationOption !== BatchErrorContinuationOption.Undo
+      && authorize(principal.identity, principal.role, 'Poll', undefined, principal.grants).allowed;
+    if (asyncMode === 'mandatory' && !inBackground && op !== Operation.Poll && op !== Operation.Cancel) {
+      return fail(ResultReason.FeatureNotSupported, this.async === undefined
+        ? 'asynchronous processing is not supported; send the request with Asynchronous Indicator Optional or Prohibited'
+        : `operation ${operationName(op)} is not run asynchronously here (only ${asyncOperationNames(this.async).join(', ')}, for a role that may Poll, and not under Batch Error Continuation Option Undo); send it with Asynchronous Indicator Optional or Prohibited`);
+    }
     // No refusal of an operation newer than the request's version (handler.since): the
     // spec does not ask for one and real 1.0 clients (HPE Ezmeral, CLIENTS.md) send
     // Discover Versions, a 1.1 operation, as a ping. The adapters shape the payloads by version.
@@ -833,11 +869,14 @@ export class KmipEngine {
       version: v, identity, objects, batch, now: this.now, get log() { return log(); }, server: this.opts.server, operations: this.opts.operations,
       ...(principal.names !== undefined ? { names: principal.names } : {}),
       ...(this.opts.serviceKeys !== undefined ? { serviceKeys: this.opts.serviceKeys } : {}),
+      ...(this.async !== undefined && identity.identityId !== undefined
+        ? { asynchronous: this.async.forCaller({ tenant: identity.tenant, identity: identity.identityId }) } : {}),
     };
     let internalOut: Struct;
     let payload: Struct;
     try {
       const internalIn = this.opts.adapters.requestToInternal(v, op, item.payload);
+      if (inBackground) return this.acceptAsync(item, identity, principal, ctx, handler, internalIn, parentLog, started, base, auditItem);
       for (let run = 1; ; run++) {
         try {
           internalOut = await handler.run(ctx, internalIn);
@@ -848,8 +887,15 @@ export class KmipEngine {
           await new Promise((resolve) => setTimeout(resolve, Math.random() * CONFLICT_BACKOFF_MS * run));
         }
       }
-      payload = this.opts.adapters.responseFromInternal(v, op, internalOut);
+      // A Poll returns the response of the operation it polled: shaped as that operation's.
+      payload = this.opts.adapters.responseFromInternal(v, polledOperation(internalOut) ?? op, internalOut);
     } catch (e) {
+      if (e instanceof OperationPending) {
+        // s.6.1.38: still running; the item says so with the same correlation value.
+        this.logItem(parentLog, identity, started, batch.itemIndex, op, { result: 'Pending', uid: undefined });
+        auditItem('success', undefined, undefined, 'the polled asynchronous operation is still pending');
+        return { ...base, resultStatus: ResultStatus.OperationPending, asynchronousCorrelationValue: e.correlationValue };
+      }
       if (e instanceof KmipError) return fail(e.reason, e.message);
       // Optimistic concurrency lost (after MAX_CONFLICT_RUNS runs for the re-runnable
       // operations): a condition of the moment, not a bug, so a clear answer the client can
@@ -887,6 +933,35 @@ export class KmipEngine {
   }
 
   /**
+   * Accepts an item for background processing (src/server/async-operations.ts): Operation
+   * Pending with its correlation value now, the operation's own record when it ends. The
+   * run gets a repository and batch state of its own: the rest of this batch goes on.
+   */
+  private acceptAsync(
+    item: RequestBatchItem, identity: ClientIdentity, principal: Principal, ctx: OperationContext, handler: OperationHandler,
+    internalIn: Struct, parentLog: Logger, started: bigint, base: ResponseBatchItem,
+    auditItem: (result: 'success' | 'failure', reason: number | undefined, objectId: string | undefined, detail?: string) => void,
+  ): ResponseBatchItem {
+    const op = item.operation;
+    const access = new BatchAccess(principal, parentLog);
+    access.operation = OPERATION_NAME.get(op) ?? '';
+    const snapshot: BatchState = {
+      idPlaceholder: ctx.batch.idPlaceholder, lastByOperation: new Map(ctx.batch.lastByOperation),
+      responseUids: ctx.batch.responseUids.map((u) => [...u]), itemIndex: ctx.batch.itemIndex,
+    };
+    const objectId = uidOf(item.payload);
+    const log = parentLog.child({ operation: operationName(op), asynchronous: true });
+    const { correlationValue, ref } = this.async!.accept({
+      tenant: identity.tenant, service: identity.service, identity: principal.identity.id,
+      operation: op, operationName: OPERATION_NAME.get(op) ?? operationName(op), objectId, log,
+      run: (gate) => handler.run({ ...ctx, objects: gate(this.opts.repositoryFor(identity, access)), batch: snapshot, log }, internalIn),
+    });
+    this.logItem(parentLog, identity, started, ctx.batch.itemIndex, op, { result: 'Pending', uid: objectId, detail: `asynchronous reference ${ref}` });
+    auditItem('success', undefined, objectId, `accepted for asynchronous processing (asynchronous reference ${ref}); its outcome is a later record`);
+    return { ...base, resultStatus: ResultStatus.OperationPending, asynchronousCorrelationValue: correlationValue };
+  }
+
+  /**
    * One line per batch item (issue 3 §5): identity, item, operation, object id, result,
    * duration. Written without pino's redaction walk (itemLineLogger): every field is named
    * here and none can hold key material, which is what redaction is a second net for.
@@ -905,6 +980,11 @@ export class KmipEngine {
     if (!line.hasIdentity) f.identity = identity;
     line.logger.info(f, 'batch item');
   }
+}
+
+/** The operations an async manager runs in the background, by name (for the Mandatory refusal). */
+function asyncOperationNames(a: AsyncOperations): string[] {
+  return [...OPERATION_NAME.entries()].filter(([v]) => a.runsAsynchronously(v)).map(([, n]) => n);
 }
 
 interface ItemLine { logger: Logger; hasIdentity: boolean }

@@ -41,6 +41,8 @@ import { observedL1 } from '../hsm/observe.ts';
 import type { OpenKcmMetrics, TenantCounts } from './metrics.ts';
 import type { HierarchyEngine } from '../hierarchy/engine.ts';
 import type { ReadinessSources } from './health.ts';
+import { AsyncOperationStore } from '../store/async-operations.ts';
+import type { AsyncSettings } from './async-operations.ts';
 
 export const DATABASE_FILE = 'openkcm.db';
 export const SOFTWARE_L1_KEY_FILE = 'l1-software.key';
@@ -88,6 +90,8 @@ export interface RuntimeOptions {
    * at scrape time. Absent: nothing is measured.
    */
   metrics?: OpenKcmMetrics;
+  /** Overrides of the asynchronous operations' limits and clock (tests; src/server/async-operations.ts). */
+  asyncOperations?: { settings?: Partial<AsyncSettings>; now?: () => number };
 }
 
 export interface Runtime {
@@ -328,6 +332,9 @@ export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime
       tenantGate: (tenant: string) => hier.engine.assertUnsealed(tenant),
       // Seals and unseals wake gateways' status watches (gateway-watch.ts).
       tenantChanges: (listener: (tenant: string) => void) => hier.engine.onStateChange(listener),
+      tenantSealed: (tenant: string) => hier.engine.isSealed(tenant),
+      // Pending / Poll / Cancel: their table is in the local database every worker shares.
+      asyncOperations: { store: new AsyncOperationStore(loc.database), ...options.asyncOperations },
       // Each service's L3 as a gateway's non-extractable wrapping object (issue 11).
       serviceKeys: serviceKeyWrapper(hier.engine),
       server,
@@ -352,6 +359,8 @@ export async function openRuntime(options: RuntimeOptions = {}): Promise<Runtime
       async close() {
         if (closed) return;
         closed = true;
+        // Background operations finish (or fail) before the stores and the audit log close.
+        await engine.close();
         engineAudit.close();
         auditLog.close();
         unlisten?.();

@@ -431,6 +431,32 @@ BEGIN UPDATE gov_meta SET value = value + 1 WHERE key = 'generation'; END;`).joi
 ALTER TABLE gov_tenants ADD COLUMN names TEXT NOT NULL DEFAULT 'unique' CHECK (names IN ('unique', 'duplicates-allowed'));
 `,
   },
+  {
+    version: 13,
+    name: 'asynchronous operations: Pending, Poll, Cancel (issue 13 §1)',
+    // In this database rather than in memory so that, with `serve --workers N`, a Poll or a
+    // Cancel answered by any worker sees the operation another worker runs; the state
+    // changes are single UPDATE/DELETE statements, so two workers never both win one
+    // (src/store/async-operations.ts). Only the SHA-256 of the correlation value is kept:
+    // reading this table does not let anyone Poll.
+    sql: `
+CREATE TABLE async_operations (
+  id TEXT PRIMARY KEY,
+  tenant TEXT NOT NULL,
+  identity TEXT NOT NULL,
+  operation INTEGER NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('running', 'committing', 'succeeded', 'failed', 'canceled')),
+  accepted_at INTEGER NOT NULL,
+  deadline INTEGER NOT NULL,
+  expires_at INTEGER,
+  reason INTEGER,
+  message TEXT,
+  payload BLOB
+);
+CREATE INDEX async_operations_tenant ON async_operations (tenant, state);
+CREATE INDEX async_operations_expiry ON async_operations (expires_at);
+`,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
