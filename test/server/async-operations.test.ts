@@ -186,6 +186,13 @@ async function completion(after: number, v: Buffer, c: KmipClient): Promise<void
   await waitForRecord(after, (r) => r.operation === 'CreateKeyPair' && /asynchronous operation (completed|failed)/.test(r.detail ?? ''));
   while (await cancelResultQuiet(c, v) === CancellationResult.UnableToCancel) await new Promise((res) => setTimeout(res, 20));
 }
+/** An EC pair created asynchronously, ended and not yet polled. */
+async function completedOperation(c: KmipClient): Promise<Buffer> {
+  const start = lastSeq();
+  const v = pending(await createAsync(c, 0));
+  await completion(start, v, c);
+  return v;
+}
 async function cancelResultQuiet(c: KmipClient, v: Buffer): Promise<number> {
   const r = await c.request(Operation.Cancel, [byteString(Tag.AsynchronousCorrelationValue, v)]);
   return (child(r, Tag.CancellationResult) as { value: number }).value;
@@ -276,8 +283,7 @@ describe('asynchronous Create Key Pair over mutual TLS', () => {
     expect(polled.resultReason).toBe(ResultReason.OperationCanceledByRequester);
 
     // Completed but not yet polled → Completed (and the result is still there).
-    const done = pending(await createAsync(c, 0));
-    await completion(start, done, c);
+    const done = await completedOperation(c);
     expect(await cancelResult(c, done)).toBe(CancellationResult.Completed);
     expect((await pollUntilDone(c, done)).resultStatus).toBe(ResultStatus.Success);
 
@@ -352,10 +358,8 @@ describe('asynchronous Create Key Pair over mutual TLS', () => {
 
   it('a result not polled within the TTL is dropped', async () => {
     const c = await connect('beta');
-    const start = lastSeq();
-    const v = pending(await createAsync(c, 0));
     // Completed (Cancel says so), then the clock passes the TTL.
-    await completion(start, v, c);
+    const v = await completedOperation(c);
     expect(await cancelResult(c, v)).toBe(CancellationResult.Completed);
     clockSkewMs = ASYNC_RESULT_TTL_MS + 1_000;
     try {
@@ -368,9 +372,8 @@ describe('asynchronous Create Key Pair over mutual TLS', () => {
 
   it('the tenant sealed while pending: Poll refused while sealed; after the unseal the operation has failed, nothing was stored, and a result completed before the seal is not served', async () => {
     const c = await connect('beta');
+    const finished = await completedOperation(c);
     const start = lastSeq();
-    const finished = pending(await createAsync(c, 0));
-    await completion(start, finished, c);
     const go = deferred();
     hold = { before: go.promise };
     const running = pending(await createAsync(c, 0));
