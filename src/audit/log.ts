@@ -38,6 +38,11 @@ export interface AuditDurability {
   commitLazily<T>(commit: () => T): T;
   /** Resolves once everything committed before the call is on disk. */
   sync(): Promise<void>;
+  /**
+   * Runs `commitQueued` just before each flush of the WAL starts (whoever asked for it), so
+   * that queued records ride on that flush; returns the function that leaves.
+   */
+  joinFlushes?(commitQueued: () => void): () => void;
 }
 
 export interface AuditLogOptions {
@@ -137,6 +142,9 @@ class SqliteAuditLog implements AuditLog {
   private durableWaiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
   private immediate: NodeJS.Immediate | undefined;
   private readonly durability: AuditDurability | undefined;
+  private leaveFlushes: (() => void) | undefined;
+  /** The flush that covers the last committed group (with `durability`). */
+  private lastGroupFlushed: Promise<void> | undefined;
   private seq: number;
   private hash: string;
   private timer: NodeJS.Timeout | undefined;
@@ -162,6 +170,11 @@ class SqliteAuditLog implements AuditLog {
     this.clock = options.clock ?? (() => new Date());
     this.onError = options.onError ?? (() => {});
     this.durability = options.durability;
+    // Whenever the WAL is about to be flushed for someone else (the object store's group
+    // commit of a burst of Creates), the queued group commits first and shares that flush:
+    // one fdatasync per burst instead of the store's and then the audit log's. Records still
+    // commit by maxDelayMs at the latest when no other flush comes.
+    this.leaveFlushes = this.durability?.joinFlushes?.(() => { if (this.pending.length > 0) this.backgroundFlush(); });
     ensureAuditSchema(db);
     this.insert = db.prepare(`INSERT INTO audit_log (${AUDIT_COLUMNS}) VALUES (@seq, @time, @kind, @identity, @tenant, @service, @operation, @objectId, @result, @reason, @detail, @prevHash, @hash)`);
     this.lastRow = db.prepare('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
@@ -206,8 +219,11 @@ class SqliteAuditLog implements AuditLog {
   whenDurable(): Promise<void> {
     if (this.closed) return Promise.reject(new AuditUnavailableError('audit log is closed'));
     if (this.pending.length === 0) {
-      // Committed already; on disk once the flush that covers the last commit returns.
-      return this.durability?.sync() ?? Promise.resolve();
+      // Committed already; on disk once the flush that covers the last commit returns (a
+      // fresh flush only if that one failed, or if this writer has committed nothing yet).
+      const d = this.durability;
+      if (d === undefined) return Promise.resolve();
+      return this.lastGroupFlushed?.catch(() => d.sync()) ?? d.sync();
     }
     return new Promise<void>((resolve, reject) => {
       this.durableWaiters.push({ resolve, reject });
@@ -268,7 +284,9 @@ class SqliteAuditLog implements AuditLog {
       for (const w of waiters) w.resolve();
       return;
     }
-    this.durability.sync().then(() => {
+    const flushed = this.durability.sync();
+    this.lastGroupFlushed = flushed;
+    flushed.then(() => {
       this.publish(committed);
       for (const w of waiters) w.resolve();
     }, (err: unknown) => {
@@ -335,6 +353,8 @@ class SqliteAuditLog implements AuditLog {
 
   close(): void {
     if (this.closed) return;
+    this.leaveFlushes?.();
+    this.leaveFlushes = undefined;
     if (this.immediate !== undefined) { clearImmediate(this.immediate); this.immediate = undefined; }
     this.flush();
     this.closed = true;

@@ -111,6 +111,17 @@ CREATE TABLE l3_keys (
 CREATE UNIQUE INDEX l3_keys_current ON l3_keys (tenant, service) WHERE current;
 `,
   },
+  {
+    version: 2,
+    name: 'drop the object indexes no query uses (issue 12 §1: durable Creates)',
+    // As SQLite migration 14: no statement of the store filters or orders by these, and each
+    // costs every Create an index entry (test/store/postgres.test.ts "every index is used").
+    sql: `
+DROP INDEX IF EXISTS objects_by_tenant_seq;
+DROP INDEX IF EXISTS objects_by_initial_date;
+DROP INDEX IF EXISTS objects_by_activation_date;
+`,
+  },
 ];
 
 export const PG_LATEST_SCHEMA_VERSION = PG_MIGRATIONS[PG_MIGRATIONS.length - 1]!.version;

@@ -25,6 +25,12 @@
 // them; nobody was told they were stored. Every other writer of the database (governance,
 // key hierarchy) keeps FULL: the pragma is set to NORMAL only around the hot commits.
 //
+// Writers that queue work between flushes (the audit log's group, log.ts) join the next flush
+// through joinFlushes(): just before a flush starts, each commits what it has queued, and that
+// flush covers it too. Without it, the object store's commit and the audit log's commit of one
+// burst of Creates took two fdatasyncs one after the other, and the next burst's commit waited
+// behind the audit's flush (measured: 2 flushes per group of 16 Creates, 1 after).
+//
 // The WAL file is opened once and kept: SQLite deletes it only when the last connection to
 // the database closes, and this one stays open; sync() still checks, once a second, that the
 // path names the file it holds (a file replaced by hand) and reopens it otherwise.
@@ -42,6 +48,13 @@ export class WalDurability {
   /** Callers that arrived while a flush was running: they need the next one. */
   private next: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | undefined;
   private closed = false;
+  /** Called just before each flush starts (joinFlushes). */
+  private readonly joiners = new Set<() => void>();
+  /**
+   * Set while the joiners of a flush that has not started yet commit: a sync() then is covered
+   * by that flush (its fdatasync is issued after they return).
+   */
+  private assembling: Promise<void> | undefined;
   /** Flushes done (tests, benchmarks: commits per flush). */
   flushes = 0;
 
@@ -70,9 +83,21 @@ export class WalDurability {
     }
   }
 
+  /**
+   * `commitQueued` runs, synchronously, just before each flush of this WAL starts: a writer
+   * that holds queued work commits it then (commitLazily, then sync(), which returns that very
+   * flush), so one fdatasync serves both. It must not throw; errors are its own to report.
+   * Returns the function that leaves.
+   */
+  joinFlushes(commitQueued: () => void): () => void {
+    this.joiners.add(commitQueued);
+    return () => { this.joiners.delete(commitQueued); };
+  }
+
   /** Resolves once everything committed before this call is on disk. */
   sync(): Promise<void> {
     if (this.closed) return Promise.reject(new Error('the database is closed'));
+    if (this.assembling !== undefined) return this.assembling;
     if (this.inflight === undefined) return this.start();
     // The running flush may have begun before the caller's commit: wait for the next one.
     if (this.next === undefined) {
@@ -85,14 +110,27 @@ export class WalDurability {
   }
 
   private start(): Promise<void> {
+    let settle!: { resolve: () => void; reject: (e: unknown) => void };
+    const flushed = new Promise<void>((resolve, reject) => { settle = { resolve, reject }; });
+    if (this.joiners.size > 0) {
+      this.assembling = flushed;
+      try {
+        for (const commitQueued of this.joiners) {
+          try { commitQueued(); } catch { /* a joiner reports its own errors; the flush goes on */ }
+        }
+      } finally {
+        this.assembling = undefined;
+      }
+    }
     const run = this.flushOnce();
+    run.then(settle.resolve, settle.reject);
     this.inflight = run.then(() => undefined, () => undefined).then(() => {
       this.inflight = undefined;
       const n = this.next;
       this.next = undefined;
       if (n !== undefined) this.start().then(n.resolve, n.reject);
     });
-    return run;
+    return flushed;
   }
 
   private async flushOnce(): Promise<void> {

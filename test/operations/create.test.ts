@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { makeTestContext, type TestContext } from '../helpers/context.ts';
 import { create } from '../../src/operations/create.ts';
+import { newUid } from '../../src/operations/common/new-object.ts';
 import { get } from '../../src/operations/get.ts';
 import { KmipError } from '../../src/kmip/errors.ts';
 import { child, children, enumeration, integer, structure, textString, type Struct } from '../../src/kmip/items.ts';
@@ -24,6 +25,34 @@ const reasonOf = async (p: Promise<unknown>): Promise<number | undefined> => {
 };
 const attr = (o: { attributes: TtlvItem[] }, tag: number) => o.attributes.find((a) => a.tag === tag);
 const uidOf = (r: Struct) => (child(r, Tag.UniqueIdentifier) as { value: string }).value;
+
+describe('Unique Identifiers of new objects', () => {
+  const V7 = /^([0-9a-f]{8})-([0-9a-f]{4})-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+  it('are UUIDs version 7 (RFC 9562 §5.7): the creation time in ms first, then random bits', async () => {
+    const before = Date.now();
+    const uid = uidOf(await create.run(t.ctx, req(ObjectType.SymmetricKey, [])));
+    const after = Date.now();
+    const m = V7.exec(uid);
+    expect(m, uid).not.toBeNull();
+    const ms = parseInt(m![1]! + m![2]!, 16);
+    expect(ms).toBeGreaterThanOrEqual(before);
+    expect(ms).toBeLessThanOrEqual(after);
+  });
+
+  it('sort by creation time across milliseconds and never repeat within one (74 random bits)', () => {
+    const t0 = Date.UTC(2026, 11, 2, 16, 0, 0);
+    const uids = Array.from({ length: 3000 }, (_, i) => newUid(t0 + Math.floor(i / 1000)));
+    expect(new Set(uids).size).toBe(uids.length);
+    for (const u of uids) expect(u).toMatch(V7);
+    // Each millisecond's block sorts before the next one's (what keeps the store's key index appending).
+    const firstOf = (k: number) => uids.slice(k * 1000, k * 1000 + 1000);
+    expect(firstOf(0).every((u) => firstOf(1).every((v) => u < v))).toBe(true);
+    expect(firstOf(1).every((u) => firstOf(2).every((v) => u < v))).toBe(true);
+    // The random part is not a counter: two identifiers of one millisecond differ beyond the time.
+    expect(uids[0]!.slice(14)).not.toBe(uids[1]!.slice(14));
+  });
+});
 
 describe('Create', () => {
   it('makes an AES-256 key with the attributes of SKLC-M-1 and sets the ID Placeholder', async () => {

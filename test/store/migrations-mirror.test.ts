@@ -12,6 +12,8 @@ function locateIndexes(sqls: readonly string[]): Map<string, string> {
     for (const line of sql.split('\n')) {
       const m = /^CREATE (?:UNIQUE )?INDEX (object(?:s|_names|_groups)_by_\w+) ON .*;$/.exec(line.trim());
       if (m) out.set(m[1]!, line.trim());
+      const dropped = /^DROP INDEX (?:IF EXISTS )?(object(?:s|_names|_groups)_by_\w+);$/.exec(line.trim());
+      if (dropped) out.delete(dropped[1]!);
     }
   }
   return out;
@@ -21,7 +23,7 @@ describe('SQLite and PostgreSQL schemas', () => {
   it('define the same Locate indexes (names, columns, order, uniqueness)', () => {
     const sqlite = locateIndexes(MIGRATIONS.map((m) => m.sql));
     const pg = locateIndexes(PG_MIGRATIONS.map((m) => m.sql));
-    expect(sqlite.size).toBeGreaterThanOrEqual(10);
+    expect(sqlite.size).toBeGreaterThanOrEqual(7);
     expect(Object.fromEntries(pg)).toEqual(Object.fromEntries(sqlite));
   });
 });

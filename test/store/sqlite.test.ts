@@ -266,6 +266,92 @@ describe('SQLite store: Locate queries use indexes', () => {
   });
 });
 
+describe('SQLite store: every index of objects earns its write', () => {
+  // Each Create writes one entry per index (issue 12 §1: durable Creates): an index no
+  // statement of the store uses is a cost without a reader (migration 14 dropped three).
+  it('each index on objects shows up in the query plan of a statement the store runs', async () => {
+    const store = await openSqliteStore(':memory:');
+    try {
+      for (let i = 0; i < 200; i++) await store.insert(planObject(i));
+      const db = store.database;
+      const filters: Array<Parameters<typeof store.explainScan>[1]> = [
+        {}, { states: [State.Active] }, { objectType: ObjectType.SymmetricKey }, { objectType: ObjectType.SymmetricKey, states: [State.Active] },
+        { cryptographicAlgorithm: CryptographicAlgorithm.AES }, { cryptographicAlgorithm: CryptographicAlgorithm.AES, cryptographicLength: 256 },
+        { name: 'name-17' }, { objectGroup: 'group-3' }, { includeDestroyed: true },
+      ];
+      const plans = filters.flatMap((f) => store.explainScan('tenant-a', f));
+      // The fixed statements of sqlite.ts: get / update / delete by key, the next creation order.
+      for (const [sql, params] of [
+        ['SELECT revision FROM objects WHERE tenant = ? AND uid = ?', ['tenant-a', 'p1']],
+        ['SELECT COALESCE(MAX(created_seq), 0) + 1 FROM objects', []],
+      ] as const) {
+        plans.push(...(db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[]).map((r) => r.detail));
+      }
+      const text = plans.join('\n');
+      const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'objects'").all() as { name: string }[]).map((r) => r.name);
+      // The primary key (tenant, uid) and UNIQUE created_seq are SQLite's automatic indexes.
+      expect(indexes.filter((n) => n.startsWith('sqlite_autoindex_objects_'))).toHaveLength(2);
+      expect(indexes.filter((n) => !n.startsWith('sqlite_autoindex_')).sort()).toEqual(['objects_by_algorithm', 'objects_by_state', 'objects_by_type_state']);
+      for (const name of indexes) expect(text, name).toContain(name);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('migration 14 drops the three unused indexes of a version 13 database and keeps every row findable', async () => {
+    const path = join(tempDir(), 'v13.db');
+    const v12 = await openSqliteStore(path, MIGRATIONS.slice(0, 13));
+    const objs = Array.from({ length: 20 }, (_, i) => planObject(i));
+    for (const o of objs) await v12.insert(o);
+    const indexNames = (db: Database.Database) => (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'objects' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
+    expect(indexNames(v12.database)).toEqual(expect.arrayContaining(['objects_by_activation_date', 'objects_by_initial_date', 'objects_by_tenant_seq']));
+    await v12.close();
+    const store = await openSqliteStore(path);
+    try {
+      const names = indexNames(store.database);
+      for (const gone of ['objects_by_activation_date', 'objects_by_initial_date', 'objects_by_tenant_seq']) expect(names).not.toContain(gone);
+      expect(names).toEqual(expect.arrayContaining(['objects_by_algorithm', 'objects_by_state', 'objects_by_type_state']));
+      for (const o of objs) expect(await store.get(o.tenant, o.uid)).toEqual(o);
+      const got: string[] = [];
+      for await (const o of store.scan('tenant-a', { objectType: ObjectType.SymmetricKey, states: [State.Active, State.Compromised] })) got.push(o.uid);
+      expect(got).toEqual(activeOrCompromisedKeysOfTenantA(20));
+      expect(store.database.prepare('PRAGMA integrity_check').get()).toEqual({ integrity_check: 'ok' });
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('SQLite store: group commit', () => {
+  it('a write that fails after changing rows is rolled back alone; the other writes of its batch are stored whole', async () => {
+    const store = await openSqliteStore(join(tempDir(), 'batch.db'));
+    try {
+      // A write that fails half-way: its objects row goes in, then its Name row is refused.
+      store.database.exec("CREATE TRIGGER poison BEFORE INSERT ON object_names WHEN NEW.name = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned name'); END;");
+      const named = (n: string) => structure(Tag.Name, [textString(Tag.NameValue, n)]);
+      const objs = Array.from({ length: 9 }, (_, i) => makeStored({ uid: `b${i}`, attributes: [named(i === 4 ? 'poison' : `name-${i}`)] }));
+      const results = await Promise.allSettled(objs.map((o) => store.insert(o)));
+      expect(results.map((r) => r.status)).toEqual(objs.map((_, i) => (i === 4 ? 'rejected' : 'fulfilled')));
+      expect(String((results[4] as PromiseRejectedResult).reason)).toContain('poisoned name');
+      expect(await store.get('tenant-a', 'b4')).toBeUndefined();
+      for (const i of [0, 1, 2, 3, 5, 6, 7, 8]) {
+        expect(await store.get('tenant-a', `b${i}`)).toEqual(objs[i]);
+        const found: string[] = [];
+        for await (const o of store.scan('tenant-a', { name: `name-${i}` })) found.push(o.uid);
+        expect(found).toEqual([`b${i}`]);
+      }
+      // Alone in its batch, the same failure rejects it and leaves nothing either.
+      await expect(store.insert(makeStored({ uid: 'alone', attributes: [named('poison')] }))).rejects.toThrow('poisoned name');
+      expect(await store.get('tenant-a', 'alone')).toBeUndefined();
+      // The next batch commits normally.
+      await Promise.all([store.insert(makeStored({ uid: 'after-1' })), store.insert(makeStored({ uid: 'after-2' }))]);
+      expect(await store.get('tenant-a', 'after-2')).toBeDefined();
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe('SQLite store: key material at rest', () => {
   it('a known 32-byte key written through the repository never appears in the database files', async () => {
     const dir = tempDir();

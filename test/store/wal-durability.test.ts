@@ -153,6 +153,37 @@ describe('audit log on a flushed WAL', () => {
     await store.close();
   });
 
+  it("queued records ride on the object store's flush: a burst of inserts and its audit records take one fdatasync, and both are on disk", async () => {
+    const path = join(tempDir(), 'joined.db');
+    const store = await openSqliteStore(path);
+    const d = store.durability!;
+    // maxDelayMs far away: only the store's flush can make these records commit now.
+    const log = openAuditLog(store.database, { durability: d, groupCommit: { maxDelayMs: 60_000 } });
+    const seen: AuditRecord[] = [];
+    log.subscribe((rs) => seen.push(...rs));
+    for (let i = 0; i < 16; i++) log.append({ kind: 'kmip', operation: 'Create', objectId: `j${i}`, result: 'success' });
+    expect(log.pendingCount()).toBe(16);
+    const before = d.flushes;
+    await Promise.all(Array.from({ length: 16 }, (_, i) => store.insert(makeStored({ uid: `j${i}` }))));
+    expect(d.flushes - before).toBe(1);
+    expect(log.pendingCount()).toBe(0);
+    await log.whenDurable(); // committed and flushed already: no flush of its own
+    expect(d.flushes - before).toBe(1);
+    expect(seen.map((r) => r.objectId)).toEqual(Array.from({ length: 16 }, (_, i) => `j${i}`));
+    const image = crashImage(path);
+    try {
+      expect((image.prepare("SELECT COUNT(*) AS n FROM objects WHERE uid LIKE 'j%'").get() as { n: number }).n).toBe(16);
+      expect((image.prepare('SELECT COUNT(*) AS n FROM audit_log').get() as { n: number }).n).toBe(16);
+      expect(verifyAuditLog(image).ok).toBe(true);
+    } finally {
+      image.close();
+    }
+    // A closed log no longer joins: its later flushes are the store's alone.
+    log.close();
+    await store.insert(makeStored({ uid: 'after-close' }));
+    await store.close();
+  });
+
   it('whenDurable() rejects when the flush fails, and resolves at once on an in-memory log', async () => {
     const store = await openSqliteStore(join(tempDir(), 'a.db'));
     const d = store.durability!;

@@ -39,7 +39,23 @@ export async function withKmipErrorsAsync<T>(f: () => Promise<T>): Promise<T> {
   }
 }
 
-export const newUid = (): string => randomUUID();
+/**
+ * A new Unique Identifier: a UUID version 7 (RFC 9562 §5.7), 48 bits of Unix time in
+ * milliseconds, then 74 bits from the CSPRNG (randomUUID's, version and variant bits aside).
+ * Why not version 4: the store keys objects by (tenant, uid), and a random identifier puts each
+ * new object's index entry on a random page of that index, so a group commit of 16 Creates
+ * wrote 16 scattered pages to the WAL; time-ordered ones land on the last page (a batch of 16:
+ * 38 → 22 WAL pages, a third less CPU per insert; bench/README.md). An identifier names an
+ * object and grants nothing (DESIGN.md §3: access is checked per identity, and a foreign
+ * identifier answers exactly like a missing one); the 74 random bits keep identifiers
+ * unpredictable and distinct between servers. It tells the creation time to the millisecond,
+ * which the Initial Date attribute tells to the second anyway.
+ */
+export function newUid(nowMs: number = Date.now()): string {
+  const random = randomUUID(); // xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx
+  const time = nowMs.toString(16).padStart(12, '0');
+  return `${time.slice(0, 8)}-${time.slice(8, 12)}-7${random.slice(15)}`;
+}
 
 // ---------------------------------------------------------------------------
 // Client attributes
