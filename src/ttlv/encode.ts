@@ -1,6 +1,7 @@
 // Tree → canonical binary TTLV (KMIP 2.1 s.10.1): zero padding, minimal Big Integer
-// sign extension, Structure lengths computed from the children. One pass into a growing
-// scratch buffer; Structure lengths are patched once their children are written.
+// sign extension, Structure lengths computed from the children. One pass straight into a
+// shared output slab; Structure lengths are patched once their children are written, and
+// the message is returned as a view of the slab (no copy-out).
 import { TtlvError } from './errors.ts';
 import { DEFAULT_MAX_MESSAGE_SIZE } from './limits.ts';
 import { isValidTag, tagLabel } from './decode.ts';
@@ -14,27 +15,72 @@ const TYPE_CODE = {
 const INT64_MIN = -(1n << 63n), INT64_MAX = (1n << 63n) - 1n;
 const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER), MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
+/**
+ * Size of the output slab. Messages are written one after another into it and handed out
+ * as views, the way Buffer.allocUnsafe hands out views of Node's 8 KiB pool: a small
+ * encoding keeps its slab alive while it lives, and the slab is never written again under
+ * it. 64 KiB makes a fresh slab (an ArrayBuffer allocation, several times the cost of a
+ * whole small message) rare: once per ~200 Encrypt requests.
+ */
+const SLAB_SIZE = 64 * 1024;
+/** A message starts on a fresh slab when less than this is left of the current one. */
+const SLAB_MIN_LEFT = 1024;
+/**
+ * Largest slab kept for the next message after a big one made it grow. Twice the default
+ * maximum message size, so a stream of near-maximal messages does not regrow from 64 KiB
+ * each time; larger ones (tooling on big files) are let go so one call cannot pin memory.
+ */
+const MAX_KEPT_SLAB = 2 * DEFAULT_MAX_MESSAGE_SIZE + 4096;
+
 class Encoder {
-  buf: Buffer;
+  buf: Buffer = Buffer.allocUnsafeSlow(SLAB_SIZE);
+  /** Where the message being written starts in `buf`. */
+  base = 0;
   off = 0;
   /** Tags of the open Structures, for error paths: written by depth (no push/pop per Structure), reset per message. */
   private readonly path: number[] = [];
   depth = 0;
-  constructor(initial: number) {
-    this.buf = Buffer.allocUnsafe(initial);
-  }
 
   private fail(detail: string, tag: number, code: 'BAD_VALUE' | 'PLACEHOLDER' | 'BAD_TAG' | 'BAD_TYPE' = 'BAD_VALUE'): never {
-    throw new TtlvError(code, detail, this.off, [...this.path.slice(0, this.depth), tag].map(tagLabel).join('/'));
+    throw new TtlvError(code, detail, this.off - this.base, [...this.path.slice(0, this.depth), tag].map(tagLabel).join('/'));
   }
 
   private ensure(n: number): void {
     if (this.off + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.off + n) size *= 2;
-    const next = Buffer.allocUnsafe(size);
-    this.buf.copy(next, 0, 0, this.off);
+    // Move the message written so far to a new slab large enough for it. The old copy is
+    // zeroed: it may hold key material (hierarchy/repository.ts encodes plaintext keys and
+    // zeroes the returned view only).
+    const used = this.off - this.base;
+    // Doubling what the message needs: a message that grows item by item moves a few times only.
+    const size = Math.max(SLAB_SIZE, 2 * (used + n));
+    const next = Buffer.allocUnsafeSlow(size);
+    this.buf.copy(next, 0, this.base, this.off);
+    this.buf.fill(0, this.base, this.off);
     this.buf = next;
+    this.base = 0;
+    this.off = used;
+  }
+
+  /** Starts a message at the next 8-byte boundary of the slab (or on a fresh slab). */
+  begin(): void {
+    let at = (this.off + 7) & ~7;
+    if (this.buf.length - at < SLAB_MIN_LEFT || this.buf.length > MAX_KEPT_SLAB) {
+      this.buf = Buffer.allocUnsafeSlow(SLAB_SIZE);
+      at = 0;
+    }
+    this.base = this.off = at;
+    this.depth = 0;
+  }
+
+  /** The finished message, a view the caller owns: no later message is written over it. */
+  finish(): Buffer {
+    return this.buf.subarray(this.base, this.off);
+  }
+
+  /** A failed message's partial bytes are zeroed (they may hold key material) and its space reused. */
+  abandon(): void {
+    this.buf.fill(0, this.base, this.off);
+    this.off = this.base;
   }
 
   private header(tag: number, type: number, len: number): void {
@@ -69,6 +115,14 @@ class Encoder {
     this.off += 8;
   }
 
+  /** A 32-bit value and its 4 padding bytes (Integer, Enumeration, Interval), unrolled. */
+  private u32pad(v: number): void {
+    const b = this.buf, o = this.off;
+    b[o] = v >>> 24; b[o + 1] = (v >>> 16) & 0xff; b[o + 2] = (v >>> 8) & 0xff; b[o + 3] = v & 0xff;
+    b[o + 4] = 0; b[o + 5] = 0; b[o + 6] = 0; b[o + 7] = 0;
+    this.off = o + 8;
+  }
+
   private zeros(n: number): void {
     // n is 0..7 (padding); a loop beats Buffer.fill's native call at this size.
     const b = this.buf;
@@ -85,29 +139,28 @@ class Encoder {
     switch (it.type) {
       case 'Structure': {
         this.ensure(8);
-        const start = this.off;
+        // Relative to the message's start: ensure() may move the message to a new slab.
+        const start = this.off - this.base;
         this.header(tag, 0x01, 0);
         this.path[this.depth++] = tag;
         const kids = it.value;
         for (let i = 0; i < kids.length; i++) this.item(kids[i]!);
         this.depth--;
-        this.u32(this.off - start - 8, start + 4);
+        this.u32(this.off - this.base - start - 8, this.base + start + 4);
         return;
       }
       case 'Integer':
         if (!Number.isInteger(it.value) || it.value < -0x80000000 || it.value > 0x7fffffff) this.fail(`Integer ${it.value} is not a signed 32-bit value`, tag);
         this.ensure(16);
         this.header(tag, 0x02, 4);
-        this.u32(it.value >>> 0, this.off); this.off += 4;
-        this.zeros(4);
+        this.u32pad(it.value >>> 0);
         return;
       case 'Enumeration':
       case 'Interval':
         if (!Number.isInteger(it.value) || it.value < 0 || it.value > 0xffffffff) this.fail(`${it.type} ${it.value} is not an unsigned 32-bit value`, tag);
         this.ensure(16);
-        this.header(tag, TYPE_CODE[it.type], 4);
-        this.u32(it.value, this.off); this.off += 4;
-        this.zeros(4);
+        this.header(tag, it.type === 'Enumeration' ? 0x05 : 0x0a, 4);
+        this.u32pad(it.value);
         return;
       case 'LongInteger':
       case 'DateTime':
@@ -195,30 +248,30 @@ export function bigIntToTwosComplement(n: bigint): Buffer {
   return out;
 }
 
-let scratch: Encoder | undefined;
-/**
- * Largest scratch buffer kept between calls. Twice the default maximum message size, so a
- * stream of near-maximal messages does not regrow it from 4 KiB each time; larger ones
- * (tooling on big files) are let go so a single call cannot pin memory for ever.
- */
-const MAX_KEPT_SCRATCH = 2 * DEFAULT_MAX_MESSAGE_SIZE + 4096;
+let slab: Encoder | undefined;
 
-/** Encodes one item (normally a whole KMIP message) to canonical bytes. Throws TtlvError on a value the type cannot hold. */
+/**
+ * Encodes one item (normally a whole KMIP message) to canonical bytes. Throws TtlvError on
+ * a value the type cannot hold.
+ *
+ * Ownership: the result is the caller's alone (nothing else is ever written there) but,
+ * like a small Buffer.allocUnsafe, it is a view of a larger shared ArrayBuffer (`.buffer`
+ * is the slab; use `.byteOffset`/`.length`). Copy it (Buffer.from) before keeping many
+ * small encodings for a long time, or each one keeps its 64 KiB slab alive.
+ */
 export function encode(item: TtlvItem): Buffer {
-  // A reused scratch buffer avoids an allocation per message; the result is copied out
-  // so callers own their bytes.
-  const enc = scratch ?? new Encoder(4096);
-  scratch = undefined;
-  enc.off = 0;
-  enc.depth = 0;
+  // Taken out while in use: a re-entrant call (none today: the encoder calls nothing
+  // outside this file) would get an encoder of its own rather than write into this message.
+  const enc = slab ?? new Encoder();
+  slab = undefined;
+  enc.begin();
   try {
     enc.item(item);
-    // allocUnsafe + copy: Buffer.from(buffer) takes a much slower generic path (about 12×
-    // slower for a 1 MiB message).
-    const out = Buffer.allocUnsafe(enc.off);
-    enc.buf.copy(out, 0, 0, enc.off);
-    return out;
+    return enc.finish();
+  } catch (e) {
+    enc.abandon();
+    throw e;
   } finally {
-    if (enc.buf.length <= MAX_KEPT_SCRATCH) scratch = enc;
+    slab = enc;
   }
 }
