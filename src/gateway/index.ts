@@ -23,7 +23,7 @@ import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { L4Cache } from './cache.ts';
 import { CoreLink, type LinkState } from './core-link.ts';
-import { GatewayError, l3VersionOf, openEnvelope, parseEnvelope, sealEnvelope, wrappedKeyDefect } from './envelope.ts';
+import { EnvelopeSealer, GatewayError, l3VersionOf, openEnvelope, parseEnvelope, wrappedKeyDefect } from './envelope.ts';
 import { applicationOf } from './tokens.ts';
 import { startKmipFront, type KmipFront, type KmipFrontOptions } from './kmip-front.ts';
 import type { KmipClientOptions } from '../client/index.ts';
@@ -88,6 +88,8 @@ export const GATEWAY_DEFAULTS = {
 interface CurrentL4 {
   key: Buffer;
   wrapped: Buffer;
+  /** Header and associated data of this L4 and context, built once (envelope.ts). */
+  sealer: EnvelopeSealer;
   uses: number;
   created: number;
 }
@@ -206,20 +208,30 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     return spec === 'AES_256' ? 32 : 16;
   }
 
-  /** The envelope L4 of (service, context) for one more message: reused within its budget, else a new one wrapped by the Core. */
-  async function envelopeKey(service: string, ctx: Buffer): Promise<CurrentL4> {
+  /**
+   * The envelope L4 of (service, context) for one more message: reused within its budget
+   * (answered without a promise, the common case), else a new one wrapped by the Core.
+   */
+  function envelopeKey(service: string, ctx: Buffer): CurrentL4 | Promise<CurrentL4> {
     const slot = `${service}\u0000${ctx.toString('base64')}`;
-    let cur = current.get(slot);
+    const cur = current.get(slot);
+    if (cur !== undefined && cur.uses < o.l4MaxMessages && Date.now() - cur.created < o.l4MaxAgeMs) {
+      cur.uses++;
+      return cur;
+    }
+    return freshEnvelopeKey(slot, service, ctx);
+  }
+
+  async function freshEnvelopeKey(slot: string, service: string, ctx: Buffer): Promise<CurrentL4> {
+    const spent = current.get(slot);
+    if (spent !== undefined) { spent.key.fill(0); current.delete(slot); }
     const now = Date.now();
-    if (cur === undefined || cur.uses >= o.l4MaxMessages || now - cur.created >= o.l4MaxAgeMs) {
-      if (cur !== undefined) { cur.key.fill(0); current.delete(slot); }
-      const key = randomBytes(32);
-      const wrapped = await link.wrap(service, ctx, key);
-      const raced = current.get(slot);
-      if (raced !== undefined && raced.uses < o.l4MaxMessages) { key.fill(0); cur = raced; } else {
-        cur = { key, wrapped, uses: 0, created: now };
-        current.set(slot, cur);
-      }
+    const key = randomBytes(32);
+    const wrapped = await link.wrap(service, ctx, key);
+    let cur = current.get(slot);
+    if (cur !== undefined && cur.uses < o.l4MaxMessages) key.fill(0); else {
+      cur = { key, wrapped, sealer: new EnvelopeSealer(key, wrapped, ctx), uses: 0, created: now };
+      current.set(slot, cur);
     }
     cur.uses++;
     return cur;
@@ -330,9 +342,10 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
       const out: string[] = [];
       let version = 0;
       for (const p of plaintexts) {
-        const cur = await envelopeKey(service, ctx);
+        let cur = envelopeKey(service, ctx);
+        if (cur instanceof Promise) cur = await cur;
         version = l3VersionOf(cur.wrapped);
-        out.push(sealEnvelope(cur.key, cur.wrapped, ctx, p).toString('base64'));
+        out.push(cur.sealer.seal(p).toString('base64'));
       }
       return { ciphertexts: out, l3Version: version };
     },
@@ -374,7 +387,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
       const ctx = contextBytes(body.context);
       assertServing();
       const cur = await envelopeKey(service, ctx);
-      const ct = sealEnvelope(cur.key, cur.wrapped, ctx, plaintext);
+      const ct = cur.sealer.seal(plaintext);
       return { ciphertext: ct.toString('base64'), l3Version: l3VersionOf(cur.wrapped) };
     },
     async '/v1/decrypt'(body) {

@@ -19,8 +19,12 @@ export interface GatewayProc {
   stop(): Promise<void>;
 }
 
-export async function startGatewayProc(cwd: string, args: string[]): Promise<GatewayProc> {
-  const child: ChildProcess = spawn(process.execPath, [OPENKCM, 'gateway', ...args, '--log-level', 'warn'], { cwd, env: cleanEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
+/**
+ * `opts.program`: another checkout's scripts/dev-bin/openkcm.js (bench/gateway.ts --before);
+ * `opts.nodeArgs`: node flags before the program (e.g. --cpu-prof).
+ */
+export async function startGatewayProc(cwd: string, args: string[], opts: { program?: string; nodeArgs?: string[] } = {}): Promise<GatewayProc> {
+  const child: ChildProcess = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.program ?? OPENKCM, 'gateway', ...args, '--log-level', 'warn'], { cwd, env: cleanEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   const kmip = args.includes('--kmip-listen');
   const ports = await new Promise<{ port: number; kmip?: number }>((resolve, reject) => {

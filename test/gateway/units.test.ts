@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { L4Cache } from '../../src/gateway/cache.ts';
-import { GatewayError, openEnvelope, parseEnvelope, sealEnvelope, wrappedKeyDefect } from '../../src/gateway/envelope.ts';
+import { EnvelopeSealer, GatewayError, NonceSource, NONCES_PER_DRAW, openEnvelope, parseEnvelope, sealEnvelope, wrappedKeyDefect } from '../../src/gateway/envelope.ts';
 import { applicationOf, parseTokenFile, TokenFileError } from '../../src/gateway/tokens.ts';
 
 describe('L4Cache', () => {
@@ -58,6 +58,32 @@ describe('L4Cache', () => {
     c.purge();
     expect(again.every((x) => x === 9)).toBe(true);
   });
+
+  it('a full cache keeps its bound and its order through many evictions, expiries and replacements', () => {
+    // The eviction order lives in a queue of its own (not the Map's insertion order): stale
+    // items (expired, replaced) are skipped, and a used entry still gets its second chance.
+    let now = 0;
+    const c = new L4Cache({ maxEntries: 1000, ttlMs: 10_000, now: () => now });
+    for (let i = 0; i < 1000; i++) c.set(`k${i}`, Buffer.alloc(16, i & 0xff));
+    c.set('k5', Buffer.alloc(16, 0xee)); // replaced: its old queue item is stale
+    expect(c.get('k7')?.[0]).toBe(7); // used: spared once
+    now = 5_000;
+    for (let i = 1000; i < 50_000; i++) {
+      c.set(`k${i}`, Buffer.alloc(16, i & 0xff));
+      expect(c.size).toBeLessThanOrEqual(1000);
+    }
+    expect(c.size).toBe(1000);
+    // The newest 1000 are the ones left (k7's second chance was spent long ago).
+    expect(c.get('k49999')?.[0]).toBe(49999 & 0xff);
+    expect(c.get('k49000')?.[0]).toBe(49000 & 0xff);
+    expect(c.get('k48999')).toBeUndefined();
+    expect(c.get('k7')).toBeUndefined();
+    expect(c.get('k5')).toBeUndefined();
+    now = 20_000;
+    expect(c.sweep()).toBe(1000);
+    c.set('again', Buffer.alloc(16, 1));
+    expect(c.size).toBe(1);
+  });
 });
 
 describe('envelope', () => {
@@ -77,6 +103,27 @@ describe('envelope', () => {
       try { out = openEnvelope(l4, parseEnvelope(f), Buffer.from('ctx')); } catch (e) { expect(e).toBeInstanceOf(GatewayError); }
       expect(out).toBeUndefined();
     }
+  });
+  it('a sealer reuses its header and associated data, never a nonce, and opens like a single seal', () => {
+    const l4 = randomBytes(16);
+    const sealer = new EnvelopeSealer(l4, wrapped, Buffer.from('ctx'));
+    const nonces = new Set<string>();
+    for (let i = 0; i < 3 * NONCES_PER_DRAW; i++) {
+      const env = parseEnvelope(sealer.seal(Buffer.from(`m${i}`)));
+      nonces.add(env.nonce.toString('hex'));
+      if (i % 97 === 0) {
+        expect(openEnvelope(l4, env, Buffer.from('ctx'))?.toString()).toBe(`m${i}`);
+        expect(openEnvelope(l4, env, Buffer.from('ctx2'))).toBeUndefined();
+      }
+    }
+    expect(nonces.size).toBe(3 * NONCES_PER_DRAW);
+    // Nonces from one draw are consecutive slices of it, each handed out once.
+    const src = new NonceSource();
+    const a = src.next(), b = src.next();
+    expect(a.length).toBe(12);
+    expect(a.buffer === b.buffer && b.byteOffset === a.byteOffset + 12).toBe(true);
+    // Same format as before: an envelope of the old one-shot function opens with a sealer's key.
+    expect(openEnvelope(l4, parseEnvelope(sealEnvelope(l4, wrapped, Buffer.from('ctx'), Buffer.from('x'))), Buffer.from('ctx'))?.toString()).toBe('x');
   });
   it('says where a wrapped key is malformed', () => {
     expect(wrappedKeyDefect(wrapped)).toBeUndefined();
