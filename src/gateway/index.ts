@@ -25,6 +25,7 @@ import { L4Cache } from './cache.ts';
 import { CoreLink, type LinkState } from './core-link.ts';
 import { EnvelopeSealer, GatewayError, l3VersionOf, openEnvelope, parseEnvelope, wrappedKeyDefect } from './envelope.ts';
 import { applicationOf } from './tokens.ts';
+import { BINARY_MEDIA_TYPE, BinaryBodyError, buildBinaryResponse, parseBinaryRequest, type BinaryRequest, type BinaryResult } from './binary.ts';
 import { startKmipFront, type KmipFront, type KmipFrontOptions } from './kmip-front.ts';
 import type { KmipClientOptions } from '../client/index.ts';
 
@@ -122,7 +123,7 @@ function base64Field(body: Record<string, unknown>, name: string): Buffer {
   return Buffer.from(v, 'base64');
 }
 
-function readBody(req: IncomingMessage): Promise<Record<string, unknown>> {
+function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -135,18 +136,23 @@ function readBody(req: IncomingMessage): Promise<Record<string, unknown>> {
       }
       chunks.push(c);
     });
-    req.on('end', () => {
-      try {
-        const v = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
-        if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not an object');
-        resolve(v as Record<string, unknown>);
-      } catch {
-        reject(new GatewayError(400, 'request body must be a JSON object'));
-      }
-    });
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
     req.on('error', reject);
   });
 }
+
+function jsonBody(raw: Buffer): Record<string, unknown> {
+  try {
+    const v = JSON.parse(raw.toString('utf8')) as unknown;
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not an object');
+    return v as Record<string, unknown>;
+  } catch {
+    throw new GatewayError(400, 'request body must be a JSON object');
+  }
+}
+
+/** Whether a request's Content-Type names the binary body (binary.ts); anything else is read as JSON. */
+const isBinary = (contentType: string | undefined) => contentType !== undefined && contentType.split(';')[0]!.trim().toLowerCase() === BINARY_MEDIA_TYPE;
 
 export async function startGateway(opts: GatewayOptions): Promise<RunningGateway> {
   const o = { ...GATEWAY_DEFAULTS, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) } as GatewayOptions & typeof GATEWAY_DEFAULTS;
@@ -180,8 +186,8 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
   link.start();
 
   const services = opts.services === undefined ? undefined : new Set(opts.services);
-  const serviceOf = (body: Record<string, unknown>): string => {
-    const s = body.service;
+  const serviceOf = (body: Record<string, unknown>): string => checkService(body.service);
+  const checkService = (s: unknown): string => {
     if (typeof s !== 'string' || s === '') throw new GatewayError(400, 'service is required');
     if (!SERVICE_ID.test(s)) throw new GatewayError(400, `service ${JSON.stringify(s).slice(0, 80)} is not a service id`);
     // Same line as the Core's refusal (src/operations/common/service-l3.ts), which decides when there is no local list.
@@ -255,6 +261,107 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     return key;
   }
 
+  /**
+   * `count` new L4s of (service, context), wrapped by the Core (one CSPRNG call for all of
+   * them; each key its own copy) and cached. The caller zeroizes `keys` once answered.
+   */
+  async function makeDataKeys(service: string, ctx: Buffer, length: number, count: number): Promise<{ keys: Buffer[]; wrapped: Buffer[]; wrapped64: string[]; l3Version: number }> {
+    const pool = randomBytes(length * count);
+    const keys = Array.from({ length: count }, (_, i) => Buffer.from(pool.subarray(i * length, (i + 1) * length)));
+    pool.fill(0);
+    try {
+      const wrapped = await Promise.all(keys.map((k) => link.wrap(service, ctx, k)));
+      const ctx64 = ctx.toString('base64');
+      // Each wrapped key is encoded to base64 once: the cache id, and the JSON answer.
+      const wrapped64 = wrapped.map((w, i) => {
+        const w64 = w.toString('base64');
+        cache.set(cacheIdOf(service, ctx64, w64), keys[i]!);
+        return w64;
+      });
+      return { keys, wrapped, wrapped64, l3Version: l3VersionOf(wrapped[0]!) };
+    } catch (e) {
+      for (const k of keys) k.fill(0);
+      throw e;
+    }
+  }
+
+  /**
+   * One entry of a bulk unwrap that the cache did not answer: checked, sent to the Core,
+   * cached; `answer` gets the key (zeroized after), `refuse` the one-line reason of an entry
+   * refused on its own (malformed, forged). A refusal of the tenant, the gateway or the
+   * service fails the whole request, once.
+   */
+  async function unwrapEntry(i: number, service: string, ctx: Buffer, blob: () => Buffer, answer: (key: Buffer) => void, refuse: (line: string) => void): Promise<void> {
+    try {
+      const key = await unwrapCached(service, ctx, blob());
+      try { answer(key); } finally { key.fill(0); }
+    } catch (e) {
+      if (e instanceof GatewayError && (e.status === 503 || e.status === 403)) throw e;
+      if (e instanceof GatewayError) { refuse(e.message.startsWith(`wrapped[${i}]`) ? e.message : `wrapped[${i}]: ${e.message}`); return; }
+      throw e;
+    }
+  }
+
+  /** Envelopes of `plaintexts` under the current L4 of (service, context), renewed within its budget as they go. */
+  async function sealAll(service: string, ctx: Buffer, plaintexts: readonly Buffer[]): Promise<{ ciphertexts: Buffer[]; l3Version: number }> {
+    const ciphertexts: Buffer[] = new Array(plaintexts.length);
+    let version = 0;
+    for (let i = 0; i < plaintexts.length; i++) {
+      let cur = envelopeKey(service, ctx);
+      if (cur instanceof Promise) cur = await cur;
+      version = l3VersionOf(cur.wrapped);
+      ciphertexts[i] = cur.sealer.seal(plaintexts[i]!);
+    }
+    return { ciphertexts, l3Version: version };
+  }
+
+  /** The bulk endpoints with a binary body (binary.ts): the same work as their JSON forms, without base64 or JSON. */
+  const binaryRoutes: Record<string, { kind: 'count' | 'entries'; run(r: BinaryRequest, service: string): Promise<Buffer> }> = {
+    '/v1/datakeys': {
+      kind: 'count',
+      async run(r, service) {
+        const made = await makeDataKeys(service, r.context, r.keyLength!, r.count);
+        try {
+          return buildBinaryResponse(made.l3Version, made.keys.map((k, i) => ({ ok: true, fields: [k, made.wrapped[i]!] })));
+        } finally {
+          for (const k of made.keys) k.fill(0);
+        }
+      },
+    },
+    '/v1/datakeys/unwrap': {
+      kind: 'entries',
+      async run(r, service) {
+        const entries = r.entries!;
+        const ctx64 = r.context.toString('base64');
+        const results: BinaryResult[] = new Array(entries.length);
+        const keys: Buffer[] = [];
+        const misses: Array<Promise<void>> = [];
+        try {
+          for (let i = 0; i < entries.length; i++) {
+            const hit = cache.get(cacheIdOf(service, ctx64, entries[i]!.toString('base64')));
+            if (hit !== undefined) { keys.push(hit); results[i] = { ok: true, fields: [hit] }; continue; }
+            misses.push(unwrapEntry(i, service, r.context, () => entries[i]!, (key) => {
+              const k = Buffer.from(key);
+              keys.push(k);
+              results[i] = { ok: true, fields: [k] };
+            }, (reason) => { results[i] = { ok: false, reason }; }));
+          }
+          if (misses.length > 0) await Promise.all(misses);
+          return buildBinaryResponse(0, results);
+        } finally {
+          for (const k of keys) k.fill(0);
+        }
+      },
+    },
+    '/v1/encrypt/bulk': {
+      kind: 'entries',
+      async run(r, service) {
+        const sealed = await sealAll(service, r.context, r.entries!);
+        return buildBinaryResponse(sealed.l3Version, sealed.ciphertexts.map((c) => ({ ok: true, fields: [c] })));
+      },
+    },
+  };
+
   const routes: Record<string, (body: Record<string, unknown>) => Promise<Record<string, unknown>>> = {
     async '/v1/datakey'(body) {
       const service = serviceOf(body);
@@ -279,21 +386,11 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
       }
       const ctx = contextBytes(body.context);
       assertServing();
-      // One CSPRNG call for all of them; each key is its own copy, zeroized once answered.
-      const pool = randomBytes(length * count);
-      const keys = Array.from({ length: count }, (_, i) => Buffer.from(pool.subarray(i * length, (i + 1) * length)));
-      pool.fill(0);
+      const made = await makeDataKeys(service, ctx, length, count);
       try {
-        const wrapped = await Promise.all(keys.map((k) => link.wrap(service, ctx, k)));
-        const ctx64 = ctx.toString('base64');
-        const out = keys.map((k, i) => {
-          const w64 = wrapped[i]!.toString('base64');
-          cache.set(cacheIdOf(service, ctx64, w64), k);
-          return { plaintext: k.toString('base64'), wrapped: w64 };
-        });
-        return { keys: out, l3Version: l3VersionOf(wrapped[0]!) };
+        return { keys: made.keys.map((k, i) => ({ plaintext: k.toString('base64'), wrapped: made.wrapped64[i]! })), l3Version: made.l3Version };
       } finally {
-        for (const k of keys) k.fill(0);
+        for (const k of made.keys) k.fill(0);
       }
     },
     async '/v1/datakeys/unwrap'(body) {
@@ -314,18 +411,10 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
           const hit = cache.getBase64(cacheIdOf(service, ctx64, w));
           if (hit !== undefined) { results[i] = { plaintext: hit }; continue; }
         }
-        misses.push((async () => {
-          try {
-            if (typeof w !== 'string') throw new GatewayError(400, `wrapped[${i}] is not a base64 string`);
-            const key = await unwrapCached(service, ctx, base64Field({ w }, 'w'));
-            try { results[i] = { plaintext: key.toString('base64') }; } finally { key.fill(0); }
-          } catch (e) {
-            // The tenant, the gateway or the service refused: the whole request says so, once.
-            if (e instanceof GatewayError && (e.status === 503 || e.status === 403)) throw e;
-            if (e instanceof GatewayError) { results[i] = { error: e.message.replace(/^w /, `wrapped[${i}] `) }; return; }
-            throw e;
-          }
-        })());
+        misses.push(unwrapEntry(i, service, ctx, () => {
+          if (typeof w !== 'string') throw new GatewayError(400, `wrapped[${i}] is not a base64 string`);
+          try { return base64Field({ w }, 'w'); } catch { throw new GatewayError(400, `wrapped[${i}] is not base64`); }
+        }, (key) => { results[i] = { plaintext: key.toString('base64') }; }, (line) => { results[i] = { error: line }; }));
       }
       if (misses.length > 0) await Promise.all(misses);
       return { results };
@@ -339,15 +428,8 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
       });
       const ctx = contextBytes(body.context);
       assertServing();
-      const out: string[] = [];
-      let version = 0;
-      for (const p of plaintexts) {
-        let cur = envelopeKey(service, ctx);
-        if (cur instanceof Promise) cur = await cur;
-        version = l3VersionOf(cur.wrapped);
-        out.push(cur.sealer.seal(p).toString('base64'));
-      }
-      return { ciphertexts: out, l3Version: version };
+      const sealed = await sealAll(service, ctx, plaintexts);
+      return { ciphertexts: sealed.ciphertexts.map((c) => c.toString('base64')), l3Version: sealed.l3Version };
     },
     async '/v1/datakey/unwrap'(body) {
       const service = serviceOf(body);
@@ -423,9 +505,26 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     if (app === undefined) {
       return send(res, 401, { error: 'missing or unknown bearer token: send "Authorization: Bearer <token>" with a token from the gateway token file' });
     }
-    readBody(req)
-      .then((body) => route(body))
-      .then((out) => send(res, 200, out))
+    const binary = isBinary(req.headers['content-type']);
+    const handled: Promise<void> = binary
+      ? readBody(req).then(async (raw) => {
+        const b = binaryRoutes[req.url ?? ''];
+        if (b === undefined) throw new GatewayError(415, `${BINARY_MEDIA_TYPE} bodies are taken by POST ${Object.keys(binaryRoutes).join(', ')}; send this one as application/json`);
+        let r: BinaryRequest;
+        try {
+          r = parseBinaryRequest(raw, b.kind, MAX_BULK_ITEMS, MAX_CONTEXT_BYTES);
+        } catch (e) {
+          if (e instanceof BinaryBodyError) throw new GatewayError(400, e.message);
+          throw e;
+        }
+        const service = checkService(r.service);
+        assertServing();
+        const out = await b.run(r, service);
+        res.writeHead(200, { 'content-type': BINARY_MEDIA_TYPE, 'content-length': out.length, 'cache-control': 'no-store' });
+        res.end(out);
+      })
+      : readBody(req).then((raw) => route(jsonBody(raw))).then((out) => send(res, 200, out));
+    handled
       .catch((e: unknown) => {
         if (e instanceof GatewayError) {
           log.info({ event: 'gateway_refused', app, path: req.url, status: e.status, reason: e.message }, 'request refused');

@@ -133,3 +133,25 @@ export async function waitFor(check: () => Promise<boolean>, limitMs: number, st
     await sleep(stepMs);
   }
 }
+
+export interface BinaryAnswer {
+  status: number;
+  type: string | undefined;
+  body: Buffer;
+}
+
+/** POST with a binary body (src/gateway/binary.ts), the answer's bytes as they came. */
+export function postBinary(port: number, path: string, body: Buffer, token?: string): Promise<BinaryAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = request({
+      host: '127.0.0.1', port, path, method: 'POST',
+      headers: { 'content-type': 'application/octet-stream', 'content-length': body.length, ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: res.headers['content-type'], body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}

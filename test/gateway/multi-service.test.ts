@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServed, type ServedEnv } from '../admin/serve.ts';
-import { post, startGatewayProc, tokenFile, type GatewayProc } from './helpers.ts';
+import { post, postBinary, startGatewayProc, tokenFile, type GatewayProc } from './helpers.ts';
+import { buildBinaryRequest, parseBinaryResponse } from '../../src/gateway/binary.ts';
 import { KmipClient } from '../../src/client/index.ts';
 import { actingForAuthentication } from '../../src/kmip/acting-for.ts';
 import { enumeration, integer, structure, textString } from '../../src/kmip/items.ts';
@@ -151,6 +152,66 @@ describe('one gateway identity, several services', () => {
     expect(await post(gw.port, '/v1/datakeys', { service: 'orders', count: 1001 }, TOKEN)).toEqual({ status: 400, body: { error: 'count must be an integer from 1 to 1000' } });
     expect(await post(gw.port, '/v1/datakeys', { service: 'search', count: 3 }, TOKEN)).toEqual({ status: 403, body: { error: 'service search is not allowed for this gateway' } });
     expect((await post(gw.port, '/v1/encrypt/bulk', { service: 'orders', plaintexts: [] }, TOKEN)).status).toBe(400);
+  });
+
+  it('binary bodies on the bulk endpoints: the same keys and envelopes as JSON, forged bodies refused in one line', async () => {
+    const ctx = Buffer.from('bin'); // the bytes of the JSON context string "bin"
+    const bin = (path: string, body: Buffer, port = gw.port) => postBinary(port, path, body, TOKEN);
+    const refusal = (a: { status: number; body: Buffer }) => ({ status: a.status, error: (JSON.parse(a.body.toString()) as Obj).error as string });
+    const made = await bin('/v1/datakeys', buildBinaryRequest({ service: 'billing', context: ctx, count: 300, keyLength: 16 }));
+    expect(made.status).toBe(200);
+    expect(made.type).toBe('application/octet-stream');
+    const keys = parseBinaryResponse(made.body, 2);
+    expect(keys.l3Version).toBeGreaterThanOrEqual(1);
+    expect(keys.results).toHaveLength(300);
+    const pairs = keys.results.map((r) => { if (!r.ok) throw new Error(r.reason); return { key: r.fields[0]!, wrapped: r.fields[1]! }; });
+    expect(pairs.every((p) => p.key.length === 16 && p.wrapped.readUInt32BE(1) === keys.l3Version)).toBe(true);
+    expect(new Set(pairs.map((p) => p.key.toString('hex'))).size).toBe(300);
+    // JSON and binary are one API: a key made in binary opens in JSON with the same context.
+    const viaJson = await post(gw.port, '/v1/datakey/unwrap', { service: 'billing', wrapped: pairs[7]!.wrapped.toString('base64'), context: 'bin' }, TOKEN);
+    expect(viaJson.body).toEqual({ plaintext: pairs[7]!.key.toString('base64') });
+    // Bulk unwrap: cached, forged (flipped bit), cached, malformed, each in its own slot; a
+    // gateway without these keys in its cache opens them through the Core.
+    const forged = Buffer.from(pairs[1]!.wrapped);
+    forged[forged.length - 1]! ^= 1;
+    const entries = [pairs[0]!.wrapped, forged, pairs[2]!.wrapped, Buffer.of(2, 0, 0)];
+    for (const port of [gw.port, gwLocal.port]) {
+      const un = await bin('/v1/datakeys/unwrap', buildBinaryRequest({ service: 'billing', context: ctx, count: entries.length, entries }), port);
+      expect(un.status).toBe(200);
+      const r = parseBinaryResponse(un.body, 1).results;
+      expect(r[0]).toEqual({ ok: true, fields: [pairs[0]!.key] });
+      expect(r[1]).toMatchObject({ ok: false, reason: expect.stringMatching(/^wrapped\[1\]: .*does not open/) });
+      expect(r[2]).toEqual({ ok: true, fields: [pairs[2]!.key] });
+      expect(r[3]).toEqual({ ok: false, reason: 'wrapped[3]: wrapped key is malformed at byte 3: truncated inside the L3 version' });
+    }
+    // Envelopes in binary open with the JSON decrypt.
+    const plain = Array.from({ length: 20 }, (_, i) => Buffer.from(`binary message ${i}`));
+    const enc = await bin('/v1/encrypt/bulk', buildBinaryRequest({ service: 'orders', context: ctx, count: plain.length, entries: plain }));
+    const cts = parseBinaryResponse(enc.body, 1);
+    expect(cts.results).toHaveLength(20);
+    const ct19 = cts.results[19]!;
+    if (!ct19.ok) throw new Error(ct19.reason);
+    const dec = await post(gw.port, '/v1/decrypt', { service: 'orders', ciphertext: ct19.fields[0]!.toString('base64'), context: 'bin' }, TOKEN);
+    expect(Buffer.from(dec.body.plaintext as string, 'base64').toString()).toBe('binary message 19');
+    // Forged bodies: each refused before any work, saying where.
+    const good = buildBinaryRequest({ service: 'billing', context: ctx, count: 2, entries: [pairs[0]!.wrapped, pairs[2]!.wrapped] });
+    const lenAt = 1 + 1 + 7 + 2 + 3 + 4; // format, service length, "billing", context length, "bin", count
+    const truncated = Buffer.from(good);
+    truncated.writeUInt32BE(500, lenAt); // entry 0 claims more bytes than follow
+    expect(refusal(await bin('/v1/datakeys/unwrap', truncated))).toEqual({ status: 400, error: `binary body is malformed at byte ${lenAt}: entry 0 claims 500 bytes, ${good.length - lenAt - 4} left` });
+    const badCount = Buffer.from(good);
+    badCount.writeUInt32BE(3, lenAt - 4);
+    expect(refusal(await bin('/v1/datakeys/unwrap', badCount))).toEqual({ status: 400, error: `binary body is malformed at byte ${good.length}: count 3 but the body ends after 2 entries` });
+    const tooMany = Buffer.from(good);
+    tooMany.writeUInt32BE(1001, lenAt - 4);
+    expect(refusal(await bin('/v1/datakeys/unwrap', tooMany))).toEqual({ status: 400, error: `binary body is malformed at byte ${lenAt - 4}: count 1001; from 1 to 1000` });
+    const flipped = Buffer.from(good);
+    flipped[0]! ^= 2;
+    expect(refusal(await bin('/v1/datakeys/unwrap', flipped))).toEqual({ status: 400, error: 'binary body is malformed at byte 0: format 3, expected 1' });
+    expect(refusal(await bin('/v1/datakeys/unwrap', Buffer.concat([good, Buffer.of(0)])))).toEqual({ status: 400, error: `binary body is malformed at byte ${good.length}: 1 bytes after entry 1 (count 2)` });
+    expect(refusal(await bin('/v1/datakeys', buildBinaryRequest({ service: 'billing', context: ctx, count: 2, keyLength: 24 })))).toEqual({ status: 400, error: `binary body is malformed at byte ${lenAt}: key length 24; 16 (AES_128) or 32 (AES_256)` });
+    expect(refusal(await bin('/v1/datakeys', buildBinaryRequest({ service: 'search', context: ctx, count: 2, keyLength: 32 })))).toEqual({ status: 403, error: 'service search is not allowed for this gateway' });
+    expect(refusal(await bin('/v1/datakey', good))).toEqual({ status: 415, error: 'application/octet-stream bodies are taken by POST /v1/datakeys, /v1/datakeys/unwrap, /v1/encrypt/bulk; send this one as application/json' });
   });
 
   it('the KMIP front acts for the service of the application certificate', async () => {
