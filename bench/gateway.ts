@@ -5,8 +5,12 @@
 // gateway's own work without HTTP: batched wraps through the Core link, cache hits, 1 KiB
 // envelopes; and the kill-switch reach (seal at the Core → first refused request).
 //
-//   npm run bench:gateway [-- --seconds N --concurrency C]
-// bench/README.md records one run.
+//   npm run bench:gateway [-- --seconds N --concurrency C --bulk N --bulk-concurrency C]
+//                         [-- --before DIR] [-- --no-kill]
+// --before DIR: a second gateway process from another checkout (e.g. a worktree of main) next
+// to this checkout's, on the same Core; every gateway row runs on both, one after the other,
+// and prints both CPU figures per key and their ratio. --no-kill: skip the kill-switch and
+// partition rounds (quick runs). bench/README.md records one run.
 import { Agent, request } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -19,7 +23,8 @@ import { Tag } from '../src/ttlv/generated/tags.ts';
 import { BlockCipherMode, CryptographicAlgorithm, CryptographicUsageMask, ObjectType, Operation } from '../src/ttlv/generated/enumerations.ts';
 import { CoreLink } from '../src/gateway/core-link.ts';
 import { L4Cache } from '../src/gateway/cache.ts';
-import { sealEnvelope } from '../src/gateway/envelope.ts';
+import { EnvelopeSealer, sealEnvelope } from '../src/gateway/envelope.ts';
+import { buildBinaryRequest, parseBinaryResponse } from '../src/gateway/binary.ts';
 
 const arg = (name: string, d: number) => Number(process.argv[process.argv.indexOf(name) + 1] ?? 0) || d;
 const SECONDS = arg('--seconds', 5);
@@ -28,6 +33,10 @@ const CONCURRENCY = arg('--concurrency', 64);
 const BULK = arg('--bulk', 200);
 /** Concurrent bulk requests: each carries BULK entries. */
 const BULK_CONCURRENCY = arg('--bulk-concurrency', 4);
+/** Concurrency of the latency row (cached unwrap): moderate, so p99 is the path's, not the queue's. */
+const LATENCY_CONCURRENCY = arg('--latency-concurrency', 4);
+const BEFORE = process.argv.includes('--before') ? process.argv[process.argv.indexOf('--before') + 1] : undefined;
+const NO_KILL = process.argv.includes('--no-kill');
 const TOKEN = randomBytes(32).toString('hex');
 
 function pct(xs: Float64Array | number[], p: number): number {
@@ -63,15 +72,18 @@ function loop(name: string, op: () => void): Result {
   const end = performance.now() + SECONDS * 1000;
   let n = 0;
   const t0 = performance.now();
+  // CPU time of this process too: on the shared machine it says more than the rate.
+  const c0 = process.cpuUsage();
   while (performance.now() < end) {
     const s = performance.now();
     for (let i = 0; i < 1000; i++) op();
     lat.push((performance.now() - s) / 1000);
     n += 1000;
   }
-  const r: Result = { name, ops: n, perSec: n / ((performance.now() - t0) / 1000), p50: pct(lat, 50), p99: pct(lat, 99) };
+  const c = process.cpuUsage(c0);
+  const r: Result = { name, ops: n, perSec: n / ((performance.now() - t0) / 1000), p50: pct(lat, 50), p99: pct(lat, 99), cpuUsPerKey: (c.user + c.system) / n };
   results.push(r);
-  console.log(`${name.padEnd(46)} ${r.perSec.toFixed(0).padStart(9)}/s  (mean per op ${(1000 / r.perSec).toFixed(4)} ms)`);
+  console.log(`${name.padEnd(46)} ${r.perSec.toFixed(0).padStart(9)}/s  (mean per op ${(1000 / r.perSec).toFixed(4)} ms, CPU ${r.cpuUsPerKey!.toFixed(2)} µs per op)`);
   return r;
 }
 
@@ -111,6 +123,21 @@ function post(port: number, path: string, body: unknown): Promise<Record<string,
     req.end(text);
   });
 }
+function postBin(port: number, path: string, body: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, method: 'POST', agent, headers: { 'content-type': 'application/octet-stream', 'content-length': body.length, authorization: `Bearer ${TOKEN}` } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const b = Buffer.concat(chunks);
+        if (res.statusCode !== 200) reject(new Error(`${path} → ${res.statusCode}: ${b.toString()}`));
+        else resolve(b);
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
 function getStatus(port: number): Promise<Record<string, any>> {
   return new Promise((resolve, reject) => {
     request({ host: '127.0.0.1', port, path: '/v1/status', method: 'GET', agent }, (res) => {
@@ -124,6 +151,7 @@ function getStatus(port: number): Promise<Record<string, any>> {
 async function main(): Promise<void> {
   let s: ServedEnv | undefined;
   let gw: GatewayProc | undefined;
+  let gwBefore: GatewayProc | undefined;
   let gwp: GatewayProc | undefined;
   let relay: Relay | undefined;
   const clients: KmipClient[] = [];
@@ -143,35 +171,71 @@ async function main(): Promise<void> {
     await ctl(['cert', 'issue', '--tenant', 'acme', '--service', 'billing', '--role', 'gateway', '--out', join(s.cwd, 'gw-part'), '--cn', 'gw-part']);
     gw = await startGatewayProc(s.cwd, ['--core', `127.0.0.1:${s.kmipPort}`, '--listen', '127.0.0.1:0', '--certs', join(s.cwd, 'gw'), '--token-file', tokenFile(s.cwd, TOKEN)]);
     const port = gw.port;
-    console.log(`gateway benchmark: ${SECONDS} s per row, ${CONCURRENCY} concurrent requests, node ${process.version}`);
+    const gateways: Array<{ label: string; proc: GatewayProc }> = [{ label: 'after', proc: gw }];
+    if (BEFORE !== undefined) {
+      await ctl(['cert', 'issue', '--tenant', 'acme', '--service', 'billing', '--role', 'gateway', '--out', join(s.cwd, 'gw-before'), '--cn', 'gw-before']);
+      gwBefore = await startGatewayProc(s.cwd, ['--core', `127.0.0.1:${s.kmipPort}`, '--listen', '127.0.0.1:0', '--certs', join(s.cwd, 'gw-before'), '--token-file', join(s.cwd, 'tokens')], { program: join(BEFORE, 'scripts/dev-bin/openkcm.js') });
+      gateways.unshift({ label: 'before', proc: gwBefore });
+    }
+    console.log(`gateway benchmark: ${SECONDS} s per row, ${CONCURRENCY} concurrent requests, node ${process.version}, load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}${BEFORE ? `; before = ${BEFORE}` : ''}`);
+
+    /**
+     * One gateway row on every gateway (before, then this checkout's): `op(port)` per request,
+     * `entries` keys per request. Binary rows exist only in this checkout (`afterOnly`).
+     */
+    const gwRow = async (name: string, entries: number, concurrency: number, op: (port: number) => Promise<void>, afterOnly = false): Promise<Result> => {
+      const cpu: Record<string, number> = {};
+      let last: Result | undefined;
+      for (const g of gateways) {
+        if (afterOnly && g.label !== 'after') continue;
+        const r = await withCpu(g.proc.pid, entries, () => load(`${gateways.length > 1 ? `[${g.label}] ` : ''}${name}`, () => op(g.proc.port), concurrency));
+        cpu[g.label] = r.cpuUsPerKey!;
+        if (entries > 1) {
+          r.extra = `${(r.perSec * entries).toFixed(0)} entries/s (${entries} per request, ${concurrency} concurrent); p99 per request`;
+          console.log(`  ${r.extra}`);
+        }
+        last = r;
+      }
+      if (cpu.before !== undefined && cpu.after !== undefined) console.log(`  CPU per key before/after: ${(cpu.before / cpu.after).toFixed(2)}`);
+      return last!;
+    };
+    /** Per gateway: its hot key (for the cached unwraps), made through its own cache. */
+    const hotOf = new Map<number, Record<string, any>>();
+    for (const g of gateways) hotOf.set(g.proc.port, await post(g.proc.port, '/v1/datakey', { service: 'billing', context: 'hot' }));
+    const one = hotOf.get(port)!;
+    const hotBin = new Map([...hotOf].map(([p, k]) => [p, Buffer.from(k.wrapped as string, 'base64')]));
 
     // ---- through the gateway (HTTP/JSON, keep-alive)
     const before = await getStatus(port);
-    const dk = await withCpu(gw.pid, 1, () => load('gateway POST /v1/datakey (batched wrap)', async () => { await post(port, '/v1/datakey', { service: 'billing', context: 'bench' }); }));
+    const dk = await gwRow('gateway POST /v1/datakey (batched wrap)', 1, CONCURRENCY, async (p) => { await post(p, '/v1/datakey', { service: 'billing', context: 'bench' }); });
     const after = await getStatus(port);
     const trips = after.coreRoundTrips - before.coreRoundTrips;
     const items = after.coreItems - before.coreItems;
     dk.extra = `core round trips ${(trips / SECONDS).toFixed(0)}/s, mean batch ${(items / Math.max(1, trips)).toFixed(1)} items`;
     console.log(`  ${dk.extra}`);
-    const one = await post(port, '/v1/datakey', { service: 'billing', context: 'hot' });
-    await withCpu(gw.pid, 1, () => load('gateway POST /v1/datakey/unwrap (cached)', async () => { await post(port, '/v1/datakey/unwrap', { service: 'billing', wrapped: one.wrapped, context: 'hot' }); }));
+    await gwRow('gateway POST /v1/datakey/unwrap (cached)', 1, CONCURRENCY, async (p) => { await post(p, '/v1/datakey/unwrap', { service: 'billing', wrapped: hotOf.get(p)!.wrapped, context: 'hot' }); });
+    await gwRow(`gateway POST /v1/datakey/unwrap (cached), ${LATENCY_CONCURRENCY} concurrent`, 1, LATENCY_CONCURRENCY, async (p) => { await post(p, '/v1/datakey/unwrap', { service: 'billing', wrapped: hotOf.get(p)!.wrapped, context: 'hot' }); });
     const kib = randomBytes(1024).toString('base64');
-    await withCpu(gw.pid, 1, () => load('gateway POST /v1/encrypt 1 KiB', async () => { await post(port, '/v1/encrypt', { service: 'billing', plaintext: kib, context: 'env' }); }));
+    await gwRow('gateway POST /v1/encrypt 1 KiB', 1, CONCURRENCY, async (p) => { await post(p, '/v1/encrypt', { service: 'billing', plaintext: kib, context: 'env' }); });
 
     // ---- bulk forms: BULK entries per HTTP request; figures are entries per second, latency per request
-    const perEntry = (r: Result) => {
-      r.extra = `${(r.perSec * BULK).toFixed(0)} entries/s (${BULK} per request, ${BULK_CONCURRENCY} concurrent); p99 per request`;
-      console.log(`  ${r.extra}`);
-    };
     const b0 = await getStatus(port);
-    const bulkDk = await withCpu(gw.pid, BULK, () => load(`gateway POST /v1/datakeys count ${BULK}`, async () => { await post(port, '/v1/datakeys', { service: 'billing', count: BULK, context: 'bench' }); }, BULK_CONCURRENCY));
+    await gwRow(`gateway POST /v1/datakeys count ${BULK}`, BULK, BULK_CONCURRENCY, async (p) => { await post(p, '/v1/datakeys', { service: 'billing', count: BULK, context: 'bench' }); });
     const b1 = await getStatus(port);
-    perEntry(bulkDk);
     console.log(`  core round trips ${((b1.coreRoundTrips - b0.coreRoundTrips) / SECONDS).toFixed(0)}/s, ${((b1.coreItems - b0.coreItems) / Math.max(1, b1.coreRoundTrips - b0.coreRoundTrips)).toFixed(0)} keys per round trip`);
-    const hot = Array.from({ length: BULK }, () => one.wrapped as string);
-    perEntry(await withCpu(gw.pid, BULK, () => load(`gateway POST /v1/datakeys/unwrap ${BULK} cached`, async () => { await post(port, '/v1/datakeys/unwrap', { service: 'billing', wrapped: hot, context: 'hot' }); }, BULK_CONCURRENCY)));
+    const ctxBench = Buffer.from('bench');
+    const dkBin = buildBinaryRequest({ service: 'billing', context: ctxBench, count: BULK, keyLength: 32 });
+    await gwRow(`gateway POST /v1/datakeys count ${BULK}, binary`, BULK, BULK_CONCURRENCY, async (p) => { parseBinaryResponse(await postBin(p, '/v1/datakeys', dkBin), 2); }, true);
+    await gwRow(`gateway POST /v1/datakeys/unwrap ${BULK} cached`, BULK, BULK_CONCURRENCY, async (p) => {
+      await post(p, '/v1/datakeys/unwrap', { service: 'billing', wrapped: Array.from({ length: BULK }, () => hotOf.get(p)!.wrapped as string), context: 'hot' });
+    });
+    const unBin = (p: number) => buildBinaryRequest({ service: 'billing', context: Buffer.from('hot'), count: BULK, entries: Array.from({ length: BULK }, () => hotBin.get(p)!) });
+    await gwRow(`gateway POST /v1/datakeys/unwrap ${BULK} cached, binary`, BULK, BULK_CONCURRENCY, async (p) => { parseBinaryResponse(await postBin(p, '/v1/datakeys/unwrap', unBin(p)), 1); }, true);
     const kibs = Array.from({ length: BULK }, () => kib);
-    perEntry(await withCpu(gw.pid, BULK, () => load(`gateway POST /v1/encrypt/bulk ${BULK} × 1 KiB`, async () => { await post(port, '/v1/encrypt/bulk', { service: 'billing', plaintexts: kibs, context: 'env' }); }, BULK_CONCURRENCY)));
+    await gwRow(`gateway POST /v1/encrypt/bulk ${BULK} × 1 KiB`, BULK, BULK_CONCURRENCY, async (p) => { await post(p, '/v1/encrypt/bulk', { service: 'billing', plaintexts: kibs, context: 'env' }); });
+    const kibBuf = Buffer.from(kib, 'base64');
+    const encBin = buildBinaryRequest({ service: 'billing', context: Buffer.from('env'), count: BULK, entries: Array.from({ length: BULK }, () => kibBuf) });
+    await gwRow(`gateway POST /v1/encrypt/bulk ${BULK} × 1 KiB, binary`, BULK, BULK_CONCURRENCY, async (p) => { parseBinaryResponse(await postBin(p, '/v1/encrypt/bulk', encBin), 1); }, true);
 
     // ---- straight to the Core over KMIP, one operation per request
     const files = (d: string, name: string) => ({ ca: readFileSync(join(d, 'openkcm-ca.crt')), cert: readFileSync(join(d, `${name}.crt`)), key: readFileSync(join(d, `${name}.key`)) });
@@ -205,7 +269,7 @@ async function main(): Promise<void> {
       ]);
     });
     console.log(`ratio gateway datakey / core Create: ${(dk.perSec / coreCreate.perSec).toFixed(2)}; / core Encrypt 32 B: ${(dk.perSec / coreEnc.perSec).toFixed(2)}`);
-    const env = results.find((r) => r.name.startsWith('gateway POST /v1/encrypt'))!;
+    const env = results.filter((r) => r.name.includes('gateway POST /v1/encrypt 1 KiB')).at(-1)!;
     console.log(`ratio gateway encrypt 1 KiB / core Encrypt 1 KiB: ${(env.perSec / coreEnc1k.perSec).toFixed(2)}`);
 
     // ---- the gateway's own work without HTTP (this process as the gateway)
@@ -236,8 +300,15 @@ async function main(): Promise<void> {
     const l4 = randomBytes(32);
     const wrapped = Buffer.concat([Buffer.of(2, 0, 0, 0, 1), randomBytes(60)]);
     const p1k = randomBytes(1024);
-    loop('in-process envelope seal 1 KiB', () => { sealEnvelope(l4, wrapped, ctxb, p1k); });
+    if (BEFORE !== undefined) {
+      const old = (await import(join(BEFORE, 'src/gateway/envelope.ts'))) as typeof import('../src/gateway/envelope.ts');
+      loop('[before] in-process envelope seal 1 KiB', () => { old.sealEnvelope(l4, wrapped, ctxb, p1k); });
+    }
+    loop('in-process envelope seal 1 KiB, one-shot sealEnvelope', () => { sealEnvelope(l4, wrapped, ctxb, p1k); });
+    const sealer = new EnvelopeSealer(l4, wrapped, ctxb);
+    loop('in-process envelope seal 1 KiB, EnvelopeSealer (the gateway\'s)', () => { sealer.seal(p1k); });
 
+    if (NO_KILL) return;
     // ---- kill-switch reach: seal at the Core → first refused request at the gateway
     const reach: number[] = [];
     const reachFromStart: number[] = [];
@@ -291,6 +362,7 @@ async function main(): Promise<void> {
     for (const c of clients) await c.close();
     agent.destroy();
     await gw?.stop();
+    await gwBefore?.stop();
     await gwp?.stop();
     await relay?.close();
     await s?.stop();
