@@ -37,6 +37,8 @@ const BULK_CONCURRENCY = arg('--bulk-concurrency', 4);
 const LATENCY_CONCURRENCY = arg('--latency-concurrency', 4);
 const BEFORE = process.argv.includes('--before') ? process.argv[process.argv.indexOf('--before') + 1] : undefined;
 const NO_KILL = process.argv.includes('--no-kill');
+/** --cache-max N: the gateways' cache bound (--cache-max of openkcm gateway); small, the rows run at a full cache, as a gateway does after a second at 10^5 keys/s. */
+const CACHE_MAX = process.argv.includes('--cache-max') ? ['--cache-max', String(arg('--cache-max', 100_000))] : [];
 const TOKEN = randomBytes(32).toString('hex');
 
 function pct(xs: Float64Array | number[], p: number): number {
@@ -169,12 +171,12 @@ async function main(): Promise<void> {
     await ctl(['cert', 'issue', '--tenant', 'acme', '--service', 'billing', '--role', 'gateway', '--out', join(s.cwd, 'gw-inproc'), '--cn', 'gw-inproc']);
     await ctl(['cert', 'issue', '--tenant', 'acme', '--service', 'billing', '--role', 'app', '--out', join(s.cwd, 'app')]);
     await ctl(['cert', 'issue', '--tenant', 'acme', '--service', 'billing', '--role', 'gateway', '--out', join(s.cwd, 'gw-part'), '--cn', 'gw-part']);
-    gw = await startGatewayProc(s.cwd, ['--core', `127.0.0.1:${s.kmipPort}`, '--listen', '127.0.0.1:0', '--certs', join(s.cwd, 'gw'), '--token-file', tokenFile(s.cwd, TOKEN)]);
+    gw = await startGatewayProc(s.cwd, ['--core', `127.0.0.1:${s.kmipPort}`, '--listen', '127.0.0.1:0', '--certs', join(s.cwd, 'gw'), '--token-file', tokenFile(s.cwd, TOKEN), ...CACHE_MAX]);
     const port = gw.port;
     const gateways: Array<{ label: string; proc: GatewayProc }> = [{ label: 'after', proc: gw }];
     if (BEFORE !== undefined) {
       await ctl(['cert', 'issue', '--tenant', 'acme', '--service', 'billing', '--role', 'gateway', '--out', join(s.cwd, 'gw-before'), '--cn', 'gw-before']);
-      gwBefore = await startGatewayProc(s.cwd, ['--core', `127.0.0.1:${s.kmipPort}`, '--listen', '127.0.0.1:0', '--certs', join(s.cwd, 'gw-before'), '--token-file', join(s.cwd, 'tokens')], { program: join(BEFORE, 'scripts/dev-bin/openkcm.js') });
+      gwBefore = await startGatewayProc(s.cwd, ['--core', `127.0.0.1:${s.kmipPort}`, '--listen', '127.0.0.1:0', '--certs', join(s.cwd, 'gw-before'), '--token-file', join(s.cwd, 'tokens'), ...CACHE_MAX], { program: join(BEFORE, 'scripts/dev-bin/openkcm.js') });
       gateways.unshift({ label: 'before', proc: gwBefore });
     }
     console.log(`gateway benchmark: ${SECONDS} s per row, ${CONCURRENCY} concurrent requests, node ${process.version}, load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}${BEFORE ? `; before = ${BEFORE}` : ''}`);
@@ -199,11 +201,19 @@ async function main(): Promise<void> {
       if (cpu.before !== undefined && cpu.after !== undefined) console.log(`  CPU per key before/after: ${(cpu.before / cpu.after).toFixed(2)}`);
       return last!;
     };
-    /** Per gateway: its hot key (for the cached unwraps), made through its own cache. */
+    /**
+     * Per gateway: its hot key (for the cached unwraps), made through its own cache — again
+     * before each group of unwrap rows, as the data-key rows between may have evicted it.
+     */
     const hotOf = new Map<number, Record<string, any>>();
-    for (const g of gateways) hotOf.set(g.proc.port, await post(g.proc.port, '/v1/datakey', { service: 'billing', context: 'hot' }));
-    const one = hotOf.get(port)!;
-    const hotBin = new Map([...hotOf].map(([p, k]) => [p, Buffer.from(k.wrapped as string, 'base64')]));
+    const hotBin = new Map<number, Buffer>();
+    const freshHot = async () => {
+      for (const g of gateways) {
+        const k = await post(g.proc.port, '/v1/datakey', { service: 'billing', context: 'hot' });
+        hotOf.set(g.proc.port, k);
+        hotBin.set(g.proc.port, Buffer.from(k.wrapped as string, 'base64'));
+      }
+    };
 
     // ---- through the gateway (HTTP/JSON, keep-alive)
     const before = await getStatus(port);
@@ -213,6 +223,8 @@ async function main(): Promise<void> {
     const items = after.coreItems - before.coreItems;
     dk.extra = `core round trips ${(trips / SECONDS).toFixed(0)}/s, mean batch ${(items / Math.max(1, trips)).toFixed(1)} items`;
     console.log(`  ${dk.extra}`);
+    await freshHot();
+    const one = hotOf.get(port)!;
     await gwRow('gateway POST /v1/datakey/unwrap (cached)', 1, CONCURRENCY, async (p) => { await post(p, '/v1/datakey/unwrap', { service: 'billing', wrapped: hotOf.get(p)!.wrapped, context: 'hot' }); });
     await gwRow(`gateway POST /v1/datakey/unwrap (cached), ${LATENCY_CONCURRENCY} concurrent`, 1, LATENCY_CONCURRENCY, async (p) => { await post(p, '/v1/datakey/unwrap', { service: 'billing', wrapped: hotOf.get(p)!.wrapped, context: 'hot' }); });
     const kib = randomBytes(1024).toString('base64');
@@ -226,6 +238,7 @@ async function main(): Promise<void> {
     const ctxBench = Buffer.from('bench');
     const dkBin = buildBinaryRequest({ service: 'billing', context: ctxBench, count: BULK, keyLength: 32 });
     await gwRow(`gateway POST /v1/datakeys count ${BULK}, binary`, BULK, BULK_CONCURRENCY, async (p) => { parseBinaryResponse(await postBin(p, '/v1/datakeys', dkBin), 2); }, true);
+    await freshHot();
     await gwRow(`gateway POST /v1/datakeys/unwrap ${BULK} cached`, BULK, BULK_CONCURRENCY, async (p) => {
       await post(p, '/v1/datakeys/unwrap', { service: 'billing', wrapped: Array.from({ length: BULK }, () => hotOf.get(p)!.wrapped as string), context: 'hot' });
     });

@@ -239,6 +239,7 @@ export async function startServer(
       const identity = runtime.engine.identify(identityFromCertificate(socket.getPeerCertificate(false)));
       e = { identity, log: log.child({ conn: nextId++, identity }), inFlight: 0, messages: 0, bytesIn: 0, bytesOut: 0, opened: Date.now() };
       httpSockets.set(socket, e);
+      socket.once('close', () => { httpSockets.delete(socket); runtime.engine.connectionEnded(identity, stopping ? 'shutdown' : 'peer'); });
     }
     return e;
   };
@@ -350,6 +351,9 @@ export async function startServer(
         const remote = `${socket.remoteAddress}:${socket.remotePort}`;
         socket.once('close', () => {
           httpSockets.delete(socket);
+          // The connection's identity ends here, as on the TTLV port (connection.ts): a
+          // gateway's status watch held on it is answered and its close audited.
+          runtime.engine.connectionEnded(identity, stopping ? 'shutdown' : 'peer');
           // One line per connection, as on the TTLV port (issue 3 §5).
           e.log.info({ event: 'connection', remote, transport: 'https', messages: e.messages, bytesIn: e.bytesIn, bytesOut: e.bytesOut, durationMs: Date.now() - e.opened }, 'connection closed');
         });
@@ -413,7 +417,12 @@ export async function startServer(
         for (const c of connections) c.shutdown();
         // HTTPS: an idle kept-alive connection closes now; a busy one after its answer.
         const httpClosed = [...httpSockets.keys()].map((s) => new Promise<void>((resolve) => { if (s.closed) resolve(); else s.once('close', () => resolve()); }));
-        for (const [s, e] of httpSockets) if (e.inFlight === 0) s.end();
+        for (const [s, e] of httpSockets) {
+          // A gateway's held watch Poll is answered now (as connections' shutdown() does on
+          // TTLV), so its connection closes with that answer instead of at the grace period.
+          runtime.engine.connectionEnded(e.identity, 'shutdown');
+          if (e.inFlight === 0) s.end();
+        }
         const all = Promise.all([...[...connections].map((c) => c.closed), ...httpClosed]);
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([all, new Promise<void>((resolve) => { timer = setTimeout(resolve, graceMs); })]);
