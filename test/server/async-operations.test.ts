@@ -396,6 +396,19 @@ describe('asynchronous Create Key Pair over mutual TLS', () => {
     }
   }, 120_000);
 
+  it('Re-key Key Pair runs asynchronously too: the new pair replaces the old one when it completes', async () => {
+    const c = await connect('alpha');
+    const old = await c.request(Operation.CreateKeyPair, keyPairPayload(V21, 0));
+    const oldPriv = text(old, Tag.PrivateKeyUniqueIdentifier);
+    const r = await c.requestItem(Operation.ReKeyKeyPair, [textString(Tag.PrivateKeyUniqueIdentifier, oldPriv)], { asynchronousIndicator: 'optional' });
+    expect(r.resultStatus, r.resultMessage).toBe(ResultStatus.OperationPending);
+    const done = await pollUntilDone(c, r.asynchronousCorrelationValue!);
+    expect(done.resultStatus, done.resultMessage).toBe(ResultStatus.Success);
+    const newPriv = text(done.payload!, Tag.PrivateKeyUniqueIdentifier);
+    expect(newPriv).not.toBe(oldPriv);
+    expect(holdsText(await c.request(Operation.GetAttributes, [uidField(oldPriv)]), newPriv)).toBe(true);
+  }, 120_000);
+
   it('operations not run asynchronously: Optional → processed synchronously; Mandatory → Feature Not Supported; a role that may not Poll is served synchronously', async () => {
     const c = await connect('alpha');
     const created = await c.requestItem(Operation.Create, [
