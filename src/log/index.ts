@@ -41,6 +41,21 @@ function safeError(err: unknown): unknown {
 
 export const SERIALIZERS = { identity: safeIdentity, err: safeError, error: safeError };
 
+let lastMs = -1;
+let lastTime = '';
+/**
+ * pino's isoTime, made once per millisecond: under load several lines share a millisecond
+ * (one per batch item, issue 12 §2), and each made a Date and its ISO string. Same output.
+ */
+export function isoTimeOfMillisecond(): string {
+  const now = Date.now();
+  if (now !== lastMs) {
+    lastMs = now;
+    lastTime = `,"time":"${new Date(now).toISOString()}"`;
+  }
+  return lastTime;
+}
+
 export interface LoggerConfig {
   level?: LogLevel;
   /** Where lines go: default stdout. Tests pass a stream to capture them. */
@@ -55,7 +70,7 @@ export function createLogger(config: LoggerConfig = {}): Logger {
     serializers: SERIALIZERS,
     redact: { paths: [...REDACT_PATHS], censor: '[redacted]' },
     base: { pid: process.pid },
-    timestamp: pino.stdTimeFunctions.isoTime,
+    timestamp: isoTimeOfMillisecond,
   };
   return config.destination ? pino(options, config.destination) : pino(options);
 }

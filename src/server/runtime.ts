@@ -154,6 +154,14 @@ export function certificateInfo(who: ClientIdentity): CertificateInfo {
  */
 export class GovernanceAccess implements AccessControl {
   private snap: GovernanceSnapshot | undefined;
+  /**
+   * The last decision per caller (a connection hands in the same ClientIdentity object for
+   * every message), valid for one snapshot: a decision is a pure function of the snapshot
+   * and the certificate, so while the generation has not moved the identity resolution (a
+   * scan of the identities, subject and serial normalisation) would only repeat itself. A
+   * moved generation makes a new snapshot, and every decision is taken again.
+   */
+  private readonly decisions = new WeakMap<ClientIdentity, { snap: GovernanceSnapshot; auth: Authentication }>();
   constructor(private readonly gov: GovernanceStore) {}
 
   private current(): GovernanceSnapshot {
@@ -181,7 +189,16 @@ export class GovernanceAccess implements AccessControl {
   }
 
   authenticate(who: ClientIdentity): Authentication {
+    // The generation is still read per message: a revocation or a seal by any process applies at the next one.
     const snap = this.current();
+    const last = this.decisions.get(who);
+    if (last !== undefined && last.snap === snap) return last.auth;
+    const auth = this.decide(snap, who);
+    this.decisions.set(who, { snap, auth });
+    return auth;
+  }
+
+  private decide(snap: GovernanceSnapshot, who: ClientIdentity): Authentication {
     if (!snap.initialised) {
       return {
         ok: true,
