@@ -55,7 +55,7 @@ const FLAGS: FlagSpec[] = [
 
 interface ChildArgs { root: string; workload: WorkloadName; seconds: number; concurrency: number; logLevel: string; dir: string; metrics?: boolean; profile?: string }
 interface PairedArgs { checkouts: Array<{ root: string; metrics?: boolean }>; workload: WorkloadName; seconds: number; sliceMs: number; concurrency: number; logLevel: string; dir: string }
-interface ChildResult { ops: number; cpuUs: number; wallMs: number; errors: number; error?: string; counted?: number }
+interface ChildResult { ops: number; cpuUs: number; /** of which system time (kernel: system calls, the disk flushes) */ sysUs?: number; wallMs: number; errors: number; error?: string; counted?: number }
 
 // ---------------------------------------------------------------------------
 // The measuring child: imports the runtime from `root` (this checkout or --before).
@@ -218,7 +218,7 @@ async function child(a: ChildArgs): Promise<ChildResult> {
   const counted = await target.counted();
   await target.close();
   return {
-    ops, cpuUs: cpu.user + cpu.system, wallMs, errors,
+    ops, cpuUs: cpu.user + cpu.system, sysUs: cpu.system, wallMs, errors,
     ...(callers.firstError !== undefined ? { error: callers.firstError } : {}), ...(counted !== undefined ? { counted } : {}),
   };
 }
@@ -256,6 +256,7 @@ async function pairedChild(a: PairedArgs): Promise<ChildResult[]> {
       r.ops += c.ops - ops0;
       r.errors += c.errors - errors0;
       r.cpuUs += cpu.user + cpu.system;
+      r.sysUs = (r.sysUs ?? 0) + cpu.system;
       r.wallMs += performance.now() - t0;
     }
   }
@@ -340,7 +341,7 @@ async function main(): Promise<number> {
         const report = (c: { name: string }, res: ChildResult) => {
           const key = `${w}|${c.name}`;
           results.set(key, [...(results.get(key) ?? []), res]);
-          console.error(`[bench:hotpath] round ${r + 1} ${w} ${c.name}: ${fmt(res.ops / (res.wallMs / 1000))} req/s, ${fmt(res.cpuUs / res.ops, 1)} µs CPU/req${res.errors ? `, ${res.errors} errors (${res.error})` : ''}${res.counted !== undefined ? `, ${fmt(res.counted)} requests counted by the metrics` : ''}`);
+          console.error(`[bench:hotpath] round ${r + 1} ${w} ${c.name}: ${fmt(res.ops / (res.wallMs / 1000))} req/s, ${fmt(res.cpuUs / res.ops, 1)} µs CPU/req${res.sysUs !== undefined ? ` (${Math.round((res.sysUs / res.cpuUs) * 100)} % system)` : ''}${res.errors ? `, ${res.errors} errors (${res.error})` : ''}${res.counted !== undefined ? `, ${fmt(res.counted)} requests counted by the metrics` : ''}`);
         };
         if (f.has('--paired')) {
           const dir = join(tmp, `paired-${w}-${r}`);

@@ -99,7 +99,7 @@ import { withoutRedaction } from '../log/index.ts';
 import { StoreConflictError, StoreUnavailableError } from '../store/types.ts';
 import type { KmipRequestMetrics } from './metrics.ts';
 import type {
-  BatchState, ClientIdentity, NamePolicy, ObjectRepository, OperationContext, OperationHandler, ServerInfo, ServiceKeyWrapping,
+  AsynchronousOperations, BatchState, ClientIdentity, NamePolicy, ObjectRepository, OperationContext, OperationHandler, ServerInfo, ServiceKeyWrapping,
 } from '../operations/types.ts';
 
 /** The 1.x ⇄ 2.1 payload conversion (src/kmip/adapters), injected so tests can pass their own. */
@@ -306,6 +306,35 @@ function cloneObject(o: ManagedObject): ManagedObject {
   const c: ManagedObject = { ...o, attributes: o.attributes.map(cloneItem) };
   if (o.value !== undefined) c.value = cloneItem(o.value);
   return c;
+}
+
+/**
+ * The OperationContext of one batch item. A class rather than an object literal: one shape
+ * for every item, its `log` getter on the prototype (the item's child logger is made only
+ * when an operation logs, see runItem), no spread of optional members (issue 12 §2).
+ */
+class ItemContext implements OperationContext {
+  declare names?: NamePolicy;
+  declare serviceKeys?: ServiceKeyWrapping;
+  declare asynchronous?: AsynchronousOperations;
+  constructor(
+    readonly version: ProtocolVersion,
+    readonly identity: ClientIdentity,
+    readonly objects: ObjectRepository,
+    readonly batch: BatchState,
+    readonly now: () => Date,
+    private readonly itemLog: () => Logger,
+    readonly server: ServerInfo,
+    readonly operations: ReadonlyMap<number, OperationHandler>,
+    names: NamePolicy | undefined,
+    serviceKeys: ServiceKeyWrapping | undefined,
+    asynchronous: AsynchronousOperations | undefined,
+  ) {
+    if (names !== undefined) this.names = names;
+    if (serviceKeys !== undefined) this.serviceKeys = serviceKeys;
+    if (asynchronous !== undefined) this.asynchronous = asynchronous;
+  }
+  get log(): Logger { return this.itemLog(); }
 }
 
 /** Records what a batch changes so that Undo can put it back (see header comment). */
@@ -865,13 +894,8 @@ export class KmipEngine {
     // No refusal of an operation newer than the request's version (handler.since): the
     // spec does not ask for one and real 1.0 clients (HPE Ezmeral, CLIENTS.md) send
     // Discover Versions, a 1.1 operation, as a ping. The adapters shape the payloads by version.
-    const ctx: OperationContext = {
-      version: v, identity, objects, batch, now: this.now, get log() { return log(); }, server: this.opts.server, operations: this.opts.operations,
-      ...(principal.names !== undefined ? { names: principal.names } : {}),
-      ...(this.opts.serviceKeys !== undefined ? { serviceKeys: this.opts.serviceKeys } : {}),
-      ...(this.async !== undefined && identity.identityId !== undefined
-        ? { asynchronous: this.async.forCaller({ tenant: identity.tenant, identity: identity.identityId }) } : {}),
-    };
+    const ctx = new ItemContext(v, identity, objects, batch, this.now, log, this.opts.server, this.opts.operations, principal.names, this.opts.serviceKeys,
+      this.async !== undefined && identity.identityId !== undefined ? this.async.forCaller({ tenant: identity.tenant, identity: identity.identityId }) : undefined);
     let internalOut: Struct;
     let payload: Struct;
     try {
