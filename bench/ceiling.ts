@@ -11,6 +11,7 @@
 //
 //   npm run bench:ceiling [-- --seconds 5] [-- --connections 1,16] [-- --workloads encrypt,get,create]
 //                         [-- --no-pykmip] [-- --no-half] [-- --log-level info] [-- --json FILE] [-- --cpu-prof DIR]
+//                         [-- --workers 1,2]   (+ `openkcm serve --workers N`, node:cluster, for each N)
 //
 // Requests are KMIP 1.4 by default (PyKMIP 0.10 speaks 1.0–2.0; Tag Length and the
 // Authenticated Encryption Tag of GCM exist since 1.4), encoded once per workload and sent as
@@ -37,7 +38,7 @@ import {
 import { runMatrix, renderTable, resultsJson, fmtRate, fmtRatio, fmtUs, label, markdownTable, type CellResult, type CellSpec, type Workload } from './lib/matrix.ts';
 import { runPaced, type PacedResult } from './lib/paced.ts';
 import { cpuSecondsTree } from './lib/proc.ts';
-import { startOpenKcm, type ServerHandle } from './lib/openkcm-server.ts';
+import { startOpenKcm, startOpenKcmServe, type ServerHandle } from './lib/openkcm-server.ts';
 import { startBareLoop } from './lib/bare-loop.ts';
 import { startPyKmip, pykmipVersion } from './lib/pykmip.ts';
 import { machineNotes, loadTriple } from './lib/machine.ts';
@@ -62,6 +63,7 @@ const FLAGS: FlagSpec[] = [
   { flag: '--no-half', value: false, help: 'skip the runs at half the saturating load' },
   { flag: '--log-level', env: 'BENCH_LOG_LEVEL', value: true, help: 'OpenKCM log level (default info, to a file as `openkcm serve` would write it)' },
   { flag: '--before', value: true, help: 'also run OpenKCM from this other checkout (e.g. a worktree of the previous commit) as "OpenKCM (before)": a lever measured before/after in one run' },
+  { flag: '--workers', value: true, help: 'also run `openkcm serve --workers N` for each N of this list (e.g. 1,2), as "OpenKCM serve ×N": the scaling over workers, with the load generator on the same cores' },
   { flag: '--json', value: true, help: 'also write the results as JSON to this file' },
   { flag: '--cpu-prof', value: true, help: 'write a V8 CPU profile of the OpenKCM server into this directory' },
   { flag: '--keep', value: false, help: 'keep the temporary directory (databases, logs, PKI)' },
@@ -181,11 +183,12 @@ async function main(): Promise<number> {
     throw e;
   }
   if (f.has('--help')) { console.log(usage('npm run bench:ceiling -- [options]', FLAGS)); return 0; }
-  let seconds: number, warmup: number, conns: number[], version: ProtocolVersion, logLevel: LogLevel, chosen: WorkloadName[];
+  let seconds: number, warmup: number, conns: number[], version: ProtocolVersion, logLevel: LogLevel, chosen: WorkloadName[], workerCounts: number[];
   try {
     seconds = positiveNumber(f.get('--seconds'), '--seconds', 5);
     warmup = nonNegativeNumber(f.get('--warmup'), '--warmup', 1);
     conns = positiveIntegers(f.get('--connections'), '--connections', [1, 16]);
+    workerCounts = f.has('--workers') ? positiveIntegers(f.get('--workers'), '--workers', []) : [];
     version = parseVersion(f.get('--version') ?? '1.4');
     if (version.major === 1 && version.minor < 4) throw new OptionError('--version: AES-GCM needs Tag Length, defined since KMIP 1.4');
     logLevel = oneOf(f.get('--log-level'), '--log-level', LOG_LEVELS, 'info');
@@ -216,6 +219,11 @@ async function main(): Promise<number> {
       // The other checkout's own launcher, so its server runs its own code.
       const other = (await import(join(resolve(f.get('--before')!), 'bench/lib/openkcm-server.ts'))) as typeof import('./lib/openkcm-server.ts');
       servers.push(await other.startOpenKcm(BEFORE, { pki, dataDir: join(dir, 'openkcm-before'), logLevel, logFile: join(dir, 'openkcm-before.log') }));
+    }
+    for (const n of workerCounts) {
+      servers.push(await startOpenKcmServe(`OpenKCM serve ×${n}`, {
+        pki, dir: join(dir, `openkcm-serve-${n}`), workers: n, logLevel, logFile: join(dir, `openkcm-serve-${n}.log`),
+      }));
     }
     if (withPyKmip) servers.push(await startPyKmip(PYKMIP, { pki, dir: join(dir, 'pykmip'), loggingLevel: logLevel === 'silent' ? 'WARNING' : 'INFO' }));
     log(`servers: ${servers.map((s) => `${s.name} on ${s.host}:${s.port} (pid ${s.pid})`).join(', ')}`);

@@ -4,8 +4,9 @@
 // (forked with `--import tsx`), which opens the runtime with openRuntime() and the mTLS
 // listener with startServer(), reports its port over IPC and closes both on 'stop' or
 // SIGTERM.
-import { fork, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, copyFileSync, mkdirSync, openSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DevPkiFiles } from '../../src/server/devpki.ts';
 import type { LogLevel } from '../../src/log/index.ts';
@@ -32,6 +33,43 @@ export interface ServerHandle {
   /** Stops the server; says whether it had to be killed. */
   stop(): Promise<'exited' | 'killed'>;
 }
+
+/**
+ * `openkcm serve --workers N` as the installed program runs it from the sources (scripts/dev-bin,
+ * as the tests do): every worker of node:cluster serves the one port (issue 12 §2 "every core").
+ * `dir` gets `certs/` (a copy of the bench's development PKI, so the same client is accepted
+ * and its certificate becomes the admin identity at the first start) and `data/` (on-disk
+ * SQLite). The log lines (stdout, pino JSON) go to `logFile`, as a service manager would write
+ * them; the process group is stopped together.
+ */
+export async function startOpenKcmServe(name: string, launch: { pki: DevPkiFiles; dir: string; workers: number; logLevel: LogLevel; logFile: string }, timeoutMs = 120_000): Promise<ServerHandle> {
+  mkdirSync(join(launch.dir, 'certs'), { recursive: true });
+  for (const f of ['caCert', 'caKey', 'serverCert', 'serverKey', 'clientCert', 'clientKey'] as const) {
+    copyFileSync(launch.pki[f], join(launch.dir, 'certs', basename(launch.pki[f])));
+  }
+  const log = openSync(launch.logFile, 'a');
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('OPENKCM_')) env[k] = v;
+  const child = spawn(process.execPath, [
+    join(ROOT, 'scripts', 'dev-bin', 'openkcm.js'), 'serve', '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0',
+    '--data', 'data', '--certs', 'certs', '--workers', String(launch.workers), '--log-level', launch.logLevel,
+  ], { cwd: launch.dir, env, stdio: ['ignore', log, 'pipe'], detached: true });
+  closeSync(log);
+  let err = '';
+  const port = await new Promise<number>((resolvePort, reject) => {
+    const timer = setTimeout(() => { reject(new Error(`${name}: not listening after ${timeoutMs} ms:\n${err.slice(-4000)}`)); child.kill('SIGKILL'); }, timeoutMs);
+    child.stderr!.on('data', (d: Buffer) => {
+      err = (err + d.toString()).slice(-20_000);
+      const m = /listening on 127\.0\.0\.1:(\d+)/.exec(err);
+      if (m) { clearTimeout(timer); resolvePort(Number(m[1])); }
+    });
+    child.once('exit', (code, signal) => { clearTimeout(timer); reject(new Error(`${name}: exited during start-up (${code ?? signal}):\n${err.slice(-4000)}`)); });
+  });
+  child.removeAllListeners('exit');
+  return { name, host: '127.0.0.1', port, pid: child.pid, stop: () => stopChild(child, 15_000) };
+}
+
+const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 
 type FromChild = { type: 'ready'; port: number } | { type: 'error'; message: string };
 
