@@ -5,7 +5,12 @@
 // alike; each run goes through GNU time for its CPU seconds (user + system), which on a
 // shared machine says more than the wall clock (mostly the wait for a core).
 //
-//   npm run build && node --import tsx bench/startup.ts [--runs 30] [--json]
+// Each variant's share is its median minus `node -e 0`'s: what the program adds to Node's own
+// start, which machine load inflates less than the totals. With --before DIR (another
+// checkout, built: `git worktree add ../base main && cd ../base && npm run build`) its
+// launchers run in the same rounds, for a side-by-side comparison.
+//
+//   npm run build && node --import tsx bench/startup.ts [--runs 30] [--json] [--before DIR]
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -16,10 +21,15 @@ const root = resolve(fileURLToPath(import.meta.url), '../..');
 const args = process.argv.slice(2);
 const runs = Number(args[args.indexOf('--runs') + 1] ?? 30) || 30;
 const json = args.includes('--json');
+const before = args.includes('--before') ? resolve(args[args.indexOf('--before') + 1] ?? '') : undefined;
 const TIME = '/usr/bin/time';
 
 if (!existsSync(join(root, 'dist', 'cli', 'kmipctl.js'))) {
   console.error('bench:startup: dist/ is missing; run `npm run build` first');
+  process.exit(2);
+}
+if (before !== undefined && !existsSync(join(before, 'dist', 'cli', 'kmipctl.js'))) {
+  console.error(`bench:startup: --before ${before} has no dist/cli/kmipctl.js; run \`npm run build\` there first`);
   process.exit(2);
 }
 if (!existsSync(TIME)) {
@@ -30,8 +40,13 @@ if (!existsSync(TIME)) {
 const variants: { name: string; argv: string[] }[] = [
   { name: 'node -e 0', argv: ['-e', '0'] },
   { name: 'kmipctl --help (dist)', argv: [join(root, 'bin', 'kmipctl.js'), '--help'] },
+  { name: 'kmipctl tenant --help (dist)', argv: [join(root, 'bin', 'kmipctl.js'), 'tenant', '--help'] },
   { name: 'openkcm --help (dist)', argv: [join(root, 'bin', 'openkcm.js'), '--help'] },
   { name: 'kmipctl --help (tsx on src)', argv: ['--import', 'tsx', join(root, 'src', 'cli', 'kmipctl.ts'), '--help'] },
+  ...(before === undefined ? [] : [
+    { name: 'kmipctl --help (before)', argv: [join(before, 'bin', 'kmipctl.js'), '--help'] },
+    { name: 'openkcm --help (before)', argv: [join(before, 'bin', 'openkcm.js'), '--help'] },
+  ]),
 ];
 
 interface Sample { wall: number; cpu: number }
@@ -58,12 +73,13 @@ const rows = variants.map((v) => {
   return { name: v.name, wallMedianMs: Math.round(median(s.map((x) => x.wall))), wallMinMs: Math.round(Math.min(...s.map((x) => x.wall))), cpuMedianMs: Math.round(median(s.map((x) => x.cpu))) };
 });
 const floor = rows[0]!;
+const withShares = rows.map((r) => ({ ...r, wallShareMs: r.wallMedianMs - floor.wallMedianMs, cpuShareMs: r.cpuMedianMs - floor.cpuMedianMs }));
 if (json) {
-  console.log(JSON.stringify({ runs, loadAverage: [load0, load1], rows }, null, 2));
+  console.log(JSON.stringify({ runs, loadAverage: [load0, load1], rows: withShares }, null, 2));
 } else {
   console.log(`bench:startup: ${runs} runs each, interleaved; load average ${load0.toFixed(1)} → ${load1.toFixed(1)} on ${process.platform}, node ${process.version}`);
-  console.log('variant                       wall median   wall min   CPU median   CPU / node -e 0');
-  for (const r of rows) {
-    console.log(`${r.name.padEnd(30)}${String(r.wallMedianMs).padStart(8)} ms${String(r.wallMinMs).padStart(8)} ms${String(r.cpuMedianMs).padStart(10)} ms${(r.cpuMedianMs / floor.cpuMedianMs).toFixed(2).padStart(14)}×`);
+  console.log('variant                         wall median   wall min   wall share   CPU median   CPU share   CPU / node -e 0');
+  for (const r of withShares) {
+    console.log(`${r.name.padEnd(32)}${String(r.wallMedianMs).padStart(8)} ms${String(r.wallMinMs).padStart(8)} ms${String(r.wallShareMs).padStart(10)} ms${String(r.cpuMedianMs).padStart(10)} ms${String(r.cpuShareMs).padStart(9)} ms${(r.cpuMedianMs / floor.cpuMedianMs).toFixed(2).padStart(14)}×`);
   }
 }

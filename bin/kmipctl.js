@@ -10,5 +10,12 @@ if (!existsSync(program)) {
   process.stderr.write('kmipctl: the compiled program is missing (dist/); run `npm run build` in the checkout\n');
   process.exit(1);
 }
-process.setSourceMapsEnabled(true); // stack traces point into src/*.ts (tsc emits .js.map files)
+// Source maps (stack traces point into src/*.ts; tsc emits .js.map files) on for every run but
+// a request for help: once they are on, Node 20 reads and parses each module's .map file as
+// the module loads, ~10 % of what `kmipctl --help` costs beyond a bare node (bench/README.md
+// "Start-up"), and a help request runs no action whose stack trace anyone would read.
+const args = process.argv.slice(2);
+const options = args.includes('--') ? args.slice(0, args.indexOf('--')) : args;
+const help = args.length === 0 || args[0] === 'help' || options.includes('--help') || options.includes('-h');
+if (!help) process.setSourceMapsEnabled(true);
 await import(program.href);

@@ -2,7 +2,9 @@
 // ttlv.ts, imported when a command runs: the codec, the XML/JSON encodings and the spec's
 // name tables are most of what kmipctl would otherwise parse at every start (issue 14 §1:
 // `kmipctl --help` under 150 ms).
-import { Option, type Command } from 'commander';
+// commander's types only: kmipctl.ts loads commander itself (through require(), see there),
+// and options are made with the command's createOption().
+import type { Command } from 'commander';
 
 export const INPUT_FORMATS = ['hex', 'binary', 'xml', 'json'] as const;
 export const OUTPUT_FORMATS = ['tree', 'xml', 'json', 'hex', 'binary'] as const;
@@ -26,12 +28,13 @@ export interface Io {
 export function registerTtlvCommands(program: Command, io?: Io): Command {
   const ttlv = program.command('ttlv').description('convert KMIP messages between binary TTLV, hex dumps, KMIP XML and KMIP JSON');
 
-  ttlv
+  const decode = ttlv
     .command('decode')
     .description('read a message (binary, hex dump, XML or JSON) and print it, by default as an indented tree')
-    .argument('[file]', 'input file; stdin when absent or "-"')
-    .addOption(new Option('--from <format>', 'input format (detected when absent)').choices([...INPUT_FORMATS]))
-    .addOption(new Option('--to <format>', 'output format').choices([...OUTPUT_FORMATS]).default('tree'))
+    .argument('[file]', 'input file; stdin when absent or "-"');
+  decode
+    .addOption(decode.createOption('--from <format>', 'input format (detected when absent)').choices([...INPUT_FORMATS]))
+    .addOption(decode.createOption('--to <format>', 'output format').choices([...OUTPUT_FORMATS]).default('tree'))
     .addHelpText('after', `
 Examples:
   echo '42 00 2A 02 00 00 00 04 00 00 01 00 00 00 00 00' | kmipctl ttlv decode
@@ -39,12 +42,13 @@ Examples:
   kmipctl ttlv decode request.bin --to json`)
     .action(async (file: string | undefined, opts: { from?: InputFormat; to?: OutputFormat }) => (await import('./ttlv.ts')).runConvert('decode', file, opts, io ?? (await import('./ttlv.ts')).processIo));
 
-  ttlv
+  const encode = ttlv
     .command('encode')
     .description('read a message as KMIP XML or JSON and write it as binary TTLV or hex')
-    .argument('[file]', 'input file; stdin when absent or "-"')
-    .addOption(new Option('--from <format>', 'input format (detected when absent)').choices(['xml', 'json']))
-    .addOption(new Option('--to <format>', 'output format').choices(['binary', 'hex']).default('binary'))
+    .argument('[file]', 'input file; stdin when absent or "-"');
+  encode
+    .addOption(encode.createOption('--from <format>', 'input format (detected when absent)').choices(['xml', 'json']))
+    .addOption(encode.createOption('--to <format>', 'output format').choices(['binary', 'hex']).default('binary'))
     .addHelpText('after', `
 Examples:
   kmipctl ttlv encode request.xml > request.bin

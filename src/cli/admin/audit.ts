@@ -1,9 +1,8 @@
 // kmipctl audit tail|verify|export
 import { createWriteStream, existsSync } from 'node:fs';
 import type Database from 'better-sqlite3';
-import type { Command } from 'commander';
 import { CliError, EXIT_CONNECT, EXIT_FAILED, EXIT_USAGE, table } from '../output.ts';
-import { leaf, positiveInt, when } from './common.ts';
+import { positiveInt, when, type Action } from './common.ts';
 
 type Obj = Record<string, unknown>;
 type VerifyAnswer = { ok: boolean; count: number; lastSeq?: number; head?: string; seq?: number; problem?: string; detail?: string; scope?: string; tenant?: string };
@@ -60,15 +59,15 @@ async function verifyLocal(url: string | undefined, file: string | undefined): P
   }
 }
 
-export function registerAuditCommands(program: Command): void {
-  const g = program.command('audit').description('the hash-chained audit log');
-  leaf(g, 'tail', 'the newest audit records', async (ctx, _a, o) => {
+/** What the kmipctl audit commands do; declared in commands.ts, which loads this file when one runs. */
+export const ACTIONS = {
+  tail: async (ctx, _a, o) => {
     const n = positiveInt(o.n, '-n', 10_000) ?? 20;
     const r = await ctx.admin().get<{ records: Obj[] }>(`/v1/audit/tail?n=${n}`);
     ctx.out.print(r, (d) => table(d.records.map((x) => ({ ...x, time: when(x.time) })),
       ['seq', 'time', 'kind', 'tenant', 'service', 'operation', ['objectId', 'OBJECT'], 'result', 'reason', 'identity', 'detail']));
-  }, (c) => c.option('-n <count>', 'how many (default 20)'));
-  leaf(g, 'verify', 'recompute the hash chain; names the first modified, deleted or reordered record', async (ctx, _a, o) => {
+  },
+  verify: async (ctx, _a, o) => {
     const local = o.databaseUrl !== undefined || o.database !== undefined;
     if (o.databaseUrl !== undefined && o.database !== undefined) throw new CliError(EXIT_USAGE, 'give --database-url or --database, not both');
     // A core has no admin API: its region's chain is checked in the vault database itself.
@@ -84,10 +83,8 @@ export function registerAuditCommands(program: Command): void {
       throw new CliError(EXIT_FAILED, `audit chain BROKEN at record seq ${v.seq}: ${v.problem} — ${v.detail}`,
         'the audit table was changed outside OpenKCM; keep the database for investigation and compare with your SIEM copy');
     }
-  }, (c) => c
-    .option('--database-url <url>', "check the chain in a core's PostgreSQL vault (the region's chain) instead of asking the admin API")
-    .option('--database <file>', 'check the chain in a SQLite database file (a core\'s vault, or a server\'s) instead of asking the admin API'));
-  leaf(g, 'export', 'write audit records as JSON lines (all, or after --after SEQ)', async (ctx, _a, o) => {
+  },
+  export: async (ctx, _a, o) => {
     let after = o.after === undefined ? 0 : Number(o.after);
     if (!Number.isSafeInteger(after) || after < 0) throw new CliError(EXIT_FAILED, `--after must be a record seq (0 or more), not "${String(o.after)}"`);
     const out = o.out ? createWriteStream(String(o.out), { mode: 0o600 }) : process.stdout;
@@ -103,5 +100,5 @@ export function registerAuditCommands(program: Command): void {
       await new Promise<void>((res, rej) => (out as ReturnType<typeof createWriteStream>).end((e?: Error | null) => (e ? rej(e) : res())));
       process.stderr.write(`exported ${count} records to ${String(o.out)}\n`);
     }
-  }, (c) => c.option('--after <seq>', 'only records after this seq').option('--out <file>', 'write to a file instead of stdout'));
-}
+  },
+} satisfies Record<string, Action>;

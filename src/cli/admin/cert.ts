@@ -3,9 +3,8 @@
 // PyKMIP configuration that works as is.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { Command } from 'commander';
 import { CliError, EXIT_FAILED, EXIT_USAGE, keyValues } from '../output.ts';
-import { exactlyOne, leaf, positiveInt, type CommandContext } from './common.ts';
+import { exactlyOne, positiveInt, type CommandContext, type Action } from './common.ts';
 import { alsoServicesFlag, certificateFacts } from './identity.ts';
 
 type Obj = Record<string, unknown>;
@@ -65,9 +64,9 @@ async function issueCore(ctx: CommandContext, o: Record<string, unknown>): Promi
   ].join(''));
 }
 
-export function registerCertCommands(program: Command): void {
-  const g = program.command('cert').description("client certificates signed by OpenKCM's CA");
-  leaf(g, 'issue', 'issue a client certificate for (tenant, service, role) — or for a core node of a region (--role core --region R) — register it, and write key + certificate', async (ctx, _a, o) => {
+/** What the kmipctl cert commands do; declared in commands.ts, which loads this file when one runs. */
+export const ACTIONS = {
+  issue: async (ctx, _a, o) => {
     if (o.role === 'core') return issueCore(ctx, o);
     if (o.region !== undefined || o.name !== undefined) throw new CliError(EXIT_USAGE, '--region and --name are for core node certificates', 'add --role core, or drop them');
     for (const [k, flag] of [['tenant', '--tenant <tenant>'], ['service', '--service <service>'], ['role', '--role <role>']] as const) {
@@ -99,28 +98,14 @@ export function registerCertCommands(program: Command): void {
       `\nwritten:\n  ${files.key} (private key, 0600)\n  ${files.cert}\n  ${files.ca}\n`,
       '\nPyKMIP (pykmip.conf):\n', snippet.split('\n').map((l) => (l ? `  ${l}` : l)).join('\n'),
     ].join(''));
-  }, (c) => c
-    .option('--tenant <tenant>', 'tenant').option('--service <service>', 'service').option('--role <role>', 'role (core: a core node certificate, with --region)')
-    .option('--also-services <list>', 'with --role gateway: the other services of the tenant it may act for, comma-separated')
-    .option('--region <region>', 'with --role core: the region the node serves')
-    .option('--name <node>', 'with --role core: the node name (default: generated)')
-    .option('--out <dir>', 'directory for <tenant>.<service>.key/.crt and openkcm-ca.crt (default: current directory)')
-    .option('--days <n>', 'lifetime in days (default 365, at most 825)')
-    .option('--cn <name>', 'subject common name (default <service>.<tenant>)')
-    .option('--algorithm <alg>', 'ec-p256 (default) or rsa-2048')
-    .option('--force', 'overwrite existing files'));
-  leaf(g, 'revoke', 'revoke a certificate: its identity is kept, marked revoked, and refused from now on', async (ctx, _a, o) => {
+  },
+  revoke: async (ctx, _a, o) => {
     const how = exactlyOne(o, ['serial', 'fingerprint', 'id', 'certFile']);
     const body: Obj = how === 'certFile' ? { fingerprint: certificateFacts(String(o.certFile)).fingerprint } : { [how]: o[how] };
     const r = await ctx.admin().post<{ revoked: Obj[] }>('/v1/certificates/revoke', body);
     ctx.out.print(r, (d) => d.revoked.map((i) => `revoked identity ${String(i.id)} (${String(i.tenant)}/${String(i.service)}${i.certSerial ? `, serial ${String(i.certSerial)}` : ''})\n`).join(''));
-  }, (c) => c
-    .option('--serial <hex>', 'certificate serial number')
-    .option('--fingerprint <sha256>', 'SHA-256 fingerprint')
-    .option('--id <identity>', 'identity id')
-    .option('--cert-file <pem>', 'the certificate file itself'));
-}
-
+  },
+} satisfies Record<string, Action>;
 /** Writes an issued certificate, its private key and the CA certificate into `outDir`. */
 function writeIssued(outDir: string, files: { cert: string; key: string; ca: string }, r: IssueAnswer): void {
   try {

@@ -1,7 +1,10 @@
-// Shared by every kmipctl admin/key command: connection options, one error path, output.
+// Shared by every kmipctl admin/key command when it runs: the context an action gets, one
+// error path, output, and the option checks. Loaded by the action, not by the declarations
+// (commands.ts): with it come the admin API client and node:https.
 import type { Command } from 'commander';
 import { CliError, EXIT_USAGE, Output, reportError } from '../output.ts';
-import { AdminClient, resolveSettings, withConnectionOptions, type ConnectionFlags, type ConnectionSettings } from './connection.ts';
+import { AdminClient, resolveSettings, type ConnectionSettings } from './connection.ts';
+import type { ConnectionFlags } from './options.ts';
 
 export interface CommandContext {
   out: Output;
@@ -10,37 +13,32 @@ export interface CommandContext {
   admin(): AdminClient;
 }
 
+/** What a leaf command does, given its context, its positional arguments and its options. */
+export type Action = (ctx: CommandContext, args: string[], opts: Record<string, unknown>) => Promise<void>;
+
 /**
- * Adds a leaf command with the connection options; its action gets a context, the
- * positional arguments and the options. Errors become a message on stderr (with a hint)
+ * Runs a leaf's action with what commander passed to the action handler (the positional
+ * arguments, the options, the command). Errors become a message on stderr (with a hint)
  * and the exit code of the error (output.ts).
  */
-export function leaf(
-  parent: Command, spec: string, description: string,
-  action: (ctx: CommandContext, args: string[], opts: Record<string, unknown>) => Promise<void>,
-  configure: (cmd: Command) => Command = (c) => c,
-): Command {
-  const cmd = configure(withConnectionOptions(parent.command(spec).description(description)));
-  cmd.action(async (...a: unknown[]) => {
-    const command = a[a.length - 1] as Command;
-    // The connection options may come before the subcommand too (kmipctl.ts adds them to the program).
-    const opts = command.optsWithGlobals() as ConnectionFlags & Record<string, unknown>;
-    const args = a.slice(0, -2).flatMap((x) => (Array.isArray(x) ? x : [x])).filter((x): x is string => typeof x === 'string');
-    let settings: ConnectionSettings | undefined;
-    let client: AdminClient | undefined;
-    const ctx: CommandContext = {
-      out: new Output({ json: opts.json === true }),
-      flags: opts,
-      settings: () => (settings ??= resolveSettings(opts)),
-      admin: () => (client ??= new AdminClient(ctx.settings())),
-    };
-    try {
-      await action(ctx, args, opts);
-    } catch (e) {
-      process.exitCode = reportError(e);
-    }
-  });
-  return cmd;
+export async function runAction(action: Action, a: readonly unknown[]): Promise<void> {
+  const command = a[a.length - 1] as Command;
+  // The connection options may come before the subcommand too (kmipctl.ts adds them to the program).
+  const opts = command.optsWithGlobals() as ConnectionFlags & Record<string, unknown>;
+  const args = a.slice(0, -2).flatMap((x) => (Array.isArray(x) ? x : [x])).filter((x): x is string => typeof x === 'string');
+  let settings: ConnectionSettings | undefined;
+  let client: AdminClient | undefined;
+  const ctx: CommandContext = {
+    out: new Output({ json: opts.json === true }),
+    flags: opts,
+    settings: () => (settings ??= resolveSettings(opts)),
+    admin: () => (client ??= new AdminClient(ctx.settings())),
+  };
+  try {
+    await action(ctx, args, opts);
+  } catch (e) {
+    process.exitCode = reportError(e);
+  }
 }
 
 /** A comma-separated option value → list (empty entries refused). */

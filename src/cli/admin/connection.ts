@@ -6,24 +6,11 @@
 import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { resolve } from 'node:path';
-import type { Command } from 'commander';
 import { CliError, EXIT_CONNECT, EXIT_FAILED, EXIT_USAGE } from '../output.ts';
+import { DEFAULT_ADMIN_SERVER, DEFAULT_KMIP_SERVER, ENV, TOKEN_ENV, TOKEN_FILE_ENV, type ConnectionFlags } from './options.ts';
 
-export const DEFAULT_ADMIN_SERVER = 'https://127.0.0.1:5697';
-export const DEFAULT_KMIP_SERVER = '127.0.0.1:5696';
 /** An admin request that takes longer than this is given up (the server is stuck or unreachable). */
 export const ADMIN_REQUEST_TIMEOUT_MS = 30_000;
-
-export interface ConnectionFlags {
-  server?: string;
-  kmip?: string;
-  cert?: string;
-  key?: string;
-  ca?: string;
-  adminConfig?: string;
-  tokenFile?: string;
-  json?: boolean;
-}
 
 export interface ConnectionSettings {
   server: URL;
@@ -39,10 +26,7 @@ export interface ConnectionSettings {
   token?: string;
 }
 
-const ENV = { server: 'OPENKCM_ADMIN_SERVER', kmip: 'OPENKCM_ADMIN_KMIP', cert: 'OPENKCM_ADMIN_CERT', key: 'OPENKCM_ADMIN_KEY', ca: 'OPENKCM_ADMIN_CA' } as const;
 const FILE_KEYS = ['server', 'kmip', 'cert', 'key', 'ca'] as const;
-const TOKEN_ENV = 'OPENKCM_ADMIN_TOKEN';
-const TOKEN_FILE_ENV = 'OPENKCM_ADMIN_TOKEN_FILE';
 
 /** The bearer token: --token-file, then OPENKCM_ADMIN_TOKEN_FILE, then OPENKCM_ADMIN_TOKEN; undefined without any. */
 function resolveToken(flags: ConnectionFlags, env: NodeJS.ProcessEnv, cwd: string): string | undefined {
@@ -63,19 +47,6 @@ function resolveToken(flags: ConnectionFlags, env: NodeJS.ProcessEnv, cwd: strin
     throw new CliError(EXIT_USAGE, 'the bearer token holds characters a token cannot have (RFC 6750 §2.1)', 'give the access token alone, without "Bearer " or quotes');
   }
   return token;
-}
-
-/** Adds the connection options (and --json) to a command. */
-export function withConnectionOptions(cmd: Command): Command {
-  return cmd
-    .option('--server <url>', `admin API URL (env ${ENV.server}; default ${DEFAULT_ADMIN_SERVER})`)
-    .option('--kmip <host:port>', `KMIP endpoint for key commands (env ${ENV.kmip}; default ${DEFAULT_KMIP_SERVER})`)
-    .option('--cert <file>', `client certificate, PEM (env ${ENV.cert}; default certs/client.crt)`)
-    .option('--key <file>', `client private key, PEM (env ${ENV.key}; default certs/client.key)`)
-    .option('--ca <file>', `CA certificate of the server, PEM (env ${ENV.ca}; default certs/ca.crt)`)
-    .option('--admin-config <file>', 'JSON file with server, kmip, cert, key, ca (env OPENKCM_ADMIN_CONFIG)')
-    .option('--token-file <file>', `a file holding a bearer token of the IdP, used instead of --cert/--key on a server with single sign-on (env ${TOKEN_FILE_ENV}, or the token itself in ${TOKEN_ENV})`)
-    .option('--json', 'print the answer as JSON');
 }
 
 function parseHostPort(s: string, what: string): { host: string; port: number } {

@@ -1,10 +1,9 @@
 // kmipctl identity add|list|set-services|remove
 import { readFileSync } from 'node:fs';
 import { X509Certificate, createHash } from 'node:crypto';
-import type { Command } from 'commander';
 import { CliError, EXIT_USAGE, table } from '../output.ts';
 import { seg } from './connection.ts';
-import { exactlyOne, leaf, when } from './common.ts';
+import { exactlyOne, when, type Action } from './common.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -29,9 +28,9 @@ export function alsoServicesFlag(v: unknown): string[] | undefined {
 
 const matchText = (m: Obj) => (m.kind === 'fingerprint' ? `sha256:${String(m.sha256).slice(0, 16)}…` : m.kind === 'subject' ? `subject ${String(m.pattern)}` : `uri ${String(m.uri)}`);
 
-export function registerIdentityCommands(program: Command): void {
-  const g = program.command('identity').description('client certificate identities: (tenant, service, role) by fingerprint, subject or SAN URI');
-  leaf(g, 'add', 'map a client certificate to a tenant, service and role', async (ctx, _a, o) => {
+/** What the kmipctl identity commands do; declared in commands.ts, which loads this file when one runs. */
+export const ACTIONS = {
+  add: async (ctx, _a, o) => {
     const how = exactlyOne(o, ['fingerprint', 'certFile', 'subject', 'sanUri']);
     const body: Obj = { tenant: o.tenant, service: o.service, role: o.role };
     const also = alsoServicesFlag(o.alsoServices);
@@ -44,19 +43,13 @@ export function registerIdentityCommands(program: Command): void {
     } else body[how] = o[how];
     const r = await ctx.admin().post<{ identity: Obj }>('/v1/identities', body);
     ctx.out.print(r, (d) => `added identity ${String(d.identity.id)} (${matchText(d.identity.match as Obj)} → ${String(o.tenant)}/${String(o.service)} role ${String(o.role)})\n`);
-  }, (c) => c
-    .requiredOption('--tenant <tenant>', 'tenant').requiredOption('--service <service>', 'service').requiredOption('--role <role>', 'role (admin, app, read-only, auditor or a custom one)')
-    .option('--fingerprint <sha256>', 'SHA-256 fingerprint of the certificate (hex, colons allowed)')
-    .option('--cert-file <pem>', 'compute the fingerprint from this certificate file')
-    .option('--subject <pattern>', "subject pattern, e.g. 'CN=app-*, O=Acme'")
-    .option('--san-uri <uri>', 'a SAN URI the certificate carries')
-    .option('--also-services <list>', 'role gateway: the other services it may act for, comma-separated'));
-  leaf(g, 'list', 'list identities', async (ctx, _a, o) => {
+  },
+  list: async (ctx, _a, o) => {
     const r = await ctx.admin().get<{ identities: Obj[] }>(`/v1/identities${o.tenant ? `?tenant=${seg(String(o.tenant))}` : ''}`);
     ctx.out.print(r, (d) => table(d.identities.map((i) => ({ ...i, match: matchText(i.match as Obj), revoked: i.revoked ? 'REVOKED' : '', createdAt: when(i.createdAt) })),
       ['id', 'tenant', 'service', 'role', 'match', ['alsoServices', 'ALSO'], ['certSerial', 'SERIAL'], 'revoked', ['createdAt', 'CREATED']]));
-  }, (c) => c.option('--tenant <tenant>', 'only this tenant'));
-  leaf(g, 'set-services <id> [services]', "replace a gateway identity's other services in place (comma-separated; --none: its own service only)", async (ctx, [id, services], o) => {
+  },
+  setServices: async (ctx, [id, services], o) => {
     if ((services === undefined) === (o.none !== true)) {
       throw new CliError(EXIT_USAGE, 'give the services (comma-separated) or --none, not both and not neither', 'e.g. kmipctl identity set-services ID orders,search');
     }
@@ -64,9 +57,9 @@ export function registerIdentityCommands(program: Command): void {
     const r = await ctx.admin().put<{ identity: Obj }>(`/v1/identities/${seg(id!)}/services`, { alsoServices: list });
     const also = (r.identity.alsoServices as string[] | undefined) ?? [];
     ctx.out.print(r, () => `identity ${id} acts for ${String(r.identity.service)}${also.length ? ` and ${also.join(', ')}` : ' only'}\n`);
-  }, (c) => c.option('--none', 'no other service: the gateway acts for its own service only'));
-  leaf(g, 'remove <id>', 'remove an identity (to refuse a certificate but keep the record, use cert revoke)', async (ctx, [id]) => {
+  },
+  remove: async (ctx, [id]) => {
     const r = await ctx.admin().delete<{ removed: Obj }>(`/v1/identities/${seg(id!)}`);
     ctx.out.print(r, () => `removed identity ${id}\n`);
-  });
-}
+  },
+} satisfies Record<string, Action>;

@@ -1,4 +1,4 @@
-// What the kmipctl key commands (declared in key.ts) do: KMIP 2.1 requests over mutual TLS to
+// What the kmipctl key commands (declared in commands.ts) do: KMIP 2.1 requests over mutual TLS to
 // the KMIP port (src/client KmipClient). Payloads follow KMIP 2.1 §6.1 (Create §6.1.7, Get §6.1.23, Locate
 // §6.1.28, Encrypt §6.1.20, Decrypt §6.1.12, Revoke §6.1.45, Destroy §6.1.16).
 import { readFileSync } from 'node:fs';
@@ -13,7 +13,7 @@ import {
 import type { TtlvItem } from '../../ttlv/types.ts';
 import { CliError, EXIT_FAILED, EXIT_USAGE, keyValues, table } from '../output.ts';
 import { connectError, readTlsFiles } from './connection.ts';
-import { list, positiveInt, type CommandContext } from './common.ts';
+import { list, positiveInt, type Action, type CommandContext } from './common.ts';
 
 
 const nameOf = (table: Record<string, number>, v: number | undefined) => (v === undefined ? undefined : Object.entries(table).find(([, x]) => x === v)?.[0] ?? `0x${v.toString(16)}`);
@@ -86,7 +86,8 @@ function keyBlockFacts(payload: Struct): Record<string, unknown> {
 }
 
 
-export const KEY_ACTIONS: Record<string, (ctx: CommandContext, args: string[], opts: Record<string, unknown>) => Promise<void>> = {
+/** What the kmipctl key commands do; declared in commands.ts, which loads this file when one runs. */
+export const ACTIONS = {
   create: async (ctx, _a, o) => {
     const algorithm = enumValue(CryptographicAlgorithm, o.algorithm ?? 'AES', '--algorithm');
     const length = positiveInt(o.length ?? '256', '--length', 8192)!;
@@ -164,4 +165,4 @@ export const KEY_ACTIONS: Record<string, (ctx: CommandContext, args: string[], o
     await withKmip(ctx, (c) => c.request(Operation.Destroy, [uidItem(uid!)]));
     ctx.out.print({ uniqueIdentifier: uid, destroyed: true }, () => `destroyed ${uid}\n`);
   },
-};
+} satisfies Record<string, Action>;

@@ -1,8 +1,7 @@
 // kmipctl l1 set|show|remove|check: the tenant's pointer to its root key (BYOK/HYOK).
-import type { Command } from 'commander';
 import { CliError, EXIT_FAILED, EXIT_USAGE, keyValues, table } from '../output.ts';
 import { seg } from './connection.ts';
-import { leaf, when } from './common.ts';
+import { when, type Action } from './common.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -28,11 +27,9 @@ export function l1Config(o: Record<string, unknown>): Obj | undefined {
   return config;
 }
 
-const collect = (v: string, prev: string[] = []) => [...prev, v];
-
-export function registerL1Commands(program: Command): void {
-  const g = program.command('l1').description("the tenant's L1 pointer (its root key in an HSM or KMS); removing it is the kill switch");
-  leaf(g, 'set <tenant>', 'point the tenant at an L1 that answers "active" (also brings back a killed tenant)', async (ctx, [t], o) => {
+/** What the kmipctl l1 commands do; declared in commands.ts, which loads this file when one runs. */
+export const ACTIONS = {
+  set: async (ctx, [t], o) => {
     const config = l1Config(o);
     if (!config) throw new CliError(EXIT_USAGE, 'give the provider configuration with --config or --set', 'software: --set keyFile=PATH; pkcs11: --set tokenLabel=… --set keyLabel=… --set pinEnv=…; aws-kms: --set keyId=… --set region=…; kmip: --set host=… --set keyUid=… --set caFile=… --set certFile=… --set clientKeyFile=…; vault-transit: --set address=… --set keyName=… --set tokenEnv=…; azure-keyvault: --set vaultUrl=https://….vault.azure.net --set keyName=… --set credentialType=managed-identity|workload-identity|client-secret|client-certificate; gcp-kms: --set keyName=projects/…/cryptoKeys/… --set credentialsFile=…');
     const r = await ctx.admin().put<{ pointer: Obj; l1: Obj | null; status: Obj | null; verifiedBy?: string }>(`/v1/tenants/${seg(t!)}/l1`, { provider: o.provider, config });
@@ -40,19 +37,17 @@ export function registerL1Commands(program: Command): void {
       ? `tenant ${t}: L1 set to ${String(d.l1.provider)} ${String(d.l1.keyRef)} (${String(d.status.state)})\n`
       // On a CMK (issue 10): stored and published, the cores open the L1 and report.
       : `tenant ${t}: L1 pointer (${String(d.pointer.provider)}) stored and published; the cores verify it — see: kmipctl l1 check ${t}\n`));
-  }, (c) => c.requiredOption('--provider <provider>', 'software, pkcs11, aws-kms, kmip, vault-transit, azure-keyvault or gcp-kms')
-    .option('--config <json>', 'provider configuration as JSON (references only: pinEnv, pinFile, *Env names, *File paths)')
-    .option('--set <key=value>', 'one configuration field (repeatable)', collect));
-  leaf(g, 'show <tenant>', "show the tenant's L1 pointer and seal status", async (ctx, [t]) => {
+  },
+  show: async (ctx, [t]) => {
     const r = await ctx.admin().get<{ pointer: Obj | null; hierarchy: Obj | null }>(`/v1/tenants/${seg(t!)}/l1`);
     ctx.out.print(r, (d) => (d.pointer ? keyValues(d.pointer) : `tenant ${t} has no L1 pointer of its own (the server's default L1 serves it)\n`)
       + (d.hierarchy ? `sealed: ${d.hierarchy.sealed ? `yes (${String(d.hierarchy.reason ?? '')})` : 'no'}\n` : ''));
-  });
-  leaf(g, 'remove <tenant>', 'remove the L1 pointer: the kill switch (the tenant is sealed at once)', async (ctx, [t]) => {
+  },
+  remove: async (ctx, [t]) => {
     const r = await ctx.admin().delete<{ status: Obj | null }>(`/v1/tenants/${seg(t!)}/l1`);
     ctx.out.print(r, () => `tenant ${t}: L1 pointer removed, tenant sealed\n`);
-  });
-  leaf(g, 'check <tenant>', "ask the tenant's L1 (or a candidate given with --provider) for its status", async (ctx, [t], o) => {
+  },
+  check: async (ctx, [t], o) => {
     const config = l1Config(o);
     const body = o.provider !== undefined ? { provider: o.provider, config: config ?? {} } : {};
     const r = await ctx.admin().post<{ l1: Obj; status: Obj; sealedNow?: boolean; hierarchy?: Obj | null; checkedBy?: string; nodes?: Obj[] }>(`/v1/tenants/${seg(t!)}/l1/check`, body);
@@ -75,6 +70,5 @@ export function registerL1Commands(program: Command): void {
       throw new CliError(EXIT_FAILED, `the L1 of tenant ${t} is ${String(r.status.state)}${r.sealedNow ? `; tenant ${t} sealed` : ''}`,
         o.provider === undefined ? `restore the key in the HSM/KMS (the tenant unseals by itself), or point at another key with: kmipctl l1 set ${t}` : 'the tenant cannot be unsealed under this L1');
     }
-  }, (c) => c.option('--provider <provider>', 'check a candidate instead of the stored pointer')
-    .option('--config <json>', 'candidate configuration as JSON').option('--set <key=value>', 'one configuration field (repeatable)', collect));
-}
+  },
+} satisfies Record<string, Action>;

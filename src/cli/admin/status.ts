@@ -1,12 +1,12 @@
 // kmipctl status
-import type { Command } from 'commander';
 import { keyValues, table } from '../output.ts';
-import { leaf, when } from './common.ts';
+import { when, type Action } from './common.ts';
 
 type Obj = Record<string, unknown>;
 
-export function registerStatusCommand(program: Command): void {
-  leaf(program, 'status', 'server status: who you are, tenants and their seal state, audit head', async (ctx) => {
+/** What the kmipctl status commands do; declared in commands.ts, which loads this file when one runs. */
+export const ACTIONS = {
+  status: async (ctx) => {
     const r = await ctx.admin().get<{ caller: Obj; server: Obj; kmip: Obj | null; plane?: string; hierarchy: string; ca: Obj | null; tenants: Obj[]; audit: Obj; exporters?: Obj[]; nodes?: Obj[] }>('/v1/status');
     ctx.out.print(r, (d) => [
       keyValues({ you: `${String(d.caller.id)} (${String(d.caller.tenant)}/${String(d.caller.service)}, role ${String(d.caller.role)})`,
@@ -24,5 +24,5 @@ export function registerStatusCommand(program: Command): void {
           [['name', 'EXPORTER'], 'connected', 'delivered', 'undelivered', ['droppedFromBuffer', 'DROPPED FROM BUFFER'], 'failures', ['lastError', 'LAST ERROR']])
         : '',
     ].join(''));
-  });
-}
+  },
+} satisfies Record<string, Action>;

@@ -1,17 +1,16 @@
 // kmipctl tenant create|list|show|set-names|seal|unseal|kill|rotate-l2
-import type { Command } from 'commander';
 import { keyValues, table } from '../output.ts';
 import { seg } from './connection.ts';
-import { leaf, when } from './common.ts';
+import { when, type Action } from './common.ts';
 
 type Obj = Record<string, unknown>;
 
 const statusLine = (s: Obj | null | undefined): string =>
   s ? `${s.sealed ? `SEALED${s.sealKind ? ` (${String(s.sealKind)})` : ''}${s.reason ? `: ${String(s.reason)}` : ''}` : 'unsealed'}${s.killed ? ' — killed: set a new L1 pointer to recover' : ''}\n` : '';
 
-export function registerTenantCommands(program: Command): void {
-  const g = program.command('tenant').description('tenants: create, list, show, seal, unseal, kill switch, L2 rotation');
-  leaf(g, 'create <tenant>', 'create a tenant, optionally pinned to regions (served only by the cores of those regions)', async (ctx, [name], o) => {
+/** What the kmipctl tenant commands do; declared in commands.ts, which loads this file when one runs. */
+export const ACTIONS = {
+  create: async (ctx, [name], o) => {
     const regions = (o.region as string[] | undefined) ?? [];
     const r = await ctx.admin().post<{ tenant: Obj }>('/v1/tenants', {
       name, ...(regions.length ? { regions } : {}), ...(o.names !== undefined ? { names: o.names } : {}),
@@ -19,20 +18,19 @@ export function registerTenantCommands(program: Command): void {
     const pinned = (r.tenant.regions as string[] | undefined) ?? [];
     ctx.out.print(r, (d) => `created tenant ${String(d.tenant.id)}${pinned.length ? ` in region${pinned.length > 1 ? 's' : ''} ${pinned.join(', ')}` : ''}` +
       `${d.tenant.names === 'duplicates-allowed' ? ' (Names: duplicates allowed)' : ''}\n`);
-  }, (c) => c.option('--region <region>', 'a region whose cores serve the tenant (repeat for several)', (v: string, prev: string[] = []) => [...prev, v])
-    .option('--names <policy>', 'unique (default, KMIP/OASIS) or duplicates-allowed (several objects may share one Name)'));
-  leaf(g, 'set-names <tenant> <policy>', "set whether a Name identifies one object of the tenant: unique or duplicates-allowed", async (ctx, [t, policy]) => {
+  },
+  setNames: async (ctx, [t, policy]) => {
     const r = await ctx.admin().put<{ tenant: Obj }>(`/v1/tenants/${seg(t!)}/names`, { names: policy });
     ctx.out.print(r, (d) => `tenant ${t}: Names ${d.tenant.names === 'unique' ? 'unique' : 'may be shared by several objects (duplicates-allowed)'}\n`);
-  });
-  leaf(g, 'list', 'list tenants', async (ctx) => {
+  },
+  list: async (ctx) => {
     const r = await ctx.admin().get<{ tenants: Obj[] }>('/v1/tenants');
     // The REGIONS column only where some tenant has one (split planes, issue 10).
     const anyRegion = r.tenants.some((t) => ((t.regions as string[] | undefined) ?? []).length > 0);
     ctx.out.print(r, (d) => table(d.tenants.map((t) => ({ ...t, regions: ((t.regions as string[] | undefined) ?? []).join(',') || '-', createdAt: when(t.createdAt) })),
       [['id', 'TENANT'], 'state', ...(anyRegion ? ['regions' as const] : []), 'sealed', ['l1', 'L1'], ['createdAt', 'CREATED']]));
-  });
-  leaf(g, 'show <tenant>', 'show a tenant: state, services, L1 pointer, seal status', async (ctx, [t]) => {
+  },
+  show: async (ctx, [t]) => {
     const r = await ctx.admin().get<{ tenant: Obj; services: Obj[]; identities: number; grants: Obj[]; l1: Obj | null; hierarchy: Obj | null; nodes?: Obj[] }>(`/v1/tenants/${seg(t!)}`);
     ctx.out.print(r, (d) => [
       keyValues({ tenant: d.tenant.id, state: d.tenant.state,
@@ -44,24 +42,24 @@ export function registerTenantCommands(program: Command): void {
       '\nservices:\n', table(d.services, [['id', 'SERVICE'], ['createdAt', 'CREATED']]),
       d.grants.length ? '\ngrants:\n' + table(d.grants, [['fromService', 'FROM'], ['toService', 'TO'], 'operations']) : '',
     ].join(''));
-  });
-  leaf(g, 'seal <tenant>', "seal a tenant: its L2/L3 keys are zeroized in memory and its requests refused until unseal", async (ctx, [t], o) => {
+  },
+  seal: async (ctx, [t], o) => {
     const r = await ctx.admin().post<{ status: Obj }>(`/v1/tenants/${seg(t!)}/seal`, o.reason ? { reason: o.reason } : {});
     ctx.out.print(r, (d) => `tenant ${t}: ${statusLine(d.status)}`);
-  }, (c) => c.option('--reason <text>', 'why (kept in the audit trail)'));
-  leaf(g, 'unseal <tenant>', "unseal a tenant (asks its L1 to unwrap the tenant's L2)", async (ctx, [t]) => {
+  },
+  unseal: async (ctx, [t]) => {
     const r = await ctx.admin().post<{ status: Obj }>(`/v1/tenants/${seg(t!)}/unseal`);
     ctx.out.print(r, (d) => `tenant ${t}: ${statusLine(d.status)}`);
-  });
-  leaf(g, 'kill <tenant>', 'KILL SWITCH: remove the L1 pointer and seal the tenant at once; only `l1 set` brings it back', async (ctx, [t], o) => {
+  },
+  kill: async (ctx, [t], o) => {
     const r = await ctx.admin().post<{ status: Obj }>(`/v1/tenants/${seg(t!)}/kill`, o.reason ? { reason: o.reason } : {});
     ctx.out.print(r, (d) => `tenant ${t} killed: ${statusLine(d.status)}`);
-  }, (c) => c.option('--reason <text>', 'why (kept in the audit trail)'));
-  leaf(g, 'rotate-l2 <tenant>', "rotate the tenant's L2 key under its L1 (every L3 key is re-wrapped under the new L2)", async (ctx, [t]) => {
+  },
+  rotateL2: async (ctx, [t]) => {
     const r = await ctx.admin().post<{ l2Version: number | null; generation?: number; regions?: string[] }>(`/v1/tenants/${seg(t!)}/rotate-l2`);
     // On a CMK (issue 10) the rotation is published and the cores of each region execute it.
     ctx.out.print(r, (d) => (d.l2Version === null && d.generation !== undefined
       ? `tenant ${t}: L2 rotation published (request ${d.generation}); the cores of ${(d.regions ?? []).join(', ') || 'no region'} rotate their region's L2 once\n`
       : `tenant ${t}: L2 key now at version ${d.l2Version}\n`));
-  });
-}
+  },
+} satisfies Record<string, Action>;
