@@ -12,7 +12,7 @@ if (!existsSync(program)) {
 }
 // Source maps (stack traces point into src/*.ts; tsc emits .js.map files) on for every run but
 // a request for help: once they are on, Node 20 reads and parses each module's .map file as
-// the module loads, ~10 % of what `kmipctl --help` costs beyond a bare node (bench/README.md
+// the module loads, about a fifth of what `kmipctl --help` adds to a bare node (bench/README.md
 // "Start-up"), and a help request runs no action whose stack trace anyone would read.
 const args = process.argv.slice(2);
 const options = args.includes('--') ? args.slice(0, args.indexOf('--')) : args;

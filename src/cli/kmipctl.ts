@@ -19,8 +19,8 @@ import { registerAdminCommands } from './admin/commands.ts';
 import { withConnectionOptions } from './admin/options.ts';
 
 // commander through require(), not `import`: its ESM entry (esm.mjs) is a wrapper around the
-// CommonJS index.js whose export names Node finds by parsing index.js first, ~10 % of what
-// `kmipctl --help` costs beyond a bare node (bench/README.md "Start-up"). Same classes
+// CommonJS index.js whose export names Node finds by parsing index.js first: about a fifth
+// of what `kmipctl --help` adds to a bare node (bench/README.md "Start-up"). Same classes
 // either way: the wrapper re-exports this very module. The other CLI files import commander's
 // types only.
 const commander = createRequire(import.meta.url)('commander') as typeof import('commander');
