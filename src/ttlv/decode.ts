@@ -33,9 +33,6 @@ export function isValidTag(tag: number): boolean {
 class Decoder {
   private items = 0;
   private readonly stack: number[] = [];
-  /** Children of the open Structures, on KIDS from index 0; `high` is the most ever used. */
-  top = 0;
-  high = 0;
   constructor(
     private readonly buf: Buffer,
     private readonly copy: boolean,
@@ -83,18 +80,14 @@ class Decoder {
         if (len % 8 !== 0) this.fail('BAD_LENGTH', `Structure length ${len} is not a multiple of 8`, off, tag);
         if (len > avail) this.fail(this.pastOrTruncated(v + len), `Structure length ${len} runs past the ${avail} bytes available`, off, tag);
         if (depth >= this.maxDepth) this.fail('TOO_DEEP', `nesting deeper than ${this.maxDepth}`, off, tag);
+        const children: TtlvItem[] = [];
         const childEnd = v + len;
         this.stack.push(tag);
-        const base = this.top;
         let p = v;
         while (p < childEnd) {
-          const child = this.item(p, childEnd, depth + 1);
-          KIDS[this.top++] = child;
+          children.push(this.item(p, childEnd, depth + 1));
           p = this.pos;
         }
-        if (this.top > this.high) this.high = this.top;
-        const children = exactArray(base, this.top);
-        this.top = base;
         this.stack.pop();
         this.pos = childEnd;
         return { tag, type: 'Structure', value: children };
@@ -175,29 +168,6 @@ class Decoder {
   }
 }
 
-/**
- * Children of the open Structures wait here until their Structure ends, then leave as an
- * array of exactly their number. An array grown by push from [] reserves 17 slots on the
- * first push, and a decoded message is mostly Structures of one to four children: that
- * spare room was about half of the bytes the decoder allocated for an Encrypt request.
- * Cleared after every decode, so it never keeps a message's items (and the views of its
- * input they hold) alive. decode() calls nothing that could re-enter it while KIDS is in use.
- */
-const KIDS: TtlvItem[] = [];
-
-function exactArray(from: number, to: number): TtlvItem[] {
-  // Array literals are allocated at their exact size and stay packed (the same element
-  // kind as the arrays every builder in the project makes); slice() for the longer ones.
-  switch (to - from) {
-    case 0: return [];
-    case 1: return [KIDS[from]!];
-    case 2: return [KIDS[from]!, KIDS[from + 1]!];
-    case 3: return [KIDS[from]!, KIDS[from + 1]!, KIDS[from + 2]!];
-    case 4: return [KIDS[from]!, KIDS[from + 1]!, KIDS[from + 2]!, KIDS[from + 3]!];
-    default: return KIDS.slice(from, to);
-  }
-}
-
 function bigIntFromTwosComplement(b: Buffer, from: number, to: number): bigint {
   let n = 0n;
   // Eight bytes at a time keeps BigInt work linear for the key sizes we see.
@@ -205,11 +175,6 @@ function bigIntFromTwosComplement(b: Buffer, from: number, to: number): bigint {
   const negative = (b[from]! & 0x80) !== 0;
   return negative ? n - (1n << BigInt((to - from) * 8)) : n;
 }
-
-/** What the cleared KIDS slots hold: an item, so the array keeps one element kind. */
-const EMPTY_ITEM: TtlvItem = { tag: 0, type: 'Structure', value: [] };
-/** KIDS keeps its room between calls up to this many slots (32 KiB); a wider message's is let go. */
-const MAX_KEPT_KIDS = 4096;
 
 /**
  * Decodes exactly one TTLV item that fills the whole buffer (a KMIP message, or any
@@ -232,10 +197,5 @@ export function decode(buf: Buffer, options: DecodeOptions = {}): TtlvItem {
     if (e instanceof TtlvError) throw e;
     // Defensive: a bug above must still surface as the codec's error type.
     throw new TtlvError('SYNTAX', `decoder fault: ${(e as Error).message}`, 0, '');
-  } finally {
-    // After an error `top` is where the failing Structure left it, above `high`.
-    const used = Math.max(d.high, d.top);
-    if (used > MAX_KEPT_KIDS) KIDS.length = 0;
-    else for (let i = 0; i < used; i++) KIDS[i] = EMPTY_ITEM;
   }
 }
