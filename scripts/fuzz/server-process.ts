@@ -25,8 +25,6 @@ export interface ServerProcessOptions {
    * a process group of its own, so that crashAll() kills the primary and every worker at once.
    */
   workers?: number;
-  /** Another checkout to run the server from (a benchmark's "before"); default this one. */
-  root?: string;
 }
 
 export interface ServerProcess {
@@ -65,8 +63,7 @@ export function rssOf(pid: number): number | undefined {
 export async function startServerProcess(opts: ServerProcessOptions): Promise<ServerProcess> {
   const workers = opts.workers ?? 1;
   const group = workers > 1;
-  const bin = opts.root !== undefined ? join(resolve(opts.root), 'scripts', 'dev-bin', 'openkcm.js') : OPENKCM_BIN;
-  const child = spawn(process.execPath, [bin, 'serve', '--listen', '127.0.0.1:0', '--data', 'data', '--certs', 'certs', '--workers', String(workers), ...(opts.args ?? [])], {
+  const child = spawn(process.execPath, [OPENKCM_BIN, 'serve', '--listen', '127.0.0.1:0', '--data', 'data', '--certs', 'certs', '--workers', String(workers), ...(opts.args ?? [])], {
     cwd: opts.cwd, env: cleanEnv(opts.env ?? {}), stdio: ['ignore', 'pipe', 'pipe'], detached: group,
   });
   let out = '';
