@@ -387,26 +387,22 @@ async function main(): Promise<number> {
   return failed ? 1 : 0;
 }
 
+/** A measuring child: runs, prints its result as the last line of stdout, exits. */
+async function childMain<A extends { workload: string }>(what: string, run: (a: A) => Promise<unknown>): Promise<never> {
+  const a = JSON.parse(process.argv[3]!) as A;
+  try {
+    process.stdout.write(`${JSON.stringify(await run(a))}\n`);
+    process.exit(0);
+  } catch (e) {
+    console.error(`bench:hotpath ${what} (${a.workload}): ${(e as Error).stack ?? String(e)}`);
+    process.exit(1);
+  }
+}
+
 if (process.argv[2] === '--paired-child') {
-  const a = JSON.parse(process.argv[3]!) as PairedArgs;
-  try {
-    const r = await pairedChild(a);
-    process.stdout.write(`${JSON.stringify(r)}\n`);
-    process.exit(0);
-  } catch (e) {
-    console.error(`bench:hotpath paired child (${a.workload}): ${(e as Error).stack ?? String(e)}`);
-    process.exit(1);
-  }
+  await childMain<PairedArgs>('paired child', pairedChild);
 } else if (process.argv[2] === '--child') {
-  const a = JSON.parse(process.argv[3]!) as ChildArgs;
-  try {
-    const r = await child(a);
-    process.stdout.write(`${JSON.stringify(r)}\n`);
-    process.exit(0);
-  } catch (e) {
-    console.error(`bench:hotpath child (${a.workload}, ${a.root}): ${(e as Error).stack ?? String(e)}`);
-    process.exit(1);
-  }
+  await childMain<ChildArgs>('child', child);
 } else {
   process.exitCode = await main();
 }
