@@ -391,7 +391,10 @@ export async function openCoreRuntime(opts: CoreOptions): Promise<CoreRuntime> {
     // The regional vault's audit chain (issue 10 §2).
     const onAuditError = (err: Error) => logger.error({ err, event: 'audit_error' }, 'audit log write failed');
     if (sqlite !== undefined) {
-      const log = openAuditLog(sqlite.database, { onError: onAuditError });
+      // Same as serve: the audit group commit shares the vault's WAL flush off the event loop
+      // (src/store/wal-durability.ts) instead of an fsync on the main thread per group.
+      const durability = sqlite.durability;
+      const log = openAuditLog(sqlite.database, { onError: onAuditError, ...(durability !== undefined ? { durability } : {}) });
       audit = log;
       source = sqliteShipSource(log);
     } else if (vault instanceof PostgresStore) {
