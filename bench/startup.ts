@@ -39,12 +39,12 @@ if (!existsSync(TIME)) {
 
 const variants: { name: string; argv: string[] }[] = [
   { name: 'node -e 0', argv: ['-e', '0'] },
-  { name: 'kmipctl --help (dist)', argv: [join(root, 'bin', 'kmipctl.js'), '--help'] },
-  { name: 'kmipctl tenant --help (dist)', argv: [join(root, 'bin', 'kmipctl.js'), 'tenant', '--help'] },
+  { name: 'kmipctl --help (dist)', argv: [join(root, 'bin', 'kmipctl.cjs'), '--help'] },
+  { name: 'kmipctl tenant --help (dist)', argv: [join(root, 'bin', 'kmipctl.cjs'), 'tenant', '--help'] },
   { name: 'openkcm --help (dist)', argv: [join(root, 'bin', 'openkcm.js'), '--help'] },
   { name: 'kmipctl --help (tsx on src)', argv: ['--import', 'tsx', join(root, 'src', 'cli', 'kmipctl.ts'), '--help'] },
   ...(before === undefined ? [] : [
-    { name: 'kmipctl --help (before)', argv: [join(before, 'bin', 'kmipctl.js'), '--help'] },
+    { name: 'kmipctl --help (before)', argv: [join(before, 'bin', existsSync(join(before, 'bin', 'kmipctl.cjs')) ? 'kmipctl.cjs' : 'kmipctl.js'), '--help'] },
     { name: 'openkcm --help (before)', argv: [join(before, 'bin', 'openkcm.js'), '--help'] },
   ]),
 ];

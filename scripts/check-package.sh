@@ -23,7 +23,7 @@ ok() { echo "check-package: ok: $*"; }
 npm pack --silent --pack-destination "$work" >"$work/pack.out" 2>"$work/pack.err" || { cat "$work/pack.err" >&2; fail "npm pack"; }
 tgz=$(ls "$work"/openkcm-*.tgz)
 tar tzf "$tgz" >"$work/contents"
-for f in package/package.json package/bin/openkcm.js package/bin/kmipctl.js package/dist/cli/openkcm.js package/dist/cli/openkcm.js.map package/dist/cli/kmipctl.js package/console/index.html package/console/app.js package/console/lib.js package/console/console.css package/README.md package/LICENSE; do
+for f in package/package.json package/bin/openkcm.js package/bin/kmipctl.cjs package/dist/cli/kmipctl-help.json package/dist/cli/openkcm.js package/dist/cli/openkcm.js.map package/dist/cli/kmipctl.js package/console/index.html package/console/app.js package/console/lib.js package/console/console.css package/README.md package/LICENSE; do
   grep -qx "$f" "$work/contents" || fail "$f is not in the package"
 done
 if grep -E '^package/(src|test|bench|conformance|scripts|spec|vectors)/|\.ts$' "$work/contents"; then fail "the package carries sources or test data"; fi

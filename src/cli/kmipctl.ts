@@ -71,7 +71,7 @@ export async function main(argv: readonly string[] = process.argv): Promise<void
   }
 }
 
-/** True when this module is the program being run (bin/kmipctl.js imports it), not a library import. */
+/** True when this module is the program being run (bin/kmipctl.cjs imports it), not a library import. */
 function isEntryPoint(): boolean {
   const script = process.argv[1];
   if (!script) return false;
@@ -81,7 +81,7 @@ function isEntryPoint(): boolean {
   } catch {
     // keep the name as given
   }
-  return name === 'kmipctl' || name === 'kmipctl.js' || script === fileURLToPath(import.meta.url);
+  return name === 'kmipctl' || name === 'kmipctl.js' || name === 'kmipctl.cjs' || script === fileURLToPath(import.meta.url);
 }
 
 if (isEntryPoint()) await main();

@@ -6,7 +6,7 @@
 // and stop cleanly on SIGTERM. scripts/check-package.sh does the same from a real
 // `npm pack` + `npm install` in an empty directory (CI step; it needs the registry).
 import { execFile, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -45,6 +45,8 @@ beforeAll(async () => {
     mkdirSync(dirname(join(pkg, 'node_modules', name)), { recursive: true });
     symlinkSync(join(root, 'node_modules', name), join(pkg, 'node_modules', name), 'dir');
   }
+  // The second half of `npm run build`: kmipctl's help pages rendered from the compiled program.
+  await run(process.execPath, [join(root, 'scripts', 'build-help.mjs'), join(pkg, 'dist')], { cwd: root });
 }, 600_000);
 
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -69,12 +71,40 @@ describe('the compiled program (dist/, production dependencies only)', () => {
   });
 
   it('answers kmipctl --help and openkcm --help', async () => {
-    const k = await run(process.execPath, [join(pkg, 'bin', 'kmipctl.js'), '--help'], { cwd: tmp, env });
+    const k = await run(process.execPath, [join(pkg, 'bin', 'kmipctl.cjs'), '--help'], { cwd: tmp, env });
     expect(k.stdout).toMatch(/^Usage: kmipctl/);
     expect(k.stdout).toContain('status');
     const o = await run(process.execPath, [join(pkg, 'bin', 'openkcm.js'), '--help'], { cwd: tmp, env });
     expect(o.stdout).toMatch(/^Usage: openkcm/);
     expect(o.stdout).toContain('serve');
+  });
+
+  it('prints kmipctl help from the pages rendered at build time, the same text, stream and exit code as the program', async () => {
+    const launch = (bin: string, args: string[]) => run(process.execPath, [bin, ...args], { cwd: tmp, env })
+      .then((r) => ({ out: r.stdout, err: r.stderr, code: 0 }), (e: { stdout: string; stderr: string; code: number }) => ({ out: e.stdout, err: e.stderr, code: e.code }));
+    const launcher = join(pkg, 'bin', 'kmipctl.cjs');
+    const program = join(pkg, 'dist', 'cli', 'kmipctl.js'); // runs commander: the live help
+    for (const args of [['--help'], ['-h'], [], ['tenant', '--help'], ['help', 'tenant'], ['tenant'], ['cert', 'issue', '--help'], ['--server', 'x', '--help'], ['bogus']]) {
+      expect(await launch(launcher, args), args.join(' ')).toEqual(await launch(program, args));
+    }
+    // The launcher really answers from the table: a page changed there is what it prints.
+    const tableFile = join(pkg, 'dist', 'cli', 'kmipctl-help.json');
+    const original = readFileSync(tableFile, 'utf8');
+    const table = JSON.parse(original) as { pages: string[]; entries: Record<string, [number, number, number]> };
+    table.pages[table.entries['tenant\u0000--help']![0]] = 'from the table\n';
+    writeFileSync(tableFile, JSON.stringify(table));
+    try {
+      expect((await launch(launcher, ['tenant', '--help'])).out).toBe('from the table\n');
+    } finally {
+      writeFileSync(tableFile, original);
+    }
+    // Without the table (a dist/ built by tsc alone), the program prints the help itself.
+    rmSync(tableFile);
+    try {
+      expect(await launch(launcher, ['tenant', '--help'])).toEqual(await launch(program, ['tenant', '--help']));
+    } finally {
+      writeFileSync(tableFile, original);
+    }
   });
 
   it('serves KMIP and the admin API from a fresh directory, then stops on SIGTERM', async () => {
@@ -110,7 +140,7 @@ describe('the compiled program (dist/, production dependencies only)', () => {
         await c.close();
       }
       // kmipctl from the package, on its defaults (./certs), with the admin URL the banner printed.
-      const status = await run(process.execPath, [join(pkg, 'bin', 'kmipctl.js'), 'status', '--server', banner[2]!, '--json'], { cwd, env });
+      const status = await run(process.execPath, [join(pkg, 'bin', 'kmipctl.cjs'), 'status', '--server', banner[2]!, '--json'], { cwd, env });
       expect(JSON.parse(status.stdout)).toBeTypeOf('object');
       // The web console (issue 14 §3) comes from the package's console/ folder, at the URL the banner printed.
       expect(err).toContain(`Web console: ${banner[2]}/console/`);

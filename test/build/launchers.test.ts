@@ -32,6 +32,7 @@ const MEANT_FOR_THE_COMPILED_PROGRAM: Record<string, string> = {
   'test/build/': 'checks the compiled package, built fresh from the sources',
   'test/deploy/': 'checks the deployment recipes, which run the installed bin/ and dist/',
   'bench/startup.ts': 'measures the start-up of the compiled launchers against tsx on the sources',
+  'scripts/build-help.mjs': 'the last step of `npm run build`: renders kmipctl\'s help pages from the compiled program',
 };
 
 export function compiledReferences(source: string): { line: number; text: string }[] {
