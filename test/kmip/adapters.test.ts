@@ -377,6 +377,17 @@ describe('responses 2.1 → 1.x', () => {
     const deleted = resp(uid(), structure(Tag.CurrentAttribute, [textString(Tag.ContactInformation, 'ops')]));
     expect(responseFromInternal(V1_0, Operation.DeleteAttribute, deleted)).toEqual(resp(uid(), attr1('Contact Information', textString(0, 'ops'))));
   });
+  it('Add / Modify / Delete Attribute of Name in 1.x: index 0 is written, as in Get Attributes (PyKMIP reads it, issue 13 §5)', () => {
+    for (const op of [Operation.AddAttribute, Operation.ModifyAttribute]) {
+      const internal = resp(uid(), structure(Tag.NewAttribute, [name2('n0')]), integer(Tag.AttributeIndex, 0));
+      expect(responseFromInternal(V1_4, op, internal)).toEqual(resp(uid(), attr1('Name', structure(0, name2('n0').value), 0)));
+    }
+    const deleted = resp(uid(), structure(Tag.CurrentAttribute, [name2('n0')]), integer(Tag.AttributeIndex, 0));
+    expect(responseFromInternal(V1_2, Operation.DeleteAttribute, deleted)).toEqual(resp(uid(), attr1('Name', structure(0, name2('n0').value), 0)));
+    // Other multi-instance attributes keep the OASIS vectors' form without index 0.
+    const other = resp(uid(), structure(Tag.CurrentAttribute, [textString(Tag.ContactInformation, 'ops')]), integer(Tag.AttributeIndex, 0));
+    expect(responseFromInternal(V1_4, Operation.DeleteAttribute, other)).toEqual(resp(uid(), attr1('Contact Information', textString(0, 'ops'))));
+  });
   it('Get: Key Value Attributes → Attribute×n (Veeam)', () => {
     const kb = (kv: TtlvItem[]) => resp(enumeration(Tag.ObjectType, ObjectType.SymmetricKey), uid(), structure(Tag.SymmetricKey, [structure(Tag.KeyBlock, [
       enumeration(Tag.KeyFormatType, KeyFormatType.Raw), structure(Tag.KeyValue, kv),

@@ -3,7 +3,7 @@ import { Tag } from '../../ttlv/generated/tags.ts';
 import { Operation } from '../../ttlv/generated/enumerations.ts';
 import type { TtlvItem } from '../../ttlv/types.ts';
 import { structure, textString, type Struct } from '../items.ts';
-import { attributeByTag, attributeDefinedIn } from '../attribute-names.ts';
+import { attributeByTag, attributeDefinedIn, V1_INDEXED_FROM_ZERO_TAGS } from '../attribute-names.ts';
 import type { ProtocolVersion } from '../version.ts';
 import {
   attributesToTemplate, attributesToV1List, attributeToV1, isKeyBlockObject, objectToV1, templateObjectToV1, v1NameOf,
@@ -65,7 +65,7 @@ function getAttributeList(p: Struct, v: ProtocolVersion): TtlvItem[] {
  * Add / Modify / Delete Attribute (1.4 s.4.14–4.16): the 1.x response repeats the attribute
  * (added, modified, or deleted) with its Attribute Index. The operation supplies it as New
  * Attribute / Current Attribute + Attribute Index in the internal response; index 0 is not
- * written, as in the OASIS 1.4 vectors.
+ * written, as in the OASIS 1.4 vectors, except on Name (V1_INDEXED_FROM_ZERO_TAGS).
  */
 function attributeEcho(p: Struct, v: ProtocolVersion): TtlvItem[] {
   const out: TtlvItem[] = [];
@@ -79,7 +79,10 @@ function attributeEcho(p: Struct, v: ProtocolVersion): TtlvItem[] {
   if (echo !== undefined) {
     const item = filterAttribute(echo, v);
     if (item !== undefined && v1NameOf(item) !== undefined) {
-      out.push(attributeToV1(item, index !== undefined && index > 0 ? index : undefined));
+      // Name carries its index even when 0, as in Get Attributes (V1_INDEXED_FROM_ZERO_TAGS;
+      // 1.4 s.4.14-4.16 "Attribute ... with its index"; PyKMIP reads it, issue 13 §5).
+      const shown = index !== undefined && (index > 0 || V1_INDEXED_FROM_ZERO_TAGS.has(item.tag));
+      out.push(attributeToV1(item, shown ? index : undefined));
     }
   }
   return out;
