@@ -189,15 +189,21 @@ function combine<T>(f: Field<T>, weights: readonly T[], values: readonly T[]): T
 
 // ---- checks -------------------------------------------------------------------------------
 
-/** Limits of each method: the x coordinates 1..N must be distinct non-zero field elements. */
-export function checkSplitParams(p: SplitParams): void {
+/**
+ * Limits of each method: the x coordinates 1..N must be distinct non-zero field elements.
+ * `registered`: the part was made by the client and is only stored (Register). KMIP (1.4
+ * s.2.2.5, 2.1 s.2.2.5) defines the Split Key Threshold as "the minimum number of parts
+ * needed to reconstruct the entire key" and sets no rule tying it to XOR, so a stored XOR
+ * part with threshold < parts is accepted; only splitting and joining here need every XOR part.
+ */
+export function checkSplitParams(p: SplitParams, opts: { registered?: boolean } = {}): void {
   if (!Number.isInteger(p.parts) || p.parts < 2) throw new SplitKeyError('Split Key Parts must be at least 2');
   if (!Number.isInteger(p.threshold) || p.threshold < 1 || p.threshold > p.parts) {
     throw new SplitKeyError(`Split Key Threshold must be between 1 and Split Key Parts (${p.parts})`);
   }
   switch (p.method) {
     case SplitMethod.XOR:
-      if (p.threshold !== p.parts) throw new SplitKeyError('XOR splitting needs every part: Split Key Threshold must equal Split Key Parts');
+      if (opts.registered !== true && p.threshold !== p.parts) throw new SplitKeyError('XOR splitting needs every part: Split Key Threshold must equal Split Key Parts');
       return;
     case SplitMethod.GF2_8:
       if (p.parts > 255) throw new SplitKeyError('GF(2^8) sharing allows at most 255 parts');

@@ -300,7 +300,7 @@ async function run(ctx: OperationContext, request: Struct): Promise<Struct> {
   } else if (objectType === ObjectType.SplitKey) {
     // s.2.2.5: the split fields must be complete and consistent, so that Join Split Key can use the part.
     const part = readSplitKeyValue(value, 'being registered');
-    withSplitErrors(() => checkSplitParams(part.params));
+    withSplitErrors(() => checkSplitParams(part.params, { registered: true }));
     if (part.id < 1 || part.id > part.params.parts) throw new KmipError(ResultReason.InvalidField, `Key Part Identifier ${part.id} is outside 1..${part.params.parts}`);
     prepared = { derived: [] };
   } else {

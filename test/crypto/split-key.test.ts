@@ -69,6 +69,7 @@ describe('what one part less reveals', () => {
 describe('parameters', () => {
   it('refuses what cannot be split', () => {
     expect(() => checkSplitParams({ method: SplitMethod.XOR, parts: 3, threshold: 2 })).toThrow(/threshold must equal/i);
+    expect(() => checkSplitParams({ method: SplitMethod.XOR, parts: 3, threshold: 2 }, { registered: true })).not.toThrow();
     expect(() => checkSplitParams({ method: SplitMethod.GF2_8, parts: 256, threshold: 2 })).toThrow(/255/);
     expect(() => checkSplitParams({ method: SplitMethod.GF2_8, parts: 1, threshold: 1 })).toThrow(/at least 2/);
     expect(() => checkSplitParams({ method: SplitMethod.GF2_8, parts: 3, threshold: 4 })).toThrow(/Threshold/);

@@ -140,4 +140,16 @@ describe('Create Split Key / Join Split Key', () => {
     ]);
     await failsWith(register, P(enumeration(Tag.ObjectType, ObjectType.SplitKey), structure(Tag.Attributes, []), badPart), ResultReason.InvalidField);
   });
+  it('Register stores a client-made XOR part with threshold < parts (s.2.2.5 sets no XOR rule; PyKMIP sends 2 of 3); Join of such parts is refused', async () => {
+    const xorPart = (id: number) => structure(Tag.SplitKey, [
+      integer(Tag.SplitKeyParts, 3), integer(Tag.KeyPartIdentifier, id), integer(Tag.SplitKeyThreshold, 2),
+      enumeration(Tag.SplitKeyMethod, SplitKeyMethod.XOR),
+      structure(Tag.KeyBlock, [enumeration(Tag.KeyFormatType, KeyFormatType.Raw), structure(Tag.KeyValue, [byteString(Tag.KeyMaterial, Buffer.alloc(16, id))]),
+        enumeration(Tag.CryptographicAlgorithm, CryptographicAlgorithm.AES), integer(Tag.CryptographicLength, 128)]),
+    ]);
+    const regs = [];
+    for (const id of [1, 2]) regs.push(uids(await register.run(t.ctx, P(enumeration(Tag.ObjectType, ObjectType.SplitKey), structure(Tag.Attributes, []), xorPart(id))))[0]!);
+    expect((await material(regs[0]!)).equals(Buffer.alloc(16, 1))).toBe(true);
+    expect(await failsWith(joinSplitKey, joinOf(regs), ResultReason.InvalidField)).toMatch(/XOR splitting needs every part/);
+  });
 });
