@@ -309,6 +309,21 @@ export function parseRequestMessage(item: TtlvItem): RequestMessage {
 export const protocolVersionItem = (v: ProtocolVersion): Struct =>
   structure(Tag.ProtocolVersion, [integer(Tag.ProtocolVersionMajor, v.major), integer(Tag.ProtocolVersionMinor, v.minor)]);
 
+/** Spellings of the non-ASCII characters our messages use (spec citations, ranges, ellipses). */
+const ASCII_SPELLINGS: ReadonlyMap<string, string> = new Map([
+  ['§', 's.'], ['…', '...'], ['—', '-'], ['–', '-'], ['≥', '>='], ['≤', '<='], ['×', 'x'], ['→', '->'], ['←', '<-'],
+]);
+
+/**
+ * Result Message in ASCII. A Text String is UTF-8 (1.4 s.9.1.1.4), but PyKMIP 0.10 decodes
+ * a Text String one byte at a time, so any multi-byte character (the "§" of a spec citation)
+ * made the client fail with UnicodeDecodeError instead of showing the reason (issue 13 §5).
+ * The message is for people; an ASCII spelling loses nothing of it.
+ */
+export function asciiResultMessage(message: string): string {
+  return /^[\x00-\x7f]*$/.test(message) ? message : [...message].map((ch) => (ch.charCodeAt(0) < 0x80 ? ch : ASCII_SPELLINGS.get(ch) ?? '?')).join('');
+}
+
 function responseBatchItem(b: ResponseBatchItem): Struct {
   const f: TtlvItem[] = [];
   if (b.operation !== undefined) f.push(enumeration(Tag.Operation, b.operation));
@@ -316,7 +331,7 @@ function responseBatchItem(b: ResponseBatchItem): Struct {
   f.push(enumeration(Tag.ResultStatus, b.resultStatus));
   // s.9.18: Result Reason SHALL NOT be present on success.
   if (b.resultReason !== undefined && b.resultStatus !== ResultStatus.Success) f.push(enumeration(Tag.ResultReason, b.resultReason));
-  if (b.resultMessage !== undefined) f.push(textString(Tag.ResultMessage, b.resultMessage));
+  if (b.resultMessage !== undefined) f.push(textString(Tag.ResultMessage, asciiResultMessage(b.resultMessage)));
   if (b.asynchronousCorrelationValue !== undefined) f.push(byteString(Tag.AsynchronousCorrelationValue, b.asynchronousCorrelationValue));
   if (b.payload !== undefined) f.push(b.payload.tag === Tag.ResponsePayload ? b.payload : structure(Tag.ResponsePayload, b.payload.value));
   if (b.messageExtensions) f.push(...b.messageExtensions);

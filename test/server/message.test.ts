@@ -109,6 +109,14 @@ describe('buildResponseMessage', () => {
     expect(parsed.batchItems[1]!.resultMessage).toBe('bad');
   });
 
+  it('writes the Result Message in ASCII: PyKMIP 0.10 decodes Text Strings byte by byte (issue 13 §5)', () => {
+    const out = buildResponseMessage({ protocolVersion: { major: 1, minor: 4 }, timeStamp: 0n },
+      [{ resultStatus: ResultStatus.OperationFailed, resultReason: ResultReason.InvalidField, resultMessage: 'Length 160 is not valid for AES (FIPS 197 §5) — try 128…256, ≥ 128; ü' }]);
+    const bytes = encode(out);
+    expect(bytes.includes(Buffer.from('FIPS 197 s.5) - try 128...256, >= 128; ?', 'ascii'))).toBe(true);
+    expect(parseResponseMessage(decode(bytes)).batchItems[0]!.resultMessage).toBe('Length 160 is not valid for AES (FIPS 197 s.5) - try 128...256, >= 128; ?');
+  });
+
   it('never sends correlation values to a client older than 1.4', () => {
     const out = buildResponseMessage({ protocolVersion: { major: 1, minor: 3 }, timeStamp: 0n, clientCorrelationValue: 'c', serverCorrelationValue: 's' },
       [{ resultStatus: ResultStatus.Success }]);
