@@ -25,6 +25,8 @@ export const BINARY_MEDIA_TYPE = 'application/octet-stream';
 export const BINARY_FORMAT_V1 = 0x01;
 export const RESULT_OK = 0;
 export const RESULT_REFUSED = 1;
+/** Format byte, L3 version, count: the bytes before the first result of a response. */
+export const BINARY_RESPONSE_HEADER_BYTES = 1 + 4 + 4;
 
 export interface BinaryRequest {
   service: string;
@@ -149,6 +151,27 @@ export function buildBinaryResponse(l3Version: number, results: readonly BinaryR
       at = out.writeUInt32BE(f.length, at);
       at += f.copy(out, at);
     }
+  }
+  return out;
+}
+
+/**
+ * The response of POST /v1/datakeys (every result OK: plaintext, wrapped), written into one
+ * buffer of its final size straight from the keys, with no result objects in between.
+ */
+export function buildDataKeysResponse(l3Version: number, keys: readonly Buffer[], wrapped: readonly Buffer[]): Buffer {
+  let size = BINARY_RESPONSE_HEADER_BYTES;
+  for (let i = 0; i < keys.length; i++) size += 1 + 4 + keys[i]!.length + 4 + wrapped[i]!.length;
+  const out = Buffer.allocUnsafe(size);
+  out[0] = BINARY_FORMAT_V1;
+  out.writeUInt32BE(l3Version, 1);
+  let at = out.writeUInt32BE(keys.length, 5);
+  for (let i = 0; i < keys.length; i++) {
+    out[at++] = RESULT_OK;
+    at = out.writeUInt32BE(keys[i]!.length, at);
+    at += keys[i]!.copy(out, at);
+    at = out.writeUInt32BE(wrapped[i]!.length, at);
+    at += wrapped[i]!.copy(out, at);
   }
   return out;
 }

@@ -94,19 +94,40 @@ export class EnvelopeSealer {
     this.cipher = cipherFor(l4);
   }
 
+  /** Bytes of the envelope header (format, length, wrapped key): fixed per sealer. */
+  get headerBytes(): number {
+    return this.header.length;
+  }
+
+  /** Bytes of the envelope of a plaintext of `plaintextLength` bytes. */
+  sizeOf(plaintextLength: number): number {
+    return this.header.length + NONCE_BYTES + TAG_BYTES + plaintextLength;
+  }
+
   seal(plaintext: Buffer): Buffer {
+    const out = Buffer.allocUnsafe(this.sizeOf(plaintext.length));
+    this.sealInto(out, 0, plaintext);
+    return out;
+  }
+
+  /**
+   * Writes the envelope of `plaintext` into `out` at `at` (sizeOf(plaintext.length) bytes
+   * there) and returns the offset after it: a bulk answer is written into one buffer sized up
+   * front, with no buffer of its own per envelope to copy again.
+   */
+  sealInto(out: Buffer, at: number, plaintext: Buffer): number {
     const h = this.header.length;
     const nonce = this.nonces.next();
     const c = createCipheriv(this.cipher, this.l4, nonce);
     c.setAAD(this.aad);
-    const out = Buffer.allocUnsafe(h + NONCE_BYTES + TAG_BYTES + plaintext.length);
-    this.header.copy(out, 0);
-    nonce.copy(out, h);
+    this.header.copy(out, at);
+    nonce.copy(out, at + h);
     // GCM is a stream mode: update returns exactly the plaintext's length, final nothing.
-    c.update(plaintext).copy(out, h + NONCE_BYTES + TAG_BYTES);
+    // (Node's cipher has no update-into-a-buffer, so this one copy stays.)
+    c.update(plaintext).copy(out, at + h + NONCE_BYTES + TAG_BYTES);
     c.final();
-    c.getAuthTag().copy(out, h + NONCE_BYTES);
-    return out;
+    c.getAuthTag().copy(out, at + h + NONCE_BYTES);
+    return at + h + NONCE_BYTES + TAG_BYTES + plaintext.length;
   }
 }
 

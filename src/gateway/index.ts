@@ -25,7 +25,7 @@ import { L4Cache } from './cache.ts';
 import { CoreLink, type LinkState } from './core-link.ts';
 import { EnvelopeSealer, GatewayError, l3VersionOf, openEnvelope, parseEnvelope, wrappedKeyDefect } from './envelope.ts';
 import { applicationOf } from './tokens.ts';
-import { BINARY_MEDIA_TYPE, BinaryBodyError, buildBinaryResponse, parseBinaryRequest, type BinaryRequest, type BinaryResult } from './binary.ts';
+import { BINARY_FORMAT_V1, BINARY_MEDIA_TYPE, BINARY_RESPONSE_HEADER_BYTES, BinaryBodyError, RESULT_OK, buildBinaryResponse, buildDataKeysResponse, parseBinaryRequest, type BinaryRequest, type BinaryResult } from './binary.ts';
 import { startKmipFront, type KmipFront, type KmipFrontOptions } from './kmip-front.ts';
 import type { KmipClientOptions } from '../client/index.ts';
 
@@ -218,8 +218,8 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
    * The envelope L4 of (service, context) for one more message: reused within its budget
    * (answered without a promise, the common case), else a new one wrapped by the Core.
    */
-  function envelopeKey(service: string, ctx: Buffer): CurrentL4 | Promise<CurrentL4> {
-    const slot = `${service}\u0000${ctx.toString('base64')}`;
+  const envelopeSlot = (service: string, ctx: Buffer) => `${service}\u0000${ctx.toString('base64')}`;
+  function envelopeKey(service: string, ctx: Buffer, slot = envelopeSlot(service, ctx)): CurrentL4 | Promise<CurrentL4> {
     const cur = current.get(slot);
     if (cur !== undefined && cur.uses < o.l4MaxMessages && Date.now() - cur.created < o.l4MaxAgeMs) {
       cur.uses++;
@@ -262,13 +262,14 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
   }
 
   /**
-   * `count` new L4s of (service, context), wrapped by the Core (one CSPRNG call for all of
-   * them; each key its own copy) and cached. The caller zeroizes `keys` once answered.
+   * `count` new L4s of (service, context), wrapped by the Core and cached. One CSPRNG call
+   * for all of them (the call, not the bytes, is the cost: envelope.ts NonceSource); `keys`
+   * are views into `pool`, which the caller zeroizes once answered (the cache holds copies).
    */
-  async function makeDataKeys(service: string, ctx: Buffer, length: number, count: number): Promise<{ keys: Buffer[]; wrapped: Buffer[]; wrapped64: string[]; l3Version: number }> {
+  async function makeDataKeys(service: string, ctx: Buffer, length: number, count: number): Promise<{ pool: Buffer; keys: Buffer[]; wrapped: Buffer[]; wrapped64: string[]; l3Version: number }> {
     const pool = randomBytes(length * count);
-    const keys = Array.from({ length: count }, (_, i) => Buffer.from(pool.subarray(i * length, (i + 1) * length)));
-    pool.fill(0);
+    const keys: Buffer[] = new Array(count);
+    for (let i = 0; i < count; i++) keys[i] = pool.subarray(i * length, (i + 1) * length);
     try {
       const wrapped = await Promise.all(keys.map((k) => link.wrap(service, ctx, k)));
       const ctx64 = ctx.toString('base64');
@@ -278,9 +279,9 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
         cache.set(cacheIdOf(service, ctx64, w64), keys[i]!);
         return w64;
       });
-      return { keys, wrapped, wrapped64, l3Version: l3VersionOf(wrapped[0]!) };
+      return { pool, keys, wrapped, wrapped64, l3Version: l3VersionOf(wrapped[0]!) };
     } catch (e) {
-      for (const k of keys) k.fill(0);
+      pool.fill(0);
       throw e;
     }
   }
@@ -306,13 +307,48 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
   async function sealAll(service: string, ctx: Buffer, plaintexts: readonly Buffer[]): Promise<{ ciphertexts: Buffer[]; l3Version: number }> {
     const ciphertexts: Buffer[] = new Array(plaintexts.length);
     let version = 0;
+    const slot = envelopeSlot(service, ctx);
     for (let i = 0; i < plaintexts.length; i++) {
-      let cur = envelopeKey(service, ctx);
+      let cur = envelopeKey(service, ctx, slot);
       if (cur instanceof Promise) cur = await cur;
       version = l3VersionOf(cur.wrapped);
       ciphertexts[i] = cur.sealer.seal(plaintexts[i]!);
     }
     return { ciphertexts, l3Version: version };
+  }
+
+  /**
+   * The binary answer of POST /v1/encrypt/bulk (binary.ts layout), each envelope sealed
+   * straight into one response buffer sized up front: no buffer per envelope, no copy of
+   * it into the answer, and the L4 slot's name built once per request, not per envelope.
+   * Envelope L4s are always 32 bytes, so every envelope of the request has the same header
+   * length even when the L4 is renewed midway (its budget); a Core answer of another length
+   * is refused rather than written past.
+   */
+  async function sealAllBinary(service: string, ctx: Buffer, plaintexts: readonly Buffer[]): Promise<Buffer> {
+    const slot = envelopeSlot(service, ctx);
+    let cur = envelopeKey(service, ctx, slot);
+    if (cur instanceof Promise) cur = await cur;
+    const h = cur.sealer.headerBytes;
+    let size = BINARY_RESPONSE_HEADER_BYTES;
+    for (const p of plaintexts) size += 1 + 4 + cur.sealer.sizeOf(p.length);
+    const out = Buffer.allocUnsafe(size);
+    out[0] = BINARY_FORMAT_V1;
+    out.writeUInt32BE(plaintexts.length, 5);
+    let at = BINARY_RESPONSE_HEADER_BYTES;
+    for (let i = 0; i < plaintexts.length; i++) {
+      if (i > 0) {
+        cur = envelopeKey(service, ctx, slot);
+        if (cur instanceof Promise) cur = await cur;
+        if (cur.sealer.headerBytes !== h) throw new GatewayError(502, `the core answered a wrapped envelope key of ${cur.sealer.headerBytes - 3} bytes, expected ${h - 3}`);
+      }
+      const p = plaintexts[i]!;
+      out[at++] = RESULT_OK;
+      at = out.writeUInt32BE(cur.sealer.sizeOf(p.length), at);
+      at = cur.sealer.sealInto(out, at, p);
+    }
+    out.writeUInt32BE(l3VersionOf(cur.wrapped), 1);
+    return out;
   }
 
   /** The bulk endpoints with a binary body (binary.ts): the same work as their JSON forms, without base64 or JSON. */
@@ -322,9 +358,9 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
       async run(r, service) {
         const made = await makeDataKeys(service, r.context, r.keyLength!, r.count);
         try {
-          return buildBinaryResponse(made.l3Version, made.keys.map((k, i) => ({ ok: true, fields: [k, made.wrapped[i]!] })));
+          return buildDataKeysResponse(made.l3Version, made.keys, made.wrapped);
         } finally {
-          for (const k of made.keys) k.fill(0);
+          made.pool.fill(0);
         }
       },
     },
@@ -356,8 +392,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     '/v1/encrypt/bulk': {
       kind: 'entries',
       async run(r, service) {
-        const sealed = await sealAll(service, r.context, r.entries!);
-        return buildBinaryResponse(sealed.l3Version, sealed.ciphertexts.map((c) => ({ ok: true, fields: [c] })));
+        return sealAllBinary(service, r.context, r.entries!);
       },
     },
   };
@@ -390,7 +425,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
       try {
         return { keys: made.keys.map((k, i) => ({ plaintext: k.toString('base64'), wrapped: made.wrapped64[i]! })), l3Version: made.l3Version };
       } finally {
-        for (const k of made.keys) k.fill(0);
+        made.pool.fill(0);
       }
     },
     async '/v1/datakeys/unwrap'(body) {

@@ -71,6 +71,8 @@ beforeAll(async () => {
   // The same identity with a local list narrower than the Core's.
   gwLocal = await startGatewayProc(s.cwd, [
     '--core', `127.0.0.1:${s.kmipPort}`, '--listen', '127.0.0.1:0', '--certs', join(s.cwd, 'gw'), '--token-file', tokens, '--services', 'billing',
+    // A small envelope budget: a bulk encrypt renews its L4 midway (binary test below).
+    '--l4-max-messages', '7',
   ]);
 }, 180_000);
 
@@ -193,6 +195,24 @@ describe('one gateway identity, several services', () => {
     if (!ct19.ok) throw new Error(ct19.reason);
     const dec = await post(gw.port, '/v1/decrypt', { service: 'orders', ciphertext: ct19.fields[0]!.toString('base64'), context: 'bin' }, TOKEN);
     expect(Buffer.from(dec.body.plaintext as string, 'base64').toString()).toBe('binary message 19');
+    // The answer is written into one buffer sized up front (src/gateway/index.ts sealAllBinary);
+    // with a budget of 7 envelopes per L4 the 20 envelopes span 3 L4s, each wrapped under the
+    // same L3 version and of the same header length, every nonce fresh, every one opening.
+    const renew = await bin('/v1/encrypt/bulk', buildBinaryRequest({ service: 'billing', context: ctx, count: plain.length, entries: plain }), gwLocal.port);
+    expect(renew.status).toBe(200);
+    const rs = parseBinaryResponse(renew.body, 1);
+    const envs = rs.results.map((r) => { if (!r.ok) throw new Error(r.reason); return r.fields[0]!; });
+    expect(envs.map((e, i) => e.length - plain[i]!.length)).toEqual(envs.map(() => envs[0]!.length - plain[0]!.length));
+    const l4s = envs.map((e) => e.subarray(3, 3 + e.readUInt16BE(1)).toString('hex'));
+    expect(new Set(l4s).size).toBe(3);
+    expect(l4s[6]).toBe(l4s[0]);
+    expect(l4s[7]).not.toBe(l4s[6]);
+    expect(rs.l3Version).toBe(Buffer.from(l4s[19]!, 'hex').readUInt32BE(1));
+    expect(new Set(envs.map((e) => e.subarray(3 + e.readUInt16BE(1), 15 + e.readUInt16BE(1)).toString('hex'))).size).toBe(20);
+    for (const i of [0, 7, 19]) {
+      const d = await post(gw.port, '/v1/decrypt', { service: 'billing', ciphertext: envs[i]!.toString('base64'), context: 'bin' }, TOKEN);
+      expect(Buffer.from(d.body.plaintext as string, 'base64').toString()).toBe(`binary message ${i}`);
+    }
     // Forged bodies: each refused before any work, saying where.
     const good = buildBinaryRequest({ service: 'billing', context: ctx, count: 2, entries: [pairs[0]!.wrapped, pairs[2]!.wrapped] });
     const lenAt = 1 + 1 + 7 + 2 + 3 + 4; // format, service length, "billing", context length, "bin", count

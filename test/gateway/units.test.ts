@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { L4Cache } from '../../src/gateway/cache.ts';
 import { EnvelopeSealer, GatewayError, NonceSource, NONCES_PER_DRAW, openEnvelope, parseEnvelope, sealEnvelope, wrappedKeyDefect } from '../../src/gateway/envelope.ts';
+import { buildBinaryResponse, buildDataKeysResponse } from '../../src/gateway/binary.ts';
 import { applicationOf, parseTokenFile, TokenFileError } from '../../src/gateway/tokens.ts';
 
 describe('L4Cache', () => {
@@ -125,11 +126,37 @@ describe('envelope', () => {
     // Same format as before: an envelope of the old one-shot function opens with a sealer's key.
     expect(openEnvelope(l4, parseEnvelope(sealEnvelope(l4, wrapped, Buffer.from('ctx'), Buffer.from('x'))), Buffer.from('ctx'))?.toString()).toBe('x');
   });
+  it('sealInto writes the same envelope format at an offset of a shared buffer, and says where it ends', () => {
+    const l4 = randomBytes(32);
+    const sealer = new EnvelopeSealer(l4, wrapped, Buffer.from('ctx'));
+    const msgs = [Buffer.from('first'), Buffer.alloc(0), randomBytes(1024)];
+    const out = Buffer.alloc(3 + msgs.reduce((n, m) => n + sealer.sizeOf(m.length), 0), 0xee);
+    let at = 3;
+    const starts: number[] = [];
+    for (const m of msgs) { starts.push(at); at = sealer.sealInto(out, at, m); }
+    expect(at).toBe(out.length);
+    expect(out.subarray(0, 3).equals(Buffer.alloc(3, 0xee))).toBe(true);
+    msgs.forEach((m, i) => {
+      const env = parseEnvelope(out.subarray(starts[i], i + 1 < starts.length ? starts[i + 1] : out.length));
+      expect(sealer.headerBytes).toBe(env.header.length);
+      expect(openEnvelope(l4, env, Buffer.from('ctx'))?.equals(m)).toBe(true);
+    });
+  });
   it('says where a wrapped key is malformed', () => {
     expect(wrappedKeyDefect(wrapped)).toBeUndefined();
     expect(wrappedKeyDefect(wrapped.subarray(0, 3))).toBe('wrapped key is malformed at byte 3: truncated inside the L3 version');
     expect(wrappedKeyDefect(Buffer.of(9, 1, 2))).toMatch(/^wrapped key is malformed at byte 0/);
     expect(() => parseEnvelope(Buffer.of(1, 0))).toThrow(/ciphertext is malformed at byte 2/);
+  });
+});
+
+describe('binary data-keys answer', () => {
+  it('is byte for byte the general binary response of the same keys', () => {
+    const pool = randomBytes(16 * 5);
+    const keys = Array.from({ length: 5 }, (_, i) => pool.subarray(16 * i, 16 * i + 16));
+    const wrapped = keys.map(() => randomBytes(49));
+    const general = buildBinaryResponse(7, keys.map((k, i) => ({ ok: true, fields: [k, wrapped[i]!] })));
+    expect(buildDataKeysResponse(7, keys, wrapped).equals(general)).toBe(true);
   });
 });
 
