@@ -183,13 +183,12 @@ async function main(): Promise<void> {
 
     /**
      * One gateway row on every gateway (before, then this checkout's): `op(port)` per request,
-     * `entries` keys per request. Binary rows exist only in this checkout (`afterOnly`).
+     * `entries` keys per request. (Binary rows run on both since main has binary bodies.)
      */
-    const gwRow = async (name: string, entries: number, concurrency: number, op: (port: number) => Promise<void>, afterOnly = false): Promise<Result> => {
+    const gwRow = async (name: string, entries: number, concurrency: number, op: (port: number) => Promise<void>): Promise<Result> => {
       const cpu: Record<string, number> = {};
       let last: Result | undefined;
       for (const g of gateways) {
-        if (afterOnly && g.label !== 'after') continue;
         const r = await withCpu(g.proc.pid, entries, () => load(`${gateways.length > 1 ? `[${g.label}] ` : ''}${name}`, () => op(g.proc.port), concurrency));
         cpu[g.label] = r.cpuUsPerKey!;
         if (entries > 1) {
@@ -237,18 +236,18 @@ async function main(): Promise<void> {
     console.log(`  core round trips ${((b1.coreRoundTrips - b0.coreRoundTrips) / SECONDS).toFixed(0)}/s, ${((b1.coreItems - b0.coreItems) / Math.max(1, b1.coreRoundTrips - b0.coreRoundTrips)).toFixed(0)} keys per round trip`);
     const ctxBench = Buffer.from('bench');
     const dkBin = buildBinaryRequest({ service: 'billing', context: ctxBench, count: BULK, keyLength: 32 });
-    await gwRow(`gateway POST /v1/datakeys count ${BULK}, binary`, BULK, BULK_CONCURRENCY, async (p) => { parseBinaryResponse(await postBin(p, '/v1/datakeys', dkBin), 2); }, true);
+    await gwRow(`gateway POST /v1/datakeys count ${BULK}, binary`, BULK, BULK_CONCURRENCY, async (p) => { parseBinaryResponse(await postBin(p, '/v1/datakeys', dkBin), 2); });
     await freshHot();
     await gwRow(`gateway POST /v1/datakeys/unwrap ${BULK} cached`, BULK, BULK_CONCURRENCY, async (p) => {
       await post(p, '/v1/datakeys/unwrap', { service: 'billing', wrapped: Array.from({ length: BULK }, () => hotOf.get(p)!.wrapped as string), context: 'hot' });
     });
     const unBin = (p: number) => buildBinaryRequest({ service: 'billing', context: Buffer.from('hot'), count: BULK, entries: Array.from({ length: BULK }, () => hotBin.get(p)!) });
-    await gwRow(`gateway POST /v1/datakeys/unwrap ${BULK} cached, binary`, BULK, BULK_CONCURRENCY, async (p) => { parseBinaryResponse(await postBin(p, '/v1/datakeys/unwrap', unBin(p)), 1); }, true);
+    await gwRow(`gateway POST /v1/datakeys/unwrap ${BULK} cached, binary`, BULK, BULK_CONCURRENCY, async (p) => { parseBinaryResponse(await postBin(p, '/v1/datakeys/unwrap', unBin(p)), 1); });
     const kibs = Array.from({ length: BULK }, () => kib);
     await gwRow(`gateway POST /v1/encrypt/bulk ${BULK} × 1 KiB`, BULK, BULK_CONCURRENCY, async (p) => { await post(p, '/v1/encrypt/bulk', { service: 'billing', plaintexts: kibs, context: 'env' }); });
     const kibBuf = Buffer.from(kib, 'base64');
     const encBin = buildBinaryRequest({ service: 'billing', context: Buffer.from('env'), count: BULK, entries: Array.from({ length: BULK }, () => kibBuf) });
-    await gwRow(`gateway POST /v1/encrypt/bulk ${BULK} × 1 KiB, binary`, BULK, BULK_CONCURRENCY, async (p) => { parseBinaryResponse(await postBin(p, '/v1/encrypt/bulk', encBin), 1); }, true);
+    await gwRow(`gateway POST /v1/encrypt/bulk ${BULK} × 1 KiB, binary`, BULK, BULK_CONCURRENCY, async (p) => { parseBinaryResponse(await postBin(p, '/v1/encrypt/bulk', encBin), 1); });
 
     // ---- straight to the Core over KMIP, one operation per request
     const files = (d: string, name: string) => ({ ca: readFileSync(join(d, 'openkcm-ca.crt')), cert: readFileSync(join(d, `${name}.crt`)), key: readFileSync(join(d, `${name}.key`)) });
