@@ -158,6 +158,13 @@ class SqliteAuditLog implements AuditLog {
   private readonly clock: () => Date;
   private readonly onError: (err: Error) => void;
   private readonly insert: Database.Statement;
+  /**
+   * The default clock's last millisecond and its ISO text: a Date and its toISOString() cost
+   * 0.5–0.9 µs per record, and at a few thousand records/s most share their millisecond.
+   */
+  private lastMs = -1;
+  private lastIso = '';
+  private readonly customClock: boolean;
   private readonly lastRow: Database.Statement;
   private readonly tailStmt: Database.Statement;
   private readonly afterStmt: Database.Statement;
@@ -168,6 +175,7 @@ class SqliteAuditLog implements AuditLog {
     this.maxDelayMs = positiveInt('groupCommit.maxDelayMs', options.groupCommit?.maxDelayMs, DEFAULT_MAX_DELAY_MS, 0);
     this.maxPending = positiveInt('maxPending', options.maxPending, DEFAULT_MAX_PENDING, 1);
     this.clock = options.clock ?? (() => new Date());
+    this.customClock = options.clock !== undefined;
     this.onError = options.onError ?? (() => {});
     this.durability = options.durability;
     // Whenever the WAL is about to be flushed for someone else (the object store's group
@@ -201,13 +209,21 @@ class SqliteAuditLog implements AuditLog {
     });
   }
 
+  /** The record time: the same text as `new Date().toISOString()` (record.ts), made once per millisecond. */
+  private now(): string {
+    if (this.customClock) return this.clock().toISOString();
+    const ms = Date.now();
+    if (ms !== this.lastMs) { this.lastMs = ms; this.lastIso = new Date(ms).toISOString(); }
+    return this.lastIso;
+  }
+
   append<T extends AuditInput>(input: ExactAuditInput<T>): void {
     if (this.closed) throw new AuditUnavailableError('audit log is closed');
     const fields = validateAuditInput(input);
     if (this.pending.length >= this.maxPending) {
       throw new AuditUnavailableError(`audit log cannot commit (${this.pending.length} records queued); the database refuses writes`);
     }
-    this.pending.push({ ...fields, seq: ++this.seq, time: this.clock().toISOString() });
+    this.pending.push({ ...fields, seq: ++this.seq, time: this.now() });
     if (this.pending.length >= this.maxRecords) this.backgroundFlush();
     else this.timer ??= setTimeout(() => this.backgroundFlush(), this.maxDelayMs).unref();
   }

@@ -1,6 +1,6 @@
 // Audit log: record validation, canonical form, chain, group commit, SQL append-only
 // triggers, and verify against tampering done by someone who drops the triggers.
-import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
+import { afterEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -216,6 +216,26 @@ describe('storage', () => {
     expect(log.pendingCount()).toBe(1);
     log.flush();
     expect(log.verify()).toMatchObject({ ok: true, count: 1 });
+  });
+});
+
+describe('record time with the default clock (made once per millisecond)', () => {
+  it('is the ISO text of the millisecond of each append, across millisecond, year and backward steps', () => {
+    const db = new Database(':memory:');
+    dbs.push(db);
+    const log = openAuditLog(db);
+    const steps = ['2025-12-31T23:59:59.998Z', '2025-12-31T23:59:59.998Z', '2025-12-31T23:59:59.999Z', '2026-01-01T00:00:00.000Z', '2025-06-01T12:00:00.000Z', '2025-06-01T12:00:00.001Z'];
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      for (const at of steps) {
+        vi.setSystemTime(new Date(at));
+        log.append({ kind: 'system', operation: 'clock.test', result: 'success' });
+      }
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(log.tail(steps.length).map((r) => r.time)).toEqual(steps);
+    expect(log.verify().ok).toBe(true);
   });
 });
 
