@@ -1,7 +1,8 @@
 // Issue 13 §2, §4, §5 with the real client: PyKMIP 0.10 (Debian python3-pykmip) creates keys
 // of the symmetric algorithms its integration suite uses, reads the Attribute Index of a
 // single Name in 1.x, and deletes a Name through the 2.x Attribute Reference structure with
-// an empty Vendor Identification. test/interop/pykmip_issue13.py drives it.
+// an empty Vendor Identification; registers an XOR part with threshold < parts and reads an
+// ASCII Result Message. test/interop/pykmip_issue13.py drives it.
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -30,7 +31,7 @@ describe('PyKMIP 0.10 and issue 13', () => {
   afterAll(async () => { await server?.close(); });
 
   for (const version of VERSIONS) {
-    it(`KMIP ${version}: IDEA, Blowfish, Camellia, CAST5, RC4, Twofish and two- and three-key 3DES; Attribute Index 0; Name deleted`, async () => {
+    it(`KMIP ${version}: IDEA, Blowfish, Camellia, CAST5, RC4, Twofish and two- and three-key 3DES; Attribute Index 0 (Get, Modify, Delete); Name deleted; XOR part 2 of 3 registered; ASCII Result Message`, async () => {
       const { stdout } = await run(
         PYTHON,
         [SCRIPT, server.host, String(server.port), server.pki.clientCert, server.pki.clientKey, server.pki.caCert, version, 'i13'],
@@ -43,7 +44,13 @@ describe('PyKMIP 0.10 and issue 13', () => {
       }
       // 1.4 s.2.1.1: a 1.x client addresses instances by index; the single Name is index 0.
       if (version !== '2.0') expect(success(r, 'get_name_index')).toEqual([{ name: 'Name', index: 0 }]);
-      success(r, version === '2.0' ? 'delete_name_empty_vendor' : 'delete_name_v1');
+      if (version !== '2.0') {
+        // 1.4 s.4.15-4.16: the 1.x Modify / Delete Attribute responses carry the Name's index 0.
+        expect(success(r, 'modify_name_v1')).toEqual({ name: 'Name', index: 0, value: `issue13-modified-i13-${version}` });
+        expect(success(r, 'delete_name_v1')).toEqual({ name: 'Name', index: 0 });
+      } else {
+        success(r, 'delete_name_empty_vendor');
+      }
       expect(success(r, 'names_after_delete')).toEqual([]);
       expect(typeof success(r, 'register_pkcs1_as_pkcs8')).toBe('string');
       expect(success(r, 'get_pkcs1_as_pkcs8')).toEqual({ format: 'PKCS_1', same_bytes: true });
@@ -53,6 +60,10 @@ describe('PyKMIP 0.10 and issue 13', () => {
         // Encoding Option is a 1.1 field of Key Wrapping Data: a 1.0 client does not get it back.
         method: 'ENCRYPT', kek: 'client-kek', mode: 'NIST_KEY_WRAP', encoding: version === '1.0' ? null : 'NO_ENCODING',
       });
+      expect(typeof success(r, 'register_xor_2_of_3')).toBe('string');
+      expect(success(r, 'get_xor_2_of_3')).toEqual({ value: Buffer.from(Array.from({ length: 16 }, (_, i) => i)).toString('hex'), parts: 3, threshold: 2 });
+      expect(r['register_aes_512']).toMatchObject({ ok: false, status: 'OPERATION_FAILED', reason: 'INVALID_FIELD' });
+      expect((r['register_aes_512'] as { message?: string }).message).toMatch(/Cryptographic Length 512 is not valid for AES \(FIPS 197 s\.5/);
     }, 120_000);
   }
 });

@@ -44,12 +44,27 @@ def main():
         return [{"name": plain(a.attribute_name), "index": plain(a.attribute_index)} for a in (r.attributes or [])]
     step("get_name_index", name_indexes)
 
+    if version != "2.0":
+        # 1.4 s.4.15: the 1.x Modify Attribute response repeats the Name with its index, 0 included.
+        from kmip.core.factories import attributes as attribute_factories
+        factory = attribute_factories.AttributeFactory()
+
+        def modified():
+            _, a = c.modify_attribute(unique_identifier=uid, attribute=factory.create_attribute(
+                enums.AttributeType.NAME, "issue13-modified-%s-%s" % (tag, version), index=0))
+            return {"name": plain(a.attribute_name), "index": plain(a.attribute_index),
+                    "value": a.attribute_value.name_value.value}
+        step("modify_name_v1", modified)
+
     if version == "2.0":
         # PyKMIP 0.10 names a standard attribute by a structure with an empty vendor.
         step("delete_name_empty_vendor", lambda: c.delete_attribute(
             uid, attribute_reference=core_objects.AttributeReference(vendor_identification="", attribute_name="Name"))[0])
     else:
-        step("delete_name_v1", lambda: c.delete_attribute(uid, attribute_name="Name", attribute_index=0)[0])
+        def deleted_v1():
+            _, a = c.delete_attribute(uid, attribute_name="Name", attribute_index=0)
+            return {"name": plain(a.attribute_name), "index": plain(a.attribute_index)}
+        step("delete_name_v1", deleted_v1)
     step("names_after_delete", lambda: [plain(a.attribute_value) for a in c.get_attributes(uid, ["Name"])[1]])
 
     # A PKCS#1 RSAPrivateKey registered with Key Format Type PKCS#8, as PyKMIP's own
@@ -91,6 +106,24 @@ def main():
                     "mode": plain((eki.get("cryptographic_parameters") or {}).get("block_cipher_mode")),
                     "encoding": plain(kwd.get("encoding_option"))}
         step("get_wrapped_unknown_kek", fetched_wrapped)
+
+    # An XOR part made by the client with threshold 2 of 3 parts, as PyKMIP's suite registers
+    # it (KMIP s.2.2.5 ties no threshold to XOR): stored and returned as registered.
+    part = pie_objects.SplitKey(
+        cryptographic_algorithm=A.AES, cryptographic_length=128, key_value=bytes(range(16)),
+        name="issue13-split-%s-%s" % (tag, version), cryptographic_usage_masks=[enums.CryptographicUsageMask.EXPORT],
+        key_format_type=enums.KeyFormatType.RAW, split_key_parts=3, key_part_identifier=1,
+        split_key_threshold=2, split_key_method=enums.SplitKeyMethod.XOR)
+    sreg = step("register_xor_2_of_3", lambda: c.register(part))
+    if sreg.get("ok"):
+        def fetched_split():
+            k = c.get(sreg["value"])
+            return {"value": k.value.hex(), "parts": k.split_key_parts, "threshold": k.split_key_threshold}
+        step("get_xor_2_of_3", fetched_split)
+
+    # A refusal whose reason cites a spec section ("FIPS 197 s.5") reaches the client as a
+    # readable Result Message (PyKMIP decodes Text Strings byte by byte: ASCII only).
+    step("register_aes_512", lambda: c.register(pie_objects.SymmetricKey(A.AES, 512, bytes(64))))
 
     c.close()
     print(json.dumps(results))
