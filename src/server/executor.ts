@@ -894,8 +894,11 @@ export class KmipEngine {
     // No refusal of an operation newer than the request's version (handler.since): the
     // spec does not ask for one and real 1.0 clients (HPE Ezmeral, CLIENTS.md) send
     // Discover Versions, a 1.1 operation, as a ping. The adapters shape the payloads by version.
+    // Only Poll and Cancel read ctx.asynchronous (src/operations/async.ts): the caller-bound
+    // view (an owner object and two closures) is made for them alone, not for every item.
     const ctx = new ItemContext(v, identity, objects, batch, this.now, log, this.opts.server, this.opts.operations, principal.names, this.opts.serviceKeys,
-      this.async !== undefined && identity.identityId !== undefined ? this.async.forCaller({ tenant: identity.tenant, identity: identity.identityId }) : undefined);
+      (op === Operation.Poll || op === Operation.Cancel) && this.async !== undefined && identity.identityId !== undefined
+        ? this.async.forCaller({ tenant: identity.tenant, identity: identity.identityId }) : undefined);
     let internalOut: Struct;
     let payload: Struct;
     try {
