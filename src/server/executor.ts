@@ -290,10 +290,10 @@ export function reasonForVersion(reason: number, v: ProtocolVersion): number {
   return resultReasonForVersion(reason, v);
 }
 
-function texts(payload: Struct, tag: number): string[] {
-  const out: string[] = [];
-  for (const c of payload.value) if (c.tag === tag && c.type === 'TextString') out.push(c.value);
-  return out;
+/** The first Text String child with this tag. */
+function firstText(payload: Struct, tag: number): string | undefined {
+  for (const c of payload.value) if (c.tag === tag && c.type === 'TextString') return c.value;
+  return undefined;
 }
 
 function cloneItem(i: TtlvItem): TtlvItem {
@@ -323,7 +323,7 @@ class ItemContext implements OperationContext {
     readonly objects: ObjectRepository,
     readonly batch: BatchState,
     readonly now: () => Date,
-    private readonly itemLog: () => Logger,
+    private readonly run: ItemRun,
     readonly server: ServerInfo,
     readonly operations: ReadonlyMap<number, OperationHandler>,
     names: NamePolicy | undefined,
@@ -334,7 +334,67 @@ class ItemContext implements OperationContext {
     if (serviceKeys !== undefined) this.serviceKeys = serviceKeys;
     if (asynchronous !== undefined) this.asynchronous = asynchronous;
   }
-  get log(): Logger { return this.itemLog(); }
+  get log(): Logger { return this.run.log(); }
+}
+
+/**
+ * What the executor keeps of one batch item while it runs: one object, where closures per
+ * item (the lazy logger, the audit record, the failure answer) used to be made (issue 12 §2).
+ */
+class ItemRun {
+  readonly started = process.hrtime.bigint();
+  readonly op: number;
+  private child: Logger | undefined = undefined;
+  constructor(
+    readonly version: ProtocolVersion,
+    readonly item: RequestBatchItem,
+    readonly identity: ClientIdentity,
+    readonly principal: Principal,
+    /** The item's place in the batch (BatchState.itemIndex when it started). */
+    readonly index: number,
+    private readonly trail: Array<AuditInput | undefined>,
+    readonly parentLog: Logger,
+  ) {
+    this.op = item.operation;
+  }
+
+  /**
+   * No child logger per item (issue 12 §2: a child and its bindings cost more than the
+   * item's own work): the batch-item line names item and operation itself, and the child
+   * with those bindings is made only if something else is logged for the item.
+   */
+  log(): Logger {
+    return (this.child ??= this.parentLog.child({ item: this.index, operation: operationName(this.op) }));
+  }
+
+  /**
+   * The item's one record. Client text (a UID with control characters, 10 000 characters
+   * long…) goes in as sent: the audit module escapes and cuts it (src/audit/record.ts).
+   */
+  audit(result: 'success' | 'failure', reason: number | undefined, objectId: string | undefined, detail: string | undefined): void {
+    const rec: AuditInput = {
+      kind: 'kmip', identity: this.principal.identity.id, tenant: this.identity.tenant, service: this.identity.service,
+      operation: OPERATION_NAME.get(this.op) ?? null, objectId: objectId ?? null, result,
+      reason: reason === undefined ? null : auditReason(reason),
+    };
+    if (detail !== undefined) rec.detail = detail;
+    this.trail[this.index] = rec;
+  }
+
+  /** The item's response; Unique Batch Item ID echoed when the request had one. */
+  response(
+    resultStatus: number, resultReason: number | undefined, resultMessage: string | undefined,
+    payload: Struct | undefined, asynchronousCorrelationValue: Buffer | undefined,
+  ): ResponseBatchItem {
+    const out: ResponseBatchItem = { operation: this.op, resultStatus };
+    const id = this.item.uniqueBatchItemId;
+    if (id !== undefined) out.uniqueBatchItemId = id;
+    if (resultReason !== undefined) out.resultReason = resultReason;
+    if (resultMessage !== undefined) out.resultMessage = resultMessage;
+    if (asynchronousCorrelationValue !== undefined) out.asynchronousCorrelationValue = asynchronousCorrelationValue;
+    if (payload !== undefined) out.payload = payload;
+    return out;
+  }
 }
 
 /** Records what a batch changes so that Undo can put it back (see header comment). */
@@ -433,7 +493,9 @@ export class KmipEngine {
     return (await this.handleBytesDetailed(buf, identity, log)).bytes;
   }
 
-  async handleBytesDetailed(buf: Buffer, identity: ClientIdentity, log: Logger = this.opts.logger): Promise<HandledMessage> {
+  // Not async itself: an async function returning process()'s promise would resolve its own
+  // promise with it, two more microtask hops per message (issue 12 §2).
+  handleBytesDetailed(buf: Buffer, identity: ClientIdentity, log: Logger = this.opts.logger): Promise<HandledMessage> {
     let tree: TtlvItem;
     try {
       tree = decode(buf);
@@ -443,8 +505,12 @@ export class KmipEngine {
       log.info({ event: 'message', result: 'InvalidMessage', detail }, 'request could not be decoded');
       // Invalid Message in every version (1.4 s.11.1); 2.x's Codec Error is left for
       // payload-level encoding problems, so clients of both majors see the same reason.
-      this.auditMessage(log, identity, ResultReason.InvalidMessage, `cannot decode the request: ${detail}`);
-      return this.finish(this.messageFailure(v, ResultReason.InvalidMessage, `cannot decode the request: ${detail}`, undefined));
+      try {
+        this.auditMessage(log, identity, ResultReason.InvalidMessage, `cannot decode the request: ${detail}`);
+        return Promise.resolve(this.finish(this.messageFailure(v, ResultReason.InvalidMessage, `cannot decode the request: ${detail}`, undefined)));
+      } catch (e2) {
+        return Promise.reject(e2);
+      }
     }
     return this.process(tree, identity, log);
   }
@@ -563,7 +629,8 @@ export class KmipEngine {
       });
     }
     // Recorded before the answer is encoded: whatever happens next, the records exist.
-    if (this.commitTrail(trail, batchItems, identity, log) && await this.auditDurable(log)) {
+    // auditDurable is awaited only when asked for: otherwise no promise and no hop per message.
+    if (this.commitTrail(trail, batchItems, identity, log) && (this.opts.auditDurable !== true || await this.auditDurable(log))) {
       this.countItems(v, trail, false);
       return this.finish(response, header.maximumResponseSize);
     }
@@ -811,75 +878,59 @@ export class KmipEngine {
     return out;
   }
 
+  /**
+   * One batch item: checks, the operation, its answer, its log line and its audit record.
+   * One async frame per item (the checks and the run used to be two nested async functions,
+   * a promise and a microtask hop more per item, issue 12 §2); whatever throws outside the
+   * operation (a policy table, an adapter, a logger) still ends as one answer and one record.
+   */
   private async runItem(
     v: ProtocolVersion, header: RequestHeader, item: RequestBatchItem, identity: ClientIdentity, principal: Principal,
     objects: ObjectRepository, batch: BatchState, parentLog: Logger, ordered: boolean, count: number,
     trail: Array<AuditInput | undefined>,
   ): Promise<ResponseBatchItem> {
-    const started = process.hrtime.bigint();
-    const op = item.operation;
-    // No child logger per item (issue 12 §2: a child and its bindings cost more than the
-    // item's own work): the batch-item line names item and operation itself, and the child
-    // with those bindings is made only if something else is logged for the item.
-    let child: Logger | undefined;
-    const log = (): Logger => (child ??= parentLog.child({ item: batch.itemIndex, operation: operationName(op) }));
-    const base: ResponseBatchItem = { operation: op, resultStatus: ResultStatus.Success };
-    if (item.uniqueBatchItemId !== undefined) base.uniqueBatchItemId = item.uniqueBatchItemId;
-    // The item's one record. Client text (a UID with control characters, 10 000 characters
-    // long…) goes in as sent: the audit module escapes and cuts it (src/audit/record.ts).
-    const index = batch.itemIndex;
-    const auditItem = (result: 'success' | 'failure', reason: number | undefined, objectId: string | undefined, detail?: string) => {
-      trail[index] = {
-        kind: 'kmip', identity: principal.identity.id, tenant: identity.tenant, service: identity.service,
-        operation: OPERATION_NAME.get(op) ?? null, objectId: objectId ?? null, result,
-        reason: reason === undefined ? null : auditReason(reason),
-        ...(detail !== undefined ? { detail } : {}),
-      };
-    };
-    const fail = (reason: number, message: string): ResponseBatchItem => {
-      const r = reasonForVersion(reason, v);
-      this.logItem(parentLog, identity, started, batch.itemIndex, op, { result: reasonName(r), detail: message, uid: uidOf(item.payload) });
-      auditItem('failure', r, uidOf(item.payload), OPERATION_NAME.has(op) ? undefined : `operation ${operationName(op)}`);
-      return { ...base, resultStatus: ResultStatus.OperationFailed, resultReason: r, resultMessage: message };
-    };
-
+    const r = new ItemRun(v, item, identity, principal, batch.itemIndex, trail, parentLog);
     try {
-      return await this.runItemChecked(v, header, item, identity, principal, objects, batch, parentLog, log, ordered, count, started, base, fail, auditItem);
+      return await this.runItemChecked(r, header, objects, batch, ordered, count);
     } catch (e) {
-      // Whatever throws outside the operation (a policy table, an adapter, a logger) still
-      // ends as one answer and one record.
       const ref = randomBytes(6).toString('hex');
-      log().error({ err: e, ref }, 'batch item failed unexpectedly');
-      return fail(ResultReason.GeneralFailure, `internal error (reference ${ref})`);
+      r.log().error({ err: e, ref }, 'batch item failed unexpectedly');
+      return this.failItem(r, ResultReason.GeneralFailure, `internal error (reference ${ref})`);
     }
   }
 
+  /** The item answered as failed: its log line, its record, its response item. */
+  private failItem(r: ItemRun, reason: number, message: string): ResponseBatchItem {
+    const v = reasonForVersion(reason, r.version);
+    const uid = uidOf(r.item.payload);
+    this.logItem(r.parentLog, r.identity, r.started, r.index, r.op, reasonName(v), message, uid, undefined);
+    r.audit('failure', v, uid, OPERATION_NAME.has(r.op) ? undefined : `operation ${operationName(r.op)}`);
+    return r.response(ResultStatus.OperationFailed, v, message, undefined, undefined);
+  }
+
   private async runItemChecked(
-    v: ProtocolVersion, header: RequestHeader, item: RequestBatchItem, identity: ClientIdentity, principal: Principal,
-    objects: ObjectRepository, batch: BatchState, parentLog: Logger, log: () => Logger, ordered: boolean, count: number, started: bigint,
-    base: ResponseBatchItem, fail: (reason: number, message: string) => ResponseBatchItem,
-    auditItem: (result: 'success' | 'failure', reason: number | undefined, objectId: string | undefined, detail?: string) => void,
+    r: ItemRun, header: RequestHeader, objects: ObjectRepository, batch: BatchState, ordered: boolean, count: number,
   ): Promise<ResponseBatchItem> {
-    const op = item.operation;
+    const { op, item, principal, identity, version: v } = r;
     // Never serve unaudited (issue 16 §1): while the audit log cannot take records, every
     // item is refused before it runs. Asked per item: the database can fail mid-batch.
     const unavailable = this.auditUnavailable();
     if (unavailable !== undefined) {
-      return fail(ResultReason.GeneralFailure, `the audit log cannot take records (${unavailable}); requests are refused until it can`);
+      return this.failItem(r, ResultReason.GeneralFailure, `the audit log cannot take records (${unavailable}); requests are refused until it can`);
     }
     for (const ext of item.messageExtensions) {
       // s.9.12 / 1.4 s.6.16: an unknown extension marked critical fails the item; non-critical ones are ignored.
       if (ext.criticalityIndicator) {
-        return fail(is1x(v) ? ResultReason.FeatureNotSupported : ResultReason.UnknownMessageExtension,
+        return this.failItem(r, is1x(v) ? ResultReason.FeatureNotSupported : ResultReason.UnknownMessageExtension,
           `critical message extension of vendor "${ext.vendorIdentification}" is not supported`);
       }
     }
     const handler = this.opts.operations.get(op);
-    if (handler === undefined) return fail(ResultReason.OperationNotSupported, `operation ${operationName(op)} is not supported`);
+    if (handler === undefined) return this.failItem(r, ResultReason.OperationNotSupported, `operation ${operationName(op)} is not supported`);
     // Role check before the operation runs; deny by default (issue 7). The reason names only
     // the caller's own role.
     const decision = authorize(principal.identity, principal.role, operationName(op), undefined, principal.grants);
-    if (!decision.allowed) return fail(ResultReason.PermissionDenied, `not permitted: ${decision.reason}`);
+    if (!decision.allowed) return this.failItem(r, ResultReason.PermissionDenied, `not permitted: ${decision.reason}`);
     // Asynchronous Indicator (see the header comment; src/server/async-operations.ts).
     const asyncMode = header.asynchronousIndicator ?? 'prohibited';
     // A caller whose role may not Poll could never read the outcome: it is served synchronously.
@@ -887,7 +938,7 @@ export class KmipEngine {
       && header.batchErrorContinuationOption !== BatchErrorContinuationOption.Undo
       && authorize(principal.identity, principal.role, 'Poll', undefined, principal.grants).allowed;
     if (asyncMode === 'mandatory' && !inBackground && op !== Operation.Poll && op !== Operation.Cancel) {
-      return fail(ResultReason.FeatureNotSupported, this.async === undefined
+      return this.failItem(r, ResultReason.FeatureNotSupported, this.async === undefined
         ? 'asynchronous processing is not supported; send the request with Asynchronous Indicator Optional or Prohibited'
         : `operation ${operationName(op)} is not run asynchronously here (only ${asyncOperationNames(this.async).join(', ')}, for a role that may Poll, and not under Batch Error Continuation Option Undo); send it with Asynchronous Indicator Optional or Prohibited`);
     }
@@ -896,21 +947,21 @@ export class KmipEngine {
     // Discover Versions, a 1.1 operation, as a ping. The adapters shape the payloads by version.
     // Only Poll and Cancel read ctx.asynchronous (src/operations/async.ts): the caller-bound
     // view (an owner object and two closures) is made for them alone, not for every item.
-    const ctx = new ItemContext(v, identity, objects, batch, this.now, log, this.opts.server, this.opts.operations, principal.names, this.opts.serviceKeys,
+    const ctx = new ItemContext(v, identity, objects, batch, this.now, r, this.opts.server, this.opts.operations, principal.names, this.opts.serviceKeys,
       (op === Operation.Poll || op === Operation.Cancel) && this.async !== undefined && identity.identityId !== undefined
         ? this.async.forCaller({ tenant: identity.tenant, identity: identity.identityId }) : undefined);
     let internalOut: Struct;
     let payload: Struct;
     try {
       const internalIn = this.opts.adapters.requestToInternal(v, op, item.payload);
-      if (inBackground) return this.acceptAsync(item, identity, principal, ctx, handler, internalIn, parentLog, started, base, auditItem);
+      if (inBackground) return this.acceptAsync(r, ctx, handler, internalIn);
       for (let run = 1; ; run++) {
         try {
           internalOut = await handler.run(ctx, internalIn);
           break;
         } catch (e) {
           if (!(e instanceof StoreConflictError) || !RERUN_ON_CONFLICT.has(op) || run >= MAX_CONFLICT_RUNS) throw e;
-          log().debug({ event: 'store_conflict_rerun', run }, 'object changed concurrently; running the item again from a fresh load');
+          r.log().debug({ event: 'store_conflict_rerun', run }, 'object changed concurrently; running the item again from a fresh load');
           await new Promise((resolve) => setTimeout(resolve, Math.random() * CONFLICT_BACKOFF_MS * run));
         }
       }
@@ -919,32 +970,32 @@ export class KmipEngine {
     } catch (e) {
       if (e instanceof OperationPending) {
         // s.6.1.38: still running; the item says so with the same correlation value.
-        this.logItem(parentLog, identity, started, batch.itemIndex, op, { result: 'Pending', uid: undefined });
-        auditItem('success', undefined, undefined, 'the polled asynchronous operation is still pending');
-        return { ...base, resultStatus: ResultStatus.OperationPending, asynchronousCorrelationValue: e.correlationValue };
+        this.logItem(r.parentLog, identity, r.started, r.index, op, 'Pending', undefined, undefined, undefined);
+        r.audit('success', undefined, undefined, 'the polled asynchronous operation is still pending');
+        return r.response(ResultStatus.OperationPending, undefined, undefined, undefined, e.correlationValue);
       }
-      if (e instanceof KmipError) return fail(e.reason, e.message);
+      if (e instanceof KmipError) return this.failItem(r, e.reason, e.message);
       // Optimistic concurrency lost (after MAX_CONFLICT_RUNS runs for the re-runnable
       // operations): a condition of the moment, not a bug, so a clear answer the client can
       // act on (Server Limit Exceeded, KMIP 2.1 §11.46; General Failure for 1.x, message
       // kept) instead of an internal error with a reference. Nothing of the item was saved.
       if (e instanceof StoreConflictError) {
-        log().warn({ event: 'store_conflict', cause: e.message }, 'batch item lost an optimistic-concurrency race');
+        r.log().warn({ event: 'store_conflict', cause: e.message }, 'batch item lost an optimistic-concurrency race');
         const runs = RERUN_ON_CONFLICT.has(op) ? ` ${MAX_CONFLICT_RUNS} times` : '';
-        return fail(ResultReason.ServerLimitExceeded, `the object was changed concurrently by other requests${runs}; nothing was changed, retry the request`);
+        return this.failItem(r, ResultReason.ServerLimitExceeded, `the object was changed concurrently by other requests${runs}; nothing was changed, retry the request`);
       }
       // Disk full or read-only store (issue 16 §4): a condition of the server, not a bug, so
       // the client gets the store's own explanation under Server Limit Exceeded (KMIP 2.1
       // §11.46; General Failure for 1.x, message kept) and the log a warning without stack.
       if (e instanceof StoreUnavailableError) {
-        log().warn({ event: 'store_unavailable', condition: e.condition, cause: (e.cause as Error | undefined)?.message }, e.message);
-        return fail(ResultReason.ServerLimitExceeded, e.message);
+        r.log().warn({ event: 'store_unavailable', condition: e.condition, cause: (e.cause as Error | undefined)?.message }, e.message);
+        return this.failItem(r, ResultReason.ServerLimitExceeded, e.message);
       }
       // DESIGN.md §6.4: unknown errors become General Failure with a generic message; the
       // full error goes to the log under a reference the client sees.
       const ref = randomBytes(6).toString('hex');
-      log().error({ err: e, ref, ...('identity' in parentLog.bindings() ? {} : { identity }) }, 'operation failed unexpectedly');
-      return fail(ResultReason.GeneralFailure, `internal error (reference ${ref})`);
+      r.log().error({ err: e, ref, ...('identity' in r.parentLog.bindings() ? {} : { identity }) }, 'operation failed unexpectedly');
+      return this.failItem(r, ResultReason.GeneralFailure, `internal error (reference ${ref})`);
     }
     // Contract with src/operations/uid.ts: the executor records every item's identifiers
     // (s.4.58 Integer references); operations set the ID Placeholder and lastByOperation.
@@ -953,10 +1004,10 @@ export class KmipEngine {
       // s.9.x Ephemeral: the Data output of the operation is not returned.
       payload = structure(payload.tag, payload.value.filter((c) => c.tag !== Tag.Data));
     }
-    const uid = texts(internalOut, Tag.UniqueIdentifier)[0] ?? uidOf(item.payload);
-    this.logItem(parentLog, identity, started, batch.itemIndex, op, { result: 'Success', uid, ...(count > 1 ? { ordered } : {}) });
-    auditItem('success', undefined, uid, bulkWrapDetail(op, uid, internalOut));
-    return { ...base, payload };
+    const uid = firstText(internalOut, Tag.UniqueIdentifier) ?? uidOf(item.payload);
+    this.logItem(r.parentLog, identity, r.started, r.index, op, 'Success', undefined, uid, count > 1 ? ordered : undefined);
+    r.audit('success', undefined, uid, bulkWrapDetail(op, uid, internalOut));
+    return r.response(ResultStatus.Success, undefined, undefined, payload, undefined);
   }
 
   /**
@@ -964,12 +1015,8 @@ export class KmipEngine {
    * Pending with its correlation value now, the operation's own record when it ends. The
    * run gets a repository and batch state of its own: the rest of this batch goes on.
    */
-  private acceptAsync(
-    item: RequestBatchItem, identity: ClientIdentity, principal: Principal, ctx: OperationContext, handler: OperationHandler,
-    internalIn: Struct, parentLog: Logger, started: bigint, base: ResponseBatchItem,
-    auditItem: (result: 'success' | 'failure', reason: number | undefined, objectId: string | undefined, detail?: string) => void,
-  ): ResponseBatchItem {
-    const op = item.operation;
+  private acceptAsync(r: ItemRun, ctx: OperationContext, handler: OperationHandler, internalIn: Struct): ResponseBatchItem {
+    const { op, item, identity, principal, parentLog } = r;
     const access = new BatchAccess(principal, parentLog);
     access.operation = OPERATION_NAME.get(op) ?? '';
     const snapshot: BatchState = {
@@ -983,17 +1030,22 @@ export class KmipEngine {
       operation: op, operationName: OPERATION_NAME.get(op) ?? operationName(op), objectId, log,
       run: (gate) => handler.run({ ...ctx, objects: gate(this.opts.repositoryFor(identity, access)), batch: snapshot, log }, internalIn),
     });
-    this.logItem(parentLog, identity, started, ctx.batch.itemIndex, op, { result: 'Pending', uid: objectId, detail: `asynchronous reference ${ref}` });
-    auditItem('success', undefined, objectId, `accepted for asynchronous processing (asynchronous reference ${ref}); its outcome is a later record`);
-    return { ...base, resultStatus: ResultStatus.OperationPending, asynchronousCorrelationValue: correlationValue };
+    this.logItem(parentLog, identity, r.started, r.index, op, 'Pending', `asynchronous reference ${ref}`, objectId, undefined);
+    r.audit('success', undefined, objectId, `accepted for asynchronous processing (asynchronous reference ${ref}); its outcome is a later record`);
+    return r.response(ResultStatus.OperationPending, undefined, undefined, undefined, correlationValue);
   }
 
   /**
    * One line per batch item (issue 3 §5): identity, item, operation, object id, result,
    * duration. Written without pino's redaction walk (itemLineLogger): every field is named
    * here and none can hold key material, which is what redaction is a second net for.
+   * One object literal of one shape for every line (pino leaves out the undefined fields),
+   * where a spread of per-call field objects made two objects and a shape per combination.
    */
-  private logItem(log: Logger, identity: ClientIdentity, started: bigint, index: number, op: number, fields: { result: string; uid: string | undefined; detail?: string; ordered?: boolean }): void {
+  private logItem(
+    log: Logger, identity: ClientIdentity, started: bigint, index: number, op: number,
+    result: string, detail: string | undefined, uid: string | undefined, ordered: boolean | undefined,
+  ): void {
     const metrics = this.opts.metrics;
     const logging = log.isLevelEnabled('info');
     if (!logging && metrics === undefined) return;
@@ -1002,9 +1054,11 @@ export class KmipEngine {
     metrics?.itemDuration(op, ms / 1000);
     if (!logging) return;
     const line = itemLineLogger(log);
-    const f: Record<string, unknown> = { event: 'batch_item', item: index, operation: operationName(op), ...fields, durationMs: Math.round(ms * 1000) / 1000 };
-    // A connection's child logger already carries the identity (through the identity serializer); repeating it would write it twice.
-    if (!line.hasIdentity) f.identity = identity;
+    const f: Record<string, unknown> = {
+      event: 'batch_item', item: index, operation: operationName(op), result, uid, detail, ordered, durationMs: Math.round(ms * 1000) / 1000,
+      // A connection's child logger already carries the identity (through the identity serializer); repeating it would write it twice.
+      identity: line.hasIdentity ? undefined : identity,
+    };
     line.logger.info(f, 'batch item');
   }
 }
