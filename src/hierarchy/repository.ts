@@ -15,7 +15,7 @@ import { encode } from '../ttlv/encode.ts';
 import { Tag } from '../ttlv/generated/tags.ts';
 import type { TtlvItem } from '../ttlv/types.ts';
 import type { ManagedObject, StoredObject } from '../kmip/object.ts';
-import type { LocatePrefilter, ObjectStore } from '../store/types.ts';
+import type { LocatePrefilter, ObjectStore, UpdateOptions } from '../store/types.ts';
 import type { KeyProtector, ObjectPlace } from './types.ts';
 
 /**
@@ -28,7 +28,7 @@ export interface ScopedObjectRepository {
   /** undefined when missing or of another tenant. */
   load(uid: string): Promise<ManagedObject | undefined>;
   /** Persists changes; StoreConflictError when another writer saved first. */
-  save(obj: ManagedObject): Promise<void>;
+  save(obj: ManagedObject, opts?: UpdateOptions): Promise<void>;
   /** Metadata only (value not unwrapped), newest first. */
   scan(filter: LocatePrefilter): AsyncIterable<Omit<ManagedObject, 'value'>>;
 }
@@ -128,7 +128,7 @@ export function createObjectRepository(store: ObjectStore, protector: KeyProtect
       return obj;
     },
 
-    async save(obj) {
+    async save(obj, opts) {
       if (obj.tenant !== tenant) {
         // Operations only save objects they loaded here; anything else is a programming error.
         throw new Error(`refusing to save object ${obj.uid} of another tenant through this repository`);
@@ -139,7 +139,7 @@ export function createObjectRepository(store: ObjectStore, protector: KeyProtect
         throw new Error(`refusing to save object ${obj.uid}: not reachable by this caller`);
       }
       const stored = await toStored(obj);
-      await store.update(stored);
+      await store.update(stored, opts);
       obj.revision = stored.revision;
     },
 

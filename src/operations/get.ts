@@ -72,13 +72,20 @@ const isFresh = (o: ManagedObject): boolean => {
   return f === undefined || f.type !== 'Boolean' || f.value;
 };
 
-/** Sets Fresh = false (s.4.19); a concurrent writer wins the race, then we apply it to the newer revision. */
+/**
+ * Sets Fresh = false (s.4.19); a concurrent writer wins the race, then we apply it to the newer
+ * revision. The reply waits for the commit (every later request sees Fresh false) but not for
+ * the WAL flush that makes it durable (a few ms, the same window as the audit record's, README
+ * "Durability"): Fresh tells a client whether anyone was served the object; a crash inside
+ * that window can leave it true although the caller got the key, which harms nothing the
+ * caller relies on, while waiting put an fdatasync into every first Get (issue 12 §1).
+ */
 async function markServed(ctx: OperationContext, obj: ManagedObject): Promise<void> {
   let current: ManagedObject | undefined = obj;
   for (let attempt = 0; current !== undefined && isFresh(current); attempt++) {
     setAttr(current.attributes, boolean(Tag.Fresh, false));
     try {
-      await ctx.objects.save(current);
+      await ctx.objects.save(current, { waitForDisk: false });
       return;
     } catch (e) {
       if (!(e instanceof StoreConflictError) || attempt >= 2) throw e;

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { ManagedObject } from '../kmip/object.ts';
 import type { Struct } from '../kmip/items.ts';
 import type { ProtocolVersion } from '../kmip/version.ts';
-import type { LocatePrefilter } from '../store/types.ts';
+import type { LocatePrefilter, UpdateOptions } from '../store/types.ts';
 import type { L1Description } from '../hsm/types.ts';
 
 /** Who is calling: from the client certificate (subject, SANs, fingerprint) and, later, CMK's mapping. */
@@ -50,7 +50,7 @@ export interface ObjectRepository {
   /** undefined when missing or not visible to this identity. */
   load(uid: string): Promise<ManagedObject | undefined>;
   /** Persists changes; retries are the caller's business on StoreConflictError. */
-  save(obj: ManagedObject): Promise<void>;
+  save(obj: ManagedObject, opts?: UpdateOptions): Promise<void>;
   /** Metadata only (value not unwrapped), newest first. */
   scan(filter: LocatePrefilter): AsyncIterable<Omit<ManagedObject, 'value'>>;
 }

@@ -5,13 +5,14 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { StoredObject } from '../kmip/object.ts';
 import {
-  StoreConflictError, StoreSchemaError, StoreUnavailableError, type L2KeyRow, type L3KeyRow, type LocatePrefilter, type TenantL1Row, type VaultStore, type WrappedValueRow,
+  StoreConflictError, StoreSchemaError, StoreUnavailableError, type UpdateOptions, type L2KeyRow, type L3KeyRow, type LocatePrefilter, type TenantL1Row, type VaultStore, type WrappedValueRow,
 } from './types.ts';
 
 export { StoreSchemaError, type L2KeyRow, type L3KeyRow, type TenantL1Row, type WrappedValueRow };
 import { DERIVED_COLUMNS, derivedParams, encodeAttributes, newestHead, rowToObject, scanShapes, type ObjectRow as BaseObjectRow } from './rows.ts';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from './migrations.ts';
 import { WalDurability } from './wal-durability.ts';
+import { WalCheckpointer } from './wal-checkpointer.ts';
 
 /** How long a writer waits for another process's write lock before SQLITE_BUSY. */
 export const BUSY_TIMEOUT_MS = 5_000;
@@ -107,7 +108,8 @@ export class SqliteStore implements VaultStore {
   readonly kind = 'sqlite' as const;
   private readonly statements = new Map<string, Database.Statement>();
   private closed = false;
-  private queue: Array<{ work: () => void; resolve: () => void; reject: (e: unknown) => void }> = [];
+  /** `lazy`: settled at the commit, not after the WAL flush (UpdateOptions.waitForDisk false). */
+  private queue: Array<{ work: () => void; resolve: () => void; reject: (e: unknown) => void; lazy: boolean }> = [];
   private flushTimer: NodeJS.Immediate | undefined;
 
   /**
@@ -115,6 +117,8 @@ export class SqliteStore implements VaultStore {
    * in memory. The audit log on this database shares it, so one flush serves both.
    */
   readonly durability: WalDurability | undefined;
+  /** Checkpoints the WAL on a worker thread, off the request path (wal-checkpointer.ts); undefined in memory. */
+  readonly checkpointer: WalCheckpointer | undefined;
 
   /**
    * Told the time of each group commit (the transaction and, on disk, the WAL flush that makes
@@ -125,7 +129,9 @@ export class SqliteStore implements VaultStore {
 
   /** Use openSqliteStore(). */
   constructor(private readonly db: Database.Database, readonly path: string) {
-    this.durability = WalDurability.for(db, path);
+    this.checkpointer = WalCheckpointer.for(db, path);
+    const checkpointer = this.checkpointer;
+    this.durability = WalDurability.for(db, path, checkpointer === undefined ? undefined : () => checkpointer.started());
   }
 
   /** Prepared statements are cached by their text: the scan builds a handful of shapes. */
@@ -147,6 +153,17 @@ export class SqliteStore implements VaultStore {
     for (const grp of new Set(groups)) g.run(uid, tenant, grp, createdSeq);
   }
 
+  /** Brings one lookup table's rows of an object to `values` (each distinct), touching only what changed. */
+  private syncLookup(table: 'object_names' | 'object_groups', column: 'name' | 'grp', tenant: string, uid: string, createdSeq: number, values: readonly string[]): void {
+    const stored = this.stmt(`SELECT ${column} FROM ${table} WHERE tenant = ? AND uid = ?`).pluck().all(tenant, uid) as string[];
+    const wanted = new Set(values);
+    const del = this.stmt(`DELETE FROM ${table} WHERE tenant = ? AND uid = ? AND ${column} = ?`);
+    for (const v of stored) if (!wanted.has(v)) del.run(tenant, uid, v);
+    const have = new Set(stored);
+    const ins = this.stmt(`INSERT INTO ${table} (uid, tenant, ${column}, created_seq) VALUES (?, ?, ?, ?)`);
+    for (const v of wanted) if (!have.has(v)) ins.run(uid, tenant, v, createdSeq);
+  }
+
   /**
    * Group commit: writes issued in the same turn of the event loop share one transaction,
    * and one WAL flush makes a whole burst of Creates durable instead of one each. A failing
@@ -158,10 +175,10 @@ export class SqliteStore implements VaultStore {
    * after the WAL flush that covers the COMMIT (on disk: WalDurability, off the event loop),
    * so a resolved insert is durable.
    */
-  private enqueue(work: () => void): Promise<void> {
+  private enqueue(work: () => void, lazy = false): Promise<void> {
     if (this.closed) return Promise.reject(new Error('the object store is closed'));
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ work, resolve, reject });
+      this.queue.push({ work, resolve, reject, lazy });
       this.flushTimer ??= setImmediate(() => this.flush());
     });
   }
@@ -216,15 +233,20 @@ export class SqliteStore implements VaultStore {
       for (const w of batch) w.reject(err);
       return;
     }
+    const answer = (lazy: boolean) => batch.forEach((w, i) => {
+      if (w.lazy === lazy) (failures.has(i) ? w.reject(failures.get(i)) : w.resolve());
+    });
     const settle = () => {
       if (observer !== undefined) observer(Number(process.hrtime.bigint() - started) / 1e9, batch.length);
-      batch.forEach((w, i) => (failures.has(i) ? w.reject(failures.get(i)) : w.resolve()));
+      answer(false);
     };
+    // Lazy writes are answered now, committed and visible; the flush below still covers them.
+    answer(true);
     if (this.durability === undefined) { settle(); return; }
     this.durability.sync().then(settle, (e: unknown) => {
       // Committed but not known to be on disk: nobody is told it was stored.
       const err = new StoreUnavailableError('io', `the key store cannot flush its log to disk (${this.path}: ${(e as Error).message}); the write may not be durable, retry`, { cause: e });
-      batch.forEach((w, i) => w.reject(failures.get(i) ?? err));
+      batch.forEach((w, i) => { if (!w.lazy) w.reject(failures.get(i) ?? err); });
     });
   }
 
@@ -251,7 +273,7 @@ export class SqliteStore implements VaultStore {
     });
   }
 
-  async update(obj: StoredObject): Promise<void> {
+  async update(obj: StoredObject, opts?: UpdateOptions): Promise<void> {
     const attrs = encodeAttributes(obj);
     const d = derivedParams(obj);
     const { uid, tenant, revision } = obj;
@@ -271,11 +293,12 @@ export class SqliteStore implements VaultStore {
             : `object ${uid} was changed concurrently (revision ${revision} expected, ${cur.revision} stored)`,
         );
       }
-      // Name and Object Group are multi-instance: rewriting them all keeps them exact.
-      this.stmt('DELETE FROM object_names WHERE tenant = ? AND uid = ?').run(tenant, uid);
-      this.stmt('DELETE FROM object_groups WHERE tenant = ? AND uid = ?').run(tenant, uid);
-      this.writeNamesAndGroups(uid, tenant, r.created_seq, d.names, d.groups);
-    });
+      // Name and Object Group are multi-instance: the lookup rows follow them exactly. Only
+      // the differences are written: most updates (Get's Fresh, a state change) keep both,
+      // and a delete and re-insert would rewrite two B-trees per lookup row for nothing.
+      this.syncLookup('object_names', 'name', tenant, uid, r.created_seq, d.names);
+      this.syncLookup('object_groups', 'grp', tenant, uid, r.created_seq, d.groups);
+    }, opts?.waitForDisk === false);
     obj.revision = revision + 1;
   }
 
@@ -517,6 +540,8 @@ export class SqliteStore implements VaultStore {
     this.flush();
     await this.durability?.sync().catch(() => undefined);
     await this.durability?.close();
+    // Before the main connection: the last one to close checkpoints everything and removes the WAL.
+    await this.checkpointer?.close();
     this.closed = true;
     this.statements.clear();
     this.db.close();

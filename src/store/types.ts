@@ -18,6 +18,17 @@ export interface LocatePrefilter {
   includeDestroyed?: boolean;
 }
 
+export interface UpdateOptions {
+  /**
+   * false: resolve once the change is committed (every reader sees it) without waiting for
+   * the flush that makes it durable, which still follows within one WAL flush (SQLite; a
+   * PostgreSQL commit is durable when it returns anyway). Only for changes that a crash may
+   * lose without harm, documented where used (Get's Fresh = false, KMIP 2.1 §4.19).
+   * Default true: resolved ⇒ on disk.
+   */
+  waitForDisk?: boolean;
+}
+
 /**
  * Persistence of managed objects (DESIGN.md §5). Async because a PostgreSQL store will
  * follow; the SQLite implementation answers synchronously inside.
@@ -34,7 +45,7 @@ export interface ObjectStore {
    * stored revision (another writer got there first); on success the stored revision is
    * obj.revision + 1 and the caller's object is updated to match.
    */
-  update(obj: StoredObject): Promise<void>;
+  update(obj: StoredObject, opts?: UpdateOptions): Promise<void>;
   get(tenant: string, uid: string): Promise<StoredObject | undefined>;
   /** Candidates for Locate, newest first (by creation order). */
   scan(tenant: string, filter: LocatePrefilter): AsyncIterable<StoredObject>;

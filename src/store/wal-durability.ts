@@ -58,14 +58,17 @@ export class WalDurability {
   /** Flushes done (tests, benchmarks: commits per flush). */
   flushes = 0;
 
-  private constructor(private readonly db: Database.Database, readonly walPath: string) {}
+  private constructor(private readonly db: Database.Database, readonly walPath: string, private readonly afterCommit: (() => void) | undefined) {}
 
-  /** For an on-disk database in WAL mode; undefined otherwise (in memory: nothing to flush). */
-  static for(db: Database.Database, path: string): WalDurability | undefined {
+  /**
+   * For an on-disk database in WAL mode; undefined otherwise (in memory: nothing to flush).
+   * `afterCommit` runs after each lazy commit (the checkpointer starts its worker then).
+   */
+  static for(db: Database.Database, path: string, afterCommit?: () => void): WalDurability | undefined {
     if (path === ':memory:' || path === '' || db.memory) return undefined;
     const mode = String(db.pragma('journal_mode', { simple: true })).toLowerCase();
     if (mode !== 'wal') return undefined;
-    return new WalDurability(db, `${path}-wal`);
+    return new WalDurability(db, `${path}-wal`, afterCommit);
   }
 
   /**
@@ -80,6 +83,7 @@ export class WalDurability {
       return commit();
     } finally {
       this.db.exec('PRAGMA synchronous = FULL');
+      this.afterCommit?.();
     }
   }
 
