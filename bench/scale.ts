@@ -7,12 +7,18 @@
 // SQLite, WAL, synchronous=FULL, logs at warn) as a child process; the load comes from this
 // process over mutual TLS with the development client certificate, on the same cores.
 // Workloads, each a closed loop of one request in flight per connection:
-//   get     Get of a uniformly random stored object (its uid read from the database first);
-//           every answer must carry 32 bytes of key material;
+//   get served        Get of a random object that was served before (Fresh already false,
+//                     KMIP 2.1 §4.19): a pure read; every answer must carry 32 key bytes;
+//   get never served  Get of an object never served (Fresh still true), each drawn once
+//                     from a random sample: the Get also writes Fresh = false;
 //   locate  Locate by Name of a uniformly random `seed-<n>` (bench/seed.ts names); every
 //           answer must carry exactly one Unique Identifier.
 // RSS is the sum over the server's processes (primary and workers) after the load, and the
-// peak seen while it ran (sampled every 200 ms).
+// peak seen while it ran (sampled every 200 ms). With `--before DIR` (a worktree of an older
+// commit), the same cells run against `openkcm serve` of that checkout too, on the same
+// database, one server after the other: a change measured before/after in one run.
+// Each Get never served turns one object's Fresh to false for good: a 1 000 000-object seed
+// allows many runs, and the run says so when its sample of never-served objects runs out.
 import { readFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadavg } from 'node:os';
@@ -27,6 +33,7 @@ import { runClosedLoop } from './lib/load.ts';
 import { keyMaterialOf, uidPayload } from './lib/kmip.ts';
 import { fmtUs, markdownTable } from './lib/matrix.ts';
 import { parseFlags, positiveIntegers, positiveNumber, usage, OptionError, type FlagSpec } from './lib/options.ts';
+import { decode } from '../src/ttlv/decode.ts';
 import { SEED_TENANT } from './seed.ts';
 
 const FLAGS: FlagSpec[] = [
@@ -37,6 +44,8 @@ const FLAGS: FlagSpec[] = [
   { flag: '--warmup', value: true, help: 'warm-up seconds per cell (default 2)' },
   { flag: '--in-process', value: true, help: 'also time N Get-like and N Locate-like store reads in this process, no TLS or scheduler hops (default 20000; 0 = skip)' },
   { flag: '--no-server', value: false, help: 'skip the server runs (the in-process pass only)' },
+  { flag: '--before', value: true, help: 'also run `openkcm serve` of this other checkout (a worktree of an older commit) on the same database, as "before"' },
+  { flag: '--sample', value: true, help: 'objects sampled at random to find never-served and served ones (default 200000)' },
   { flag: '--json', value: false, help: 'print the results as JSON as well' },
   { flag: '--help', value: false, help: 'this text' },
 ];
@@ -61,7 +70,18 @@ const locateByName = (name: string) => structure(Tag.RequestPayload, [
   structure(Tag.Attributes, [structure(Tag.Name, [textString(Tag.NameValue, name), enumeration(Tag.NameType, NameType.UninterpretedTextString)])]),
 ]);
 
-interface Row { workers: number; workload: string; connections: number; perSecond: number; p50: number; p99: number; errors: number; rssMB: number; peakRssMB: number; load: string }
+/** KMIP 2.1 §4.19 Fresh of a stored Attributes blob: true unless a Fresh = false is there. */
+function isFresh(attributes: Buffer): boolean {
+  const attrs = decode(attributes);
+  if (attrs.type !== 'Structure') return true;
+  const f = attrs.value.find((a) => a.tag === Tag.Fresh);
+  return f === undefined || f.type !== 'Boolean' || f.value;
+}
+
+/** Served objects kept at hand for the "get served" workload. */
+const SERVED_POOL = 2_000;
+
+interface Row { code: string; workers: number; workload: string; connections: number; perSecond: number; p50: number; p99: number; errors: number; rssMB: number; peakRssMB: number; load: string }
 
 async function main(): Promise<void> {
   let flags: Map<string, string>;
@@ -92,16 +112,41 @@ async function main(): Promise<void> {
   // The ids to Get, and how many seeded names exist (read before the server opens the file).
   const db = new Database(join(dir, 'data', 'openkcm.db'), { readonly: true });
   const uids = (db.prepare('SELECT uid FROM objects WHERE tenant = ?').pluck().all(SEED_TENANT) as string[]);
+  // A random sample by rowid, split by Fresh: Gets that only read, and Gets that also write.
+  const sampleSize = Math.floor(positiveNumber(flags.get('--sample'), 'sample', 200_000));
+  const maxRowid = db.prepare('SELECT MAX(rowid) FROM objects').pluck().get() as number;
+  const byRowid = db.prepare('SELECT uid, attributes FROM objects WHERE rowid = ? AND tenant = ?');
+  const sampled = new Set<number>();
+  const neverServed: string[] = [];
+  const served: string[] = [];
+  for (let i = 0; i < sampleSize * 4 && sampled.size < Math.min(sampleSize, maxRowid); i++) {
+    const rowid = 1 + Math.floor(Math.random() * maxRowid);
+    if (sampled.has(rowid)) continue;
+    sampled.add(rowid);
+    const r = byRowid.get(rowid, SEED_TENANT) as { uid: string; attributes: Buffer } | undefined;
+    if (r !== undefined) (isFresh(r.attributes) ? neverServed : served).push(r.uid);
+  }
   // Names as stored: several seeders on disjoint ranges may leave gaps between them.
   const names = (db.prepare("SELECT name FROM object_names WHERE tenant = ? AND name LIKE 'seed-%'").pluck().all(SEED_TENANT) as string[]);
   const fileMB = (db.prepare('SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()').pluck().get() as number) / 2 ** 20;
   db.close();
-  process.stderr.write(`scale: ${uids.length} objects, ${names.length} seeded names, database ${fileMB.toFixed(0)} MB\n`);
+  process.stderr.write(`scale: ${uids.length} objects, ${names.length} seeded names, database ${fileMB.toFixed(0)} MB; sample: ${neverServed.length} never served, ${served.length} served\n`);
   const random = (n: number) => Math.floor(Math.random() * n);
+  const nextNeverServed = (): string => {
+    const uid = neverServed.pop();
+    if (uid === undefined) throw new Error('the sample of never-served objects is used up: pass a larger --sample, or seed more objects');
+    return uid;
+  };
 
+  const variants: Array<{ code: string; start: typeof startServerProcess }> = [{ code: 'this', start: startServerProcess }];
+  const before = flags.get('--before');
+  if (before !== undefined) {
+    const other = (await import(join(resolve(before), 'scripts/fuzz/server-process.ts'))) as { startServerProcess: typeof startServerProcess };
+    variants.push({ code: 'before', start: other.startServerProcess });
+  }
   const rows: Row[] = [];
-  for (const workers of flags.has('--no-server') ? [] : workerCounts) {
-    const server = await startServerProcess({ cwd: dir, args: ['--admin-listen', '127.0.0.1:0', '--log-level', 'warn'], workers, startTimeoutMs: 300_000 });
+  for (const workers of flags.has('--no-server') ? [] : workerCounts) for (const { code, start } of variants) {
+    const server = await start({ cwd: dir, args: ['--admin-listen', '127.0.0.1:0', '--log-level', 'warn'], workers, startTimeoutMs: 300_000 });
     let peak = 0;
     const sampler = setInterval(() => { peak = Math.max(peak, treeRss(server.pid)); }, 200);
     try {
@@ -109,11 +154,19 @@ async function main(): Promise<void> {
         const clients: KmipClient[] = [];
         for (let i = 0; i < connections; i++) clients.push(await KmipClient.connect({ host: '127.0.0.1', port: server.port, ...server.tls(), servername: 'localhost', timeoutMs: 60_000 }));
         try {
+          const getKey = async (c: KmipClient, uid: string) => {
+            const km = keyMaterialOf(await c.request(Operation.Get, uidPayload(uid)));
+            if (km.length !== 32) throw new Error(`Get: ${km.length} bytes of key material`);
+          };
+          // Too few served objects in the sample (a fresh seed): serve some now, unmeasured.
+          while (served.length < SERVED_POOL) {
+            const uid = nextNeverServed();
+            await getKey(clients[0]!, uid);
+            served.push(uid);
+          }
           const workloads: Array<[string, (c: KmipClient) => Promise<void>]> = [
-            ['get', async (c) => {
-              const km = keyMaterialOf(await c.request(Operation.Get, uidPayload(uids[random(uids.length)]!)));
-              if (km.length !== 32) throw new Error(`Get: ${km.length} bytes of key material`);
-            }],
+            ['get served', (c) => getKey(c, served[random(served.length)]!)],
+            ['get never served', (c) => getKey(c, nextNeverServed())],
             ['locate by name', async (c) => {
               const p = await c.request(Operation.Locate, locateByName(names[random(names.length)]!));
               const found = p.value.filter((x) => x.tag === Tag.UniqueIdentifier).length;
@@ -123,11 +176,11 @@ async function main(): Promise<void> {
           for (const [workload, request] of workloads) {
             const r = await runClosedLoop({ connections: clients, request, durationMs: seconds * 1000, warmupMs: warmup * 1000 });
             const row: Row = {
-              workers, workload, connections, perSecond: r.perSecond, p50: r.latency.percentile(50), p99: r.latency.percentile(99), errors: r.errors,
+              code, workers, workload, connections, perSecond: r.perSecond, p50: r.latency.percentile(50), p99: r.latency.percentile(99), errors: r.errors,
               rssMB: treeRss(server.pid) / 2 ** 20, peakRssMB: peak / 2 ** 20, load: loadavg()[0]!.toFixed(1),
             };
             rows.push(row);
-            process.stderr.write(`scale: ${workers} worker(s), ${workload}, ${connections} conn: ${Math.round(r.perSecond)}/s p50 ${fmtUs(row.p50)} p99 ${fmtUs(row.p99)} RSS ${row.rssMB.toFixed(0)} MB${r.errors ? `, ${r.errors} errors: ${r.errorSamples.join('; ')}` : ''}\n`);
+            process.stderr.write(`scale: ${code}, ${workers} worker(s), ${workload}, ${connections} conn: ${Math.round(r.perSecond)}/s p50 ${fmtUs(row.p50)} p99 ${fmtUs(row.p99)} RSS ${row.rssMB.toFixed(0)} MB${r.errors ? `, ${r.errors} errors: ${r.errorSamples.join('; ')}` : ''}\n`);
           }
         } finally {
           await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
@@ -176,8 +229,8 @@ async function main(): Promise<void> {
   }
   process.stdout.write(`\n${uids.length} objects, database ${fileMB.toFixed(0)} MB, ${seconds} s per cell after ${warmup} s warm-up\n\n`);
   process.stdout.write(`${markdownTable(
-    ['workers', 'workload', 'connections', 'req/s', 'p50', 'p99', 'errors', 'RSS after', 'peak RSS', 'load avg'],
-    rows.map((r) => [String(r.workers), r.workload, String(r.connections), String(Math.round(r.perSecond)), fmtUs(r.p50), fmtUs(r.p99), String(r.errors), `${r.rssMB.toFixed(0)} MB`, `${r.peakRssMB.toFixed(0)} MB`, r.load]),
+    ['code', 'workers', 'workload', 'connections', 'req/s', 'p50', 'p99', 'errors', 'RSS after', 'peak RSS', 'load avg'],
+    rows.map((r) => [r.code, String(r.workers), r.workload, String(r.connections), String(Math.round(r.perSecond)), fmtUs(r.p50), fmtUs(r.p99), String(r.errors), `${r.rssMB.toFixed(0)} MB`, `${r.peakRssMB.toFixed(0)} MB`, r.load]),
   )}\n`);
   if (flags.has('--json')) process.stdout.write(`${JSON.stringify({ objects: uids.length, fileMB, rows, inProcess })}\n`);
 }
