@@ -126,6 +126,11 @@ export interface EncryptResult {
   tag?: Buffer;
 }
 
+/** update() and final() output as one Buffer; final() is empty for GCM, CTR, XTS…: no copy then. */
+function joinFinal(head: Buffer, tail: Buffer): Buffer {
+  return tail.length === 0 ? head : Buffer.concat([head, tail]);
+}
+
 export function symmetricEncrypt(p: SymmetricParams, plaintext: Buffer): EncryptResult {
   const name = cipherName(p);
   const iv = checkIv(p);
@@ -140,7 +145,7 @@ export function symmetricEncrypt(p: SymmetricParams, plaintext: Buffer): Encrypt
     : createCipheriv(name, p.key, iv);
   if (usesPadding(p)) c.setAutoPadding((p.padding ?? 'None') === 'PKCS5');
   if (isAead(p) && p.aad) (c as ReturnType<typeof createCipheriv> & { setAAD(b: Buffer, o?: object): void }).setAAD(p.aad, { plaintextLength: plaintext.length });
-  const data = Buffer.concat([c.update(plaintext), c.final()]);
+  const data = joinFinal(c.update(plaintext), c.final());
   if (!isAead(p)) return { data };
   const tag = (c as unknown as { getAuthTag(): Buffer }).getAuthTag();
   return { data, tag };

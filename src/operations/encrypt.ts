@@ -85,10 +85,12 @@ export const encrypt = defineOperation(Operation.Encrypt, 'Encrypt', '1.2', (ctx
     responseOrder: [Tag.UniqueIdentifier, Tag.Data, Tag.IVCounterNonce, Tag.CorrelationValue, Tag.AuthenticatedEncryptionTag],
     loadKey: (c, uid) => loadKeyFor(c, uid, 'protect', CUM.Encrypt, 'Encrypt'),
     start: (_c, p, obj, multi) => startEncrypt(p, obj!, multi),
-    async update(c, state, p, obj, multiPart) {
+    // Not async: without Usage Limits on the key (the common case) the part is encrypted at
+    // once, with no promise made for it (issue 12 §2).
+    update(c, state, p, obj, multiPart) {
       const data = dataOf(p, multiPart);
-      await consumeUsageLimits(c, obj!, data.length);
-      return state.feed(data);
+      const allocated = consumeUsageLimits(c, obj!, data.length);
+      return allocated === undefined ? state.feed(data) : allocated.then(() => state.feed(data));
     },
     finish: (state) => state.end(),
   });

@@ -25,7 +25,7 @@ import {
 } from '../../crypto/symmetric.ts';
 import { getAttr, getAttrs } from '../../policy/attributes.ts';
 import { keyBlockOf, withKmipErrors } from './new-object.ts';
-import { allocateUsage } from './usage-limits.ts';
+import { allocateUsage, readUsageLimits } from './usage-limits.ts';
 import { loadObject } from '../uid.ts';
 import { assertCanProcess, assertCanProtect } from '../../policy/lifecycle.ts';
 import type { OperationContext } from '../types.ts';
@@ -234,12 +234,19 @@ export function assertUsageAllowed(obj: Pick<ManagedObject, 'attributes'>, bit: 
  * vectors expect in 1.4 and 2.1 alike. The new count is saved before the data is
  * processed, so concurrent requests cannot together exceed the limit.
  */
-export async function consumeUsageLimits(ctx: OperationContext, obj: ManagedObject, bytes: number): Promise<void> {
-  await allocateUsage(ctx, obj, {
+/**
+ * Undefined (nothing to wait for) when the key has no Usage Limits, the common case: no
+ * allocation object, no async frames and no microtask hops for it (issue 12 §2). A key with
+ * limits gets the allocation and its save (usage-limits.ts); a malformed attribute throws here.
+ */
+export function consumeUsageLimits(ctx: OperationContext, obj: ManagedObject, bytes: number): Promise<void> | undefined {
+  if (readUsageLimits(obj) === undefined) return undefined;
+  return allocateUsage(ctx, obj, {
     amount: (l) => (l.unit === UsageLimitsUnit.Object ? 1n : BigInt(bytes)),
     exceededReason: ResultReason.PermissionDenied,
-  });
+  }).then(ignore);
 }
+const ignore = (): void => undefined;
 
 export type KeyUse = 'protect' | 'process';
 

@@ -197,13 +197,15 @@ export interface MultiPartOperation<S extends StreamState> {
 }
 
 function respond(order: readonly number[], uid: string | undefined, outputs: PartOutput[], correlation: Buffer | undefined): Struct {
-  const datas = outputs.map((o) => o.data).filter((d): d is Buffer => d !== undefined);
+  const datas: Buffer[] = [];
+  for (const o of outputs) if (o.data !== undefined) datas.push(o.data);
   const fields: TtlvItem[] = [];
   for (const tag of order) {
     if (tag === Tag.UniqueIdentifier) {
       if (uid !== undefined) fields.push(textString(Tag.UniqueIdentifier, uid));
     } else if (tag === Tag.Data) {
-      if (datas.length > 0) fields.push(byteString(Tag.Data, Buffer.concat(datas)));
+      // One part's output is used as it is (a single-part Encrypt): no copy of the data.
+      if (datas.length > 0) fields.push(byteString(Tag.Data, datas.length === 1 ? datas[0]! : Buffer.concat(datas)));
     } else if (tag === Tag.CorrelationValue) {
       if (correlation !== undefined) fields.push(byteString(Tag.CorrelationValue, correlation));
     } else {
