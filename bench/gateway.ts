@@ -6,7 +6,7 @@
 // envelopes; and the kill-switch reach (seal at the Core → first refused request).
 //
 //   npm run bench:gateway [-- --seconds N --concurrency C --bulk N --bulk-concurrency C]
-//                         [-- --before DIR] [-- --no-kill]
+//                         [-- --before DIR] [-- --no-kill] [-- --only TEXT,…]
 // --before DIR: a second gateway process from another checkout (e.g. a worktree of main) next
 // to this checkout's, on the same Core; every gateway row runs on both, one after the other,
 // and prints both CPU figures per key and their ratio. --no-kill: skip the kill-switch and
@@ -36,7 +36,10 @@ const BULK_CONCURRENCY = arg('--bulk-concurrency', 4);
 /** Concurrency of the latency row (cached unwrap): moderate, so p99 is the path's, not the queue's. */
 const LATENCY_CONCURRENCY = arg('--latency-concurrency', 4);
 const BEFORE = process.argv.includes('--before') ? process.argv[process.argv.indexOf('--before') + 1] : undefined;
-const NO_KILL = process.argv.includes('--no-kill');
+/** --only TEXT[,TEXT…]: run only the rows whose name contains one of the TEXTs (quick A/B of a few rows; no kill-switch rounds). */
+const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1]?.split(',') : undefined;
+const skipped = (name: string) => ONLY !== undefined && !ONLY.some((o) => name.includes(o));
+const NO_KILL = process.argv.includes('--no-kill') || ONLY !== undefined;
 /** --cache-max N: the gateways' cache bound (--cache-max of openkcm gateway); small, the rows run at a full cache, as a gateway does after a second at 10^5 keys/s. */
 const CACHE_MAX = process.argv.includes('--cache-max') ? ['--cache-max', String(arg('--cache-max', 100_000))] : [];
 const TOKEN = randomBytes(32).toString('hex');
@@ -46,11 +49,16 @@ function pct(xs: Float64Array | number[], p: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] ?? NaN;
 }
 
-interface Result { name: string; ops: number; perSec: number; p50: number; p99: number; extra?: string; cpuUsPerKey?: number }
+interface Result {
+  name: string; ops: number; perSec: number; p50: number; p99: number; extra?: string; cpuUsPerKey?: number;
+  /** Rows that reach the Core (new data keys): the Core process's CPU per key, its round trips and keys per round trip. */
+  coreCpuUsPerKey?: number; roundTripsPerSec?: number; keysPerRoundTrip?: number;
+}
 const results: Result[] = [];
 
 /** Closed loop: `concurrency` workers call `op` back to back for SECONDS. */
 async function load(name: string, op: () => Promise<void>, concurrency = CONCURRENCY, extra?: () => string): Promise<Result> {
+  if (skipped(name)) return { name, ops: 0, perSec: NaN, p50: NaN, p99: NaN };
   const lat: number[] = [];
   const end = performance.now() + SECONDS * 1000;
   const t0 = performance.now();
@@ -70,6 +78,7 @@ async function load(name: string, op: () => Promise<void>, concurrency = CONCURR
 
 /** Same, synchronous op in a tight loop (in-process figures; latency per op from batches of 1000). */
 function loop(name: string, op: () => void): Result {
+  if (skipped(name)) return { name, ops: 0, perSec: NaN, p50: NaN, p99: NaN };
   const lat: number[] = [];
   const end = performance.now() + SECONDS * 1000;
   let n = 0;
@@ -185,19 +194,38 @@ async function main(): Promise<void> {
      * One gateway row on every gateway (before, then this checkout's): `op(port)` per request,
      * `entries` keys per request. (Binary rows run on both since main has binary bodies.)
      */
-    const gwRow = async (name: string, entries: number, concurrency: number, op: (port: number) => Promise<void>): Promise<Result> => {
+    const gwRow = async (name: string, entries: number, concurrency: number, op: (port: number) => Promise<void>, opts: { core?: boolean } = {}): Promise<Result> => {
+      if (skipped(name)) return { name, ops: 0, perSec: NaN, p50: NaN, p99: NaN };
       const cpu: Record<string, number> = {};
+      const coreCpu: Record<string, number> = {};
       let last: Result | undefined;
       for (const g of gateways) {
+        // Rows that reach the Core: its CPU (the other process on the same cores) and the
+        // gateway's own count of round trips and keys (GET /v1/status) around the row.
+        const st0 = opts.core ? await getStatus(g.proc.port) : undefined;
+        const k0 = cpuMs(served.pid);
+        const t0 = performance.now();
         const r = await withCpu(g.proc.pid, entries, () => load(`${gateways.length > 1 ? `[${g.label}] ` : ''}${name}`, () => op(g.proc.port), concurrency));
         cpu[g.label] = r.cpuUsPerKey!;
         if (entries > 1) {
           r.extra = `${(r.perSec * entries).toFixed(0)} entries/s (${entries} per request, ${concurrency} concurrent); p99 per request`;
           console.log(`  ${r.extra}`);
         }
+        if (st0 !== undefined) {
+          const secs = (performance.now() - t0) / 1000;
+          const st1 = await getStatus(g.proc.port);
+          const trips = st1.coreRoundTrips - st0.coreRoundTrips;
+          r.coreCpuUsPerKey = ((cpuMs(served.pid) - k0) * 1000) / (r.ops * entries);
+          r.roundTripsPerSec = trips / secs;
+          r.keysPerRoundTrip = (st1.coreItems - st0.coreItems) / Math.max(1, trips);
+          coreCpu[g.label] = r.coreCpuUsPerKey;
+          const line = `core CPU ${r.coreCpuUsPerKey.toFixed(1)} µs per key; core round trips ${r.roundTripsPerSec.toFixed(0)}/s, batch ${r.keysPerRoundTrip.toFixed(1)} keys per round trip`;
+          r.extra = r.extra === undefined ? line : `${r.extra}; ${line}`;
+          console.log(`  ${line}`);
+        }
         last = r;
       }
-      if (cpu.before !== undefined && cpu.after !== undefined) console.log(`  CPU per key before/after: ${(cpu.before / cpu.after).toFixed(2)}`);
+      if (cpu.before !== undefined && cpu.after !== undefined) console.log(`  CPU per key before/after: gateway ${(cpu.before / cpu.after).toFixed(2)}${coreCpu.before !== undefined ? `, core ${(coreCpu.before / coreCpu.after!).toFixed(2)}` : ''}`);
       return last!;
     };
     /**
@@ -215,13 +243,7 @@ async function main(): Promise<void> {
     };
 
     // ---- through the gateway (HTTP/JSON, keep-alive)
-    const before = await getStatus(port);
-    const dk = await gwRow('gateway POST /v1/datakey (batched wrap)', 1, CONCURRENCY, async (p) => { await post(p, '/v1/datakey', { service: 'billing', context: 'bench' }); });
-    const after = await getStatus(port);
-    const trips = after.coreRoundTrips - before.coreRoundTrips;
-    const items = after.coreItems - before.coreItems;
-    dk.extra = `core round trips ${(trips / SECONDS).toFixed(0)}/s, mean batch ${(items / Math.max(1, trips)).toFixed(1)} items`;
-    console.log(`  ${dk.extra}`);
+    const dk = await gwRow('gateway POST /v1/datakey (batched wrap)', 1, CONCURRENCY, async (p) => { await post(p, '/v1/datakey', { service: 'billing', context: 'bench' }); }, { core: true });
     await freshHot();
     const one = hotOf.get(port)!;
     await gwRow('gateway POST /v1/datakey/unwrap (cached)', 1, CONCURRENCY, async (p) => { await post(p, '/v1/datakey/unwrap', { service: 'billing', wrapped: hotOf.get(p)!.wrapped, context: 'hot' }); });
@@ -230,13 +252,10 @@ async function main(): Promise<void> {
     await gwRow('gateway POST /v1/encrypt 1 KiB', 1, CONCURRENCY, async (p) => { await post(p, '/v1/encrypt', { service: 'billing', plaintext: kib, context: 'env' }); });
 
     // ---- bulk forms: BULK entries per HTTP request; figures are entries per second, latency per request
-    const b0 = await getStatus(port);
-    await gwRow(`gateway POST /v1/datakeys count ${BULK}`, BULK, BULK_CONCURRENCY, async (p) => { await post(p, '/v1/datakeys', { service: 'billing', count: BULK, context: 'bench' }); });
-    const b1 = await getStatus(port);
-    console.log(`  core round trips ${((b1.coreRoundTrips - b0.coreRoundTrips) / SECONDS).toFixed(0)}/s, ${((b1.coreItems - b0.coreItems) / Math.max(1, b1.coreRoundTrips - b0.coreRoundTrips)).toFixed(0)} keys per round trip`);
+    await gwRow(`gateway POST /v1/datakeys count ${BULK}`, BULK, BULK_CONCURRENCY, async (p) => { await post(p, '/v1/datakeys', { service: 'billing', count: BULK, context: 'bench' }); }, { core: true });
     const ctxBench = Buffer.from('bench');
     const dkBin = buildBinaryRequest({ service: 'billing', context: ctxBench, count: BULK, keyLength: 32 });
-    await gwRow(`gateway POST /v1/datakeys count ${BULK}, binary`, BULK, BULK_CONCURRENCY, async (p) => { parseBinaryResponse(await postBin(p, '/v1/datakeys', dkBin), 2); });
+    await gwRow(`gateway POST /v1/datakeys count ${BULK}, binary`, BULK, BULK_CONCURRENCY, async (p) => { parseBinaryResponse(await postBin(p, '/v1/datakeys', dkBin), 2); }, { core: true });
     await freshHot();
     await gwRow(`gateway POST /v1/datakeys/unwrap ${BULK} cached`, BULK, BULK_CONCURRENCY, async (p) => {
       await post(p, '/v1/datakeys/unwrap', { service: 'billing', wrapped: Array.from({ length: BULK }, () => hotOf.get(p)!.wrapped as string), context: 'hot' });
@@ -280,28 +299,50 @@ async function main(): Promise<void> {
         byteString(Tag.Data, Buffer.from(kib, 'base64')),
       ]);
     });
-    console.log(`ratio gateway datakey / core Create: ${(dk.perSec / coreCreate.perSec).toFixed(2)}; / core Encrypt 32 B: ${(dk.perSec / coreEnc.perSec).toFixed(2)}`);
-    const env = results.filter((r) => r.name.includes('gateway POST /v1/encrypt 1 KiB')).at(-1)!;
-    console.log(`ratio gateway encrypt 1 KiB / core Encrypt 1 KiB: ${(env.perSec / coreEnc1k.perSec).toFixed(2)}`);
+    if (ONLY === undefined) {
+      console.log(`ratio gateway datakey / core Create: ${(dk.perSec / coreCreate.perSec).toFixed(2)}; / core Encrypt 32 B: ${(dk.perSec / coreEnc.perSec).toFixed(2)}`);
+      const env = results.filter((r) => r.name.includes('gateway POST /v1/encrypt 1 KiB')).at(-1)!;
+      console.log(`ratio gateway encrypt 1 KiB / core Encrypt 1 KiB: ${(env.perSec / coreEnc1k.perSec).toFixed(2)}`);
+    }
 
     // ---- the gateway's own work without HTTP (this process as the gateway)
     const gwFiles = files(join(s.cwd, 'gw-inproc'), 'acme.billing');
     const key = randomBytes(32);
     const ctxb = Buffer.from('bench');
     // The Core-side lever alone: the same wraps as one item each (256 items per message) and as
-    // bulk-wrap items (up to 1024 keys of one service and context per item).
-    for (const perItem of [1, 1024]) {
-      const link = new CoreLink({
-        client: { host: '127.0.0.1', port: s.kmipPort, ...gwFiles }, tenant: 'acme', poolSize: 2, maxBatchItems: 256, maxKeysPerItem: perItem, flushDelayMs: 1,
+    // bulk-wrap items (up to 1024 keys of one service and context per item); then a data-key
+    // request's BULK keys as the gateway sends them: one wrapMany job (this checkout) against
+    // BULK wrap jobs joined by Promise.all (--before's link, as its makeDataKeys did). CPU per
+    // key of this process (the link's own work, no HTTP) and of the Core.
+    type LinkClass = typeof CoreLink;
+    const OldLink: LinkClass | undefined = BEFORE === undefined ? undefined
+      : ((await import(join(BEFORE, 'src/gateway/core-link.ts'))) as { CoreLink: LinkClass }).CoreLink;
+    const keys = Array.from({ length: BULK }, () => randomBytes(32));
+    const variants: Array<{ name: string; Link: LinkClass; perItem: number; keysPerOp: number; concurrency: number; op(l: CoreLink): Promise<unknown> }> = [
+      { name: 'in-process wrap via CoreLink, one item per key', Link: CoreLink, perItem: 1, keysPerOp: 1, concurrency: 2048, op: (l) => l.wrap('billing', ctxb, key) },
+      { name: 'in-process wrap via CoreLink, bulk items', Link: CoreLink, perItem: 1024, keysPerOp: 1, concurrency: 2048, op: (l) => l.wrap('billing', ctxb, key) },
+      ...(OldLink === undefined ? [] : [{ name: `[before] in-process ${BULK} keys per call, a job per key`, Link: OldLink, perItem: 1024, keysPerOp: BULK, concurrency: BULK_CONCURRENCY, op: (l: CoreLink) => Promise.all(keys.map((k) => l.wrap('billing', ctxb, k))) }]),
+      { name: `in-process ${BULK} keys per call, wrapMany (one job)`, Link: CoreLink, perItem: 1024, keysPerOp: BULK, concurrency: BULK_CONCURRENCY, op: (l) => l.wrapMany('billing', ctxb, keys) },
+    ];
+    for (const v of variants) {
+      if (skipped(v.name)) continue;
+      const link = new v.Link({
+        client: { host: '127.0.0.1', port: s.kmipPort, ...gwFiles }, tenant: 'acme', poolSize: 2, maxBatchItems: 256, maxKeysPerItem: v.perItem, flushDelayMs: 1,
         probeIntervalMs: 200, requestTimeoutMs: 60_000, onRefused: () => undefined,
       });
       link.start();
       await link.wrap('billing', ctxb, key);
       const t0 = link.roundTrips;
       const i0 = link.itemsSent;
-      const wraps = await load(`in-process wrap via CoreLink, ${perItem === 1 ? 'one item per key' : 'bulk items'}`, async () => { await link.wrap('billing', ctxb, key); }, 2048);
+      const c0 = process.cpuUsage();
+      const k0 = cpuMs(s.pid);
+      const wraps = await load(v.name, async () => { await v.op(link); }, v.concurrency);
+      const c = process.cpuUsage(c0);
+      const n = wraps.ops * v.keysPerOp;
       const trips = link.roundTrips - t0;
-      wraps.extra = `core round trips ${(trips / SECONDS).toFixed(0)}/s, ${((link.itemsSent - i0) / Math.max(1, trips)).toFixed(0)} keys per round trip`;
+      wraps.cpuUsPerKey = (c.user + c.system) / n;
+      wraps.coreCpuUsPerKey = ((cpuMs(s.pid) - k0) * 1000) / n;
+      wraps.extra = `${(wraps.perSec * v.keysPerOp).toFixed(0)} keys/s; core round trips ${(trips / SECONDS).toFixed(0)}/s, ${((link.itemsSent - i0) / Math.max(1, trips)).toFixed(0)} keys per round trip; CPU per key: link ${wraps.cpuUsPerKey.toFixed(2)} µs, core ${wraps.coreCpuUsPerKey.toFixed(2)} µs`;
       console.log(`  ${wraps.extra}`);
       await link.close();
     }

@@ -49,6 +49,22 @@ export function aes256GcmSeal(key: Buffer, aad: Buffer | string, plaintext: Buff
 }
 
 /**
+ * Seals `plaintext` under a 256-bit key with the nonce given (a fresh one from randomNonce,
+ * never reused), writing the ciphertext at `out[ctAt…]` and the tag at `out[tagAt…]`: for
+ * callers that lay many blobs out in one buffer (the Core's bulk wrap of data keys), so no
+ * intermediate buffers are joined per blob. `aad` is bytes, built once by the caller.
+ */
+export function aes256GcmSealInto(key: Buffer, aad: Buffer, nonce: Buffer, plaintext: Buffer, out: Buffer, tagAt: number, ctAt: number): void {
+  const c = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: GCM_TAG_BYTES });
+  c.setAAD(aad);
+  const ct = c.update(plaintext);
+  ct.copy(out, ctAt);
+  // GCM is a stream mode: final() adds no bytes, it computes the tag.
+  c.final();
+  c.getAuthTag().copy(out, tagAt);
+}
+
+/**
  * Decrypts and authenticates. Returns undefined when the tag does not verify (altered blob,
  * other key, other associated data); the unauthenticated output is zeroed first.
  */

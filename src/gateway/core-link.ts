@@ -10,8 +10,11 @@
 //
 // Wraps with the same service and context that wait together go as one bulk-wrap item (many
 // Data in one Encrypt, at most `maxKeysPerItem`; src/operations/common/service-l3.ts): one
-// policy check, one audit record and one response item at the Core for all of them. Unwraps
-// stay one item each, so that a forged blob fails alone.
+// policy check, one audit record and one response item at the Core for all of them. A bulk
+// data-key request is one job (`wrapMany`: one promise, its keys spread over as many items as
+// it needs), not a job per key. Unwraps stay one item each, so that a forged blob fails alone.
+// The Core's answer is checked before anyone gets it: one wrapped key per key sent, each of
+// the Core's format and length.
 //
 // The gateway never asks for anything above L4: only Encrypt/Decrypt on the service's
 // wrapping object `openkcm:service-l3:<service>` (the Core's src/operations/common/service-l3.ts).
@@ -56,20 +59,57 @@ export type LinkState =
   | { kind: 'refused'; reason: string; since: number }
   | { kind: 'unreachable'; reason: string; since: number };
 
+/**
+ * One caller's request to the Core: a wrap of one or many keys of one (service, context) (one
+ * job and one promise however many keys: a bulk data-key request is one job), or the unwrap
+ * of one blob. A wrap larger than maxKeysPerItem spans several batch items (parts).
+ */
 interface Job {
   operation: number;
   service: string;
   context: Buffer;
-  data: Buffer;
-  resolve(b: Buffer): void;
+  /** The keys to wrap, or the one blob to unwrap. */
+  data: readonly Buffer[];
+  /** The Core's answers, by position in `data`. */
+  out: Buffer[];
+  /** Parts not yet answered. */
+  pending: number;
+  /** Answered or refused: later parts change nothing. */
+  settled: boolean;
+  resolve(out: Buffer[]): void;
   reject(e: Error): void;
 }
 
-/** One batch item of a message and the jobs it answers (several for a bulk wrap). */
+/** Keys [from, to) of a job, carried by one batch item. */
+interface Part {
+  job: Job;
+  from: number;
+  to: number;
+}
+
+/** One batch item of a message and the parts of jobs it answers (several for a bulk wrap). */
 interface Slot {
   item: RequestBatchItemOptions;
-  jobs: Job[];
+  parts: Part[];
+  /** Data the item carries (keys of a bulk wrap, 1 otherwise): the Data its answer must carry. */
+  count: number;
+  /** Request bytes, about (header, identifier, context, Data): what bounds a message. */
+  bytes: number;
 }
+
+/**
+ * Request bytes of one message at most: half the Core's own limit on a request
+ * (DEFAULT_MAX_MESSAGE_SIZE, 1 MiB, src/ttlv/limits.ts), so that many bulk wraps or unwraps
+ * with long contexts waiting together never make a message the Core refuses as too large.
+ */
+export const MAX_MESSAGE_BYTES = 512 * 1024;
+
+/** A wrapped key as the Core makes it (service-l3.ts): [0x02][L3 version][nonce 12][tag 16][key]. */
+const WRAPPED_FORMAT = 0x02;
+const WRAPPED_HEADER_BYTES = 1 + 4 + 12 + 16;
+
+/** TTLV bytes of a Byte String item of `n` bytes: header and padding to 8 (KMIP 2.1 §9.1.1). */
+const itemBytes = (n: number) => 8 + n + ((8 - (n % 8)) % 8);
 
 /** The Core's MAX_KEYS_PER_WRAP_ITEM (src/operations/common/service-l3.ts; the gateway may not import operations). */
 export const DEFAULT_MAX_KEYS_PER_ITEM = 1024;
@@ -92,12 +132,23 @@ export function itemError(tenant: string, item: ResponseBatchItem): GatewayError
   return new GatewayError(502, `the core refused: ${msg}`);
 }
 
+const first = (out: Buffer[]): Buffer => out[0]!;
+
+/** Answers a job once: with its keys (no error), or refused; a job already settled stays as it was. */
+function settle(j: Job, err?: Error): void {
+  if (j.settled) return;
+  j.settled = true;
+  if (err !== undefined) j.reject(err); else j.resolve(j.out);
+}
+
 export class CoreLink {
   private readonly pool: Array<Promise<KmipClient> | undefined>;
   private next = 0;
   private queue: Job[] = [];
   private timer: NodeJS.Timeout | undefined;
   private flushQueued = false;
+  /** Keys (wraps) and blobs (unwraps) waiting: a message's worth is sent at once. */
+  private queuedKeys = 0;
   private probeTimer: NodeJS.Timeout | undefined;
   private probing = false;
   private closed = false;
@@ -112,6 +163,7 @@ export class CoreLink {
   private watchClient: Promise<KmipClient> | undefined;
   /** Batch messages sent (Core round trips for wrap/unwrap). */
   roundTrips = 0;
+  /** Keys wrapped and blobs unwrapped, sent to the Core (a bulk-wrap item counts its keys). */
   itemsSent = 0;
 
   constructor(private readonly opts: CoreLinkOptions) {
@@ -156,11 +208,22 @@ export class CoreLink {
 
   /** The service's current L3 wraps `key` with `context` as associated data; the Core's blob. */
   wrap(service: string, context: Buffer, key: Buffer): Promise<Buffer> {
-    return this.enqueue(Operation.Encrypt, service, context, key);
+    return this.enqueue(Operation.Encrypt, service, context, [key]).then(first);
+  }
+
+  /**
+   * The service's current L3 wraps every key with `context` as associated data: the Core's
+   * blobs in the order of `keys`. One job and one promise for all of them, sent as bulk-wrap
+   * items of at most maxKeysPerItem keys (with other waiting wraps of the same service and
+   * context); any item refused refuses the whole call, with the Core's reason.
+   */
+  wrapMany(service: string, context: Buffer, keys: readonly Buffer[]): Promise<Buffer[]> {
+    if (keys.length === 0) return Promise.resolve([]);
+    return this.enqueue(Operation.Encrypt, service, context, keys);
   }
 
   unwrap(service: string, context: Buffer, wrapped: Buffer): Promise<Buffer> {
-    return this.enqueue(Operation.Decrypt, service, context, wrapped);
+    return this.enqueue(Operation.Decrypt, service, context, [wrapped]).then(first);
   }
 
   /** Sends one application KMIP request message as is; the Core's response bytes (KMIP front). */
@@ -169,15 +232,16 @@ export class CoreLink {
     return c.sendBytes(request);
   }
 
-  private enqueue(operation: number, service: string, context: Buffer, data: Buffer): Promise<Buffer> {
+  private enqueue(operation: number, service: string, context: Buffer, data: readonly Buffer[]): Promise<Buffer[]> {
     if (this.closed) return Promise.reject(new GatewayError(503, 'the gateway is shutting down'));
     const refused = this.refusal();
     if (refused !== undefined) return Promise.reject(refused);
     return new Promise((resolve, reject) => {
-      this.queue.push({ operation, service, context, data, resolve, reject });
-      if (this.queue.length >= this.opts.maxBatchItems) {
-        // After the current synchronous code: a bulk request that queues many keys in one
-        // loop leaves in one message, not in slices of maxBatchItems.
+      this.queue.push({ operation, service, context, data, out: new Array(data.length), pending: 0, settled: false, resolve, reject });
+      this.queuedKeys += data.length;
+      if (this.queuedKeys >= this.opts.maxBatchItems) {
+        // After the current synchronous code: requests that queue together in one turn leave
+        // in one message, not in slices of maxBatchItems.
         if (!this.flushQueued) {
           this.flushQueued = true;
           queueMicrotask(() => this.flush());
@@ -195,42 +259,85 @@ export class CoreLink {
     this.flushQueued = false;
     if (this.timer !== undefined) { clearTimeout(this.timer); this.timer = undefined; }
     if (this.queue.length === 0) return;
+    this.queuedKeys = 0;
     const slots = this.slots(this.queue.splice(0));
-    for (let i = 0; i < slots.length; i += this.opts.maxBatchItems) void this.send(slots.slice(i, i + this.opts.maxBatchItems));
+    // Messages of at most maxBatchItems items and about MAX_MESSAGE_BYTES.
+    let from = 0;
+    let bytes = 0;
+    for (let i = 0; i < slots.length; i++) {
+      const b = slots[i]!.bytes;
+      if (i > from && (i - from >= this.opts.maxBatchItems || bytes + b > MAX_MESSAGE_BYTES)) {
+        void this.send(slots.slice(from, i));
+        from = i;
+        bytes = 0;
+      }
+      bytes += b;
+    }
+    void this.send(slots.slice(from));
   }
 
-  /** Batch items for the queued jobs, in queue order: wraps grouped by (service, context), unwraps one each. */
+  /**
+   * Batch items for the queued jobs, in queue order: wraps of one (service, context) share
+   * items of up to maxKeysPerItem keys (a job's keys spread over as many as it needs, in
+   * order), unwraps one item each.
+   */
   private slots(jobs: Job[]): Slot[] {
-    const perItem = this.opts.maxKeysPerItem ?? DEFAULT_MAX_KEYS_PER_ITEM;
-    const groups: Job[][] = [];
-    const open = new Map<string, Job[]>();
+    const perItem = Math.max(1, this.opts.maxKeysPerItem ?? DEFAULT_MAX_KEYS_PER_ITEM);
+    const slots: Slot[] = [];
+    const open = new Map<string, Slot>();
+    const newSlot = (j: Job): Slot => {
+      const s: Slot = { item: { operation: j.operation, payload: structure(Tag.RequestPayload, []) }, parts: [], count: 0, bytes: 0 };
+      slots.push(s);
+      return s;
+    };
     for (const j of jobs) {
-      if (j.operation !== Operation.Encrypt || perItem <= 1) { groups.push([j]); continue; }
-      const key = `${j.service}\u0000${j.context.toString('latin1')}`;
-      let group = open.get(key);
-      if (group === undefined || group.length >= perItem) {
-        group = [];
-        open.set(key, group);
-        groups.push(group);
+      if (j.operation !== Operation.Encrypt) {
+        const s = newSlot(j);
+        s.parts.push({ job: j, from: 0, to: 1 });
+        s.count = 1;
+        j.pending = 1;
+        continue;
       }
-      group.push(j);
+      const key = `${j.service}\u0000${j.context.toString('latin1')}`;
+      for (let from = 0; from < j.data.length;) {
+        let s = open.get(key);
+        if (s === undefined || s.count >= perItem) {
+          s = newSlot(j);
+          open.set(key, s);
+        }
+        const to = Math.min(j.data.length, from + perItem - s.count);
+        s.parts.push({ job: j, from, to });
+        s.count += to - from;
+        j.pending++;
+        from = to;
+      }
     }
-    return groups.map((group) => {
-      const j0 = group[0]!;
-      const payload = [textString(Tag.UniqueIdentifier, SERVICE_L3_PREFIX + j0.service)];
-      for (const j of group) payload.push(byteString(Tag.Data, j.data));
+    for (const s of slots) {
+      const j0 = s.parts[0]!.job;
+      const uid = SERVICE_L3_PREFIX + j0.service;
+      const payload = s.item.payload!.value;
+      payload.push(textString(Tag.UniqueIdentifier, uid));
+      let bytes = 64 + itemBytes(uid.length) + itemBytes(j0.context.length);
+      for (const p of s.parts) {
+        for (let k = p.from; k < p.to; k++) {
+          const d = p.job.data[k]!;
+          payload.push(byteString(Tag.Data, d));
+          bytes += itemBytes(d.length);
+        }
+      }
       if (j0.context.length > 0) payload.push(byteString(Tag.AuthenticatedEncryptionAdditionalData, j0.context));
-      return { item: { operation: j0.operation, payload: structure(Tag.RequestPayload, payload) }, jobs: group };
-    });
+      s.bytes = bytes;
+    }
+    return slots;
   }
 
   private async send(slots: Slot[]): Promise<void> {
     let items: ResponseBatchItem[];
-    const rejectAll = (err: Error) => { for (const s of slots) for (const j of s.jobs) j.reject(err); };
+    const rejectAll = (err: Error) => { for (const s of slots) for (const p of s.parts) settle(p.job, err); };
     try {
       const c = await this.client();
       this.roundTrips++;
-      for (const s of slots) this.itemsSent += s.jobs.length;
+      for (const s of slots) this.itemsSent += s.count;
       const resp = await c.batch(slots.map((s) => s.item), { batchErrorContinuationOption: BatchErrorContinuationOption.Continue });
       items = resp.batchItems;
     } catch (e) {
@@ -244,21 +351,58 @@ export class CoreLink {
       rejectAll(err);
       return;
     }
-    slots.forEach((s, i) => {
-      const it = items[i];
-      const fail = (err: Error) => { for (const j of s.jobs) j.reject(err); };
-      if (it === undefined) return fail(new GatewayError(502, 'the core answered fewer items than it was sent'));
-      if (it.resultStatus !== ResultStatus.Success) {
-        const err = itemError(this.opts.tenant, it);
-        if (err.status === 503) this.noteRefusal(err.message);
-        return fail(err);
+    for (let i = 0; i < slots.length; i++) {
+      const s = slots[i]!;
+      const answer = this.answerOf(s, items[i]);
+      if (answer instanceof Error) {
+        for (const p of s.parts) settle(p.job, answer);
+        continue;
       }
-      const data = (it.payload?.value ?? []).filter((c) => c.tag === Tag.Data);
-      if (data.length !== s.jobs.length || data.some((d) => d.type !== 'ByteString')) {
-        return fail(new GatewayError(502, `the core answered ${data.length} keys for ${s.jobs.length} (a core without bulk wrap? run --max-keys-per-item 1)`));
+      let k = 0;
+      for (const p of s.parts) {
+        const j = p.job;
+        for (let x = p.from; x < p.to; x++) j.out[x] = answer[k++]!;
+        if (--j.pending === 0) settle(j);
       }
-      s.jobs.forEach((j, k) => j.resolve(data[k]!.value as Buffer));
-    });
+    }
+  }
+
+  /**
+   * The Data of an item's answer, one per Data sent, or the one-line reason it is refused: a
+   * failed item (the Core's reason), or an answer that is not what the Core makes (too few
+   * or too many Data, a wrapped key of the wrong shape) — never handed to an application.
+   */
+  private answerOf(s: Slot, it: ResponseBatchItem | undefined): Buffer[] | GatewayError {
+    if (it === undefined) return new GatewayError(502, 'the core answered fewer items than it was sent');
+    if (it.resultStatus !== ResultStatus.Success) {
+      const err = itemError(this.opts.tenant, it);
+      if (err.status === 503) this.noteRefusal(err.message);
+      return err;
+    }
+    const data: Buffer[] = [];
+    for (const c of it.payload?.value ?? []) {
+      if (c.tag !== Tag.Data) continue;
+      if (c.type !== 'ByteString') return new GatewayError(502, `the core answered Data of type ${c.type}, not a byte string`);
+      data.push(c.value);
+    }
+    if (data.length !== s.count) {
+      return new GatewayError(502, `the core answered ${data.length} keys for ${s.count}${data.length === 1 ? ' (a core without bulk wrap? run --max-keys-per-item 1)' : ''}`);
+    }
+    if (s.item.operation === Operation.Encrypt) {
+      // A wrapped key is the Core's header and the key's own length: a shorter or longer one,
+      // or another format, is not what was asked for (a forged or broken answer).
+      let k = 0;
+      for (const p of s.parts) {
+        for (let x = p.from; x < p.to; x++, k++) {
+          const w = data[k]!;
+          const want = WRAPPED_HEADER_BYTES + p.job.data[x]!.length;
+          if (w.length !== want || w[0] !== WRAPPED_FORMAT || w.readUInt32BE(1) === 0) {
+            return new GatewayError(502, `the core answered a malformed wrapped key (#${k + 1} of the item: ${w.length} bytes, format ${w[0] ?? 'none'}; expected ${want} bytes, format ${WRAPPED_FORMAT})`);
+          }
+        }
+      }
+    }
+    return data;
   }
 
   private noteRefusal(reason: string): void {
@@ -390,7 +534,7 @@ export class CoreLink {
     const w = this.watchClient;
     this.watchClient = undefined;
     if (w !== undefined) { try { await (await w).close(); } catch { /* never connected */ } }
-    for (const j of this.queue.splice(0)) j.reject(new GatewayError(503, 'the gateway is shutting down'));
+    for (const j of this.queue.splice(0)) settle(j, new GatewayError(503, 'the gateway is shutting down'));
     await Promise.all(this.pool.map(async (p) => {
       if (p === undefined) return;
       try { await (await p).close(); } catch { /* never connected */ }

@@ -271,7 +271,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
     const keys: Buffer[] = new Array(count);
     for (let i = 0; i < count; i++) keys[i] = pool.subarray(i * length, (i + 1) * length);
     try {
-      const wrapped = await Promise.all(keys.map((k) => link.wrap(service, ctx, k)));
+      const wrapped = await link.wrapMany(service, ctx, keys);
       const ctx64 = ctx.toString('base64');
       // Each wrapped key is encoded to base64 once: the cache id, and the JSON answer.
       const wrapped64 = wrapped.map((w, i) => {

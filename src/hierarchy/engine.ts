@@ -24,6 +24,7 @@ import {
   unwrapL4,
   wrapL3,
   wrapL4,
+  wrapL4Many,
   type HierarchyStore,
   type L3KeyRow,
 } from './keyring.ts';
@@ -503,6 +504,15 @@ export class HierarchyEngine {
 
   /** Wraps an object value under the current L3 of its service (created on first use). */
   async wrap(place: ObjectPlace, plaintext: Buffer): Promise<Buffer> {
+    return (await this.wrapMany(place, [plaintext]))[0]!;
+  }
+
+  /**
+   * Wraps several values at one place under the current L3 of its service, each its own
+   * blob (keyring.ts wrapL4Many): a gateway's bulk wrap waits for the tenant once, not once
+   * per key, and every blob names the same L3 version.
+   */
+  async wrapMany(place: ObjectPlace, plaintexts: readonly Buffer[]): Promise<Buffer[]> {
     let e = await this.ready(place.tenant);
     // Twice at most: a load already in flight for a read does not create a missing L3.
     for (let i = 0; i < 2 && e.l3.get(place.service) === undefined; i++) {
@@ -514,7 +524,7 @@ export class HierarchyEngine {
     const ring = e.l3.get(place.service);
     const key = ring?.keys.get(ring.current);
     if (ring === undefined || key === undefined) throw new Error(`no current L3 for ${place.tenant}/${place.service}`);
-    return wrapL4(key, ring.current, l4Aad(place.tenant, place.service, place.uid, ring.current), plaintext);
+    return wrapL4Many(key, ring.current, l4Aad(place.tenant, place.service, place.uid, ring.current), plaintexts);
   }
 
   /** Unwraps an object value with the L3 version its header names (old versions stay readable). */

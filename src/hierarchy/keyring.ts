@@ -7,7 +7,7 @@
 //   L4 (object value, by an L3)      AAD     "l4|tenant|service|uid|l3version"
 // so a blob copied to another tenant, service, object or version does not open.
 import { randomBytes } from 'node:crypto';
-import { aes256GcmOpen, aes256GcmSeal, GCM_NONCE_BYTES, GCM_TAG_BYTES } from '../crypto/aead.ts';
+import { aes256GcmOpen, aes256GcmSeal, aes256GcmSealInto, GCM_NONCE_BYTES, GCM_TAG_BYTES, randomNonce } from '../crypto/aead.ts';
 import { KeyProtectionError } from './interim.ts';
 import type { L2KeyRow, L3KeyRow, TenantL1Row, WrappedValueRow } from '../store/types.ts';
 
@@ -74,11 +74,37 @@ export function unwrapL3(l2: Buffer, aad: string, blob: Buffer): Buffer {
 }
 
 export function wrapL4(l3: Buffer, l3Version: number, aad: string, plaintext: Buffer): Buffer {
-  const { nonce, tag, ct } = gcmSeal(l3, aad, plaintext);
-  const head = Buffer.alloc(5);
-  head[0] = L4_BLOB_V1;
-  head.writeUInt32BE(l3Version, 1);
-  return Buffer.concat([head, nonce, tag, ct]);
+  return wrapL4Many(l3, l3Version, aad, [plaintext])[0]!;
+}
+
+/**
+ * Several values wrapped at one place (a gateway's bulk wrap: many data keys of one service
+ * and context), each its own L4 blob with its own nonce, laid out back to back in one buffer;
+ * the blobs returned are views of it. What is done once, not per value: the associated data's
+ * bytes, the CSPRNG call for every nonce (one draw of 12 bytes per value, each slice used
+ * once: the RBG-based nonces of SP 800-38D §8.2.2), the output allocation. Per value only
+ * the cipher itself is left (Node makes one cipher object per key and nonce).
+ */
+export function wrapL4Many(l3: Buffer, l3Version: number, aad: string, plaintexts: readonly Buffer[]): Buffer[] {
+  const aadBuf = Buffer.from(aad, 'utf8');
+  const nonces = randomNonce(NONCE_BYTES * plaintexts.length);
+  let size = 0;
+  for (const p of plaintexts) size += L4_HEADER_BYTES + p.length;
+  const out = Buffer.allocUnsafe(size);
+  const blobs: Buffer[] = new Array(plaintexts.length);
+  let at = 0;
+  for (let i = 0; i < plaintexts.length; i++) {
+    const p = plaintexts[i]!;
+    const start = at;
+    out[at] = L4_BLOB_V1;
+    out.writeUInt32BE(l3Version, at + 1);
+    nonces.copy(out, at + 5, i * NONCE_BYTES, (i + 1) * NONCE_BYTES);
+    aes256GcmSealInto(l3, aadBuf, out.subarray(at + 5, at + 5 + NONCE_BYTES), p, out, at + 5 + NONCE_BYTES, at + L4_HEADER_BYTES);
+    at += L4_HEADER_BYTES + p.length;
+    blobs[i] = out.subarray(start, at);
+  }
+  nonces.fill(0);
+  return blobs;
 }
 
 /** The L3 version named in an L4 blob's header; throws on anything that is not an L4 v1 blob. */

@@ -11,6 +11,7 @@ import type { ObjectPlace } from './types.ts';
 /** Same shape as operations/types.ts ServiceKeyWrapping (hierarchy sits below operations, DESIGN.md §5). */
 export interface ServiceKeyWrapper {
   wrap(tenant: string, service: string, context: Buffer, plaintext: Buffer): Promise<Buffer>;
+  wrapMany(tenant: string, service: string, context: Buffer, plaintexts: readonly Buffer[]): Promise<Buffer[]>;
   unwrap(tenant: string, service: string, context: Buffer, blob: Buffer): Promise<Buffer>;
 }
 
@@ -21,6 +22,7 @@ export function gatewayPlace(tenant: string, service: string, context: Buffer): 
 export function serviceKeyWrapper(engine: HierarchyEngine): ServiceKeyWrapper {
   return {
     wrap: (tenant, service, context, plaintext) => engine.wrap(gatewayPlace(tenant, service, context), plaintext),
+    wrapMany: (tenant, service, context, plaintexts) => engine.wrapMany(gatewayPlace(tenant, service, context), plaintexts),
     // No lazy re-wrap: nothing is stored at this place; the gateway asks for /rewrap explicitly.
     unwrap: (tenant, service, context, blob) => engine.unwrap(gatewayPlace(tenant, service, context), blob, { rewrap: false }),
   };

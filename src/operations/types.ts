@@ -70,6 +70,8 @@ export interface ServerInfo {
 export interface ServiceKeyWrapping {
   /** AES-256-GCM under the service's current L3; the blob names its L3 version. */
   wrap(tenant: string, service: string, context: Buffer, plaintext: Buffer): Promise<Buffer>;
+  /** Several keys of one context, each its own blob (own nonce), under the same L3 version, in order. */
+  wrapMany(tenant: string, service: string, context: Buffer, plaintexts: readonly Buffer[]): Promise<Buffer[]>;
   /** Throws a KeyProtectionError when the blob does not open at (tenant, service, context). */
   unwrap(tenant: string, service: string, context: Buffer, blob: Buffer): Promise<Buffer>;
 }

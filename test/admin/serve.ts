@@ -21,6 +21,8 @@ export interface ServedEnv {
   cwd: string;
   adminPort: number;
   kmipPort: number;
+  /** Process id of the server (bench/gateway.ts reads the Core's CPU time from /proc). */
+  pid: number;
   /** Runs kmipctl in the server's directory (default certificates: its dev PKI). */
   kmipctl(args: string[], extraEnv?: Record<string, string>): Promise<RunResult>;
   stop(): Promise<void>;
@@ -85,6 +87,7 @@ export async function startServed(opts: { args?: string[]; nodeArgs?: string[]; 
     cwd,
     adminPort: ports.admin,
     kmipPort: ports.kmip,
+    pid: child.pid!,
     kmipctl: (args, extraEnv = {}) => run(KMIPCTL, args, { cwd, env: { ...env, ...extraEnv } }),
     async stop() {
       if (child.exitCode === null) {

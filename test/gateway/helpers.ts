@@ -86,6 +86,11 @@ export interface Relay {
   port: number;
   /** Every byte the Core sent towards the gateway, decrypted. */
   received(): Buffer;
+  /**
+   * From now on every whole KMIP message the Core sends is passed through `fn` (a forging
+   * Core: the bytes it returns reach the gateway instead); undefined: relayed as sent.
+   */
+  tamper(fn: ((message: Buffer) => Buffer) | undefined): void;
   /** Drops every connection and refuses new ones (a partition). */
   cut(): void;
   heal(): void;
@@ -98,6 +103,7 @@ export async function startRelay(opts: {
   const recorded: Buffer[] = [];
   const sockets = new Set<TLSSocket>();
   let cut = false;
+  let forge: ((message: Buffer) => Buffer) | undefined;
   const server: Server = createServer({
     cert: readFileSync(opts.serverCert), key: readFileSync(opts.serverKey), ca: readFileSync(opts.ca), requestCert: true, rejectUnauthorized: true,
   }, (down) => {
@@ -105,7 +111,18 @@ export async function startRelay(opts: {
     const up = tlsConnect({ host: '127.0.0.1', port: opts.corePort, ca: readFileSync(opts.ca), cert: readFileSync(opts.clientCert), key: readFileSync(opts.clientKey), checkServerIdentity: () => undefined });
     sockets.add(down);
     sockets.add(up);
-    up.on('data', (d: Buffer) => { recorded.push(Buffer.from(d)); down.write(d); });
+    // Whole messages (8-byte TTLV header: tag 3, type 1, length 4), so a forger sees one at a time.
+    let pending: Buffer = Buffer.alloc(0);
+    up.on('data', (d: Buffer) => {
+      recorded.push(Buffer.from(d));
+      pending = pending.length === 0 ? d : Buffer.concat([pending, d]);
+      while (pending.length >= 8 && pending.length >= 8 + pending.readUInt32BE(4)) {
+        const n = 8 + pending.readUInt32BE(4);
+        const msg = pending.subarray(0, n);
+        pending = pending.subarray(n);
+        down.write(forge === undefined ? msg : forge(Buffer.from(msg)));
+      }
+    });
     down.on('data', (d: Buffer) => up.write(d));
     const end = () => { down.destroy(); up.destroy(); sockets.delete(down); sockets.delete(up); };
     up.on('close', end); down.on('close', end); up.on('error', end); down.on('error', end);
@@ -116,6 +133,7 @@ export async function startRelay(opts: {
   return {
     port,
     received: () => Buffer.concat(recorded),
+    tamper(fn) { forge = fn; },
     cut() { cut = true; for (const s of sockets) s.destroy(); },
     heal() { cut = false; },
     close: () => new Promise<void>((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }),

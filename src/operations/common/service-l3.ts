@@ -165,9 +165,14 @@ export async function serviceL3Encrypt(ctx: OperationContext, payload: Struct, s
     throw new KmipError(ResultReason.InvalidField, `one Encrypt item wraps at most ${MAX_KEYS_PER_WRAP_ITEM} keys, not ${data.length}`);
   }
   const context = contextOf(payload);
-  const out: TtlvItem[] = [uidItem(service)];
+  // All keys in one step of the hierarchy (one tenant check, one associated data, one nonce
+  // draw, one output buffer), not one awaited wrap per key: the Core's share of a gateway's
+  // data key is then the cipher and the key's TTLV item (bench/README.md "Gateway").
+  const wrapped = await keys.wrapMany(ctx.identity.tenant, service, context, data);
+  const out: TtlvItem[] = new Array(wrapped.length + 1);
   // s.6.1.17 response order: Unique Identifier, then Data (one per key, in request order).
-  for (const d of data) out.push(byteString(Tag.Data, await keys.wrap(ctx.identity.tenant, service, context, d)));
+  out[0] = uidItem(service);
+  for (let i = 0; i < wrapped.length; i++) out[i + 1] = byteString(Tag.Data, wrapped[i]!);
   return structure(Tag.ResponsePayload, out);
 }
 
