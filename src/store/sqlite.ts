@@ -47,6 +47,16 @@ export function storeUnavailable(e: unknown, path: string): unknown {
 
 type ObjectRow = BaseObjectRow<number>;
 
+/**
+ * The Name / Object Group values stored for one object. INDEXED BY: without statistics SQLite
+ * prefers the by-value index because it covers the column, and walks every lookup row of the
+ * tenant (a million at scale: 100 % CPU per Get of a never-served object, seen in bench/scale).
+ * test/store/sqlite.test.ts pins the plan.
+ */
+export function lookupValuesSql(table: 'object_names' | 'object_groups', column: 'name' | 'grp'): string {
+  return `SELECT ${column} FROM ${table} INDEXED BY ${table}_by_uid WHERE tenant = ? AND uid = ?`;
+}
+
 const OBJECT_COLUMNS = 'uid, tenant, service, object_type, state, revision, created_seq, attributes, wrapped_value';
 
 function buildScanQuery(tenant: string, filter: LocatePrefilter, states: readonly number[], before: number | undefined, limit: number) {
@@ -155,7 +165,7 @@ export class SqliteStore implements VaultStore {
 
   /** Brings one lookup table's rows of an object to `values` (each distinct), touching only what changed. */
   private syncLookup(table: 'object_names' | 'object_groups', column: 'name' | 'grp', tenant: string, uid: string, createdSeq: number, values: readonly string[]): void {
-    const stored = this.stmt(`SELECT ${column} FROM ${table} WHERE tenant = ? AND uid = ?`).pluck().all(tenant, uid) as string[];
+    const stored = this.stmt(lookupValuesSql(table, column)).pluck().all(tenant, uid) as string[];
     const wanted = new Set(values);
     const del = this.stmt(`DELETE FROM ${table} WHERE tenant = ? AND uid = ? AND ${column} = ?`);
     for (const v of stored) if (!wanted.has(v)) del.run(tenant, uid, v);
